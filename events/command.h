@@ -1,0 +1,52 @@
+// Commands: what a client or a worker asks to happen to one sandbox. The decider turns a
+// command into events (or a typed error). Pure value types.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "events/sandbox.h"
+
+namespace sbx {
+
+// --- from the API ---------------------------------------------------------------------
+struct CreateSandbox {
+  std::string sandbox_id;  // allocated by the service
+  SandboxSpec spec;        // validated by the API; ports allocated by the service
+  std::map<std::string, std::string> metadata;
+  std::optional<Micros> expires_at;  // now + timeout, or nullopt for manual cleanup
+};
+struct PauseSandbox {};
+struct ResumeSandbox {};
+struct DeleteSandbox {
+  Reason reason = Reason::kUser;  // user | expired | reconcile
+};
+struct RenewExpiration {
+  Micros expires_at = 0;
+};
+struct PatchMetadata {
+  // RFC 7396 on a flat string map: a value sets the key, nullopt removes it.
+  std::map<std::string, std::optional<std::string>> patch;
+};
+
+// --- from the runtime workers (outcomes) ------------------------------------------------
+struct RecordProvisioningStarted { std::string worker; };
+struct RecordStarted { std::string runtime_id; };
+struct RecordProvisioningFailed { std::string error_code; std::string message; };
+struct RecordPaused {};
+struct RecordPauseFailed { std::string message; };
+struct RecordResumed {};
+struct RecordResumeFailed { std::string message; };
+struct RecordTerminated { std::optional<int> exit_code; std::string message; };
+struct RecordFailed { std::string error_code; std::string message; std::optional<int> exit_code; };
+
+using Command =
+    std::variant<CreateSandbox, PauseSandbox, ResumeSandbox, DeleteSandbox, RenewExpiration,
+                 PatchMetadata, RecordProvisioningStarted, RecordStarted,
+                 RecordProvisioningFailed, RecordPaused, RecordPauseFailed, RecordResumed,
+                 RecordResumeFailed, RecordTerminated, RecordFailed>;
+
+}  // namespace sbx

@@ -1,0 +1,137 @@
+// Events: facts in the past tense, one type per fact, and the envelope that carries them.
+//
+// A sandbox's events live in its stream `sandbox-<id>`; control-plane facts (startup,
+// reconcile findings, orphans removed, migrations) live in the `system` stream.
+// Request events (SandboxRequested, PauseRequested, ResumeRequested, DeletionRequested)
+// carry everything the runtime workers need; the workers append the outcomes.
+// Pure value types.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "events/sandbox.h"
+
+namespace sbx {
+
+// --- sandbox stream -------------------------------------------------------------------
+struct SandboxRequested {          // -> Pending
+  std::string sandbox_id;
+  SandboxSpec spec;
+  std::map<std::string, std::string> metadata;
+  std::optional<Micros> expires_at;
+  bool operator==(const SandboxRequested&) const = default;
+};
+struct ProvisioningStarted {       // a worker picked the request up (state unchanged)
+  std::string worker;
+  bool operator==(const ProvisioningStarted&) const = default;
+};
+struct SandboxStarted {            // Pending -> Running
+  std::string runtime_id;
+  bool operator==(const SandboxStarted&) const = default;
+};
+struct ProvisioningFailed {        // Pending -> Failed
+  std::string error_code;          // e.g. "DOCKER::IMAGE_NOT_FOUND"
+  std::string message;
+  bool operator==(const ProvisioningFailed&) const = default;
+};
+struct PauseRequested {            // Running -> Pausing
+  bool operator==(const PauseRequested&) const = default;
+};
+struct SandboxPaused {             // Pausing -> Paused
+  bool operator==(const SandboxPaused&) const = default;
+};
+struct PauseFailed {               // Pausing -> Running
+  std::string message;
+  bool operator==(const PauseFailed&) const = default;
+};
+struct ResumeRequested {           // Paused -> Resuming
+  bool operator==(const ResumeRequested&) const = default;
+};
+struct SandboxResumed {            // Resuming -> Running
+  bool operator==(const SandboxResumed&) const = default;
+};
+struct ResumeFailed {              // Resuming -> Paused
+  std::string message;
+  bool operator==(const ResumeFailed&) const = default;
+};
+struct ExpirationRenewed {         // state unchanged, new deadline
+  Micros expires_at = 0;
+  bool operator==(const ExpirationRenewed&) const = default;
+};
+struct MetadataPatched {           // RFC 7396 merge patch already applied: sets and removals
+  std::map<std::string, std::string> set;
+  std::vector<std::string> removed;
+  bool operator==(const MetadataPatched&) const = default;
+};
+struct DeletionRequested {         // Pending/Running/Paused/... -> Stopping (reason on envelope)
+  bool operator==(const DeletionRequested&) const = default;
+};
+struct SandboxTerminated {         // Stopping -> Terminated (or any live state on reconcile)
+  std::optional<int> exit_code;
+  std::string message;
+  bool operator==(const SandboxTerminated&) const = default;
+};
+struct SandboxFailed {             // any non-final -> Failed (died, vanished, runtime error)
+  std::string error_code;
+  std::string message;
+  std::optional<int> exit_code;
+  bool operator==(const SandboxFailed&) const = default;
+};
+
+// --- system stream --------------------------------------------------------------------
+struct ServerStarted {
+  std::string version;
+  std::uint64_t live_sandboxes = 0;
+  bool operator==(const ServerStarted&) const = default;
+};
+struct OrphanRemoved {             // a labelled container with no live sandbox was removed
+  std::string runtime_id;
+  std::string sandbox_id;
+  bool operator==(const OrphanRemoved&) const = default;
+};
+struct ReconcileFinding {          // what the reconciler observed and did
+  std::string kind;                // "died", "vanished", "paused_outside", ...
+  std::string sandbox_id;
+  std::string detail;
+  bool operator==(const ReconcileFinding&) const = default;
+};
+struct MigrationApplied {
+  int schema_version = 0;
+  std::string name;
+  bool operator==(const MigrationApplied&) const = default;
+};
+
+using EventData =
+    std::variant<SandboxRequested, ProvisioningStarted, SandboxStarted, ProvisioningFailed,
+                 PauseRequested, SandboxPaused, PauseFailed, ResumeRequested, SandboxResumed,
+                 ResumeFailed, ExpirationRenewed, MetadataPatched, DeletionRequested,
+                 SandboxTerminated, SandboxFailed, ServerStarted, OrphanRemoved,
+                 ReconcileFinding, MigrationApplied>;
+
+// "SandboxRequested", ... (the `type` field of the envelope).
+std::string_view event_type(const EventData& data);
+
+// The envelope around every stored event.
+struct Event {
+  std::uint64_t position = 0;  // global, gap-free, from 1; assigned by the store
+  std::string stream;          // "sandbox-<id>" or "system"
+  std::uint64_t version = 0;   // 1-based version within the stream; assigned by the store
+  int schema = 0;              // payload schema version; the codec writes the newest
+  Micros time = 0;             // when it happened (UTC µs), set by the appender
+  std::string event_id;        // UUID; a retried append with the same id is written once
+  std::string request_id;      // X-Request-ID of the causing request, may be empty
+  std::string actor;           // "api:<key-id>", "worker:provisioner", ...
+  Reason reason = Reason::kUser;
+  EventData data;
+
+  std::string_view type() const { return event_type(data); }
+  bool operator==(const Event&) const = default;
+};
+
+}  // namespace sbx

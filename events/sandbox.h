@@ -1,0 +1,97 @@
+// The sandbox as the event log knows it: its state machine states, the specification a
+// client asked for, and the projected current view (what `evolve` folds events into).
+//
+// Pure value types; not thread-safe by themselves (copy them across threads).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "events/time.h"
+
+namespace sbx {
+
+// OpenSandbox state names. Failed and Terminated are final.
+enum class SandboxState {
+  kPending,
+  kRunning,
+  kPausing,
+  kPaused,
+  kResuming,
+  kStopping,
+  kTerminated,
+  kFailed,
+};
+inline constexpr SandboxState kAllStates[] = {
+    SandboxState::kPending,  SandboxState::kRunning,  SandboxState::kPausing,
+    SandboxState::kPaused,   SandboxState::kResuming, SandboxState::kStopping,
+    SandboxState::kTerminated, SandboxState::kFailed};
+
+std::string_view to_string(SandboxState s);                      // "Running"
+std::optional<SandboxState> parse_state(std::string_view name);  // case-insensitive
+bool is_final(SandboxState s);
+
+// Why something happened; recorded on every event envelope.
+enum class Reason { kUser, kExpired, kReconcile, kRuntime };
+std::string_view to_string(Reason r);  // "user", "expired", "reconcile", "runtime"
+std::optional<Reason> parse_reason(std::string_view name);
+
+struct ImageAuth {
+  std::string username;
+  std::string password;
+  bool operator==(const ImageAuth&) const = default;
+};
+
+struct Platform {
+  std::string os;    // "linux"
+  std::string arch;  // "amd64", "arm64"
+  bool operator==(const Platform&) const = default;
+};
+
+// Everything a runtime worker needs to create the sandbox, fixed at request time.
+struct SandboxSpec {
+  std::string image_uri;                  // empty when created from a snapshot
+  std::optional<ImageAuth> image_auth;
+  std::string snapshot_id;                // empty unless created from a snapshot
+  std::vector<std::string> entrypoint;
+  std::map<std::string, std::string> env;
+  std::map<std::string, std::string> resource_limits;  // "cpu" -> "500m", "memory" -> "1Gi"
+  std::optional<Platform> platform;
+  std::optional<std::int64_t> timeout_seconds;  // nullopt: manual cleanup, never expires
+  std::string network_mode;               // "host", "bridge" or a user network name
+  std::map<int, int> ports;               // container port -> host port (bridge mode)
+  // Opaque JSON documents passed through to the runtime (empty string = absent).
+  std::string network_policy_json;
+  std::string volumes_json;
+  std::string extensions_json;
+  bool operator==(const SandboxSpec&) const = default;
+};
+
+// The projection of one `sandbox-<id>` stream: the current view served by GET.
+struct Sandbox {
+  std::string id;
+  std::uint64_t version = 0;  // stream version of the last event folded in (1-based)
+  SandboxState state = SandboxState::kPending;
+  std::string status_reason;   // machine-readable reason of the last transition, may be empty
+  std::string status_message;  // human-readable, may be empty
+  Micros created_at = 0;
+  Micros last_transition_at = 0;
+  std::optional<Micros> expires_at;  // nullopt: manual cleanup
+  std::map<std::string, std::string> metadata;  // current user metadata
+  SandboxSpec spec;
+  std::string runtime_id;            // container id / pod name once started
+  std::optional<int> exit_code;      // when the runtime reported one
+  bool deleted = false;              // deletion requested on a final (Failed) sandbox
+  bool operator==(const Sandbox&) const = default;
+};
+
+inline std::string stream_of(std::string_view sandbox_id) {
+  return "sandbox-" + std::string(sandbox_id);
+}
+inline constexpr std::string_view kSystemStream = "system";
+
+}  // namespace sbx

@@ -1,0 +1,35 @@
+// Clock: where every component that needs "now" gets it. Injected, never global.
+//
+// SystemClock reads the real UTC clock; ManualClock is for tests and only moves when told.
+// Both are thread-safe. Times are sbx::Micros (microseconds since the Unix epoch, UTC).
+#pragma once
+
+#include <atomic>
+
+#include "events/time.h"
+
+namespace sbx {
+
+class Clock {
+ public:
+  virtual ~Clock() = default;
+  virtual Micros now() const = 0;
+};
+
+class SystemClock final : public Clock {
+ public:
+  Micros now() const override;
+};
+
+class ManualClock final : public Clock {
+ public:
+  explicit ManualClock(Micros start = 1'800'000'000LL * kMicrosPerSecond) : now_(start) {}
+  Micros now() const override { return now_.load(); }
+  void set(Micros t) { now_.store(t); }
+  void advance(Micros d) { now_.fetch_add(d); }
+
+ private:
+  std::atomic<Micros> now_;
+};
+
+}  // namespace sbx

@@ -1,0 +1,160 @@
+// EventStore: the durable event log of sandboxd and the projections derived from it.
+//
+// One RocksDB database (layout in store/FORMAT.md) holds the global log (by position),
+// the stream index (stream, version -> position), the sandbox projection, the expiry
+// index, consumer checkpoints, idempotency keys and meta. An append writes the events,
+// the stream index entries and every projection change `evolve` derives from them in
+// ONE WriteBatch; with `sync` the WAL is fsynced before append() returns. Log and
+// projections therefore never disagree, also after kill -9.
+//
+// Appends go through one writer thread that group-commits every pending append into one
+// batch and one fsync. Each append carries an expected stream version; a mismatch fails
+// with kConflict and writes nothing. An event whose eventId was already written is not
+// written again: the append returns the original positions with `deduplicated = true`.
+//
+// Reads of the sandbox projection are served from memory (loaded from its column family
+// at open, updated after each commit) and never touch RocksDB.
+//
+// Thread-safety: every method is thread-safe. Commit listeners run on the writer thread
+// after the batch is durable and the in-memory projection is updated; they must be quick
+// and must not call append() (they may call reads).
+//
+// Errors: kConflict (expected version), kInvalidArgument (empty append, bad stream name),
+// kUnavailable (the store is closed or the disk failed: the write did not happen),
+// kDataLoss (a stored record does not decode), kFailedPrecondition (schema newer than this
+// binary, or a write on a read-only store), kNotFound.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "events/event.h"
+#include "events/result.h"
+#include "events/sandbox.h"
+
+namespace sbx {
+
+struct ExpectedVersion {
+  enum class Kind { kAny, kNoStream, kExact };
+  Kind kind = Kind::kAny;
+  std::uint64_t version = 0;  // for kExact: the stream's current last version
+
+  static ExpectedVersion any() { return {Kind::kAny, 0}; }
+  static ExpectedVersion no_stream() { return {Kind::kNoStream, 0}; }
+  static ExpectedVersion exactly(std::uint64_t v) { return {Kind::kExact, v}; }
+};
+
+// Idempotency-Key of a create: remembered with the sandbox it created until `expires_at`.
+struct IdempotencyRecord {
+  std::string key;
+  std::string sandbox_id;
+  int http_status = 202;
+  Micros expires_at = 0;
+};
+
+struct AppendRequest {
+  std::string stream;
+  ExpectedVersion expected;
+  // position, stream and version are assigned by the store; the caller sets the rest
+  // (event_id, time, request_id, actor, reason, data).
+  std::vector<Event> events;
+  // Written in the same batch as the events (create with an Idempotency-Key).
+  std::optional<IdempotencyRecord> idempotency;
+};
+
+struct AppendResult {
+  std::uint64_t first_position = 0;
+  std::uint64_t last_position = 0;
+  std::uint64_t stream_version = 0;  // the stream's version after the append
+  bool deduplicated = false;         // every event id had been written before
+};
+
+struct StoreOptions {
+  std::string path;          // data directory (created if missing, unless read_only)
+  bool sync = true;          // fsync the WAL before an append is acknowledged
+  bool read_only = false;    // open as a RocksDB secondary of a (possibly running) primary
+  std::string secondary_path;  // scratch dir for the secondary (read_only); default: temp dir
+  std::size_t max_batch_events = 4096;  // group-commit cap per batch
+};
+
+// Statistics of one group commit, for metrics.
+struct CommitStats {
+  std::size_t appends = 0;   // appends in the batch (the group size)
+  std::size_t events = 0;
+  Micros write_micros = 0;   // WriteBatch + fsync
+};
+
+class EventStore {
+ public:
+  using CommitListener = std::function<void(const std::vector<Event>& committed,
+                                            const CommitStats& stats)>;
+
+  // Opens (or creates) the store. Refuses a schema newer than this binary knows
+  // (kFailedPrecondition). Migrations must have run before a read-write open (see
+  // migrations/); open() itself checks the schema version and fails if it is older.
+  [[nodiscard]] static Result<std::unique_ptr<EventStore>> open(const StoreOptions& options);
+
+  ~EventStore();
+  EventStore(const EventStore&) = delete;
+  EventStore& operator=(const EventStore&) = delete;
+
+  // --- writes -----------------------------------------------------------------------
+  // Blocks the caller until the batch holding this append is durable (or failed).
+  [[nodiscard]] Result<AppendResult> append(AppendRequest request);
+
+  [[nodiscard]] Result<void> save_checkpoint(std::string_view consumer, std::uint64_t position);
+
+  // Stops the writer (pending appends fail with kUnavailable), flushes and closes.
+  // Idempotent; the destructor calls it.
+  void close();
+
+  // --- log reads --------------------------------------------------------------------
+  std::uint64_t head() const;  // position of the newest committed event (0: empty log)
+  [[nodiscard]] Result<std::vector<Event>> read(std::uint64_t from_position,
+                                                std::size_t max_count) const;
+  [[nodiscard]] Result<std::vector<Event>> read_stream(std::string_view stream,
+                                                       std::uint64_t from_version = 1,
+                                                       std::size_t max_count = SIZE_MAX) const;
+  std::uint64_t stream_version(std::string_view stream) const;  // 0: no such stream
+
+  // Blocks until head() > after_position, the timeout passes, or the store closes.
+  // Returns head(). No polling: woken by the commit.
+  std::uint64_t wait_for_commit(std::uint64_t after_position, Micros timeout) const;
+
+  // Runs after every commit on the writer thread. Returns an id for remove.
+  int add_commit_listener(CommitListener listener);
+  void remove_commit_listener(int id);
+
+  // --- projections (memory) -----------------------------------------------------------
+  // Sandboxes that are not Terminated and not deleted.
+  std::shared_ptr<const Sandbox> get_sandbox(std::string_view sandbox_id) const;
+  std::vector<std::shared_ptr<const Sandbox>> list_sandboxes() const;
+  std::size_t live_sandbox_count() const;
+
+  // --- projections (RocksDB) -----------------------------------------------------------
+  // Expiry index entries with deadline <= `until`, earliest first.
+  [[nodiscard]] Result<std::vector<std::pair<Micros, std::string>>> expiring(
+      Micros until, std::size_t max_count) const;
+  std::optional<Micros> next_expiry() const;
+  [[nodiscard]] Result<std::uint64_t> checkpoint(std::string_view consumer) const;  // 0 if none
+  [[nodiscard]] Result<std::optional<IdempotencyRecord>> idempotency(std::string_view key,
+                                                                     Micros now) const;
+
+  // Read-only (secondary) stores: bring in the primary's newer writes.
+  [[nodiscard]] Result<void> catch_up();
+
+  std::uint64_t size_on_disk() const;  // bytes of SST + WAL files
+  const StoreOptions& options() const;
+
+ private:
+  struct Impl;
+  explicit EventStore(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace sbx

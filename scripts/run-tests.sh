@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Runs every test: scripts/run-tests.sh RELEASE_BUILD_DIR ASAN_BUILD_DIR
+#
+# Docker-backed tests (ctest label `docker`) need an engine. Order of preference:
+#   1. SANDBOXD_TEST_DOCKER_HOST already set by the caller;
+#   2. as root: a private dockerd (own socket, data root and pid file under a temp dir),
+#      started here and stopped on exit — a user's own Docker is never touched;
+#   3. otherwise none: those tests skip with a loud message (with CI=true a skip fails).
+set -euo pipefail
+release=${1:?release build dir}
+asan=${2:-}
+here=$(cd "$(dirname "$0")" && pwd)
+work=$(mktemp -d /tmp/sandboxd-tests.XXXXXX)
+started_docker=0
+
+cleanup() {
+  local rc=$?
+  if [[ $started_docker -eq 1 ]]; then "$here/docker-env.sh" stop "$work/docker" || true; fi
+  rm -rf "$work" 2>/dev/null || true
+  exit $rc
+}
+trap cleanup EXIT INT TERM
+
+if [[ -z "${SANDBOXD_TEST_DOCKER_HOST:-}" ]]; then
+  if [[ $(id -u) -eq 0 ]]; then
+    "$here/docker-env.sh" start "$work/docker"
+    started_docker=1
+    export SANDBOXD_TEST_DOCKER_HOST="unix://$work/docker/docker.sock"
+  else
+    echo "################################################################################" >&2
+    echo "# sandboxd: no Docker engine for the tests (not root, SANDBOXD_TEST_DOCKER_HOST  #" >&2
+    echo "# unset): every Docker-backed test will be SKIPPED. Run as root to get a private #" >&2
+    echo "# engine, or export SANDBOXD_TEST_DOCKER_HOST=unix:///path/to/docker.sock.      #" >&2
+    echo "################################################################################" >&2
+  fi
+fi
+export SANDBOXD_TEST_WORKDIR="$work"
+
+jobs=$(nproc)
+status=0
+echo "== unit and integration tests (release build)"
+ctest --test-dir "$release" --output-on-failure -j"$jobs" -LE docker || status=1
+echo "== Docker-backed tests (release build, one at a time)"
+ctest --test-dir "$release" --output-on-failure -j1 -L docker || status=1
+if [[ -n "$asan" ]]; then
+  echo "== unit and integration tests under ASan/UBSan"
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+    ctest --test-dir "$asan" --output-on-failure -j"$jobs" -LE 'docker|slow' || status=1
+fi
+exit $status

@@ -21,6 +21,8 @@
 
 namespace sbx {
 
+// encode_event writes current_schema(type) whatever `event.schema` says; decode_event
+// returns the payload upcast to the newest schema, so `schema` is current_schema(type).
 [[nodiscard]] std::string encode_event(const Event& event);
 [[nodiscard]] Result<Event> decode_event(std::string_view json);
 

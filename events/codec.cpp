@@ -1,0 +1,676 @@
+#include "events/codec.h"
+
+#include <simdjson.h>
+
+#include <charconv>
+#include <cstdint>
+#include <exception>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <type_traits>
+#include <utility>
+
+namespace sbx {
+namespace {
+
+using ojson = nlohmann::ordered_json;
+namespace od = simdjson::ondemand;
+
+// ---------------------------------------------------------------------------------------
+// Schema versions. Bump the number when a payload changes shape, add an upcaster from the
+// previous version below, and add tests/events/golden/<Type>.v<N>.json.
+struct SchemaVersion {
+  std::string_view type;
+  int current;
+};
+constexpr SchemaVersion kSchemaVersions[] = {
+    {"SandboxRequested", 2},   {"ProvisioningStarted", 1}, {"SandboxStarted", 1},
+    {"ProvisioningFailed", 1}, {"PauseRequested", 1},      {"SandboxPaused", 1},
+    {"PauseFailed", 1},        {"ResumeRequested", 1},     {"SandboxResumed", 1},
+    {"ResumeFailed", 1},       {"ExpirationRenewed", 1},   {"MetadataPatched", 1},
+    {"DeletionRequested", 1},  {"SandboxTerminated", 1},   {"SandboxFailed", 1},
+    {"ServerStarted", 1},      {"OrphanRemoved", 1},       {"ReconcileFinding", 1},
+    {"MigrationApplied", 1},
+};
+static_assert(std::size(kSchemaVersions) == std::variant_size_v<EventData>);
+
+// Schema version of the projection record written by encode_sandbox.
+constexpr int kSandboxRecordSchema = 1;
+
+struct DecodeError {
+  std::string message;
+};
+
+[[noreturn]] void bad(std::string message) { throw DecodeError{std::move(message)}; }
+
+std::string ctx(std::string_view where, std::string_view what) {
+  std::string m(where);
+  m += ": ";
+  m += what;
+  return m;
+}
+
+// ---------------------------------------------------------------------------------------
+// Upcasters: rewrite the `data` of (type, from) into the shape of schema from + 1. They
+// run on the rare old payload only, so they work on a parsed nlohmann document.
+struct UpcastContext {
+  Micros time;  // the envelope time of the event
+};
+using UpcastFn = void (*)(ojson& data, const UpcastContext& ctx);
+struct Upcaster {
+  std::string_view type;
+  int from;
+  UpcastFn apply;
+};
+
+// SandboxRequested v1 -> v2: v1 stored the relative `timeoutSeconds` beside the spec and
+// no deadline; v2 keeps the timeout inside the spec and stores the absolute `expiresAt`
+// (event time + timeout), so that the expiry index never depends on when it was rebuilt.
+void sandbox_requested_v1_to_v2(ojson& data, const UpcastContext& c) {
+  auto it = data.find("timeoutSeconds");
+  if (it == data.end() || it->is_null()) {
+    if (it != data.end()) data.erase(it);
+    return;
+  }
+  if (!it->is_number_integer()) bad("SandboxRequested v1: timeoutSeconds: expected an integer");
+  const std::int64_t timeout = it->get<std::int64_t>();
+  if (timeout < 0 || timeout > std::int64_t{100} * 365 * 86400)
+    bad("SandboxRequested v1: timeoutSeconds out of range: " + std::to_string(timeout));
+  data.erase(it);
+  if (!data.contains("spec") || !data["spec"].is_object()) data["spec"] = ojson::object();
+  data["spec"]["timeoutSeconds"] = timeout;
+  data["expiresAt"] = format_rfc3339(c.time + timeout * kMicrosPerSecond);
+}
+
+constexpr Upcaster kUpcasters[] = {
+    {"SandboxRequested", 1, &sandbox_requested_v1_to_v2},
+};
+
+// ---------------------------------------------------------------------------------------
+// Encoding.
+ojson string_map(const std::map<std::string, std::string>& m) {
+  ojson j = ojson::object();
+  for (const auto& [k, v] : m) j[k] = v;
+  return j;
+}
+
+ojson spec_to_json(const SandboxSpec& s) {
+  ojson j = ojson::object();
+  j["imageUri"] = s.image_uri;
+  if (s.image_auth)
+    j["imageAuth"] = {{"username", s.image_auth->username}, {"password", s.image_auth->password}};
+  j["snapshotId"] = s.snapshot_id;
+  j["entrypoint"] = s.entrypoint;
+  j["env"] = string_map(s.env);
+  j["resourceLimits"] = string_map(s.resource_limits);
+  if (s.platform) j["platform"] = {{"os", s.platform->os}, {"arch", s.platform->arch}};
+  if (s.timeout_seconds) j["timeoutSeconds"] = *s.timeout_seconds;
+  j["networkMode"] = s.network_mode;
+  ojson ports = ojson::object();
+  for (const auto& [container, host] : s.ports) ports[std::to_string(container)] = host;
+  j["ports"] = std::move(ports);
+  if (!s.network_policy_json.empty()) j["networkPolicyJson"] = s.network_policy_json;
+  if (!s.volumes_json.empty()) j["volumesJson"] = s.volumes_json;
+  if (!s.extensions_json.empty()) j["extensionsJson"] = s.extensions_json;
+  return j;
+}
+
+template <class... Fs>
+struct Overloaded : Fs... {
+  using Fs::operator()...;
+};
+
+ojson data_to_json(const EventData& data) {
+  ojson j = ojson::object();
+  std::visit(Overloaded{
+                 [&](const SandboxRequested& e) {
+                   j["sandboxId"] = e.sandbox_id;
+                   j["spec"] = spec_to_json(e.spec);
+                   j["metadata"] = string_map(e.metadata);
+                   if (e.expires_at) j["expiresAt"] = format_rfc3339(*e.expires_at);
+                 },
+                 [&](const ProvisioningStarted& e) { j["worker"] = e.worker; },
+                 [&](const SandboxStarted& e) { j["runtimeId"] = e.runtime_id; },
+                 [&](const ProvisioningFailed& e) {
+                   j["errorCode"] = e.error_code;
+                   j["message"] = e.message;
+                 },
+                 [&](const PauseFailed& e) { j["message"] = e.message; },
+                 [&](const ResumeFailed& e) { j["message"] = e.message; },
+                 [&](const ExpirationRenewed& e) { j["expiresAt"] = format_rfc3339(e.expires_at); },
+                 [&](const MetadataPatched& e) {
+                   j["set"] = string_map(e.set);
+                   j["removed"] = e.removed;
+                 },
+                 [&](const SandboxTerminated& e) {
+                   if (e.exit_code) j["exitCode"] = *e.exit_code;
+                   j["message"] = e.message;
+                 },
+                 [&](const SandboxFailed& e) {
+                   j["errorCode"] = e.error_code;
+                   j["message"] = e.message;
+                   if (e.exit_code) j["exitCode"] = *e.exit_code;
+                 },
+                 [&](const ServerStarted& e) {
+                   j["version"] = e.version;
+                   j["liveSandboxes"] = e.live_sandboxes;
+                 },
+                 [&](const OrphanRemoved& e) {
+                   j["runtimeId"] = e.runtime_id;
+                   j["sandboxId"] = e.sandbox_id;
+                 },
+                 [&](const ReconcileFinding& e) {
+                   j["kind"] = e.kind;
+                   j["sandboxId"] = e.sandbox_id;
+                   j["detail"] = e.detail;
+                 },
+                 [&](const MigrationApplied& e) {
+                   j["schemaVersion"] = e.schema_version;
+                   j["name"] = e.name;
+                 },
+                 // PauseRequested, SandboxPaused, ResumeRequested, SandboxResumed,
+                 // DeletionRequested: no payload.
+                 [&](const auto&) {},
+             },
+             data);
+  return j;
+}
+
+std::string dump(const ojson& j) {
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+// ---------------------------------------------------------------------------------------
+// Decoding (simdjson ondemand). Helpers throw DecodeError with the field path; the public
+// functions turn it into kDataLoss.
+template <class T>
+T check(simdjson::simdjson_result<T> r, std::string_view where, std::string_view expected) {
+  T v;
+  if (auto err = std::move(r).get(v)) {
+    bad(ctx(where, std::string("expected ") + std::string(expected) + " (" +
+                       simdjson::error_message(err) + ")"));
+  }
+  return v;
+}
+
+std::string get_string(od::value v, std::string_view where) {
+  return std::string(check(v.get_string(), where, "a string"));
+}
+std::int64_t get_int(od::value v, std::string_view where) {
+  return check(v.get_int64(), where, "an integer");
+}
+std::uint64_t get_uint(od::value v, std::string_view where) {
+  return check(v.get_uint64(), where, "an unsigned integer");
+}
+int get_int32(od::value v, std::string_view where) {
+  const std::int64_t x = get_int(v, where);
+  if (x < INT32_MIN || x > INT32_MAX) bad(ctx(where, "integer out of range"));
+  return static_cast<int>(x);
+}
+bool get_bool(od::value v, std::string_view where) {
+  return check(v.get_bool(), where, "a boolean");
+}
+Micros get_time(od::value v, std::string_view where) {
+  const std::string_view s = check(v.get_string(), where, "an RFC 3339 time string");
+  const auto t = parse_rfc3339(s);
+  if (!t) bad(ctx(where, "not an RFC 3339 time: \"" + std::string(s) + "\""));
+  return *t;
+}
+
+// Calls f(key, value) for every field of the object `v`.
+template <class F>
+void for_each_field(od::object obj, std::string_view where, F&& f) {
+  for (auto field_result : obj) {
+    od::field field = check(std::move(field_result), where, "a field");
+    const std::string_view key = check(field.unescaped_key(), where, "a field name");
+    std::string path(where);
+    path += '.';
+    path += key;
+    f(key, field.value(), std::string_view(path));
+  }
+}
+template <class F>
+void for_each_field(od::value v, std::string_view where, F&& f) {
+  for_each_field(check(v.get_object(), where, "an object"), where, std::forward<F>(f));
+}
+
+std::map<std::string, std::string> get_string_map(od::value v, std::string_view where) {
+  std::map<std::string, std::string> m;
+  for_each_field(v, where, [&](std::string_view key, od::value val, std::string_view path) {
+    m.insert_or_assign(std::string(key), get_string(val, path));
+  });
+  return m;
+}
+
+std::vector<std::string> get_string_array(od::value v, std::string_view where) {
+  std::vector<std::string> out;
+  od::array arr = check(v.get_array(), where, "an array");
+  for (auto item : arr) {
+    out.push_back(get_string(check(std::move(item), where, "an array element"), where));
+  }
+  return out;
+}
+
+int parse_port_key(std::string_view key, std::string_view where) {
+  int port = 0;
+  const auto [ptr, ec] = std::from_chars(key.data(), key.data() + key.size(), port);
+  if (ec != std::errc() || ptr != key.data() + key.size() || key.empty())
+    bad(ctx(where, "port key is not an integer"));
+  return port;
+}
+
+SandboxSpec decode_spec(od::value v, std::string_view where) {
+  SandboxSpec s;
+  for_each_field(v, where, [&](std::string_view key, od::value val, std::string_view path) {
+    if (key == "imageUri") {
+      s.image_uri = get_string(val, path);
+    } else if (key == "imageAuth") {
+      ImageAuth auth;
+      for_each_field(val, path, [&](std::string_view k, od::value x, std::string_view p) {
+        if (k == "username")
+          auth.username = get_string(x, p);
+        else if (k == "password")
+          auth.password = get_string(x, p);
+      });
+      s.image_auth = std::move(auth);
+    } else if (key == "snapshotId") {
+      s.snapshot_id = get_string(val, path);
+    } else if (key == "entrypoint") {
+      s.entrypoint = get_string_array(val, path);
+    } else if (key == "env") {
+      s.env = get_string_map(val, path);
+    } else if (key == "resourceLimits") {
+      s.resource_limits = get_string_map(val, path);
+    } else if (key == "platform") {
+      Platform p;
+      for_each_field(val, path, [&](std::string_view k, od::value x, std::string_view pp) {
+        if (k == "os")
+          p.os = get_string(x, pp);
+        else if (k == "arch")
+          p.arch = get_string(x, pp);
+      });
+      s.platform = std::move(p);
+    } else if (key == "timeoutSeconds") {
+      s.timeout_seconds = get_int(val, path);
+    } else if (key == "networkMode") {
+      s.network_mode = get_string(val, path);
+    } else if (key == "ports") {
+      for_each_field(val, path, [&](std::string_view k, od::value x, std::string_view p) {
+        s.ports.insert_or_assign(parse_port_key(k, p), get_int32(x, p));
+      });
+    } else if (key == "networkPolicyJson") {
+      s.network_policy_json = get_string(val, path);
+    } else if (key == "volumesJson") {
+      s.volumes_json = get_string(val, path);
+    } else if (key == "extensionsJson") {
+      s.extensions_json = get_string(val, path);
+    }
+  });
+  return s;
+}
+
+// Decodes the newest-schema payload of `type`. Unknown fields are ignored (a newer
+// writer may add optional ones); missing fields keep their defaults.
+EventData decode_data(std::string_view type, od::object v) {
+  const std::string where = "data";
+  auto fields = [&](auto&& f) { for_each_field(v, where, f); };
+  if (type == "SandboxRequested") {
+    SandboxRequested e;
+    fields([&](std::string_view k, od::value x, std::string_view p) {
+      if (k == "sandboxId")
+        e.sandbox_id = get_string(x, p);
+      else if (k == "spec")
+        e.spec = decode_spec(x, p);
+      else if (k == "metadata")
+        e.metadata = get_string_map(x, p);
+      else if (k == "expiresAt")
+        e.expires_at = get_time(x, p);
+    });
+    return e;
+  }
+  if (type == "ProvisioningStarted") {
+    ProvisioningStarted e;
+    fields([&](std::string_view k, od::value x, std::string_view p) {
+      if (k == "worker") e.worker = get_string(x, p);
+    });
+    return e;
+  }
+  if (type == "SandboxStarted") {
+    SandboxStarted e;
+    fields([&](std::string_view k, od::value x, std::string_view p) {
+      if (k == "runtimeId") e.runtime_id = get_string(x, p);
+    });
+    return e;
+  }
+  if (type == "ProvisioningFailed") {
+    ProvisioningFailed e;
+    fields([&](std::string_view k, od::value x, std::string_view p) {
+      if (k == "errorCode")
+        e.error_code = get_string(x, p);
+      else if (k == "message")
+        e.message = get_string(x, p);
+    });
+    return e;
+  }
+  auto empty = [&]<class T>(T e) -> EventData {
+    fields([](std::string_view, od::value, std::string_view) {});
+    return e;
+  };
+  if (type == "PauseRequested") return empty(PauseRequested{});
+  if (type == "SandboxPaused") return empty(SandboxPaused{});
+  if (type == "ResumeRequested") return empty(ResumeRequested{});
+  if (type == "SandboxResumed") return empty(SandboxResumed{});
+  if (type == "DeletionRequested") return empty(DeletionRequested{});
+  if (type == "PauseFailed") {
+    PauseFailed e;
+    fields([&](std::string_view k, od::value x, std::string_view p) {
+      if (k == "message") e.message = get_string(x, p);
+    });
+    return e;
+  }
+  if (type == "ResumeFailed") {
+    ResumeFailed e;
+    fields([&](std::string_view k, od::value x, std::string_view p) {
+      if (k == "message") e.message = get_string(x, p);
+    });
+    return e;
+  }
+  if (type == "ExpirationRenewed") {
+    ExpirationRenewed e;
+    bool seen = false;
+    fields([&](std::string_view k, od::value x, std::string_view p) {
+      if (k == "expiresAt") {
+        e.expires_at = get_time(x, p);
+        seen = true;
+      }
+    });
+    if (!seen) bad("data.expiresAt: missing");
+    return e;
+  }
+  if (type == "MetadataPatched") {
+    MetadataPatched e;
+    fields([&](std::string_view k, od::value x, std::string_view p) {
+      if (k == "set")
+        e.set = get_string_map(x, p);
+      else if (k == "removed")
+        e.removed = get_string_array(x, p);
+    });
+    return e;
+  }
+  if (type == "SandboxTerminated") {
+    SandboxTerminated e;
+    fields([&](std::string_view k, od::value x, std::string_view p) {
+      if (k == "exitCode")
+        e.exit_code = get_int32(x, p);
+      else if (k == "message")
+        e.message = get_string(x, p);
+    });
+    return e;
+  }
+  if (type == "SandboxFailed") {
+    SandboxFailed e;
+    fields([&](std::string_view k, od::value x, std::string_view p) {
+      if (k == "errorCode")
+        e.error_code = get_string(x, p);
+      else if (k == "message")
+        e.message = get_string(x, p);
+      else if (k == "exitCode")
+        e.exit_code = get_int32(x, p);
+    });
+    return e;
+  }
+  if (type == "ServerStarted") {
+    ServerStarted e;
+    fields([&](std::string_view k, od::value x, std::string_view p) {
+      if (k == "version")
+        e.version = get_string(x, p);
+      else if (k == "liveSandboxes")
+        e.live_sandboxes = get_uint(x, p);
+    });
+    return e;
+  }
+  if (type == "OrphanRemoved") {
+    OrphanRemoved e;
+    fields([&](std::string_view k, od::value x, std::string_view p) {
+      if (k == "runtimeId")
+        e.runtime_id = get_string(x, p);
+      else if (k == "sandboxId")
+        e.sandbox_id = get_string(x, p);
+    });
+    return e;
+  }
+  if (type == "ReconcileFinding") {
+    ReconcileFinding e;
+    fields([&](std::string_view k, od::value x, std::string_view p) {
+      if (k == "kind")
+        e.kind = get_string(x, p);
+      else if (k == "sandboxId")
+        e.sandbox_id = get_string(x, p);
+      else if (k == "detail")
+        e.detail = get_string(x, p);
+    });
+    return e;
+  }
+  if (type == "MigrationApplied") {
+    MigrationApplied e;
+    fields([&](std::string_view k, od::value x, std::string_view p) {
+      if (k == "schemaVersion")
+        e.schema_version = get_int32(x, p);
+      else if (k == "name")
+        e.name = get_string(x, p);
+    });
+    return e;
+  }
+  bad("unknown event type \"" + std::string(type) + "\"");
+}
+
+// Parses `len` bytes at `json` (readable up to `capacity`) as one JSON value and runs `f`
+// on it. (simdjson rejects a root object whose last token is not its closing brace.)
+template <class F>
+void parse_object(od::parser& parser, const char* json, std::size_t len, std::size_t capacity,
+                  std::string_view where, F&& f) {
+  od::document doc = check(parser.iterate(json, len, capacity), where, "a JSON document");
+  od::object root = check(doc.get_object(), where, "a JSON object");
+  f(root);
+}
+
+Error data_loss(std::string_view what, std::string message) {
+  return Error(ErrorCode::kDataLoss, std::string(what) + ": " + std::move(message));
+}
+
+}  // namespace
+
+int current_schema(std::string_view event_type) {
+  for (const auto& v : kSchemaVersions) {
+    if (v.type == event_type) return v.current;
+  }
+  return 0;
+}
+
+std::string encode_event_data(const EventData& data) { return dump(data_to_json(data)); }
+
+std::string encode_event(const Event& event) {
+  ojson j = ojson::object();
+  j["position"] = event.position;
+  j["stream"] = event.stream;
+  j["version"] = event.version;
+  const std::string_view type = event_type(event.data);
+  j["type"] = type;
+  j["schema"] = current_schema(type);
+  j["time"] = format_rfc3339(event.time);
+  j["eventId"] = event.event_id;
+  j["requestId"] = event.request_id;
+  j["actor"] = event.actor;
+  j["reason"] = to_string(event.reason);
+  j["data"] = data_to_json(event.data);
+  return dump(j);
+}
+
+Result<Event> decode_event(std::string_view json) {
+  try {
+    const simdjson::padded_string padded(json);
+    od::parser parser;
+    Event e;
+    std::string type;
+    std::int64_t schema = 0;
+    std::string_view data_raw;
+    bool has_type = false, has_schema = false, has_time = false, has_data = false;
+    bool has_stream = false;
+    parse_object(parser, padded.data(), padded.size(), padded.size() + simdjson::SIMDJSON_PADDING,
+                 "event", [&](od::object root) {
+                   for_each_field(root, "event",
+                                  [&](std::string_view k, od::value x, std::string_view p) {
+                                    if (k == "position") {
+                                      e.position = get_uint(x, p);
+                                    } else if (k == "stream") {
+                                      e.stream = get_string(x, p);
+                                      has_stream = true;
+                                    } else if (k == "version") {
+                                      e.version = get_uint(x, p);
+                                    } else if (k == "type") {
+                                      type = get_string(x, p);
+                                      has_type = true;
+                                    } else if (k == "schema") {
+                                      schema = get_int(x, p);
+                                      has_schema = true;
+                                    } else if (k == "time") {
+                                      e.time = get_time(x, p);
+                                      has_time = true;
+                                    } else if (k == "eventId") {
+                                      e.event_id = get_string(x, p);
+                                    } else if (k == "requestId") {
+                                      e.request_id = get_string(x, p);
+                                    } else if (k == "actor") {
+                                      e.actor = get_string(x, p);
+                                    } else if (k == "reason") {
+                                      const std::string r = get_string(x, p);
+                                      const auto reason = parse_reason(r);
+                                      if (!reason) bad(ctx(p, "unknown reason \"" + r + "\""));
+                                      e.reason = *reason;
+                                    } else if (k == "data") {
+                                      od::object obj = check(x.get_object(), p, "an object");
+                                      data_raw = check(obj.raw_json(), p, "an object");
+                                      has_data = true;
+                                    }
+                                  });
+                 });
+    if (!has_type) bad("event.type: missing");
+    if (!has_stream) bad("event.stream: missing");
+    if (!has_schema) bad("event.schema: missing");
+    if (!has_time) bad("event.time: missing");
+    if (!has_data) bad("event.data: missing");
+    const int current = current_schema(type);
+    if (current == 0) bad("event.type: unknown event type \"" + type + "\"");
+    if (schema < 1 || schema > current)
+      bad("event.schema: " + type + " schema " + std::to_string(schema) +
+          " is not supported (newest known: " + std::to_string(current) + ")");
+
+    if (schema == current) {
+      // The data object lies inside `padded`, so the padding after it is readable.
+      const std::size_t offset = static_cast<std::size_t>(data_raw.data() - padded.data());
+      parse_object(parser, data_raw.data(), data_raw.size(),
+                   padded.size() + simdjson::SIMDJSON_PADDING - offset, "data",
+                   [&](od::object root) { e.data = decode_data(type, root); });
+    } else {
+      ojson data = ojson::parse(data_raw);
+      const UpcastContext uc{e.time};
+      for (int from = static_cast<int>(schema); from < current; ++from) {
+        const Upcaster* up = nullptr;
+        for (const auto& u : kUpcasters) {
+          if (u.type == type && u.from == from) up = &u;
+        }
+        if (!up) bad("event.schema: no upcaster for " + type + " schema " + std::to_string(from));
+        up->apply(data, uc);
+      }
+      const simdjson::padded_string upcast(dump(data));
+      parse_object(parser, upcast.data(), upcast.size(), upcast.size() + simdjson::SIMDJSON_PADDING,
+                   "data", [&](od::object root) { e.data = decode_data(type, root); });
+    }
+    e.schema = current;
+    return e;
+  } catch (const DecodeError& err) {
+    return std::unexpected(data_loss("malformed event", err.message));
+  } catch (const std::exception& err) {
+    return std::unexpected(data_loss("malformed event", err.what()));
+  }
+}
+
+std::string encode_sandbox(const Sandbox& sb) {
+  ojson j = ojson::object();
+  j["schema"] = kSandboxRecordSchema;
+  j["id"] = sb.id;
+  j["version"] = sb.version;
+  j["state"] = to_string(sb.state);
+  j["statusReason"] = sb.status_reason;
+  j["statusMessage"] = sb.status_message;
+  j["createdAt"] = format_rfc3339(sb.created_at);
+  j["lastTransitionAt"] = format_rfc3339(sb.last_transition_at);
+  if (sb.expires_at) j["expiresAt"] = format_rfc3339(*sb.expires_at);
+  j["metadata"] = string_map(sb.metadata);
+  j["spec"] = spec_to_json(sb.spec);
+  j["runtimeId"] = sb.runtime_id;
+  if (sb.exit_code) j["exitCode"] = *sb.exit_code;
+  j["deleted"] = sb.deleted;
+  return dump(j);
+}
+
+Result<Sandbox> decode_sandbox(std::string_view json) {
+  try {
+    const simdjson::padded_string padded(json);
+    od::parser parser;
+    Sandbox sb;
+    bool has_id = false, has_state = false;
+    parse_object(
+        parser, padded.data(), padded.size(), padded.size() + simdjson::SIMDJSON_PADDING, "sandbox",
+        [&](od::object root) {
+          for_each_field(root, "sandbox", [&](std::string_view k, od::value x, std::string_view p) {
+            if (k == "schema") {
+              const std::int64_t schema = get_int(x, p);
+              if (schema < 1 || schema > kSandboxRecordSchema)
+                bad(ctx(p,
+                        "sandbox record schema " + std::to_string(schema) + " is not supported"));
+            } else if (k == "id") {
+              sb.id = get_string(x, p);
+              has_id = true;
+            } else if (k == "version") {
+              sb.version = get_uint(x, p);
+            } else if (k == "state") {
+              const std::string s = get_string(x, p);
+              const auto state = parse_state(s);
+              if (!state) bad(ctx(p, "unknown state \"" + s + "\""));
+              sb.state = *state;
+              has_state = true;
+            } else if (k == "statusReason") {
+              sb.status_reason = get_string(x, p);
+            } else if (k == "statusMessage") {
+              sb.status_message = get_string(x, p);
+            } else if (k == "createdAt") {
+              sb.created_at = get_time(x, p);
+            } else if (k == "lastTransitionAt") {
+              sb.last_transition_at = get_time(x, p);
+            } else if (k == "expiresAt") {
+              sb.expires_at = get_time(x, p);
+            } else if (k == "metadata") {
+              sb.metadata = get_string_map(x, p);
+            } else if (k == "spec") {
+              sb.spec = decode_spec(x, p);
+            } else if (k == "runtimeId") {
+              sb.runtime_id = get_string(x, p);
+            } else if (k == "exitCode") {
+              sb.exit_code = get_int32(x, p);
+            } else if (k == "deleted") {
+              sb.deleted = get_bool(x, p);
+            }
+          });
+        });
+    if (!has_id) bad("sandbox.id: missing");
+    if (!has_state) bad("sandbox.state: missing");
+    return sb;
+  } catch (const DecodeError& err) {
+    return std::unexpected(data_loss("malformed sandbox record", err.message));
+  } catch (const std::exception& err) {
+    return std::unexpected(data_loss("malformed sandbox record", err.what()));
+  }
+}
+
+}  // namespace sbx

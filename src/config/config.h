@@ -1,0 +1,203 @@
+// Config: the validated configuration of sandboxd, and how it is loaded from TOML.
+//
+// Every key of shared/design/CONFIG.md is a field below, with its default as the member
+// initializer. Field names are the TOML key names (`server.port` -> `config.server.port`),
+// except `docker.port_range` ("LOW-HIGH"), parsed into `port_range_low`/`port_range_high`,
+// and `ingress.gateway.address` / `ingress.gateway.route.mode`, which are
+// `ingress.gateway_address` / `ingress.gateway_route_mode`. Keys that are ours beyond
+// CONFIG.md: `server.create_wait_ms` (how long POST /sandboxes waits for the outcome, 30000;
+// `server.transition_wait_ms` is the wait of every other mutation), `docker.host` (the
+// Docker endpoint, env DOCKER_HOST), `workers.pending_failure_ttl_seconds` (env
+// PENDING_FAILURE_TTL). `server.threads = 0` means one per core. An empty string for an
+// optional string key (api_key = "") means unset.
+//
+// Lookup order of load_config():
+//   1. LoadOptions::explicit_path (`--config PATH`): must exist, else kNotFound.
+//   2. env SANDBOX_CONFIG_PATH (when non-empty): must exist, else kNotFound.
+//   3. $HOME/.sandbox.toml, if that file exists.
+//   4. Built-in defaults (LoadedConfig::source == kBuiltinDefaultsSource).
+// Then the environment overrides the file: OPENSANDBOX_SERVER_API_KEY -> server.api_key
+// (when non-empty), DOCKER_HOST -> docker.host, PENDING_FAILURE_TTL ->
+// workers.pending_failure_ttl_seconds. `~` at the start of store.path and
+// kubernetes.kubeconfig_path is expanded with $HOME (from LoadOptions::env).
+//
+// Errors (ErrorCode::kInvalidArgument unless noted; Error::field names the key):
+//   wrong type, out of range, bad enum value, inconsistent combination:
+//     "/etc/x.toml:7: server.port: expected an integer in 1..65535, got \"abc\""
+//   TOML syntax error (file:line:column, then toml++'s description):
+//     "/etc/x.toml:3:8: Error while parsing key-value pair: expected value, saw '\n'"
+//   a bad environment override:
+//     "env PENDING_FAILURE_TTL: workers.pending_failure_ttl_seconds: expected an integer >= 0,
+//     got \"soon\""
+//   explicit or SANDBOX_CONFIG_PATH file missing (kNotFound) or unreadable (kUnavailable):
+//     "/etc/x.toml: config file not found (from --config)"; a directory: kInvalidArgument.
+// Unknown keys and unknown tables are not errors: each becomes a ConfigWarning
+// ("/etc/x.toml:4: unknown key server.prot (ignored; did you mean server.port?)").
+// load_config() does not log; the caller logs the source and the warnings.
+//
+// Thread-safety: everything here is a value or a pure function of its arguments (plus the
+// file system); load_config() may be called from any thread.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "events/result.h"
+
+namespace sbx {
+
+enum class RuntimeType { kDocker, kKubernetes };
+enum class WorkloadProvider { kPod, kBatchSandbox };
+enum class IngressMode { kDirect, kGateway };
+enum class GatewayRouteMode { kWildcard, kHeader, kUri };
+
+// The TOML spelling: "docker", "kubernetes", "pod", "batchsandbox", "direct", "gateway",
+// "wildcard", "header", "uri".
+std::string_view to_string(RuntimeType v);
+std::string_view to_string(WorkloadProvider v);
+std::string_view to_string(IngressMode v);
+std::string_view to_string(GatewayRouteMode v);
+
+// std::thread::hardware_concurrency(), at least 1.
+int default_thread_count();
+
+inline constexpr std::string_view kDefaultStorePath = "~/.sandboxd/data";
+inline constexpr std::string_view kBuiltinDefaultsSource = "built-in defaults";
+
+struct ServerConfig {
+  std::string host = "0.0.0.0";
+  int port = 8080;  // 1..65535
+  // One of DEBUG, INFO, WARNING, ERROR, CRITICAL; read case-insensitively, stored upper case.
+  std::string log_level = "INFO";
+  std::optional<std::string> api_key;                  // unset (or "") = auth off
+  std::optional<std::string> eip;                      // host used in endpoint strings
+  std::optional<int64_t> max_sandbox_timeout_seconds;  // >= 60; unset = no cap
+  int64_t timeout_keep_alive = 30;                     // seconds, >= 1
+  int threads = default_thread_count();                // >= 1 (0 in the file = cores)
+  int64_t max_body_bytes = 1048576;                    // >= 1
+  int64_t transition_wait_ms = 10000;                  // 0..3600000; 0 = answer at once
+  int64_t create_wait_ms = 30000;                      // 0..3600000
+  bool metrics_auth = false;                           // true: /metrics needs the API key too
+  bool operator==(const ServerConfig&) const = default;
+};
+
+struct RuntimeConfig {
+  RuntimeType type = RuntimeType::kDocker;
+  std::string execd_image = "opensandbox/execd:v1.0.18";
+  bool operator==(const RuntimeConfig&) const = default;
+};
+
+struct DockerConfig {
+  std::string host = "unix:///var/run/docker.sock";  // unix://PATH or tcp://HOST:PORT
+  std::string network_mode = "host";  // "host", "bridge" or a user network; non-empty
+  std::optional<std::string> host_ip;
+  int64_t api_timeout = 180;  // seconds, >= 1
+  std::vector<std::string> drop_capabilities = {"AUDIT_WRITE", "MKNOD",     "NET_ADMIN",
+                                                "NET_RAW",     "SYS_ADMIN", "SYS_MODULE",
+                                                "SYS_PTRACE",  "SYS_TIME",  "SYS_TTY_CONFIG"};
+  bool no_new_privileges = true;
+  std::optional<std::string> apparmor_profile;
+  std::optional<std::string> seccomp_profile;
+  int64_t pids_limit = 4096;             // >= -1; 0 or -1 = unlimited
+  std::string port_bind_ip = "0.0.0.0";  // an IPv4 or IPv6 address
+  int port_range_low = 40000;            // from docker.port_range "LOW-HIGH",
+  int port_range_high = 60000;           //   1 <= LOW <= HIGH <= 65535
+  bool operator==(const DockerConfig&) const = default;
+};
+
+struct KubernetesConfig {
+  std::optional<std::string> kubeconfig_path;  // unset = in-cluster credentials
+  std::string namespace_ = "default";          // TOML key: kubernetes.namespace
+  WorkloadProvider workload_provider = WorkloadProvider::kPod;
+  bool operator==(const KubernetesConfig&) const = default;
+};
+
+struct IngressConfig {
+  IngressMode mode = IngressMode::kDirect;
+  // Required (non-empty / set) when mode == kGateway; ignored (with a warning) otherwise.
+  std::string gateway_address;                         // ingress.gateway.address
+  std::optional<GatewayRouteMode> gateway_route_mode;  // ingress.gateway.route.mode
+  bool operator==(const IngressConfig&) const = default;
+};
+
+struct EgressConfig {
+  std::optional<std::string> image;  // unset = networkPolicy rejected
+  bool operator==(const EgressConfig&) const = default;
+};
+
+struct StorageConfig {
+  std::vector<std::string> allowed_host_paths;  // absolute paths; empty = no host mounts
+  bool operator==(const StorageConfig&) const = default;
+};
+
+struct StoreConfig {
+  // load_config() always returns it with `~` expanded; a default-constructed Config holds
+  // kDefaultStorePath unexpanded.
+  std::string path = std::string(kDefaultStorePath);
+  bool sync = true;            // fsync the WAL before acknowledging
+  int64_t retention_days = 0;  // >= 0; 0 = keep every event forever
+  bool operator==(const StoreConfig&) const = default;
+};
+
+struct WorkersConfig {
+  int provisioners = 8;                        // 1..1024
+  int64_t reconcile_interval_seconds = 30;     // >= 1
+  int64_t pending_failure_ttl_seconds = 3600;  // >= 0; env PENDING_FAILURE_TTL
+  bool operator==(const WorkersConfig&) const = default;
+};
+
+struct Config {
+  ServerConfig server;
+  RuntimeConfig runtime;
+  DockerConfig docker;
+  KubernetesConfig kubernetes;
+  IngressConfig ingress;
+  EgressConfig egress;
+  StorageConfig storage;
+  StoreConfig store;
+  WorkersConfig workers;
+  bool operator==(const Config&) const = default;
+};
+
+using EnvMap = std::map<std::string, std::string>;
+
+// A copy of the process environment (reads `environ`; do not call concurrently with
+// setenv).
+EnvMap process_environment();
+
+struct LoadOptions {
+  std::optional<std::string> explicit_path;  // `--config PATH`
+  EnvMap env = process_environment();        // tests inject their own (HOME, overrides)
+};
+
+struct ConfigWarning {
+  std::string file;
+  int line = 0;         // 1-based; 0 when not tied to a line
+  std::string key;      // dotted, e.g. "server.prot"
+  std::string message;  // complete: "/etc/x.toml:4: unknown key server.prot (ignored)"
+};
+
+struct LoadedConfig {
+  Config config;
+  std::string source;  // the file read, or kBuiltinDefaultsSource
+  std::vector<ConfigWarning> warnings;
+  bool from_file() const { return source != kBuiltinDefaultsSource; }
+};
+
+// Finds, reads and validates the configuration (lookup order and errors: see above).
+Result<LoadedConfig> load_config(const LoadOptions& options);
+
+// Parses and validates `toml_text` as if read from `source_name` (used in messages), then
+// applies the environment overrides of `env`. load_config() is this plus the lookup.
+Result<LoadedConfig> parse_config(std::string_view toml_text, std::string_view source_name,
+                                  const EnvMap& env);
+
+// The built-in defaults with `~` expanded and environment overrides applied.
+Result<Config> default_config(const EnvMap& env);
+
+}  // namespace sbx

@@ -1,0 +1,218 @@
+#include "src/config/example_config.h"
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <system_error>
+
+namespace sbx {
+namespace {
+
+std::string toml_string(std::string_view s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + "\"";
+}
+
+std::string toml_bool(bool b) { return b ? "true" : "false"; }
+
+// One line when short, else one element per line.
+std::string toml_strings(const std::vector<std::string>& v) {
+  std::string one_line = "[";
+  for (size_t i = 0; i < v.size(); ++i) one_line += (i == 0 ? "" : ", ") + toml_string(v[i]);
+  one_line += "]";
+  if (one_line.size() <= 60) return one_line;
+  std::string out = "[\n";
+  for (const std::string& e : v) out += "  " + toml_string(e) + ",\n";
+  return out + "]";
+}
+
+// Appends "# <help>\n<line>\n".
+class Writer {
+ public:
+  void raw(std::string_view text) { out_ += text; }
+  void table(std::string_view name) { out_ += "\n[" + std::string(name) + "]\n"; }
+  void key(std::string_view help, std::string_view name, const std::string& value) {
+    out_ += "# " + std::string(help) + "\n" + std::string(name) + " = " + value + "\n";
+  }
+  // A key without a default: shown commented out with an example value.
+  void unset_key(std::string_view help, std::string_view name, const std::string& example) {
+    out_ += "# " + std::string(help) + "\n# " + std::string(name) + " = " + example + "\n";
+  }
+  std::string take() { return std::move(out_); }
+
+ private:
+  std::string out_;
+};
+
+}  // namespace
+
+bool is_example_kind(std::string_view kind) { return kind == "docker" || kind == "kubernetes"; }
+
+Config kubernetes_example_config(Config defaults) {
+  defaults.runtime.type = RuntimeType::kKubernetes;
+  defaults.kubernetes.namespace_ = "opensandbox";
+  return defaults;
+}
+
+std::string render_example_config(std::string_view kind) {
+  const bool k8s = kind == "kubernetes";
+  const Config d;  // built-in defaults (store.path still unexpanded)
+  const Config k = kubernetes_example_config(d);
+  Writer w;
+  w.raw(std::string("# sandboxd configuration (") + (k8s ? "kubernetes" : "docker") +
+        " example), written by `sandboxd init-config`.\n"
+        "#\n"
+        "# Lookup: --config PATH, else $SANDBOX_CONFIG_PATH, else ~/.sandbox.toml; with no\n"
+        "# file sandboxd runs on built-in defaults.\n");
+  w.raw(k8s ? "# Every key below is set to its default, except runtime.type and\n"
+              "# kubernetes.namespace. Keys that are commented out have no default.\n"
+            : "# Every key below is set to its default. Keys that are commented out have no\n"
+              "# default.\n");
+  w.raw(
+      "# Unknown keys are reported as warnings. Environment: OPENSANDBOX_SERVER_API_KEY\n"
+      "# overrides server.api_key, DOCKER_HOST overrides docker.host, PENDING_FAILURE_TTL\n"
+      "# overrides workers.pending_failure_ttl_seconds.\n");
+
+  w.table("server");
+  w.key("Address the HTTP API binds to.", "host", toml_string(d.server.host));
+  w.key("Port of the HTTP API (1..65535).", "port", std::to_string(d.server.port));
+  w.key("DEBUG, INFO, WARNING, ERROR or CRITICAL (any case).", "log_level",
+        toml_string(d.server.log_level));
+  w.unset_key("API key expected in the OPEN-SANDBOX-API-KEY header; unset = auth off.", "api_key",
+              toml_string("change-me"));
+  w.unset_key("Host put in endpoint strings; unset = docker.host_ip, else the bind address.", "eip",
+              toml_string("203.0.113.10"));
+  w.unset_key("Largest sandbox timeout a client may ask for, seconds (>= 60); unset = no cap.",
+              "max_sandbox_timeout_seconds", "86400");
+  w.key("HTTP keep-alive timeout, seconds.", "timeout_keep_alive",
+        std::to_string(d.server.timeout_keep_alive));
+  w.key("HTTP worker threads; 0 = one per core.", "threads", "0");
+  w.key("Largest accepted request body, bytes.", "max_body_bytes",
+        std::to_string(d.server.max_body_bytes));
+  w.key("How long a mutating request waits for its outcome, ms (0 = answer at once).",
+        "transition_wait_ms", std::to_string(d.server.transition_wait_ms));
+  w.key("How long POST /sandboxes waits for the sandbox to run, ms (0 = answer Pending).",
+        "create_wait_ms", std::to_string(d.server.create_wait_ms));
+  w.key("Whether /metrics also requires the API key.", "metrics_auth",
+        toml_bool(d.server.metrics_auth));
+
+  w.table("runtime");
+  w.key("Where sandboxes run: \"docker\" or \"kubernetes\".", "type",
+        toml_string(to_string(k8s ? k.runtime.type : d.runtime.type)));
+  w.key("Image of execd, the in-sandbox agent.", "execd_image", toml_string(d.runtime.execd_image));
+
+  w.raw("\n# Used when runtime.type = \"docker\".");
+  w.table("docker");
+  w.key("Docker endpoint (unix:///PATH or tcp://HOST:PORT); env DOCKER_HOST overrides.", "host",
+        toml_string(d.docker.host));
+  w.key("\"host\", \"bridge\" or the name of a user network.", "network_mode",
+        toml_string(d.docker.network_mode));
+  w.unset_key("Host put in endpoint strings when server.eip is unset.", "host_ip",
+              toml_string("192.0.2.7"));
+  w.key("Timeout of one Docker API call, seconds.", "api_timeout",
+        std::to_string(d.docker.api_timeout));
+  w.key("Capabilities dropped from every sandbox container.", "drop_capabilities",
+        toml_strings(d.docker.drop_capabilities));
+  w.key("Set no-new-privileges on sandbox containers.", "no_new_privileges",
+        toml_bool(d.docker.no_new_privileges));
+  w.unset_key("AppArmor profile of sandbox containers; unset = Docker's default.",
+              "apparmor_profile", toml_string("docker-default"));
+  w.unset_key("Seccomp profile of sandbox containers; unset = Docker's default.", "seccomp_profile",
+              toml_string("/etc/sandboxd/seccomp.json"));
+  w.key("Process limit per sandbox container (0 or -1 = unlimited).", "pids_limit",
+        std::to_string(d.docker.pids_limit));
+  w.key("Host address that published sandbox ports bind to.", "port_bind_ip",
+        toml_string(d.docker.port_bind_ip));
+  w.key("Host ports handed out to sandboxes, \"LOW-HIGH\".", "port_range",
+        toml_string(std::to_string(d.docker.port_range_low) + "-" +
+                    std::to_string(d.docker.port_range_high)));
+
+  w.raw("\n# Used when runtime.type = \"kubernetes\".");
+  w.table("kubernetes");
+  w.unset_key("kubeconfig file; unset = in-cluster credentials.", "kubeconfig_path",
+              toml_string("~/.kube/config"));
+  w.key("Namespace sandboxes are created in.", "namespace",
+        toml_string(k8s ? k.kubernetes.namespace_ : d.kubernetes.namespace_));
+  w.key("\"pod\" or \"batchsandbox\".", "workload_provider",
+        toml_string(
+            to_string(k8s ? k.kubernetes.workload_provider : d.kubernetes.workload_provider)));
+
+  w.table("ingress");
+  w.key("\"direct\" (endpoints reach sandboxes directly) or \"gateway\".", "mode",
+        toml_string(to_string(d.ingress.mode)));
+  w.raw("# With mode = \"gateway\", both are required:\n");
+  w.raw("# [ingress.gateway]\n# Address of the gateway.\n# address = \"gateway.example.test\"\n");
+  w.raw(
+      "# [ingress.gateway.route]\n# How the gateway routes: \"wildcard\", \"header\" or \"uri\".\n"
+      "# mode = \"header\"\n");
+
+  w.table("egress");
+  w.unset_key("Egress sidecar image; unset = requests with a networkPolicy are rejected.", "image",
+              toml_string("opensandbox/egress:v1.0.0"));
+
+  w.table("storage");
+  w.key("Absolute host paths sandboxes may mount; [] = no host mounts.", "allowed_host_paths",
+        toml_strings(d.storage.allowed_host_paths));
+
+  w.table("store");
+  w.key("Directory of the event store (RocksDB); ~ is $HOME.", "path", toml_string(d.store.path));
+  w.key("fsync the write-ahead log before acknowledging.", "sync", toml_bool(d.store.sync));
+  w.key("Days of events kept; 0 = keep every event forever.", "retention_days",
+        std::to_string(d.store.retention_days));
+
+  w.table("workers");
+  w.key("Runtime workers that create sandboxes in parallel (1..1024).", "provisioners",
+        std::to_string(d.workers.provisioners));
+  w.key("Seconds between two reconciliations of the runtime with the event log.",
+        "reconcile_interval_seconds", std::to_string(d.workers.reconcile_interval_seconds));
+  w.key("Seconds a sandbox that failed while Pending stays listed; env PENDING_FAILURE_TTL.",
+        "pending_failure_ttl_seconds", std::to_string(d.workers.pending_failure_ttl_seconds));
+  return w.take();
+}
+
+Result<void> write_example_config(const std::string& path, std::string_view kind, bool force) {
+  if (!is_example_kind(kind)) {
+    return fail(ErrorCode::kInvalidArgument,
+                "unknown example \"" + std::string(kind) + "\" (expected docker or kubernetes)",
+                "example");
+  }
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::path target(path);
+  if (fs::exists(target, ec) && !force) {
+    return fail(ErrorCode::kAlreadyExists, path + " already exists (use --force to overwrite)");
+  }
+  if (target.has_parent_path()) {
+    fs::create_directories(target.parent_path(), ec);
+    if (ec) {
+      return fail(ErrorCode::kUnavailable,
+                  "cannot create " + target.parent_path().string() + ": " + ec.message());
+    }
+  }
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out << render_example_config(kind);
+    out.flush();
+    if (!out) {
+      int err = errno;
+      fs::remove(tmp, ec);
+      return fail(ErrorCode::kUnavailable, "cannot write " + tmp + ": " + std::strerror(err));
+    }
+  }
+  fs::rename(tmp, target, ec);
+  if (ec) {
+    std::error_code ignored;
+    fs::remove(tmp, ignored);
+    return fail(ErrorCode::kUnavailable,
+                "cannot rename " + tmp + " to " + path + ": " + ec.message());
+  }
+  return {};
+}
+
+}  // namespace sbx

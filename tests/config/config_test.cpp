@@ -1,0 +1,529 @@
+#include "src/config/config.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <thread>
+
+#include "tests/support/temp_dir.h"
+
+namespace sbx {
+namespace {
+
+using ::sbx::testing::TempDir;
+
+std::string write_file(const std::filesystem::path& path, const std::string& text) {
+  std::filesystem::create_directories(path.parent_path());
+  std::ofstream(path) << text;
+  return path.string();
+}
+
+class ConfigTest : public ::testing::Test {
+ protected:
+  // An environment with only HOME set (to an empty temp dir).
+  EnvMap env() const { return {{"HOME", home_.str()}}; }
+
+  // Loads `text` from a file via --config.
+  Result<LoadedConfig> load_text(const std::string& text, EnvMap extra_env = {}) {
+    write_file(path_, text);
+    LoadOptions o;
+    o.explicit_path = path_;
+    o.env = env();
+    for (auto& [k, v] : extra_env) o.env[k] = v;
+    return load_config(o);
+  }
+
+  // Loads `text` and returns the error message (empty if it loaded).
+  std::string error_of(const std::string& text) {
+    auto r = load_text(text);
+    return r ? std::string() : r.error().message;
+  }
+
+  TempDir home_{"sandboxd-home"};
+  TempDir dir_{"sandboxd-config"};
+  const std::string path_ = (dir_ / "sandbox.toml").string();  // where load_text() writes
+};
+
+TEST_F(ConfigTest, NoFileAnywhereGivesBuiltinDefaults) {
+  LoadOptions o;
+  o.env = env();
+  auto r = load_config(o);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->source, kBuiltinDefaultsSource);
+  EXPECT_FALSE(r->from_file());
+  EXPECT_TRUE(r->warnings.empty());
+  const Config& c = r->config;
+  EXPECT_EQ(c.server.host, "0.0.0.0");
+  EXPECT_EQ(c.server.port, 8080);
+  EXPECT_EQ(c.server.log_level, "INFO");
+  EXPECT_FALSE(c.server.api_key);
+  EXPECT_FALSE(c.server.eip);
+  EXPECT_FALSE(c.server.max_sandbox_timeout_seconds);
+  EXPECT_EQ(c.server.timeout_keep_alive, 30);
+  EXPECT_EQ(c.server.threads, static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+  EXPECT_EQ(c.server.max_body_bytes, 1048576);
+  EXPECT_EQ(c.server.transition_wait_ms, 10000);
+  EXPECT_EQ(c.server.create_wait_ms, 30000);
+  EXPECT_FALSE(c.server.metrics_auth);
+  EXPECT_EQ(c.runtime.type, RuntimeType::kDocker);
+  EXPECT_EQ(c.runtime.execd_image, "opensandbox/execd:v1.0.18");
+  EXPECT_EQ(c.docker.host, "unix:///var/run/docker.sock");
+  EXPECT_EQ(c.docker.network_mode, "host");
+  EXPECT_FALSE(c.docker.host_ip);
+  EXPECT_EQ(c.docker.api_timeout, 180);
+  EXPECT_EQ(c.docker.drop_capabilities,
+            (std::vector<std::string>{"AUDIT_WRITE", "MKNOD", "NET_ADMIN", "NET_RAW", "SYS_ADMIN",
+                                      "SYS_MODULE", "SYS_PTRACE", "SYS_TIME", "SYS_TTY_CONFIG"}));
+  EXPECT_TRUE(c.docker.no_new_privileges);
+  EXPECT_FALSE(c.docker.apparmor_profile);
+  EXPECT_FALSE(c.docker.seccomp_profile);
+  EXPECT_EQ(c.docker.pids_limit, 4096);
+  EXPECT_EQ(c.docker.port_bind_ip, "0.0.0.0");
+  EXPECT_EQ(c.docker.port_range_low, 40000);
+  EXPECT_EQ(c.docker.port_range_high, 60000);
+  EXPECT_FALSE(c.kubernetes.kubeconfig_path);
+  EXPECT_EQ(c.kubernetes.namespace_, "default");
+  EXPECT_EQ(c.kubernetes.workload_provider, WorkloadProvider::kPod);
+  EXPECT_EQ(c.ingress.mode, IngressMode::kDirect);
+  EXPECT_EQ(c.ingress.gateway_address, "");
+  EXPECT_FALSE(c.ingress.gateway_route_mode);
+  EXPECT_FALSE(c.egress.image);
+  EXPECT_TRUE(c.storage.allowed_host_paths.empty());
+  EXPECT_EQ(c.store.path, home_.str() + "/.sandboxd/data");
+  EXPECT_TRUE(c.store.sync);
+  EXPECT_EQ(c.store.retention_days, 0);
+  EXPECT_EQ(c.workers.provisioners, 8);
+  EXPECT_EQ(c.workers.reconcile_interval_seconds, 30);
+  EXPECT_EQ(c.workers.pending_failure_ttl_seconds, 3600);
+
+  auto d = default_config(env());
+  ASSERT_TRUE(d);
+  EXPECT_EQ(*d, c);
+}
+
+TEST_F(ConfigTest, EveryKeyIsReadFromTheFile) {
+  auto r = load_text(R"(
+[server]
+host = "127.0.0.1"
+port = 9090
+log_level = "debug"
+api_key = "secret"
+eip = "203.0.113.5"
+max_sandbox_timeout_seconds = 7200
+timeout_keep_alive = 5
+threads = 3
+max_body_bytes = 2048
+transition_wait_ms = 1500
+create_wait_ms = 45000
+metrics_auth = true
+
+[runtime]
+type = "kubernetes"
+execd_image = "example/execd:v9"
+
+[docker]
+host = "tcp://127.0.0.1:2375"
+network_mode = "sandboxes"
+host_ip = "192.0.2.1"
+api_timeout = 20
+drop_capabilities = ["NET_RAW"]
+no_new_privileges = false
+apparmor_profile = "sandbox-profile"
+seccomp_profile = "/etc/seccomp.json"
+pids_limit = 128
+port_bind_ip = "127.0.0.1"
+port_range = "41000-41999"
+
+[kubernetes]
+kubeconfig_path = "~/.kube/config"
+namespace = "sandboxes"
+workload_provider = "batchsandbox"
+
+[ingress]
+mode = "gateway"
+gateway.address = "gw.internal:8000"
+gateway.route.mode = "uri"
+
+[egress]
+image = "example/egress:v2"
+
+[storage]
+allowed_host_paths = ["/srv/data", "/mnt/shared"]
+
+[store]
+path = "/var/lib/sandboxd"
+sync = false
+retention_days = 14
+
+[workers]
+provisioners = 2
+reconcile_interval_seconds = 7
+pending_failure_ttl_seconds = 60
+)");
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->source, path_);
+  EXPECT_TRUE(r->from_file());
+  EXPECT_TRUE(r->warnings.empty()) << r->warnings.front().message;
+  const Config& c = r->config;
+  EXPECT_EQ(c.server.host, "127.0.0.1");
+  EXPECT_EQ(c.server.port, 9090);
+  EXPECT_EQ(c.server.log_level, "DEBUG");
+  EXPECT_EQ(c.server.api_key, "secret");
+  EXPECT_EQ(c.server.eip, "203.0.113.5");
+  EXPECT_EQ(c.server.max_sandbox_timeout_seconds, 7200);
+  EXPECT_EQ(c.server.timeout_keep_alive, 5);
+  EXPECT_EQ(c.server.threads, 3);
+  EXPECT_EQ(c.server.max_body_bytes, 2048);
+  EXPECT_EQ(c.server.transition_wait_ms, 1500);
+  EXPECT_EQ(c.server.create_wait_ms, 45000);
+  EXPECT_TRUE(c.server.metrics_auth);
+  EXPECT_EQ(c.runtime.type, RuntimeType::kKubernetes);
+  EXPECT_EQ(c.runtime.execd_image, "example/execd:v9");
+  EXPECT_EQ(c.docker.host, "tcp://127.0.0.1:2375");
+  EXPECT_EQ(c.docker.network_mode, "sandboxes");
+  EXPECT_EQ(c.docker.host_ip, "192.0.2.1");
+  EXPECT_EQ(c.docker.api_timeout, 20);
+  EXPECT_EQ(c.docker.drop_capabilities, std::vector<std::string>{"NET_RAW"});
+  EXPECT_FALSE(c.docker.no_new_privileges);
+  EXPECT_EQ(c.docker.apparmor_profile, "sandbox-profile");
+  EXPECT_EQ(c.docker.seccomp_profile, "/etc/seccomp.json");
+  EXPECT_EQ(c.docker.pids_limit, 128);
+  EXPECT_EQ(c.docker.port_bind_ip, "127.0.0.1");
+  EXPECT_EQ(c.docker.port_range_low, 41000);
+  EXPECT_EQ(c.docker.port_range_high, 41999);
+  EXPECT_EQ(c.kubernetes.kubeconfig_path, home_.str() + "/.kube/config");
+  EXPECT_EQ(c.kubernetes.namespace_, "sandboxes");
+  EXPECT_EQ(c.kubernetes.workload_provider, WorkloadProvider::kBatchSandbox);
+  EXPECT_EQ(c.ingress.mode, IngressMode::kGateway);
+  EXPECT_EQ(c.ingress.gateway_address, "gw.internal:8000");
+  EXPECT_EQ(c.ingress.gateway_route_mode, GatewayRouteMode::kUri);
+  EXPECT_EQ(c.egress.image, "example/egress:v2");
+  EXPECT_EQ(c.storage.allowed_host_paths, (std::vector<std::string>{"/srv/data", "/mnt/shared"}));
+  EXPECT_EQ(c.store.path, "/var/lib/sandboxd");
+  EXPECT_FALSE(c.store.sync);
+  EXPECT_EQ(c.store.retention_days, 14);
+  EXPECT_EQ(c.workers.provisioners, 2);
+  EXPECT_EQ(c.workers.reconcile_interval_seconds, 7);
+  EXPECT_EQ(c.workers.pending_failure_ttl_seconds, 60);
+}
+
+TEST_F(ConfigTest, LookupPrefersExplicitPathThenEnvThenHome) {
+  std::string explicit_file = write_file(dir_ / "explicit.toml", "[server]\nport = 1001\n");
+  std::string env_file = write_file(dir_ / "env.toml", "[server]\nport = 1002\n");
+  std::string home_file = write_file(home_.path() / ".sandbox.toml", "[server]\nport = 1003\n");
+
+  LoadOptions o;
+  o.env = env();
+  o.env["SANDBOX_CONFIG_PATH"] = env_file;
+  o.explicit_path = explicit_file;
+  auto r = load_config(o);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->source, explicit_file);
+  EXPECT_EQ(r->config.server.port, 1001);
+
+  o.explicit_path.reset();
+  r = load_config(o);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->source, env_file);
+  EXPECT_EQ(r->config.server.port, 1002);
+
+  o.env.erase("SANDBOX_CONFIG_PATH");
+  r = load_config(o);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->source, home_file);
+  EXPECT_EQ(r->config.server.port, 1003);
+
+  std::filesystem::remove(home_file);
+  r = load_config(o);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->source, kBuiltinDefaultsSource);
+  EXPECT_EQ(r->config.server.port, 8080);
+}
+
+TEST_F(ConfigTest, MissingExplicitFileIsAnErrorEvenWhenOthersExist) {
+  write_file(home_.path() / ".sandbox.toml", "[server]\nport = 1003\n");
+  LoadOptions o;
+  o.env = env();
+  o.explicit_path = (dir_ / "nope.toml").string();
+  auto r = load_config(o);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(r.error().message, o.explicit_path.value() + ": config file not found (from --config)");
+}
+
+TEST_F(ConfigTest, MissingFileNamedBySandboxConfigPathIsAnError) {
+  LoadOptions o;
+  o.env = env();
+  o.env["SANDBOX_CONFIG_PATH"] = (dir_ / "nope.toml").string();
+  auto r = load_config(o);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::kNotFound);
+  EXPECT_NE(r.error().message.find("SANDBOX_CONFIG_PATH"), std::string::npos);
+}
+
+TEST_F(ConfigTest, DirectoryGivenAsConfigIsAnError) {
+  LoadOptions o;
+  o.env = env();
+  o.explicit_path = dir_.str();
+  auto r = load_config(o);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::kInvalidArgument);
+}
+
+TEST_F(ConfigTest, WrongTypeNamesKeyFileAndLine) {
+  auto r = load_text("# comment\n\n[server]\nhost = \"::\"\nport = \"abc\"\n");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(r.error().field, "server.port");
+  EXPECT_EQ(r.error().message,
+            path_ + ":5: server.port: expected an integer in 1..65535, got \"abc\"");
+
+  EXPECT_EQ(error_of("[store]\nsync = \"yes\"\n"),
+            path_ + ":2: store.sync: expected true or false, got \"yes\"");
+  EXPECT_EQ(error_of("[server]\nport = 8080.0\n"),
+            path_ + ":2: server.port: expected an integer in 1..65535, got 8080.0");
+  EXPECT_EQ(error_of("[runtime]\nexecd_image = 7\n"),
+            path_ + ":2: runtime.execd_image: expected a non-empty string, got 7");
+  EXPECT_EQ(error_of("[docker]\ndrop_capabilities = \"NET_RAW\"\n"),
+            path_ +
+                ":2: docker.drop_capabilities: expected an array of non-empty strings, got "
+                "\"NET_RAW\"");
+  EXPECT_EQ(error_of("[docker]\ndrop_capabilities = [\n  \"NET_RAW\",\n  3,\n]\n"),
+            path_ +
+                ":4: docker.drop_capabilities: expected an array of non-empty strings, got 3 at "
+                "index 1");
+  EXPECT_EQ(error_of("server = 5\n"), path_ + ":1: server: expected a table, got 5");
+  EXPECT_EQ(error_of("[ingress]\ngateway = \"x\"\n"),
+            path_ + ":2: ingress.gateway: expected a table, got \"x\"");
+}
+
+TEST_F(ConfigTest, OutOfRangeNamesKeyFileAndLine) {
+  EXPECT_EQ(error_of("[server]\nport = 70000\n"),
+            path_ + ":2: server.port: expected an integer in 1..65535, got 70000");
+  EXPECT_EQ(error_of("[server]\nmax_sandbox_timeout_seconds = 59\n"),
+            path_ + ":2: server.max_sandbox_timeout_seconds: expected an integer >= 60, got 59");
+  EXPECT_EQ(error_of("[workers]\nprovisioners = 0\n"),
+            path_ + ":2: workers.provisioners: expected an integer in 1..1024, got 0");
+  EXPECT_EQ(error_of("[store]\nretention_days = -1\n"),
+            path_ + ":2: store.retention_days: expected an integer >= 0, got -1");
+  EXPECT_EQ(error_of("[server]\nthreads = -2\n"),
+            path_ + ":2: server.threads: expected an integer in 0..4096, got -2");
+  EXPECT_NE(error_of("[server]\ntransition_wait_ms = -1\n"), "");
+  EXPECT_NE(error_of("[server]\ncreate_wait_ms = 3600001\n"), "");
+  EXPECT_NE(error_of("[docker]\npids_limit = -2\n"), "");
+  EXPECT_EQ(error_of("[docker]\npids_limit = -1\n"), "");
+}
+
+TEST_F(ConfigTest, BadEnumValueNamesKeyFileAndLine) {
+  EXPECT_EQ(error_of("[runtime]\ntype = \"podman\"\n"),
+            path_ + ":2: runtime.type: expected one of \"docker\", \"kubernetes\", got \"podman\"");
+  EXPECT_EQ(error_of("[kubernetes]\nworkload_provider = \"job\"\n"),
+            path_ +
+                ":2: kubernetes.workload_provider: expected one of \"pod\", \"batchsandbox\", got "
+                "\"job\"");
+  EXPECT_EQ(error_of("[ingress]\nmode = \"proxy\"\n"),
+            path_ + ":2: ingress.mode: expected one of \"direct\", \"gateway\", got \"proxy\"");
+  EXPECT_EQ(error_of("[server]\nlog_level = \"verbose\"\n"),
+            path_ +
+                ":2: server.log_level: expected one of DEBUG, INFO, WARNING, ERROR, CRITICAL (any "
+                "case), got \"verbose\"");
+  EXPECT_EQ(error_of("[runtime]\ntype = \"Docker\"\n"),
+            path_ + ":2: runtime.type: expected one of \"docker\", \"kubernetes\", got \"Docker\"");
+}
+
+TEST_F(ConfigTest, LogLevelIsCaseInsensitiveAndStoredUpperCase) {
+  for (const char* level : {"debug", "Info", "WARNING", "error", "critical"}) {
+    auto r = load_text(std::string("[server]\nlog_level = \"") + level + "\"\n");
+    ASSERT_TRUE(r) << r.error().message;
+    std::string want = level;
+    for (char& ch : want) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+    EXPECT_EQ(r->config.server.log_level, want);
+  }
+}
+
+TEST_F(ConfigTest, SyntaxErrorGivesFileLineAndColumn) {
+  auto r = load_text("[server]\nhost = \"0.0.0.0\"\nport = \n");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::kInvalidArgument);
+  const std::regex want(std::regex_replace(path_, std::regex(R"([.^$|()\[\]{}*+?\\])"), R"(\$&)") +
+                        R"(:3:\d+: .+)");
+  EXPECT_TRUE(std::regex_match(r.error().message, want)) << r.error().message;
+
+  r = load_text("[server\nport = 1\n");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().message.rfind(path_ + ":1:", 0), 0u) << r.error().message;
+}
+
+TEST_F(ConfigTest, DockerPortRangeIsParsedAndValidated) {
+  auto r = load_text("[docker]\nport_range = \"1000-1000\"\n");
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->config.docker.port_range_low, 1000);
+  EXPECT_EQ(r->config.docker.port_range_high, 1000);
+  for (const char* bad :
+       {"2000-1000", "0-10", "1-65536", "abc", "1000", "1000-", "-5-10", "10-20x", ""}) {
+    EXPECT_EQ(error_of(std::string("[docker]\nport_range = \"") + bad + "\"\n"),
+              path_ +
+                  ":2: docker.port_range: expected \"LOW-HIGH\" with 1 <= LOW <= HIGH <= "
+                  "65535, got \"" +
+                  bad + "\"")
+        << bad;
+  }
+}
+
+TEST_F(ConfigTest, DockerAddressesAreValidated) {
+  EXPECT_EQ(error_of("[docker]\nport_bind_ip = \"localhost\"\n"),
+            path_ + ":2: docker.port_bind_ip: expected an IPv4 or IPv6 address, got \"localhost\"");
+  EXPECT_EQ(error_of("[docker]\nport_bind_ip = \"::1\"\n"), "");
+  EXPECT_EQ(error_of("[docker]\nhost = \"ssh://box\"\n"),
+            path_ + ":2: docker.host: expected unix:///PATH or tcp://HOST:PORT, got \"ssh://box\"");
+  EXPECT_EQ(error_of("[docker]\nnetwork_mode = \"\"\n"),
+            path_ + ":2: docker.network_mode: expected a non-empty string, got \"\"");
+  auto r = load_text("[docker]\nnetwork_mode = \"bridge\"\n");
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->config.docker.network_mode, "bridge");
+}
+
+TEST_F(ConfigTest, AllowedHostPathsMustBeAbsolute) {
+  EXPECT_EQ(error_of("[storage]\nallowed_host_paths = [\"/ok\", \"relative/dir\"]\n"),
+            path_ +
+                ":2: storage.allowed_host_paths: expected an array of absolute paths, got "
+                "\"relative/dir\" at index 1");
+}
+
+TEST_F(ConfigTest, GatewayModeRequiresAddressAndRouteMode) {
+  auto r = load_text("[ingress]\nmode = \"gateway\"\n");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().field, "ingress.gateway.address");
+  EXPECT_EQ(r.error().message,
+            path_ + ":2: ingress.gateway.address: required when ingress.mode = \"gateway\"");
+
+  r = load_text("[ingress]\nmode = \"gateway\"\n[ingress.gateway]\naddress = \"gw:80\"\n");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().field, "ingress.gateway.route.mode");
+
+  EXPECT_EQ(error_of("[ingress.gateway.route]\nmode = \"path\"\n"),
+            path_ +
+                ":2: ingress.gateway.route.mode: expected one of \"wildcard\", \"header\", "
+                "\"uri\", got \"path\"");
+
+  r = load_text(
+      "[ingress]\nmode = \"gateway\"\n[ingress.gateway]\naddress = \"gw:80\"\n"
+      "[ingress.gateway.route]\nmode = \"header\"\n");
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->config.ingress.gateway_address, "gw:80");
+  EXPECT_EQ(r->config.ingress.gateway_route_mode, GatewayRouteMode::kHeader);
+}
+
+TEST_F(ConfigTest, GatewayKeysInDirectModeAreIgnoredWithAWarning) {
+  auto r = load_text("[ingress]\nmode = \"direct\"\ngateway.address = \"gw:80\"\n");
+  ASSERT_TRUE(r) << r.error().message;
+  ASSERT_EQ(r->warnings.size(), 1u);
+  EXPECT_EQ(r->warnings[0].key, "ingress.gateway");
+  EXPECT_EQ(r->warnings[0].line, 3);
+}
+
+TEST_F(ConfigTest, UnknownKeysAndTablesAreWarningsWithTheirLine) {
+  auto r = load_text(
+      "[server]\nport = 9000\nprot = 9001\n\n[telemetry]\nendpoint = \"x\"\n\n[docker]\n"
+      "network = \"bridge\"\n");
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->config.server.port, 9000);
+  ASSERT_EQ(r->warnings.size(), 3u);
+  // Tables are walked in a fixed order (server, docker, ..., then unknown top-level tables).
+  EXPECT_EQ(r->warnings[0].key, "server.prot");
+  EXPECT_EQ(r->warnings[0].line, 3);
+  EXPECT_EQ(r->warnings[0].file, path_);
+  EXPECT_EQ(r->warnings[0].message,
+            path_ + ":3: unknown key server.prot (ignored; did you mean server.port?)");
+  EXPECT_EQ(r->warnings[1].key, "docker.network");
+  EXPECT_EQ(r->warnings[1].line, 9);
+  EXPECT_EQ(r->warnings[2].key, "telemetry");
+  EXPECT_EQ(r->warnings[2].line, 5);
+  EXPECT_EQ(r->warnings[2].message, path_ + ":5: unknown table telemetry (ignored)");
+}
+
+TEST_F(ConfigTest, EnvironmentOverridesTheFile) {
+  auto r = load_text(
+      "[server]\napi_key = \"from-file\"\n[docker]\nhost = \"unix:///a.sock\"\n"
+      "[workers]\npending_failure_ttl_seconds = 10\n",
+      {{"OPENSANDBOX_SERVER_API_KEY", "from-env"},
+       {"DOCKER_HOST", "unix:///run/user/1000/docker.sock"},
+       {"PENDING_FAILURE_TTL", "120"}});
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->config.server.api_key, "from-env");
+  EXPECT_EQ(r->config.docker.host, "unix:///run/user/1000/docker.sock");
+  EXPECT_EQ(r->config.workers.pending_failure_ttl_seconds, 120);
+
+  // Empty variables do not override (an empty key never turns auth off).
+  r = load_text("[server]\napi_key = \"from-file\"\n",
+                {{"OPENSANDBOX_SERVER_API_KEY", ""}, {"DOCKER_HOST", ""}});
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->config.server.api_key, "from-file");
+  EXPECT_EQ(r->config.docker.host, "unix:///var/run/docker.sock");
+
+  // Overrides apply to the built-in defaults too.
+  EnvMap e = env();
+  e["OPENSANDBOX_SERVER_API_KEY"] = "k";
+  auto d = default_config(e);
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->server.api_key, "k");
+}
+
+TEST_F(ConfigTest, BadEnvironmentOverrideIsAnError) {
+  auto r = load_text("", {{"PENDING_FAILURE_TTL", "soon"}});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().message,
+            "env PENDING_FAILURE_TTL: workers.pending_failure_ttl_seconds: expected an integer "
+            ">= 0, got \"soon\"");
+  r = load_text("", {{"DOCKER_HOST", "npipe:////./pipe/docker"}});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().field, "docker.host");
+  EXPECT_NE(r.error().message.find("env DOCKER_HOST"), std::string::npos);
+}
+
+TEST_F(ConfigTest, ZeroThreadsMeansOnePerCore) {
+  auto r = load_text("[server]\nthreads = 0\n");
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->config.server.threads, default_thread_count());
+  EXPECT_GE(r->config.server.threads, 1);
+}
+
+TEST_F(ConfigTest, EmptyOptionalStringMeansUnset) {
+  auto r = load_text("[server]\napi_key = \"\"\neip = \"\"\n");
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_FALSE(r->config.server.api_key);
+  EXPECT_FALSE(r->config.server.eip);
+}
+
+TEST_F(ConfigTest, TildeInStorePathIsExpandedWithHome) {
+  auto r = load_text("[store]\npath = \"~/events\"\n");
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->config.store.path, home_.str() + "/events");
+  r = load_text("[store]\npath = \"relative~/x\"\n");
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->config.store.path, "relative~/x");
+}
+
+TEST_F(ConfigTest, MetricsAuthWithoutApiKeyWarns) {
+  auto r = load_text("[server]\nmetrics_auth = true\n");
+  ASSERT_TRUE(r) << r.error().message;
+  ASSERT_EQ(r->warnings.size(), 1u);
+  EXPECT_EQ(r->warnings[0].key, "server.metrics_auth");
+  EXPECT_EQ(r->warnings[0].line, 2);
+
+  r = load_text("[server]\nmetrics_auth = true\n", {{"OPENSANDBOX_SERVER_API_KEY", "k"}});
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_TRUE(r->warnings.empty());
+}
+
+TEST_F(ConfigTest, ParseConfigUsesTheGivenSourceName) {
+  auto r = parse_config("[server]\nport = 0\n", "inline.toml", env());
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().message,
+            "inline.toml:2: server.port: expected an integer in 1..65535, got 0");
+}
+
+}  // namespace
+}  // namespace sbx

@@ -1,0 +1,454 @@
+#include "events/codec.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace sbx {
+namespace {
+
+constexpr Micros kT = 1'772'366'400'250'000;  // 2026-03-01T12:00:00.250000Z
+
+SandboxSpec full_spec() {
+  SandboxSpec s;
+  s.image_uri = "python:3.12-slim";
+  s.image_auth = ImageAuth{"bob", "s3cret"};
+  s.snapshot_id = "snap-1";
+  s.entrypoint = {"python", "-c", "print(\"hi\\n\")"};
+  s.env = {{"LANG", "C.UTF-8"}, {"UNICODE", "h\xC3\xA9llo \xE2\x9C\x93"}, {"EMPTY", ""}};
+  s.resource_limits = {{"cpu", "500m"}, {"memory", "1Gi"}};
+  s.platform = Platform{"linux", "arm64"};
+  s.timeout_seconds = 600;
+  s.network_mode = "bridge";
+  s.ports = {{8080, 40001}, {44772, 40002}};
+  s.network_policy_json = R"({"defaultAction":"deny","egress":[{"host":"a.b"}]})";
+  s.volumes_json = R"([{"name":"v","mountPath":"/data"}])";
+  s.extensions_json = R"({"x":1})";
+  return s;
+}
+
+SandboxSpec minimal_spec() {
+  SandboxSpec s;
+  s.image_uri = "alpine";
+  return s;
+}
+
+// One sample per event type with every optional field set, and one with all unset.
+std::vector<EventData> samples() {
+  return {
+      SandboxRequested{"sb1", full_spec(), {{"team", "ml"}, {"k", "v"}}, kT + 600'000'000},
+      SandboxRequested{"sb1", minimal_spec(), {}, std::nullopt},
+      ProvisioningStarted{"provisioner-0"},
+      SandboxStarted{"c0ffee"},
+      ProvisioningFailed{"DOCKER::IMAGE_NOT_FOUND", "pull access denied"},
+      PauseRequested{},
+      SandboxPaused{},
+      PauseFailed{"freeze failed"},
+      ResumeRequested{},
+      SandboxResumed{},
+      ResumeFailed{"thaw failed"},
+      ExpirationRenewed{kT + 3'600'000'000},
+      MetadataPatched{{{"owner", "alice"}}, {"team", "old"}},
+      MetadataPatched{},
+      DeletionRequested{},
+      SandboxTerminated{137, "killed"},
+      SandboxTerminated{std::nullopt, ""},
+      SandboxTerminated{-1, "negative exit"},
+      SandboxFailed{"SANDBOX::DIED", "oom", 1},
+      SandboxFailed{"SANDBOX::VANISHED", "gone", std::nullopt},
+      ServerStarted{"0.1.0", 18'000'000'000'000'000'000u},
+      OrphanRemoved{"deadbeef", "77aa"},
+      ReconcileFinding{"died", "sb1", "exit code 1"},
+      MigrationApplied{2, "expiry index"},
+  };
+}
+
+Event envelope(EventData data) {
+  Event e;
+  e.position = 42;
+  e.stream = "sandbox-sb1";
+  e.version = 7;
+  e.time = kT;
+  e.event_id = "0b6f3c2e-7d1a-4e8b-9c55-1f2e3d4c5b6a";
+  e.request_id = "req-\"quoted\"";
+  e.actor = "api:key-1";
+  e.reason = Reason::kExpired;
+  e.schema = current_schema(event_type(data));
+  e.data = std::move(data);
+  return e;
+}
+
+TEST(Codec, EveryEventTypeRoundTripsWithOptionalFieldsSetAndUnset) {
+  std::set<std::size_t> covered;
+  for (const EventData& data : samples()) {
+    const Event e = envelope(data);
+    const std::string json = encode_event(e);
+    const auto back = decode_event(json);
+    ASSERT_TRUE(back) << json << "\n" << back.error().message;
+    EXPECT_EQ(*back, e) << json;
+    covered.insert(data.index());
+  }
+  EXPECT_EQ(covered.size(), std::variant_size_v<EventData>) << "a type has no sample";
+}
+
+TEST(Codec, EnvelopeFieldsRoundTripForEveryReason) {
+  for (Reason r : {Reason::kUser, Reason::kExpired, Reason::kReconcile, Reason::kRuntime}) {
+    Event e = envelope(SandboxPaused{});
+    e.reason = r;
+    e.stream = "system";
+    e.position = 18'446'744'073'709'551'615u;
+    e.time = -1;  // before the epoch still round-trips
+    const auto back = decode_event(encode_event(e));
+    ASSERT_TRUE(back) << back.error().message;
+    EXPECT_EQ(*back, e);
+  }
+}
+
+TEST(Codec, EncodeWritesDocumentedEnvelopeAndOmitsAbsentOptionals) {
+  const std::string json =
+      encode_event(envelope(SandboxRequested{"sb1", minimal_spec(), {}, std::nullopt}));
+  const auto j = nlohmann::json::parse(json);
+  EXPECT_EQ(j["position"], 42);
+  EXPECT_EQ(j["stream"], "sandbox-sb1");
+  EXPECT_EQ(j["version"], 7);
+  EXPECT_EQ(j["type"], "SandboxRequested");
+  EXPECT_EQ(j["schema"], 2);
+  EXPECT_EQ(j["time"], "2026-03-01T12:00:00.250000Z");
+  EXPECT_EQ(j["reason"], "expired");
+  EXPECT_FALSE(j["data"].contains("expiresAt"));
+  EXPECT_FALSE(j["data"]["spec"].contains("timeoutSeconds"));
+  EXPECT_FALSE(j["data"]["spec"].contains("imageAuth"));
+  EXPECT_FALSE(j["data"]["spec"].contains("platform"));
+  EXPECT_FALSE(j["data"]["spec"].contains("networkPolicyJson"));
+  // Envelope keys keep their documented order.
+  EXPECT_EQ(json.rfind(R"({"position":42,"stream":"sandbox-sb1","version":7,"type":)", 0), 0u);
+
+  const auto t = nlohmann::json::parse(encode_event(envelope(SandboxTerminated{})));
+  EXPECT_FALSE(t["data"].contains("exitCode"));
+}
+
+TEST(Codec, EncodeWritesNewestSchemaWhateverTheEventSays) {
+  Event e = envelope(SandboxRequested{"sb1", minimal_spec(), {}, std::nullopt});
+  e.schema = 1;
+  EXPECT_EQ(nlohmann::json::parse(encode_event(e))["schema"], 2);
+}
+
+TEST(Codec, EncodeEventDataIsTheDataObject) {
+  const auto j = nlohmann::json::parse(encode_event_data(SandboxFailed{"E", "m", 3}));
+  EXPECT_EQ(j, nlohmann::json::parse(R"({"errorCode":"E","message":"m","exitCode":3})"));
+}
+
+TEST(Codec, DecodeAcceptsAnyFieldOrderAndIgnoresUnknownFields) {
+  const std::string json = R"({"data":{"runtimeId":"cid","future":{"a":[1,2]}},"extra":true,
+      "time":"2026-03-01T13:00:00.250+01:00","schema":1,"type":"SandboxStarted",
+      "stream":"sandbox-x","version":3,"position":9,"reason":"runtime"})";
+  const auto e = decode_event(json);
+  ASSERT_TRUE(e) << e.error().message;
+  EXPECT_EQ(e->time, kT);
+  EXPECT_EQ(e->reason, Reason::kRuntime);
+  EXPECT_EQ(e->version, 3u);
+  EXPECT_EQ(e->position, 9u);
+  EXPECT_EQ(std::get<SandboxStarted>(e->data).runtime_id, "cid");
+  EXPECT_EQ(e->actor, "");
+}
+
+TEST(Codec, CurrentSchemaIsKnownForEveryTypeAndZeroForUnknown) {
+  for (const EventData& data : samples()) EXPECT_GE(current_schema(event_type(data)), 1);
+  EXPECT_EQ(current_schema("SandboxRequested"), 2);
+  EXPECT_EQ(current_schema("NoSuchEvent"), 0);
+}
+
+void expect_data_loss(std::string_view json, std::string_view needle = {}) {
+  const auto r = decode_event(json);
+  ASSERT_FALSE(r) << "decoded: " << json;
+  EXPECT_EQ(r.error().code, ErrorCode::kDataLoss) << json;
+  EXPECT_FALSE(r.error().message.empty());
+  if (!needle.empty()) {
+    EXPECT_NE(r.error().message.find(needle), std::string::npos) << r.error().message;
+  }
+}
+
+std::string with(std::string_view field_json) {
+  // A valid SandboxStarted envelope with `field_json` spliced in last (it overrides).
+  return std::string(R"({"stream":"sandbox-x","type":"SandboxStarted","schema":1,)") +
+         R"("time":"2026-03-01T12:00:00Z","data":{"runtimeId":"c"})" +
+         (field_json.empty() ? "" : ",") + std::string(field_json) + "}";
+}
+
+TEST(Codec, MalformedEventsFailWithDataLoss) {
+  ASSERT_TRUE(decode_event(with(""))) << "the base document must be valid";
+  expect_data_loss("");
+  expect_data_loss("   ");
+  expect_data_loss("null");
+  expect_data_loss("[]");
+  expect_data_loss("42");
+  expect_data_loss("{");
+  expect_data_loss(R"({"stream":"s")");
+  expect_data_loss(with("").substr(0, 60));
+  expect_data_loss("{\"stream\":\"s\",}");
+  expect_data_loss(R"({"stream":"sandbox-x"})", "type");
+  expect_data_loss(R"({"stream":"x","schema":1,"time":"2026-03-01T12:00:00Z","data":{}})", "type");
+  expect_data_loss(
+      R"({"type":"SandboxStarted","stream":"x","time":"2026-03-01T12:00:00Z","data":{}})",
+      "schema");
+  expect_data_loss(R"({"type":"SandboxStarted","stream":"x","schema":1,"data":{}})", "time");
+  expect_data_loss(
+      R"({"type":"SandboxStarted","stream":"x","schema":1,"time":"2026-03-01T12:00:00Z"})", "data");
+  expect_data_loss(with(R"("type":"SandboxExploded")"), "SandboxExploded");
+  expect_data_loss(with(R"("schema":2)"), "schema");
+  expect_data_loss(with(R"("schema":0)"), "schema");
+  expect_data_loss(with(R"("schema":"1")"), "schema");
+  expect_data_loss(with(R"("time":"yesterday")"), "time");
+  expect_data_loss(with(R"("time":1234)"), "time");
+  expect_data_loss(with(R"("reason":"boredom")"), "reason");
+  expect_data_loss(with(R"("position":-1)"), "position");
+  expect_data_loss(with(R"("version":"1")"), "version");
+  expect_data_loss(with(R"("data":[])"), "data");
+  expect_data_loss(with(R"("data":{"runtimeId":5})"), "data.runtimeId");
+  expect_data_loss(with(R"("data":{"runtimeId":"a")"));
+  expect_data_loss(
+      R"({"stream":"s","type":"ExpirationRenewed","schema":1,"time":"2026-03-01T12:00:00Z","data":{}})",
+      "expiresAt");
+  expect_data_loss(
+      R"({"stream":"s","type":"SandboxTerminated","schema":1,"time":"2026-03-01T12:00:00Z","data":{"exitCode":99999999999}})",
+      "exitCode");
+  expect_data_loss(
+      R"({"stream":"s","type":"SandboxRequested","schema":2,"time":"2026-03-01T12:00:00Z","data":{"spec":{"ports":{"http":1}}}})",
+      "ports");
+  expect_data_loss(
+      R"({"stream":"s","type":"SandboxRequested","schema":2,"time":"2026-03-01T12:00:00Z","data":{"spec":{"entrypoint":"sh"}}})",
+      "entrypoint");
+  expect_data_loss(
+      R"({"stream":"s","type":"SandboxRequested","schema":1,"time":"2026-03-01T12:00:00Z","data":{"timeoutSeconds":"10"}})",
+      "timeoutSeconds");
+  expect_data_loss(
+      R"({"stream":"s","type":"SandboxRequested","schema":1,"time":"2026-03-01T12:00:00Z","data":{"timeoutSeconds":-5}})",
+      "timeoutSeconds");
+}
+
+// --- sandbox projection record ------------------------------------------------------------
+
+Sandbox full_sandbox() {
+  Sandbox sb;
+  sb.id = "sb1";
+  sb.version = 12;
+  sb.state = SandboxState::kPaused;
+  sb.status_reason = "resume_failed";
+  sb.status_message = "thaw \"failed\"";
+  sb.created_at = kT;
+  sb.last_transition_at = kT + 1;
+  sb.expires_at = kT + 3'600'000'000;
+  sb.metadata = {{"team", "ml"}};
+  sb.spec = full_spec();
+  sb.runtime_id = "c0ffee";
+  sb.exit_code = 0;
+  sb.deleted = true;
+  return sb;
+}
+
+TEST(Codec, SandboxRoundTripsWithEveryFieldSet) {
+  const Sandbox sb = full_sandbox();
+  const auto back = decode_sandbox(encode_sandbox(sb));
+  ASSERT_TRUE(back) << back.error().message;
+  EXPECT_EQ(*back, sb);
+}
+
+TEST(Codec, SandboxRoundTripsWithOptionalFieldsUnsetInEveryState) {
+  for (SandboxState s : kAllStates) {
+    Sandbox sb;
+    sb.id = "x";
+    sb.state = s;
+    sb.spec = minimal_spec();
+    const std::string json = encode_sandbox(sb);
+    EXPECT_EQ(json.find("expiresAt"), std::string::npos);
+    EXPECT_EQ(json.find("exitCode"), std::string::npos);
+    const auto back = decode_sandbox(json);
+    ASSERT_TRUE(back) << back.error().message;
+    EXPECT_EQ(*back, sb);
+  }
+}
+
+TEST(Codec, MalformedSandboxRecordsFailWithDataLoss) {
+  const std::string good = encode_sandbox(full_sandbox());
+  for (const std::string& bad :
+       {std::string(""), std::string("{}"), std::string("[1]"), good.substr(0, good.size() / 2),
+        std::string(R"({"id":"x"})"), std::string(R"({"id":"x","state":"Sleeping"})"),
+        std::string(R"({"id":"x","state":"Running","schema":2})"),
+        std::string(R"({"id":"x","state":"Running","deleted":"no"})"),
+        std::string(R"({"id":"x","state":"Running","createdAt":"now"})")}) {
+    const auto r = decode_sandbox(bad);
+    ASSERT_FALSE(r) << bad;
+    EXPECT_EQ(r.error().code, ErrorCode::kDataLoss) << bad;
+  }
+}
+
+// --- golden files ---------------------------------------------------------------------------
+
+const std::filesystem::path kGoldenDir =
+    std::filesystem::path(SANDBOXD_SOURCE_DIR) / "tests" / "events" / "golden";
+
+std::string read_file(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+constexpr Micros kGoldenTime = kT;
+
+Event golden_envelope(std::uint64_t position, std::string stream, std::uint64_t version,
+                      Reason reason, std::string actor, std::string request_id, EventData data) {
+  Event e;
+  e.position = position;
+  e.stream = std::move(stream);
+  e.version = version;
+  e.time = kGoldenTime;
+  e.event_id = "0b6f3c2e-7d1a-4e8b-9c55-1f2e3d4c5b6a";
+  e.request_id = std::move(request_id);
+  e.actor = std::move(actor);
+  e.reason = reason;
+  e.schema = current_schema(event_type(data));
+  e.data = std::move(data);
+  return e;
+}
+Event user_event(std::uint64_t v, EventData d) {
+  return golden_envelope(v, "sandbox-4f1c2a9e", v, Reason::kUser, "api:key-1", "req-1",
+                         std::move(d));
+}
+Event runtime_event(std::uint64_t v, EventData d) {
+  return golden_envelope(v, "sandbox-4f1c2a9e", v, Reason::kRuntime, "worker:provisioner", "",
+                         std::move(d));
+}
+
+SandboxSpec golden_spec() {
+  SandboxSpec s;
+  s.image_uri = "python:3.12-slim";
+  s.image_auth = ImageAuth{"bob", "s3cret"};
+  s.entrypoint = {"python", "-m", "http.server"};
+  s.env = {{"LANG", "C.UTF-8"}, {"MODE", "test"}};
+  s.resource_limits = {{"cpu", "500m"}, {"memory", "1Gi"}};
+  s.platform = Platform{"linux", "amd64"};
+  s.timeout_seconds = 600;
+  s.network_mode = "bridge";
+  s.ports = {{8080, 40001}, {44772, 40002}};
+  return s;
+}
+
+// What each golden file must decode to, forever.
+std::vector<std::pair<std::string, Event>> golden_expectations() {
+  SandboxSpec v2_spec = golden_spec();
+  v2_spec.network_policy_json = R"({"defaultAction":"deny"})";
+  const Micros in_ten_minutes = kGoldenTime + 600 * kMicrosPerSecond;
+  return {
+      // v1 stored timeoutSeconds beside the spec; upcast to spec.timeoutSeconds and an
+      // absolute expiresAt = event time + timeout.
+      {"SandboxRequested.v1",
+       user_event(1,
+                  SandboxRequested{"4f1c2a9e", golden_spec(), {{"team", "ml"}}, in_ten_minutes})},
+      {"SandboxRequested.v2",
+       user_event(1, SandboxRequested{"4f1c2a9e", v2_spec, {{"team", "ml"}}, in_ten_minutes})},
+      {"ProvisioningStarted.v1", runtime_event(2, ProvisioningStarted{"provisioner-0"})},
+      {"SandboxStarted.v1", runtime_event(3, SandboxStarted{"c0ffee1234"})},
+      {"ProvisioningFailed.v1",
+       runtime_event(3, ProvisioningFailed{"DOCKER::IMAGE_NOT_FOUND", "pull access denied"})},
+      {"PauseRequested.v1", user_event(4, PauseRequested{})},
+      {"SandboxPaused.v1", runtime_event(5, SandboxPaused{})},
+      {"PauseFailed.v1", runtime_event(5, PauseFailed{"cgroup freeze failed"})},
+      {"ResumeRequested.v1", user_event(6, ResumeRequested{})},
+      {"SandboxResumed.v1", runtime_event(7, SandboxResumed{})},
+      {"ResumeFailed.v1", runtime_event(7, ResumeFailed{"thaw failed"})},
+      {"ExpirationRenewed.v1",
+       user_event(8, ExpirationRenewed{kGoldenTime + 3600 * kMicrosPerSecond})},
+      {"MetadataPatched.v1", user_event(9, MetadataPatched{{{"owner", "alice"}}, {"team"}})},
+      {"DeletionRequested.v1", golden_envelope(10, "sandbox-4f1c2a9e", 10, Reason::kExpired,
+                                               "worker:expirer", "", DeletionRequested{})},
+      {"SandboxTerminated.v1", runtime_event(11, SandboxTerminated{137, "killed"})},
+      {"SandboxFailed.v1",
+       golden_envelope(11, "sandbox-4f1c2a9e", 11, Reason::kReconcile, "worker:reconciler", "",
+                       SandboxFailed{"SANDBOX::DIED", "container exited", 1})},
+      {"ServerStarted.v1",
+       golden_envelope(12, "system", 1, Reason::kRuntime, "server", "", ServerStarted{"0.1.0", 3})},
+      {"OrphanRemoved.v1", golden_envelope(13, "system", 2, Reason::kReconcile, "worker:reconciler",
+                                           "", OrphanRemoved{"deadbeef", "77aa"})},
+      {"ReconcileFinding.v1",
+       golden_envelope(14, "system", 3, Reason::kReconcile, "worker:reconciler", "",
+                       ReconcileFinding{"died", "4f1c2a9e", "exit code 1"})},
+      {"MigrationApplied.v1", golden_envelope(15, "system", 4, Reason::kRuntime, "migrations", "",
+                                              MigrationApplied{2, "expiry index by deadline"})},
+  };
+}
+
+TEST(Golden, EveryGoldenFileDecodesToItsExpectedEvent) {
+  for (const auto& [name, expected] : golden_expectations()) {
+    const auto path = kGoldenDir / (name + ".json");
+    ASSERT_TRUE(std::filesystem::exists(path)) << path;
+    const auto e = decode_event(read_file(path));
+    ASSERT_TRUE(e) << name << ": " << e.error().message;
+    EXPECT_EQ(*e, expected) << name;
+  }
+}
+
+TEST(Golden, EveryFileInTheGoldenDirHasAnExpectation) {
+  std::set<std::string> expected;
+  for (const auto& [name, _] : golden_expectations()) expected.insert(name + ".json");
+  std::size_t n = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(kGoldenDir)) {
+    EXPECT_TRUE(expected.contains(entry.path().filename().string())) << entry.path();
+    ++n;
+  }
+  EXPECT_EQ(n, expected.size());
+}
+
+TEST(Golden, EveryCurrentTypeHasAGoldenFileForEachSchemaVersion) {
+  for (const EventData& data : samples()) {
+    const std::string type(event_type(data));
+    const int current = current_schema(type);
+    for (int v = 1; v <= current; ++v) {
+      const auto path = kGoldenDir / (type + ".v" + std::to_string(v) + ".json");
+      EXPECT_TRUE(std::filesystem::exists(path)) << "missing golden file " << path;
+    }
+  }
+}
+
+// The current-schema golden files are exactly what the encoder writes today: a change of
+// the on-disk format shows up here and needs a new schema version.
+TEST(Golden, EncodingTheExpectedEventReproducesTheCurrentGoldenFile) {
+  for (const auto& [name, expected] : golden_expectations()) {
+    const std::string type(expected.type());
+    if (name != type + ".v" + std::to_string(current_schema(type))) continue;
+    const auto golden = nlohmann::json::parse(read_file(kGoldenDir / (name + ".json")));
+    EXPECT_EQ(nlohmann::json::parse(encode_event(expected)), golden) << name;
+  }
+}
+
+TEST(Upcast, SandboxRequestedV1WithoutTimeoutHasNoExpiry) {
+  const auto e = decode_event(
+      R"({"stream":"sandbox-a","type":"SandboxRequested","schema":1,"time":"2026-03-01T12:00:00Z",
+          "data":{"sandboxId":"a","spec":{"imageUri":"alpine"},"metadata":{}}})");
+  ASSERT_TRUE(e) << e.error().message;
+  EXPECT_EQ(e->schema, 2);
+  const auto& r = std::get<SandboxRequested>(e->data);
+  EXPECT_FALSE(r.expires_at.has_value());
+  EXPECT_FALSE(r.spec.timeout_seconds.has_value());
+  EXPECT_EQ(r.spec.image_uri, "alpine");
+}
+
+TEST(Upcast, SandboxRequestedV1ExpiryIsEventTimePlusTimeout) {
+  const auto e = decode_event(
+      R"({"stream":"sandbox-a","type":"SandboxRequested","schema":1,
+          "time":"2026-03-01T12:00:00.5Z","data":{"timeoutSeconds":90}})");
+  ASSERT_TRUE(e) << e.error().message;
+  const auto& r = std::get<SandboxRequested>(e->data);
+  EXPECT_EQ(r.expires_at, parse_rfc3339("2026-03-01T12:01:30.5Z"));
+  EXPECT_EQ(r.spec.timeout_seconds, 90);
+}
+
+}  // namespace
+}  // namespace sbx

@@ -19,6 +19,25 @@
 // after the batch is durable and the in-memory projection is updated; they must be quick
 // and must not call append() (they may call reads).
 //
+// Layout and lifecycle (additions to the contract above):
+// - A missing or empty data directory is created at the newest schema
+//   (kStoreSchemaVersion). An existing one must already be at that schema: run
+//   migrations/ first (migrate()); open() refuses an older schema with a message saying so,
+//   and a newer one with "data directory schema N is newer than this binary (M)".
+// - The sandboxes projection holds live sandboxes only: a sandbox that becomes Terminated,
+//   or is deleted while Failed, is removed from it (and from the expiry and by_state
+//   indexes) while its history stays in the log. Events appended to the stream of a removed
+//   sandbox, or to a sandbox stream whose first event is not SandboxRequested, change no
+//   projection.
+// - The expiry index holds (expires_at, id) of every live sandbox that has a deadline and is
+//   not Stopping, Failed or Terminated; a renewal moves the entry in the same batch.
+// - An event with an empty event_id gets a fresh UUID. An append whose event ids were all
+//   written before is deduplicated (checked before the expected version, so a retry after
+//   a lost answer succeeds); one that mixes written and new ids, or repeats an id, or
+//   reuses an id of another stream fails with kInvalidArgument.
+// - A failed RocksDB write fails every append of its batch with kUnavailable and changes
+//   nothing in memory; the next batch first tries to resume the database.
+//
 // Errors: kConflict (expected version), kInvalidArgument (empty append, bad stream name),
 // kUnavailable (the store is closed or the disk failed: the write did not happen),
 // kDataLoss (a stored record does not decode), kFailedPrecondition (schema newer than this
@@ -27,6 +46,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -38,6 +58,13 @@
 #include "events/sandbox.h"
 
 namespace sbx {
+
+namespace store_internal {
+struct Access;  // store/ and migrations/ only (store/internal.h)
+}
+
+// The newest data-directory layout this binary reads and writes (store/FORMAT.md).
+inline constexpr int kStoreSchemaVersion = 2;
 
 struct ExpectedVersion {
   enum class Kind { kAny, kNoStream, kExact };
@@ -75,24 +102,24 @@ struct AppendResult {
 };
 
 struct StoreOptions {
-  std::string path;          // data directory (created if missing, unless read_only)
-  bool sync = true;          // fsync the WAL before an append is acknowledged
-  bool read_only = false;    // open as a RocksDB secondary of a (possibly running) primary
+  std::string path;            // data directory (created if missing, unless read_only)
+  bool sync = true;            // fsync the WAL before an append is acknowledged
+  bool read_only = false;      // open as a RocksDB secondary of a (possibly running) primary
   std::string secondary_path;  // scratch dir for the secondary (read_only); default: temp dir
   std::size_t max_batch_events = 4096;  // group-commit cap per batch
 };
 
 // Statistics of one group commit, for metrics.
 struct CommitStats {
-  std::size_t appends = 0;   // appends in the batch (the group size)
+  std::size_t appends = 0;  // appends in the batch (the group size)
   std::size_t events = 0;
-  Micros write_micros = 0;   // WriteBatch + fsync
+  Micros write_micros = 0;  // WriteBatch + fsync
 };
 
 class EventStore {
  public:
-  using CommitListener = std::function<void(const std::vector<Event>& committed,
-                                            const CommitStats& stats)>;
+  using CommitListener =
+      std::function<void(const std::vector<Event>& committed, const CommitStats& stats)>;
 
   // Opens (or creates) the store. Refuses a schema newer than this binary knows
   // (kFailedPrecondition). Migrations must have run before a read-write open (see
@@ -106,6 +133,11 @@ class EventStore {
   // --- writes -----------------------------------------------------------------------
   // Blocks the caller until the batch holding this append is durable (or failed).
   [[nodiscard]] Result<AppendResult> append(AppendRequest request);
+
+  // Appends every request as if by concurrent append() calls submitted in this order (they
+  // are group-committed together, each checked against the ones before it) and waits for
+  // all. One result per request, in order. For bulk imports (projection replay).
+  [[nodiscard]] std::vector<Result<AppendResult>> append_all(std::vector<AppendRequest> requests);
 
   [[nodiscard]] Result<void> save_checkpoint(std::string_view consumer, std::uint64_t position);
 
@@ -137,6 +169,13 @@ class EventStore {
   std::size_t live_sandbox_count() const;
 
   // --- projections (RocksDB) -----------------------------------------------------------
+  // Ids of live sandboxes in `state`, oldest first (created_at, then id), from the by_state
+  // index. Terminated sandboxes are never listed (they leave the projection).
+  [[nodiscard]] Result<std::vector<std::string>> sandbox_ids_in_state(
+      SandboxState state, std::size_t max_count = SIZE_MAX) const;
+  // Live sandboxes per state (states with none are absent), from the by_state index.
+  [[nodiscard]] Result<std::map<SandboxState, std::size_t>> count_by_state() const;
+
   // Expiry index entries with deadline <= `until`, earliest first.
   [[nodiscard]] Result<std::vector<std::pair<Micros, std::string>>> expiring(
       Micros until, std::size_t max_count) const;
@@ -152,6 +191,7 @@ class EventStore {
   const StoreOptions& options() const;
 
  private:
+  friend struct store_internal::Access;
   struct Impl;
   explicit EventStore(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;

@@ -1,0 +1,1030 @@
+#include "store/event_store.h"
+
+#include <rocksdb/db.h>
+#include <rocksdb/iterator.h>
+#include <rocksdb/write_batch.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdlib>
+#include <deque>
+#include <filesystem>
+#include <latch>
+#include <mutex>
+#include <shared_mutex>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "events/codec.h"
+#include "events/decider.h"
+#include "src/common/log.h"
+#include "src/common/uuid.h"
+#include "store/internal.h"
+#include "store/keys.h"
+#include "store/layout.h"
+
+namespace sbx {
+
+namespace {
+
+struct StringHash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+};
+template <typename V>
+using StringMap = std::unordered_map<std::string, V, StringHash, std::equal_to<>>;
+
+constexpr std::string_view kSandboxPrefix = "sandbox-";
+
+bool is_sandbox_stream(std::string_view stream) {
+  return stream.size() > kSandboxPrefix.size() && stream.starts_with(kSandboxPrefix);
+}
+std::string_view sandbox_id_of(std::string_view stream) {
+  return stream.substr(kSandboxPrefix.size());
+}
+
+// Kept in the sandboxes projection (and served by get_sandbox).
+bool is_live(const Sandbox& s) { return s.state != SandboxState::kTerminated && !s.deleted; }
+
+// Has an entry in the expiry index.
+bool expires(const Sandbox& s) {
+  return is_live(s) && s.expires_at.has_value() && s.state != SandboxState::kStopping &&
+         s.state != SandboxState::kFailed;
+}
+
+std::string_view sv(const rocksdb::Slice& s) { return {s.data(), s.size()}; }
+
+Micros elapsed_micros(std::chrono::steady_clock::time_point since) {
+  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() -
+                                                               since)
+      .count();
+}
+
+// One append waiting for the writer. Lives on the appender's stack until `done` counts down.
+struct Request {
+  AppendRequest req;
+  Result<AppendResult> result = fail(ErrorCode::kInternal, "append not processed");
+  bool in_batch = false;  // the result holds only if the group's batch is written
+  std::latch* done = nullptr;
+};
+
+// What one group commit knows about one stream it touches.
+struct StreamWork {
+  std::uint64_t version = 0;              // including the events staged so far in this group
+  bool sandbox = false;                   // a sandbox-* stream
+  bool touched = false;                   // the projection changed in this group
+  bool removed = false;                   // the stream has (or now has) no projection
+  std::shared_ptr<const Sandbox> before;  // live projection before the group
+  std::optional<Sandbox> state;           // projection after the staged events
+};
+
+struct StagedId {
+  std::uint64_t position = 0;
+  std::uint64_t version = 0;
+  std::string stream;
+};
+
+}  // namespace
+
+struct EventStore::Impl {
+  StoreOptions options;
+  std::unique_ptr<layout::RawDb> raw;
+  rocksdb::DB* db = nullptr;
+  layout::LogFamilies log;
+  rocksdb::ColumnFamilyHandle* sandboxes = nullptr;
+  rocksdb::ColumnFamilyHandle* expiry = nullptr;
+  rocksdb::ColumnFamilyHandle* checkpoints = nullptr;
+  rocksdb::ColumnFamilyHandle* idempotency = nullptr;
+  rocksdb::ColumnFamilyHandle* by_state = nullptr;
+  rocksdb::WriteOptions write_options;
+  std::string owned_secondary_dir;  // removed at close
+  std::shared_ptr<spdlog::logger> logger = sbx::logger("store");
+
+  // Projection state. Written only by the writer thread (or catch_up on a read-only
+  // store) under the exclusive lock; the writer reads it without the lock.
+  mutable std::shared_mutex state_mu;
+  StringMap<std::shared_ptr<const Sandbox>> live;
+  StringMap<std::uint64_t> versions;  // cache of stream versions (filled lazily)
+  std::atomic<std::uint64_t> head{0};
+
+  // Lifetime of the database handle: RocksDB reads hold it shared, close() exclusive.
+  mutable std::shared_mutex life_mu;
+  bool open = true;
+
+  // Writer queue.
+  std::mutex queue_mu;
+  std::condition_variable queue_cv;
+  std::deque<Request*> queue;
+  bool stopping = false;
+  std::thread writer;
+  bool resume_needed = false;  // writer thread only
+
+  // Commit waits.
+  mutable std::mutex commit_mu;
+  mutable std::condition_variable commit_cv;
+  bool commit_closed = false;
+
+  // Listeners (copy on write).
+  std::mutex listeners_mu;
+  std::shared_ptr<const std::vector<std::pair<int, CommitListener>>> listeners =
+      std::make_shared<std::vector<std::pair<int, CommitListener>>>();
+  int next_listener = 1;
+
+  std::mutex catch_up_mu;
+
+  // --- setup ------------------------------------------------------------------------------
+  Result<void> load();
+  void writer_loop();
+
+  // --- writer -----------------------------------------------------------------------------
+  struct Group {
+    rocksdb::WriteBatch batch;
+    StringMap<StreamWork> streams;
+    StringMap<StagedId> ids;
+    std::uint64_t next = 1;
+  };
+  void commit_group(std::vector<Request*>& group);
+  Result<AppendResult> stage(Request& r, Group& g);
+  Result<StreamWork*> work_of(Group& g, const std::string& stream);
+  void project(StreamWork& w, const Event& e);
+  void stage_projection(Group& g, const std::string& stream, const StreamWork& w);
+  void publish(std::uint64_t new_head);
+  void run_listeners(const std::vector<Event>& events, const CommitStats& stats);
+
+  // --- reads ------------------------------------------------------------------------------
+  Result<std::optional<std::string>> get(rocksdb::ColumnFamilyHandle* cf,
+                                         std::string_view key) const;
+  Result<std::vector<Event>> read_unlocked(std::uint64_t from, std::size_t max,
+                                           std::uint64_t up_to) const;
+};
+
+// ---------------------------------------------------------------------------------------
+// open / close
+
+Result<std::unique_ptr<EventStore>> EventStore::open(const StoreOptions& options) {
+  if (options.path.empty()) {
+    return fail(ErrorCode::kInvalidArgument, "store path is empty", "store.path");
+  }
+  auto impl = std::make_unique<Impl>();
+  impl->options = options;
+  impl->write_options.sync = options.sync;
+  auto started = std::chrono::steady_clock::now();
+
+  if (options.read_only) {
+    std::string secondary = options.secondary_path;
+    if (secondary.empty()) {
+      const char* base = std::getenv("TMPDIR");
+      std::string tmpl = std::string(base && *base ? base : "/tmp") + "/sandboxd-secondary-XXXXXX";
+      if (::mkdtemp(tmpl.data()) == nullptr) {
+        return fail(ErrorCode::kUnavailable, "cannot create a secondary directory " + tmpl);
+      }
+      secondary = tmpl;
+      impl->owned_secondary_dir = tmpl;
+    }
+    auto raw = layout::RawDb::open_secondary(options.path, secondary);
+    if (!raw) {
+      if (!impl->owned_secondary_dir.empty()) {
+        std::error_code ec;
+        std::filesystem::remove_all(impl->owned_secondary_dir, ec);
+      }
+      return std::unexpected(raw.error());
+    }
+    impl->raw = std::move(*raw);
+  } else {
+    bool fresh = !layout::exists(options.path);
+    auto raw = layout::RawDb::open(options.path, /*create_if_missing=*/true);
+    if (!raw) return std::unexpected(raw.error());
+    impl->raw = std::move(*raw);
+    if (fresh) {
+      if (auto r = impl->raw->ensure_column_families(kStoreSchemaVersion); !r) {
+        return std::unexpected(r.error());
+      }
+      rocksdb::WriteBatch batch;
+      impl->raw->put_schema_version(batch, kStoreSchemaVersion);
+      rocksdb::WriteOptions wo;
+      wo.sync = true;
+      if (auto s = impl->raw->db()->Write(wo, &batch); !s.ok()) {
+        return std::unexpected(layout::to_error(s, "write schema_version"));
+      }
+    }
+  }
+
+  auto schema = impl->raw->schema_version();
+  if (!schema) return std::unexpected(schema.error());
+  if (*schema > kStoreSchemaVersion) {
+    return fail(ErrorCode::kFailedPrecondition, "data directory schema " + std::to_string(*schema) +
+                                                    " is newer than this binary (" +
+                                                    std::to_string(kStoreSchemaVersion) + ")");
+  }
+  if (*schema < kStoreSchemaVersion) {
+    return fail(ErrorCode::kFailedPrecondition,
+                "data directory schema " + std::to_string(*schema) +
+                    " is older than this binary (" + std::to_string(kStoreSchemaVersion) +
+                    "): run the migrations first (migrate(), which sandboxd runs at start)");
+  }
+  for (const auto& name : layout::column_families_of(kStoreSchemaVersion)) {
+    if (!impl->raw->has(name)) {
+      return fail(ErrorCode::kDataLoss,
+                  "column family '" + name + "' is missing in " + options.path);
+    }
+  }
+  impl->db = impl->raw->db();
+  impl->log = layout::log_families(*impl->raw);
+  impl->sandboxes = impl->raw->cf(layout::kSandboxes);
+  impl->expiry = impl->raw->cf(layout::kExpiry);
+  impl->checkpoints = impl->raw->cf(layout::kCheckpoints);
+  impl->idempotency = impl->raw->cf(layout::kIdempotency);
+  impl->by_state = impl->raw->cf(layout::kByState);
+
+  if (auto r = impl->load(); !r) return std::unexpected(r.error());
+  impl->logger->info("opened {}{} ({} live sandboxes, head {}, {} ms)", options.path,
+                     options.read_only ? " read-only" : "", impl->live.size(), impl->head.load(),
+                     elapsed_micros(started) / 1000);
+  if (!options.read_only) {
+    Impl* p = impl.get();
+    impl->writer = std::thread([p] { p->writer_loop(); });
+  }
+  return std::unique_ptr<EventStore>(new EventStore(std::move(impl)));
+}
+
+Result<void> EventStore::Impl::load() {
+  auto h = raw->last_position();
+  if (!h) return std::unexpected(h.error());
+  head.store(*h);
+  rocksdb::ReadOptions ro;
+  ro.verify_checksums = true;
+  ro.readahead_size = 2 << 20;
+  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(ro, sandboxes));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    auto s = decode_sandbox(sv(it->value()));
+    if (!s) {
+      return fail(ErrorCode::kDataLoss, "sandbox projection '" + std::string(sv(it->key())) +
+                                            "' does not decode: " + s.error().message);
+    }
+    live.emplace(std::string(sv(it->key())), std::make_shared<const Sandbox>(std::move(*s)));
+  }
+  if (!it->status().ok()) return std::unexpected(layout::to_error(it->status(), "load sandboxes"));
+  return {};
+}
+
+EventStore::EventStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+EventStore::~EventStore() { close(); }
+
+void EventStore::close() {
+  Impl& m = *impl_;
+  {
+    std::lock_guard l(m.queue_mu);
+    m.stopping = true;
+  }
+  m.queue_cv.notify_all();
+  if (m.writer.joinable()) m.writer.join();
+  {
+    std::lock_guard l(m.commit_mu);
+    m.commit_closed = true;
+  }
+  m.commit_cv.notify_all();
+  std::unique_lock life(m.life_mu);
+  if (!m.open) return;
+  m.open = false;
+  m.raw->close();
+  if (!m.owned_secondary_dir.empty()) {
+    std::error_code ec;
+    std::filesystem::remove_all(m.owned_secondary_dir, ec);
+  }
+  m.logger->info("closed {}", m.options.path);
+}
+
+const StoreOptions& EventStore::options() const { return impl_->options; }
+
+const layout::RawDb& store_internal::Access::raw(const EventStore& store) {
+  return *store.impl_->raw;
+}
+
+// ---------------------------------------------------------------------------------------
+// appends
+
+Result<AppendResult> EventStore::append(AppendRequest request) {
+  Impl& m = *impl_;
+  if (m.options.read_only) {
+    return fail(ErrorCode::kFailedPrecondition, "the store is open read-only");
+  }
+  std::latch done(1);
+  Request r;
+  r.req = std::move(request);
+  r.done = &done;
+  {
+    std::lock_guard l(m.queue_mu);
+    if (m.stopping) return fail(ErrorCode::kUnavailable, "the store is closed");
+    m.queue.push_back(&r);
+  }
+  m.queue_cv.notify_one();
+  done.wait();
+  return std::move(r.result);
+}
+
+std::vector<Result<AppendResult>> EventStore::append_all(std::vector<AppendRequest> requests) {
+  Impl& m = *impl_;
+  std::vector<Result<AppendResult>> out;
+  out.reserve(requests.size());
+  if (requests.empty()) return out;
+  if (m.options.read_only) {
+    for (std::size_t i = 0; i < requests.size(); ++i) {
+      out.push_back(fail(ErrorCode::kFailedPrecondition, "the store is open read-only"));
+    }
+    return out;
+  }
+  std::latch done(static_cast<std::ptrdiff_t>(requests.size()));
+  std::vector<Request> rs(requests.size());
+  bool accepted = false;
+  {
+    std::lock_guard l(m.queue_mu);
+    if (!m.stopping) {
+      accepted = true;
+      for (std::size_t i = 0; i < requests.size(); ++i) {
+        rs[i].req = std::move(requests[i]);
+        rs[i].done = &done;
+        m.queue.push_back(&rs[i]);
+      }
+    }
+  }
+  if (!accepted) {
+    for (std::size_t i = 0; i < requests.size(); ++i) {
+      out.push_back(fail(ErrorCode::kUnavailable, "the store is closed"));
+    }
+    return out;
+  }
+  m.queue_cv.notify_one();
+  done.wait();
+  for (auto& r : rs) out.push_back(std::move(r.result));
+  return out;
+}
+
+void EventStore::Impl::writer_loop() {
+  std::vector<Request*> group;
+  for (;;) {
+    {
+      std::unique_lock l(queue_mu);
+      queue_cv.wait(l, [&] { return !queue.empty() || stopping; });
+      if (stopping) {
+        // Pending appends fail; nothing of theirs was written.
+        for (Request* r : queue) {
+          r->result = fail(ErrorCode::kUnavailable, "the store is closing");
+          r->done->count_down();
+        }
+        queue.clear();
+        return;
+      }
+      std::size_t events = 0;
+      while (!queue.empty()) {
+        Request* r = queue.front();
+        if (!group.empty() && events + r->req.events.size() > options.max_batch_events) break;
+        events += r->req.events.size();
+        group.push_back(r);
+        queue.pop_front();
+      }
+    }
+    commit_group(group);
+    group.clear();
+  }
+}
+
+Result<StreamWork*> EventStore::Impl::work_of(Group& g, const std::string& stream) {
+  if (auto it = g.streams.find(stream); it != g.streams.end()) return &it->second;
+  StreamWork w;
+  if (auto v = versions.find(stream); v != versions.end()) {
+    w.version = v->second;
+  } else {
+    auto last = raw->last_stream_version(stream);
+    if (!last) return std::unexpected(last.error());
+    w.version = *last;
+  }
+  if (is_sandbox_stream(stream)) {
+    w.sandbox = true;
+    if (auto s = live.find(sandbox_id_of(stream)); s != live.end()) {
+      w.before = s->second;
+      w.state = *s->second;
+    } else {
+      w.removed = w.version > 0;  // history but no projection: terminated or deleted
+    }
+  }
+  return &g.streams.emplace(stream, std::move(w)).first->second;
+}
+
+void EventStore::Impl::project(StreamWork& w, const Event& e) {
+  if (!w.sandbox || w.removed) return;
+  if (!w.state && !std::holds_alternative<SandboxRequested>(e.data)) {
+    w.removed = true;  // a sandbox stream must start with SandboxRequested to be projected
+    return;
+  }
+  w.state = evolve(w.state, e);
+  w.touched = true;
+  if (!is_live(*w.state)) w.removed = true;
+}
+
+Result<AppendResult> EventStore::Impl::stage(Request& r, Group& g) {
+  AppendRequest& req = r.req;
+  if (req.stream.empty() || req.stream.find('\0') != std::string::npos) {
+    return fail(ErrorCode::kInvalidArgument, "stream name must be non-empty without NUL bytes",
+                "stream");
+  }
+  if (req.events.empty()) {
+    return fail(ErrorCode::kInvalidArgument, "an append needs at least one event", "events");
+  }
+  for (auto& e : req.events) {
+    if (e.event_id.empty()) e.event_id = new_uuid();
+  }
+  if (req.events.size() > 1) {
+    std::unordered_set<std::string_view> seen;
+    for (const auto& e : req.events) {
+      if (!seen.insert(e.event_id).second) {
+        return fail(ErrorCode::kInvalidArgument,
+                    "event id " + e.event_id + " appears twice in one append", "eventId");
+      }
+    }
+  }
+
+  // Deduplication by event id, before the expected version: a retried append succeeds.
+  std::size_t known = 0;
+  AppendResult dedup;
+  dedup.deduplicated = true;
+  dedup.first_position = UINT64_MAX;
+  bool dedup_in_group = false;
+  std::string first_known_id;
+  std::uint64_t first_known_position = 0;
+  for (const auto& e : req.events) {
+    keys::EventIdValue found;
+    if (auto it = g.ids.find(e.event_id); it != g.ids.end()) {
+      if (it->second.stream != req.stream) {
+        return fail(
+            ErrorCode::kInvalidArgument,
+            "event id " + e.event_id + " was already written to stream " + it->second.stream,
+            "eventId");
+      }
+      found = {it->second.position, it->second.version};
+      dedup_in_group = true;
+    } else {
+      auto v = get(log.event_ids, e.event_id);
+      if (!v) return std::unexpected(v.error());
+      if (!*v) continue;
+      auto parsed = keys::parse_event_id_value(**v);
+      if (!parsed) {
+        return fail(ErrorCode::kDataLoss,
+                    "event id index entry of " + e.event_id + " is malformed");
+      }
+      found = *parsed;
+      if (first_known_id.empty()) {
+        first_known_id = e.event_id;
+        first_known_position = found.position;
+      }
+    }
+    ++known;
+    dedup.first_position = std::min(dedup.first_position, found.position);
+    dedup.last_position = std::max(dedup.last_position, found.position);
+    dedup.stream_version = std::max(dedup.stream_version, found.version);
+  }
+  if (known == req.events.size()) {
+    if (!first_known_id.empty()) {
+      auto stored = get(log.events, keys::event_key(first_known_position));
+      if (!stored) return std::unexpected(stored.error());
+      if (!*stored) {
+        return fail(ErrorCode::kDataLoss, "event id " + first_known_id + " points to position " +
+                                              std::to_string(first_known_position) +
+                                              " which is not in the log");
+      }
+      auto ev = decode_event(**stored);
+      if (!ev) return std::unexpected(ev.error());
+      if (ev->stream != req.stream) {
+        return fail(ErrorCode::kInvalidArgument,
+                    "event id " + first_known_id + " was already written to stream " + ev->stream,
+                    "eventId");
+      }
+    }
+    r.in_batch = dedup_in_group;
+    return dedup;
+  }
+  if (known > 0) {
+    return fail(ErrorCode::kInvalidArgument,
+                "append mixes event ids already written with new ones (stream " + req.stream + ")",
+                "eventId");
+  }
+
+  auto wr = work_of(g, req.stream);
+  if (!wr) return std::unexpected(wr.error());
+  StreamWork& w = **wr;
+  const auto& ex = req.expected;
+  if (ex.kind == ExpectedVersion::Kind::kNoStream && w.version != 0) {
+    return fail(ErrorCode::kConflict, "stream " + req.stream + " already exists (version " +
+                                          std::to_string(w.version) + ")");
+  }
+  if (ex.kind == ExpectedVersion::Kind::kExact && w.version != ex.version) {
+    return fail(ErrorCode::kConflict, "stream " + req.stream + " is at version " +
+                                          std::to_string(w.version) + ", expected " +
+                                          std::to_string(ex.version));
+  }
+
+  // Accepted: stage every event (encoded once) and its projection changes.
+  AppendResult result;
+  result.first_position = g.next;
+  std::string json;
+  for (auto& e : req.events) {
+    e.position = g.next++;
+    e.stream = req.stream;
+    e.version = ++w.version;
+    e.schema = current_schema(e.type());
+    json = encode_event(e);
+    layout::stage_event(g.batch, log, e, json);
+    g.ids.emplace(e.event_id, StagedId{e.position, e.version, req.stream});
+    project(w, e);
+  }
+  result.last_position = g.next - 1;
+  result.stream_version = w.version;
+  if (req.idempotency) {
+    (void)g.batch.Put(idempotency, req.idempotency->key, keys::idempotency_value(*req.idempotency));
+  }
+  r.in_batch = true;
+  return result;
+}
+
+void EventStore::Impl::stage_projection(Group& g, const std::string& stream, const StreamWork& w) {
+  const Sandbox* before = w.before.get();
+  const Sandbox* after = (w.state && !w.removed) ? &*w.state : nullptr;
+  std::string id(sandbox_id_of(stream));
+  if (after != nullptr) {
+    (void)g.batch.Put(sandboxes, id, encode_sandbox(*after));
+  } else if (before != nullptr) {
+    (void)g.batch.Delete(sandboxes, id);
+  }
+  auto expiry_of = [&](const Sandbox* s) -> std::optional<std::string> {
+    if (s == nullptr || !expires(*s)) return std::nullopt;
+    return keys::expiry_key(*s->expires_at, id);
+  };
+  auto old_e = expiry_of(before);
+  auto new_e = expiry_of(after);
+  if (old_e != new_e) {
+    if (old_e) (void)g.batch.Delete(expiry, *old_e);
+    if (new_e) (void)g.batch.Put(expiry, *new_e, rocksdb::Slice());
+  }
+  auto state_of = [&](const Sandbox* s) -> std::optional<std::string> {
+    if (s == nullptr) return std::nullopt;
+    return keys::by_state_key(s->state, s->created_at, id);
+  };
+  auto old_s = state_of(before);
+  auto new_s = state_of(after);
+  if (old_s != new_s) {
+    if (old_s) (void)g.batch.Delete(by_state, *old_s);
+    if (new_s) (void)g.batch.Put(by_state, *new_s, rocksdb::Slice());
+  }
+}
+
+void EventStore::Impl::commit_group(std::vector<Request*>& group) {
+  Group g;
+  g.next = head.load(std::memory_order_relaxed) + 1;
+  CommitStats stats;
+
+  if (resume_needed) {
+    rocksdb::Status s = db->Resume();
+    if (!s.ok()) {
+      for (Request* r : group) {
+        r->result = std::unexpected(layout::to_error(s, "the store cannot write"));
+        r->done->count_down();
+      }
+      return;
+    }
+    resume_needed = false;
+    logger->info("store resumed writing after an error");
+  }
+
+  for (Request* r : group) {
+    r->result = stage(*r, g);
+    if (r->result && !r->result->deduplicated) {
+      ++stats.appends;
+      stats.events += r->req.events.size();
+    }
+  }
+  for (const auto& [stream, w] : g.streams) {
+    if (w.touched) stage_projection(g, stream, w);
+  }
+
+  if (g.batch.Count() > 0) {
+    auto t0 = std::chrono::steady_clock::now();
+    rocksdb::Status s = db->Write(write_options, &g.batch);
+    stats.write_micros = elapsed_micros(t0);
+    if (!s.ok()) {
+      resume_needed = true;
+      Error err = layout::to_error(s, "append write failed");
+      err.code = ErrorCode::kUnavailable;
+      logger->error("{}", err.message);
+      for (Request* r : group) {
+        if (r->in_batch) r->result = std::unexpected(err);
+        r->done->count_down();
+      }
+      return;
+    }
+  }
+
+  // Durable: publish to memory (projection first, then head), wake everyone, listeners.
+  std::vector<std::pair<std::string, std::shared_ptr<const Sandbox>>> updates;
+  for (auto& [stream, w] : g.streams) {
+    if (!w.touched) continue;
+    std::shared_ptr<const Sandbox> next;
+    if (w.state && !w.removed) next = std::make_shared<const Sandbox>(std::move(*w.state));
+    updates.emplace_back(std::string(sandbox_id_of(stream)), std::move(next));
+  }
+  {
+    std::unique_lock l(state_mu);
+    for (auto& [stream, w] : g.streams) {
+      if (w.removed && w.sandbox) {
+        versions.erase(stream);  // kept in the stream index; bounded cache
+      } else {
+        versions.insert_or_assign(stream, w.version);
+      }
+    }
+    for (auto& [id, next] : updates) {
+      if (next) {
+        live.insert_or_assign(std::move(id), std::move(next));
+      } else {
+        live.erase(id);
+      }
+    }
+  }
+  publish(g.next - 1);
+
+  std::vector<Event> committed;
+  bool have_listeners;
+  {
+    std::lock_guard l(listeners_mu);
+    have_listeners = !listeners->empty();
+  }
+  if (have_listeners) committed.reserve(stats.events);
+  for (Request* r : group) {
+    if (have_listeners && r->result && !r->result->deduplicated && r->in_batch) {
+      for (auto& e : r->req.events) committed.push_back(std::move(e));
+    }
+    r->done->count_down();  // r is gone after this
+  }
+  if (have_listeners && !committed.empty()) run_listeners(committed, stats);
+}
+
+void EventStore::Impl::publish(std::uint64_t new_head) {
+  {
+    std::lock_guard l(commit_mu);
+    head.store(new_head, std::memory_order_release);
+  }
+  commit_cv.notify_all();
+}
+
+void EventStore::Impl::run_listeners(const std::vector<Event>& events, const CommitStats& stats) {
+  std::shared_ptr<const std::vector<std::pair<int, CommitListener>>> ls;
+  {
+    std::lock_guard l(listeners_mu);
+    ls = listeners;
+  }
+  for (const auto& [id, fn] : *ls) {
+    try {
+      fn(events, stats);
+    } catch (const std::exception& ex) {
+      logger->error("commit listener {} threw: {}", id, ex.what());
+    } catch (...) {
+      logger->error("commit listener {} threw", id);
+    }
+  }
+}
+
+int EventStore::add_commit_listener(CommitListener listener) {
+  Impl& m = *impl_;
+  std::lock_guard l(m.listeners_mu);
+  auto next = std::make_shared<std::vector<std::pair<int, CommitListener>>>(*m.listeners);
+  int id = m.next_listener++;
+  next->emplace_back(id, std::move(listener));
+  m.listeners = std::move(next);
+  return id;
+}
+
+void EventStore::remove_commit_listener(int id) {
+  Impl& m = *impl_;
+  std::lock_guard l(m.listeners_mu);
+  auto next = std::make_shared<std::vector<std::pair<int, CommitListener>>>(*m.listeners);
+  std::erase_if(*next, [id](const auto& p) { return p.first == id; });
+  m.listeners = std::move(next);
+}
+
+Result<void> EventStore::save_checkpoint(std::string_view consumer, std::uint64_t position) {
+  Impl& m = *impl_;
+  if (m.options.read_only) {
+    return fail(ErrorCode::kFailedPrecondition, "the store is open read-only");
+  }
+  if (consumer.empty()) {
+    return fail(ErrorCode::kInvalidArgument, "checkpoint consumer name is empty", "consumer");
+  }
+  std::shared_lock life(m.life_mu);
+  if (!m.open) return fail(ErrorCode::kUnavailable, "the store is closed");
+  rocksdb::Status s = m.db->Put(m.write_options, m.checkpoints, consumer, keys::u64_key(position));
+  if (!s.ok()) {
+    Error e = layout::to_error(s, "save checkpoint");
+    e.code = ErrorCode::kUnavailable;
+    return std::unexpected(e);
+  }
+  return {};
+}
+
+// ---------------------------------------------------------------------------------------
+// reads
+
+Result<std::optional<std::string>> EventStore::Impl::get(rocksdb::ColumnFamilyHandle* cf,
+                                                         std::string_view key) const {
+  std::string value;
+  rocksdb::Status s = db->Get(rocksdb::ReadOptions(), cf, key, &value);
+  if (s.IsNotFound()) return std::optional<std::string>();
+  if (!s.ok()) return std::unexpected(layout::to_error(s, "read " + cf->GetName()));
+  return std::optional<std::string>(std::move(value));
+}
+
+std::uint64_t EventStore::head() const { return impl_->head.load(std::memory_order_acquire); }
+
+Result<std::vector<Event>> EventStore::Impl::read_unlocked(std::uint64_t from, std::size_t max,
+                                                           std::uint64_t up_to) const {
+  std::vector<Event> out;
+  if (max == 0 || from > up_to) return out;
+  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), log.events));
+  for (it->Seek(keys::event_key(from)); it->Valid() && out.size() < max; it->Next()) {
+    auto pos = keys::parse_event_key(sv(it->key()));
+    if (!pos) return fail(ErrorCode::kDataLoss, "malformed key in the events column family");
+    if (*pos > up_to) break;
+    auto e = decode_event(sv(it->value()));
+    if (!e) {
+      return fail(ErrorCode::kDataLoss, "event at position " + std::to_string(*pos) +
+                                            " does not decode: " + e.error().message);
+    }
+    if (e->position != *pos) {
+      return fail(ErrorCode::kDataLoss, "event at position " + std::to_string(*pos) +
+                                            " says position " + std::to_string(e->position));
+    }
+    out.push_back(std::move(*e));
+  }
+  if (!it->status().ok()) return std::unexpected(layout::to_error(it->status(), "read log"));
+  return out;
+}
+
+Result<std::vector<Event>> EventStore::read(std::uint64_t from_position,
+                                            std::size_t max_count) const {
+  const Impl& m = *impl_;
+  std::shared_lock life(m.life_mu);
+  if (!m.open) return fail(ErrorCode::kUnavailable, "the store is closed");
+  return m.read_unlocked(std::max<std::uint64_t>(from_position, 1), max_count, head());
+}
+
+Result<std::vector<Event>> EventStore::read_stream(std::string_view stream,
+                                                   std::uint64_t from_version,
+                                                   std::size_t max_count) const {
+  const Impl& m = *impl_;
+  std::shared_lock life(m.life_mu);
+  if (!m.open) return fail(ErrorCode::kUnavailable, "the store is closed");
+  std::vector<Event> out;
+  if (max_count == 0 || stream.empty()) return out;
+  const std::uint64_t up_to = head();
+  const std::string prefix = keys::stream_prefix(stream);
+  std::vector<std::string> positions;
+  {
+    std::unique_ptr<rocksdb::Iterator> it(m.db->NewIterator(rocksdb::ReadOptions(), m.log.streams));
+    for (it->Seek(keys::stream_key(stream, std::max<std::uint64_t>(from_version, 1)));
+         it->Valid() && positions.size() < max_count; it->Next()) {
+      if (!sv(it->key()).starts_with(prefix)) break;
+      if (it->value().size() != 8) {
+        return fail(ErrorCode::kDataLoss, "malformed stream index entry of " + std::string(stream));
+      }
+      if (keys::get_u64(sv(it->value())) > up_to) break;
+      positions.emplace_back(sv(it->value()));
+    }
+    if (!it->status().ok()) {
+      return std::unexpected(layout::to_error(it->status(), "read stream index"));
+    }
+  }
+  out.reserve(positions.size());
+  for (const auto& p : positions) {
+    auto v = m.get(m.log.events, p);
+    if (!v) return std::unexpected(v.error());
+    if (!*v) {
+      return fail(ErrorCode::kDataLoss, "stream " + std::string(stream) + " points to position " +
+                                            std::to_string(keys::get_u64(p)) +
+                                            " which is not in the log");
+    }
+    auto e = decode_event(**v);
+    if (!e) {
+      return fail(ErrorCode::kDataLoss, "event at position " + std::to_string(keys::get_u64(p)) +
+                                            " does not decode: " + e.error().message);
+    }
+    out.push_back(std::move(*e));
+  }
+  return out;
+}
+
+std::uint64_t EventStore::stream_version(std::string_view stream) const {
+  const Impl& m = *impl_;
+  {
+    std::shared_lock l(m.state_mu);
+    if (auto it = m.versions.find(stream); it != m.versions.end()) return it->second;
+  }
+  std::shared_lock life(m.life_mu);
+  if (!m.open) return 0;
+  auto v = m.raw->last_stream_version(stream);
+  return v ? *v : 0;
+}
+
+std::uint64_t EventStore::wait_for_commit(std::uint64_t after_position, Micros timeout) const {
+  const Impl& m = *impl_;
+  std::unique_lock l(m.commit_mu);
+  if (timeout > 0) {
+    m.commit_cv.wait_for(l, std::chrono::microseconds(timeout), [&] {
+      return m.head.load(std::memory_order_acquire) > after_position || m.commit_closed;
+    });
+  }
+  return m.head.load(std::memory_order_acquire);
+}
+
+std::shared_ptr<const Sandbox> EventStore::get_sandbox(std::string_view sandbox_id) const {
+  const Impl& m = *impl_;
+  std::shared_lock l(m.state_mu);
+  auto it = m.live.find(sandbox_id);
+  return it == m.live.end() ? nullptr : it->second;
+}
+
+std::vector<std::shared_ptr<const Sandbox>> EventStore::list_sandboxes() const {
+  const Impl& m = *impl_;
+  std::shared_lock l(m.state_mu);
+  std::vector<std::shared_ptr<const Sandbox>> out;
+  out.reserve(m.live.size());
+  for (const auto& [id, s] : m.live) out.push_back(s);
+  return out;
+}
+
+std::size_t EventStore::live_sandbox_count() const {
+  const Impl& m = *impl_;
+  std::shared_lock l(m.state_mu);
+  return m.live.size();
+}
+
+Result<std::vector<std::pair<Micros, std::string>>> EventStore::expiring(
+    Micros until, std::size_t max_count) const {
+  const Impl& m = *impl_;
+  std::shared_lock life(m.life_mu);
+  if (!m.open) return fail(ErrorCode::kUnavailable, "the store is closed");
+  std::vector<std::pair<Micros, std::string>> out;
+  std::unique_ptr<rocksdb::Iterator> it(m.db->NewIterator(rocksdb::ReadOptions(), m.expiry));
+  for (it->SeekToFirst(); it->Valid() && out.size() < max_count; it->Next()) {
+    auto k = keys::parse_expiry_key(sv(it->key()));
+    if (!k) return fail(ErrorCode::kDataLoss, "malformed expiry index key");
+    if (k->deadline > until) break;
+    out.emplace_back(k->deadline, std::string(k->sandbox_id));
+  }
+  if (!it->status().ok()) return std::unexpected(layout::to_error(it->status(), "read expiry"));
+  return out;
+}
+
+std::optional<Micros> EventStore::next_expiry() const {
+  const Impl& m = *impl_;
+  std::shared_lock life(m.life_mu);
+  if (!m.open) return std::nullopt;
+  std::unique_ptr<rocksdb::Iterator> it(m.db->NewIterator(rocksdb::ReadOptions(), m.expiry));
+  it->SeekToFirst();
+  if (!it->Valid()) return std::nullopt;
+  auto k = keys::parse_expiry_key(sv(it->key()));
+  if (!k) return std::nullopt;
+  return k->deadline;
+}
+
+Result<std::uint64_t> EventStore::checkpoint(std::string_view consumer) const {
+  const Impl& m = *impl_;
+  std::shared_lock life(m.life_mu);
+  if (!m.open) return fail(ErrorCode::kUnavailable, "the store is closed");
+  auto v = m.get(m.checkpoints, consumer);
+  if (!v) return std::unexpected(v.error());
+  if (!*v) return 0;
+  if ((*v)->size() != 8) {
+    return fail(ErrorCode::kDataLoss, "checkpoint of " + std::string(consumer) + " is malformed");
+  }
+  return keys::get_u64(**v);
+}
+
+Result<std::optional<IdempotencyRecord>> EventStore::idempotency(std::string_view key,
+                                                                 Micros now) const {
+  const Impl& m = *impl_;
+  std::shared_lock life(m.life_mu);
+  if (!m.open) return fail(ErrorCode::kUnavailable, "the store is closed");
+  auto v = m.get(m.idempotency, key);
+  if (!v) return std::unexpected(v.error());
+  if (!*v) return std::optional<IdempotencyRecord>();
+  auto rec = keys::parse_idempotency_value(key, **v);
+  if (!rec) {
+    return fail(ErrorCode::kDataLoss, "idempotency record " + std::string(key) + " is malformed");
+  }
+  if (rec->expires_at <= now) return std::optional<IdempotencyRecord>();
+  return rec;
+}
+
+Result<std::vector<std::string>> EventStore::sandbox_ids_in_state(SandboxState state,
+                                                                  std::size_t max_count) const {
+  const Impl& m = *impl_;
+  std::shared_lock life(m.life_mu);
+  if (!m.open) return fail(ErrorCode::kUnavailable, "the store is closed");
+  std::vector<std::string> out;
+  const std::string prefix = keys::by_state_prefix(state);
+  std::unique_ptr<rocksdb::Iterator> it(m.db->NewIterator(rocksdb::ReadOptions(), m.by_state));
+  for (it->Seek(prefix); it->Valid() && out.size() < max_count; it->Next()) {
+    if (!sv(it->key()).starts_with(prefix)) break;
+    auto k = keys::parse_by_state_key(sv(it->key()));
+    if (!k) return fail(ErrorCode::kDataLoss, "malformed by_state index key");
+    out.emplace_back(k->sandbox_id);
+  }
+  if (!it->status().ok()) return std::unexpected(layout::to_error(it->status(), "read by_state"));
+  return out;
+}
+
+Result<std::map<SandboxState, std::size_t>> EventStore::count_by_state() const {
+  const Impl& m = *impl_;
+  std::shared_lock life(m.life_mu);
+  if (!m.open) return fail(ErrorCode::kUnavailable, "the store is closed");
+  std::map<SandboxState, std::size_t> out;
+  std::unique_ptr<rocksdb::Iterator> it(m.db->NewIterator(rocksdb::ReadOptions(), m.by_state));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    auto k = keys::parse_by_state_key(sv(it->key()));
+    if (!k) return fail(ErrorCode::kDataLoss, "malformed by_state index key");
+    ++out[k->state];
+  }
+  if (!it->status().ok()) return std::unexpected(layout::to_error(it->status(), "read by_state"));
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------
+// read-only (secondary) stores
+
+Result<void> EventStore::catch_up() {
+  Impl& m = *impl_;
+  if (!m.options.read_only) return {};
+  std::lock_guard serial(m.catch_up_mu);
+  std::shared_lock life(m.life_mu);
+  if (!m.open) return fail(ErrorCode::kUnavailable, "the store is closed");
+  rocksdb::Status s = m.db->TryCatchUpWithPrimary();
+  if (!s.ok()) return std::unexpected(layout::to_error(s, "catch up with the primary"));
+  auto last = m.raw->last_position();
+  if (!last) return std::unexpected(last.error());
+  constexpr std::size_t kChunk = 4096;
+  while (head() < *last) {
+    auto events = m.read_unlocked(head() + 1, kChunk, *last);
+    if (!events) return std::unexpected(events.error());
+    if (events->empty()) break;
+    // The secondary's sandboxes column family is as new as the catch-up: re-read the
+    // projections of the streams these events touched.
+    StringMap<std::uint64_t> touched_streams;
+    for (const auto& e : *events) touched_streams.insert_or_assign(e.stream, e.version);
+    std::vector<std::pair<std::string, std::shared_ptr<const Sandbox>>> updates;
+    for (const auto& [stream, version] : touched_streams) {
+      if (!is_sandbox_stream(stream)) continue;
+      std::string id(sandbox_id_of(stream));
+      auto v = m.get(m.sandboxes, id);
+      if (!v) return std::unexpected(v.error());
+      std::shared_ptr<const Sandbox> next;
+      if (*v) {
+        auto sb = decode_sandbox(**v);
+        if (!sb) return std::unexpected(sb.error());
+        next = std::make_shared<const Sandbox>(std::move(*sb));
+      }
+      updates.emplace_back(std::move(id), std::move(next));
+    }
+    {
+      std::unique_lock l(m.state_mu);
+      for (auto& [stream, version] : touched_streams) m.versions.erase(stream);
+      for (auto& [id, next] : updates) {
+        if (next) {
+          m.live.insert_or_assign(std::move(id), std::move(next));
+        } else {
+          m.live.erase(id);
+        }
+      }
+    }
+    m.publish(events->back().position);
+    CommitStats stats;
+    stats.events = events->size();
+    m.run_listeners(*events, stats);
+  }
+  return {};
+}
+
+std::uint64_t EventStore::size_on_disk() const {
+  std::uint64_t total = 0;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(impl_->options.path, ec)) {
+    const auto ext = entry.path().extension();
+    if (ext == ".sst" || ext == ".log" || ext == ".blob") {
+      std::error_code fec;
+      auto n = entry.file_size(fec);
+      if (!fec) total += n;
+    }
+  }
+  return total;
+}
+
+}  // namespace sbx

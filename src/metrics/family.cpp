@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <limits>
 
 #include "src/metrics/text_format.h"
 
@@ -74,15 +75,26 @@ void write_child(std::string& out, const std::string& name,
                  std::span<const std::string> label_values, const Histogram& h) {
   const Histogram::Snapshot s = h.snapshot();
   const auto bounds = h.upper_bounds();
-  std::string le;
-  for (std::size_t i = 0; i < bounds.size(); ++i) {
-    le.clear();
-    append_value(le, bounds[i]);
-    write_sample(out, name, "_bucket", label_names, label_values,
-                 static_cast<double>(s.cumulative[i]), "le", le);
+  // `{a="x",b="y",` (or `{`), escaped once and reused by every bucket line.
+  std::string prefix;
+  append_labels(prefix, label_names, label_values);
+  if (prefix.empty()) {
+    prefix.push_back('{');
+  } else {
+    prefix.back() = ',';
   }
-  write_sample(out, name, "_bucket", label_names, label_values, static_cast<double>(s.count), "le",
-               "+Inf");
+  auto bucket = [&](double bound, std::uint64_t count) {
+    out += name;
+    out += "_bucket";
+    out += prefix;
+    out += "le=\"";
+    append_value(out, bound);
+    out += "\"} ";
+    append_value(out, static_cast<double>(count));
+    out += '\n';
+  };
+  for (std::size_t i = 0; i < bounds.size(); ++i) bucket(bounds[i], s.cumulative[i]);
+  bucket(std::numeric_limits<double>::infinity(), s.count);
   write_sample(out, name, "_sum", label_names, label_values, s.sum);
   write_sample(out, name, "_count", label_names, label_values, static_cast<double>(s.count));
 }

@@ -6,7 +6,8 @@
 //   Counter& ok = requests.with({"GET", "/v1/sandboxes/{id}", "200"});  // cache this
 //   ok.inc();
 //
-// Thread-safe. with() takes a shared lock and looks the values up without allocating;
+// Thread-safe. with() takes a shared lock and looks the values up in a hash map without
+// allocating;
 // only the first call for a new label set takes the exclusive lock and creates the child.
 // Children are never removed: the returned reference is valid for the Registry's
 // lifetime. Label values are free text (escaped at exposition) but must have bounded
@@ -21,8 +22,8 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <functional>
 #include <initializer_list>
-#include <map>
 #include <memory>
 #include <mutex>
 #include <shared_mutex>
@@ -30,6 +31,7 @@
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <unordered_map>
 #include <vector>
 
 #include "src/metrics/counter.h"
@@ -62,6 +64,27 @@ struct LabelValuesLess {
     return std::lexicographical_compare(
         a.begin(), a.end(), b.begin(), b.end(),
         [](std::string_view x, std::string_view y) { return x < y; });
+  }
+};
+
+// Hash and equality over label-value lists, transparent like LabelValuesLess.
+struct LabelValuesHash {
+  using is_transparent = void;
+  template <typename Values>
+  std::size_t operator()(const Values& values) const {
+    std::size_t h = values.size();
+    for (std::string_view v : values) {
+      h ^= std::hash<std::string_view>{}(v) + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
+    }
+    return h;
+  }
+};
+struct LabelValuesEqual {
+  using is_transparent = void;
+  template <typename A, typename B>
+  bool operator()(const A& a, const B& b) const {
+    return std::equal(a.begin(), a.end(), b.begin(), b.end(),
+                      [](std::string_view x, std::string_view y) { return x == y; });
   }
 };
 
@@ -122,9 +145,15 @@ class Family final : public detail::Collectable {
   void write(std::string& out) const override {
     std::shared_lock lock(mu_);
     if (children_.empty()) return;
+    std::vector<const typename Children::value_type*> sorted;
+    sorted.reserve(children_.size());
+    for (const auto& entry : children_) sorted.push_back(&entry);
+    std::sort(sorted.begin(), sorted.end(), [](const auto* a, const auto* b) {
+      return detail::LabelValuesLess{}(a->first, b->first);
+    });
     detail::write_header(out, name_, help_, kType);
-    for (const auto& [values, child] : children_) {
-      detail::write_child(out, name_, label_names_, values, *child);
+    for (const auto* entry : sorted) {
+      detail::write_child(out, name_, label_names_, entry->first, *entry->second);
     }
   }
 
@@ -154,8 +183,10 @@ class Family final : public detail::Collectable {
   const std::string help_;
   const std::vector<std::string> label_names_;
   const std::vector<double> bounds_;
+  using Children = std::unordered_map<std::vector<std::string>, std::unique_ptr<Metric>,
+                                      detail::LabelValuesHash, detail::LabelValuesEqual>;
   mutable std::shared_mutex mu_;
-  std::map<std::vector<std::string>, std::unique_ptr<Metric>, detail::LabelValuesLess> children_;
+  Children children_;
 };
 
 using CounterFamily = Family<Counter>;

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <ctime>
 
 namespace sbx::metrics {
 namespace {
@@ -44,14 +45,25 @@ TEST(ProcessMetrics, OpenFdsFollowsFilesOpenedByThisProcess) {
   EXPECT_EQ(*read_process_stats().open_fds, before);
 }
 
-TEST(ProcessMetrics, CpuSecondsGrowWithWork) {
-  const double before = *read_process_stats().cpu_seconds_total;
+double process_cpu_clock() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+}
+
+TEST(ProcessMetrics, CpuSecondsAgreeWithTheProcessCpuClock) {
+  const double metric_before = *read_process_stats().cpu_seconds_total;
+  const double clock_before = process_cpu_clock();
+  // Burn 0.2 s of CPU (not of wall time: the machine may be busy), bounded by a minute.
   volatile double x = 0;
-  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(200);
-  while (std::chrono::steady_clock::now() < until) {
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (process_cpu_clock() - clock_before < 0.2 && std::chrono::steady_clock::now() < give_up) {
     for (int i = 0; i < 1000; ++i) x = x + std::sqrt(static_cast<double>(i));
   }
-  EXPECT_GT(*read_process_stats().cpu_seconds_total, before + 0.05);
+  const double clock_delta = process_cpu_clock() - clock_before;
+  const double metric_delta = *read_process_stats().cpu_seconds_total - metric_before;
+  ASSERT_GE(clock_delta, 0.2);
+  EXPECT_NEAR(metric_delta, clock_delta, 0.02);
 }
 
 TEST(ProcessMetrics, AttachExposesTheStandardNamesUntilDestroyed) {

@@ -1,0 +1,239 @@
+#include "src/runtime/fake/fake_runtime.h"
+
+#include <cstdio>
+
+namespace sbx {
+
+FakeRuntime::FakeRuntime(const Clock& clock) : clock_(clock) {}
+
+Result<void> FakeRuntime::enter(std::string_view operation) {
+  ++calls_[std::string(operation)];
+  if (unreachable_) {
+    return fail(ErrorCode::kUnavailable, "fake runtime: engine unreachable (injected)");
+  }
+  if (fail_remaining_ > 0) {
+    --fail_remaining_;
+    return fail(fail_code_, "fake runtime: injected failure of " + std::string(operation));
+  }
+  return {};
+}
+
+void FakeRuntime::emit(RuntimeEventKind kind, const Container& c, std::optional<int> exit_code) {
+  if (!c.labelled) return;
+  events_.push_back(
+      RuntimeEvent{kind, c.status.sandbox_id, c.status.runtime_id, exit_code, clock_.now()});
+  cv_.notify_all();
+}
+
+Result<RuntimeInfo> FakeRuntime::create_and_start(const ContainerSpec& spec) {
+  std::lock_guard lock(mu_);
+  if (auto r = enter("create_and_start"); !r) return std::unexpected(r.error());
+  if (auto r = validate_container_spec(spec); !r) return std::unexpected(r.error());
+  specs_[spec.sandbox_id] = spec;
+  auto it = containers_.find(spec.sandbox_id);
+  if (it != containers_.end()) {
+    Container& c = it->second;
+    if (c.status.state != ContainerState::kRunning && c.status.state != ContainerState::kPaused) {
+      c.status.state = ContainerState::kRunning;
+      c.status.exit_code.reset();
+      c.status.oom_killed = false;
+      c.status.finished_at.reset();
+      c.status.started_at = clock_.now();
+      emit(RuntimeEventKind::kStarted, c, std::nullopt);
+    }
+    return RuntimeInfo{c.status.runtime_id};
+  }
+  if (missing_images_.contains(spec.image_uri)) {
+    return fail(ErrorCode::kNotFound,
+                std::string(kImageNotFoundCode) + ": image \"" + spec.image_uri +
+                    "\" is not present and cannot be pulled (fake)",
+                "image.uri");
+  }
+  char id[32];
+  std::snprintf(id, sizeof id, "fake%012llx", static_cast<unsigned long long>(next_id_++));
+  Container c;
+  c.status.runtime_id = id;
+  c.status.sandbox_id = spec.sandbox_id;
+  c.status.state = ContainerState::kRunning;
+  c.status.started_at = clock_.now();
+  auto [pos, _] = containers_.emplace(spec.sandbox_id, std::move(c));
+  emit(RuntimeEventKind::kStarted, pos->second, std::nullopt);
+  return RuntimeInfo{pos->second.status.runtime_id};
+}
+
+Result<void> FakeRuntime::pause(const std::string& sandbox_id) {
+  std::lock_guard lock(mu_);
+  if (auto r = enter("pause"); !r) return r;
+  auto it = containers_.find(sandbox_id);
+  if (it == containers_.end() || !it->second.labelled) {
+    return fail(ErrorCode::kNotFound, "no container for sandbox " + sandbox_id);
+  }
+  Container& c = it->second;
+  if (c.status.state == ContainerState::kPaused) return {};
+  if (c.status.state != ContainerState::kRunning) {
+    return fail(ErrorCode::kFailedPrecondition, "container of sandbox " + sandbox_id + " is " +
+                                                    std::string(to_string(c.status.state)) +
+                                                    ", not running");
+  }
+  c.status.state = ContainerState::kPaused;
+  emit(RuntimeEventKind::kPaused, c, std::nullopt);
+  return {};
+}
+
+Result<void> FakeRuntime::resume(const std::string& sandbox_id) {
+  std::lock_guard lock(mu_);
+  if (auto r = enter("resume"); !r) return r;
+  auto it = containers_.find(sandbox_id);
+  if (it == containers_.end() || !it->second.labelled) {
+    return fail(ErrorCode::kNotFound, "no container for sandbox " + sandbox_id);
+  }
+  Container& c = it->second;
+  if (c.status.state == ContainerState::kRunning) return {};
+  if (c.status.state != ContainerState::kPaused) {
+    return fail(ErrorCode::kFailedPrecondition, "container of sandbox " + sandbox_id + " is " +
+                                                    std::string(to_string(c.status.state)) +
+                                                    ", not paused");
+  }
+  c.status.state = ContainerState::kRunning;
+  emit(RuntimeEventKind::kUnpaused, c, std::nullopt);
+  return {};
+}
+
+Result<void> FakeRuntime::remove(const std::string& sandbox_id) {
+  std::lock_guard lock(mu_);
+  if (auto r = enter("remove"); !r) return r;
+  auto it = containers_.find(sandbox_id);
+  if (it == containers_.end() || !it->second.labelled) return {};
+  Container& c = it->second;
+  if (c.status.state == ContainerState::kRunning || c.status.state == ContainerState::kPaused) {
+    emit(RuntimeEventKind::kDied, c, 137);
+  }
+  emit(RuntimeEventKind::kDestroyed, c, std::nullopt);
+  containers_.erase(it);
+  return {};
+}
+
+Result<std::optional<ContainerStatus>> FakeRuntime::inspect(const std::string& sandbox_id) {
+  std::lock_guard lock(mu_);
+  if (auto r = enter("inspect"); !r) return std::unexpected(r.error());
+  auto it = containers_.find(sandbox_id);
+  if (it == containers_.end() || !it->second.labelled) return std::nullopt;
+  return it->second.status;
+}
+
+Result<std::vector<ContainerStatus>> FakeRuntime::list() {
+  std::lock_guard lock(mu_);
+  if (auto r = enter("list"); !r) return std::unexpected(r.error());
+  std::vector<ContainerStatus> out;
+  for (const auto& [_, c] : containers_) {
+    if (c.labelled) out.push_back(c.status);
+  }
+  return out;
+}
+
+Result<void> FakeRuntime::ping() {
+  std::lock_guard lock(mu_);
+  return enter("ping");
+}
+
+Result<void> FakeRuntime::watch(std::optional<Micros> since, const EventCallback& on_event,
+                                std::stop_token stop) {
+  std::unique_lock lock(mu_);
+  if (auto r = enter("watch"); !r) return r;
+  const std::uint64_t generation = watch_generation_;
+  std::size_t next = events_.size();
+  if (since) {
+    next = 0;
+    while (next < events_.size() && events_[next].time < *since) ++next;
+  }
+  while (true) {
+    cv_.wait(lock, stop, [&] {
+      return next < events_.size() || watch_generation_ != generation || unreachable_;
+    });
+    if (stop.stop_requested()) return {};
+    if (watch_generation_ != generation || unreachable_) {
+      return fail(ErrorCode::kUnavailable, "fake runtime: event stream broken (injected)");
+    }
+    while (next < events_.size()) {
+      RuntimeEvent e = events_[next++];
+      lock.unlock();
+      on_event(e);
+      lock.lock();
+    }
+  }
+}
+
+void FakeRuntime::fail_next(int n, ErrorCode code) {
+  std::lock_guard lock(mu_);
+  fail_remaining_ = n;
+  fail_code_ = code;
+}
+
+void FakeRuntime::set_unreachable(bool unreachable) {
+  std::lock_guard lock(mu_);
+  unreachable_ = unreachable;
+  cv_.notify_all();
+}
+
+void FakeRuntime::add_missing_image(const std::string& image_uri) {
+  std::lock_guard lock(mu_);
+  missing_images_.insert(image_uri);
+}
+
+bool FakeRuntime::simulate_exit(const std::string& sandbox_id, int exit_code, bool oom_killed) {
+  std::lock_guard lock(mu_);
+  auto it = containers_.find(sandbox_id);
+  if (it == containers_.end()) return false;
+  Container& c = it->second;
+  if (c.status.state != ContainerState::kRunning && c.status.state != ContainerState::kPaused) {
+    return false;
+  }
+  c.status.state = ContainerState::kExited;
+  c.status.exit_code = exit_code;
+  c.status.oom_killed = oom_killed;
+  c.status.finished_at = clock_.now();
+  if (oom_killed) emit(RuntimeEventKind::kOomKilled, c, std::nullopt);
+  emit(RuntimeEventKind::kDied, c, exit_code);
+  return true;
+}
+
+bool FakeRuntime::simulate_vanish(const std::string& sandbox_id) {
+  std::lock_guard lock(mu_);
+  auto it = containers_.find(sandbox_id);
+  if (it == containers_.end()) return false;
+  emit(RuntimeEventKind::kDestroyed, it->second, std::nullopt);
+  containers_.erase(it);
+  return true;
+}
+
+std::string FakeRuntime::add_foreign_container() {
+  std::lock_guard lock(mu_);
+  char id[32];
+  std::snprintf(id, sizeof id, "fake%012llx", static_cast<unsigned long long>(next_id_++));
+  Container c;
+  c.labelled = false;
+  c.status.runtime_id = id;
+  c.status.state = ContainerState::kRunning;
+  containers_.emplace(std::string("foreign-") + id, std::move(c));
+  return id;
+}
+
+void FakeRuntime::break_watchers() {
+  std::lock_guard lock(mu_);
+  ++watch_generation_;
+  cv_.notify_all();
+}
+
+int FakeRuntime::calls(std::string_view operation) const {
+  std::lock_guard lock(mu_);
+  auto it = calls_.find(operation);
+  return it == calls_.end() ? 0 : it->second;
+}
+
+std::optional<ContainerSpec> FakeRuntime::last_spec(const std::string& sandbox_id) const {
+  std::lock_guard lock(mu_);
+  auto it = specs_.find(sandbox_id);
+  if (it == specs_.end()) return std::nullopt;
+  return it->second;
+}
+}  // namespace sbx

@@ -1,0 +1,83 @@
+// FakeRuntime: an in-memory Runtime for unit tests of the workers and the service.
+//
+// It keeps containers in a map and follows the Runtime contract (idempotent operations,
+// list of labelled containers only, watch events), without processes: containers run
+// until told otherwise. Fault injection:
+//   fail_next(n, code)        the next n calls (any operation) fail with `code`
+//   set_unreachable(true)     every call fails with kUnavailable until cleared
+//   add_missing_image(uri)    create_and_start of that image fails with kNotFound
+//   simulate_exit(id, code)   the container's process exits (die; oom first if asked)
+//   simulate_vanish(id)       the container disappears behind our back (destroy)
+//   add_foreign_container()   a container without the sandbox label (never listed)
+//   break_watchers()          every running watch() returns kUnavailable
+// and observation: calls("pause"), last_spec(id).
+//
+// Thread-safe: one mutex guards everything; watch() waits on a condition variable.
+// Event times come from the injected Clock (borrowed; must outlive the fake).
+#pragma once
+
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "src/common/clock.h"
+#include "src/runtime/runtime.h"
+
+namespace sbx {
+
+class FakeRuntime final : public Runtime {
+ public:
+  explicit FakeRuntime(const Clock& clock);
+
+  Result<RuntimeInfo> create_and_start(const ContainerSpec& spec) override;
+  Result<void> pause(const std::string& sandbox_id) override;
+  Result<void> resume(const std::string& sandbox_id) override;
+  Result<void> remove(const std::string& sandbox_id) override;
+  Result<std::optional<ContainerStatus>> inspect(const std::string& sandbox_id) override;
+  Result<std::vector<ContainerStatus>> list() override;
+  Result<void> ping() override;
+  Result<void> watch(std::optional<Micros> since, const EventCallback& on_event,
+                     std::stop_token stop) override;
+
+  void fail_next(int n, ErrorCode code = ErrorCode::kUnavailable);
+  void set_unreachable(bool unreachable);
+  void add_missing_image(const std::string& image_uri);
+  // False when the sandbox has no running or paused container.
+  bool simulate_exit(const std::string& sandbox_id, int exit_code, bool oom_killed = false);
+  bool simulate_vanish(const std::string& sandbox_id);
+  std::string add_foreign_container();  // returns its runtime id
+  void break_watchers();
+
+  int calls(std::string_view operation) const;  // "create_and_start", "pause", ...
+  // The spec of the last valid create_and_start call for the sandbox (kept after remove).
+  std::optional<ContainerSpec> last_spec(const std::string& sandbox_id) const;
+
+ private:
+  struct Container {
+    ContainerStatus status;
+    bool labelled = true;
+  };
+
+  // Counts the call and applies injected faults; under mu_.
+  Result<void> enter(std::string_view operation);
+  void emit(RuntimeEventKind kind, const Container& c, std::optional<int> exit_code);
+
+  const Clock& clock_;
+  mutable std::mutex mu_;
+  std::condition_variable_any cv_;
+  std::map<std::string, Container> containers_;  // by sandbox id (foreign: by runtime id)
+  std::vector<RuntimeEvent> events_;
+  std::map<std::string, ContainerSpec> specs_;  // last valid spec per sandbox id
+  std::map<std::string, int, std::less<>> calls_;
+  std::set<std::string> missing_images_;
+  int fail_remaining_ = 0;
+  ErrorCode fail_code_ = ErrorCode::kUnavailable;
+  bool unreachable_ = false;
+  std::uint64_t watch_generation_ = 0;
+  std::uint64_t next_id_ = 1;
+};
+
+}  // namespace sbx

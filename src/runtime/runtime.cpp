@@ -1,0 +1,112 @@
+#include "src/runtime/runtime.h"
+
+#include <string>
+
+#include "src/runtime/quantity.h"
+
+namespace sbx {
+
+std::string container_name(std::string_view sandbox_id) {
+  return "sandbox-" + std::string(sandbox_id);
+}
+
+std::string_view runtime_error_code(const Error& error) {
+  std::string_view m = error.message;
+  auto sep = m.find("::");
+  auto colon = m.find(": ");
+  if (sep == std::string_view::npos || colon == std::string_view::npos || sep > colon) return {};
+  std::string_view code = m.substr(0, colon);
+  for (char c : code) {
+    if (!((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == ':')) return {};
+  }
+  return code;
+}
+
+Result<void> validate_container_spec(const ContainerSpec& spec) {
+  if (spec.sandbox_id.empty() || spec.sandbox_id.size() > 200) {
+    return fail(ErrorCode::kInvalidArgument, "sandbox id must have 1..200 characters",
+                "sandbox_id");
+  }
+  for (char c : spec.sandbox_id) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '.' || c == '-';
+    if (!ok) {
+      return fail(ErrorCode::kInvalidArgument,
+                  "sandbox id \"" + spec.sandbox_id + "\" may contain only [A-Za-z0-9_.-]",
+                  "sandbox_id");
+    }
+  }
+  if (spec.image_uri.empty()) {
+    return fail(ErrorCode::kInvalidArgument, "image uri is empty", "image.uri");
+  }
+  if (spec.entrypoint.empty() || spec.entrypoint.front().empty()) {
+    return fail(ErrorCode::kInvalidArgument, "entrypoint needs at least one non-empty element",
+                "entrypoint");
+  }
+  if (spec.network_mode.empty()) {
+    return fail(ErrorCode::kInvalidArgument, "network mode is empty", "network_mode");
+  }
+  if (!spec.limits.cpu.empty()) {
+    if (auto r = parse_cpu_quantity(spec.limits.cpu); !r) return std::unexpected(r.error());
+  }
+  if (!spec.limits.memory.empty()) {
+    if (auto r = parse_memory_quantity(spec.limits.memory); !r) {
+      return std::unexpected(r.error());
+    }
+  }
+  for (auto [container_port, host_port] : spec.ports) {
+    if (container_port == 0 || host_port == 0) {
+      return fail(ErrorCode::kInvalidArgument, "ports must be in 1..65535", "ports");
+    }
+  }
+  return {};
+}
+
+std::string_view to_string(ContainerState state) {
+  switch (state) {
+    case ContainerState::kCreated:
+      return "created";
+    case ContainerState::kRunning:
+      return "running";
+    case ContainerState::kPaused:
+      return "paused";
+    case ContainerState::kRestarting:
+      return "restarting";
+    case ContainerState::kRemoving:
+      return "removing";
+    case ContainerState::kExited:
+      return "exited";
+    case ContainerState::kDead:
+      return "dead";
+  }
+  return "unknown";
+}
+
+std::optional<ContainerState> parse_container_state(std::string_view s) {
+  for (auto st : {ContainerState::kCreated, ContainerState::kRunning, ContainerState::kPaused,
+                  ContainerState::kRestarting, ContainerState::kRemoving, ContainerState::kExited,
+                  ContainerState::kDead}) {
+    if (to_string(st) == s) return st;
+  }
+  return std::nullopt;
+}
+
+std::string_view to_string(RuntimeEventKind kind) {
+  switch (kind) {
+    case RuntimeEventKind::kStarted:
+      return "start";
+    case RuntimeEventKind::kDied:
+      return "die";
+    case RuntimeEventKind::kOomKilled:
+      return "oom";
+    case RuntimeEventKind::kDestroyed:
+      return "destroy";
+    case RuntimeEventKind::kPaused:
+      return "pause";
+    case RuntimeEventKind::kUnpaused:
+      return "unpause";
+  }
+  return "unknown";
+}
+
+}  // namespace sbx

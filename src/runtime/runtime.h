@@ -1,0 +1,137 @@
+// Runtime: what sandboxd needs from a container engine (Docker, Kubernetes, the fake).
+//
+// A sandbox `<id>` is one container named `sandbox-<id>` labelled `sandboxd.io/id=<id>`.
+// Every operation is idempotent and addressed by sandbox id, so a worker that crashed
+// mid-operation can simply redo it:
+//   create_and_start  exists and running/paused -> success; exists but created/exited ->
+//                     (re)start it; absent -> pull the image if needed, create, start
+//   pause / resume    already paused / already running -> success
+//   remove            kill and remove with volumes; absent -> success
+//   inspect           absent -> std::nullopt (not an error)
+//   list              only containers carrying the `sandboxd.io/id` label
+//   watch             blocking stream of lifecycle events of labelled containers
+//
+// Thread-safety: every implementation is thread-safe; watch() blocks its caller (the
+// reconciler runs it on its own thread) until `stop` is requested or the stream breaks.
+//
+// Errors (Result):
+//   kUnavailable       the engine cannot be reached (the message says so); retry later
+//   kDeadlineExceeded  the engine did not answer within the configured timeout
+//   kNotFound          pause/resume of an absent container; an image that is not present
+//                      and cannot be pulled (message starts with kImageNotFoundCode)
+//   kInvalidArgument   a bad spec (empty id, bad quantity, ...; `field` names it)
+//   kFailedPrecondition pause/resume of a container that is not running (e.g. exited)
+//   kInternal          anything else the engine reports
+// Messages of provisioning failures that map to an OpenSandbox error code start with
+// that code and ": " (e.g. "DOCKER::IMAGE_NOT_FOUND: ..."); runtime_error_code() reads it.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <stop_token>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "events/result.h"
+#include "events/time.h"
+
+namespace sbx {
+
+inline constexpr std::string_view kSandboxIdLabel = "sandboxd.io/id";
+inline constexpr std::string_view kImageNotFoundCode = "DOCKER::IMAGE_NOT_FOUND";
+
+// "sandbox-<id>": the deterministic container name of a sandbox.
+std::string container_name(std::string_view sandbox_id);
+
+// The OpenSandbox error code at the start of an error message ("DOCKER::X: ..."), or "".
+std::string_view runtime_error_code(const Error& error);
+
+struct RegistryAuth {
+  std::string username;
+  std::string password;
+};
+
+struct ResourceLimits {
+  std::string cpu;     // Kubernetes quantity, e.g. "500m", "2"; empty = unlimited
+  std::string memory;  // Kubernetes quantity, e.g. "512Mi", "2Gi", "1G"; empty = unlimited
+};
+
+struct Platform {
+  std::string os;    // "linux"
+  std::string arch;  // "amd64", "arm64"
+};
+
+struct ContainerSpec {
+  std::string sandbox_id;  // [A-Za-z0-9_.-], non-empty (a UUID in practice)
+  std::string image_uri;
+  std::optional<RegistryAuth> auth;
+  std::vector<std::string> entrypoint;  // the user's command; the runtime prefixes bootstrap
+  std::map<std::string, std::string> env;
+  ResourceLimits limits;
+  std::map<std::string, std::string> labels;     // user metadata; kSandboxIdLabel is added
+  std::string network_mode = "host";             // "host", "bridge" or a user network name
+  std::map<std::uint16_t, std::uint16_t> ports;  // container port -> host port (not host mode)
+  std::optional<Platform> platform;
+};
+
+// The checks every implementation applies before acting (kInvalidArgument, `field` set):
+// sandbox id charset, non-empty image and entrypoint and network mode, parsable limits,
+// non-zero ports.
+Result<void> validate_container_spec(const ContainerSpec& spec);
+
+struct RuntimeInfo {
+  std::string runtime_id;  // the engine's container id
+};
+
+enum class ContainerState { kCreated, kRunning, kPaused, kRestarting, kRemoving, kExited, kDead };
+std::string_view to_string(ContainerState state);
+std::optional<ContainerState> parse_container_state(std::string_view s);  // Docker's words
+
+struct ContainerStatus {
+  std::string runtime_id;
+  std::string sandbox_id;
+  ContainerState state = ContainerState::kCreated;
+  // Exit details. inspect() always fills them; list() may leave them unset.
+  std::optional<int> exit_code;  // set once the container has exited
+  bool oom_killed = false;
+  std::optional<Micros> started_at;
+  std::optional<Micros> finished_at;
+};
+
+enum class RuntimeEventKind { kStarted, kDied, kOomKilled, kDestroyed, kPaused, kUnpaused };
+std::string_view to_string(RuntimeEventKind kind);
+
+struct RuntimeEvent {
+  RuntimeEventKind kind = RuntimeEventKind::kDied;
+  std::string sandbox_id;
+  std::string runtime_id;
+  std::optional<int> exit_code;  // kDied only
+  Micros time = 0;
+};
+
+class Runtime {
+ public:
+  using EventCallback = std::function<void(const RuntimeEvent&)>;
+
+  virtual ~Runtime() = default;
+
+  virtual Result<RuntimeInfo> create_and_start(const ContainerSpec& spec) = 0;
+  virtual Result<void> pause(const std::string& sandbox_id) = 0;
+  virtual Result<void> resume(const std::string& sandbox_id) = 0;
+  virtual Result<void> remove(const std::string& sandbox_id) = 0;
+  virtual Result<std::optional<ContainerStatus>> inspect(const std::string& sandbox_id) = 0;
+  virtual Result<std::vector<ContainerStatus>> list() = 0;
+  virtual Result<void> ping() = 0;
+
+  // Calls `on_event` (on the calling thread, in order) for every lifecycle event of a
+  // labelled container from `since` (inclusive; nullopt = from now) until `stop` is
+  // requested (then returns success). A broken or unreachable stream is kUnavailable:
+  // the caller reconnects with `since` = the time of the last event it saw.
+  virtual Result<void> watch(std::optional<Micros> since, const EventCallback& on_event,
+                             std::stop_token stop) = 0;
+};
+
+}  // namespace sbx

@@ -1,0 +1,331 @@
+// DockerRuntime specifics against the private engine: networking (only 127.0.0.1 is ever
+// addressed), execd injection, the container's configuration, image errors, an engine
+// that cannot be reached, and API version negotiation (with a scripted transport).
+#include "src/runtime/docker/docker_runtime.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <deque>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <string>
+#include <thread>
+
+#include "src/common/uuid.h"
+#include "tests/runtime/docker_test_util.h"
+
+namespace {
+
+using namespace std::chrono_literals;
+using json = nlohmann::json;
+using sbx::ContainerSpec;
+using sbx::ContainerState;
+using sbx::ErrorCode;
+
+class DockerRuntimeTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    SBX_REQUIRE_DOCKER(host);
+    host_ = host;
+    auto rt = sbx::DockerRuntime::create(sbx::testing::test_docker_options(host));
+    ASSERT_TRUE(rt) << rt.error().message;
+    rt_ = std::move(*rt);
+    auto http = sbx::HttpClient::create({.endpoint = host});
+    ASSERT_TRUE(http) << http.error().message;
+    http_ = std::move(*http);
+  }
+
+  void TearDown() override {
+    for (const auto& id : created_) {
+      auto r = rt_->remove(id);
+      EXPECT_TRUE(r) << "cleanup " << id << ": " << r.error().message;
+    }
+  }
+
+  ContainerSpec spec(const std::string& network_mode = "bridge") {
+    ContainerSpec s;
+    s.sandbox_id = sbx::new_uuid();
+    created_.insert(s.sandbox_id);
+    s.image_uri = sbx::testing::kTestBusyboxImage;
+    s.entrypoint = {"sleep", "3600"};
+    s.network_mode = network_mode;
+    return s;
+  }
+
+  json raw_inspect(const std::string& sandbox_id) {
+    auto r = http_->send({.target = "/containers/sandbox-" + sandbox_id + "/json"});
+    EXPECT_TRUE(r && r->status == 200);
+    return r && r->status == 200 ? json::parse(r->body) : json::object();
+  }
+
+  std::string host_;
+  std::unique_ptr<sbx::DockerRuntime> rt_;
+  std::unique_ptr<sbx::HttpClient> http_;
+  std::set<std::string> created_;
+};
+
+TEST_F(DockerRuntimeTest, NegotiatesTheServersApiVersion) {
+  auto v = rt_->api_version();
+  ASSERT_TRUE(v) << v.error().message;
+  auto ping = http_->send({.target = "/_ping"});
+  ASSERT_TRUE(ping);
+  std::string server(ping->header("API-Version").value_or(""));
+  ASSERT_FALSE(server.empty());
+  if (sbx::docker_api_version_less(sbx::kMaxDockerApiVersion, server)) {
+    EXPECT_EQ(*v, sbx::kMaxDockerApiVersion);
+  } else {
+    EXPECT_EQ(*v, server);
+  }
+}
+
+TEST_F(DockerRuntimeTest, BridgeModePublishesPortsOnLoopbackAndExecdAnswers) {
+  auto s = spec("bridge");
+  const std::uint16_t execd_port = sbx::testing::free_port();
+  s.ports = {{sbx::testing::kExecdPort, execd_port}};
+  auto started = rt_->create_and_start(s);
+  ASSERT_TRUE(started) << started.error().message;
+
+  EXPECT_EQ(sbx::testing::poll_http_status(execd_port, "/ping"), 200);
+  EXPECT_EQ(sbx::testing::poll_http_status(execd_port, "/proxy/44772/ping"), 200);
+
+  json j = raw_inspect(s.sandbox_id);
+  const json& binding = j["HostConfig"]["PortBindings"]["44772/tcp"][0];
+  EXPECT_EQ(binding["HostIp"], "127.0.0.1");
+  EXPECT_EQ(binding["HostPort"], std::to_string(execd_port));
+  EXPECT_TRUE(j["Config"]["ExposedPorts"].contains("44772/tcp"));
+  EXPECT_EQ(j["HostConfig"]["NetworkMode"], "bridge");
+}
+
+TEST_F(DockerRuntimeTest, HostModeSharesTheHostsNetwork) {
+  auto s = spec("host");
+  s.image_uri = sbx::testing::kTestExecdImage;  // has /www
+  const std::uint16_t port = sbx::testing::free_port();
+  s.entrypoint = {"httpd", "-f", "-p", "127.0.0.1:" + std::to_string(port), "-h", "/www"};
+  s.ports = {{8080, 1}};  // ignored in host mode
+  auto started = rt_->create_and_start(s);
+  ASSERT_TRUE(started) << started.error().message;
+  // Nothing is published: the user's process listens on the host's loopback directly.
+  EXPECT_EQ(sbx::testing::poll_http_status(port, "/ping"), 200);
+  json j = raw_inspect(s.sandbox_id);
+  EXPECT_EQ(j["HostConfig"]["NetworkMode"], "host");
+  EXPECT_TRUE(j["HostConfig"]["PortBindings"].is_null() || j["HostConfig"]["PortBindings"].empty());
+}
+
+TEST_F(DockerRuntimeTest, ContainerCarriesExecdLimitsLabelsAndHardening) {
+  auto s = spec("bridge");
+  s.limits = {.cpu = "500m", .memory = "64Mi"};
+  s.env = {{"GREETING", "hello"}, {"EXECD", "/overridden"}};
+  s.labels = {{"team", "blue"}};
+  s.entrypoint = {"sh", "-c", "sleep 3600"};
+  auto started = rt_->create_and_start(s);
+  ASSERT_TRUE(started) << started.error().message;
+
+  json j = raw_inspect(s.sandbox_id);
+  EXPECT_EQ(j["Name"], "/sandbox-" + s.sandbox_id);
+  EXPECT_EQ(j["Config"]["Labels"]["sandboxd.io/id"], s.sandbox_id);
+  EXPECT_EQ(j["Config"]["Labels"]["team"], "blue");
+  EXPECT_EQ(j["Config"]["Entrypoint"], json::array({"/opt/opensandbox/bootstrap.sh"}));
+  EXPECT_EQ(j["Config"]["Cmd"], json::array({"sh", "-c", "sleep 3600"}));
+  std::set<std::string> env(j["Config"]["Env"].begin(), j["Config"]["Env"].end());
+  EXPECT_TRUE(env.contains("EXECD=/opt/opensandbox/execd"));
+  EXPECT_TRUE(env.contains("GREETING=hello"));
+  EXPECT_FALSE(env.contains("EXECD=/overridden"));
+  EXPECT_EQ(j["HostConfig"]["NanoCpus"], 500'000'000);
+  EXPECT_EQ(j["HostConfig"]["Memory"], 64 * 1024 * 1024);
+  EXPECT_EQ(j["HostConfig"]["PidsLimit"], 4096);
+  std::set<std::string> drop(j["HostConfig"]["CapDrop"].begin(), j["HostConfig"]["CapDrop"].end());
+  EXPECT_TRUE(drop.contains("NET_RAW") || drop.contains("CAP_NET_RAW"));
+  EXPECT_TRUE(drop.contains("SYS_ADMIN") || drop.contains("CAP_SYS_ADMIN"));
+  std::set<std::string> sec(j["HostConfig"]["SecurityOpt"].begin(),
+                            j["HostConfig"]["SecurityOpt"].end());
+  EXPECT_TRUE(sec.contains("no-new-privileges:true") || sec.contains("no-new-privileges"));
+
+  // execd and bootstrap.sh were copied in, executable.
+  for (const char* path : {"/opt/opensandbox/execd", "/opt/opensandbox/bootstrap.sh"}) {
+    auto head = http_->send(
+        {.method = "HEAD",
+         .target = "/containers/sandbox-" + s.sandbox_id + "/archive?path=" + std::string(path)});
+    ASSERT_TRUE(head);
+    EXPECT_EQ(head->status, 200) << path;
+    auto stat = head->header("X-Docker-Container-Path-Stat");
+    ASSERT_TRUE(stat.has_value()) << path;
+  }
+  // And the process runs (bootstrap exec'ed the user's command).
+  std::this_thread::sleep_for(300ms);
+  auto st = rt_->inspect(s.sandbox_id);
+  ASSERT_TRUE(st && st->has_value());
+  EXPECT_EQ((*st)->state, ContainerState::kRunning);
+}
+
+TEST_F(DockerRuntimeTest, ACreatedButNeverStartedContainerIsCompletedOnRetry) {
+  // As if a worker crashed between create and start: the container exists, without execd.
+  auto s = spec("bridge");
+  json body = {{"Image", s.image_uri},
+               {"Entrypoint", json::array({"/opt/opensandbox/bootstrap.sh"})},
+               {"Cmd", s.entrypoint},
+               {"Env", json::array({"EXECD=/opt/opensandbox/execd"})},
+               {"Labels", {{"sandboxd.io/id", s.sandbox_id}}}};
+  auto r = http_->send({.method = "POST",
+                        .target = "/containers/create?name=sandbox-" + s.sandbox_id,
+                        .headers = {{"Content-Type", "application/json"}},
+                        .body = body.dump()});
+  ASSERT_TRUE(r && r->status == 201) << (r ? r->body : r.error().message);
+  auto before = rt_->inspect(s.sandbox_id);
+  ASSERT_TRUE(before && before->has_value());
+  EXPECT_EQ((*before)->state, ContainerState::kCreated);
+
+  auto started = rt_->create_and_start(s);
+  ASSERT_TRUE(started) << started.error().message;
+  EXPECT_EQ(started->runtime_id, (*before)->runtime_id);
+  std::this_thread::sleep_for(500ms);
+  auto after = rt_->inspect(s.sandbox_id);
+  ASSERT_TRUE(after && after->has_value());
+  EXPECT_EQ((*after)->state, ContainerState::kRunning) << "execd must have been injected";
+}
+
+TEST_F(DockerRuntimeTest, MissingImageFailsFastWithImageNotFound) {
+  auto s = spec("bridge");
+  // A registry on loopback where nothing listens: the pull fails at once, no traffic leaves.
+  s.image_uri = "127.0.0.1:1/sandboxd-test/missing:1";
+  auto t0 = std::chrono::steady_clock::now();
+  auto r = rt_->create_and_start(s);
+  auto elapsed = std::chrono::steady_clock::now() - t0;
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::kNotFound) << r.error().message;
+  EXPECT_EQ(sbx::runtime_error_code(r.error()), sbx::kImageNotFoundCode) << r.error().message;
+  EXPECT_NE(r.error().message.find(s.image_uri), std::string::npos) << r.error().message;
+  EXPECT_EQ(r.error().field, "image.uri");
+  EXPECT_LT(elapsed, 15s);
+  auto st = rt_->inspect(s.sandbox_id);
+  ASSERT_TRUE(st);
+  EXPECT_FALSE(st->has_value());
+}
+
+TEST_F(DockerRuntimeTest, EntrypointThatCannotStartFailsAndLeavesNothing) {
+  auto s = spec("bridge");
+  s.entrypoint = {"/no/such/binary"};
+  auto opts = sbx::testing::test_docker_options(host_);
+  opts.execd_image.clear();  // the user's entrypoint is the container's entrypoint
+  auto raw = sbx::DockerRuntime::create(opts);
+  ASSERT_TRUE(raw);
+  auto r = (*raw)->create_and_start(s);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().code, ErrorCode::kUnavailable) << r.error().message;
+  auto st = rt_->inspect(s.sandbox_id);
+  ASSERT_TRUE(st);
+  EXPECT_FALSE(st->has_value()) << "a container that failed to start is removed";
+}
+
+TEST_F(DockerRuntimeTest, ConcurrentCreatesOfOneSandboxMakeOneContainer) {
+  auto s = spec("bridge");
+  std::vector<std::string> ids(4);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 4; ++i) {
+    threads.emplace_back([&, i] {
+      auto r = rt_->create_and_start(s);
+      EXPECT_TRUE(r) << r.error().message;
+      if (r) ids[i] = r->runtime_id;
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (const auto& id : ids) EXPECT_EQ(id, ids[0]);
+  EXPECT_EQ(rt_->inspect(s.sandbox_id)->value().state, ContainerState::kRunning);
+}
+
+TEST(DockerUnreachable, BogusSocketIsUnavailableQuickly) {
+  sbx::DockerOptions o;
+  o.host = "unix:///nonexistent/sandboxd-test/docker.sock";
+  auto rt = sbx::DockerRuntime::create(o);
+  ASSERT_TRUE(rt) << rt.error().message;
+  auto t0 = std::chrono::steady_clock::now();
+  auto p = (*rt)->ping();
+  ASSERT_FALSE(p);
+  EXPECT_EQ(p.error().code, ErrorCode::kUnavailable);
+  EXPECT_NE(p.error().message.find("unavailable"), std::string::npos) << p.error().message;
+  EXPECT_NE(p.error().message.find("/nonexistent/sandboxd-test/docker.sock"), std::string::npos);
+  ContainerSpec s;
+  s.sandbox_id = "x";
+  s.image_uri = "img";
+  s.entrypoint = {"sleep"};
+  auto c = (*rt)->create_and_start(s);
+  ASSERT_FALSE(c);
+  EXPECT_EQ(c.error().code, ErrorCode::kUnavailable);
+  EXPECT_EQ((*rt)->list().error().code, ErrorCode::kUnavailable);
+  EXPECT_EQ((*rt)
+                ->watch(
+                    std::nullopt, [](const auto&) {}, std::stop_token())
+                .error()
+                .code,
+            ErrorCode::kUnavailable);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 2s);
+}
+
+TEST(DockerOptionsCheck, BadHostAndUnreadableSeccompProfileAreInvalid) {
+  sbx::DockerOptions o;
+  o.host = "ssh://somewhere";
+  auto a = sbx::DockerRuntime::create(o);
+  ASSERT_FALSE(a);
+  EXPECT_EQ(a.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(a.error().field, "docker.host");
+  o.host = "unix:///var/run/docker.sock";
+  o.seccomp_profile = "/nonexistent/profile.json";
+  auto b = sbx::DockerRuntime::create(o);
+  ASSERT_FALSE(b);
+  EXPECT_EQ(b.error().field, "docker.seccomp_profile");
+}
+
+// A transport that answers /_ping with a chosen API-Version and records targets.
+class ScriptedTransport final : public sbx::HttpTransport {
+ public:
+  explicit ScriptedTransport(std::string version) : version_(std::move(version)) {}
+  sbx::Result<sbx::HttpResponse> send(const sbx::HttpRequest& req) override {
+    targets.push_back(req.target);
+    sbx::HttpResponse r;
+    r.status = 200;
+    if (req.target == "/_ping") {
+      r.headers.push_back({"Api-Version", version_});
+      r.body = "OK";
+    } else {
+      r.body = "[]";
+    }
+    return r;
+  }
+  sbx::Result<sbx::HttpResponse> stream(const sbx::HttpRequest&, const ChunkHandler&,
+                                        std::stop_token) override {
+    return sbx::fail(ErrorCode::kUnavailable, "no stream");
+  }
+  std::deque<std::string> targets;
+
+ private:
+  std::string version_;
+};
+
+TEST(DockerApiVersion, UsesTheServersVersionCappedAtOurMaximum) {
+  struct Case {
+    const char* server;
+    const char* want;  // nullptr: refused
+  };
+  for (Case c : {Case{"1.41", "1.41"}, Case{"1.44", "1.44"}, Case{"1.52", "1.52"},
+                 Case{"1.60", "1.52"}, Case{"2.0", "1.52"}, Case{"1.40", nullptr}}) {
+    auto transport = std::make_unique<ScriptedTransport>(c.server);
+    auto* t = transport.get();
+    auto rt = sbx::DockerRuntime::create(sbx::DockerOptions{}, std::move(transport));
+    ASSERT_TRUE(rt);
+    auto v = (*rt)->api_version();
+    if (c.want == nullptr) {
+      ASSERT_FALSE(v) << c.server;
+      EXPECT_EQ(v.error().code, ErrorCode::kFailedPrecondition);
+      continue;
+    }
+    ASSERT_TRUE(v) << c.server << ": " << v.error().message;
+    EXPECT_EQ(*v, c.want) << c.server;
+    ASSERT_TRUE((*rt)->list());
+    EXPECT_TRUE(t->targets.back().starts_with(std::string("/v") + c.want + "/containers/json"))
+        << t->targets.back();
+  }
+  EXPECT_TRUE(sbx::docker_api_version_less("1.9", "1.41"));
+  EXPECT_FALSE(sbx::docker_api_version_less("1.44", "1.44"));
+}
+
+}  // namespace

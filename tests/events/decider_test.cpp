@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <array>
+#include <ostream>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -163,6 +164,10 @@ std::vector<Case> all_cases() {
       cases.push_back({row.command, static_cast<Col>(c), row.expected[c]});
   }
   return cases;
+}
+
+void PrintTo(const Case& c, std::ostream* os) {
+  *os << c.command << " in " << kColNames[static_cast<int>(c.col)] << " -> " << c.expected;
 }
 
 class DecideTable : public ::testing::TestWithParam<Case> {};

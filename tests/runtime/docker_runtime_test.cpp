@@ -7,11 +7,13 @@
 
 #include <chrono>
 #include <deque>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <string>
 #include <thread>
 
+#include "src/common/clock.h"
 #include "src/common/uuid.h"
 #include "tests/runtime/docker_test_util.h"
 
@@ -231,6 +233,44 @@ TEST_F(DockerRuntimeTest, ConcurrentCreatesOfOneSandboxMakeOneContainer) {
   for (auto& t : threads) t.join();
   for (const auto& id : ids) EXPECT_EQ(id, ids[0]);
   EXPECT_EQ(rt_->inspect(s.sandbox_id)->value().state, ContainerState::kRunning);
+}
+
+TEST_F(DockerRuntimeTest, OutOfMemoryIsReportedByWatchAndInspect) {
+  auto s = spec("bridge");
+  s.limits.memory = "16Mi";
+  s.entrypoint = {"sh", "-c", "x=0123456789; while true; do x=\"$x$x\"; done"};
+  std::mutex mu;
+  std::set<sbx::RuntimeEventKind> kinds;
+  std::stop_source stop;
+  sbx::SystemClock clock;
+  const sbx::Micros since = clock.now() - sbx::kMicrosPerSecond;
+  std::thread watcher([&] {
+    auto r = rt_->watch(
+        since,
+        [&](const sbx::RuntimeEvent& e) {
+          if (e.sandbox_id != s.sandbox_id) return;
+          std::lock_guard lock(mu);
+          kinds.insert(e.kind);
+          if (kinds.contains(sbx::RuntimeEventKind::kDied)) stop.request_stop();
+        },
+        stop.get_token());
+    EXPECT_TRUE(r) << r.error().message;
+  });
+  auto started = rt_->create_and_start(s);
+  ASSERT_TRUE(started) << started.error().message;
+  for (int i = 0; i < 300 && !stop.stop_requested(); ++i) std::this_thread::sleep_for(100ms);
+  stop.request_stop();
+  watcher.join();
+  {
+    std::lock_guard lock(mu);
+    EXPECT_TRUE(kinds.contains(sbx::RuntimeEventKind::kDied)) << "no die within 30 s";
+    EXPECT_TRUE(kinds.contains(sbx::RuntimeEventKind::kOomKilled)) << "no oom event";
+  }
+  auto st = rt_->inspect(s.sandbox_id);
+  ASSERT_TRUE(st && st->has_value());
+  EXPECT_EQ((*st)->state, ContainerState::kExited);
+  EXPECT_TRUE((*st)->oom_killed);
+  EXPECT_EQ((*st)->exit_code, 137);
 }
 
 TEST(DockerUnreachable, BogusSocketIsUnavailableQuickly) {

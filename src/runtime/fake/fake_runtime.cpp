@@ -151,14 +151,15 @@ Result<void> FakeRuntime::watch(std::optional<Micros> since, const EventCallback
       return next < events_.size() || watch_generation_ != generation || unreachable_;
     });
     if (stop.stop_requested()) return {};
-    if (watch_generation_ != generation || unreachable_) {
-      return fail(ErrorCode::kUnavailable, "fake runtime: event stream broken (injected)");
-    }
-    while (next < events_.size()) {
+    while (next < events_.size()) {  // what happened before a break is still delivered
       RuntimeEvent e = events_[next++];
       lock.unlock();
       on_event(e);
       lock.lock();
+      if (stop.stop_requested()) return {};
+    }
+    if (watch_generation_ != generation || unreachable_) {
+      return fail(ErrorCode::kUnavailable, "fake runtime: event stream broken (injected)");
     }
   }
 }

@@ -1,0 +1,154 @@
+#include "migrations/migrations.h"
+
+#include <rocksdb/db.h>
+#include <rocksdb/iterator.h>
+#include <rocksdb/write_batch.h>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+
+#include "events/codec.h"
+#include "events/event.h"
+#include "src/common/log.h"
+#include "src/common/uuid.h"
+#include "store/event_store.h"
+#include "store/keys.h"
+#include "store/layout.h"
+
+namespace sbx {
+
+namespace {
+
+using StepFn = std::function<Result<void>(layout::RawDb&, rocksdb::WriteBatch&)>;
+
+struct Step {
+  int version;
+  const char* name;
+  StepFn apply;  // DDL first, then data changes staged into the batch
+};
+
+// Step 1: the column families of the first layout. Nothing to convert.
+Result<void> create_initial_layout(layout::RawDb& db, rocksdb::WriteBatch&) {
+  return db.ensure_column_families(1);
+}
+
+// Step 2: by_state (state code, created_at, id) for every live sandbox. A by_state family
+// left by an interrupted earlier run is dropped and rebuilt.
+Result<void> index_by_state(layout::RawDb& db, rocksdb::WriteBatch& batch) {
+  if (auto r = db.drop_column_family(layout::kByState); !r) return r;
+  if (auto r = db.ensure_column_families(2); !r) return r;
+  auto* by_state = db.cf(layout::kByState);
+  std::unique_ptr<rocksdb::Iterator> it(
+      db.db()->NewIterator(rocksdb::ReadOptions(), db.cf(layout::kSandboxes)));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    std::string_view id(it->key().data(), it->key().size());
+    auto sb = decode_sandbox(std::string_view(it->value().data(), it->value().size()));
+    if (!sb) {
+      return fail(ErrorCode::kDataLoss, "sandbox projection '" + std::string(id) +
+                                            "' does not decode: " + sb.error().message);
+    }
+    (void)batch.Put(by_state, keys::by_state_key(sb->state, sb->created_at, id), rocksdb::Slice());
+  }
+  if (!it->status().ok()) {
+    return std::unexpected(layout::to_error(it->status(), "scan sandboxes"));
+  }
+  return {};
+}
+
+const std::vector<Step>& steps() {
+  static const std::vector<Step> all = {
+      {1, "create the log and projection column families", create_initial_layout},
+      {2, "index live sandboxes by state", index_by_state},
+  };
+  return all;
+}
+
+// Stages the MigrationApplied event of `step` (the next position of the log and the next
+// version of the system stream) into `batch`.
+Result<std::uint64_t> stage_migration_event(layout::RawDb& db, rocksdb::WriteBatch& batch,
+                                            const Step& step, Micros now) {
+  auto position = db.last_position();
+  if (!position) return std::unexpected(position.error());
+  auto version = db.last_stream_version(kSystemStream);
+  if (!version) return std::unexpected(version.error());
+  Event e;
+  e.position = *position + 1;
+  e.stream = std::string(kSystemStream);
+  e.version = *version + 1;
+  e.time = now;
+  e.event_id = new_uuid();
+  e.actor = "migrations";
+  e.reason = Reason::kUser;
+  e.data = MigrationApplied{step.version, step.name};
+  e.schema = current_schema(e.type());
+  layout::stage_event(batch, layout::log_families(db), e, encode_event(e));
+  return e.position;
+}
+
+}  // namespace
+
+std::vector<MigrationStep> migration_steps() {
+  std::vector<MigrationStep> out;
+  for (const auto& s : steps()) out.push_back({s.version, s.name});
+  return out;
+}
+
+Result<int> schema_version_of(const std::string& path) {
+  if (!layout::exists(path)) return 0;
+  auto db = layout::RawDb::open(path, false);
+  if (!db) return std::unexpected(db.error());
+  return (*db)->schema_version();
+}
+
+Result<MigrationReport> migrate(const std::string& path, const Clock& clock,
+                                const MigrateOptions& options) {
+  const int target = options.target_version == 0 ? kStoreSchemaVersion : options.target_version;
+  if (target < 1 || target > kStoreSchemaVersion) {
+    return fail(ErrorCode::kFailedPrecondition, "unknown target schema " + std::to_string(target) +
+                                                    " (this binary knows 1.." +
+                                                    std::to_string(kStoreSchemaVersion) + ")");
+  }
+  auto log = logger("migrations");
+  auto db = layout::RawDb::open(path, /*create_if_missing=*/true);
+  if (!db) return std::unexpected(db.error());
+  auto current = (*db)->schema_version();
+  if (!current) return std::unexpected(current.error());
+  MigrationReport report;
+  report.from_version = *current;
+  report.to_version = *current;
+  if (*current > kStoreSchemaVersion) {
+    return fail(ErrorCode::kFailedPrecondition,
+                "data directory schema " + std::to_string(*current) +
+                    " is newer than this binary (" + std::to_string(kStoreSchemaVersion) + ")");
+  }
+  for (const Step& step : steps()) {
+    if (step.version <= *current || step.version > target) continue;
+    auto started = std::chrono::steady_clock::now();
+    rocksdb::WriteBatch batch;
+    if (auto r = step.apply(**db, batch); !r) {
+      return fail(r.error().code, "migration " + std::to_string(step.version) + " (" + step.name +
+                                      ") failed: " + r.error().message);
+    }
+    (*db)->put_schema_version(batch, step.version);
+    auto position = stage_migration_event(**db, batch, step, clock.now());
+    if (!position) return std::unexpected(position.error());
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    if (auto s = (*db)->db()->Write(wo, &batch); !s.ok()) {
+      return std::unexpected(
+          layout::to_error(s, "write migration " + std::to_string(step.version)));
+    }
+    AppliedMigration applied{step.version, step.name, *position,
+                             std::chrono::duration_cast<std::chrono::microseconds>(
+                                 std::chrono::steady_clock::now() - started)
+                                 .count()};
+    log->info("{}: applied migration {} ({}) in {} ms", path, step.version, step.name,
+              applied.micros / 1000);
+    report.applied.push_back(std::move(applied));
+    report.to_version = step.version;
+  }
+  return report;
+}
+
+}  // namespace sbx

@@ -1,0 +1,330 @@
+#include "migrations/migrations.h"
+
+#include <gtest/gtest.h>
+
+#include "events/codec.h"
+#include "migrations/rebuild.h"
+#include "src/common/clock.h"
+#include "store/event_store.h"
+#include "store/keys.h"
+#include "store/layout.h"
+#include "tests/store/workload.h"
+#include "tests/support/temp_dir.h"
+
+namespace sbx {
+namespace {
+
+using testing::TempDir;
+
+std::unique_ptr<EventStore> open_store(const std::string& path, bool read_only = false) {
+  StoreOptions o;
+  o.path = path;
+  o.sync = false;
+  o.read_only = read_only;
+  auto s = EventStore::open(o);
+  EXPECT_TRUE(s.has_value()) << s.error().message;
+  return s ? std::move(*s) : nullptr;
+}
+
+std::vector<MigrationApplied> migration_events(EventStore& store) {
+  std::vector<MigrationApplied> out;
+  auto events = store.read_stream("system");
+  for (const auto& e : *events) {
+    if (auto* m = std::get_if<MigrationApplied>(&e.data)) out.push_back(*m);
+  }
+  return out;
+}
+
+// Runs a random workload on a fresh store at `path`; returns its log.
+std::vector<Event> write_workload(const std::string& path, int steps, std::uint64_t seed) {
+  auto store = open_store(path);
+  testing::Workload w(*store, seed);
+  for (int i = 0; i < steps; ++i) (void)w.step();
+  return *store->read(1, SIZE_MAX);
+}
+
+TEST(Migrations, FreshDirectoryRunsEveryStepOnceAndRecordsThem) {
+  TempDir dir;
+  ManualClock clock;
+  ASSERT_EQ(*schema_version_of(dir.str()), 0);
+  auto report = migrate(dir.str(), clock);
+  ASSERT_TRUE(report) << report.error().message;
+  EXPECT_EQ(report->from_version, 0);
+  EXPECT_EQ(report->to_version, kStoreSchemaVersion);
+  ASSERT_EQ(report->applied.size(), 2u);
+  EXPECT_EQ(report->applied[0].version, 1);
+  EXPECT_EQ(report->applied[0].position, 1u);
+  EXPECT_EQ(report->applied[1].version, 2);
+  EXPECT_EQ(report->applied[1].position, 2u);
+  EXPECT_EQ(*schema_version_of(dir.str()), 2);
+  ASSERT_EQ(migration_steps().size(), 2u);
+
+  auto again = migrate(dir.str(), clock);
+  ASSERT_TRUE(again);
+  EXPECT_TRUE(again->applied.empty());
+  EXPECT_EQ(again->from_version, 2);
+
+  auto store = open_store(dir.str());
+  ASSERT_NE(store, nullptr);
+  auto recorded = migration_events(*store);
+  ASSERT_EQ(recorded.size(), 2u);
+  EXPECT_EQ(recorded[0].schema_version, 1);
+  EXPECT_EQ(recorded[0].name, migration_steps()[0].name);
+  EXPECT_EQ(recorded[1].schema_version, 2);
+  auto log = store->read(1, 10);
+  EXPECT_EQ(log->at(0).time, clock.now());
+  EXPECT_EQ(log->at(0).actor, "migrations");
+  // The store appends after the migration events.
+  auto r = store->append({"system",
+                          ExpectedVersion::exactly(2),
+                          {testing::make_event(ServerStarted{"t", 0}, clock.now())}});
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->first_position, 3u);
+}
+
+TEST(Migrations, OpenRefusesAnOlderSchemaUntilMigrated) {
+  TempDir dir;
+  ManualClock clock;
+  MigrateOptions only_first;
+  only_first.target_version = 1;
+  auto report = migrate(dir.str(), clock, only_first);
+  ASSERT_TRUE(report) << report.error().message;
+  EXPECT_EQ(report->to_version, 1);
+  StoreOptions o;
+  o.path = dir.str();
+  auto refused = EventStore::open(o);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, ErrorCode::kFailedPrecondition);
+  EXPECT_NE(refused.error().message.find("older"), std::string::npos);
+  EXPECT_NE(refused.error().message.find("migrat"), std::string::npos);
+  ASSERT_TRUE(migrate(dir.str(), clock));
+  EXPECT_TRUE(EventStore::open(o).has_value());
+}
+
+TEST(Migrations, RefusesADirectoryNewerThanTheBinary) {
+  TempDir dir;
+  ManualClock clock;
+  ASSERT_TRUE(migrate(dir.str(), clock));
+  {
+    auto raw = layout::RawDb::open(dir.str(), false);
+    ASSERT_TRUE(raw);
+    rocksdb::WriteBatch b;
+    (*raw)->put_schema_version(b, 7);
+    ASSERT_TRUE((*raw)->db()->Write(rocksdb::WriteOptions(), &b).ok());
+  }
+  auto r = migrate(dir.str(), clock);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::kFailedPrecondition);
+  EXPECT_EQ(r.error().message, "data directory schema 7 is newer than this binary (2)");
+}
+
+// The schema-1 fixture is built in the test: step 1 alone creates the layout, then a
+// schema-1 writer (the v1 column families only: log, stream index, event ids, sandboxes,
+// expiry) stores a real workload's events and their projections. Step 2 must then build
+// by_state from the sandboxes column family alone.
+struct V1Fixture {
+  std::map<std::string, Sandbox> live;
+  std::uint64_t head = 0;
+};
+
+V1Fixture write_v1_fixture(const std::string& path, const std::string& workload_dir,
+                           const Clock& clock) {
+  V1Fixture f;
+  MigrateOptions only_first;
+  only_first.target_version = 1;
+  auto m = migrate(path, clock, only_first);
+  EXPECT_TRUE(m) << m.error().message;
+  auto events = write_workload(workload_dir, 1500, 99);
+  auto raw = layout::RawDb::open(path, false);
+  EXPECT_TRUE(raw);
+  auto& db = **raw;
+  EXPECT_FALSE(db.has(layout::kByState));
+  std::uint64_t position = *db.last_position();  // the MigrationApplied event of step 1
+  rocksdb::WriteBatch batch;
+  std::vector<Event> shifted;
+  for (auto e : events) {
+    e.position = ++position;
+    layout::stage_event(batch, layout::log_families(db), e, encode_event(e));
+    shifted.push_back(std::move(e));
+  }
+  f.live = testing::replay_live(shifted);
+  for (const auto& [id, s] : f.live) {
+    (void)batch.Put(db.cf(layout::kSandboxes), id, encode_sandbox(s));
+  }
+  for (const auto& [deadline, id] : testing::expected_expiry(f.live)) {
+    (void)batch.Put(db.cf(layout::kExpiry), keys::expiry_key(deadline, id), rocksdb::Slice());
+  }
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  EXPECT_TRUE(db.db()->Write(wo, &batch).ok());
+  f.head = position;
+  return f;
+}
+
+TEST(Migrations, Step2BuildsTheStateIndexFromASchema1Store) {
+  TempDir dir, work;
+  ManualClock clock;
+  auto fixture = write_v1_fixture(dir.str(), work.str(), clock);
+  ASSERT_GT(fixture.live.size(), 20u);
+  EXPECT_EQ(*schema_version_of(dir.str()), 1);
+
+  auto report = migrate(dir.str(), clock);
+  ASSERT_TRUE(report) << report.error().message;
+  EXPECT_EQ(report->from_version, 1);
+  ASSERT_EQ(report->applied.size(), 1u);
+  EXPECT_EQ(report->applied[0].version, 2);
+  EXPECT_EQ(report->applied[0].position, fixture.head + 1);
+
+  auto store = open_store(dir.str());
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(store->live_sandbox_count(), fixture.live.size());
+  std::map<SandboxState, std::vector<std::pair<Micros, std::string>>> by_state;
+  std::map<SandboxState, std::size_t> counts;
+  for (const auto& [id, s] : fixture.live) {
+    by_state[s.state].emplace_back(s.created_at, id);
+    ++counts[s.state];
+  }
+  EXPECT_EQ(*store->count_by_state(), counts);
+  EXPECT_GE(counts.size(), 3u);  // a workload that reaches several states
+  for (auto& [state, entries] : by_state) {
+    std::sort(entries.begin(), entries.end());
+    std::vector<std::string> ids;
+    for (auto& [t, id] : entries) ids.push_back(id);
+    EXPECT_EQ(*store->sandbox_ids_in_state(state), ids) << to_string(state);
+  }
+  auto recorded = migration_events(*store);
+  ASSERT_EQ(recorded.size(), 2u);
+  EXPECT_EQ(recorded[1].schema_version, 2);
+
+  // The store maintains the index from now on, and a rebuild from the log agrees with it.
+  testing::Workload w(*store, 5);
+  for (int i = 0; i < 300; ++i) (void)w.step();
+  TempDir scratch;
+  auto verify = verify_projections(*store, (scratch / "replay").string());
+  ASSERT_TRUE(verify) << verify.error().message;
+  EXPECT_TRUE(verify->differences.empty())
+      << verify->differences[0].projection << " " << verify->differences[0].key;
+}
+
+TEST(Migrations, Step2RedoesAnInterruptedRun) {
+  TempDir dir, work;
+  ManualClock clock;
+  auto fixture = write_v1_fixture(dir.str(), work.str(), clock);
+  {
+    // A crash after the DDL and before the batch: by_state exists (here with junk), schema 1.
+    auto raw = layout::RawDb::open(dir.str(), false);
+    ASSERT_TRUE(raw);
+    ASSERT_TRUE((*raw)->ensure_column_families(2));
+    ASSERT_TRUE((*raw)
+                    ->db()
+                    ->Put(rocksdb::WriteOptions(), (*raw)->cf(layout::kByState),
+                          keys::by_state_key(SandboxState::kRunning, 1, "ghost"), "")
+                    .ok());
+  }
+  EXPECT_EQ(*schema_version_of(dir.str()), 1);
+  ASSERT_TRUE(migrate(dir.str(), clock));
+  auto store = open_store(dir.str());
+  std::size_t total = 0;
+  auto counts = store->count_by_state();
+  for (auto& [state, n] : *counts) total += n;
+  EXPECT_EQ(total, fixture.live.size());
+  auto running = *store->sandbox_ids_in_state(SandboxState::kRunning);
+  EXPECT_EQ(std::count(running.begin(), running.end(), "ghost"), 0);
+}
+
+TEST(Rebuild, ReplayOfALiveStoreEqualsItsProjections) {
+  TempDir dir, scratch;
+  auto store = open_store(dir.str());
+  testing::Workload w(*store, 17);
+  for (int i = 0; i < 3000; ++i) (void)w.step();
+  ASSERT_TRUE(store->save_checkpoint("x", 5));
+  auto rebuilt = rebuild_projections(*store, (scratch / "a").string());
+  ASSERT_TRUE(rebuilt) << rebuilt.error().message;
+  EXPECT_EQ(rebuilt->events, store->head());
+  EXPECT_EQ(rebuilt->head, store->head());
+  EXPECT_EQ(rebuilt->live_sandboxes, store->live_sandbox_count());
+  auto other = open_store((scratch / "a").string());
+  auto diff = compare_projections(*store, *other);
+  ASSERT_TRUE(diff) << diff.error().message;
+  EXPECT_TRUE(diff->empty()) << (*diff)[0].projection << " " << (*diff)[0].key;
+
+  // A non-empty scratch directory is refused.
+  auto again = rebuild_projections(*store, (scratch / "a").string());
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().code, ErrorCode::kFailedPrecondition);
+}
+
+TEST(Rebuild, FindsDriftedProjections) {
+  TempDir dir, scratch;
+  std::string victim, expiring_victim;
+  {
+    auto store = open_store(dir.str());
+    testing::Workload w(*store, 23);
+    for (int i = 0; i < 1500; ++i) (void)w.step();
+    auto exp = store->expiring(INT64_MAX, 1);
+    ASSERT_FALSE(exp->empty());
+    expiring_victim = (*exp)[0].second;
+    for (const auto& s : store->list_sandboxes()) {
+      if (s->id != expiring_victim) victim = s->id;
+    }
+  }
+  {
+    // Damage the projections behind the store's back: a wrong state, a lost expiry entry.
+    auto raw = layout::RawDb::open(dir.str(), false);
+    ASSERT_TRUE(raw);
+    std::string json;
+    ASSERT_TRUE((*raw)
+                    ->db()
+                    ->Get(rocksdb::ReadOptions(), (*raw)->cf(layout::kSandboxes), victim, &json)
+                    .ok());
+    auto sb = decode_sandbox(json);
+    ASSERT_TRUE(sb);
+    sb->status_message = "tampered";
+    ASSERT_TRUE((*raw)
+                    ->db()
+                    ->Put(rocksdb::WriteOptions(), (*raw)->cf(layout::kSandboxes), victim,
+                          encode_sandbox(*sb))
+                    .ok());
+    std::unique_ptr<rocksdb::Iterator> it(
+        (*raw)->db()->NewIterator(rocksdb::ReadOptions(), (*raw)->cf(layout::kExpiry)));
+    it->SeekToFirst();
+    ASSERT_TRUE(it->Valid());
+    ASSERT_TRUE(
+        (*raw)->db()->Delete(rocksdb::WriteOptions(), (*raw)->cf(layout::kExpiry), it->key()).ok());
+  }
+  auto live = open_store(dir.str(), /*read_only=*/true);
+  auto verify = verify_projections(*live, (scratch / "r").string());
+  ASSERT_TRUE(verify) << verify.error().message;
+  std::set<std::string> projections;
+  for (const auto& d : verify->differences) projections.insert(d.projection + ":" + d.key);
+  EXPECT_TRUE(projections.count("sandboxes:" + victim)) << verify->differences.size();
+  EXPECT_TRUE(projections.count("memory:" + victim));
+  bool expiry_found = false;
+  for (const auto& d : verify->differences) {
+    if (d.projection == "expiry") {
+      expiry_found = true;
+      EXPECT_EQ(d.live, "<missing>");
+      EXPECT_NE(d.key.find(expiring_victim), std::string::npos);
+    }
+  }
+  EXPECT_TRUE(expiry_found);
+  EXPECT_EQ(verify->differences.size(), 3u);
+}
+
+TEST(Rebuild, WorksOnASecondaryOfARunningPrimary) {
+  TempDir dir, scratch;
+  auto primary = open_store(dir.str());
+  testing::Workload w(*primary, 31);
+  for (int i = 0; i < 500; ++i) (void)w.step();
+  auto secondary = open_store(dir.str(), /*read_only=*/true);
+  for (int i = 0; i < 500; ++i) (void)w.step();  // the primary keeps writing
+  ASSERT_TRUE(secondary->catch_up());
+  EXPECT_EQ(secondary->head(), primary->head());
+  auto verify = verify_projections(*secondary, (scratch / "s").string());
+  ASSERT_TRUE(verify) << verify.error().message;
+  EXPECT_EQ(verify->rebuild.events, primary->head());
+  EXPECT_TRUE(verify->differences.empty());
+}
+
+}  // namespace
+}  // namespace sbx

@@ -330,7 +330,13 @@ struct DockerRuntime::Impl {
       if (line.empty()) continue;
       try {
         auto j = json::parse(line);
-        if (j.is_object() && j.contains("error")) return not_found(j["error"].get<std::string>());
+        if (!j.is_object()) continue;
+        if (j.contains("error") && j["error"].is_string()) {
+          return not_found(j["error"].get<std::string>());
+        }
+        if (j.contains("errorDetail") && j["errorDetail"].is_object()) {
+          return not_found(j["errorDetail"].value("message", "pull failed"));
+        }
       } catch (const json::exception&) {
       }
     }

@@ -105,7 +105,13 @@ TEST_F(DockerRuntimeTest, HostModeSharesTheHostsNetwork) {
   const std::uint16_t port = sbx::testing::free_port();
   s.entrypoint = {"httpd", "-f", "-p", "127.0.0.1:" + std::to_string(port), "-h", "/www"};
   s.ports = {{8080, 1}};  // ignored in host mode
-  auto started = rt_->create_and_start(s);
+  // Without execd: in host mode it would hold the host's port 44772, which a concurrently
+  // running end-to-end test may need.
+  auto opts = sbx::testing::test_docker_options(host_);
+  opts.execd_image.clear();
+  auto no_execd = sbx::DockerRuntime::create(opts);
+  ASSERT_TRUE(no_execd);
+  auto started = (*no_execd)->create_and_start(s);
   ASSERT_TRUE(started) << started.error().message;
   // Nothing is published: the user's process listens on the host's loopback directly.
   EXPECT_EQ(sbx::testing::poll_http_status(port, "/ping"), 200);

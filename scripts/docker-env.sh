@@ -230,6 +230,13 @@ stop_engine() {
   else
     log "no dockerd running for $DIR"
   fi
+  # dockerd may leave mounts under DIR (e.g. exec/netns/default after host networking);
+  # unmount them, deepest first, so that DIR can be deleted.
+  local m
+  if ! dockerd_pid >/dev/null; then
+    awk -v d="$DIR/" 'index($2, d) == 1 { print $2 }' /proc/self/mounts | sort -r |
+      while read -r m; do umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true; done
+  fi
   if [[ -s "$BRIDGEFILE" ]]; then
     local bridge
     bridge=$(cat "$BRIDGEFILE")

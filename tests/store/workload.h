@@ -92,8 +92,13 @@ class Workload {
     if (!state && rng_() % 3 == 0) {
       req.idempotency = IdempotencyRecord{"idem-" + id, id, 202, now_ + 3600LL * 1'000'000};
     }
+    last_event_ids_.clear();
+    for (const auto& e : req.events) last_event_ids_.push_back(e.event_id);
     return store_.append(std::move(req));
   }
+
+  // The event ids of the last append attempted by run() (in order).
+  const std::vector<std::string>& last_event_ids() const { return last_event_ids_; }
 
   const std::vector<std::string>& ids() const { return ids_; }
 
@@ -142,6 +147,7 @@ class Workload {
   std::mt19937_64 rng_;
   Micros now_;
   std::vector<std::string> ids_;
+  std::vector<std::string> last_event_ids_;
 };
 
 // The live sandbox projection implied by a log, computed independently of the store:

@@ -1,0 +1,63 @@
+#include "src/service/endpoint_resolver.h"
+
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netinet/in.h>
+
+namespace sbx {
+
+Result<Endpoint> resolve_endpoint(const Sandbox& sandbox, int port, const std::string& host) {
+  if (port < 1 || port > 65535) {
+    return fail(ErrorCode::kInvalidArgument,
+                "port must be an integer in 1..65535, got " + std::to_string(port), "port");
+  }
+  Endpoint out;
+  if (sandbox.spec.network_mode == "host") {
+    out.endpoint = host + ":" + std::to_string(port);
+    return out;
+  }
+  const auto& ports = sandbox.spec.ports;
+  if (port == kHttpPort) {
+    if (auto it = ports.find(kHttpPort); it != ports.end()) {
+      out.endpoint = host + ":" + std::to_string(it->second);
+      return out;
+    }
+  }
+  auto execd = ports.find(kExecdPort);
+  if (execd == ports.end()) {
+    return fail(ErrorCode::kFailedPrecondition,
+                "sandbox " + sandbox.id + " (network mode " + sandbox.spec.network_mode +
+                    ") has no published execd port; its endpoints cannot be resolved");
+  }
+  out.endpoint = host + ":" + std::to_string(execd->second) + "/proxy/" + std::to_string(port);
+  return out;
+}
+
+std::optional<std::string> primary_host_address() {
+  ifaddrs* list = nullptr;
+  if (::getifaddrs(&list) != 0) return std::nullopt;
+  std::optional<std::string> found;
+  for (ifaddrs* a = list; a != nullptr && !found; a = a->ifa_next) {
+    if (a->ifa_addr == nullptr || a->ifa_addr->sa_family != AF_INET) continue;
+    if ((a->ifa_flags & IFF_UP) == 0 || (a->ifa_flags & IFF_LOOPBACK) != 0) continue;
+    char buf[INET_ADDRSTRLEN] = {};
+    const auto* sin = reinterpret_cast<const sockaddr_in*>(a->ifa_addr);
+    if (::inet_ntop(AF_INET, &sin->sin_addr, buf, sizeof buf) != nullptr) found = buf;
+  }
+  ::freeifaddrs(list);
+  return found;
+}
+
+std::string resolve_endpoint_host(const std::optional<std::string>& eip,
+                                  const std::optional<std::string>& host_ip,
+                                  const std::string& bind_host) {
+  if (eip && !eip->empty()) return *eip;
+  if (host_ip && !host_ip->empty()) return *host_ip;
+  if (!bind_host.empty() && bind_host != "0.0.0.0" && bind_host != "::" && bind_host != "[::]") {
+    return bind_host;
+  }
+  return primary_host_address().value_or("127.0.0.1");
+}
+
+}  // namespace sbx

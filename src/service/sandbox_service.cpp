@@ -1,0 +1,419 @@
+#include "src/service/sandbox_service.h"
+
+#include <algorithm>
+#include <exception>
+#include <utility>
+
+#include "events/decider.h"
+#include "src/common/log.h"
+#include "src/common/uuid.h"
+
+namespace sbx {
+namespace {
+
+constexpr std::string_view kStreamPrefix = "sandbox-";
+
+bool needs_runtime(const Command& command) {
+  if (std::holds_alternative<CreateSandbox>(command) ||
+      std::holds_alternative<PauseSandbox>(command) ||
+      std::holds_alternative<ResumeSandbox>(command)) {
+    return true;
+  }
+  if (const auto* d = std::get_if<DeleteSandbox>(&command)) return d->reason == Reason::kUser;
+  return false;
+}
+
+std::string runtime_prefix(const ServiceOptions& o) {
+  return o.runtime_type == "kubernetes" ? "Kubernetes" : "Docker";
+}
+
+Error unavailable_error(const ServiceOptions& o) {
+  return Error(ErrorCode::kUnavailable,
+               "the " + runtime_prefix(o) +
+                   " runtime is not reachable; lifecycle changes are refused until it is back "
+                   "(reads keep working)");
+}
+
+// Turns decided payloads into envelopes ready to append.
+std::vector<Event> envelopes(std::string_view sandbox_id, std::vector<EventData> data, Micros now,
+                             const RequestContext& ctx, Reason reason) {
+  std::vector<Event> out;
+  out.reserve(data.size());
+  for (auto& d : data) {
+    Event e;
+    e.stream = stream_of(sandbox_id);
+    e.time = now;
+    e.event_id = new_uuid();
+    e.request_id = ctx.request_id;
+    e.actor = ctx.actor;
+    e.reason = reason;
+    e.data = std::move(d);
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+// The state after `events`, exactly as the projection folds them.
+Sandbox fold(std::optional<Sandbox> state, std::vector<Event>& events, const AppendResult& r) {
+  std::uint64_t version = r.stream_version - events.size();
+  std::uint64_t position = r.first_position;
+  for (auto& e : events) {
+    e.version = ++version;
+    e.position = position++;
+    state = evolve(state, e);
+  }
+  return *state;
+}
+
+}  // namespace
+
+SandboxService::SandboxService(EventStore& store, const Clock& clock, ServiceOptions options)
+    : store_(store),
+      clock_(clock),
+      options_(std::move(options)),
+      ports_(options_.port_range_low, options_.port_range_high, options_.probe_host_ports,
+             options_.port_bind_ip),
+      waiter_(store),
+      pool_(options_.mutation_threads, "sbx-mutate") {
+  // Seed from the live projection: ports and the host slot of every non-final sandbox.
+  std::size_t seeded = 0;
+  for (const auto& sb : store_.list_sandboxes()) {
+    if (is_final(sb->state)) continue;
+    if (sb->spec.network_mode == "host") {
+      std::lock_guard lock(host_mu_);
+      host_holders_.insert(sb->id);
+    }
+    if (!sb->spec.ports.empty()) {
+      std::vector<int> held;
+      for (const auto& [container, host] : sb->spec.ports) held.push_back(host);
+      ports_.mark_used(sb->id, held);
+      seeded += held.size();
+    }
+  }
+  listener_id_ = store_.add_commit_listener(
+      [this](const std::vector<Event>& events, const CommitStats&) { on_commit(events); });
+  logger("service")->info("sandbox service ready: network mode {}, {} host ports in use",
+                          options_.network_mode, seeded);
+}
+
+SandboxService::~SandboxService() { shutdown(); }
+
+void SandboxService::shutdown() {
+  std::call_once(shutdown_once_, [this] {
+    pool_.shutdown();
+    waiter_.shutdown();
+    store_.remove_commit_listener(listener_id_);
+  });
+}
+
+// --- reads --------------------------------------------------------------------------------
+
+std::shared_ptr<const Sandbox> SandboxService::get(std::string_view sandbox_id) const {
+  return store_.get_sandbox(sandbox_id);
+}
+
+ListPage SandboxService::list(const ListQuery& query) const {
+  auto all = store_.list_sandboxes();
+  std::vector<std::shared_ptr<const Sandbox>> matched;
+  matched.reserve(all.size());
+  for (auto& sb : all) {
+    if (!query.states.empty() &&
+        std::find(query.states.begin(), query.states.end(), sb->state) == query.states.end()) {
+      continue;
+    }
+    bool ok = true;
+    for (const auto& [k, v] : query.metadata) {
+      auto it = sb->metadata.find(k);
+      if (it == sb->metadata.end() || it->second != v) {
+        ok = false;
+        break;
+      }
+    }
+    if (ok) matched.push_back(std::move(sb));
+  }
+  std::sort(matched.begin(), matched.end(), [](const auto& a, const auto& b) {
+    if (a->created_at != b->created_at) return a->created_at > b->created_at;
+    return a->id < b->id;
+  });
+  ListPage page;
+  page.page = std::max(1, query.page);
+  page.page_size = std::max(1, query.page_size);
+  page.total_items = matched.size();
+  const auto size = static_cast<std::size_t>(page.page_size);
+  page.total_pages = (matched.size() + size - 1) / size;
+  const std::size_t begin =
+      std::min(matched.size(), (static_cast<std::size_t>(page.page) - 1) * size);
+  const std::size_t end = std::min(matched.size(), begin + size);
+  page.items.assign(std::make_move_iterator(matched.begin() + static_cast<std::ptrdiff_t>(begin)),
+                    std::make_move_iterator(matched.begin() + static_cast<std::ptrdiff_t>(end)));
+  page.has_next_page = static_cast<std::size_t>(page.page) < page.total_pages;
+  return page;
+}
+
+Result<Endpoint> SandboxService::endpoint(std::string_view sandbox_id, int port) const {
+  if (port < 1 || port > 65535) {
+    return fail(ErrorCode::kInvalidArgument,
+                "port must be an integer in 1..65535, got " + std::to_string(port), "port");
+  }
+  auto sb = store_.get_sandbox(sandbox_id);
+  if (!sb) return fail(ErrorCode::kNotFound, "sandbox " + std::string(sandbox_id) + " not found");
+  return resolve_endpoint(*sb, port, options_.endpoint_host);
+}
+
+// --- create -------------------------------------------------------------------------------
+
+Result<void> SandboxService::validate_create(const CreateRequest& r) const {
+  if (r.timeout_seconds) {
+    if (*r.timeout_seconds < 60) {
+      return fail(ErrorCode::kInvalidArgument,
+                  "timeout must be at least 60 seconds, got " + std::to_string(*r.timeout_seconds),
+                  "timeout");
+    }
+    if (options_.max_sandbox_timeout_seconds &&
+        *r.timeout_seconds > *options_.max_sandbox_timeout_seconds) {
+      return fail(ErrorCode::kInvalidArgument,
+                  "timeout " + std::to_string(*r.timeout_seconds) +
+                      " s exceeds server.max_sandbox_timeout_seconds (" +
+                      std::to_string(*options_.max_sandbox_timeout_seconds) + " s)",
+                  "timeout");
+    }
+  }
+  if (!r.spec.network_policy_json.empty()) {
+    const bool bridge = !is_host_mode();
+    const bool egress = options_.egress_image && !options_.egress_image->empty();
+    if (!bridge || !egress) {
+      std::string missing;
+      if (!bridge) missing = "docker.network_mode is \"host\" (a network policy needs bridge mode)";
+      if (!egress) {
+        if (!missing.empty()) missing += " and ";
+        missing += "egress.image is not configured (the egress sidecar enforces the policy)";
+      }
+      return fail(ErrorCode::kInvalidArgument, "networkPolicy is not supported here: " + missing,
+                  "networkPolicy");
+    }
+  }
+  if (r.secure_access && options_.runtime_type != "kubernetes") {
+    return fail(ErrorCode::kInvalidArgument,
+                "secureAccess is only supported on Kubernetes in ingress gateway mode",
+                "secureAccess");
+  }
+  return {};
+}
+
+Result<CreateResult> SandboxService::replay(const IdempotencyRecord& record) const {
+  CreateResult out;
+  out.replayed = true;
+  out.http_status = record.http_status;
+  if (auto sb = store_.get_sandbox(record.sandbox_id)) {
+    out.sandbox = *sb;
+    return out;
+  }
+  // No longer live (terminated or deleted): answer with the state its history folds to.
+  auto events = store_.read_stream(stream_of(record.sandbox_id));
+  if (!events) return std::unexpected(events.error());
+  if (events->empty()) {
+    return fail(ErrorCode::kDataLoss, "idempotency key " + record.key + " names sandbox " +
+                                          record.sandbox_id + ", whose stream is empty");
+  }
+  std::optional<Sandbox> state;
+  for (const auto& e : *events) state = evolve(state, e);
+  out.sandbox = *state;
+  return out;
+}
+
+Result<CreateResult> SandboxService::create(CreateRequest request, const RequestContext& ctx) {
+  if (auto v = validate_create(request); !v) return std::unexpected(v.error());
+  if (!runtime_available()) return std::unexpected(unavailable_error(options_));
+  if (request.idempotency_key.empty()) return create_locked_key(std::move(request), ctx);
+
+  // One create per key at a time in this process; the store record covers restarts.
+  const std::string key = request.idempotency_key;
+  {
+    std::unique_lock lock(idem_mu_);
+    idem_cv_.wait(lock, [&] { return !idem_in_flight_.contains(key); });
+    idem_in_flight_.insert(key);
+  }
+  auto result = create_locked_key(std::move(request), ctx);
+  {
+    std::lock_guard lock(idem_mu_);
+    idem_in_flight_.erase(key);
+  }
+  idem_cv_.notify_all();
+  return result;
+}
+
+Result<CreateResult> SandboxService::create_locked_key(CreateRequest request,
+                                                       const RequestContext& ctx) {
+  const Micros now = clock_.now();
+  if (!request.idempotency_key.empty()) {
+    auto record = store_.idempotency(request.idempotency_key, now);
+    if (!record) return std::unexpected(record.error());
+    if (*record) return replay(**record);
+  }
+
+  const std::string id = new_uuid();
+  SandboxSpec spec = std::move(request.spec);
+  spec.network_mode = options_.network_mode;
+  spec.timeout_seconds = request.timeout_seconds;
+  spec.ports.clear();
+  if (spec.entrypoint.empty() && !spec.snapshot_id.empty()) {
+    spec.entrypoint = {"tail", "-f", "/dev/null"};
+  }
+
+  // Reserve what only one live sandbox may hold, before the append.
+  if (is_host_mode()) {
+    std::lock_guard lock(host_mu_);
+    if (!host_holders_.empty()) {
+      return fail(ErrorCode::kConflict,
+                  "docker.network_mode is \"host\": the host's ports are shared, so only one live "
+                  "sandbox can run at a time (sandbox " +
+                      *host_holders_.begin() +
+                      " holds it). Delete it first, or set docker.network_mode = \"bridge\" to "
+                      "run several sandboxes side by side.",
+                  "docker.network_mode");
+    }
+    host_holders_.insert(id);
+  } else {
+    auto got = ports_.reserve(id, options_.published_ports.size());
+    if (!got) return std::unexpected(got.error());
+    for (std::size_t i = 0; i < got->size(); ++i)
+      spec.ports[options_.published_ports[i]] = (*got)[i];
+  }
+
+  std::optional<Micros> expires_at;
+  if (request.timeout_seconds) expires_at = now + *request.timeout_seconds * kMicrosPerSecond;
+  CreateSandbox command{id, std::move(spec), std::move(request.metadata), expires_at};
+
+  auto decided = decide(std::nullopt, command, now);
+  if (!decided) {
+    release_resources(id);
+    return std::unexpected(decided.error());
+  }
+  AppendRequest append;
+  append.stream = stream_of(id);
+  append.expected = ExpectedVersion::no_stream();
+  append.events = envelopes(id, std::move(*decided), now, ctx, reason_of(command));
+  if (!request.idempotency_key.empty()) {
+    append.idempotency =
+        IdempotencyRecord{request.idempotency_key, id, 202, now + options_.idempotency_ttl};
+  }
+  auto events = append.events;  // kept to fold the answer
+  auto appended = store_.append(std::move(append));
+  if (!appended) {
+    release_resources(id);
+    return std::unexpected(appended.error());
+  }
+  CreateResult out;
+  out.sandbox = fold(std::nullopt, events, *appended);
+  return out;
+}
+
+// --- generic commands -----------------------------------------------------------------------
+
+Result<CommandResult> SandboxService::execute(std::string_view sandbox_id, const Command& command,
+                                              const RequestContext& ctx) {
+  if (std::holds_alternative<CreateSandbox>(command)) {
+    return fail(ErrorCode::kInvalidArgument, "use create() to create a sandbox");
+  }
+  if (needs_runtime(command) && !runtime_available()) {
+    return std::unexpected(unavailable_error(options_));
+  }
+  const int attempts = std::max(1, options_.max_conflict_retries + 1);
+  for (int attempt = 0; attempt < attempts; ++attempt) {
+    auto current = store_.get_sandbox(sandbox_id);
+    std::optional<Sandbox> state;
+    if (current) state = *current;
+    const Micros now = clock_.now();
+    auto decided = decide(state, command, now);
+    if (!decided) return std::unexpected(decided.error());
+    if (decided->empty()) return CommandResult{std::move(*state), 0, 0};
+
+    AppendRequest append;
+    append.stream = stream_of(sandbox_id);
+    append.expected = ExpectedVersion::exactly(state->version);
+    append.events = envelopes(sandbox_id, std::move(*decided), now, ctx, reason_of(command));
+    auto events = append.events;
+    auto appended = store_.append(std::move(append));
+    if (!appended) {
+      if (appended.error().code == ErrorCode::kConflict) continue;  // re-read and retry
+      return std::unexpected(appended.error());
+    }
+    CommandResult out;
+    out.events = events.size();
+    out.last_position = appended->last_position;
+    out.sandbox = fold(std::move(state), events, *appended);
+    return out;
+  }
+  return fail(ErrorCode::kConflict, "sandbox " + std::string(sandbox_id) +
+                                        " changed concurrently " + std::to_string(attempts) +
+                                        " times in a row; try again");
+}
+
+// --- async ----------------------------------------------------------------------------------
+
+void SandboxService::create_async(CreateRequest request, RequestContext ctx,
+                                  std::function<void(Result<CreateResult>)> done) {
+  auto task = std::make_shared<
+      std::tuple<CreateRequest, RequestContext, std::function<void(Result<CreateResult>)>>>(
+      std::move(request), std::move(ctx), std::move(done));
+  const bool queued = pool_.submit([this, task] {
+    auto& [req, c, cb] = *task;
+    cb(create(std::move(req), c));
+  });
+  if (!queued) {
+    std::get<2> (*task)(fail(ErrorCode::kUnavailable, "the server is shutting down"));
+  }
+}
+
+void SandboxService::execute_async(std::string sandbox_id, Command command, RequestContext ctx,
+                                   std::function<void(Result<CommandResult>)> done) {
+  auto task = std::make_shared<
+      std::tuple<std::string, Command, RequestContext, std::function<void(Result<CommandResult>)>>>(
+      std::move(sandbox_id), std::move(command), std::move(ctx), std::move(done));
+  const bool queued = pool_.submit([this, task] {
+    auto& [id, cmd, c, cb] = *task;
+    cb(execute(id, cmd, c));
+  });
+  if (!queued) {
+    std::get<3> (*task)(fail(ErrorCode::kUnavailable, "the server is shutting down"));
+  }
+}
+
+void SandboxService::wait_async(std::string sandbox_id, Predicate predicate,
+                                std::chrono::milliseconds timeout, WaitCallback callback) {
+  waiter_.wait_async(std::move(sandbox_id), std::move(predicate), timeout, std::move(callback));
+}
+
+std::size_t SandboxService::pending_waits() const { return waiter_.pending(); }
+
+void SandboxService::set_runtime_available(bool available) {
+  const bool before = runtime_available_.exchange(available);
+  if (before != available) {
+    logger("service")->warn("runtime is now {}", available ? "available" : "unavailable");
+  }
+}
+
+bool SandboxService::runtime_available() const { return runtime_available_.load(); }
+
+// --- resource release -------------------------------------------------------------------------
+
+void SandboxService::release_resources(const std::string& sandbox_id) {
+  ports_.release(sandbox_id);
+  std::lock_guard lock(host_mu_);
+  host_holders_.erase(sandbox_id);
+}
+
+void SandboxService::on_commit(const std::vector<Event>& events) {
+  std::string last;
+  for (const auto& e : events) {
+    std::string_view stream = e.stream;
+    if (!stream.starts_with(kStreamPrefix)) continue;
+    stream.remove_prefix(kStreamPrefix.size());
+    if (stream == last) continue;
+    last = std::string(stream);
+    auto sb = store_.get_sandbox(stream);
+    if (!sb || is_final(sb->state)) release_resources(last);
+  }
+}
+
+}  // namespace sbx

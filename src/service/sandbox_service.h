@@ -1,0 +1,193 @@
+// SandboxService: the one place where commands become events.
+//
+//   command -> load state from the in-memory projection (EventStore::get_sandbox)
+//           -> decide(state, command, now)              (events/decider.h, pure)
+//           -> append with the expected stream version  (no_stream for a create)
+//           -> on kConflict: re-read and retry (bounded by max_conflict_retries)
+//
+// Every event gets a fresh event id (UUID), the Clock's time, the request id and actor of
+// the RequestContext, and reason_of(command).
+//
+// Create also allocates what only the control plane can: the sandbox id (UUID v4), the
+// host ports of the published container ports in bridge mode (recorded in
+// SandboxRequested.spec.ports so endpoints resolve while Pending; never two live
+// sandboxes on one port), the single slot of host network mode, and the Idempotency-Key
+// record (written in the same batch as SandboxRequested, so it survives restarts).
+// Ports and the host slot are released when the append fails, and when the sandbox
+// reaches Terminated or Failed or is deleted (observed through a commit listener).
+//
+// Who calls what:
+//   api/      create / execute (or their *_async forms, which run on the service's own
+//             mutation threads so HTTP threads never block on a durable append), get,
+//             list, endpoint, wait_async.
+//   workers   execute(id, Record*{...}, ctx) to record runtime outcomes; the expirer
+//             execute(id, DeleteSandbox{Reason::kExpired}, ctx); whoever watches the
+//             runtime set_runtime_available().
+//
+// Runtime availability: while runtime_available() is false, commands that need the
+// runtime to act (create, pause, resume, a user delete) fail with kUnavailable; reads,
+// metadata patches, renewals and every worker/expirer command keep working.
+//
+// Errors: kInvalidArgument (field set: request values such as timeout above the cap,
+// networkPolicy without bridge mode or egress.image, secureAccess on Docker), kNotFound,
+// kFailedPrecondition (the decider's state checks; message names the state), kConflict (host
+// network mode already holds a live sandbox: field "docker.network_mode"; or the retries ran out),
+// kResourceExhausted (port range full: field "docker.port_range"), kUnavailable (runtime flag,
+// store closed, shutting down), kDataLoss / kInternal from the store.
+//
+// Thread-safety: every method is thread-safe. Lifetime: the EventStore and Clock must
+// outlive the service; shutdown() (also run by the destructor) finishes queued
+// mutations, cancels pending waits and detaches from the store.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "events/command.h"
+#include "events/result.h"
+#include "events/sandbox.h"
+#include "src/common/clock.h"
+#include "src/service/endpoint_resolver.h"
+#include "src/service/port_allocator.h"
+#include "src/service/service_options.h"
+#include "src/service/transition_waiter.h"
+#include "src/service/work_pool.h"
+#include "store/event_store.h"
+
+namespace sbx {
+
+// Who asked: recorded on every event the command causes.
+struct RequestContext {
+  std::string request_id;  // X-Request-ID (may be empty)
+  std::string actor;       // "api", "api:<key-id>", "worker:provisioner", "expirer", ...
+};
+
+// A create request as the API validated it. The service fills spec.network_mode and
+// spec.ports, and (for snapshots without one) the default entrypoint.
+struct CreateRequest {
+  SandboxSpec spec;  // image or snapshot, entrypoint, env, limits, platform, opaque JSON
+  std::map<std::string, std::string> metadata;
+  std::optional<std::int64_t> timeout_seconds;  // nullopt: manual cleanup, never expires
+  bool secure_access = false;
+  std::string idempotency_key;  // empty: none
+};
+
+struct CreateResult {
+  Sandbox sandbox;        // as appended (Pending), or the earlier sandbox on a replay
+  bool replayed = false;  // the Idempotency-Key matched an earlier create
+  int http_status = 202;  // the status the first answer carried (replays repeat it)
+};
+
+struct CommandResult {
+  Sandbox sandbox;                  // the state right after the command's events
+  std::uint64_t last_position = 0;  // 0 when the command changed nothing
+  std::size_t events = 0;           // how many events were appended
+};
+
+struct ListQuery {
+  std::vector<SandboxState> states;                           // OR; empty = any
+  std::vector<std::pair<std::string, std::string>> metadata;  // AND, exact
+  int page = 1;                                               // >= 1
+  int page_size = 20;                                         // >= 1
+};
+
+struct ListPage {
+  std::vector<std::shared_ptr<const Sandbox>> items;  // createdAt descending
+  std::size_t total_items = 0;
+  int page = 1;
+  int page_size = 20;
+  std::size_t total_pages = 0;
+  bool has_next_page = false;
+};
+
+class SandboxService {
+ public:
+  using Predicate = TransitionWaiter::Predicate;
+  using WaitCallback = TransitionWaiter::Callback;
+
+  // Seeds the port allocator and the host slot from the live projection and registers a
+  // commit listener on `store`.
+  SandboxService(EventStore& store, const Clock& clock, ServiceOptions options);
+  ~SandboxService();
+  SandboxService(const SandboxService&) = delete;
+  SandboxService& operator=(const SandboxService&) = delete;
+
+  // --- reads (memory only) -------------------------------------------------------------
+  // nullptr when absent, Terminated or deleted.
+  std::shared_ptr<const Sandbox> get(std::string_view sandbox_id) const;
+  ListPage list(const ListQuery& query) const;
+  [[nodiscard]] Result<Endpoint> endpoint(std::string_view sandbox_id, int port) const;
+
+  // --- mutations (block the caller for one durable append, never on a runtime) ---------
+  [[nodiscard]] Result<CreateResult> create(CreateRequest request, const RequestContext& ctx);
+  // The generic path: any command for an existing sandbox (API commands, and the Record*
+  // outcomes of the runtime workers). Commands the decider finds already reflected in the
+  // state append nothing and succeed (events == 0).
+  [[nodiscard]] Result<CommandResult> execute(std::string_view sandbox_id, const Command& command,
+                                              const RequestContext& ctx);
+
+  // The same, run on the service's mutation threads; `done` runs there too. After
+  // shutdown() began, `done` runs at once on the caller's thread with kUnavailable.
+  void create_async(CreateRequest request, RequestContext ctx,
+                    std::function<void(Result<CreateResult>)> done);
+  void execute_async(std::string sandbox_id, Command command, RequestContext ctx,
+                     std::function<void(Result<CommandResult>)> done);
+
+  // --- waiting --------------------------------------------------------------------------
+  // See transition_waiter.h: completes when `predicate` holds for the projection, when
+  // the sandbox disappears, at the timeout, or at shutdown. No thread is held meanwhile.
+  void wait_async(std::string sandbox_id, Predicate predicate, std::chrono::milliseconds timeout,
+                  WaitCallback callback);
+
+  // --- runtime availability -------------------------------------------------------------
+  void set_runtime_available(bool available);
+  bool runtime_available() const;
+
+  const ServiceOptions& options() const { return options_; }
+  const PortAllocator& ports() const { return ports_; }
+  std::size_t pending_waits() const;
+
+  void shutdown();
+
+ private:
+  [[nodiscard]] Result<void> validate_create(const CreateRequest& request) const;
+  [[nodiscard]] Result<CreateResult> create_locked_key(CreateRequest request,
+                                                       const RequestContext& ctx);
+  [[nodiscard]] Result<CreateResult> replay(const IdempotencyRecord& record) const;
+  void on_commit(const std::vector<Event>& events);
+  void release_resources(const std::string& sandbox_id);
+  bool is_host_mode() const { return options_.network_mode == "host"; }
+
+  EventStore& store_;
+  const Clock& clock_;
+  const ServiceOptions options_;
+  PortAllocator ports_;
+  std::atomic<bool> runtime_available_{true};
+
+  std::mutex host_mu_;
+  std::set<std::string, std::less<>> host_holders_;  // live sandboxes in host network mode
+
+  std::mutex idem_mu_;
+  std::condition_variable idem_cv_;
+  std::set<std::string, std::less<>> idem_in_flight_;
+
+  int listener_id_ = -1;
+  TransitionWaiter waiter_;
+  WorkPool pool_;
+  std::once_flag shutdown_once_;
+};
+
+}  // namespace sbx

@@ -1,0 +1,25 @@
+#include "src/service/service_options.h"
+
+#include "src/config/config.h"
+#include "src/service/endpoint_resolver.h"
+
+namespace sbx {
+
+ServiceOptions service_options_from(const Config& config) {
+  ServiceOptions o;
+  o.runtime_type = std::string(to_string(config.runtime.type));
+  o.network_mode = config.docker.network_mode;
+  o.port_range_low = config.docker.port_range_low;
+  o.port_range_high = config.docker.port_range_high;
+  o.port_bind_ip = config.docker.port_bind_ip;
+  o.endpoint_host =
+      resolve_endpoint_host(config.server.eip, config.docker.host_ip, config.server.host);
+  o.max_sandbox_timeout_seconds = config.server.max_sandbox_timeout_seconds;
+  o.egress_image = config.egress.image;
+  o.allowed_host_paths = config.storage.allowed_host_paths;
+  o.create_wait_ms = config.server.create_wait_ms;
+  o.transition_wait_ms = config.server.transition_wait_ms;
+  return o;
+}
+
+}  // namespace sbx

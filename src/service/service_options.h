@@ -1,0 +1,68 @@
+// ServiceOptions: everything SandboxService needs from the configuration, as plain values.
+//
+// The composition root fills it from sbx::Config (src/config/config.h); keeping the service
+// on its own small struct keeps it decoupled from the TOML schema and easy to build in
+// tests. `service_options_from(config)` below is the one mapping.
+//
+// Pure value type.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "events/time.h"
+
+namespace sbx {
+
+struct Config;
+
+struct ServiceOptions {
+  // "docker" or "kubernetes" (runtime.type). Decides the runtime prefix of error codes
+  // and which create options are supported (secureAccess is Kubernetes-only).
+  std::string runtime_type = "docker";
+
+  // docker.network_mode: "host" holds one live sandbox at a time; anything else ("bridge"
+  // or a user network) publishes the container ports below on host ports allocated from
+  // [port_range_low, port_range_high].
+  std::string network_mode = "host";
+  int port_range_low = 40000;
+  int port_range_high = 60000;
+  // Container ports published in bridge mode: execd (44772) and the conventional HTTP port.
+  std::vector<int> published_ports = {44772, 8080};
+  // Skip host ports that another process already listens on (a bind() probe on
+  // `port_bind_ip`). Allocation never hands out a port held by a live sandbox either way.
+  bool probe_host_ports = true;
+  std::string port_bind_ip = "0.0.0.0";
+
+  // The host part of endpoint strings (server.eip, else docker.host_ip, else the bind
+  // address when not a wildcard, else the primary host address): see
+  // resolve_endpoint_host() in endpoint_resolver.h.
+  std::string endpoint_host = "127.0.0.1";
+
+  // server.max_sandbox_timeout_seconds: nullopt = no cap.
+  std::optional<std::int64_t> max_sandbox_timeout_seconds;
+  // egress.image: unset = a networkPolicy is rejected.
+  std::optional<std::string> egress_image;
+  // storage.allowed_host_paths: prefixes a `host` volume may mount; empty = none allowed.
+  std::vector<std::string> allowed_host_paths;
+
+  // How long a mutating request waits for its outcome by default.
+  std::int64_t create_wait_ms = 30000;
+  std::int64_t transition_wait_ms = 10000;
+
+  // Idempotency-Key lifetime.
+  Micros idempotency_ttl = 24LL * 3600 * kMicrosPerSecond;
+  // Optimistic-concurrency retries of one command before it fails with kConflict.
+  int max_conflict_retries = 8;
+  // Threads that run mutations for the async API (each blocks on one durable append, so
+  // this bounds how many appends can share one group commit).
+  int mutation_threads = 32;
+};
+
+// The mapping from the loaded configuration: network mode, port range, bind ip, endpoint
+// host (resolved once, here), timeout cap, egress image, allowed host paths and waits.
+ServiceOptions service_options_from(const Config& config);
+
+}  // namespace sbx

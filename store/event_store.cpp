@@ -1,5 +1,6 @@
 #include "store/event_store.h"
 
+#include <pthread.h>
 #include <rocksdb/db.h>
 #include <rocksdb/iterator.h>
 #include <rocksdb/write_batch.h>
@@ -79,6 +80,7 @@ struct StreamWork {
   bool removed = false;                   // the stream has (or now has) no projection
   std::shared_ptr<const Sandbox> before;  // live projection before the group
   std::optional<Sandbox> state;           // projection after the staged events
+  std::shared_ptr<const Sandbox> after;   // set when staging ends (null: none); immutable
 };
 
 struct StagedId {
@@ -103,8 +105,8 @@ struct EventStore::Impl {
   std::string owned_secondary_dir;  // removed at close
   std::shared_ptr<spdlog::logger> logger = sbx::logger("store");
 
-  // Projection state. Written only by the writer thread (or catch_up on a read-only
-  // store) under the exclusive lock; the writer reads it without the lock.
+  // Projection state: written under the exclusive lock by the writer whose turn it is (or
+  // catch_up on a read-only store); read under the shared lock.
   mutable std::shared_mutex state_mu;
   StringMap<std::shared_ptr<const Sandbox>> live;
   StringMap<std::uint64_t> versions;  // cache of stream versions (filled lazily)
@@ -119,8 +121,29 @@ struct EventStore::Impl {
   std::condition_variable queue_cv;
   std::deque<Request*> queue;
   bool stopping = false;
-  std::thread writer;
-  bool resume_needed = false;  // writer thread only
+  std::vector<std::thread> writers;
+
+  // Pipeline: kWriters threads take turns. One at a time (stage_mu) takes a group from the
+  // queue and stages it against the committed state plus the groups staged before it that
+  // are still in flight; then it waits for its turn (seq order) to write and publish.
+  // So group N+1 is staged while group N's WriteBatch is being fsynced. A failed write
+  // bumps `epoch`: every group staged before the failure was known fails unwritten, and
+  // staging restarts from the committed head once they have drained.
+  static constexpr int kWriters = 2;
+  struct Group;
+  std::mutex stage_mu;
+  std::uint64_t next_position = 1;  // stage_mu
+  std::uint64_t next_seq = 1;       // stage_mu
+  std::uint64_t staged_epoch = 0;   // stage_mu
+  std::mutex inflight_mu;
+  std::condition_variable inflight_cv;
+  std::deque<Group*> inflight;    // staged, not yet finished, in seq order
+  std::uint64_t epoch = 0;        // inflight_mu
+  std::uint64_t written_seq = 0;  // inflight_mu: last group finished
+  bool resume_needed = false;     // only touched by the group whose turn it is
+  std::mutex listen_mu;
+  std::condition_variable listen_cv;
+  std::uint64_t listened_seq = 0;  // listen_mu: listeners run in seq order
 
   // Commit waits.
   mutable std::mutex commit_mu;
@@ -141,14 +164,20 @@ struct EventStore::Impl {
 
   // --- writer -----------------------------------------------------------------------------
   struct Group {
+    std::vector<Request*> requests;
     rocksdb::WriteBatch batch;
-    StringMap<StreamWork> streams;
-    StringMap<StagedId> ids;
-    std::uint64_t next = 1;
+    StringMap<StreamWork> streams;  // immutable once in flight
+    StringMap<StagedId> ids;        // immutable once in flight
+    std::uint64_t next = 1;         // next position while staging
+    std::uint64_t seq = 0;
+    std::uint64_t epoch = 0;
+    CommitStats stats;
   };
-  void commit_group(std::vector<Request*>& group);
+  void stage_group(Group& g);
+  void write_group(Group& g);
   Result<AppendResult> stage(Request& r, Group& g);
   Result<StreamWork*> work_of(Group& g, const std::string& stream);
+  std::optional<StagedId> find_in_flight(const std::string& event_id);
   void project(StreamWork& w, const Event& e);
   void stage_projection(Group& g, const std::string& stream, const StreamWork& w);
   void publish(std::uint64_t new_head);
@@ -165,8 +194,17 @@ struct EventStore::Impl {
 // open / close
 
 Result<std::unique_ptr<EventStore>> EventStore::open(const StoreOptions& options) {
+  return store_internal::Access::open(options, nullptr);
+}
+
+Result<std::unique_ptr<EventStore>> store_internal::Access::open(const StoreOptions& options,
+                                                                 rocksdb::Env* env) {
+  using Impl = EventStore::Impl;
   if (options.path.empty()) {
     return fail(ErrorCode::kInvalidArgument, "store path is empty", "store.path");
+  }
+  if (env != nullptr && options.read_only) {
+    return fail(ErrorCode::kInvalidArgument, "a custom environment needs a read-write store");
   }
   auto impl = std::make_unique<Impl>();
   impl->options = options;
@@ -195,7 +233,7 @@ Result<std::unique_ptr<EventStore>> EventStore::open(const StoreOptions& options
     impl->raw = std::move(*raw);
   } else {
     bool fresh = !layout::exists(options.path);
-    auto raw = layout::RawDb::open(options.path, /*create_if_missing=*/true);
+    auto raw = layout::RawDb::open(options.path, /*create_if_missing=*/true, env);
     if (!raw) return std::unexpected(raw.error());
     impl->raw = std::move(*raw);
     if (fresh) {
@@ -245,7 +283,13 @@ Result<std::unique_ptr<EventStore>> EventStore::open(const StoreOptions& options
                      elapsed_micros(started) / 1000);
   if (!options.read_only) {
     Impl* p = impl.get();
-    impl->writer = std::thread([p] { p->writer_loop(); });
+    p->next_position = p->head.load() + 1;
+    for (int i = 0; i < Impl::kWriters; ++i) {
+      p->writers.emplace_back([p] {
+        pthread_setname_np(pthread_self(), "sbx-store-write");
+        p->writer_loop();
+      });
+    }
   }
   return std::unique_ptr<EventStore>(new EventStore(std::move(impl)));
 }
@@ -281,7 +325,9 @@ void EventStore::close() {
     m.stopping = true;
   }
   m.queue_cv.notify_all();
-  if (m.writer.joinable()) m.writer.join();
+  for (auto& w : m.writers) {
+    if (w.joinable()) w.join();
+  }
   {
     std::lock_guard l(m.commit_mu);
     m.commit_closed = true;
@@ -364,51 +410,104 @@ std::vector<Result<AppendResult>> EventStore::append_all(std::vector<AppendReque
 }
 
 void EventStore::Impl::writer_loop() {
-  std::vector<Request*> group;
   for (;;) {
+    auto g = std::make_unique<Group>();
     {
-      std::unique_lock l(queue_mu);
-      queue_cv.wait(l, [&] { return !queue.empty() || stopping; });
-      if (stopping) {
-        // Pending appends fail; nothing of theirs was written.
-        for (Request* r : queue) {
-          r->result = fail(ErrorCode::kUnavailable, "the store is closing");
-          r->done->count_down();
+      std::unique_lock stage_lock(stage_mu);
+      {
+        std::unique_lock l(queue_mu);
+        queue_cv.wait(l, [&] { return !queue.empty() || stopping; });
+        if (stopping) {
+          // Pending appends fail; nothing of theirs was written.
+          for (Request* r : queue) {
+            r->result = fail(ErrorCode::kUnavailable, "the store is closing");
+            r->done->count_down();
+          }
+          queue.clear();
+          return;
         }
-        queue.clear();
-        return;
+        std::size_t events = 0;
+        while (!queue.empty()) {
+          Request* r = queue.front();
+          if (!g->requests.empty() && events + r->req.events.size() > options.max_batch_events) {
+            break;
+          }
+          events += r->req.events.size();
+          g->requests.push_back(r);
+          queue.pop_front();
+        }
       }
-      std::size_t events = 0;
-      while (!queue.empty()) {
-        Request* r = queue.front();
-        if (!group.empty() && events + r->req.events.size() > options.max_batch_events) break;
-        events += r->req.events.size();
-        group.push_back(r);
-        queue.pop_front();
+      {
+        std::unique_lock l(inflight_mu);
+        if (staged_epoch != epoch) {
+          // A write failed: restart from the committed state once its successors drained.
+          inflight_cv.wait(l, [&] { return inflight.empty(); });
+          staged_epoch = epoch;
+          next_position = head.load() + 1;
+        }
+        g->epoch = staged_epoch;
       }
+      g->seq = next_seq++;
+      g->next = next_position;
+      stage_group(*g);
+      next_position = g->next;
+      std::lock_guard l(inflight_mu);
+      inflight.push_back(g.get());
     }
-    commit_group(group);
-    group.clear();
+    write_group(*g);
   }
+}
+
+std::optional<StagedId> EventStore::Impl::find_in_flight(const std::string& event_id) {
+  std::lock_guard l(inflight_mu);
+  for (auto it = inflight.rbegin(); it != inflight.rend(); ++it) {
+    if (auto f = (*it)->ids.find(event_id); f != (*it)->ids.end()) return f->second;
+  }
+  return std::nullopt;
 }
 
 Result<StreamWork*> EventStore::Impl::work_of(Group& g, const std::string& stream) {
   if (auto it = g.streams.find(stream); it != g.streams.end()) return &it->second;
   StreamWork w;
-  if (auto v = versions.find(stream); v != versions.end()) {
-    w.version = v->second;
-  } else {
+  w.sandbox = is_sandbox_stream(stream);
+  bool known = false;
+  {
+    // In-flight groups first (newest first), else the committed state. A group leaves
+    // `inflight` only after its changes are in the committed state, so holding
+    // inflight_mu across both lookups sees every group exactly once.
+    std::lock_guard l(inflight_mu);
+    for (auto it = inflight.rbegin(); it != inflight.rend() && !known; ++it) {
+      if (auto f = (*it)->streams.find(stream); f != (*it)->streams.end()) {
+        const StreamWork& p = f->second;
+        w.version = p.version;
+        w.before = p.touched ? p.after : p.before;
+        w.removed = p.removed;
+        known = true;
+      }
+    }
+    if (!known) {
+      std::shared_lock sl(state_mu);
+      if (auto v = versions.find(stream); v != versions.end()) {
+        w.version = v->second;
+        known = true;
+      }
+      if (w.sandbox) {
+        if (auto sb = live.find(sandbox_id_of(stream)); sb != live.end()) w.before = sb->second;
+      }
+    }
+  }
+  if (!known) {
+    // Not cached and not in flight: everything about it is committed, in the stream index.
     auto last = raw->last_stream_version(stream);
     if (!last) return std::unexpected(last.error());
     w.version = *last;
   }
-  if (is_sandbox_stream(stream)) {
-    w.sandbox = true;
-    if (auto s = live.find(sandbox_id_of(stream)); s != live.end()) {
-      w.before = s->second;
-      w.state = *s->second;
-    } else {
-      w.removed = w.version > 0;  // history but no projection: terminated or deleted
+  if (w.sandbox) {
+    if (w.before) {
+      w.state = *w.before;
+      w.removed = false;
+    } else if (w.version > 0) {
+      w.removed = true;  // history but no projection: terminated or deleted
     }
   }
   return &g.streams.emplace(stream, std::move(w)).first->second;
@@ -466,6 +565,14 @@ Result<AppendResult> EventStore::Impl::stage(Request& r, Group& g) {
       }
       found = {it->second.position, it->second.version};
       dedup_in_group = true;
+    } else if (auto staged = find_in_flight(e.event_id)) {
+      if (staged->stream != req.stream) {
+        return fail(ErrorCode::kInvalidArgument,
+                    "event id " + e.event_id + " was already written to stream " + staged->stream,
+                    "eventId");
+      }
+      found = {staged->position, staged->version};
+      dedup_in_group = true;  // holds only if that group's write succeeds
     } else {
       auto v = get(log.event_ids, e.event_id);
       if (!v) return std::unexpected(v.error());
@@ -580,61 +687,61 @@ void EventStore::Impl::stage_projection(Group& g, const std::string& stream, con
   }
 }
 
-void EventStore::Impl::commit_group(std::vector<Request*>& group) {
-  Group g;
-  g.next = head.load(std::memory_order_relaxed) + 1;
-  CommitStats stats;
-
-  if (resume_needed) {
-    rocksdb::Status s = db->Resume();
-    if (!s.ok()) {
-      for (Request* r : group) {
-        r->result = std::unexpected(layout::to_error(s, "the store cannot write"));
-        r->done->count_down();
-      }
-      return;
-    }
-    resume_needed = false;
-    logger->info("store resumed writing after an error");
-  }
-
-  for (Request* r : group) {
+void EventStore::Impl::stage_group(Group& g) {
+  for (Request* r : g.requests) {
     r->result = stage(*r, g);
     if (r->result && !r->result->deduplicated) {
-      ++stats.appends;
-      stats.events += r->req.events.size();
+      ++g.stats.appends;
+      g.stats.events += r->req.events.size();
     }
   }
-  for (const auto& [stream, w] : g.streams) {
-    if (w.touched) stage_projection(g, stream, w);
-  }
-
-  if (g.batch.Count() > 0) {
-    auto t0 = std::chrono::steady_clock::now();
-    rocksdb::Status s = db->Write(write_options, &g.batch);
-    stats.write_micros = elapsed_micros(t0);
-    if (!s.ok()) {
-      resume_needed = true;
-      Error err = layout::to_error(s, "append write failed");
-      err.code = ErrorCode::kUnavailable;
-      logger->error("{}", err.message);
-      for (Request* r : group) {
-        if (r->in_batch) r->result = std::unexpected(err);
-        r->done->count_down();
-      }
-      return;
-    }
-  }
-
-  // Durable: publish to memory (projection first, then head), wake everyone, listeners.
-  std::vector<std::pair<std::string, std::shared_ptr<const Sandbox>>> updates;
   for (auto& [stream, w] : g.streams) {
     if (!w.touched) continue;
-    std::shared_ptr<const Sandbox> next;
-    if (w.state && !w.removed) next = std::make_shared<const Sandbox>(std::move(*w.state));
-    updates.emplace_back(std::string(sandbox_id_of(stream)), std::move(next));
+    stage_projection(g, stream, w);
+    if (w.state && !w.removed) w.after = std::make_shared<const Sandbox>(std::move(*w.state));
+    w.state.reset();
   }
+}
+
+void EventStore::Impl::write_group(Group& g) {
+  bool stale = false;
   {
+    std::unique_lock l(inflight_mu);
+    inflight_cv.wait(l, [&] { return written_seq + 1 == g.seq; });
+    stale = g.epoch != epoch;
+  }
+  std::optional<Error> failed;
+  if (stale) {
+    failed = Error(ErrorCode::kUnavailable, "an earlier append write failed; retry");
+  } else if (g.batch.Count() > 0) {
+    if (resume_needed) {
+      rocksdb::Status s = db->Resume();
+      if (s.ok()) {
+        resume_needed = false;
+        logger->info("store resumed writing after an error");
+      } else {
+        failed = layout::to_error(s, "the store cannot write");
+      }
+    }
+    if (!failed) {
+      auto t0 = std::chrono::steady_clock::now();
+      rocksdb::Status s = db->Write(write_options, &g.batch);
+      g.stats.write_micros = elapsed_micros(t0);
+      if (!s.ok()) {
+        resume_needed = true;
+        failed = layout::to_error(s, "append write failed");
+        logger->error("{}", failed->message);
+      }
+    }
+    if (failed) {
+      failed->code = ErrorCode::kUnavailable;
+      std::lock_guard l(inflight_mu);
+      ++epoch;  // every group staged on top of this one fails too
+    }
+  }
+
+  if (!failed) {
+    // Durable: publish to memory (projection first, then head).
     std::unique_lock l(state_mu);
     for (auto& [stream, w] : g.streams) {
       if (w.removed && w.sandbox) {
@@ -642,31 +749,48 @@ void EventStore::Impl::commit_group(std::vector<Request*>& group) {
       } else {
         versions.insert_or_assign(stream, w.version);
       }
-    }
-    for (auto& [id, next] : updates) {
-      if (next) {
-        live.insert_or_assign(std::move(id), std::move(next));
-      } else {
-        live.erase(id);
+      if (!w.touched) continue;
+      if (w.after) {
+        live.insert_or_assign(std::string(sandbox_id_of(stream)), w.after);
+      } else if (auto it = live.find(sandbox_id_of(stream)); it != live.end()) {
+        live.erase(it);
       }
     }
+    l.unlock();
+    publish(g.next - 1);
   }
-  publish(g.next - 1);
+  {
+    std::lock_guard l(inflight_mu);
+    inflight.pop_front();  // == &g
+    written_seq = g.seq;
+  }
+  inflight_cv.notify_all();
 
-  std::vector<Event> committed;
+  // Wake the appenders, then run the listeners (in seq order, off the write path).
   bool have_listeners;
   {
     std::lock_guard l(listeners_mu);
     have_listeners = !listeners->empty();
   }
-  if (have_listeners) committed.reserve(stats.events);
-  for (Request* r : group) {
-    if (have_listeners && r->result && !r->result->deduplicated && r->in_batch) {
+  std::vector<Event> committed;
+  if (have_listeners && !failed) committed.reserve(g.stats.events);
+  for (Request* r : g.requests) {
+    if (failed && r->in_batch) r->result = std::unexpected(*failed);
+    if (have_listeners && !failed && r->result && !r->result->deduplicated && r->in_batch) {
       for (auto& e : r->req.events) committed.push_back(std::move(e));
     }
     r->done->count_down();  // r is gone after this
   }
-  if (have_listeners && !committed.empty()) run_listeners(committed, stats);
+  {
+    std::unique_lock l(listen_mu);
+    listen_cv.wait(l, [&] { return listened_seq + 1 == g.seq; });
+  }
+  if (!committed.empty()) run_listeners(committed, g.stats);
+  {
+    std::lock_guard l(listen_mu);
+    listened_seq = g.seq;
+  }
+  listen_cv.notify_all();
 }
 
 void EventStore::Impl::publish(std::uint64_t new_head) {

@@ -7,17 +7,21 @@
 // ONE WriteBatch; with `sync` the WAL is fsynced before append() returns. Log and
 // projections therefore never disagree, also after kill -9.
 //
-// Appends go through one writer thread that group-commits every pending append into one
-// batch and one fsync. Each append carries an expected stream version; a mismatch fails
-// with kConflict and writes nothing. An event whose eventId was already written is not
-// written again: the append returns the original positions with `deduplicated = true`.
+// Appends go through one writer that group-commits every pending append into one batch and
+// one fsync (two threads take turns so that the next batch is staged while the previous
+// one is being fsynced; batches are written and published strictly in order). Each append carries
+// an expected stream version; a mismatch fails with kConflict and writes nothing. An event whose
+// eventId was already written is not written again: the append returns the original positions with
+// `deduplicated = true`.
 //
 // Reads of the sandbox projection are served from memory (loaded from its column family
 // at open, updated after each commit) and never touch RocksDB.
 //
-// Thread-safety: every method is thread-safe. Commit listeners run on the writer thread
-// after the batch is durable and the in-memory projection is updated; they must be quick
-// and must not call append() (they may call reads).
+// Thread-safety: every method is thread-safe. Commit listeners run on a writer thread
+// after the batch is durable and the in-memory projection is updated, one batch at a time
+// in position order; they must be quick and must not call append() (they may call reads).
+// On a read-only store, catch_up() runs them on its caller's thread with the newly
+// visible events.
 //
 // Layout and lifecycle (additions to the contract above):
 // - A missing or empty data directory is created at the newest schema
@@ -35,8 +39,10 @@
 //   written before is deduplicated (checked before the expected version, so a retry after
 //   a lost answer succeeds); one that mixes written and new ids, or repeats an id, or
 //   reuses an id of another stream fails with kInvalidArgument.
-// - A failed RocksDB write fails every append of its batch with kUnavailable and changes
-//   nothing in memory; the next batch first tries to resume the database.
+// - A failed RocksDB write fails every append of its batch (and of the batch already staged
+//   behind it) with kUnavailable and changes nothing in memory. The next batch first asks
+//   RocksDB to resume; where it cannot (a failed WAL write needs a reopen), appends keep
+//   failing with kUnavailable until the store is reopened. Reads keep working.
 //
 // Errors: kConflict (expected version), kInvalidArgument (empty append, bad stream name),
 // kUnavailable (the store is closed or the disk failed: the write did not happen),
@@ -165,7 +171,7 @@ class EventStore {
   // --- projections (memory) -----------------------------------------------------------
   // Sandboxes that are not Terminated and not deleted.
   std::shared_ptr<const Sandbox> get_sandbox(std::string_view sandbox_id) const;
-  std::vector<std::shared_ptr<const Sandbox>> list_sandboxes() const;
+  std::vector<std::shared_ptr<const Sandbox>> list_sandboxes() const;  // in no particular order
   std::size_t live_sandbox_count() const;
 
   // --- projections (RocksDB) -----------------------------------------------------------

@@ -14,6 +14,9 @@ namespace sbx::store_internal {
 
 struct Access {
   static const layout::RawDb& raw(const EventStore& store);
+  // EventStore::open with a RocksDB environment (read-write only; tests inject I/O
+  // failures through it). `env` must outlive the store.
+  static Result<std::unique_ptr<EventStore>> open(const StoreOptions& options, rocksdb::Env* env);
 };
 
 }  // namespace sbx::store_internal

@@ -35,7 +35,8 @@ inline constexpr std::string_view kByState = "by_state";  // schema 2
 // The column families (besides RocksDB's unused "default") that schema `schema` has.
 std::vector<std::string> column_families_of(int schema);
 
-rocksdb::DBOptions db_options();
+// `env`: nullptr for the default environment (tests inject failing ones).
+rocksdb::DBOptions db_options(rocksdb::Env* env = nullptr);
 rocksdb::ColumnFamilyOptions cf_options(std::string_view name);
 
 // True if a RocksDB database exists at `path` (its CURRENT file does).
@@ -50,7 +51,8 @@ class RawDb {
  public:
   // Read-write. With create_if_missing, a missing directory becomes an empty database
   // holding only "default"; create the schema's families with ensure_column_families.
-  static Result<std::unique_ptr<RawDb>> open(const std::string& path, bool create_if_missing);
+  static Result<std::unique_ptr<RawDb>> open(const std::string& path, bool create_if_missing,
+                                             rocksdb::Env* env = nullptr);
   // A RocksDB secondary instance following the primary at `path`.
   static Result<std::unique_ptr<RawDb>> open_secondary(const std::string& path,
                                                        const std::string& secondary_path);

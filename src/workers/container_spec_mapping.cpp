@@ -1,0 +1,62 @@
+#include "src/workers/container_spec_mapping.h"
+
+#include <cstdint>
+
+namespace sbx {
+
+Result<ContainerSpec> to_container_spec(std::string_view sandbox_id, const SandboxSpec& spec,
+                                        const std::map<std::string, std::string>& metadata) {
+  if (spec.image_uri.empty() && !spec.snapshot_id.empty()) {
+    return fail(ErrorCode::kInvalidArgument,
+                "creating a sandbox from snapshot " + spec.snapshot_id +
+                    " is not supported by this runtime",
+                "snapshotId");
+  }
+  if (!spec.volumes_json.empty()) {
+    return fail(ErrorCode::kInvalidArgument, "volumes are not supported by this runtime",
+                "volumes");
+  }
+  if (!spec.network_policy_json.empty()) {
+    return fail(ErrorCode::kInvalidArgument, "a network policy is not supported by this runtime",
+                "networkPolicy");
+  }
+
+  ContainerSpec out;
+  out.sandbox_id = std::string(sandbox_id);
+  out.image_uri = spec.image_uri;
+  if (spec.image_auth) {
+    out.auth = RegistryAuth{spec.image_auth->username, spec.image_auth->password};
+  }
+  out.entrypoint = spec.entrypoint;
+  out.env = spec.env;
+  if (auto it = spec.resource_limits.find("cpu"); it != spec.resource_limits.end()) {
+    out.limits.cpu = it->second;
+  }
+  if (auto it = spec.resource_limits.find("memory"); it != spec.resource_limits.end()) {
+    out.limits.memory = it->second;
+  }
+  out.labels = metadata;
+  if (!spec.network_mode.empty()) out.network_mode = spec.network_mode;
+  for (const auto& [container_port, host_port] : spec.ports) {
+    if (container_port < 1 || container_port > 65535 || host_port < 1 || host_port > 65535) {
+      return fail(ErrorCode::kInvalidArgument,
+                  "port mapping " + std::to_string(container_port) + " -> " +
+                      std::to_string(host_port) + " is outside 1..65535",
+                  "ports");
+    }
+    out.ports.emplace(static_cast<std::uint16_t>(container_port),
+                      static_cast<std::uint16_t>(host_port));
+  }
+  if (spec.platform) {
+    // The runtime's own platform type (it need not be the events' one).
+    using RuntimePlatform = decltype(ContainerSpec::platform)::value_type;
+    RuntimePlatform p;
+    p.os = spec.platform->os;
+    p.arch = spec.platform->arch;
+    out.platform = std::move(p);
+  }
+  if (auto valid = validate_container_spec(out); !valid) return std::unexpected(valid.error());
+  return out;
+}
+
+}  // namespace sbx

@@ -1,0 +1,29 @@
+// The mapping from what the log records about a sandbox (SandboxSpec, events/sandbox.h) to
+// what a Runtime creates (ContainerSpec, src/runtime/runtime.h).
+//
+//   image_uri, image_auth -> image_uri, auth     entrypoint, env -> entrypoint, env
+//   resource_limits cpu/memory -> limits         metadata -> labels
+//   network_mode -> network_mode (empty: the ContainerSpec default, "host")
+//   ports -> ports (each 1..65535)               platform -> platform
+//
+// Errors (kInvalidArgument, `field` names the spec field; never retried): a snapshot-based
+// spec (no runtime creates from snapshots yet), volumes or a network policy (the runtimes
+// cannot honour them, and silently dropping either would be wrong), a port outside
+// 1..65535, and whatever validate_container_spec() rejects. Pure; thread-safe.
+#pragma once
+
+#include <map>
+#include <string>
+#include <string_view>
+
+#include "events/result.h"
+#include "events/sandbox.h"
+#include "src/workers/runtime_include.h"
+
+namespace sbx {
+
+[[nodiscard]] Result<ContainerSpec> to_container_spec(
+    std::string_view sandbox_id, const SandboxSpec& spec,
+    const std::map<std::string, std::string>& metadata);
+
+}  // namespace sbx

@@ -1,0 +1,418 @@
+#include "src/workers/provisioner.h"
+
+#include <algorithm>
+#include <functional>
+#include <type_traits>
+#include <variant>
+
+#include "src/common/log.h"
+#include "src/metrics/worker_metrics.h"
+#include "src/workers/backoff.h"
+#include "src/workers/container_spec_mapping.h"
+#include "src/workers/outcome_codes.h"
+#include "src/workers/runtime_include.h"
+#include "store/event_store.h"
+
+namespace sbx {
+namespace {
+
+constexpr std::string_view kWorkerName = "provisioner";
+constexpr std::string_view kActor = "worker:provisioner";
+
+bool is_request(const Event& e) {
+  return std::holds_alternative<SandboxRequested>(e.data) ||
+         std::holds_alternative<PauseRequested>(e.data) ||
+         std::holds_alternative<ResumeRequested>(e.data) ||
+         std::holds_alternative<DeletionRequested>(e.data);
+}
+
+// "sandbox-<id>" -> "<id>"; "" for other streams.
+std::string sandbox_id_of(const Event& e) {
+  if (const auto* r = std::get_if<SandboxRequested>(&e.data)) return r->sandbox_id;
+  constexpr std::string_view kPrefix = "sandbox-";
+  if (!e.stream.starts_with(kPrefix)) return {};
+  return e.stream.substr(kPrefix.size());
+}
+
+bool is_retryable_store_error(const Error& e) {
+  return e.code == ErrorCode::kUnavailable || e.code == ErrorCode::kConflict ||
+         e.code == ErrorCode::kDeadlineExceeded || e.code == ErrorCode::kResourceExhausted;
+}
+
+std::string seconds_text(std::chrono::milliseconds d) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f s", static_cast<double>(d.count()) / 1000.0);
+  return buf;
+}
+
+// The failure message after transient errors used up the retries.
+std::string gave_up_message(std::string_view what, const Backoff& backoff, const Error& last) {
+  return "runtime unavailable: " + std::string(what) + " failed " +
+         std::to_string(backoff.failures()) + " times over " + seconds_text(backoff.elapsed()) +
+         "; last error: " + last.message;
+}
+
+}  // namespace
+
+Provisioner::Provisioner(EventStore& store, Runtime& runtime, Recorder recorder,
+                         WorkerOptions options, metrics::WorkerMetrics* metrics)
+    : store_(store),
+      runtime_(runtime),
+      recorder_(std::move(recorder)),
+      options_(std::move(options)) {
+  options_.provisioners = std::max(1, options_.provisioners);
+  options_.read_batch = std::max<std::size_t>(1, options_.read_batch);
+  if (metrics != nullptr) {
+    lag_gauge_ = &metrics->worker_lag_events.with({kWorkerName});
+    checkpoint_gauge_ = &metrics->worker_checkpoint_position.with({kWorkerName});
+  }
+}
+
+Provisioner::~Provisioner() { stop(); }
+
+Result<void> Provisioner::start() {
+  if (started_) return fail(ErrorCode::kFailedPrecondition, "provisioner already started");
+  auto cp = store_.checkpoint(options_.provisioner_checkpoint);
+  if (!cp) return std::unexpected(cp.error());
+  {
+    std::lock_guard lock(mu_);
+    read_through_ = *cp;
+    saved_ = *cp;
+    in_flight_.clear();
+    wake_ = true;
+  }
+  queues_.clear();
+  for (int i = 0; i < options_.provisioners; ++i) queues_.push_back(std::make_unique<Queue>());
+  listener_id_ = store_.add_commit_listener([this](const std::vector<Event>&, const CommitStats&) {
+    {
+      std::lock_guard lock(mu_);
+      wake_ = true;
+    }
+    cv_.notify_all();
+  });
+  for (std::size_t i = 0; i < queues_.size(); ++i) {
+    workers_.emplace_back([this, i](std::stop_token stop) { worker_loop(stop, i); });
+  }
+  dispatcher_ = std::jthread([this](std::stop_token stop) { dispatch_loop(stop); });
+  started_ = true;
+  logger("provisioner")
+      ->info("started at checkpoint {} (log head {}) with {} threads", *cp, store_.head(),
+             queues_.size());
+  return {};
+}
+
+void Provisioner::stop() {
+  if (!started_) return;
+  dispatcher_.request_stop();
+  for (auto& w : workers_) w.request_stop();
+  if (dispatcher_.joinable()) dispatcher_.join();
+  for (auto& w : workers_) {
+    if (w.joinable()) w.join();
+  }
+  workers_.clear();
+  if (listener_id_ >= 0) store_.remove_commit_listener(listener_id_);
+  listener_id_ = -1;
+  save_progress();
+  started_ = false;
+  logger("provisioner")->info("stopped at checkpoint {}", checkpoint());
+}
+
+std::uint64_t Provisioner::checkpoint() const {
+  std::lock_guard lock(mu_);
+  return saved_;
+}
+
+std::uint64_t Provisioner::lag() const {
+  std::uint64_t done;
+  {
+    std::lock_guard lock(mu_);
+    done = done_position_locked();
+  }
+  const std::uint64_t head = store_.head();
+  return head > done ? head - done : 0;
+}
+
+bool Provisioner::wait_until_done(std::uint64_t position, std::chrono::milliseconds timeout) const {
+  std::unique_lock lock(mu_);
+  return cv_.wait_for(lock, timeout, [&] { return done_position_locked() >= position; });
+}
+
+std::uint64_t Provisioner::done_position_locked() const {
+  if (in_flight_.empty()) return read_through_;
+  return std::min(read_through_, *in_flight_.begin() - 1);
+}
+
+void Provisioner::save_progress() {
+  std::uint64_t done;
+  bool changed;
+  {
+    std::lock_guard lock(mu_);
+    done = done_position_locked();
+    changed = done > saved_;
+  }
+  if (changed) {
+    if (auto r = store_.save_checkpoint(options_.provisioner_checkpoint, done); r) {
+      std::lock_guard lock(mu_);
+      saved_ = std::max(saved_, done);
+    } else {
+      logger("provisioner")->warn("saving checkpoint {} failed: {}", done, r.error().message);
+    }
+  }
+  if (checkpoint_gauge_ != nullptr) checkpoint_gauge_->set(static_cast<double>(checkpoint()));
+  if (lag_gauge_ != nullptr) {
+    const std::uint64_t head = store_.head();
+    lag_gauge_->set(static_cast<double>(head > done ? head - done : 0));
+  }
+}
+
+void Provisioner::dispatch_loop(std::stop_token stop) {
+  std::uint64_t next;
+  {
+    std::lock_guard lock(mu_);
+    next = read_through_ + 1;
+  }
+  while (!stop.stop_requested()) {
+    {
+      std::lock_guard lock(mu_);
+      wake_ = false;
+    }
+    auto batch = store_.read(next, options_.read_batch);
+    if (!batch) {
+      logger("provisioner")
+          ->warn("reading the log from position {} failed: {}; retrying in 1 s", next,
+                 batch.error().message);
+      sleep_unless_stopped(stop, std::chrono::milliseconds(1000));
+      continue;
+    }
+    for (Event& e : *batch) {
+      const std::uint64_t position = e.position;
+      if (is_request(e)) {
+        const std::string id = sandbox_id_of(e);
+        if (!id.empty()) {
+          {
+            std::lock_guard lock(mu_);
+            in_flight_.insert(position);
+          }
+          Queue& q = *queues_[std::hash<std::string>{}(id) % queues_.size()];
+          {
+            std::lock_guard lock(q.mu);
+            q.events.push_back(std::move(e));
+          }
+          q.cv.notify_one();
+        }
+      }
+      next = position + 1;
+    }
+    {
+      std::lock_guard lock(mu_);
+      read_through_ = next - 1;
+    }
+    cv_.notify_all();
+    save_progress();
+    if (batch->size() >= options_.read_batch) continue;
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, stop, [&] { return wake_; });
+  }
+}
+
+void Provisioner::worker_loop(std::stop_token stop, std::size_t index) {
+  Queue& q = *queues_[index];
+  while (true) {
+    Event e;
+    {
+      std::unique_lock lock(q.mu);
+      if (!q.cv.wait(lock, stop, [&] { return !q.events.empty(); })) return;
+      if (stop.stop_requested()) return;
+      e = std::move(q.events.front());
+      q.events.pop_front();
+    }
+    if (!handle(e, index, stop)) return;  // stopped: not done, redone after a restart
+    complete(e.position);
+  }
+}
+
+void Provisioner::complete(std::uint64_t position) {
+  {
+    std::lock_guard lock(mu_);
+    in_flight_.erase(position);
+    wake_ = true;
+  }
+  cv_.notify_all();
+}
+
+bool Provisioner::handle(const Event& event, std::size_t worker, std::stop_token stop) {
+  const std::string id = sandbox_id_of(event);
+  return std::visit(
+      [&](const auto& data) -> bool {
+        using T = std::decay_t<decltype(data)>;
+        if constexpr (std::is_same_v<T, SandboxRequested>) {
+          return provision(id, event, worker, stop);
+        } else if constexpr (std::is_same_v<T, PauseRequested>) {
+          return pause_or_resume(id, event, /*pause=*/true, stop);
+        } else if constexpr (std::is_same_v<T, ResumeRequested>) {
+          return pause_or_resume(id, event, /*pause=*/false, stop);
+        } else if constexpr (std::is_same_v<T, DeletionRequested>) {
+          return remove(id, event, stop);
+        } else {
+          return true;
+        }
+      },
+      event.data);
+}
+
+Provisioner::Recorded Provisioner::record(const std::string& id, const Command& command,
+                                          const Event& cause, std::stop_token stop) {
+  const RecordContext context{std::string(kActor), cause.request_id};
+  Backoff backoff(options_.record_retry);
+  while (true) {
+    auto r = recorder_(id, command, context);
+    if (r) return Recorded::kYes;
+    if (is_outdated(r.error())) {
+      logger("provisioner")
+          ->debug("sandbox {}: outcome not recorded ({}), request at position {} is outdated", id,
+                  r.error().message, cause.position);
+      return Recorded::kSkipped;
+    }
+    if (!is_retryable_store_error(r.error())) {
+      logger("provisioner")
+          ->error("sandbox {}: recording the outcome of position {} failed for good: {}", id,
+                  cause.position, r.error().message);
+      return Recorded::kSkipped;
+    }
+    const auto delay = backoff.next().value_or(options_.record_retry.max);
+    logger("provisioner")
+        ->warn("sandbox {}: recording an outcome failed ({}); retrying in {} ms", id,
+               r.error().message, delay.count());
+    if (!sleep_unless_stopped(stop, delay)) return Recorded::kStopped;
+  }
+}
+
+bool Provisioner::provision(const std::string& id, const Event& event, std::size_t worker,
+                            std::stop_token stop) {
+  auto log = logger("provisioner");
+  auto still_pending = [&] {
+    auto sb = store_.get_sandbox(id);
+    return sb != nullptr && sb->state == SandboxState::kPending;
+  };
+  auto sb = store_.get_sandbox(id);
+  if (sb == nullptr || sb->state != SandboxState::kPending) {
+    log->debug("sandbox {}: request at position {} skipped, sandbox is {}", id, event.position,
+               sb == nullptr ? "gone" : to_string(sb->state));
+    return true;
+  }
+  const auto& request = std::get<SandboxRequested>(event.data);
+  auto spec = to_container_spec(id, request.spec, sb->metadata);
+  if (!spec) {
+    log->info("sandbox {}: spec rejected: {}", id, spec.error().message);
+    return record(id, RecordProvisioningFailed{"SANDBOX::INVALID_PARAMETER", spec.error().message},
+                  event, stop) != Recorded::kStopped;
+  }
+  switch (record(id,
+                 RecordProvisioningStarted{std::string(kWorkerName) + "-" + std::to_string(worker)},
+                 event, stop)) {
+    case Recorded::kStopped:
+      return false;
+    case Recorded::kSkipped:
+      return true;
+    case Recorded::kYes:
+      break;
+  }
+  Backoff backoff(options_.runtime_retry);
+  while (true) {
+    auto created = runtime_.create_and_start(*spec);
+    if (created) {
+      log->info("sandbox {}: started container {}", id, created->runtime_id);
+      return record(id, RecordStarted{created->runtime_id}, event, stop) != Recorded::kStopped;
+    }
+    const Error& error = created.error();
+    std::string message;
+    if (is_transient(error)) {
+      if (auto delay = backoff.next()) {
+        log->warn("sandbox {}: create failed ({}), attempt {}; retrying in {} ms", id,
+                  error.message, backoff.failures(), delay->count());
+        if (!sleep_unless_stopped(stop, *delay)) return false;
+        if (!still_pending()) {
+          log->info("sandbox {}: no longer Pending, create abandoned", id);
+          return true;
+        }
+        continue;
+      }
+      message = gave_up_message("creating the container", backoff, error);
+    } else {
+      message = runtime_failure_message(error);
+    }
+    const std::string code = runtime_failure_code(error, options_.error_code_prefix);
+    log->warn("sandbox {}: provisioning failed: {}: {}", id, code, message);
+    return record(id, RecordProvisioningFailed{code, message}, event, stop) != Recorded::kStopped;
+  }
+}
+
+bool Provisioner::pause_or_resume(const std::string& id, const Event& event, bool pause,
+                                  std::stop_token stop) {
+  auto log = logger("provisioner");
+  const SandboxState expected = pause ? SandboxState::kPausing : SandboxState::kResuming;
+  const char* verb = pause ? "pause" : "resume";
+  auto in_expected_state = [&] {
+    auto sb = store_.get_sandbox(id);
+    return sb != nullptr && sb->state == expected;
+  };
+  if (!in_expected_state()) {
+    log->debug("sandbox {}: {} request at position {} is outdated", id, verb, event.position);
+    return true;
+  }
+  Backoff backoff(options_.runtime_retry);
+  while (true) {
+    auto r = pause ? runtime_.pause(id) : runtime_.resume(id);
+    if (r) {
+      log->info("sandbox {}: {}d", id, verb);
+      const Command done = pause ? Command(RecordPaused{}) : Command(RecordResumed{});
+      return record(id, done, event, stop) != Recorded::kStopped;
+    }
+    std::string message;
+    if (is_transient(r.error())) {
+      if (auto delay = backoff.next()) {
+        log->warn("sandbox {}: {} failed ({}), attempt {}; retrying in {} ms", id, verb,
+                  r.error().message, backoff.failures(), delay->count());
+        if (!sleep_unless_stopped(stop, *delay)) return false;
+        if (!in_expected_state()) return true;
+        continue;
+      }
+      message = gave_up_message(pause ? "pausing" : "resuming", backoff, r.error());
+    } else {
+      message = std::string(verb) + " failed: " + r.error().message;
+    }
+    log->warn("sandbox {}: {}", id, message);
+    const Command failed =
+        pause ? Command(RecordPauseFailed{message}) : Command(RecordResumeFailed{message});
+    return record(id, failed, event, stop) != Recorded::kStopped;
+  }
+}
+
+bool Provisioner::remove(const std::string& id, const Event& event, std::stop_token stop) {
+  auto log = logger("provisioner");
+  Backoff backoff(options_.runtime_retry);
+  while (true) {
+    auto r = runtime_.remove(id);
+    if (r) {
+      log->info("sandbox {}: container removed", id);
+      return record(id, RecordTerminated{std::nullopt, ""}, event, stop) != Recorded::kStopped;
+    }
+    std::string message;
+    if (is_transient(r.error())) {
+      if (auto delay = backoff.next()) {
+        log->warn("sandbox {}: remove failed ({}), attempt {}; retrying in {} ms", id,
+                  r.error().message, backoff.failures(), delay->count());
+        if (!sleep_unless_stopped(stop, *delay)) return false;
+        continue;
+      }
+      message = gave_up_message("removing the container", backoff, r.error());
+    } else {
+      message = "removing the container failed: " + r.error().message;
+    }
+    log->error("sandbox {}: {}", id, message);
+    const std::string code = runtime_failure_code(r.error(), options_.error_code_prefix);
+    return record(id, RecordFailed{code, message, std::nullopt}, event, stop) != Recorded::kStopped;
+  }
+}
+
+}  // namespace sbx

@@ -1,0 +1,138 @@
+// Provisioner: the worker that turns request events of the log into runtime operations and
+// records their outcomes.
+//
+// It tails the global log from its persisted checkpoint (EventStore::checkpoint(
+// options.provisioner_checkpoint)). A dispatcher thread reads batches of events and routes
+// each request event to one of `options.provisioners` worker threads by the hash of the
+// sandbox id, so the requests of one sandbox run one at a time, in log order, while
+// different sandboxes run in parallel. The dispatcher sleeps on a condition variable woken by
+// a store commit listener, by finished requests and by stop(): there is no polling loop.
+//
+// What each request does, always after looking at the CURRENT projection (the log may be
+// replayed after a crash, so the request may be outdated):
+//   SandboxRequested   only if the sandbox is still Pending: RecordProvisioningStarted, then
+//                      Runtime::create_and_start(to_container_spec(...)) -> RecordStarted
+//                      {runtime_id} or RecordProvisioningFailed{error_code, message}
+//   PauseRequested     only if Pausing: pause -> RecordPaused | RecordPauseFailed
+//   ResumeRequested    only if Resuming: resume -> RecordResumed | RecordResumeFailed
+//   DeletionRequested  always: remove (absent is success) -> RecordTerminated; a removal
+//                      that fails for good -> RecordFailed (the sandbox stays listed as
+//                      Failed and a new delete retries the removal)
+// Transient runtime errors (kUnavailable, kDeadlineExceeded) are retried with
+// options.runtime_retry (re-checking the projection before each attempt: a create whose
+// sandbox was deleted meanwhile is abandoned), then recorded as a failure whose message
+// says how many attempts over how long and the last error. Other errors fail at once.
+// Error codes: the runtime's own ("DOCKER::IMAGE_NOT_FOUND", runtime_error_code()), else
+// "<prefix>::INITIALIZATION_ERROR" (runtime unreachable), "SANDBOX::INVALID_PARAMETER"
+// (spec rejected) or "<prefix>::API_ERROR".
+//
+// Durability: the persisted checkpoint is the highest position P such that every request
+// event <= P is done (outcome recorded, or found outdated); it is saved by the dispatcher
+// after progress (one save per wake-up, so saves batch under load). A crash at any instant
+// is recovered by redoing from the checkpoint: runtime operations are idempotent and the
+// decider ignores outcomes that are already reflected. An outcome that cannot be recorded
+// (store down) is retried until it is or the provisioner stops; it is never skipped.
+//
+// Thread-safety: start() and stop() from one owning thread; the observers (checkpoint(),
+// lag(), wait_until_done()) from any thread. The EventStore, Runtime and metrics are
+// borrowed and must outlive the Provisioner. stop() interrupts every wait at once; a runtime
+// call in progress finishes first (bounded by the runtime's own timeout).
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <stop_token>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "events/event.h"
+#include "events/result.h"
+#include "src/workers/recorder.h"
+#include "src/workers/worker_options.h"
+
+namespace sbx {
+
+class EventStore;
+class Runtime;
+namespace metrics {
+struct WorkerMetrics;
+class Gauge;
+}  // namespace metrics
+
+class Provisioner {
+ public:
+  // `metrics` may be nullptr.
+  Provisioner(EventStore& store, Runtime& runtime, Recorder recorder, WorkerOptions options,
+              metrics::WorkerMetrics* metrics = nullptr);
+  ~Provisioner();  // stop()
+  Provisioner(const Provisioner&) = delete;
+  Provisioner& operator=(const Provisioner&) = delete;
+
+  // Reads the checkpoint and starts the threads. Errors: the checkpoint cannot be read
+  // (the store's error); kFailedPrecondition when already started.
+  [[nodiscard]] Result<void> start();
+  // Stops and joins every thread, then saves the checkpoint of what was finished.
+  // Idempotent.
+  void stop();
+
+  // The last checkpoint saved (0 before the first save).
+  std::uint64_t checkpoint() const;
+  // Log head minus the done position (what is not yet handled).
+  std::uint64_t lag() const;
+  // Blocks until every request event <= `position` is done, or `timeout` passes. True when
+  // done. For tests and orderly shutdown.
+  bool wait_until_done(std::uint64_t position, std::chrono::milliseconds timeout) const;
+
+ private:
+  struct Queue {
+    std::mutex mu;
+    std::condition_variable_any cv;
+    std::deque<Event> events;
+  };
+
+  void dispatch_loop(std::stop_token stop);
+  void worker_loop(std::stop_token stop, std::size_t index);
+  // Runs one request event; false when it was interrupted by stop (not done).
+  bool handle(const Event& event, std::size_t worker, std::stop_token stop);
+  bool provision(const std::string& id, const Event& event, std::size_t worker,
+                 std::stop_token stop);
+  bool pause_or_resume(const std::string& id, const Event& event, bool pause, std::stop_token stop);
+  bool remove(const std::string& id, const Event& event, std::stop_token stop);
+  // Records through the Recorder, retrying retryable errors (kUnavailable, kConflict,
+  // kDeadlineExceeded, kResourceExhausted) until stop. kSkipped: outdated (the sandbox is
+  // gone or moved on) or a non-retryable store error (logged).
+  enum class Recorded { kYes, kSkipped, kStopped };
+  Recorded record(const std::string& id, const Command& command, const Event& cause,
+                  std::stop_token stop);
+  void complete(std::uint64_t position);
+  std::uint64_t done_position_locked() const;
+  void save_progress();
+
+  EventStore& store_;
+  Runtime& runtime_;
+  Recorder recorder_;
+  WorkerOptions options_;
+  metrics::Gauge* lag_gauge_ = nullptr;
+  metrics::Gauge* checkpoint_gauge_ = nullptr;
+
+  mutable std::mutex mu_;  // guards everything below; never held across a store write
+  mutable std::condition_variable_any cv_;  // dispatcher wake-ups and wait_until_done
+  bool wake_ = false;                       // a commit or a completion since the last look
+  std::uint64_t read_through_ = 0;          // every event <= this was read and routed
+  std::set<std::uint64_t> in_flight_;       // routed request events not done yet
+  std::uint64_t saved_ = 0;                 // last checkpoint saved
+  bool started_ = false;
+
+  std::vector<std::unique_ptr<Queue>> queues_;
+  std::vector<std::jthread> workers_;
+  std::jthread dispatcher_;
+  int listener_id_ = -1;
+};
+
+}  // namespace sbx

@@ -1,0 +1,371 @@
+#include "src/workers/reconciler.h"
+
+#include <algorithm>
+#include <map>
+#include <set>
+#include <utility>
+#include <vector>
+
+#include "src/common/log.h"
+#include "src/common/uuid.h"
+#include "src/metrics/sandbox_metrics.h"
+#include "src/workers/backoff.h"
+#include "src/workers/runtime_include.h"
+#include "store/event_store.h"
+
+namespace sbx {
+namespace {
+
+constexpr std::string_view kActor = "worker:reconciler";
+
+bool is_watched(SandboxState s) {
+  return s == SandboxState::kRunning || s == SandboxState::kPaused;
+}
+
+bool has_exited(const ContainerStatus& c) {
+  return c.state == ContainerState::kExited || c.state == ContainerState::kDead;
+}
+
+// Whether `c` (nullopt: no container) disagrees with a Running/Paused sandbox.
+bool disagrees(SandboxState s, const std::optional<ContainerStatus>& c) {
+  if (!c) return true;
+  if (has_exited(*c)) return true;
+  if (s == SandboxState::kRunning && c->state == ContainerState::kPaused) return true;
+  if (s == SandboxState::kPaused && c->state == ContainerState::kRunning) return true;
+  return false;
+}
+
+}  // namespace
+
+Reconciler::Reconciler(EventStore& store, Runtime& runtime, const Clock& clock, Recorder recorder,
+                       WorkerOptions options, AvailabilityCallback on_availability,
+                       metrics::SandboxMetrics* metrics)
+    : store_(store),
+      runtime_(runtime),
+      clock_(clock),
+      recorder_(std::move(recorder)),
+      options_(std::move(options)),
+      on_availability_(std::move(on_availability)),
+      metrics_(metrics) {}
+
+Reconciler::~Reconciler() { stop(); }
+
+Result<void> Reconciler::start() {
+  if (started_) return fail(ErrorCode::kFailedPrecondition, "reconciler already started");
+  // Watch from now: what happened before is covered by the first full pass.
+  const std::optional<Micros> since = clock_.now();
+  periodic_ = std::jthread([this](std::stop_token stop) { run(stop); });
+  watcher_ = std::jthread([this, since](std::stop_token stop) { watch_loop(stop, since); });
+  started_ = true;
+  return {};
+}
+
+void Reconciler::stop() {
+  if (!started_) return;
+  periodic_.request_stop();
+  watcher_.request_stop();
+  if (periodic_.joinable()) periodic_.join();
+  if (watcher_.joinable()) watcher_.join();
+  started_ = false;
+}
+
+void Reconciler::request_pass() {
+  {
+    std::lock_guard lock(mu_);
+    pass_requested_ = true;
+  }
+  cv_.notify_all();
+}
+
+void Reconciler::request_health_check() {
+  {
+    std::lock_guard lock(mu_);
+    health_requested_ = true;
+  }
+  cv_.notify_all();
+}
+
+bool Reconciler::check_health() {
+  auto r = runtime_.ping();
+  set_available(r.has_value(), r ? std::string() : r.error().message);
+  return r.has_value();
+}
+
+void Reconciler::note_runtime_error(const Error& error) {
+  if (error.code == ErrorCode::kUnavailable) set_available(false, error.message);
+}
+
+void Reconciler::set_available(bool available, const std::string& why) {
+  {
+    std::lock_guard lock(availability_mu_);
+    if (available_.load() == available) return;
+    available_.store(available);
+    if (available) {
+      logger("reconciler")->info("runtime is available again; reconciling now");
+    } else {
+      logger("reconciler")->warn("runtime is unavailable: {}", why);
+    }
+    if (on_availability_) on_availability_(available);
+  }
+  if (available) request_pass();
+}
+
+void Reconciler::run(std::stop_token stop) {
+  using Clock = std::chrono::steady_clock;
+  auto log = logger("reconciler");
+  auto pass = [&] {
+    if (!runtime_available()) return;
+    if (auto r = reconcile_once(); !r) {
+      log->warn("reconcile pass failed: {}", r.error().message);
+    } else if (*r > 0) {
+      log->info("reconcile pass recorded {} finding(s)", *r);
+    }
+  };
+  check_health();
+  pass();
+  auto next_pass = Clock::now() + options_.reconcile_interval;
+  auto next_health = Clock::now() + options_.health_check_interval;
+  while (!stop.stop_requested()) {
+    bool do_pass = false;
+    bool do_health = false;
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait_until(lock, stop, std::min(next_pass, next_health),
+                     [&] { return pass_requested_ || health_requested_; });
+      if (stop.stop_requested()) return;
+      const auto now = Clock::now();
+      do_health = health_requested_ || now >= next_health;
+      do_pass = pass_requested_ || now >= next_pass;
+      health_requested_ = false;
+      pass_requested_ = false;
+    }
+    if (do_health) {
+      check_health();  // a comeback requests a pass, picked up on the next round
+      next_health = Clock::now() + options_.health_check_interval;
+    }
+    if (do_pass) {
+      pass();
+      next_pass = Clock::now() + options_.reconcile_interval;
+    }
+  }
+}
+
+void Reconciler::watch_loop(std::stop_token stop, std::optional<Micros> since) {
+  auto log = logger("reconciler");
+  Backoff backoff(options_.watch_reconnect);
+  bool broken = false;
+  while (!stop.stop_requested()) {
+    bool got_event = false;
+    auto r = runtime_.watch(
+        since,
+        [&](const RuntimeEvent& e) {
+          got_event = true;
+          since = e.time;
+          if (broken) {
+            broken = false;
+            log->info("runtime event stream reconnected");
+          }
+          if (e.kind == RuntimeEventKind::kStarted || e.sandbox_id.empty()) return;
+          auto found = reconcile_sandbox(e.sandbox_id);
+          if (!found) {
+            log->warn("sandbox {}: reconciling after runtime event {} failed: {}", e.sandbox_id,
+                      to_string(e.kind), found.error().message);
+          }
+        },
+        stop);
+    if (stop.stop_requested()) return;
+    if (got_event) backoff.reset();
+    if (!broken) {
+      log->warn("runtime event stream broke ({}); reconnecting with backoff",
+                r ? std::string("ended") : r.error().message);
+      broken = true;
+    }
+    request_health_check();
+    const auto delay = backoff.next().value_or(options_.watch_reconnect.max);
+    if (!sleep_unless_stopped(stop, delay)) return;
+  }
+}
+
+Result<std::size_t> Reconciler::reconcile_once() {
+  std::lock_guard pass_lock(pass_mu_);
+  // Projection first, then the runtime: a sandbox that reached Running before the snapshot
+  // had its container created before it, so list() sees that container unless it is gone.
+  const auto snapshot = store_.list_sandboxes();
+  auto containers = runtime_.list();
+  if (!containers) {
+    note_runtime_error(containers.error());
+    return std::unexpected(containers.error());
+  }
+  std::map<std::string, ContainerStatus> by_id;
+  for (auto& c : *containers) {
+    if (!c.sandbox_id.empty()) by_id.emplace(c.sandbox_id, std::move(c));
+  }
+  std::size_t findings = 0;
+  std::set<std::string> live;
+  auto tally = [&](const std::string& id, Result<std::size_t> r) -> Result<void> {
+    if (r) {
+      findings += *r;
+      return {};
+    }
+    logger("reconciler")->warn("sandbox {}: reconcile failed: {}", id, r.error().message);
+    if (r.error().code == ErrorCode::kUnavailable) return std::unexpected(r.error());
+    return {};
+  };
+  for (const auto& sb : snapshot) {
+    live.insert(sb->id);
+    if (sb->state == SandboxState::kFailed) {
+      if (auto r = tally(sb->id, cleanup_failed_pending(*sb)); !r)
+        return std::unexpected(r.error());
+      continue;
+    }
+    if (!is_watched(sb->state)) continue;
+    auto it = by_id.find(sb->id);
+    std::optional<ContainerStatus> c;
+    if (it != by_id.end()) c = it->second;
+    if (!disagrees(sb->state, c)) continue;
+    if (auto r = tally(sb->id, check_locked(sb->id)); !r) return std::unexpected(r.error());
+  }
+  for (const auto& [id, c] : by_id) {
+    if (live.contains(id)) continue;
+    if (auto r = tally(id, check_locked(id)); !r) return std::unexpected(r.error());
+  }
+  return findings;
+}
+
+Result<std::size_t> Reconciler::reconcile_sandbox(const std::string& sandbox_id) {
+  std::lock_guard pass_lock(pass_mu_);
+  return check_locked(sandbox_id);
+}
+
+Result<std::size_t> Reconciler::check_locked(const std::string& id) {
+  const auto before = store_.get_sandbox(id);
+  auto container = runtime_.inspect(id);
+  if (!container) {
+    note_runtime_error(container.error());
+    return std::unexpected(container.error());
+  }
+  const auto after = store_.get_sandbox(id);
+  if (before == nullptr && after == nullptr) {
+    if (!*container) return 0;
+    return remove_orphan(id, **container);
+  }
+  if (before == nullptr || after == nullptr || before->version != after->version) {
+    return 0;  // the sandbox is moving; the next look decides
+  }
+  return evaluate(*after, *container);
+}
+
+Result<std::size_t> Reconciler::evaluate(const Sandbox& sb,
+                                         const std::optional<ContainerStatus>& c) {
+  if (!is_watched(sb.state) || !disagrees(sb.state, c)) return 0;
+  const std::string& id = sb.id;
+  if (!c) {
+    std::string detail = "container vanished: the runtime has no container " + container_name(id) +
+                         (sb.runtime_id.empty() ? "" : " (was " + sb.runtime_id + ")") +
+                         " while the sandbox was " + std::string(to_string(sb.state));
+    return record_outcome(id, RecordFailed{"SANDBOX::CONTAINER_VANISHED", detail, std::nullopt},
+                          "vanished", detail);
+  }
+  if (has_exited(*c)) {
+    if (c->oom_killed) {
+      std::string detail = "container was killed for running out of memory";
+      if (c->exit_code) detail += " (exit code " + std::to_string(*c->exit_code) + ")";
+      return record_outcome(id, RecordFailed{"SANDBOX::OOM_KILLED", detail, c->exit_code},
+                            "oom_killed", detail);
+    }
+    if (c->exit_code && *c->exit_code == 0) {
+      std::string detail = "container exited with code 0";
+      return record_outcome(id, RecordTerminated{0, detail}, "died", detail);
+    }
+    std::string detail =
+        c->exit_code ? "container exited with code " + std::to_string(*c->exit_code)
+                     : "container is " + std::string(to_string(c->state)) + " without an exit code";
+    return record_outcome(id, RecordFailed{"SANDBOX::CONTAINER_EXITED", detail, c->exit_code},
+                          "died", detail);
+  }
+  // Paused or unpaused outside sandboxd: put it back the way the API says.
+  const bool api_running = sb.state == SandboxState::kRunning;
+  auto r = api_running ? runtime_.resume(id) : runtime_.pause(id);
+  if (!r) {
+    note_runtime_error(r.error());
+    return std::unexpected(r.error());
+  }
+  const std::string_view kind = api_running ? "paused_outside" : "unpaused_outside";
+  std::string detail = api_running
+                           ? "container was paused outside sandboxd while the sandbox is Running; "
+                             "unpaused it"
+                           : "container was unpaused outside sandboxd while the sandbox is "
+                             "Paused; paused it again";
+  logger("reconciler")->warn("sandbox {}: {}", id, detail);
+  append_finding(kind, ReconcileFinding{std::string(kind), id, std::move(detail)});
+  return 1;
+}
+
+Result<std::size_t> Reconciler::record_outcome(const std::string& id, const Command& command,
+                                               std::string_view kind, std::string detail) {
+  auto r = recorder_(id, command, RecordContext{std::string(kActor), ""});
+  if (!r) {
+    if (is_outdated(r.error())) return 0;
+    return std::unexpected(r.error());
+  }
+  logger("reconciler")->warn("sandbox {}: {}", id, detail);
+  append_finding(kind, ReconcileFinding{std::string(kind), id, std::move(detail)});
+  return 1;
+}
+
+Result<std::size_t> Reconciler::remove_orphan(const std::string& id, const ContainerStatus& c) {
+  const std::string stream = stream_of(id);
+  if (const std::uint64_t version = store_.stream_version(stream); version > 0) {
+    auto last = store_.read_stream(stream, version, 1);
+    if (!last) return std::unexpected(last.error());
+    if (!last->empty() && clock_.now() - last->back().time < options_.orphan_grace) {
+      return 0;  // left the projection just now: the provisioner is on it
+    }
+  }
+  if (auto r = runtime_.remove(id); !r) {
+    note_runtime_error(r.error());
+    return std::unexpected(r.error());
+  }
+  logger("reconciler")
+      ->warn("removed orphan container {} ({}) of sandbox {}: no live sandbox owns it",
+             container_name(id), c.runtime_id, id);
+  append_finding("orphan_removed", OrphanRemoved{c.runtime_id, id});
+  return 1;
+}
+
+Result<std::size_t> Reconciler::cleanup_failed_pending(const Sandbox& sb) {
+  // Failed while Pending = never started: no runtime id was ever recorded.
+  if (sb.state != SandboxState::kFailed || sb.deleted || !sb.runtime_id.empty()) return 0;
+  if (clock_.now() - sb.last_transition_at < options_.pending_failure_ttl) return 0;
+  auto r =
+      recorder_(sb.id, DeleteSandbox{Reason::kReconcile}, RecordContext{std::string(kActor), ""});
+  if (!r) {
+    if (is_outdated(r.error())) return 0;
+    return std::unexpected(r.error());
+  }
+  std::string detail = "failed while Pending at " + format_rfc3339(sb.last_transition_at) + " (" +
+                       sb.status_reason + "); deleted after the pending-failure TTL";
+  logger("reconciler")->info("sandbox {}: {}", sb.id, detail);
+  append_finding("pending_failure_cleanup",
+                 ReconcileFinding{"pending_failure_cleanup", sb.id, std::move(detail)});
+  return 1;
+}
+
+void Reconciler::append_finding(std::string_view kind, EventData data) {
+  if (metrics_ != nullptr) metrics_->reconcile_findings_total.with({kind}).inc();
+  Event e;
+  e.time = clock_.now();
+  e.event_id = new_uuid();
+  e.actor = std::string(kActor);
+  e.reason = Reason::kReconcile;
+  e.data = std::move(data);
+  AppendRequest request;
+  request.stream = std::string(kSystemStream);
+  request.expected = ExpectedVersion::any();
+  request.events.push_back(std::move(e));
+  if (auto r = store_.append(std::move(request)); !r) {
+    logger("reconciler")->warn("appending the {} finding failed: {}", kind, r.error().message);
+  }
+}
+
+}  // namespace sbx

@@ -1,0 +1,72 @@
+#include "src/workers/container_spec_mapping.h"
+
+#include <gtest/gtest.h>
+
+namespace sbx {
+namespace {
+
+SandboxSpec spec() {
+  SandboxSpec s;
+  s.image_uri = "img:1";
+  s.entrypoint = {"sh", "-c", "sleep 1"};
+  return s;
+}
+
+TEST(ContainerSpecMapping, CopiesEveryField) {
+  SandboxSpec s = spec();
+  s.image_auth = ImageAuth{"u", "p"};
+  s.env = {{"K", "V"}};
+  s.resource_limits = {{"cpu", "2"}, {"memory", "1Gi"}, {"gpu", "1"}};
+  s.network_mode = "bridge";
+  s.ports = {{44772, 45000}};
+  s.platform = Platform{"linux", "arm64"};
+  auto c = to_container_spec("id-1", s, {{"k", "v"}});
+  ASSERT_TRUE(c.has_value()) << c.error().message;
+  EXPECT_EQ(c->sandbox_id, "id-1");
+  EXPECT_EQ(c->image_uri, "img:1");
+  EXPECT_EQ(c->auth->username, "u");
+  EXPECT_EQ(c->entrypoint, s.entrypoint);
+  EXPECT_EQ(c->env, s.env);
+  EXPECT_EQ(c->limits.cpu, "2");
+  EXPECT_EQ(c->limits.memory, "1Gi");
+  EXPECT_EQ(c->labels.at("k"), "v");
+  EXPECT_EQ(c->network_mode, "bridge");
+  EXPECT_EQ(c->ports.at(44772), 45000);
+  EXPECT_EQ(c->platform->os, "linux");
+  EXPECT_EQ(c->platform->arch, "arm64");
+}
+
+TEST(ContainerSpecMapping, EmptyNetworkModeMeansHost) {
+  auto c = to_container_spec("id-1", spec(), {});
+  ASSERT_TRUE(c.has_value());
+  EXPECT_EQ(c->network_mode, "host");
+  EXPECT_FALSE(c->auth.has_value());
+  EXPECT_FALSE(c->platform.has_value());
+}
+
+TEST(ContainerSpecMapping, RejectsWhatTheRuntimeCannotHonour) {
+  SandboxSpec snapshot = spec();
+  snapshot.image_uri.clear();
+  snapshot.snapshot_id = "snap-1";
+  EXPECT_EQ(to_container_spec("a", snapshot, {}).error().field, "snapshotId");
+
+  SandboxSpec volumes = spec();
+  volumes.volumes_json = "[{}]";
+  EXPECT_EQ(to_container_spec("a", volumes, {}).error().field, "volumes");
+
+  SandboxSpec policy = spec();
+  policy.network_policy_json = "{}";
+  EXPECT_EQ(to_container_spec("a", policy, {}).error().field, "networkPolicy");
+
+  SandboxSpec ports = spec();
+  ports.network_mode = "bridge";
+  ports.ports = {{70000, 1}};
+  EXPECT_EQ(to_container_spec("a", ports, {}).error().code, ErrorCode::kInvalidArgument);
+
+  SandboxSpec no_entrypoint = spec();
+  no_entrypoint.entrypoint.clear();
+  EXPECT_EQ(to_container_spec("a", no_entrypoint, {}).error().code, ErrorCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace sbx

@@ -1,0 +1,252 @@
+#include "src/workers/reconciler.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <mutex>
+#include <vector>
+
+#include "src/metrics/registry.h"
+#include "src/metrics/sandbox_metrics.h"
+#include "tests/workers/worker_test_support.h"
+
+namespace sbx::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr Micros kSecond = kMicrosPerSecond;
+
+class ReconcilerTest : public WorkerTest {
+ protected:
+  // A Running sandbox with its container, as the provisioner would leave it.
+  void make_running(const std::string& id) {
+    ASSERT_TRUE(create(id));
+    ContainerSpec spec;
+    spec.sandbox_id = id;
+    spec.image_uri = basic_spec().image_uri;
+    spec.entrypoint = basic_spec().entrypoint;
+    auto info = runtime_.create_and_start(spec);
+    ASSERT_TRUE(info.has_value());
+    ASSERT_TRUE(run(id, RecordStarted{info->runtime_id}));
+    ASSERT_EQ(state_of(id), SandboxState::kRunning);
+  }
+  std::vector<ReconcileFinding> findings() {
+    return events_of<ReconcileFinding>(std::string(kSystemStream));
+  }
+  // The last event of the sandbox's stream (also after it left the projection).
+  Event last_event(const std::string& id) { return stream(stream_of(id)).back(); }
+};
+
+TEST_F(ReconcilerTest, ContainerThatExitedWithZeroIsRecordedTerminated) {
+  Reconciler reconciler(store(), runtime_, clock_, recorder(), fast_options());
+  make_running("sb1");
+  ASSERT_TRUE(runtime_.simulate_exit("sb1", 0));
+  EXPECT_EQ(*reconciler.reconcile_once(), 1u);
+  EXPECT_EQ(state_of("sb1"), std::nullopt);  // Terminated
+  const auto terminated = std::get<SandboxTerminated>(last_event("sb1").data);
+  EXPECT_EQ(terminated.exit_code, 0);
+  ASSERT_EQ(findings().size(), 1u);
+  EXPECT_EQ(findings()[0].kind, "died");
+  EXPECT_EQ(findings()[0].sandbox_id, "sb1");
+  EXPECT_EQ(stream(std::string(kSystemStream)).back().reason, Reason::kReconcile);
+  EXPECT_EQ(*reconciler.reconcile_once(), 0u);  // nothing new
+}
+
+TEST_F(ReconcilerTest, ContainerThatExitedWithAnErrorIsRecordedFailedWithItsCode) {
+  metrics::Registry registry;
+  metrics::SandboxMetrics sandbox_metrics(registry);
+  Reconciler reconciler(store(), runtime_, clock_, recorder(), fast_options(), {},
+                        &sandbox_metrics);
+  make_running("sb1");
+  ASSERT_TRUE(run("sb1", PauseSandbox{}));
+  ASSERT_TRUE(run("sb1", RecordPaused{}));
+  ASSERT_TRUE(runtime_.pause("sb1"));
+  ASSERT_TRUE(runtime_.simulate_exit("sb1", 3));  // died while Paused
+  EXPECT_EQ(*reconciler.reconcile_once(), 1u);
+  auto sb = store().get_sandbox("sb1");
+  ASSERT_NE(sb, nullptr);
+  EXPECT_EQ(sb->state, SandboxState::kFailed);
+  EXPECT_EQ(sb->status_reason, "SANDBOX::CONTAINER_EXITED");
+  EXPECT_NE(sb->status_message.find("code 3"), std::string::npos);
+  EXPECT_EQ(sb->exit_code, 3);
+  EXPECT_EQ(sandbox_metrics.reconcile_findings_total.with({"died"}).value(), 1.0);
+}
+
+TEST_F(ReconcilerTest, OomKilledContainerIsRecordedFailed) {
+  Reconciler reconciler(store(), runtime_, clock_, recorder(), fast_options());
+  make_running("sb1");
+  ASSERT_TRUE(runtime_.simulate_exit("sb1", 137, /*oom_killed=*/true));
+  EXPECT_EQ(*reconciler.reconcile_once(), 1u);
+  auto sb = store().get_sandbox("sb1");
+  EXPECT_EQ(sb->state, SandboxState::kFailed);
+  EXPECT_EQ(sb->status_reason, "SANDBOX::OOM_KILLED");
+  EXPECT_EQ(sb->exit_code, 137);
+  EXPECT_EQ(findings().at(0).kind, "oom_killed");
+}
+
+TEST_F(ReconcilerTest, VanishedContainerIsRecordedFailed) {
+  Reconciler reconciler(store(), runtime_, clock_, recorder(), fast_options());
+  make_running("sb1");
+  ASSERT_TRUE(runtime_.simulate_vanish("sb1"));
+  EXPECT_EQ(*reconciler.reconcile_once(), 1u);
+  auto sb = store().get_sandbox("sb1");
+  EXPECT_EQ(sb->state, SandboxState::kFailed);
+  EXPECT_EQ(sb->status_reason, "SANDBOX::CONTAINER_VANISHED");
+  EXPECT_NE(sb->status_message.find("container vanished"), std::string::npos);
+  EXPECT_EQ(findings().at(0).kind, "vanished");
+}
+
+TEST_F(ReconcilerTest, OrphanContainerIsRemovedAndRecorded) {
+  Reconciler reconciler(store(), runtime_, clock_, recorder(), fast_options());
+  make_running("sb1");
+  ContainerSpec spec;
+  spec.sandbox_id = "ghost";
+  spec.image_uri = basic_spec().image_uri;
+  spec.entrypoint = basic_spec().entrypoint;
+  auto ghost = runtime_.create_and_start(spec);
+  ASSERT_TRUE(ghost.has_value());
+  runtime_.add_foreign_container();  // not ours: never touched
+
+  EXPECT_EQ(*reconciler.reconcile_once(), 1u);
+  EXPECT_FALSE(runtime_.inspect("ghost")->has_value());
+  EXPECT_TRUE(runtime_.inspect("sb1")->has_value());
+  const auto removed = events_of<OrphanRemoved>(std::string(kSystemStream));
+  ASSERT_EQ(removed.size(), 1u);
+  EXPECT_EQ(removed[0].sandbox_id, "ghost");
+  EXPECT_EQ(removed[0].runtime_id, ghost->runtime_id);
+  EXPECT_EQ(state_of("sb1"), SandboxState::kRunning);
+}
+
+TEST_F(ReconcilerTest, ContainerOfATerminatedSandboxIsAnOrphanOnlyAfterTheGrace) {
+  WorkerOptions options = fast_options();
+  options.orphan_grace = 60 * kSecond;
+  Reconciler reconciler(store(), runtime_, clock_, recorder(), options);
+  make_running("sb1");
+  ASSERT_TRUE(run("sb1", DeleteSandbox{}));
+  ASSERT_TRUE(run("sb1", RecordTerminated{}));  // recorded, container left behind
+  ASSERT_EQ(state_of("sb1"), std::nullopt);
+  EXPECT_EQ(*reconciler.reconcile_once(), 0u);  // within the grace: the provisioner's job
+  EXPECT_TRUE(runtime_.inspect("sb1")->has_value());
+  clock_.advance(61 * kSecond);
+  EXPECT_EQ(*reconciler.reconcile_once(), 1u);
+  EXPECT_FALSE(runtime_.inspect("sb1")->has_value());
+}
+
+TEST_F(ReconcilerTest, PendingSandboxesAreLeftToTheProvisioner) {
+  Reconciler reconciler(store(), runtime_, clock_, recorder(), fast_options());
+  ASSERT_TRUE(create("sb1"));
+  clock_.advance(3600 * kSecond);
+  EXPECT_EQ(*reconciler.reconcile_once(), 0u);
+  EXPECT_EQ(state_of("sb1"), SandboxState::kPending);
+  EXPECT_TRUE(findings().empty());
+}
+
+TEST_F(ReconcilerTest, ContainerPausedOutsideIsUnpausedAndRecorded) {
+  Reconciler reconciler(store(), runtime_, clock_, recorder(), fast_options());
+  make_running("sb1");
+  ASSERT_TRUE(runtime_.pause("sb1"));
+  EXPECT_EQ(*reconciler.reconcile_once(), 1u);
+  EXPECT_EQ((*runtime_.inspect("sb1"))->state, ContainerState::kRunning);
+  EXPECT_EQ(state_of("sb1"), SandboxState::kRunning);
+  EXPECT_EQ(findings().at(0).kind, "paused_outside");
+}
+
+TEST_F(ReconcilerTest, FailedWhilePendingIsCleanedUpAfterTheTtl) {
+  WorkerOptions options = fast_options();
+  options.pending_failure_ttl = 3600 * kSecond;
+  Reconciler reconciler(store(), runtime_, clock_, recorder(), options);
+  ASSERT_TRUE(create("sb1"));
+  ASSERT_TRUE(run("sb1", RecordProvisioningFailed{"DOCKER::IMAGE_NOT_FOUND", "no image"}));
+  make_running("sb2");
+  ASSERT_TRUE(run("sb2", RecordFailed{"SANDBOX::CONTAINER_EXITED", "exited", 1}));  // had run
+
+  clock_.advance(3599 * kSecond);
+  EXPECT_EQ(*reconciler.reconcile_once(), 0u);
+  EXPECT_EQ(state_of("sb1"), SandboxState::kFailed);
+
+  clock_.advance(1 * kSecond);
+  EXPECT_EQ(*reconciler.reconcile_once(), 1u);
+  EXPECT_EQ(state_of("sb1"), std::nullopt);  // deleted: no longer listed
+  const Event last = last_event("sb1");
+  EXPECT_EQ(last.type(), "DeletionRequested");
+  EXPECT_EQ(last.reason, Reason::kReconcile);
+  EXPECT_EQ(findings().at(0).kind, "pending_failure_cleanup");
+  EXPECT_EQ(state_of("sb2"), SandboxState::kFailed);  // failed after running: kept
+}
+
+TEST_F(ReconcilerTest, RuntimeEventsAreReconciledAsTheyHappen) {
+  Reconciler reconciler(store(), runtime_, clock_, recorder(), fast_options());
+  make_running("sb1");
+  make_running("sb2");
+  ASSERT_TRUE(reconciler.start().has_value());
+  ASSERT_TRUE(eventually([&] { return runtime_.calls("watch") >= 1; }));
+  ASSERT_TRUE(runtime_.simulate_exit("sb1", 2));
+  ASSERT_TRUE(wait_state("sb1", SandboxState::kFailed));
+  EXPECT_EQ(store().get_sandbox("sb1")->exit_code, 2);
+
+  // The stream breaks; events after it are still seen once it reconnects.
+  runtime_.break_watchers();
+  ASSERT_TRUE(runtime_.simulate_vanish("sb2"));
+  ASSERT_TRUE(wait_state("sb2", SandboxState::kFailed));
+  EXPECT_EQ(store().get_sandbox("sb2")->status_reason, "SANDBOX::CONTAINER_VANISHED");
+}
+
+TEST_F(ReconcilerTest, ReportsRuntimeAvailabilityChangesAndReconcilesOnComeback) {
+  std::mutex mu;
+  std::vector<bool> changes;
+  auto on_availability = [&](bool up) {
+    std::lock_guard lock(mu);
+    changes.push_back(up);
+  };
+  auto seen = [&] {
+    std::lock_guard lock(mu);
+    return changes;
+  };
+  Reconciler reconciler(store(), runtime_, clock_, recorder(), fast_options(), on_availability);
+  make_running("sb1");
+  ASSERT_TRUE(reconciler.start().has_value());
+  ASSERT_TRUE(eventually([&] { return runtime_.calls("ping") >= 1; }));
+  EXPECT_TRUE(seen().empty());  // available from the start: no change to report
+  EXPECT_TRUE(reconciler.runtime_available());
+
+  runtime_.set_unreachable(true);
+  ASSERT_TRUE(eventually([&] { return seen() == std::vector<bool>{false}; }));
+  EXPECT_FALSE(reconciler.runtime_available());
+  ASSERT_TRUE(runtime_.simulate_exit("sb1", 0));  // happens while the engine is unreachable
+
+  runtime_.set_unreachable(false);
+  ASSERT_TRUE(eventually([&] { return seen() == std::vector<bool>{false, true}; }));
+  // The reconcile interval is an hour: the comeback (its pass, or the resumed event stream)
+  // finds what happened meanwhile.
+  ASSERT_TRUE(wait_state("sb1", std::nullopt));
+  ASSERT_TRUE(eventually([&] { return !findings().empty(); }));  // appended after the outcome
+  EXPECT_EQ(findings().at(0).kind, "died");
+}
+
+TEST_F(ReconcilerTest, ListFailureMarksTheRuntimeUnavailable) {
+  std::atomic<int> downs{0};
+  Reconciler reconciler(store(), runtime_, clock_, recorder(), fast_options(),
+                        [&](bool up) { downs += up ? 0 : 1; });
+  runtime_.set_unreachable(true);
+  auto r = reconciler.reconcile_once();
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code, ErrorCode::kUnavailable);
+  EXPECT_EQ(downs.load(), 1);
+  EXPECT_FALSE(reconciler.runtime_available());
+  runtime_.set_unreachable(false);
+  EXPECT_TRUE(reconciler.check_health());
+  EXPECT_TRUE(reconciler.runtime_available());
+}
+
+TEST_F(ReconcilerTest, StopIsPrompt) {
+  Reconciler reconciler(store(), runtime_, clock_, recorder(), fast_options());
+  ASSERT_TRUE(reconciler.start().has_value());
+  ASSERT_TRUE(eventually([&] { return runtime_.calls("watch") >= 1; }));
+  const auto begin = std::chrono::steady_clock::now();
+  reconciler.stop();
+  EXPECT_LT(std::chrono::steady_clock::now() - begin, 1s);
+}
+
+}  // namespace
+}  // namespace sbx::testing

@@ -36,6 +36,7 @@
 #include <vector>
 
 #include "events/result.h"
+#include "events/sandbox.h"  // Platform {os, arch}
 #include "events/time.h"
 
 namespace sbx {
@@ -59,10 +60,6 @@ struct ResourceLimits {
   std::string memory;  // Kubernetes quantity, e.g. "512Mi", "2Gi", "1G"; empty = unlimited
 };
 
-struct Platform {
-  std::string os;    // "linux"
-  std::string arch;  // "amd64", "arm64"
-};
 
 struct ContainerSpec {
   std::string sandbox_id;  // [A-Za-z0-9_.-], non-empty (a UUID in practice)

@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <deque>
 #include <filesystem>
+#include <future>
 #include <latch>
 #include <mutex>
 #include <shared_mutex>
@@ -298,18 +299,63 @@ Result<void> EventStore::Impl::load() {
   auto h = raw->last_position();
   if (!h) return std::unexpected(h.error());
   head.store(*h);
+
+  // The sandboxes column family holds live sandboxes only, so this is O(live). One thread
+  // reads records in chunks; up to hardware_concurrency tasks decode them (the JSON decode
+  // dominates); this thread inserts finished chunks in order.
+  std::uint64_t estimate = 0;
+  if (db->GetIntProperty(sandboxes, "rocksdb.estimate-num-keys", &estimate)) {
+    live.reserve(static_cast<std::size_t>(estimate + estimate / 8));
+  }
+  using Record = std::pair<std::string, std::string>;
+  using Decoded = std::vector<std::pair<std::string, std::shared_ptr<const Sandbox>>>;
+  auto decode_chunk = [](std::vector<Record> chunk) -> Result<Decoded> {
+    Decoded out;
+    out.reserve(chunk.size());
+    for (auto& [key, value] : chunk) {
+      auto s = decode_sandbox(value);
+      if (!s) {
+        return fail(ErrorCode::kDataLoss,
+                    "sandbox projection '" + key + "' does not decode: " + s.error().message);
+      }
+      out.emplace_back(std::move(key), std::make_shared<const Sandbox>(std::move(*s)));
+    }
+    return out;
+  };
+  const std::size_t parallel = std::max(1u, std::thread::hardware_concurrency());
+  constexpr std::size_t kChunk = 2048;
+  std::deque<std::future<Result<Decoded>>> pending;
+  std::optional<Error> error;
+  auto drain_one = [&] {
+    auto decoded = pending.front().get();
+    pending.pop_front();
+    if (!decoded) {
+      if (!error) error = decoded.error();
+      return;
+    }
+    for (auto& [key, sandbox] : *decoded) live.insert_or_assign(std::move(key), std::move(sandbox));
+  };
   rocksdb::ReadOptions ro;
   ro.verify_checksums = true;
   ro.readahead_size = 2 << 20;
+  ro.fill_cache = false;
   std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(ro, sandboxes));
-  for (it->SeekToFirst(); it->Valid(); it->Next()) {
-    auto s = decode_sandbox(sv(it->value()));
-    if (!s) {
-      return fail(ErrorCode::kDataLoss, "sandbox projection '" + std::string(sv(it->key())) +
-                                            "' does not decode: " + s.error().message);
+  std::vector<Record> chunk;
+  chunk.reserve(kChunk);
+  for (it->SeekToFirst(); it->Valid() && !error; it->Next()) {
+    chunk.emplace_back(std::string(sv(it->key())), std::string(sv(it->value())));
+    if (chunk.size() == kChunk) {
+      if (pending.size() >= parallel) drain_one();
+      pending.push_back(std::async(std::launch::async, decode_chunk, std::move(chunk)));
+      chunk = {};
+      chunk.reserve(kChunk);
     }
-    live.emplace(std::string(sv(it->key())), std::make_shared<const Sandbox>(std::move(*s)));
   }
+  if (!chunk.empty() && !error) {
+    pending.push_back(std::async(std::launch::async, decode_chunk, std::move(chunk)));
+  }
+  while (!pending.empty()) drain_one();
+  if (error) return std::unexpected(*error);
   if (!it->status().ok()) return std::unexpected(layout::to_error(it->status(), "load sandboxes"));
   return {};
 }

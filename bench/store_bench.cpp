@@ -1,0 +1,392 @@
+// Store benchmarks (bench/README.md, section "store").
+//
+//   BM_RawRocksDbPut      baseline: raw RocksDB Put of a 300-byte value, sync=true, default
+//                         options, one key per Put, N threads each writing on its own.
+//   BM_EventStoreAppend   EventStore::append of one SandboxRequested (~300-byte encoded event)
+//                         creating a new sandbox, sync=true: the event, its stream and
+//                         event-id index entries, the sandbox projection, its expiry and
+//                         by_state entries, one group-committed WriteBatch.
+//   BM_EventStoreOpen     open time of a store with 100k live sandboxes over a 1M-event log.
+//   BM_GetSandbox         in-memory get_sandbox over those 100k sandboxes.
+//
+// Append rows run at 1, 8 and 64 threads in the same run; at the end a summary prints the
+// ratio store/raw of the medians (or single runs) of items_per_second per thread count.
+// Run: store_bench --benchmark_repetitions=5 --benchmark_enable_random_interleaving=true
+// The 1M-event fixture is built unsynced in a temporary directory (or reused from
+// $SBX_STORE_BENCH_FIXTURE if that directory exists; built there if it does not).
+#include <benchmark/benchmark.h>
+#include <rocksdb/db.h>
+#include <rocksdb/options.h>
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "events/codec.h"
+#include "src/common/log.h"
+#include "store/event_store.h"
+
+namespace {
+
+using sbx::AppendRequest;
+using sbx::Event;
+using sbx::EventStore;
+using sbx::ExpectedVersion;
+using sbx::Micros;
+
+constexpr Micros kT0 = 1'800'000'000LL * 1'000'000;
+
+std::string make_temp_dir(const char* prefix) {
+  const char* base = std::getenv("TMPDIR");
+  std::string tmpl = std::string(base && *base ? base : "/tmp") + "/" + prefix + "-XXXXXX";
+  if (::mkdtemp(tmpl.data()) == nullptr) std::abort();
+  return tmpl;
+}
+
+// A random v4 UUID from a thread-local PRNG: libuuid's generator reseeds and takes a
+// process-wide lock on every call, which would measure the id generator, not the store.
+std::string fast_uuid() {
+  thread_local std::mt19937_64 rng(std::random_device{}());
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::uint64_t a = rng(), b = rng();
+  a = (a & ~0xF000ULL) | 0x4000ULL;                          // version 4
+  b = (b & ~0xC000000000000000ULL) | 0x8000000000000000ULL;  // variant 10
+  std::string out(36, '-');
+  int pos = 0;
+  for (int i = 0; i < 32; ++i) {
+    if (pos == 8 || pos == 13 || pos == 18 || pos == 23) ++pos;
+    std::uint64_t w = i < 16 ? a : b;
+    out[pos++] = kHex[(w >> (60 - 4 * (i % 16))) & 0xF];
+  }
+  return out;
+}
+
+std::string value_300() {
+  std::mt19937 rng(42);
+  std::string v(300, ' ');
+  for (auto& c : v) c = static_cast<char>('a' + rng() % 26);
+  return v;
+}
+
+Event create_event(const std::string& id, Micros t) {
+  sbx::SandboxRequested r;
+  r.sandbox_id = id;
+  r.spec.image_uri = "python:3.11";
+  r.spec.entrypoint = {"python", "-m", "http.server"};
+  r.spec.resource_limits = {{"cpu", "500m"}};
+  r.spec.timeout_seconds = 600;
+  r.expires_at = t + 600 * sbx::kMicrosPerSecond;
+  Event e;
+  e.event_id = fast_uuid();
+  e.time = t;
+  e.actor = "api:bench";
+  e.request_id = "r";
+  e.data = std::move(r);
+  return e;
+}
+
+AppendRequest create_request(const std::string& id, Micros t) {
+  AppendRequest a;
+  a.stream = sbx::stream_of(id);
+  a.expected = ExpectedVersion::no_stream();
+  a.events.push_back(create_event(id, t));
+  return a;
+}
+
+// --- raw RocksDB baseline ---------------------------------------------------------------
+
+struct RawDb {
+  std::string dir;
+  rocksdb::DB* db = nullptr;
+};
+RawDb* g_raw = nullptr;
+
+void BM_RawRocksDbPut(benchmark::State& state) {
+  if (state.thread_index() == 0) {
+    g_raw = new RawDb{make_temp_dir("store-bench-raw")};
+    rocksdb::Options o;
+    o.create_if_missing = true;
+    if (!rocksdb::DB::Open(o, g_raw->dir, &g_raw->db).ok()) std::abort();
+  }
+  static const std::string value = value_300();
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  const std::uint64_t base = static_cast<std::uint64_t>(state.thread_index()) << 40;
+  std::uint64_t i = 0;
+  char key[8];
+  for (auto _ : state) {
+    std::uint64_t k = base | i++;
+    for (int b = 7; b >= 0; --b, k >>= 8) key[b] = static_cast<char>(k & 0xff);
+    if (!g_raw->db->Put(wo, rocksdb::Slice(key, 8), value).ok()) {
+      state.SkipWithError("put failed");
+      break;
+    }
+  }
+  state.SetItemsProcessed(state.iterations());
+  if (state.thread_index() == 0) {
+    delete g_raw->db;
+    std::filesystem::remove_all(g_raw->dir);
+    delete g_raw;
+    g_raw = nullptr;
+  }
+}
+
+// --- EventStore append --------------------------------------------------------------------
+
+struct StoreUnderTest {
+  std::string dir;
+  std::unique_ptr<EventStore> store;
+  std::atomic<std::uint64_t> batches{0};
+  std::atomic<std::uint64_t> appends{0};
+  std::atomic<std::uint64_t> write_micros{0};
+};
+StoreUnderTest* g_store = nullptr;
+
+void BM_EventStoreAppend(benchmark::State& state) {
+  if (state.thread_index() == 0) {
+    g_store = new StoreUnderTest{make_temp_dir("store-bench-append")};
+    sbx::StoreOptions o;
+    o.path = g_store->dir;
+    o.sync = true;
+    auto s = EventStore::open(o);
+    if (!s) std::abort();
+    g_store->store = std::move(*s);
+    g_store->store->add_commit_listener([](const std::vector<Event>&, const sbx::CommitStats& st) {
+      g_store->batches.fetch_add(1, std::memory_order_relaxed);
+      g_store->appends.fetch_add(st.appends, std::memory_order_relaxed);
+      g_store->write_micros.fetch_add(static_cast<std::uint64_t>(st.write_micros),
+                                      std::memory_order_relaxed);
+    });
+  }
+  std::vector<std::string> ids(4096);
+  for (auto& id : ids) id = fast_uuid();
+  std::size_t n = 0;
+  for (auto _ : state) {
+    if (n == ids.size()) {
+      state.PauseTiming();
+      for (auto& id : ids) id = fast_uuid();
+      n = 0;
+      state.ResumeTiming();
+    }
+    auto r = g_store->store->append(create_request(ids[n++], kT0));
+    if (!r) {
+      state.SkipWithError(r.error().message.c_str());
+      break;
+    }
+  }
+  state.SetItemsProcessed(state.iterations());
+  if (state.thread_index() == 0) {
+    state.counters["event_bytes"] =
+        static_cast<double>(sbx::encode_event(g_store->store->read(1, 1)->at(0)).size());
+    auto batches = g_store->batches.load();
+    state.counters["group_size"] =
+        batches ? static_cast<double>(g_store->appends.load()) / static_cast<double>(batches) : 0;
+    state.counters["write_us"] =
+        batches ? static_cast<double>(g_store->write_micros.load()) / static_cast<double>(batches)
+                : 0;
+    state.counters["batches_per_s"] =
+        benchmark::Counter(static_cast<double>(batches), benchmark::Counter::kIsRate);
+    g_store->store.reset();
+    std::filesystem::remove_all(g_store->dir);
+    delete g_store;
+    g_store = nullptr;
+  }
+}
+
+// --- open time and in-memory reads over a 1M-event log ---------------------------------------
+
+constexpr std::size_t kLive = 100'000;
+constexpr std::size_t kTerminated = 100'000;
+// live: Requested, Started, 4 x ExpirationRenewed (6 events); terminated: Requested,
+// Started, DeletionRequested, SandboxTerminated (4 events): 100k*6 + 100k*4 = 1M events.
+
+std::string g_temp_fixture;  // removed at exit
+
+std::string build_fixture() {
+  const char* env = std::getenv("SBX_STORE_BENCH_FIXTURE");
+  std::string dir;
+  if (env && *env) {
+    dir = env;
+    if (std::filesystem::exists(std::filesystem::path(dir) / "CURRENT")) return dir;
+  } else {
+    dir = make_temp_dir("store-bench-open");
+    g_temp_fixture = dir;
+  }
+  auto started = std::chrono::steady_clock::now();
+  sbx::StoreOptions o;
+  o.path = dir;
+  o.sync = false;
+  auto s = EventStore::open(o);
+  if (!s) std::abort();
+  EventStore& store = **s;
+  std::mt19937_64 rng(7);
+  auto ev = [&](sbx::EventData d, Micros t) {
+    Event e;
+    e.event_id = fast_uuid();
+    e.time = t;
+    e.actor = "worker:bench";
+    e.reason = sbx::Reason::kRuntime;
+    e.data = std::move(d);
+    return e;
+  };
+  constexpr std::size_t kChunk = 1000;
+  Micros t = kT0;
+  for (std::size_t base = 0; base < kLive + kTerminated; base += kChunk) {
+    std::vector<std::string> ids(kChunk);
+    for (auto& id : ids) id = fast_uuid();
+    const bool live = base < kLive;
+    std::vector<AppendRequest> rs;
+    for (auto& id : ids) rs.push_back(create_request(id, ++t));
+    auto add = [&](const std::string& id, std::uint64_t v, sbx::EventData d) {
+      AppendRequest a;
+      a.stream = sbx::stream_of(id);
+      a.expected = ExpectedVersion::exactly(v);
+      a.events.push_back(ev(std::move(d), ++t));
+      rs.push_back(std::move(a));
+    };
+    for (auto& id : ids) add(id, 1, sbx::SandboxStarted{"container-" + id.substr(0, 12)});
+    if (live) {
+      for (std::uint64_t v = 2; v < 6; ++v) {
+        for (auto& id : ids) add(id, v, sbx::ExpirationRenewed{t + 3600 * sbx::kMicrosPerSecond});
+      }
+    } else {
+      for (auto& id : ids) add(id, 2, sbx::DeletionRequested{});
+      for (auto& id : ids) add(id, 3, sbx::SandboxTerminated{0, "done"});
+    }
+    for (auto& r : store.append_all(std::move(rs))) {
+      if (!r) {
+        std::fprintf(stderr, "fixture append failed: %s\n", r.error().message.c_str());
+        std::abort();
+      }
+    }
+  }
+  std::fprintf(stderr, "fixture: %zu live sandboxes, %llu events, built in %.1f s\n",
+               store.live_sandbox_count(), static_cast<unsigned long long>(store.head()),
+               std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+  store.close();
+  return dir;
+}
+
+const std::string& fixture() {
+  static const std::string dir = build_fixture();
+  return dir;
+}
+
+double process_cpu_seconds() {
+  rusage u{};
+  ::getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
+void BM_EventStoreOpen(benchmark::State& state) {
+  sbx::StoreOptions o;
+  o.path = fixture();
+  std::size_t live = 0;
+  std::uint64_t head = 0;
+  double cpu_seconds = 0;
+  for (auto _ : state) {
+    const double cpu0 = process_cpu_seconds();
+    auto t0 = std::chrono::steady_clock::now();
+    auto s = EventStore::open(o);
+    auto t1 = std::chrono::steady_clock::now();
+    cpu_seconds += process_cpu_seconds() - cpu0;
+    if (!s) {
+      state.SkipWithError(s.error().message.c_str());
+      break;
+    }
+    live = (*s)->live_sandbox_count();
+    head = (*s)->head();
+    state.SetIterationTime(std::chrono::duration<double>(t1 - t0).count());
+  }
+  // CPU of every thread of the process during open (what an idle machine needs, spread
+  // over its cores), per open.
+  state.counters["cpu_ms"] = 1000 * cpu_seconds / static_cast<double>(state.iterations());
+  state.counters["live_sandboxes"] = static_cast<double>(live);
+  state.counters["log_events"] = static_cast<double>(head);
+}
+
+std::unique_ptr<EventStore> g_read_store;
+std::vector<std::string> g_read_ids;
+
+void BM_GetSandbox(benchmark::State& state) {
+  if (state.thread_index() == 0) {
+    sbx::StoreOptions o;
+    o.path = fixture();
+    o.read_only = true;
+    auto s = EventStore::open(o);
+    if (!s) std::abort();
+    g_read_store = std::move(*s);
+    g_read_ids.clear();
+    for (const auto& sb : g_read_store->list_sandboxes()) g_read_ids.push_back(sb->id);
+    std::shuffle(g_read_ids.begin(), g_read_ids.end(), std::mt19937(1));
+  }
+  std::size_t i = static_cast<std::size_t>(state.thread_index()) * 7919;
+  for (auto _ : state) {
+    auto sb = g_read_store->get_sandbox(g_read_ids[i++ % g_read_ids.size()]);
+    benchmark::DoNotOptimize(sb);
+  }
+  state.SetItemsProcessed(state.iterations());
+  if (state.thread_index() == 0) {
+    g_read_store.reset();
+  }
+}
+
+BENCHMARK(BM_RawRocksDbPut)->Threads(1)->Threads(8)->Threads(64)->UseRealTime()->MinTime(2.0);
+BENCHMARK(BM_EventStoreAppend)->Threads(1)->Threads(8)->Threads(64)->UseRealTime()->MinTime(2.0);
+BENCHMARK(BM_EventStoreOpen)->UseManualTime()->Iterations(5)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_GetSandbox)->Threads(1)->Threads(2)->UseRealTime();
+
+// Keeps the medians (or single runs) of items_per_second for the summary.
+class SummaryReporter : public benchmark::ConsoleReporter {
+ public:
+  void ReportRuns(const std::vector<Run>& runs) override {
+    ConsoleReporter::ReportRuns(runs);
+    for (const auto& r : runs) {
+      bool use =
+          r.run_type == Run::RT_Aggregate ? r.aggregate_name == "median" : r.repetitions <= 1;
+      auto it = r.counters.find("items_per_second");
+      if (!use || it == r.counters.end()) continue;
+      rates_[r.run_name.function_name][r.threads] = it->second.value;
+    }
+  }
+  void print_summary() const {
+    auto raw = rates_.find("BM_RawRocksDbPut");
+    auto store = rates_.find("BM_EventStoreAppend");
+    if (raw == rates_.end() || store == rates_.end()) return;
+    std::printf("\nstore/raw appends per second (medians):\n");
+    std::printf("%8s %14s %14s %8s\n", "threads", "raw put/s", "store append/s", "ratio");
+    for (const auto& [threads, r] : raw->second) {
+      auto s = store->second.find(threads);
+      if (s == store->second.end()) continue;
+      std::printf("%8lld %14.0f %14.0f %8.2f\n", static_cast<long long>(threads), r, s->second,
+                  s->second / r);
+    }
+  }
+
+ private:
+  std::map<std::string, std::map<std::int64_t, double>> rates_;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  sbx::set_log_level("WARNING");
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  SummaryReporter reporter;
+  benchmark::RunSpecifiedBenchmarks(&reporter);
+  reporter.print_summary();
+  benchmark::Shutdown();
+  if (!g_temp_fixture.empty()) std::filesystem::remove_all(g_temp_fixture);
+  return 0;
+}

@@ -1,0 +1,157 @@
+#include "src/tools/event_format.h"
+
+#include <algorithm>
+#include <type_traits>
+#include <variant>
+
+#include "events/codec.h"
+#include "events/time.h"
+
+namespace sbx {
+namespace {
+
+template <class... Fs>
+struct Overloaded : Fs... {
+  using Fs::operator()...;
+};
+
+std::string clean(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (char c : s) out += (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) ? ' ' : c;
+  return out;
+}
+
+std::string join_map(const std::map<std::string, std::string>& m) {
+  std::string out;
+  for (const auto& [k, v] : m) {
+    if (!out.empty()) out += ',';
+    out += k + "=" + v;
+  }
+  return out;
+}
+
+std::string exit_code(const std::optional<int>& code) {
+  return code ? " exitCode=" + std::to_string(*code) : std::string();
+}
+
+// Cuts to `width` characters (bytes of a UTF-8 sequence are kept together).
+std::string shorten(std::string s, std::size_t width) {
+  if (s.size() <= width) return s;
+  std::size_t cut = width - 3;
+  while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;
+  s.resize(cut);
+  return s + "...";
+}
+
+}  // namespace
+
+Event redact_secrets(Event event) {
+  if (auto* r = std::get_if<SandboxRequested>(&event.data)) {
+    if (r->spec.image_auth && !r->spec.image_auth->password.empty()) {
+      r->spec.image_auth->password = std::string(kRedacted);
+    }
+  }
+  return event;
+}
+
+std::string event_json_line(const Event& event) { return encode_event(redact_secrets(event)); }
+
+std::string data_summary(const EventData& data) {
+  std::string s = std::visit(
+      Overloaded{
+          [](const SandboxRequested& e) {
+            std::string out = e.spec.image_uri.empty() ? "snapshot=" + e.spec.snapshot_id
+                                                       : "image=" + e.spec.image_uri;
+            if (e.spec.image_auth) out += " auth=" + e.spec.image_auth->username;
+            out += e.expires_at ? " expires=" + format_rfc3339(*e.expires_at) : " expires=never";
+            if (!e.metadata.empty()) out += " metadata=" + join_map(e.metadata);
+            return out;
+          },
+          [](const ProvisioningStarted& e) { return "worker=" + e.worker; },
+          [](const SandboxStarted& e) { return "runtimeId=" + e.runtime_id; },
+          [](const ProvisioningFailed& e) { return e.error_code + ": " + e.message; },
+          [](const PauseFailed& e) { return e.message; },
+          [](const ResumeFailed& e) { return e.message; },
+          [](const ExpirationRenewed& e) { return "expires=" + format_rfc3339(e.expires_at); },
+          [](const MetadataPatched& e) {
+            std::string out;
+            if (!e.set.empty()) out = "set " + join_map(e.set);
+            if (!e.removed.empty()) {
+              if (!out.empty()) out += ' ';
+              out += "removed ";
+              for (std::size_t i = 0; i < e.removed.size(); ++i) {
+                out += (i ? "," : "") + e.removed[i];
+              }
+            }
+            return out;
+          },
+          [](const SandboxTerminated& e) {
+            std::string out = e.message + exit_code(e.exit_code);
+            return out;
+          },
+          [](const SandboxFailed& e) {
+            return e.error_code + ": " + e.message + exit_code(e.exit_code);
+          },
+          [](const ServerStarted& e) {
+            return "version=" + e.version + " live=" + std::to_string(e.live_sandboxes);
+          },
+          [](const OrphanRemoved& e) {
+            return "runtimeId=" + e.runtime_id + " sandbox=" + e.sandbox_id;
+          },
+          [](const ReconcileFinding& e) {
+            return e.kind + " sandbox=" + e.sandbox_id + (e.detail.empty() ? "" : " " + e.detail);
+          },
+          [](const MigrationApplied& e) {
+            return "schema=" + std::to_string(e.schema_version) + " " + e.name;
+          },
+          [](const auto&) { return std::string(); },
+      },
+      data);
+  std::string out = clean(s);
+  // Trim leading spaces (e.g. a SandboxTerminated without message).
+  out.erase(
+      0, out.find_first_not_of(' ') == std::string::npos ? out.size() : out.find_first_not_of(' '));
+  return shorten(std::move(out), kSummaryWidth);
+}
+
+TableWriter::Row TableWriter::row_of(const Event& event) {
+  Event e = redact_secrets(event);
+  auto or_dash = [](const std::string& s) { return s.empty() ? std::string("-") : clean(s); };
+  return Row{std::to_string(e.position), format_rfc3339(e.time), clean(e.stream),
+             std::to_string(e.version),  std::string(e.type()),  std::string(to_string(e.reason)),
+             or_dash(e.actor),           or_dash(e.request_id),  data_summary(e.data)};
+}
+
+void TableWriter::write(const std::vector<Row>& rows) {
+  static const Row kHeader = {"POSITION", "TIME",  "STREAM",  "VERSION", "TYPE",
+                              "REASON",   "ACTOR", "REQUEST", "DATA"};
+  if (!header_written_) {
+    for (std::size_t c = 0; c < kColumns; ++c) widths_[c] = std::max(widths_[c], kHeader[c].size());
+  }
+  for (const auto& row : rows) {
+    for (std::size_t c = 0; c < kColumns; ++c) widths_[c] = std::max(widths_[c], row[c].size());
+  }
+  // POSITION and VERSION are numbers: right-aligned. The last column is not padded.
+  auto print = [&](const Row& row) {
+    std::string line;
+    for (std::size_t c = 0; c < kColumns; ++c) {
+      const std::string& cell = row[c];
+      std::size_t pad = widths_[c] - std::min(widths_[c], cell.size());
+      bool right = (c == 0 || c == 3) && &row != &kHeader;
+      if (c > 0) line += "  ";
+      if (right) line.append(pad, ' ');
+      line += cell;
+      if (!right && c + 1 < kColumns) line.append(pad, ' ');
+    }
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    out_ << line << '\n';
+  };
+  if (!header_written_) {
+    print(kHeader);
+    header_written_ = true;
+  }
+  for (const auto& row : rows) print(row);
+}
+
+}  // namespace sbx

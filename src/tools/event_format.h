@@ -1,0 +1,54 @@
+// How sandbox-events prints events: JSON Lines and an aligned table, both redacted.
+//
+// The log keeps registry passwords (`imageAuth.password` of SandboxRequested) because the
+// runtime workers need them; audit output must never show them. Every formatter here
+// prints redact_secrets(event), which replaces a non-empty password with "***".
+//
+// - event_json_line: the codec's envelope JSON (events/codec.h encode_event: position,
+//   stream, version, type, schema, time, eventId, requestId, actor, reason, data) on one
+//   line, no trailing newline.
+// - data_summary: a short one-line description of the payload for the table (control
+//   characters replaced by spaces, at most kSummaryWidth characters).
+// - TableWriter: columns POSITION TIME STREAM VERSION TYPE REASON ACTOR REQUEST DATA. It
+//   writes rows in blocks; a block's columns are as wide as its widest cell and widths
+//   never shrink, so the rows of one block are aligned and later blocks (follow) stay
+//   aligned unless a longer value appears.
+//
+// Pure functions; a TableWriter is not thread-safe (one per output).
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "events/event.h"
+
+namespace sbx {
+
+inline constexpr std::string_view kRedacted = "***";
+inline constexpr std::size_t kSummaryWidth = 72;
+
+[[nodiscard]] Event redact_secrets(Event event);
+[[nodiscard]] std::string event_json_line(const Event& event);
+[[nodiscard]] std::string data_summary(const EventData& data);
+
+class TableWriter {
+ public:
+  static constexpr std::size_t kColumns = 9;
+  using Row = std::array<std::string, kColumns>;
+
+  explicit TableWriter(std::ostream& out) : out_(out) {}
+
+  static Row row_of(const Event& event);  // redacted
+  // Prints the header (first call only) and `rows`, aligned.
+  void write(const std::vector<Row>& rows);
+
+ private:
+  std::ostream& out_;
+  bool header_written_ = false;
+  std::array<std::size_t, kColumns> widths_{};
+};
+
+}  // namespace sbx

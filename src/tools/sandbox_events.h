@@ -1,0 +1,93 @@
+// sandbox-events: the audit tool over a sandboxd data directory, as a library.
+//
+// Every command opens the data directory as a RocksDB secondary (EventStore read_only) of a
+// possibly running sandboxd, so it works beside the server and never writes to the
+// directory (the secondary keeps its own files in a temporary directory it removes).
+// Each run_* takes parsed options and writes its report to `out` and its diagnostics to
+// `err`; src/tools/cli.h turns argv into these options, src/tools/main.cpp is the thin main.
+//
+//   dump    events in log order matching an EventFilter, as JSON Lines (the codec's
+//           envelope, one object per line) or an aligned table. Redacted (event_format.h).
+//   follow  dump, then poll the secondary (catch_up every poll_interval: the server is
+//           another process, there is no commit notification) and print new matching
+//           events until `stop` is set, max_events were printed, the timeout passes or the
+//           filter's position range is past.
+//   replay  rebuild every projection from the log into a scratch directory
+//           (migrations/rebuild.h rebuild_projections) and print a summary.
+//   verify  replay into a temporary directory and compare with the live projections
+//           (verify_projections); print each difference (projection, key, live, rebuilt).
+//   stats   events by type, live sandboxes by state, sandbox streams, log size (events,
+//           bytes on disk), first and last event time.
+//
+// Exit codes (kExit*): 0 success; 1 verify found differences; 2 the command could not run:
+// no data directory ("no sandboxd data directory at X"), a schema newer than this binary,
+// an older one that needs migrating, bad arguments, or a read/replay failure.
+//
+// Thread-safety: the functions are reentrant; each opens its own secondary. `stop` may be
+// set from another thread or a signal handler.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <ostream>
+#include <string>
+
+#include "events/result.h"
+#include "src/tools/event_filter.h"
+#include "store/event_store.h"
+
+namespace sbx {
+
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitDifferences = 1;
+inline constexpr int kExitError = 2;
+
+enum class DumpFormat { kJsonl, kTable };
+
+struct DumpOptions {
+  std::string data_dir;
+  EventFilter filter;
+  DumpFormat format = DumpFormat::kJsonl;
+};
+
+struct FollowOptions {
+  DumpOptions dump;
+  std::chrono::milliseconds poll_interval{200};
+  std::optional<std::uint64_t> max_events;  // stop after printing this many (dump included)
+  std::optional<std::chrono::milliseconds> timeout;  // stop after this long following
+  const std::atomic<bool>* stop = nullptr;           // stop when set (SIGINT/SIGTERM in main)
+};
+
+struct ReplayOptions {
+  std::string data_dir;
+  std::string into;  // scratch directory: missing or empty
+};
+
+struct VerifyOptions {
+  std::string data_dir;
+  std::string scratch_dir;  // empty: a temporary directory, removed afterwards
+  std::size_t max_differences = 100;
+};
+
+struct StatsOptions {
+  std::string data_dir;
+};
+
+[[nodiscard]] int run_dump(const DumpOptions& options, std::ostream& out, std::ostream& err);
+[[nodiscard]] int run_follow(const FollowOptions& options, std::ostream& out, std::ostream& err);
+[[nodiscard]] int run_replay(const ReplayOptions& options, std::ostream& out, std::ostream& err);
+[[nodiscard]] int run_verify(const VerifyOptions& options, std::ostream& out, std::ostream& err);
+[[nodiscard]] int run_stats(const StatsOptions& options, std::ostream& out, std::ostream& err);
+
+// Opens `data_dir` read-only (secondary). Errors: kNotFound "no sandboxd data directory at
+// X" (missing directory, or no store in it), kFailedPrecondition (schema newer than this
+// binary, or older: migrate first; the store's message), kUnavailable (I/O).
+[[nodiscard]] Result<std::unique_ptr<EventStore>> open_data_dir(const std::string& data_dir);
+
+// "~" and "~/..." expanded with $HOME; other paths unchanged.
+[[nodiscard]] std::string expand_home(const std::string& path);
+
+}  // namespace sbx

@@ -1,0 +1,132 @@
+#include "src/tools/event_format.h"
+
+#include <gtest/gtest.h>
+
+#include <sstream>
+
+#include "events/codec.h"
+#include "src/tools/event_filter.h"
+
+namespace sbx {
+namespace {
+
+Event requested_with_auth(std::string password) {
+  Event e;
+  e.position = 7;
+  e.stream = "sandbox-x";
+  e.version = 1;
+  e.time = *parse_rfc3339("2026-03-01T10:00:00Z");
+  e.event_id = "00000000-0000-4000-8000-000000000007";
+  e.actor = "api:key-1";
+  SandboxRequested r;
+  r.sandbox_id = "x";
+  r.spec.image_uri = "registry.invalid/team/app:1";
+  r.spec.image_auth = ImageAuth{"robot", std::move(password)};
+  e.data = r;
+  return e;
+}
+
+TEST(Redaction, ReplacesTheRegistryPasswordOnly) {
+  Event e = requested_with_auth("hunter2");
+  Event r = redact_secrets(e);
+  const auto& spec = std::get<SandboxRequested>(r.data).spec;
+  EXPECT_EQ(spec.image_auth->password, "***");
+  EXPECT_EQ(spec.image_auth->username, "robot");
+  EXPECT_EQ(spec.image_uri, "registry.invalid/team/app:1");
+  EXPECT_EQ(std::get<SandboxRequested>(e.data).spec.image_auth->password, "hunter2");  // a copy
+  std::string line = event_json_line(e);
+  EXPECT_EQ(line.find("hunter2"), std::string::npos);
+  EXPECT_NE(line.find(R"("password":"***")"), std::string::npos) << line;
+  EXPECT_EQ(line.find('\n'), std::string::npos);
+  // The line is still a valid envelope.
+  auto decoded = decode_event(line);
+  ASSERT_TRUE(decoded) << decoded.error().message;
+  EXPECT_EQ(decoded->event_id, e.event_id);
+  EXPECT_EQ(decoded->position, 7u);
+}
+
+TEST(Redaction, LeavesAnEmptyPasswordAndOtherEventsAlone) {
+  EXPECT_EQ(redact_secrets(requested_with_auth("")), requested_with_auth(""));
+  Event e;
+  e.data = SandboxFailed{"RUNTIME::DIED", "password=***? no: a message", 1};
+  EXPECT_EQ(redact_secrets(e), e);
+}
+
+TEST(Summary, DescribesThePayloadOnOneShortLine) {
+  EXPECT_EQ(data_summary(requested_with_auth("hunter2").data),
+            "image=registry.invalid/team/app:1 auth=robot expires=never");
+  EXPECT_EQ(data_summary(SandboxTerminated{0, ""}), "exitCode=0");
+  EXPECT_EQ(data_summary(SandboxFailed{"E", "line1\nline2\ttab", 137}),
+            "E: line1 line2 tab exitCode=137");
+  EXPECT_EQ(data_summary(MetadataPatched{{{"a", "1"}, {"b", "2"}}, {"c", "d"}}),
+            "set a=1,b=2 removed c,d");
+  EXPECT_EQ(data_summary(PauseRequested{}), "");
+  std::string long_message(200, 'x');
+  std::string s = data_summary(PauseFailed{long_message});
+  EXPECT_EQ(s.size(), kSummaryWidth);
+  EXPECT_TRUE(s.ends_with("..."));
+  // A multi-byte character is never cut in half.
+  std::string accents;
+  for (int i = 0; i < 60; ++i) accents += "\xc3\xa9";  // é
+  std::string cut = data_summary(PauseFailed{accents});
+  EXPECT_TRUE(cut.ends_with("\xc3\xa9...")) << cut;
+}
+
+TEST(Table, RowsOfABlockAreAlignedAndWidthsNeverShrink) {
+  std::ostringstream out;
+  TableWriter t(out);
+  TableWriter::Row a = {"1", "T", "system", "1", "ServerStarted", "user", "server", "-", "x"};
+  TableWriter::Row b = {"12", "T",     "sandbox-long-name", "3", "SandboxStarted", "runtime",
+                        "w",  "req-1", "runtimeId=c"};
+  t.write({a, b});
+  t.write({a});
+  EXPECT_EQ(out.str(),
+            "POSITION  TIME  STREAM             VERSION  TYPE            REASON   ACTOR   "
+            "REQUEST  DATA\n"
+            "       1  T     system                   1  ServerStarted   user     server  -"
+            "        x\n"
+            "      12  T     sandbox-long-name        3  SandboxStarted  runtime  w       "
+            "req-1    runtimeId=c\n"
+            "       1  T     system                   1  ServerStarted   user     server  -"
+            "        x\n");
+}
+
+TEST(Filter, EveryCriterionMustHold) {
+  Event e = requested_with_auth("p");
+  EventFilter f;
+  EXPECT_TRUE(f.matches(e));
+  f.stream = "sandbox-y";
+  EXPECT_FALSE(f.matches(e));
+  f.stream = "sandbox-x";
+  f.from_position = 7;
+  f.to_position = 7;
+  EXPECT_TRUE(f.matches(e));
+  f.from_position = 8;
+  EXPECT_FALSE(f.matches(e));
+  f.from_position = 1;
+  f.since = e.time;
+  f.until = e.time + 1;
+  EXPECT_TRUE(f.matches(e));
+  f.until = e.time;
+  EXPECT_FALSE(f.matches(e));
+  f.until.reset();
+  f.types = {"SandboxStarted"};
+  EXPECT_FALSE(f.matches(e));
+  f.types.push_back("SandboxRequested");
+  EXPECT_TRUE(f.matches(e));
+  EXPECT_FALSE(f.past_end(7));
+  EXPECT_TRUE(f.past_end(8));
+}
+
+TEST(Filter, TypeNamesAreChecked) {
+  auto ok = parse_event_types({"SandboxRequested,SandboxFailed", "SandboxRequested", ""});
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(*ok, (std::vector<std::string>{"SandboxRequested", "SandboxFailed"}));
+  auto bad = parse_event_types({"sandboxrequested"});
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(bad.error().field, "--type");
+}
+
+}  // namespace
+}  // namespace sbx

@@ -1,0 +1,1068 @@
+#include "api/api_server.h"
+
+#include <pistache/endpoint.h>
+#include <pistache/http.h>
+#include <pistache/peer.h>
+#include <pistache/transport.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cctype>
+#include <condition_variable>
+#include <cstdio>
+#include <mutex>
+#include <set>
+#include <string_view>
+#include <thread>
+
+#include "api/docs_pages.h"
+#include "api/error_mapping.h"
+#include "api/event_streamer.h"
+#include "api/http_util.h"
+#include "api/openapi_document.h"
+#include "api/request_parsing.h"
+#include "api/sandbox_json.h"
+#include "src/common/log.h"
+#include "src/config/config.h"
+
+namespace sbx::api {
+
+using namespace Pistache;
+
+ApiOptions api_options_from(const Config& config) {
+  ApiOptions o;
+  o.host = config.server.host;
+  o.port = static_cast<std::uint16_t>(config.server.port);
+  o.threads = std::max(1, config.server.threads);
+  o.max_body_bytes =
+      static_cast<std::size_t>(std::max<std::int64_t>(1, config.server.max_body_bytes));
+  if (config.server.api_key && !config.server.api_key->empty()) o.api_key = config.server.api_key;
+  o.metrics_auth = config.server.metrics_auth;
+  o.keep_alive_seconds =
+      static_cast<int>(std::max<std::int64_t>(1, config.server.timeout_keep_alive));
+  o.runtime_type = std::string(to_string(config.runtime.type));
+  o.max_wait = std::chrono::milliseconds(
+      std::max(config.server.create_wait_ms, config.server.transition_wait_ms));
+  return o;
+}
+
+namespace {
+
+constexpr std::size_t kMaxHeadBytes = 64 * 1024;
+constexpr const char* kHeadData = "sbx.head";
+
+const Http::Mime::MediaType& json_mime() {
+  static const auto m = Http::Mime::MediaType::fromString("application/json");
+  return m;
+}
+const Http::Mime::MediaType& html_mime() {
+  static const auto m = Http::Mime::MediaType::fromString("text/html; charset=utf-8");
+  return m;
+}
+const Http::Mime::MediaType& prometheus_mime() {
+  static const auto m =
+      Http::Mime::MediaType::fromString("text/plain; version=0.0.4; charset=utf-8");
+  return m;
+}
+
+// What we read of a request ourselves before Pistache parses it: the request line (for
+// the raw query string: Pistache keeps only the first of repeated keys) and the headers
+// (to refuse an oversized body before buffering it).
+struct HeadCapture {
+  std::string head;
+  bool done = false;
+  bool poisoned = false;  // a 413/431 was sent: ignore the rest of this connection
+  std::string target;
+  void reset() {
+    head.clear();
+    done = false;
+    target.clear();
+  }
+};
+
+// A response header with a name chosen at run time (Pistache 0.0.5 writes only typed
+// headers; raw ones are kept for requests).
+class NamedHeader final : public Http::Header::Header {
+ public:
+  NamedHeader(std::string name, std::string value)
+      : name_(std::move(name)), value_(std::move(value)) {}
+  const char* name() const override { return name_.c_str(); }
+  void write(std::ostream& os) const override { os << value_; }
+  uint64_t hash() const override { return Http::Header::detail::hash(name_.c_str()); }
+
+ private:
+  std::string name_;
+  std::string value_;
+};
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+// Content-Length of a captured head, if present and numeric.
+std::optional<unsigned long long> content_length_of(std::string_view head) {
+  std::size_t pos = head.find("\r\n");
+  while (pos != std::string_view::npos && pos + 2 < head.size()) {
+    const std::size_t start = pos + 2;
+    const std::size_t end = head.find("\r\n", start);
+    const std::string_view line =
+        head.substr(start, end == std::string_view::npos ? head.npos : end - start);
+    const auto colon = line.find(':');
+    if (colon != std::string_view::npos && iequals(trim(line.substr(0, colon)), "content-length")) {
+      auto n = parse_int(trim(line.substr(colon + 1)));
+      if (n && *n >= 0) return static_cast<unsigned long long>(*n);
+      return std::nullopt;
+    }
+    pos = end;
+  }
+  return std::nullopt;
+}
+
+// "GET /v1/sandboxes?x=1 HTTP/1.1" -> "/v1/sandboxes?x=1" (absolute-form reduced to path).
+std::string target_of(std::string_view head) {
+  const std::string_view line = head.substr(0, head.find("\r\n"));
+  const auto sp1 = line.find(' ');
+  if (sp1 == std::string_view::npos) return {};
+  const auto sp2 = line.find(' ', sp1 + 1);
+  std::string_view target =
+      line.substr(sp1 + 1, sp2 == std::string_view::npos ? line.npos : sp2 - sp1 - 1);
+  if (target.starts_with("http://") || target.starts_with("https://")) {
+    const auto slash = target.find('/', target.find("//") + 2);
+    target = slash == std::string_view::npos ? std::string_view("/") : target.substr(slash);
+  }
+  return std::string(target);
+}
+
+std::vector<std::string> split_path(std::string_view path) {
+  std::vector<std::string> out;
+  while (!path.empty()) {
+    const auto slash = path.find('/');
+    const std::string_view seg = path.substr(0, slash);
+    if (!seg.empty()) out.push_back(percent_decode(seg, false).value_or(std::string(seg)));
+    if (slash == std::string_view::npos) break;
+    path.remove_prefix(slash + 1);
+  }
+  return out;
+}
+
+bool prefers_async(const Http::Request& req) {
+  auto prefer = req.headers().tryGetRaw("Prefer");
+  if (!prefer) return false;
+  std::string v = prefer->value();
+  std::transform(v.begin(), v.end(), v.begin(), [](unsigned char c) { return std::tolower(c); });
+  return v.find("respond-async") != std::string::npos;
+}
+
+// Runs `fn` on `transport`'s own thread after `delay` (a one-shot timerfd in its poller).
+// `prev_fd` is the timer that fired the caller, closed here once the poller is done with it.
+void on_transport_thread(Tcp::Transport* transport, std::chrono::milliseconds delay,
+                         std::function<void(int fired_fd)> fn, int prev_fd = -1) {
+  const int tfd = ::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+  if (prev_fd >= 0) ::close(prev_fd);
+  if (tfd < 0) return;
+  try {
+    Async::Promise<uint64_t> p(
+        [&](Async::Deferred<uint64_t> d) { transport->armTimer(tfd, delay, std::move(d)); });
+    p.then([fn = std::move(fn), tfd](uint64_t) { fn(tfd); },
+           [tfd](std::exception_ptr) { ::close(tfd); });
+  } catch (...) {
+    ::close(tfd);
+  }
+}
+
+// Keeps a streaming connection alive: Pistache 0.0.5 times a connection out by the age of
+// its parser state even while a response is being streamed, so the stream's own transport
+// thread refreshes it periodically until the client is gone.
+void keep_stream_fresh(Tcp::Transport* transport, std::weak_ptr<Tcp::Peer> peer,
+                       std::chrono::milliseconds every, int prev_fd = -1) {
+  on_transport_thread(
+      transport, every,
+      [transport, peer, every](int fired) {
+        auto p = peer.lock();
+        if (!p) {
+          ::close(fired);
+          return;
+        }
+        Http::Handler::getParser(p)->reset();
+        keep_stream_fresh(transport, peer, every, fired);
+      },
+      prev_fd);
+}
+
+}  // namespace
+
+// ------------------------------------------------------------------------------------------
+
+struct Exchange;
+
+struct ApiServer::Impl {
+  Impl(ApiDeps d, ApiOptions o)
+      : deps(std::move(d)),
+        options(std::move(o)),
+        runtime_prefix(runtime_prefix_of(options.runtime_type)),
+        streamer(deps.store, options.sse_heartbeat) {}
+
+  ApiDeps deps;
+  ApiOptions options;
+  std::string runtime_prefix;
+  EventStreamer streamer;
+  std::function<std::string()> metrics_provider;
+  std::unique_ptr<Http::Endpoint> endpoint;
+  std::uint16_t bound_port = 0;
+  bool started = false;
+
+  std::atomic<bool> stopping{false};
+  mutable std::mutex mu;
+  std::condition_variable idle_cv;
+  std::size_t in_flight = 0;
+  std::set<std::shared_ptr<Exchange>> parked;
+  std::once_flag shutdown_once;
+
+  void begin_request() {
+    std::lock_guard lock(mu);
+    ++in_flight;
+  }
+  void end_request() {
+    {
+      std::lock_guard lock(mu);
+      if (in_flight > 0) --in_flight;
+    }
+    idle_cv.notify_all();
+  }
+  bool wait_idle(std::chrono::milliseconds limit) {
+    std::unique_lock lock(mu);
+    return idle_cv.wait_for(lock, limit, [&] { return in_flight == 0; });
+  }
+
+  void dispatch(const Http::Request& req, const std::string& target, Http::ResponseWriter w,
+                Tcp::Transport* transport, const std::shared_ptr<Tcp::Peer>& peer);
+  void reject_early(Http::ResponseWriter w, const ApiError& error,
+                    const std::shared_ptr<Tcp::Peer>& peer);
+  void park(const std::shared_ptr<Exchange>& ex, std::string sandbox_id,
+            SandboxService::Predicate predicate, std::chrono::milliseconds timeout,
+            std::function<void(WaitOutcome, std::shared_ptr<const Sandbox>)> answer);
+  void do_shutdown();
+
+  // Handlers.
+  void create(const std::shared_ptr<Exchange>& ex, const Http::Request& req);
+  void list(const std::shared_ptr<Exchange>& ex, const QueryParams& query);
+  void get(const std::shared_ptr<Exchange>& ex, const std::string& id);
+  void remove(const std::shared_ptr<Exchange>& ex, const Http::Request& req, const std::string& id);
+  void patch_metadata(const std::shared_ptr<Exchange>& ex, const Http::Request& req,
+                      const std::string& id);
+  void transition(const std::shared_ptr<Exchange>& ex, const Http::Request& req,
+                  const std::string& id, bool pause);
+  void renew(const std::shared_ptr<Exchange>& ex, const Http::Request& req, const std::string& id);
+  void endpoint_of(const std::shared_ptr<Exchange>& ex, const std::string& id,
+                   const std::string& port);
+  void history(const std::shared_ptr<Exchange>& ex, const std::string& id);
+  void watch(const std::shared_ptr<Exchange>& ex, const Http::Request& req,
+             const QueryParams& query, Tcp::Transport* transport,
+             const std::shared_ptr<Tcp::Peer>& peer);
+  void health(const std::shared_ptr<Exchange>& ex);
+  void metrics(const std::shared_ptr<Exchange>& ex);
+};
+
+// One request/response: owns the ResponseWriter until the answer is sent (exactly once,
+// from whichever thread completes it), records metrics and keeps the in-flight count.
+struct Exchange {
+  Exchange(ApiServer::Impl* i, Http::ResponseWriter w, std::string rid, std::string m)
+      : impl(i),
+        writer(std::move(w)),
+        request_id(std::move(rid)),
+        method(std::move(m)),
+        start(std::chrono::steady_clock::now()) {
+    impl->begin_request();
+    if (auto* hm = impl->deps.http_metrics) hm->requests_in_flight.inc();
+  }
+  ~Exchange() {
+    // Never answered (a handler bug): still release the in-flight slot.
+    if (!sent.exchange(true)) finish_metrics(500), impl->end_request();
+  }
+
+  ApiServer::Impl* impl;
+  Http::ResponseWriter writer;
+  std::string request_id;
+  std::string method;
+  std::string route = "unmatched";
+  std::chrono::steady_clock::time_point start;
+  std::atomic<bool> sent{false};
+  std::function<void()> on_shutdown;  // parked: answer now with the state reached
+  std::function<void()> after_write;  // runs on the transport thread once written
+
+  void finish_metrics(int status) {
+    auto* hm = impl->deps.http_metrics;
+    if (!hm) return;
+    hm->requests_in_flight.dec();
+    const std::string s = std::to_string(status);
+    hm->requests_total.with({method, route, s}).inc();
+    hm->request_duration_seconds.with({method, route})
+        .observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  }
+
+  // False if an answer was already sent.
+  bool send(int status, std::string_view body, const Http::Mime::MediaType* mime,
+            const std::vector<std::pair<std::string, std::string>>& headers = {}) {
+    if (sent.exchange(true)) return false;
+    finish_metrics(status);
+    ApiServer::Impl* i = impl;
+    try {
+      writer.headers().add(std::make_shared<NamedHeader>("X-Request-ID", request_id));
+      for (const auto& [k, v] : headers) writer.headers().add(std::make_shared<NamedHeader>(k, v));
+      auto promise = writer.send(static_cast<Http::Code>(status), body.data(), body.size(),
+                                 mime ? *mime : Http::Mime::MediaType());
+      auto after = std::move(after_write);
+      promise.then(
+          [i, after](ssize_t) {
+            if (after) after();
+            i->end_request();
+          },
+          [i, after](std::exception_ptr) {
+            if (after) after();
+            i->end_request();
+          });
+    } catch (const std::exception& e) {
+      logger("api")->debug("response {} not sent: {}", request_id, e.what());
+      i->end_request();
+    }
+    return true;
+  }
+  bool send_json(int status, std::string_view body,
+                 const std::vector<std::pair<std::string, std::string>>& headers = {}) {
+    return send(status, body, &json_mime(), headers);
+  }
+  bool send_error(const ApiError& error) {
+    if (error.status >= 500) {
+      logger("api")->warn("{} {} -> {} {}: {} (request {})", method, route, error.status,
+                          error.code, error.message, request_id);
+    }
+    return send_json(error.status, render_error(error));
+  }
+  bool send_empty(int status) { return send(status, {}, nullptr); }
+};
+
+// ------------------------------------------------------------------------------------------
+// The Pistache handler: our own onInput (see HeadCapture), then dispatch.
+
+class HttpHandler : public Http::Handler {
+ public:
+  HTTP_PROTOTYPE(HttpHandler)
+
+  explicit HttpHandler(ApiServer::Impl* impl) : impl_(impl) {}
+
+  void onRequest(const Http::Request& req, Http::ResponseWriter w) override {
+    // Only reached if Pistache calls it directly; our onInput dispatches itself.
+    impl_->dispatch(req, req.resource() + req.query().as_str(), std::move(w), transport(), nullptr);
+  }
+
+  void onTimeout(const Http::Request&, Http::ResponseWriter) override {}
+
+ private:
+  static std::shared_ptr<HeadCapture> capture_of(const std::shared_ptr<Tcp::Peer>& peer) {
+    auto data = peer->tryGetData(kHeadData);
+    if (data) return std::static_pointer_cast<HeadCapture>(data);
+    auto cap = std::make_shared<HeadCapture>();
+    peer->putData(kHeadData, cap);
+    return cap;
+  }
+
+  void refuse(const std::shared_ptr<Tcp::Peer>& peer, HeadCapture& cap, const ApiError& error) {
+    cap.poisoned = true;
+    Http::ResponseWriter w(Http::Version::Http11, transport(), this, peer);
+    impl_->reject_early(std::move(w), error, peer);
+  }
+
+  void onInput(const char* buffer, size_t len, const std::shared_ptr<Tcp::Peer>& peer) override {
+    auto cap = capture_of(peer);
+    if (cap->poisoned) return;
+    if (!cap->done) {
+      const std::size_t before = cap->head.size();
+      cap->head.append(buffer,
+                       std::min(len, kMaxHeadBytes + 4 - std::min(before, kMaxHeadBytes + 4)));
+      const std::size_t from = before >= 3 ? before - 3 : 0;
+      const auto end = cap->head.find("\r\n\r\n", from);
+      if (end != std::string::npos) {
+        cap->head.resize(end + 2);
+        cap->done = true;
+        cap->target = target_of(cap->head);
+        const auto cl = content_length_of(cap->head);
+        if (cl && *cl > impl_->options.max_body_bytes) {
+          refuse(peer, *cap,
+                 api_error(ApiErrorKind::kBodyTooLarge,
+                           "request body of " + std::to_string(*cl) +
+                               " bytes exceeds server.max_body_bytes (" +
+                               std::to_string(impl_->options.max_body_bytes) + ")"));
+          return;
+        }
+      } else if (cap->head.size() > kMaxHeadBytes) {
+        refuse(peer, *cap,
+               api_error(
+                   ApiErrorKind::kHeadersTooLarge,
+                   "request line and headers exceed " + std::to_string(kMaxHeadBytes) + " bytes"));
+        return;
+      }
+    }
+
+    auto parser = getParser(peer);
+    auto& request = parser->request;
+    try {
+      if (!parser->feed(buffer, len)) {
+        parser->reset();
+        cap->reset();
+        refuse(peer, *cap,
+               api_error(ApiErrorKind::kBodyTooLarge,
+                         "request exceeds server.max_body_bytes (" +
+                             std::to_string(impl_->options.max_body_bytes) + ")"));
+        return;
+      }
+      if (parser->parse() != Http::Private::State::Done) return;
+
+      Http::ResponseWriter response(request.version(), transport(), this, peer);
+      request.copyAddress(peer->address());
+      if (auto conn = request.headers().tryGet<Http::Header::Connection>()) {
+        response.headers().add<Http::Header::Connection>(conn->control());
+      } else if (request.version() == Http::Version::Http10) {
+        response.headers().add<Http::Header::Connection>(Http::ConnectionControl::Close);
+      }
+      peer->setIdle(false);
+      const std::string target =
+          cap->done ? cap->target : request.resource() + request.query().as_str();
+      impl_->dispatch(request, target, std::move(response), transport(), peer);
+      parser->reset();
+      cap->reset();
+    } catch (const Http::HttpError& err) {
+      parser->reset();
+      cap->reset();
+      Http::ResponseWriter response(request.version(), transport(), this, peer);
+      impl_->reject_early(std::move(response),
+                          api_error(ApiErrorKind::kInvalidValue,
+                                    std::string("malformed HTTP request: ") + err.what()),
+                          nullptr);
+    } catch (const std::exception& e) {
+      parser->reset();
+      cap->reset();
+      Http::ResponseWriter response(request.version(), transport(), this, peer);
+      impl_->reject_early(
+          std::move(response),
+          api_error(ApiErrorKind::kInternal, std::string("internal error: ") + e.what()), nullptr);
+    }
+  }
+
+  ApiServer::Impl* impl_;
+};
+
+// ------------------------------------------------------------------------------------------
+
+void ApiServer::Impl::reject_early(Http::ResponseWriter w, const ApiError& error,
+                                   const std::shared_ptr<Tcp::Peer>& close_peer) {
+  auto ex =
+      std::make_shared<Exchange>(this, std::move(w), request_id_from(std::nullopt), "UNKNOWN");
+  if (close_peer) {
+    // The rest of this request is not read: close the connection once the answer is out.
+    std::weak_ptr<Tcp::Peer> weak = close_peer;
+    ex->after_write = [weak] {
+      if (auto p = weak.lock()) ::shutdown(p->fd(), SHUT_RDWR);
+    };
+  }
+  ex->send_error(error);
+}
+
+void ApiServer::Impl::park(
+    const std::shared_ptr<Exchange>& ex, std::string sandbox_id,
+    SandboxService::Predicate predicate, std::chrono::milliseconds timeout,
+    std::function<void(WaitOutcome, std::shared_ptr<const Sandbox>)> answer) {
+  ex->on_shutdown = [this, answer, sandbox_id] {
+    answer(WaitOutcome::kCancelled, deps.service.get(sandbox_id));
+  };
+  {
+    std::lock_guard lock(mu);
+    if (!stopping) {
+      parked.insert(ex);
+    } else {
+      ex->on_shutdown = nullptr;
+    }
+  }
+  if (!ex->on_shutdown) {
+    answer(WaitOutcome::kCancelled, deps.service.get(sandbox_id));
+    return;
+  }
+  deps.service.wait_async(
+      std::move(sandbox_id), std::move(predicate), timeout,
+      [this, ex, answer](WaitOutcome outcome, std::shared_ptr<const Sandbox> sb) {
+        {
+          std::lock_guard lock(mu);
+          parked.erase(ex);
+        }
+        answer(outcome, std::move(sb));
+      });
+}
+
+void ApiServer::Impl::dispatch(const Http::Request& req, const std::string& target,
+                               Http::ResponseWriter w, Tcp::Transport* transport,
+                               const std::shared_ptr<Tcp::Peer>& peer) {
+  std::optional<std::string_view> rid_header;
+  std::string rid_raw;
+  if (auto raw = req.headers().tryGetRaw("X-Request-ID")) {
+    rid_raw = raw->value();
+    rid_header = rid_raw;
+  }
+  auto ex = std::make_shared<Exchange>(this, std::move(w), request_id_from(rid_header),
+                                       Http::methodString(req.method()));
+
+  const auto qmark = target.find('?');
+  const std::string_view path = std::string_view(target).substr(0, qmark);
+  const std::string_view raw_query =
+      qmark == std::string::npos ? std::string_view{} : std::string_view(target).substr(qmark + 1);
+
+  std::vector<std::string> seg = split_path(path);
+  std::string prefix;
+  if (!seg.empty() && seg[0] == "v1") {
+    prefix = "/v1";
+    seg.erase(seg.begin());
+  }
+  const Http::Method m = req.method();
+  const std::size_t n = seg.size();
+  auto is = [&](std::size_t i, std::string_view s) { return n > i && seg[i] == s; };
+
+  // Route table: template, allowed methods, whether auth applies.
+  enum class R {
+    kNone,
+    kHealth,
+    kSandboxes,
+    kSandbox,
+    kMetadata,
+    kPause,
+    kResume,
+    kRenew,
+    kEndpoint,
+    kHistory,
+    kWatch,
+    kOpenApi,
+    kDocs,
+    kRedoc,
+    kMetrics,
+  };
+  R route = R::kNone;
+  std::vector<Http::Method> allowed;
+  std::string tmpl;
+  if (n == 1 && is(0, "health") && prefix.empty()) {
+    route = R::kHealth, allowed = {Http::Method::Get}, tmpl = "/health";
+  } else if (n == 1 && is(0, "sandboxes")) {
+    route = R::kSandboxes, allowed = {Http::Method::Get, Http::Method::Post}, tmpl = "/sandboxes";
+  } else if (n == 2 && is(0, "sandboxes")) {
+    route = R::kSandbox, allowed = {Http::Method::Get, Http::Method::Delete},
+    tmpl = "/sandboxes/{id}";
+  } else if (n == 3 && is(0, "sandboxes") && is(2, "metadata")) {
+    route = R::kMetadata, allowed = {Http::Method::Patch}, tmpl = "/sandboxes/{id}/metadata";
+  } else if (n == 3 && is(0, "sandboxes") && is(2, "pause")) {
+    route = R::kPause, allowed = {Http::Method::Post}, tmpl = "/sandboxes/{id}/pause";
+  } else if (n == 3 && is(0, "sandboxes") && is(2, "resume")) {
+    route = R::kResume, allowed = {Http::Method::Post}, tmpl = "/sandboxes/{id}/resume";
+  } else if (n == 3 && is(0, "sandboxes") && is(2, "renew-expiration")) {
+    route = R::kRenew, allowed = {Http::Method::Post}, tmpl = "/sandboxes/{id}/renew-expiration";
+  } else if (n == 4 && is(0, "sandboxes") && is(2, "endpoints")) {
+    route = R::kEndpoint, allowed = {Http::Method::Get}, tmpl = "/sandboxes/{id}/endpoints/{port}";
+  } else if (n == 3 && is(0, "sandboxes") && is(2, "events")) {
+    route = R::kHistory, allowed = {Http::Method::Get}, tmpl = "/sandboxes/{id}/events";
+  } else if (n == 1 && is(0, "events")) {
+    route = R::kWatch, allowed = {Http::Method::Get}, tmpl = "/events";
+  } else if (n == 1 && is(0, "openapi.json")) {
+    route = R::kOpenApi, allowed = {Http::Method::Get}, tmpl = "/openapi.json";
+  } else if (n == 1 && is(0, "docs")) {
+    route = R::kDocs, allowed = {Http::Method::Get}, tmpl = "/docs";
+  } else if (n == 1 && is(0, "redoc")) {
+    route = R::kRedoc, allowed = {Http::Method::Get}, tmpl = "/redoc";
+  } else if (n == 1 && is(0, "metrics")) {
+    route = R::kMetrics, allowed = {Http::Method::Get}, tmpl = "/metrics";
+  }
+  if (route == R::kNone) {
+    ex->send_error(api_error(ApiErrorKind::kRouteNotFound, "no route for " + std::string(path)));
+    return;
+  }
+  ex->route = prefix + tmpl;
+  if (std::find(allowed.begin(), allowed.end(), m) == allowed.end()) {
+    std::string allow;
+    for (auto a : allowed)
+      allow += (allow.empty() ? "" : ", ") + std::string(Http::methodString(a));
+    ex->send(405,
+             render_error(api_error(ApiErrorKind::kMethodNotAllowed,
+                                    std::string(Http::methodString(m)) + " is not allowed on " +
+                                        ex->route + " (allowed: " + allow + ")")),
+             &json_mime(), {{"Allow", allow}});
+    return;
+  }
+
+  // Auth.
+  const bool exempt = route == R::kHealth || route == R::kOpenApi || route == R::kDocs ||
+                      route == R::kRedoc || (route == R::kMetrics && !options.metrics_auth);
+  if (options.api_key && !options.api_key->empty() && !exempt) {
+    auto key = req.headers().tryGetRaw("OPEN-SANDBOX-API-KEY");
+    if (!key || trim(key->value()).empty()) {
+      ex->send_error(api_error(ApiErrorKind::kMissingApiKey,
+                               "authentication required: send the API key in header "
+                               "OPEN-SANDBOX-API-KEY"));
+      return;
+    }
+    if (!constant_time_equals(trim(key->value()), *options.api_key)) {
+      ex->send_error(api_error(ApiErrorKind::kInvalidApiKey, "the API key is not valid"));
+      return;
+    }
+  }
+
+  if (stopping && route != R::kHealth) {
+    ex->send_error(api_error(ApiErrorKind::kShuttingDown, "the server is shutting down"));
+    return;
+  }
+  if (req.body().size() > options.max_body_bytes) {
+    ex->send_error(api_error(ApiErrorKind::kBodyTooLarge,
+                             "request body of " + std::to_string(req.body().size()) +
+                                 " bytes exceeds server.max_body_bytes (" +
+                                 std::to_string(options.max_body_bytes) + ")"));
+    return;
+  }
+
+  auto query = parse_query(raw_query);
+  if (!query) {
+    ex->send_error(
+        api_error(ApiErrorKind::kInvalidValue, "malformed %-escape in the query string"));
+    return;
+  }
+  const std::string id = n >= 2 ? seg[1] : std::string();
+  try {
+    switch (route) {
+      case R::kHealth:
+        return health(ex);
+      case R::kSandboxes:
+        if (m == Http::Method::Post) return create(ex, req);
+        return list(ex, *query);
+      case R::kSandbox:
+        if (m == Http::Method::Delete) return remove(ex, req, id);
+        return get(ex, id);
+      case R::kMetadata:
+        return patch_metadata(ex, req, id);
+      case R::kPause:
+        return transition(ex, req, id, true);
+      case R::kResume:
+        return transition(ex, req, id, false);
+      case R::kRenew:
+        return renew(ex, req, id);
+      case R::kEndpoint:
+        return endpoint_of(ex, id, seg[3]);
+      case R::kHistory:
+        return history(ex, id);
+      case R::kWatch:
+        return watch(ex, req, *query, transport, peer);
+      case R::kOpenApi:
+        ex->send_json(200, openapi_document());
+        return;
+      case R::kDocs:
+        ex->send(200, swagger_ui_page(options.docs_assets_base), &html_mime());
+        return;
+      case R::kRedoc:
+        ex->send(200, redoc_page(options.docs_assets_base), &html_mime());
+        return;
+      case R::kMetrics:
+        return metrics(ex);
+      case R::kNone:
+        break;
+    }
+  } catch (const std::exception& e) {
+    ex->send_error(api_error(ApiErrorKind::kInternal, std::string("internal error: ") + e.what()));
+  }
+}
+
+// --- handlers ------------------------------------------------------------------------------
+
+namespace {
+
+RequestContext context_of(const Exchange& ex) { return RequestContext{ex.request_id, "api"}; }
+
+}  // namespace
+
+void ApiServer::Impl::create(const std::shared_ptr<Exchange>& ex, const Http::Request& req) {
+  CreateParseOptions parse_options;
+  parse_options.allowed_host_paths = deps.service.options().allowed_host_paths;
+  auto request = parse_create_request(req.body(), parse_options);
+  if (!request) {
+    ex->send_error(request.error());
+    return;
+  }
+  if (auto key = req.headers().tryGetRaw("Idempotency-Key")) {
+    const std::string_view k = trim(key->value());
+    if (k.size() > 255) {
+      ex->send_error(
+          api_error(ApiErrorKind::kInvalidValue, "Idempotency-Key must be at most 255 characters"));
+      return;
+    }
+    request->idempotency_key = std::string(k);
+  }
+  const bool respond_async = prefers_async(req);
+  const auto wait = std::chrono::milliseconds(deps.service.options().create_wait_ms);
+  deps.service.create_async(
+      std::move(*request), context_of(*ex),
+      [this, ex, respond_async, wait](Result<CreateResult> r) {
+        if (!r) {
+          ex->send_error(map_error(r.error(), Operation::kCreate, runtime_prefix));
+          return;
+        }
+        const std::vector<std::pair<std::string, std::string>> location = {
+            {"Location", "/v1/sandboxes/" + r->sandbox.id}};
+        if (r->replayed) {
+          auto now = deps.service.get(r->sandbox.id);
+          ex->send_json(r->http_status, render_create_response(now ? *now : r->sandbox), location);
+          return;
+        }
+        if (respond_async || wait.count() <= 0 || r->sandbox.state != SandboxState::kPending) {
+          ex->send_json(202, render_create_response(r->sandbox), location);
+          return;
+        }
+        const Sandbox requested = r->sandbox;
+        park(
+            ex, requested.id, [](const Sandbox& s) { return s.state != SandboxState::kPending; },
+            wait,
+            [ex, requested, location](WaitOutcome, std::shared_ptr<const Sandbox> sb) {
+              ex->send_json(202, render_create_response(sb ? *sb : requested), location);
+            });
+      });
+}
+
+void ApiServer::Impl::list(const std::shared_ptr<Exchange>& ex, const QueryParams& query) {
+  auto q = parse_list_query(query);
+  if (!q) {
+    ex->send_error(q.error());
+    return;
+  }
+  ex->send_json(200, render_list(deps.service.list(*q)));
+}
+
+void ApiServer::Impl::get(const std::shared_ptr<Exchange>& ex, const std::string& id) {
+  auto sb = deps.service.get(id);
+  if (!sb) {
+    ex->send_error(map_error(Error(ErrorCode::kNotFound, "sandbox " + id + " not found"),
+                             Operation::kGet, runtime_prefix));
+    return;
+  }
+  ex->send_json(200, render_sandbox(*sb));
+}
+
+void ApiServer::Impl::remove(const std::shared_ptr<Exchange>& ex, const Http::Request& req,
+                             const std::string& id) {
+  const bool respond_async = prefers_async(req);
+  const auto wait = std::chrono::milliseconds(deps.service.options().transition_wait_ms);
+  deps.service.execute_async(
+      id, DeleteSandbox{Reason::kUser}, context_of(*ex),
+      [this, ex, id, respond_async, wait](Result<CommandResult> r) {
+        if (!r) {
+          ex->send_error(map_error(r.error(), Operation::kDelete, runtime_prefix));
+          return;
+        }
+        if (respond_async || wait.count() <= 0 || r->sandbox.deleted ||
+            is_final(r->sandbox.state)) {
+          ex->send_empty(204);
+          return;
+        }
+        park(
+            ex, id, [](const Sandbox& s) { return is_final(s.state); }, wait,
+            [ex](WaitOutcome, std::shared_ptr<const Sandbox>) { ex->send_empty(204); });
+      });
+}
+
+void ApiServer::Impl::patch_metadata(const std::shared_ptr<Exchange>& ex, const Http::Request& req,
+                                     const std::string& id) {
+  auto patch = parse_metadata_patch(req.body());
+  if (!patch) {
+    ex->send_error(patch.error());
+    return;
+  }
+  deps.service.execute_async(
+      id, std::move(*patch), context_of(*ex), [this, ex](Result<CommandResult> r) {
+        if (!r) {
+          ex->send_error(map_error(r.error(), Operation::kPatchMetadata, runtime_prefix));
+          return;
+        }
+        ex->send_json(200, render_sandbox(r->sandbox));
+      });
+}
+
+void ApiServer::Impl::transition(const std::shared_ptr<Exchange>& ex, const Http::Request& req,
+                                 const std::string& id, bool pause) {
+  const bool respond_async = prefers_async(req);
+  const auto wait = std::chrono::milliseconds(deps.service.options().transition_wait_ms);
+  Command command = pause ? Command(PauseSandbox{}) : Command(ResumeSandbox{});
+  const SandboxState in_between = pause ? SandboxState::kPausing : SandboxState::kResuming;
+  deps.service.execute_async(
+      id, std::move(command), context_of(*ex),
+      [this, ex, id, respond_async, wait, pause, in_between](Result<CommandResult> r) {
+        if (!r) {
+          ex->send_error(
+              map_error(r.error(), pause ? Operation::kPause : Operation::kResume, runtime_prefix));
+          return;
+        }
+        if (respond_async || wait.count() <= 0 || r->sandbox.state != in_between) {
+          ex->send_empty(202);
+          return;
+        }
+        park(
+            ex, id, [in_between](const Sandbox& s) { return s.state != in_between; }, wait,
+            [ex](WaitOutcome, std::shared_ptr<const Sandbox>) { ex->send_empty(202); });
+      });
+}
+
+void ApiServer::Impl::renew(const std::shared_ptr<Exchange>& ex, const Http::Request& req,
+                            const std::string& id) {
+  auto renew = parse_renew_request(req.body());
+  if (!renew) {
+    ex->send_error(renew.error());
+    return;
+  }
+  deps.service.execute_async(id, *renew, context_of(*ex), [this, ex](Result<CommandResult> r) {
+    if (!r) {
+      ex->send_error(map_error(r.error(), Operation::kRenew, runtime_prefix));
+      return;
+    }
+    if (!r->sandbox.expires_at) {
+      ex->send_error(api_error(ApiErrorKind::kInternal, "renewal recorded no expiry"));
+      return;
+    }
+    ex->send_json(200, render_renew(*r->sandbox.expires_at));
+  });
+}
+
+void ApiServer::Impl::endpoint_of(const std::shared_ptr<Exchange>& ex, const std::string& id,
+                                  const std::string& port_segment) {
+  auto port = parse_port(port_segment, runtime_prefix);
+  if (!port) {
+    ex->send_error(port.error());
+    return;
+  }
+  auto endpoint = deps.service.endpoint(id, *port);
+  if (!endpoint) {
+    ex->send_error(map_error(endpoint.error(), Operation::kEndpoint, runtime_prefix));
+    return;
+  }
+  ex->send_json(200, render_endpoint(*endpoint));
+}
+
+void ApiServer::Impl::history(const std::shared_ptr<Exchange>& ex, const std::string& id) {
+  auto events = deps.store.read_stream(stream_of(id));
+  if (!events) {
+    ex->send_error(map_error(events.error(), Operation::kSandboxEvents, runtime_prefix));
+    return;
+  }
+  if (events->empty()) {
+    ex->send_error(map_error(Error(ErrorCode::kNotFound, "sandbox " + id + " has no history"),
+                             Operation::kSandboxEvents, runtime_prefix));
+    return;
+  }
+  ex->send_json(200, render_history(id, *events));
+}
+
+void ApiServer::Impl::watch(const std::shared_ptr<Exchange>& ex, const Http::Request& req,
+                            const QueryParams& query, Tcp::Transport* transport,
+                            const std::shared_ptr<Tcp::Peer>& peer) {
+  // Resume point: ?since=N, else Last-Event-ID, else the current head (new events only).
+  std::optional<std::string> since_text = query_value(query, "since");
+  if (!since_text) {
+    if (auto last = req.headers().tryGetRaw("Last-Event-ID"))
+      since_text = std::string(trim(last->value()));
+  }
+  std::uint64_t after = deps.store.head();
+  if (since_text) {
+    auto n = parse_int(trim(*since_text));
+    if (!n || *n < 0) {
+      ex->send_error(
+          api_error(ApiErrorKind::kValidation, "since must be a non-negative integer position",
+                    {Issue{{"query", "since"}, "Input should be a valid integer", "int_parsing"}}));
+      return;
+    }
+    after = static_cast<std::uint64_t>(*n);
+    // The oldest event still stored; a position before it cannot be resumed gap-free.
+    auto first = deps.store.read(1, 1);
+    if (!first) {
+      ex->send_error(map_error(first.error(), Operation::kWatchEvents, runtime_prefix));
+      return;
+    }
+    const std::uint64_t oldest = first->empty() ? deps.store.head() + 1 : first->front().position;
+    if (after + 1 < oldest) {
+      ex->send_error(api_error(
+          ApiErrorKind::kEventsExpired,
+          "position " + std::to_string(after) + " is older than the oldest retained event (" +
+              std::to_string(oldest) + "); restart from since=" + std::to_string(oldest - 1)));
+      return;
+    }
+  }
+  if (!peer || !transport) {
+    ex->send_error(api_error(ApiErrorKind::kInternal, "event streams need a live connection"));
+    return;
+  }
+  // The response head, then chunks written by the streamer thread.
+  if (ex->sent.exchange(true)) return;
+  ex->finish_metrics(200);
+  std::string head =
+      "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
+      "X-Accel-Buffering: no\r\nX-Request-ID: " +
+      ex->request_id + "\r\nTransfer-Encoding: chunked\r\n\r\n";
+  std::weak_ptr<Tcp::Peer> weak = peer;
+  auto chunk = [](std::string_view data) {
+    char size[20];
+    const int len = std::snprintf(size, sizeof size, "%zx\r\n", data.size());
+    std::string out(size, static_cast<std::size_t>(len));
+    out.append(data);
+    out += "\r\n";
+    return out;
+  };
+  head += chunk("retry: 3000\n\n");
+  peer->send(RawBuffer(head, head.size()));
+  end_request();  // the stream is not an in-flight request; its end is tracked below
+  keep_stream_fresh(transport, weak,
+                    std::chrono::milliseconds(std::max<long long>(
+                        1000, std::min<long long>(options.sse_heartbeat.count(), 15000))));
+  EventStreamer::Subscriber sub;
+  sub.write = [weak, chunk](std::string_view frames) {
+    auto p = weak.lock();
+    if (!p) return false;
+    const std::string c = chunk(frames);
+    try {
+      p->send(RawBuffer(c, c.size()));
+    } catch (...) {
+      return false;
+    }
+    return true;
+  };
+  sub.end = [this, weak] {
+    auto p = weak.lock();
+    if (!p) return;
+    begin_request();
+    try {
+      static const std::string kLast = "0\r\n\r\n";
+      p->send(RawBuffer(kLast, kLast.size()))
+          .then([this](ssize_t) { end_request(); }, [this](std::exception_ptr) { end_request(); });
+    } catch (...) {
+      end_request();
+    }
+  };
+  streamer.add(std::move(sub), after);
+}
+
+void ApiServer::Impl::health(const std::shared_ptr<Exchange>& ex) {
+  nlohmann::json j = {
+      {"status", "healthy"},
+      {"runtime",
+       {{"type", options.runtime_type}, {"available", deps.service.runtime_available()}}},
+      {"store", {{"head", deps.store.head()}, {"liveSandboxes", deps.store.live_sandbox_count()}}}};
+  if (deps.health_details) {
+    try {
+      nlohmann::json extra = deps.health_details();
+      if (extra.is_object()) {
+        for (auto it = extra.begin(); it != extra.end(); ++it) {
+          if (it.key() != "status") j[it.key()] = *it;
+        }
+      }
+    } catch (const std::exception& e) {
+      j["detailsError"] = e.what();
+    }
+  }
+  ex->send_json(200, j.dump());
+}
+
+void ApiServer::Impl::metrics(const std::shared_ptr<Exchange>& ex) {
+  if (!metrics_provider) {
+    ex->send_error(api_error(ApiErrorKind::kRouteNotFound, "metrics are not enabled"));
+    return;
+  }
+  ex->send(200, metrics_provider(), &prometheus_mime());
+}
+
+void ApiServer::Impl::do_shutdown() {
+  stopping = true;
+  // Parked requests answer now with the state reached.
+  std::vector<std::shared_ptr<Exchange>> waiting;
+  {
+    std::lock_guard lock(mu);
+    waiting.assign(parked.begin(), parked.end());
+    parked.clear();
+  }
+  for (auto& ex : waiting) {
+    if (ex->on_shutdown) ex->on_shutdown();
+  }
+  if (!wait_idle(std::chrono::seconds(10))) {
+    logger("api")->warn("shutdown: {} answers still unwritten after 10 s", in_flight);
+  }
+  streamer.shutdown();
+  (void)wait_idle(std::chrono::seconds(2));
+  if (endpoint) endpoint->shutdown();
+}
+
+// --- ApiServer ----------------------------------------------------------------------------
+
+ApiServer::ApiServer(ApiDeps deps, ApiOptions options)
+    : impl_(std::make_unique<Impl>(std::move(deps), std::move(options))) {}
+
+ApiServer::~ApiServer() { shutdown(); }
+
+void ApiServer::set_metrics_provider(std::function<std::string()> provider) {
+  impl_->metrics_provider = std::move(provider);
+}
+
+Result<std::uint16_t> ApiServer::start() {
+  if (impl_->started)
+    return fail(ErrorCode::kFailedPrecondition, "the API server was already started");
+  ::signal(SIGPIPE, SIG_IGN);
+  const ApiOptions& o = impl_->options;
+  try {
+    Address addr = o.host.empty() || o.host == "0.0.0.0" ? Address(Ipv4::any(), Port(o.port))
+                                                         : Address(o.host, Port(o.port));
+    auto endpoint = std::make_unique<Http::Endpoint>(addr);
+    // Read timeouts above the longest parked wait, so the server never cuts its own waits.
+    const auto read_timeout = std::max<std::chrono::milliseconds>(
+        std::chrono::seconds(60), o.max_wait + std::chrono::seconds(30));
+    auto opts = Http::Endpoint::options()
+                    .threads(std::max(1, o.threads))
+                    .threadsName("sbx-http")
+                    .flags(Tcp::Options::ReuseAddr)
+                    .backlog(1024)
+                    .maxRequestSize(o.max_body_bytes + kMaxHeadBytes + 1024)
+                    .headerTimeout(read_timeout)
+                    .bodyTimeout(read_timeout)
+                    .keepaliveTimeout(std::chrono::seconds(std::max(1, o.keep_alive_seconds)));
+    endpoint->init(opts);
+    endpoint->setHandler(Http::make_handler<HttpHandler>(impl_.get()));
+    endpoint->serveThreaded();
+    impl_->bound_port = static_cast<std::uint16_t>(endpoint->getPort());
+    impl_->endpoint = std::move(endpoint);
+  } catch (const std::exception& e) {
+    return fail(ErrorCode::kUnavailable,
+                "cannot listen on " + o.host + ":" + std::to_string(o.port) + ": " + e.what(),
+                "server.port");
+  }
+  impl_->started = true;
+  logger("api")->info("listening on {}:{} ({} threads{})", o.host, impl_->bound_port, o.threads,
+                      o.api_key ? ", API key required" : ", no API key: auth is off");
+  return impl_->bound_port;
+}
+
+void ApiServer::shutdown() {
+  std::call_once(impl_->shutdown_once, [this] {
+    if (!impl_->started) {
+      impl_->streamer.shutdown();
+      return;
+    }
+    impl_->do_shutdown();
+  });
+}
+
+std::uint16_t ApiServer::port() const { return impl_->bound_port; }
+
+std::size_t ApiServer::in_flight() const {
+  std::lock_guard lock(impl_->mu);
+  return impl_->in_flight;
+}
+
+}  // namespace sbx::api

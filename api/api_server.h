@@ -1,0 +1,115 @@
+// ApiServer: the OpenSandbox lifecycle REST API over Pistache 0.0.5.
+//
+// Every route is served at `/` and under `/v1` (GET /health only at the root):
+//   POST   /sandboxes                       202 CreateSandboxResponse (Idempotency-Key,
+//                                           Prefer: respond-async)
+//   GET    /sandboxes                       200 list (state, metadata, page, pageSize)
+//   GET    /sandboxes/{id}                  200 Sandbox | 404
+//   DELETE /sandboxes/{id}                  204
+//   PATCH  /sandboxes/{id}/metadata         200 Sandbox (RFC 7396)
+//   POST   /sandboxes/{id}/pause|resume     202, empty
+//   POST   /sandboxes/{id}/renew-expiration 200 {"expiresAt"}
+//   GET    /sandboxes/{id}/endpoints/{port} 200 {"endpoint"} (no scheme)
+//   GET    /sandboxes/{id}/events           200 full history, also after delete
+//   GET    /events?since=N                  server-sent events of the global log
+//   GET    /health  /openapi.json  /docs  /redoc  /metrics
+// Contract details (status codes, error codes, validation) are in
+// ../shared/design/API.md and in our OpenAPI document (api/openapi_document.cpp).
+//
+// Threads: `threads` Pistache workers parse requests and answer reads in place. They never
+// block: mutations run on the service's mutation threads, and a request that waits for an
+// outcome is parked (its response is sent later by whichever thread completes the wait).
+// Server-sent events are written by one streamer thread.
+//
+// Auth: with `api_key` set, every route but /health, /docs, /redoc, /openapi.json (and
+// /metrics unless `metrics_auth`) needs header OPEN-SANDBOX-API-KEY (constant-time
+// compare): 401 MISSING_API_KEY / INVALID_API_KEY otherwise. Every answer carries
+// X-Request-ID (the client's, trimmed, or a fresh UUID), which is also recorded on the
+// events the request causes.
+//
+// Lifecycle: construct, optionally set_metrics_provider(), start() (binds; returns the
+// port, useful with port 0), shutdown() (new requests get 503, parked requests are
+// answered with the state reached, event streams end, in-flight answers are flushed,
+// then the listener stops). The destructor calls shutdown(). Not copyable. start() and
+// shutdown() must not run concurrently with each other; everything else is thread-safe.
+// The SandboxService, EventStore and HttpMetrics passed in must outlive the server.
+//
+// Errors: start() returns kUnavailable when the address cannot be bound (message names
+// it), kFailedPrecondition when called twice.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+
+#include "api/docs_pages.h"
+#include "events/result.h"
+#include "src/metrics/http_metrics.h"
+#include "src/service/sandbox_service.h"
+#include "store/event_store.h"
+
+namespace sbx {
+
+struct Config;
+
+namespace api {
+
+struct ApiOptions {
+  std::string host = "0.0.0.0";          // server.host
+  std::uint16_t port = 8080;             // server.port; 0 = ephemeral (start() returns it)
+  int threads = 2;                       // server.threads
+  std::size_t max_body_bytes = 1048576;  // server.max_body_bytes -> 413 above
+  std::optional<std::string> api_key;    // server.api_key; unset/empty = auth off
+  bool metrics_auth = false;             // server.metrics_auth
+  int keep_alive_seconds = 30;           // server.timeout_keep_alive
+  std::string runtime_type = "docker";   // error code prefix: DOCKER:: / KUBERNETES::
+  std::chrono::milliseconds sse_heartbeat{15000};
+  // Where /docs and /redoc load the swagger-ui-dist and redoc packages from.
+  std::string docs_assets_base = std::string(kDefaultDocsAssetsBase);
+  // Longest any request may be parked (create/transition waits); the HTTP read timeouts
+  // are set above it so a parked connection is never cut by the server itself.
+  std::chrono::milliseconds max_wait{30000};
+};
+
+// server.* keys of the configuration (waits from the service options).
+ApiOptions api_options_from(const Config& config);
+
+struct ApiDeps {
+  SandboxService& service;
+  EventStore& store;  // read-only use: the history and watch endpoints, /health
+  // Extra members merged into the /health document (e.g. runtime details); may be empty.
+  std::function<nlohmann::json()> health_details;
+  // Request counts and latencies by route template and status; null = not recorded.
+  metrics::HttpMetrics* http_metrics = nullptr;
+};
+
+class ApiServer {
+ public:
+  ApiServer(ApiDeps deps, ApiOptions options);
+  ~ApiServer();
+  ApiServer(const ApiServer&) = delete;
+  ApiServer& operator=(const ApiServer&) = delete;
+
+  // The body of GET /metrics (Prometheus text). Set before start(); without it /metrics
+  // answers 404.
+  void set_metrics_provider(std::function<std::string()> provider);
+
+  [[nodiscard]] Result<std::uint16_t> start();
+  void shutdown();
+
+  std::uint16_t port() const;
+  // Requests whose answer has not been written yet (parked waits included).
+  std::size_t in_flight() const;
+
+  struct Impl;  // the Pistache handler and the request handlers (api_server.cpp)
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace api
+}  // namespace sbx

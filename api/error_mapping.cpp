@@ -1,0 +1,152 @@
+#include "api/error_mapping.h"
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <nlohmann/json.hpp>
+
+namespace sbx::api {
+namespace {
+
+constexpr Operation kAnyOp = Operation::kOther;
+
+// A row matches when the error code is equal, the operation is equal (or the row says
+// any), and the error's field starts with `field` (empty: any field). First match wins.
+struct Row {
+  ErrorCode error;
+  bool any_op;
+  Operation op;
+  std::string_view field;
+  int status;
+  bool runtime_prefixed;  // code is "<RUNTIME>::<code>"
+  std::string_view code;
+};
+
+constexpr Row kServiceRows[] = {
+    // -- not found ----------------------------------------------------------------------
+    {ErrorCode::kNotFound, true, kAnyOp, "", 404, true, "SANDBOX_NOT_FOUND"},
+    // -- invalid input ------------------------------------------------------------------
+    {ErrorCode::kInvalidArgument, false, Operation::kRenew, "", 400, true, "INVALID_EXPIRATION"},
+    {ErrorCode::kInvalidArgument, true, kAnyOp, "port", 400, true, "INVALID_PORT"},
+    {ErrorCode::kInvalidArgument, true, kAnyOp, "metadata", 400, false,
+     "SANDBOX::INVALID_METADATA_LABEL"},
+    {ErrorCode::kInvalidArgument, true, kAnyOp, "", 400, false, "SANDBOX::INVALID_PARAMETER"},
+    // -- state ----------------------------------------------------------------------------
+    {ErrorCode::kFailedPrecondition, false, Operation::kPause, "", 409, true,
+     "SANDBOX_NOT_RUNNING"},
+    {ErrorCode::kFailedPrecondition, false, Operation::kResume, "", 409, true,
+     "SANDBOX_NOT_PAUSED"},
+    {ErrorCode::kFailedPrecondition, false, Operation::kRenew, "", 409, true, "INVALID_EXPIRATION"},
+    {ErrorCode::kFailedPrecondition, false, Operation::kEndpoint, "", 409, true,
+     "NETWORK_MODE_ENDPOINT_UNAVAILABLE"},
+    {ErrorCode::kFailedPrecondition, true, kAnyOp, "", 409, false, "SANDBOX::INVALID_STATE"},
+    {ErrorCode::kConflict, true, kAnyOp, "docker.network_mode", 409, false,
+     "SANDBOX::HOST_NETWORK_BUSY"},
+    {ErrorCode::kConflict, true, kAnyOp, "", 409, false, "SANDBOX::CONCURRENT_MODIFICATION"},
+    {ErrorCode::kAlreadyExists, true, kAnyOp, "", 409, false, "SANDBOX::ALREADY_EXISTS"},
+    // -- capacity and dependencies --------------------------------------------------------
+    {ErrorCode::kResourceExhausted, true, kAnyOp, "docker.port_range", 503, true,
+     "PORT_RANGE_EXHAUSTED"},
+    {ErrorCode::kResourceExhausted, true, kAnyOp, "", 503, false, "SANDBOX::RESOURCE_EXHAUSTED"},
+    {ErrorCode::kUnavailable, true, kAnyOp, "", 503, true, "INITIALIZATION_ERROR"},
+    {ErrorCode::kDeadlineExceeded, true, kAnyOp, "", 504, false, "SANDBOX::TIMEOUT"},
+    {ErrorCode::kUnauthenticated, true, kAnyOp, "", 401, false, "INVALID_API_KEY"},
+    {ErrorCode::kDataLoss, true, kAnyOp, "", 500, false, "SANDBOX::UNKNOWN_ERROR"},
+    {ErrorCode::kInternal, true, kAnyOp, "", 500, false, "SANDBOX::UNKNOWN_ERROR"},
+};
+
+struct KindRow {
+  ApiErrorKind kind;
+  int status;
+  bool runtime_prefixed;
+  std::string_view code;
+};
+
+constexpr KindRow kApiRows[] = {
+    {ApiErrorKind::kMalformedJson, 400, false, "SANDBOX::INVALID_PARAMETER"},
+    {ApiErrorKind::kValidation, 422, false, "SANDBOX::INVALID_PARAMETER"},
+    {ApiErrorKind::kInvalidValue, 400, false, "SANDBOX::INVALID_PARAMETER"},
+    {ApiErrorKind::kInvalidMetadataLabel, 400, false, "SANDBOX::INVALID_METADATA_LABEL"},
+    {ApiErrorKind::kInvalidMetadataFilter, 400, false, "SANDBOX::INVALID_METADATA_FORMAT"},
+    {ApiErrorKind::kInvalidPort, 400, true, "INVALID_PORT"},
+    {ApiErrorKind::kInvalidVolumeName, 400, false, "VOLUME::INVALID_NAME"},
+    {ApiErrorKind::kDuplicateVolumeName, 400, false, "VOLUME::DUPLICATE_NAME"},
+    {ApiErrorKind::kInvalidVolumeBackend, 400, false, "VOLUME::INVALID_BACKEND"},
+    {ApiErrorKind::kInvalidMountPath, 400, false, "VOLUME::INVALID_MOUNT_PATH"},
+    {ApiErrorKind::kInvalidSubPath, 400, false, "VOLUME::INVALID_SUB_PATH"},
+    {ApiErrorKind::kInvalidHostPath, 400, false, "VOLUME::INVALID_HOST_PATH"},
+    {ApiErrorKind::kHostPathNotAllowed, 400, false, "VOLUME::HOST_PATH_NOT_ALLOWED"},
+    {ApiErrorKind::kBodyTooLarge, 413, false, "SANDBOX::REQUEST_TOO_LARGE"},
+    {ApiErrorKind::kHeadersTooLarge, 431, false, "SANDBOX::HEADERS_TOO_LARGE"},
+    {ApiErrorKind::kMissingApiKey, 401, false, "MISSING_API_KEY"},
+    {ApiErrorKind::kInvalidApiKey, 401, false, "INVALID_API_KEY"},
+    {ApiErrorKind::kRouteNotFound, 404, false, "SANDBOX::NOT_FOUND"},
+    {ApiErrorKind::kMethodNotAllowed, 405, false, "SANDBOX::METHOD_NOT_ALLOWED"},
+    {ApiErrorKind::kEventsExpired, 410, false, "SANDBOX::EVENTS_EXPIRED"},
+    {ApiErrorKind::kUnsupportedMediaType, 415, false, "SANDBOX::UNSUPPORTED_MEDIA_TYPE"},
+    {ApiErrorKind::kShuttingDown, 503, false, "SANDBOX::SHUTTING_DOWN"},
+    {ApiErrorKind::kInternal, 500, false, "SANDBOX::UNKNOWN_ERROR"},
+};
+
+std::string code_of(bool prefixed, std::string_view code, std::string_view runtime_prefix) {
+  if (!prefixed) return std::string(code);
+  std::string out(runtime_prefix);
+  out += "::";
+  out += code;
+  return out;
+}
+
+bool is_index(const std::string& s) {
+  return !s.empty() && s.size() < 10 &&
+         std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isdigit(c); });
+}
+
+}  // namespace
+
+std::string_view runtime_prefix_of(std::string_view runtime_type) {
+  return runtime_type == "kubernetes" ? "KUBERNETES" : "DOCKER";
+}
+
+ApiError map_error(const Error& error, Operation op, std::string_view runtime_prefix) {
+  for (const Row& row : kServiceRows) {
+    if (row.error != error.code) continue;
+    if (!row.any_op && row.op != op) continue;
+    if (!row.field.empty() && !std::string_view(error.field).starts_with(row.field)) continue;
+    return ApiError{
+        row.status, code_of(row.runtime_prefixed, row.code, runtime_prefix), error.message, {}};
+  }
+  return ApiError{500, "SANDBOX::UNKNOWN_ERROR", error.message, {}};
+}
+
+ApiError api_error(ApiErrorKind kind, std::string message, std::vector<Issue> detail,
+                   std::string_view runtime_prefix) {
+  for (const KindRow& row : kApiRows) {
+    if (row.kind != kind) continue;
+    return ApiError{row.status, code_of(row.runtime_prefixed, row.code, runtime_prefix),
+                    std::move(message), std::move(detail)};
+  }
+  return ApiError{500, "SANDBOX::UNKNOWN_ERROR", std::move(message), std::move(detail)};
+}
+
+std::string render_error(const ApiError& error) {
+  nlohmann::json j;
+  j["code"] = error.code;
+  j["message"] = error.message;
+  if (!error.detail.empty()) {
+    auto& detail = j["detail"] = nlohmann::json::array();
+    for (const Issue& issue : error.detail) {
+      nlohmann::json loc = nlohmann::json::array();
+      for (const auto& part : issue.loc) {
+        if (is_index(part)) {
+          loc.push_back(std::stoll(part));
+        } else {
+          loc.push_back(part);
+        }
+      }
+      detail.push_back({{"loc", std::move(loc)}, {"msg", issue.msg}, {"type", issue.type}});
+    }
+  }
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+}  // namespace sbx::api

@@ -1,0 +1,96 @@
+// The one table that turns failures into HTTP answers: status code, OpenSandbox error code
+// ("SANDBOX::…", "DOCKER::…"/"KUBERNETES::…", "MISSING_API_KEY", …) and message.
+//
+// Two inputs, one table (error_mapping.cpp):
+//   map_error(Error, Operation)    failures reported by the service/store (sbx::Error);
+//                                  the operation picks the specific code (a
+//                                  FailedPrecondition of pause is SANDBOX_NOT_RUNNING, of
+//                                  resume SANDBOX_NOT_PAUSED, ...);
+//   api_error(ApiErrorKind, ...)   failures the API layer finds itself (malformed JSON,
+//                                  request-shape validation, auth, body size, routing).
+// Runtime-specific codes carry the prefix of the configured runtime ("DOCKER" or
+// "KUBERNETES"), as the upstream server does.
+//
+// Bodies: {"code","message"} and, for request-shape errors (422), "detail":
+// [{"loc":[...],"msg":...,"type":...}] in FastAPI's shape so both kinds of client can
+// read it.
+//
+// Pure; thread-safe.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "events/result.h"
+
+namespace sbx::api {
+
+// What the request was doing when it failed.
+enum class Operation {
+  kCreate,
+  kList,
+  kGet,
+  kDelete,
+  kPatchMetadata,
+  kPause,
+  kResume,
+  kRenew,
+  kEndpoint,
+  kSandboxEvents,
+  kWatchEvents,
+  kOther,
+};
+
+enum class ApiErrorKind {
+  kMalformedJson,          // 400: the body is not JSON
+  kValidation,             // 422: the request does not have the documented shape
+  kInvalidValue,           // 400: well-formed but unacceptable value (names the field)
+  kInvalidMetadataLabel,   // 400: metadata key/value breaks the Kubernetes label rules
+  kInvalidMetadataFilter,  // 400: list ?metadata= is not k=v&k2=v2
+  kInvalidPort,            // 400: endpoint port not in 1..65535
+  kInvalidVolumeName,      // 400 VOLUME::INVALID_NAME
+  kDuplicateVolumeName,    // 400 VOLUME::DUPLICATE_NAME
+  kInvalidVolumeBackend,   // 400 VOLUME::INVALID_BACKEND
+  kInvalidMountPath,       // 400 VOLUME::INVALID_MOUNT_PATH
+  kInvalidSubPath,         // 400 VOLUME::INVALID_SUB_PATH
+  kInvalidHostPath,        // 400 VOLUME::INVALID_HOST_PATH
+  kHostPathNotAllowed,     // 400 VOLUME::HOST_PATH_NOT_ALLOWED
+  kBodyTooLarge,           // 413
+  kHeadersTooLarge,        // 431
+  kMissingApiKey,          // 401
+  kInvalidApiKey,          // 401
+  kRouteNotFound,          // 404: no such route
+  kMethodNotAllowed,       // 405
+  kEventsExpired,          // 410: ?since= older than the oldest retained event
+  kUnsupportedMediaType,   // 415
+  kShuttingDown,           // 503
+  kInternal,               // 500
+};
+
+// One item of a 422's detail list. `loc` parts that are decimal numbers are rendered as
+// JSON numbers (array indexes), the rest as strings.
+struct Issue {
+  std::vector<std::string> loc;  // {"body","resourceLimits","cpu"}
+  std::string msg;
+  std::string type = "value_error";
+};
+
+struct ApiError {
+  int status = 500;
+  std::string code;
+  std::string message;
+  std::vector<Issue> detail;  // 422 only
+};
+
+ApiError map_error(const Error& error, Operation op, std::string_view runtime_prefix);
+ApiError api_error(ApiErrorKind kind, std::string message, std::vector<Issue> detail = {},
+                   std::string_view runtime_prefix = "DOCKER");
+
+// The JSON body of an error answer.
+std::string render_error(const ApiError& error);
+
+// "DOCKER" or "KUBERNETES" for the runtime type names of the configuration.
+std::string_view runtime_prefix_of(std::string_view runtime_type);
+
+}  // namespace sbx::api

@@ -1,0 +1,42 @@
+// Small HTTP helpers of the API layer: percent-decoding, query strings that keep repeated
+// keys (Pistache 0.0.5's own query map keeps only the first), request ids, constant-time
+// comparison of secrets.
+//
+// Pure functions; thread-safe.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace sbx::api {
+
+// Decodes %XX escapes (and '+' as a space when `plus_is_space`, as in form-encoded query
+// strings). nullopt on a malformed escape.
+std::optional<std::string> percent_decode(std::string_view in, bool plus_is_space);
+
+// "a=1&b=2&a=3" -> {{"a","1"},{"b","2"},{"a","3"}}; names and values percent-decoded
+// once; a pair without '=' has an empty value; empty pairs are skipped. nullopt when an
+// escape is malformed.
+using QueryParams = std::vector<std::pair<std::string, std::string>>;
+std::optional<QueryParams> parse_query(std::string_view raw);
+
+// Every value of `name`, in order.
+std::vector<std::string> query_values(const QueryParams& params, std::string_view name);
+std::optional<std::string> query_value(const QueryParams& params, std::string_view name);
+
+std::string_view trim(std::string_view s);
+
+// The X-Request-ID to use: the client's value trimmed (when it is 1..200 visible ASCII
+// characters), else a fresh UUID.
+std::string request_id_from(std::optional<std::string_view> header);
+
+// Compares two secrets in time that depends only on their lengths.
+bool constant_time_equals(std::string_view a, std::string_view b);
+
+// Strict decimal integer (optional sign, no spaces, no fraction); nullopt on overflow.
+std::optional<long long> parse_int(std::string_view s);
+
+}  // namespace sbx::api

@@ -1,0 +1,60 @@
+// Request parsing and validation: JSON bodies and query strings of the lifecycle API
+// turned into service inputs, or into the ApiError the client gets.
+//
+// Shape errors (missing required field, wrong JSON type, value outside the schema such as
+// timeout < 60 or an empty entrypoint) are 422 with a FastAPI-style detail list naming
+// every offending location. Well-formed values we refuse are 400 naming the field:
+// resource quantities, Kubernetes label rules of metadata (SANDBOX::INVALID_METADATA_LABEL,
+// reserved prefix `opensandbox.io/`), volume rules (VOLUME::…), credentialProxy.enabled,
+// extension values. Malformed JSON is 400. Unknown fields are ignored. Rules that depend
+// on the configuration (timeout cap, networkPolicy needs bridge mode and egress.image,
+// secureAccess) are the service's (SandboxService::create).
+//
+// Pure functions (parsing uses nlohmann::json; no exception escapes). Thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <expected>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "api/error_mapping.h"
+#include "api/http_util.h"
+#include "src/service/sandbox_service.h"
+
+namespace sbx::api {
+
+struct CreateParseOptions {
+  std::vector<std::string> allowed_host_paths;  // storage.allowed_host_paths
+};
+
+std::expected<CreateRequest, ApiError> parse_create_request(std::string_view body,
+                                                            const CreateParseOptions& options);
+
+// RFC 7396 merge patch of the flat metadata map: {"k":"v","gone":null}.
+std::expected<PatchMetadata, ApiError> parse_metadata_patch(std::string_view body);
+
+// {"expiresAt": "<RFC 3339>"}.
+std::expected<RenewExpiration, ApiError> parse_renew_request(std::string_view body);
+
+// GET /sandboxes query: state (repeatable, case-insensitive), metadata ("k=v&k2=v2",
+// URL-encoded), page >= 1, pageSize 1..200.
+std::expected<ListQuery, ApiError> parse_list_query(const QueryParams& query);
+
+// Endpoint port path segment: an integer in 1..65535.
+std::expected<int, ApiError> parse_port(std::string_view segment, std::string_view runtime_prefix);
+
+// Kubernetes label rules. Empty string when valid, else why not.
+std::string metadata_key_problem(std::string_view key);
+std::string metadata_value_problem(std::string_view value);
+
+// Resource quantity grammar (<unsigned decimal><suffix>, value > 0), as the runtime
+// parses them: CPU suffixes "" and "m" (or an exponent), memory the binary (Ki..Ei) and
+// decimal (n u m "" k K M G T P E) suffixes or an exponent.
+bool is_cpu_quantity(std::string_view s);
+bool is_memory_quantity(std::string_view s);
+
+}  // namespace sbx::api

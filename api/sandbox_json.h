@@ -1,0 +1,30 @@
+// Response bodies of the lifecycle API, rendered from the projection.
+//
+// Field names follow the OpenSandbox schema (camelCase); fields without a value are
+// omitted, never null (the upstream server's behaviour, which the SDKs rely on).
+// Timestamps are RFC 3339 UTC with microseconds. `metadata` is always an object.
+//
+// Event envelopes for the history and watch endpoints are the codec's JSON with secrets
+// redacted (the image registry password of SandboxRequested becomes "***").
+//
+// Pure; thread-safe.
+#pragma once
+
+#include <string>
+
+#include "events/event.h"
+#include "events/sandbox.h"
+#include "src/service/sandbox_service.h"
+
+namespace sbx::api {
+
+std::string render_sandbox(const Sandbox& sandbox);          // Sandbox
+std::string render_create_response(const Sandbox& sandbox);  // CreateSandboxResponse
+std::string render_list(const ListPage& page);               // ListSandboxesResponse
+std::string render_endpoint(const Endpoint& endpoint);       // Endpoint
+std::string render_renew(Micros expires_at);                 // RenewSandboxExpirationResponse
+std::string render_event(const Event& event);                // envelope, one line
+// {"sandboxId": id, "events": [envelope...]}
+std::string render_history(std::string_view sandbox_id, const std::vector<Event>& events);
+
+}  // namespace sbx::api

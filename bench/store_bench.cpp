@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "events/codec.h"
+#include "events/decider.h"
 #include "src/common/log.h"
 #include "store/event_store.h"
 
@@ -68,6 +69,13 @@ std::string fast_uuid() {
     out[pos++] = kHex[(w >> (60 - 4 * (i % 16))) & 0xF];
   }
   return out;
+}
+
+double process_cpu_seconds() {
+  rusage u{};
+  ::getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
 }
 
 std::string value_300() {
@@ -118,6 +126,7 @@ void BM_RawRocksDbPut(benchmark::State& state) {
     if (!rocksdb::DB::Open(o, g_raw->dir, &g_raw->db).ok()) std::abort();
   }
   static const std::string value = value_300();
+  const double cpu0 = state.thread_index() == 0 ? process_cpu_seconds() : 0;
   rocksdb::WriteOptions wo;
   wo.sync = true;
   const std::uint64_t base = static_cast<std::uint64_t>(state.thread_index()) << 40;
@@ -133,6 +142,10 @@ void BM_RawRocksDbPut(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations());
   if (state.thread_index() == 0) {
+    // Process CPU (every thread) per put, over all threads' puts.
+    state.counters["cpu_us"] = benchmark::Counter(
+        1e6 * (process_cpu_seconds() - cpu0) / static_cast<double>(state.iterations()),
+        benchmark::Counter::kAvgThreads);
     delete g_raw->db;
     std::filesystem::remove_all(g_raw->dir);
     delete g_raw;
@@ -170,6 +183,7 @@ void BM_EventStoreAppend(benchmark::State& state) {
   std::vector<std::string> ids(4096);
   for (auto& id : ids) id = fast_uuid();
   std::size_t n = 0;
+  const double cpu0 = state.thread_index() == 0 ? process_cpu_seconds() : 0;
   for (auto _ : state) {
     if (n == ids.size()) {
       state.PauseTiming();
@@ -185,6 +199,9 @@ void BM_EventStoreAppend(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations());
   if (state.thread_index() == 0) {
+    state.counters["cpu_us"] = benchmark::Counter(
+        1e6 * (process_cpu_seconds() - cpu0) / static_cast<double>(state.iterations()),
+        benchmark::Counter::kAvgThreads);
     state.counters["event_bytes"] =
         static_cast<double>(sbx::encode_event(g_store->store->read(1, 1)->at(0)).size());
     auto batches = g_store->batches.load();
@@ -281,13 +298,6 @@ const std::string& fixture() {
   return dir;
 }
 
-double process_cpu_seconds() {
-  rusage u{};
-  ::getrusage(RUSAGE_SELF, &u);
-  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
-         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
-}
-
 void BM_EventStoreOpen(benchmark::State& state) {
   sbx::StoreOptions o;
   o.path = fixture();
@@ -341,10 +351,27 @@ void BM_GetSandbox(benchmark::State& state) {
   }
 }
 
+// The JSON a create costs the writer: the event and the new sandbox projection.
+void BM_EncodeCreate(benchmark::State& state) {
+  Event e = create_event(fast_uuid(), kT0);
+  e.position = 1;
+  e.stream = "sandbox-x";
+  e.version = 1;
+  const sbx::Sandbox sandbox = sbx::evolve(std::nullopt, e);
+  for (auto _ : state) {
+    auto a = sbx::encode_event(e);
+    auto b = sbx::encode_sandbox(sandbox);
+    benchmark::DoNotOptimize(a);
+    benchmark::DoNotOptimize(b);
+  }
+  state.counters["sandbox_bytes"] = static_cast<double>(sbx::encode_sandbox(sandbox).size());
+}
+
 BENCHMARK(BM_RawRocksDbPut)->Threads(1)->Threads(8)->Threads(64)->UseRealTime()->MinTime(2.0);
 BENCHMARK(BM_EventStoreAppend)->Threads(1)->Threads(8)->Threads(64)->UseRealTime()->MinTime(2.0);
 BENCHMARK(BM_EventStoreOpen)->UseManualTime()->Iterations(5)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_GetSandbox)->Threads(1)->Threads(2)->UseRealTime();
+BENCHMARK(BM_EncodeCreate);
 
 // Keeps the medians (or single runs) of items_per_second for the summary.
 class SummaryReporter : public benchmark::ConsoleReporter {

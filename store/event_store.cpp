@@ -125,12 +125,14 @@ struct EventStore::Impl {
   std::vector<std::thread> writers;
 
   // Pipeline: kWriters threads take turns. One at a time (stage_mu) takes a group from the
-  // queue and stages it against the committed state plus the groups staged before it that
-  // are still in flight; then it waits for its turn (seq order) to write and publish.
-  // So group N+1 is staged while group N's WriteBatch is being fsynced. A failed write
+  // queue and stages it (dedupe, expected versions, positions, evolve) against the committed
+  // state plus the groups staged before it that are still in flight; then, outside the
+  // lock, it encodes the group's events and projections into its WriteBatch and waits for
+  // its turn (seq order) to write and publish. So group N+1 is staged and encoded while
+  // group N's WriteBatch is being fsynced; at most two groups are in flight. A failed write
   // bumps `epoch`: every group staged before the failure was known fails unwritten, and
   // staging restarts from the committed head once they have drained.
-  static constexpr int kWriters = 2;
+  static constexpr int kWriters = 3;
   struct Group;
   std::mutex stage_mu;
   std::uint64_t next_position = 1;  // stage_mu
@@ -166,6 +168,7 @@ struct EventStore::Impl {
   // --- writer -----------------------------------------------------------------------------
   struct Group {
     std::vector<Request*> requests;
+    std::vector<Request*> accepted;  // staged: their events go into the batch
     rocksdb::WriteBatch batch;
     StringMap<StreamWork> streams;  // immutable once in flight
     StringMap<StagedId> ids;        // immutable once in flight
@@ -175,6 +178,7 @@ struct EventStore::Impl {
     CommitStats stats;
   };
   void stage_group(Group& g);
+  void build_batch(Group& g);
   void write_group(Group& g);
   Result<AppendResult> stage(Request& r, Group& g);
   Result<StreamWork*> work_of(Group& g, const std::string& stream);
@@ -461,6 +465,14 @@ void EventStore::Impl::writer_loop() {
     {
       std::unique_lock stage_lock(stage_mu);
       {
+        // At most one group ahead of the one being written: a new group forms only once
+        // its predecessor is on its way to the disk, so it collects every append that
+        // arrived meanwhile (big groups, few fsyncs) and is staged and encoded while the
+        // predecessor's fsync runs.
+        std::unique_lock l(inflight_mu);
+        inflight_cv.wait(l, [&] { return inflight.size() <= 1; });
+      }
+      {
         std::unique_lock l(queue_mu);
         queue_cv.wait(l, [&] { return !queue.empty() || stopping; });
         if (stopping) {
@@ -500,6 +512,7 @@ void EventStore::Impl::writer_loop() {
       std::lock_guard l(inflight_mu);
       inflight.push_back(g.get());
     }
+    build_batch(*g);  // JSON encoding, outside stage_mu: overlaps the next staging
     write_group(*g);
   }
 }
@@ -682,29 +695,24 @@ Result<AppendResult> EventStore::Impl::stage(Request& r, Group& g) {
   // Accepted: stage every event (encoded once) and its projection changes.
   AppendResult result;
   result.first_position = g.next;
-  std::string json;
   for (auto& e : req.events) {
     e.position = g.next++;
     e.stream = req.stream;
     e.version = ++w.version;
     e.schema = current_schema(e.type());
-    json = encode_event(e);
-    layout::stage_event(g.batch, log, e, json);
     g.ids.emplace(e.event_id, StagedId{e.position, e.version, req.stream});
     project(w, e);
   }
   result.last_position = g.next - 1;
   result.stream_version = w.version;
-  if (req.idempotency) {
-    (void)g.batch.Put(idempotency, req.idempotency->key, keys::idempotency_value(*req.idempotency));
-  }
+  g.accepted.push_back(&r);  // encoded into the batch by build_batch
   r.in_batch = true;
   return result;
 }
 
 void EventStore::Impl::stage_projection(Group& g, const std::string& stream, const StreamWork& w) {
   const Sandbox* before = w.before.get();
-  const Sandbox* after = (w.state && !w.removed) ? &*w.state : nullptr;
+  const Sandbox* after = w.after.get();
   std::string id(sandbox_id_of(stream));
   if (after != nullptr) {
     (void)g.batch.Put(sandboxes, id, encode_sandbox(*after));
@@ -743,9 +751,21 @@ void EventStore::Impl::stage_group(Group& g) {
   }
   for (auto& [stream, w] : g.streams) {
     if (!w.touched) continue;
-    stage_projection(g, stream, w);
     if (w.state && !w.removed) w.after = std::make_shared<const Sandbox>(std::move(*w.state));
     w.state.reset();
+  }
+}
+
+void EventStore::Impl::build_batch(Group& g) {
+  for (Request* r : g.accepted) {
+    for (const auto& e : r->req.events) layout::stage_event(g.batch, log, e, encode_event(e));
+    if (r->req.idempotency) {
+      (void)g.batch.Put(idempotency, r->req.idempotency->key,
+                        keys::idempotency_value(*r->req.idempotency));
+    }
+  }
+  for (const auto& [stream, w] : g.streams) {
+    if (w.touched) stage_projection(g, stream, w);
   }
 }
 

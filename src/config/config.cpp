@@ -411,7 +411,7 @@ void build(Ctx& ctx, const toml::table* root, const EnvMap& env, Config& c) {
 
   Section server = top.table("server");
   server.string("host", c.server.host);
-  server.integer("port", 1, 65535, c.server.port);
+  server.integer("port", 0, 65535, c.server.port);  // 0: any free port (tests)
   server.log_level("log_level", c.server.log_level);
   server.optional_string("api_key", c.server.api_key);
   server.optional_string("eip", c.server.eip);

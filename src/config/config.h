@@ -71,7 +71,7 @@ inline constexpr std::string_view kBuiltinDefaultsSource = "built-in defaults";
 
 struct ServerConfig {
   std::string host = "0.0.0.0";
-  int port = 8080;  // 1..65535
+  int port = 8080;  // 0..65535; 0 = any free port (the log line says which)
   // One of DEBUG, INFO, WARNING, ERROR, CRITICAL; read case-insensitively, stored upper case.
   std::string log_level = "INFO";
   std::optional<std::string> api_key;                  // unset (or "") = auth off

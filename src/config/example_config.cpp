@@ -80,7 +80,7 @@ std::string render_example_config(std::string_view kind) {
 
   w.table("server");
   w.key("Address the HTTP API binds to.", "host", toml_string(d.server.host));
-  w.key("Port of the HTTP API (1..65535).", "port", std::to_string(d.server.port));
+  w.key("Port of the HTTP API (0 = any free port, printed in the log).", "port", std::to_string(d.server.port));
   w.key("DEBUG, INFO, WARNING, ERROR or CRITICAL (any case).", "log_level",
         toml_string(d.server.log_level));
   w.unset_key("API key expected in the OPEN-SANDBOX-API-KEY header; unset = auth off.", "api_key",

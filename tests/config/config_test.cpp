@@ -278,12 +278,12 @@ TEST_F(ConfigTest, WrongTypeNamesKeyFileAndLine) {
   EXPECT_EQ(r.error().code, ErrorCode::kInvalidArgument);
   EXPECT_EQ(r.error().field, "server.port");
   EXPECT_EQ(r.error().message,
-            path_ + ":5: server.port: expected an integer in 1..65535, got \"abc\"");
+            path_ + ":5: server.port: expected an integer in 0..65535, got \"abc\"");
 
   EXPECT_EQ(error_of("[store]\nsync = \"yes\"\n"),
             path_ + ":2: store.sync: expected true or false, got \"yes\"");
   EXPECT_EQ(error_of("[server]\nport = 8080.0\n"),
-            path_ + ":2: server.port: expected an integer in 1..65535, got 8080.0");
+            path_ + ":2: server.port: expected an integer in 0..65535, got 8080.0");
   EXPECT_EQ(error_of("[runtime]\nexecd_image = 7\n"),
             path_ + ":2: runtime.execd_image: expected a non-empty string, got 7");
   EXPECT_EQ(error_of("[docker]\ndrop_capabilities = \"NET_RAW\"\n"),
@@ -301,7 +301,7 @@ TEST_F(ConfigTest, WrongTypeNamesKeyFileAndLine) {
 
 TEST_F(ConfigTest, OutOfRangeNamesKeyFileAndLine) {
   EXPECT_EQ(error_of("[server]\nport = 70000\n"),
-            path_ + ":2: server.port: expected an integer in 1..65535, got 70000");
+            path_ + ":2: server.port: expected an integer in 0..65535, got 70000");
   EXPECT_EQ(error_of("[server]\nmax_sandbox_timeout_seconds = 59\n"),
             path_ + ":2: server.max_sandbox_timeout_seconds: expected an integer >= 60, got 59");
   EXPECT_EQ(error_of("[workers]\nprovisioners = 0\n"),
@@ -519,10 +519,10 @@ TEST_F(ConfigTest, MetricsAuthWithoutApiKeyWarns) {
 }
 
 TEST_F(ConfigTest, ParseConfigUsesTheGivenSourceName) {
-  auto r = parse_config("[server]\nport = 0\n", "inline.toml", env());
+  auto r = parse_config("[server]\nport = -1\n", "inline.toml", env());
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().message,
-            "inline.toml:2: server.port: expected an integer in 1..65535, got 0");
+            "inline.toml:2: server.port: expected an integer in 0..65535, got -1");
 }
 
 }  // namespace

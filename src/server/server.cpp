@@ -1,0 +1,195 @@
+#include "src/server/server.h"
+
+#include <atomic>
+#include <filesystem>
+#include <optional>
+
+#include "api/api_server.h"
+#include "migrations/migrations.h"
+#include "src/common/clock.h"
+#include "src/common/log.h"
+#include "src/common/uuid.h"
+#include "src/metrics/http_metrics.h"
+#include "src/metrics/process_metrics.h"
+#include "src/metrics/registry.h"
+#include "src/metrics/runtime_metrics.h"
+#include "src/metrics/sandbox_metrics.h"
+#include "src/metrics/store_metrics.h"
+#include "src/metrics/worker_metrics.h"
+#include "src/runtime/docker/docker_runtime.h"
+#include "src/server/log_metrics.h"
+#include "src/server/version.h"
+#include "src/service/sandbox_service.h"
+#include "src/service/service_options.h"
+#include "src/workers/workers.h"
+#include "store/event_store.h"
+
+namespace sbx {
+namespace {
+
+DockerOptions docker_options_from(const Config& c) {
+  DockerOptions o;
+  o.host = c.docker.host;
+  o.api_timeout = std::chrono::seconds(c.docker.api_timeout);
+  o.execd_image = c.runtime.execd_image;
+  o.drop_capabilities = c.docker.drop_capabilities;
+  o.no_new_privileges = c.docker.no_new_privileges;
+  o.apparmor_profile = c.docker.apparmor_profile.value_or("");
+  o.seccomp_profile = c.docker.seccomp_profile.value_or("");
+  o.pids_limit = c.docker.pids_limit;
+  o.port_bind_ip = c.docker.port_bind_ip;
+  return o;
+}
+
+WorkerOptions worker_options_from(const Config& c) {
+  WorkerOptions o;
+  o.provisioners = c.workers.provisioners;
+  o.reconcile_interval = std::chrono::seconds(c.workers.reconcile_interval_seconds);
+  o.pending_failure_ttl = c.workers.pending_failure_ttl_seconds * kMicrosPerSecond;
+  o.error_code_prefix = "DOCKER";
+  return o;
+}
+
+}  // namespace
+
+struct Server::Parts {
+  Config config;
+  SystemClock clock;
+  metrics::Registry registry;
+  std::optional<metrics::HttpMetrics> http_metrics;
+  std::optional<metrics::StoreMetrics> store_metrics;
+  std::optional<metrics::SandboxMetrics> sandbox_metrics;
+  std::optional<metrics::WorkerMetrics> worker_metrics;
+  std::optional<metrics::RuntimeMetrics> runtime_metrics;
+  std::optional<metrics::ProcessMetrics> process_metrics;
+  std::unique_ptr<EventStore> store;
+  std::unique_ptr<LogMetrics> log_metrics;
+  std::unique_ptr<SandboxService> service;
+  std::unique_ptr<Runtime> runtime;
+  std::unique_ptr<Workers> workers;
+  std::unique_ptr<api::ApiServer> api;
+  std::atomic<bool> runtime_up{false};
+  bool stopped = false;
+};
+
+Server::Server(std::unique_ptr<Parts> parts) : parts_(std::move(parts)) {}
+Server::~Server() { stop(); }
+
+Result<std::unique_ptr<Server>> Server::create(const Config& config) {
+  auto log = logger("server");
+  if (config.runtime.type != RuntimeType::kDocker) {
+    return fail(ErrorCode::kFailedPrecondition,
+                "runtime.type = \"kubernetes\" is not supported by this build; set runtime.type "
+                "= \"docker\"",
+                "runtime.type");
+  }
+  auto p = std::make_unique<Parts>();
+  p->config = config;
+  p->http_metrics.emplace(p->registry);
+  p->store_metrics.emplace(p->registry);
+  p->sandbox_metrics.emplace(p->registry);
+  p->worker_metrics.emplace(p->registry);
+  p->runtime_metrics.emplace(p->registry);
+  if (auto pm = metrics::ProcessMetrics::attach(p->registry))
+    p->process_metrics.emplace(std::move(*pm));
+
+  // The store: migrate first (creates a new directory at the newest schema), then open.
+  const std::string& path = config.store.path;
+  std::error_code ec;
+  std::filesystem::create_directories(path, ec);
+  if (ec) {
+    return fail(ErrorCode::kUnavailable, "cannot create store.path " + path + ": " + ec.message(),
+                "store.path");
+  }
+  auto migrated = migrate(path, p->clock);
+  if (!migrated) return std::unexpected(migrated.error());
+  for (const auto& m : migrated->applied)
+    log->info("migration {} ({}) applied to {}", m.version, m.name, path);
+  StoreOptions so;
+  so.path = path;
+  so.sync = config.store.sync;
+  auto store = EventStore::open(so);
+  if (!store) return std::unexpected(store.error());
+  p->store = std::move(*store);
+  if (!config.store.sync)
+    log->warn("store.sync = false: the last acknowledged writes may be lost on power failure");
+  log->info("store {} opened: head {}, {} live sandboxes", path, p->store->head(),
+            p->store->live_sandbox_count());
+  p->log_metrics = std::make_unique<LogMetrics>(*p->store, *p->store_metrics, *p->sandbox_metrics);
+
+  // A control-plane fact for the audit trail.
+  AppendRequest started;
+  started.stream = std::string(kSystemStream);
+  started.expected = ExpectedVersion::any();
+  Event ev;
+  ev.event_id = new_uuid();
+  ev.time = p->clock.now();
+  ev.actor = "server";
+  ev.reason = Reason::kRuntime;
+  ev.data = ServerStarted{kVersion, p->store->live_sandbox_count()};
+  started.events.push_back(std::move(ev));
+  if (auto r = p->store->append(std::move(started)); !r) return std::unexpected(r.error());
+
+  p->service = std::make_unique<SandboxService>(*p->store, p->clock, service_options_from(config));
+
+  auto docker = DockerRuntime::create(docker_options_from(config));
+  if (!docker) return std::unexpected(docker.error());
+  p->runtime = std::move(*docker);
+  if (auto ping = p->runtime->ping(); !ping) {
+    log->warn(
+        "Docker engine at {} is not reachable ({}); serving reads, mutations answer 503 "
+        "until it is",
+        config.docker.host, ping.error().message);
+    p->service->set_runtime_available(false);
+  } else {
+    p->runtime_up = true;
+  }
+
+  Parts* raw = p.get();
+  Recorder recorder = [raw](const std::string& id, const Command& cmd,
+                            const RecordContext& ctx) -> Result<void> {
+    auto r = raw->service->execute(id, cmd, RequestContext{ctx.request_id, ctx.actor});
+    if (!r) return std::unexpected(r.error());
+    return {};
+  };
+  p->workers = std::make_unique<Workers>(
+      *p->store, *p->runtime, p->clock, std::move(recorder), worker_options_from(config),
+      WorkerMetricsRefs{&*p->worker_metrics, &*p->sandbox_metrics}, [raw](bool available) {
+        raw->runtime_up = available;
+        raw->service->set_runtime_available(available);
+      });
+
+  api::ApiDeps deps{*p->service, *p->store, {}, &*p->http_metrics};
+  deps.health_details = [raw] {
+    return nlohmann::json{
+        {"runtime", raw->runtime_up ? "up" : "down"}, {"store", "ok"}, {"version", kVersion}};
+  };
+  p->api = std::make_unique<api::ApiServer>(std::move(deps), api::api_options_from(config));
+  p->api->set_metrics_provider([raw] { return raw->registry.expose(); });
+  return std::unique_ptr<Server>(new Server(std::move(p)));
+}
+
+Result<std::uint16_t> Server::start() {
+  auto log = logger("server");
+  if (auto w = parts_->workers->start(); !w) return std::unexpected(w.error());
+  auto port = parts_->api->start();
+  if (!port) return port;
+  log->info("sandboxd {} listening on {}:{} (runtime docker at {}, network mode {})", kVersion,
+            parts_->config.server.host, *port, parts_->config.docker.host,
+            parts_->config.docker.network_mode);
+  if (!parts_->config.server.api_key)
+    log->warn("server.api_key is not set: the API accepts requests without authentication");
+  return port;
+}
+
+void Server::stop() {
+  if (!parts_ || parts_->stopped) return;
+  parts_->stopped = true;
+  if (parts_->api) parts_->api->shutdown();
+  if (parts_->workers) parts_->workers->stop();
+  if (parts_->service) parts_->service->shutdown();
+  parts_->log_metrics.reset();
+  if (parts_->store) parts_->store->close();
+}
+
+}  // namespace sbx

@@ -30,18 +30,15 @@ Expirer::~Expirer() { stop(); }
 
 Result<void> Expirer::start() {
   if (started_) return fail(ErrorCode::kFailedPrecondition, "expirer already started");
-  listener_id_ =
-      store_.add_commit_listener([this](const std::vector<Event>& events, const CommitStats&) {
+  listener_id_ = store_.add_commit_listener(
+      [wake = wake_](const std::vector<Event>& events, const CommitStats&) {
         const bool moves_deadline = std::any_of(events.begin(), events.end(), [](const Event& e) {
           return std::holds_alternative<SandboxRequested>(e.data) ||
                  std::holds_alternative<ExpirationRenewed>(e.data);
         });
-        if (moves_deadline) poke();
+        if (moves_deadline) wake->raise();
       });
-  {
-    std::lock_guard lock(mu_);
-    poked_ = true;
-  }
+  wake_->raise();
   thread_ = std::jthread([this](std::stop_token stop) { run(stop); });
   started_ = true;
   return {};
@@ -56,13 +53,7 @@ void Expirer::stop() {
   started_ = false;
 }
 
-void Expirer::poke() {
-  {
-    std::lock_guard lock(mu_);
-    poked_ = true;
-  }
-  cv_.notify_all();
-}
+void Expirer::poke() { wake_->raise(); }
 
 Result<std::size_t> Expirer::expire_due() {
   std::lock_guard pass_lock(pass_mu_);
@@ -108,36 +99,36 @@ void Expirer::run(std::stop_token stop) {
   using namespace std::chrono;
   while (!stop.stop_requested()) {
     {
-      std::lock_guard lock(mu_);
-      poked_ = false;
+      std::lock_guard lock(wake_->mu);
+      wake_->raised = false;
     }
     PassResult result;
     {
       std::lock_guard pass_lock(pass_mu_);
       result = pass();
     }
-    // Store reads happen outside mu_: the commit listener takes mu_ on the writer thread.
+    // Store reads happen outside wake_->mu: the commit listener takes it on the writer thread.
     const std::optional<Micros> next = store_.next_expiry();
     const Micros delay = next ? *next - clock_.now() : 0;
-    std::unique_lock lock(mu_);
-    if (poked_) continue;
+    std::unique_lock lock(wake_->mu);
+    if (wake_->raised) continue;
     if (result.retry_soon) {
-      cv_.wait_for(lock, stop, kRetryDelay, [&] { return poked_; });
+      wake_->cv.wait_for(lock, stop, kRetryDelay, [&] { return wake_->raised; });
       continue;
     }
     if (!next) {
-      cv_.wait(lock, stop, [&] { return poked_; });
+      wake_->cv.wait(lock, stop, [&] { return wake_->raised; });
       continue;
     }
     if (delay <= 0) {
       // Still due right after a pass: it just became due, or its deletion changed nothing
       // (it should have left the index). Look again shortly rather than spin.
-      cv_.wait_for(lock, stop, kStillDueDelay, [&] { return poked_; });
+      wake_->cv.wait_for(lock, stop, kStillDueDelay, [&] { return wake_->raised; });
       continue;
     }
     const auto sleep = std::min<microseconds>(
         microseconds(delay), duration_cast<microseconds>(options_.expirer_max_sleep));
-    cv_.wait_until(lock, stop, steady_clock::now() + sleep, [&] { return poked_; });
+    wake_->cv.wait_until(lock, stop, steady_clock::now() + sleep, [&] { return wake_->raised; });
   }
 }
 

@@ -23,6 +23,7 @@
 
 #include <condition_variable>
 #include <cstddef>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <stop_token>
@@ -31,6 +32,7 @@
 #include "events/result.h"
 #include "src/common/clock.h"
 #include "src/workers/recorder.h"
+#include "src/workers/wake_signal.h"
 #include "src/workers/worker_options.h"
 
 namespace sbx {
@@ -78,9 +80,8 @@ class Expirer {
   metrics::SandboxMetrics* metrics_;
 
   std::mutex pass_mu_;  // one pass at a time
-  std::mutex mu_;
-  std::condition_variable_any cv_;
-  bool poked_ = false;
+  // Raised by poke() and the commit listener (which holds its own reference).
+  std::shared_ptr<WakeSignal> wake_ = std::make_shared<WakeSignal>();
   bool started_ = false;
   int listener_id_ = -1;
   std::jthread thread_;

@@ -79,17 +79,12 @@ Result<void> Provisioner::start() {
     read_through_ = *cp;
     saved_ = *cp;
     in_flight_.clear();
-    wake_ = true;
   }
+  wake_->raise();
   queues_.clear();
   for (int i = 0; i < options_.provisioners; ++i) queues_.push_back(std::make_unique<Queue>());
-  listener_id_ = store_.add_commit_listener([this](const std::vector<Event>&, const CommitStats&) {
-    {
-      std::lock_guard lock(mu_);
-      wake_ = true;
-    }
-    cv_.notify_all();
-  });
+  listener_id_ = store_.add_commit_listener(
+      [wake = wake_](const std::vector<Event>&, const CommitStats&) { wake->raise(); });
   for (std::size_t i = 0; i < queues_.size(); ++i) {
     workers_.emplace_back([this, i](std::stop_token stop) { worker_loop(stop, i); });
   }
@@ -134,7 +129,7 @@ std::uint64_t Provisioner::lag() const {
 
 bool Provisioner::wait_until_done(std::uint64_t position, std::chrono::milliseconds timeout) const {
   std::unique_lock lock(mu_);
-  return cv_.wait_for(lock, timeout, [&] { return done_position_locked() >= position; });
+  return done_cv_.wait_for(lock, timeout, [&] { return done_position_locked() >= position; });
 }
 
 std::uint64_t Provisioner::done_position_locked() const {
@@ -173,8 +168,8 @@ void Provisioner::dispatch_loop(std::stop_token stop) {
   }
   while (!stop.stop_requested()) {
     {
-      std::lock_guard lock(mu_);
-      wake_ = false;
+      std::lock_guard lock(wake_->mu);
+      wake_->raised = false;
     }
     auto batch = store_.read(next, options_.read_batch);
     if (!batch) {
@@ -207,11 +202,11 @@ void Provisioner::dispatch_loop(std::stop_token stop) {
       std::lock_guard lock(mu_);
       read_through_ = next - 1;
     }
-    cv_.notify_all();
+    done_cv_.notify_all();
     save_progress();
     if (batch->size() >= options_.read_batch) continue;
-    std::unique_lock lock(mu_);
-    cv_.wait(lock, stop, [&] { return wake_; });
+    std::unique_lock lock(wake_->mu);
+    wake_->cv.wait(lock, stop, [&] { return wake_->raised; });
   }
 }
 
@@ -235,9 +230,9 @@ void Provisioner::complete(std::uint64_t position) {
   {
     std::lock_guard lock(mu_);
     in_flight_.erase(position);
-    wake_ = true;
   }
-  cv_.notify_all();
+  done_cv_.notify_all();
+  wake_->raise();
 }
 
 bool Provisioner::handle(const Event& event, std::size_t worker, std::stop_token stop) {

@@ -54,6 +54,7 @@
 #include "events/event.h"
 #include "events/result.h"
 #include "src/workers/recorder.h"
+#include "src/workers/wake_signal.h"
 #include "src/workers/worker_options.h"
 
 namespace sbx {
@@ -121,12 +122,15 @@ class Provisioner {
   metrics::Gauge* lag_gauge_ = nullptr;
   metrics::Gauge* checkpoint_gauge_ = nullptr;
 
+  // Raised by the commit listener (which holds its own reference) and by finished
+  // requests: wakes the dispatcher.
+  std::shared_ptr<WakeSignal> wake_ = std::make_shared<WakeSignal>();
+
   mutable std::mutex mu_;  // guards everything below; never held across a store write
-  mutable std::condition_variable_any cv_;  // dispatcher wake-ups and wait_until_done
-  bool wake_ = false;                       // a commit or a completion since the last look
-  std::uint64_t read_through_ = 0;          // every event <= this was read and routed
-  std::set<std::uint64_t> in_flight_;       // routed request events not done yet
-  std::uint64_t saved_ = 0;                 // last checkpoint saved
+  mutable std::condition_variable_any done_cv_;  // progress, for wait_until_done
+  std::uint64_t read_through_ = 0;               // every event <= this was read and routed
+  std::set<std::uint64_t> in_flight_;            // routed request events not done yet
+  std::uint64_t saved_ = 0;                      // last checkpoint saved
   bool started_ = false;
 
   std::vector<std::unique_ptr<Queue>> queues_;

@@ -4,6 +4,7 @@
 #include <map>
 #include <set>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "src/common/log.h"
@@ -54,6 +55,24 @@ Result<void> Reconciler::start() {
   if (started_) return fail(ErrorCode::kFailedPrecondition, "reconciler already started");
   // Watch from now: what happened before is covered by the first full pass.
   const std::optional<Micros> since = clock_.now();
+  listener_id_ = store_.add_commit_listener(
+      [requests = requests_](const std::vector<Event>& events, const CommitStats&) {
+        bool any = false;
+        for (const Event& e : events) {
+          if (std::holds_alternative<SandboxStarted>(e.data) ||
+              std::holds_alternative<SandboxPaused>(e.data) ||
+              std::holds_alternative<PauseFailed>(e.data) ||
+              std::holds_alternative<SandboxResumed>(e.data) ||
+              std::holds_alternative<ResumeFailed>(e.data)) {
+            constexpr std::string_view kPrefix = "sandbox-";
+            if (!e.stream.starts_with(kPrefix)) continue;
+            std::lock_guard lock(requests->mu);
+            requests->recheck.insert(e.stream.substr(kPrefix.size()));
+            any = true;
+          }
+        }
+        if (any) requests->cv.notify_all();
+      });
   periodic_ = std::jthread([this](std::stop_token stop) { run(stop); });
   watcher_ = std::jthread([this, since](std::stop_token stop) { watch_loop(stop, since); });
   started_ = true;
@@ -66,23 +85,25 @@ void Reconciler::stop() {
   watcher_.request_stop();
   if (periodic_.joinable()) periodic_.join();
   if (watcher_.joinable()) watcher_.join();
+  if (listener_id_ >= 0) store_.remove_commit_listener(listener_id_);
+  listener_id_ = -1;
   started_ = false;
 }
 
 void Reconciler::request_pass() {
   {
-    std::lock_guard lock(mu_);
-    pass_requested_ = true;
+    std::lock_guard lock(requests_->mu);
+    requests_->pass = true;
   }
-  cv_.notify_all();
+  requests_->cv.notify_all();
 }
 
 void Reconciler::request_health_check() {
   {
-    std::lock_guard lock(mu_);
-    health_requested_ = true;
+    std::lock_guard lock(requests_->mu);
+    requests_->health = true;
   }
-  cv_.notify_all();
+  requests_->cv.notify_all();
 }
 
 bool Reconciler::check_health() {
@@ -128,16 +149,19 @@ void Reconciler::run(std::stop_token stop) {
   while (!stop.stop_requested()) {
     bool do_pass = false;
     bool do_health = false;
+    std::set<std::string> recheck;
     {
-      std::unique_lock lock(mu_);
-      cv_.wait_until(lock, stop, std::min(next_pass, next_health),
-                     [&] { return pass_requested_ || health_requested_; });
+      Requests& r = *requests_;
+      std::unique_lock lock(r.mu);
+      r.cv.wait_until(lock, stop, std::min(next_pass, next_health),
+                      [&] { return r.pass || r.health || !r.recheck.empty(); });
       if (stop.stop_requested()) return;
       const auto now = Clock::now();
-      do_health = health_requested_ || now >= next_health;
-      do_pass = pass_requested_ || now >= next_pass;
-      health_requested_ = false;
-      pass_requested_ = false;
+      do_health = r.health || now >= next_health;
+      do_pass = r.pass || now >= next_pass;
+      r.health = false;
+      r.pass = false;
+      recheck.swap(r.recheck);
     }
     if (do_health) {
       check_health();  // a comeback requests a pass, picked up on the next round
@@ -146,6 +170,13 @@ void Reconciler::run(std::stop_token stop) {
     if (do_pass) {
       pass();
       next_pass = Clock::now() + options_.reconcile_interval;
+    } else if (runtime_available()) {
+      for (const std::string& id : recheck) {
+        if (stop.stop_requested()) return;
+        if (auto r = reconcile_sandbox(id); !r) {
+          log->warn("sandbox {}: reconcile after its transition failed: {}", id, r.error().message);
+        }
+      }
     }
   }
 }

@@ -1,10 +1,13 @@
 // Reconciler: makes the log say what the runtime really has.
 //
 // It compares the runtime (Runtime::list / inspect) with the live projection at start(),
-// every options.reconcile_interval, right after the runtime comes back, and for every
+// every options.reconcile_interval, right after the runtime comes back, for every
 // lifecycle event of Runtime::watch (die, oom, destroy, pause, unpause done outside
 // sandboxd; the stream is reconnected with options.watch_reconnect backoff, resuming from
-// the time of the last event seen). What it observes is recorded through the Recorder on
+// the time of the last event seen), and once more for each sandbox that has just become
+// Running or Paused (a commit listener queues it: a container that died while its sandbox
+// was still Pending, Pausing or Resuming produced a die event the reconciler had to ignore
+// then). What it observes is recorded through the Recorder on
 // the sandbox's stream (actor "worker:reconciler", envelope reason from the decider:
 // runtime) and, for each finding, as a ReconcileFinding event appended directly to the
 // `system` stream (ExpectedVersion::any(), reason reconcile):
@@ -55,8 +58,10 @@
 #include <condition_variable>
 #include <cstddef>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <stop_token>
 #include <string>
 #include <string_view>
@@ -138,10 +143,17 @@ class Reconciler {
   std::mutex availability_mu_;  // serialises availability changes and their callbacks
   std::atomic<bool> available_{true};
 
-  std::mutex mu_;
-  std::condition_variable_any cv_;
-  bool pass_requested_ = false;
-  bool health_requested_ = false;
+  // What wakes the periodic thread; shared with the commit listener, which may outlive a
+  // remove_commit_listener() call for a moment (see wake_signal.h).
+  struct Requests {
+    std::mutex mu;
+    std::condition_variable_any cv;
+    bool pass = false;
+    bool health = false;
+    std::set<std::string> recheck;  // sandboxes that just became Running or Paused
+  };
+  std::shared_ptr<Requests> requests_ = std::make_shared<Requests>();
+  int listener_id_ = -1;
   bool started_ = false;
   std::jthread periodic_;
   std::jthread watcher_;

@@ -192,6 +192,27 @@ TEST_F(ReconcilerTest, RuntimeEventsAreReconciledAsTheyHappen) {
   EXPECT_EQ(store().get_sandbox("sb2")->status_reason, "SANDBOX::CONTAINER_VANISHED");
 }
 
+TEST_F(ReconcilerTest, ContainerThatDiedBeforeItsStartWasRecordedIsFoundAtTheStart) {
+  Reconciler reconciler(store(), runtime_, clock_, recorder(), fast_options());
+  ASSERT_TRUE(reconciler.start().has_value());
+  ASSERT_TRUE(eventually([&] { return runtime_.calls("watch") >= 1; }));
+  ASSERT_TRUE(create("sb1"));
+  ContainerSpec spec;
+  spec.sandbox_id = "sb1";
+  spec.image_uri = basic_spec().image_uri;
+  spec.entrypoint = basic_spec().entrypoint;
+  auto info = runtime_.create_and_start(spec);
+  ASSERT_TRUE(info.has_value());
+  // The process exits while the sandbox is still Pending: the die event is ignored then.
+  ASSERT_TRUE(runtime_.simulate_exit("sb1", 4));
+  ASSERT_TRUE(eventually([&] { return runtime_.calls("inspect") >= 1; }));
+  EXPECT_EQ(state_of("sb1"), SandboxState::kPending);
+  // Recording the start makes the reconciler look again (the interval is an hour).
+  ASSERT_TRUE(run("sb1", RecordStarted{info->runtime_id}));
+  ASSERT_TRUE(wait_state("sb1", SandboxState::kFailed));
+  EXPECT_EQ(store().get_sandbox("sb1")->exit_code, 4);
+}
+
 TEST_F(ReconcilerTest, ReportsRuntimeAvailabilityChangesAndReconcilesOnComeback) {
   std::mutex mu;
   std::vector<bool> changes;

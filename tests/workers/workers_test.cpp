@@ -35,6 +35,7 @@ TEST_F(WorkersTest, RunSandboxesFromRequestToExpiryAndStopPromptly) {
   EXPECT_EQ(sandbox_metrics.expirations_total.value(), 1.0);
   EXPECT_EQ(availability_calls.load(), 0);
 
+  ASSERT_TRUE(workers->provisioner().wait_until_done(store().head(), 5s));
   const auto begin = std::chrono::steady_clock::now();
   workers->stop();
   EXPECT_LT(std::chrono::steady_clock::now() - begin, 2s);

@@ -103,8 +103,6 @@ Result<std::unique_ptr<Server>> Server::create(const Config& config) {
   }
   auto migrated = migrate(path, p->clock);
   if (!migrated) return std::unexpected(migrated.error());
-  for (const auto& m : migrated->applied)
-    log->info("migration {} ({}) applied to {}", m.version, m.name, path);
   StoreOptions so;
   so.path = path;
   so.sync = config.store.sync;
@@ -177,8 +175,6 @@ Result<std::uint16_t> Server::start() {
   log->info("sandboxd {} listening on {}:{} (runtime docker at {}, network mode {})", kVersion,
             parts_->config.server.host, *port, parts_->config.docker.host,
             parts_->config.docker.network_mode);
-  if (!parts_->config.server.api_key)
-    log->warn("server.api_key is not set: the API accepts requests without authentication");
   return port;
 }
 

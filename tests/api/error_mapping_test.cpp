@@ -1,0 +1,74 @@
+#include "api/error_mapping.h"
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+namespace sbx::api {
+namespace {
+
+TEST(ErrorMapping, OperationPicksTheSpecificCode) {
+  const Error precondition(ErrorCode::kFailedPrecondition,
+                           "sandbox is Paused; pause requires Running");
+  EXPECT_EQ(map_error(precondition, Operation::kPause, "DOCKER").code,
+            "DOCKER::SANDBOX_NOT_RUNNING");
+  EXPECT_EQ(map_error(precondition, Operation::kResume, "DOCKER").code,
+            "DOCKER::SANDBOX_NOT_PAUSED");
+  EXPECT_EQ(map_error(precondition, Operation::kRenew, "KUBERNETES").code,
+            "KUBERNETES::INVALID_EXPIRATION");
+  EXPECT_EQ(map_error(precondition, Operation::kPatchMetadata, "DOCKER").code,
+            "SANDBOX::INVALID_STATE");
+  EXPECT_EQ(map_error(precondition, Operation::kPause, "DOCKER").status, 409);
+  EXPECT_EQ(map_error(precondition, Operation::kPause, "DOCKER").message, precondition.message);
+}
+
+TEST(ErrorMapping, FieldsSelectCodes) {
+  EXPECT_EQ(map_error(Error(ErrorCode::kConflict, "busy", "docker.network_mode"),
+                      Operation::kCreate, "DOCKER")
+                .code,
+            "SANDBOX::HOST_NETWORK_BUSY");
+  EXPECT_EQ(map_error(Error(ErrorCode::kConflict, "raced"), Operation::kCreate, "DOCKER").code,
+            "SANDBOX::CONCURRENT_MODIFICATION");
+  auto ports = map_error(Error(ErrorCode::kResourceExhausted, "full", "docker.port_range"),
+                         Operation::kCreate, "DOCKER");
+  EXPECT_EQ(ports.status, 503);
+  EXPECT_EQ(ports.code, "DOCKER::PORT_RANGE_EXHAUSTED");
+  EXPECT_EQ(
+      map_error(Error(ErrorCode::kInvalidArgument, "x", "port"), Operation::kEndpoint, "DOCKER")
+          .code,
+      "DOCKER::INVALID_PORT");
+}
+
+TEST(ErrorMapping, EveryErrorCodeHasAnAnswer) {
+  for (ErrorCode code :
+       {ErrorCode::kInvalidArgument, ErrorCode::kNotFound, ErrorCode::kAlreadyExists,
+        ErrorCode::kFailedPrecondition, ErrorCode::kConflict, ErrorCode::kUnavailable,
+        ErrorCode::kDeadlineExceeded, ErrorCode::kDataLoss, ErrorCode::kResourceExhausted,
+        ErrorCode::kUnauthenticated, ErrorCode::kInternal}) {
+    auto e = map_error(Error(code, "m"), Operation::kOther, "DOCKER");
+    EXPECT_GE(e.status, 400);
+    EXPECT_FALSE(e.code.empty());
+  }
+  EXPECT_EQ(map_error(Error(ErrorCode::kNotFound, "m"), Operation::kGet, "DOCKER").code,
+            "DOCKER::SANDBOX_NOT_FOUND");
+  EXPECT_EQ(map_error(Error(ErrorCode::kUnavailable, "m"), Operation::kCreate, "DOCKER").code,
+            "DOCKER::INITIALIZATION_ERROR");
+}
+
+TEST(ErrorMapping, RenderedBodyHasCodeMessageAndFastApiDetail) {
+  auto e =
+      api_error(ApiErrorKind::kValidation, "bad",
+                {Issue{{"body", "entrypoint", "0"}, "Input should be a string", "type_error"}});
+  EXPECT_EQ(e.status, 422);
+  auto j = nlohmann::json::parse(render_error(e));
+  EXPECT_EQ(j["code"], "SANDBOX::INVALID_PARAMETER");
+  EXPECT_EQ(j["message"], "bad");
+  EXPECT_EQ(j["detail"][0]["loc"], nlohmann::json({"body", "entrypoint", 0}));
+  EXPECT_EQ(j["detail"][0]["msg"], "Input should be a string");
+  auto plain =
+      nlohmann::json::parse(render_error(api_error(ApiErrorKind::kMissingApiKey, "no key")));
+  EXPECT_EQ(plain, nlohmann::json({{"code", "MISSING_API_KEY"}, {"message", "no key"}}));
+}
+
+}  // namespace
+}  // namespace sbx::api

@@ -47,14 +47,7 @@ Result<ContainerSpec> to_container_spec(std::string_view sandbox_id, const Sandb
     out.ports.emplace(static_cast<std::uint16_t>(container_port),
                       static_cast<std::uint16_t>(host_port));
   }
-  if (spec.platform) {
-    // The runtime's own platform type (it need not be the events' one).
-    using RuntimePlatform = decltype(ContainerSpec::platform)::value_type;
-    RuntimePlatform p;
-    p.os = spec.platform->os;
-    p.arch = spec.platform->arch;
-    out.platform = std::move(p);
-  }
+  out.platform = spec.platform;
   if (auto valid = validate_container_spec(out); !valid) return std::unexpected(valid.error());
   return out;
 }

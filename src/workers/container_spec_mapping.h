@@ -18,7 +18,7 @@
 
 #include "events/result.h"
 #include "events/sandbox.h"
-#include "src/workers/runtime_include.h"
+#include "src/runtime/runtime.h"
 
 namespace sbx {
 

@@ -1,6 +1,6 @@
 #include "src/workers/outcome_codes.h"
 
-#include "src/workers/runtime_include.h"
+#include "src/runtime/runtime.h"
 
 namespace sbx {
 

@@ -7,10 +7,10 @@
 
 #include "src/common/log.h"
 #include "src/metrics/worker_metrics.h"
+#include "src/runtime/runtime.h"
 #include "src/workers/backoff.h"
 #include "src/workers/container_spec_mapping.h"
 #include "src/workers/outcome_codes.h"
-#include "src/workers/runtime_include.h"
 #include "store/event_store.h"
 
 namespace sbx {

@@ -10,8 +10,8 @@
 #include "src/common/log.h"
 #include "src/common/uuid.h"
 #include "src/metrics/sandbox_metrics.h"
+#include "src/runtime/runtime.h"
 #include "src/workers/backoff.h"
-#include "src/workers/runtime_include.h"
 #include "store/event_store.h"
 
 namespace sbx {

@@ -9,13 +9,9 @@
 #include <set>
 #include <string>
 
-// clang-format off
-#include "src/workers/runtime_include.h"  // before docker_runtime.h (see that header)
-#include "src/runtime/docker/docker_runtime.h"
-// clang-format on
-
 #include "src/common/clock.h"
 #include "src/common/uuid.h"
+#include "src/runtime/docker/docker_runtime.h"
 #include "src/workers/provisioner.h"
 #include "src/workers/reconciler.h"
 #include "store/event_store.h"

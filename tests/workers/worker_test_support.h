@@ -13,13 +13,9 @@
 #include <thread>
 #include <vector>
 
-// clang-format off
-#include "src/workers/runtime_include.h"  // before fake_runtime.h (see that header)
-#include "src/runtime/fake/fake_runtime.h"
-// clang-format on
-
 #include "events/decider.h"
 #include "src/common/clock.h"
+#include "src/runtime/fake/fake_runtime.h"
 #include "src/workers/recorder.h"
 #include "src/workers/worker_options.h"
 #include "store/event_store.h"

@@ -13,6 +13,10 @@ ifeq ($(CI),true)
   CMAKE_FLAGS += -DSANDBOXD_WERROR=ON
 endif
 ARGS ?=
+# ccache: key objects on paths relative to the checkout, so a second clone (CI) reuses
+# the objects of the first.
+export CCACHE_BASEDIR := $(CURDIR)
+export CCACHE_NOHASHDIR := 1
 
 .PHONY: all deps test-deps build build-asan run test test-release test-asan bench format clean
 

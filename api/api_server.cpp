@@ -318,20 +318,15 @@ struct Exchange {
       for (const auto& [k, v] : headers) writer.headers().add(std::make_shared<NamedHeader>(k, v));
       auto promise = writer.send(static_cast<Http::Code>(status), body.data(), body.size(),
                                  mime ? *mime : Http::Mime::MediaType());
-      auto after = std::move(after_write);
-      promise.then(
-          [i, after](ssize_t) {
-            if (after) after();
-            i->end_request();
-          },
-          [i, after](std::exception_ptr) {
-            if (after) after();
-            i->end_request();
-          });
+      if (auto after = std::move(after_write)) {
+        promise.then([after](ssize_t) { after(); }, [after](std::exception_ptr) { after(); });
+      }
     } catch (const std::exception& e) {
       logger("api")->debug("response {} not sent: {}", request_id, e.what());
-      i->end_request();
     }
+    // Handed to the connection's transport thread (which writes it, or drops it if the
+    // client is gone): no longer ours to wait for.
+    i->end_request();
     return true;
   }
   bool send_json(int status, std::string_view body,
@@ -936,16 +931,13 @@ void ApiServer::Impl::watch(const std::shared_ptr<Exchange>& ex, const Http::Req
     }
     return true;
   };
-  sub.end = [this, weak] {
+  sub.end = [weak] {
     auto p = weak.lock();
     if (!p) return;
-    begin_request();
     try {
       static const std::string kLast = "0\r\n\r\n";
-      p->send(RawBuffer(kLast, kLast.size()))
-          .then([this](ssize_t) { end_request(); }, [this](std::exception_ptr) { end_request(); });
+      p->send(RawBuffer(kLast, kLast.size()));
     } catch (...) {
-      end_request();
     }
   };
   streamer.add(std::move(sub), after);
@@ -992,11 +984,13 @@ void ApiServer::Impl::do_shutdown() {
   for (auto& ex : waiting) {
     if (ex->on_shutdown) ex->on_shutdown();
   }
+  // Mutations already running answer when their append completes.
   if (!wait_idle(std::chrono::seconds(10))) {
-    logger("api")->warn("shutdown: {} answers still unwritten after 10 s", in_flight);
+    logger("api")->warn("shutdown: {} requests still unanswered after 10 s", in_flight);
   }
   streamer.shutdown();
-  (void)wait_idle(std::chrono::seconds(2));
+  // Answers are queued on the transport threads; give them a moment to reach the wire.
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
   if (endpoint) endpoint->shutdown();
 }
 

@@ -131,10 +131,6 @@ ListPage SandboxService::list(const ListQuery& query) const {
     }
     if (ok) matched.push_back(std::move(sb));
   }
-  std::sort(matched.begin(), matched.end(), [](const auto& a, const auto& b) {
-    if (a->created_at != b->created_at) return a->created_at > b->created_at;
-    return a->id < b->id;
-  });
   ListPage page;
   page.page = std::max(1, query.page);
   page.page_size = std::max(1, query.page_size);
@@ -144,6 +140,14 @@ ListPage SandboxService::list(const ListQuery& query) const {
   const std::size_t begin =
       std::min(matched.size(), (static_cast<std::size_t>(page.page) - 1) * size);
   const std::size_t end = std::min(matched.size(), begin + size);
+  // Newest first; ties by id so pages are stable. Only the prefix up to this page needs
+  // ordering.
+  auto newer = [](const auto& a, const auto& b) {
+    if (a->created_at != b->created_at) return a->created_at > b->created_at;
+    return a->id < b->id;
+  };
+  std::partial_sort(matched.begin(), matched.begin() + static_cast<std::ptrdiff_t>(end),
+                    matched.end(), newer);
   page.items.assign(std::make_move_iterator(matched.begin() + static_cast<std::ptrdiff_t>(begin)),
                     std::make_move_iterator(matched.begin() + static_cast<std::ptrdiff_t>(end)));
   page.has_next_page = static_cast<std::size_t>(page.page) < page.total_pages;

@@ -766,3 +766,45 @@ TEST(ApiRouting, MetricsWithoutAProviderIs404) {
 
 }  // namespace
 }  // namespace sbx::testing
+
+namespace sbx::testing {
+namespace {
+
+TEST(ApiHttp, ExpectContinueIsAnsweredBeforeTheBodyIsSent) {
+  ApiHarness h;
+  HttpClient c(h.port());
+  const std::string body = create_body({{"env", {{"PAD", std::string(2000, 'x')}}}});
+  const std::string head =
+      "POST /v1/sandboxes HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+      "Expect: 100-continue\r\nContent-Length: " +
+      std::to_string(body.size()) + "\r\n\r\n";
+  c.set_timeout(std::chrono::milliseconds(2000));
+  auto interim = c.raw(head);
+  EXPECT_EQ(interim.status, 100);
+  auto final_answer = c.raw(body);
+  EXPECT_EQ(final_answer.status, 202) << final_answer.body;
+}
+
+TEST(ApiHttp, KeepAliveIsTheDefaultForHttp11AndRequestsOnOneConnectionAllAnswer) {
+  ApiHarness h;
+  HttpClient c(h.port());
+  for (int i = 0; i < 50; ++i) {
+    auto r = c.get("/health");
+    ASSERT_EQ(r.status, 200);
+    EXPECT_NE(r.header("Connection"), "close");
+  }
+  auto closing = c.get("/health", {{"Connection", "close"}});
+  EXPECT_EQ(closing.status, 200);
+  EXPECT_EQ(closing.header("Connection"), "Close");
+}
+
+TEST(ApiHttp, MalformedRequestLineGetsA400WithACode) {
+  ApiHarness h;
+  HttpClient c(h.port());
+  auto r = c.raw("BREW /pot HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(body_json(r)["code"], "SANDBOX::INVALID_PARAMETER");
+}
+
+}  // namespace
+}  // namespace sbx::testing

@@ -255,6 +255,7 @@ struct SandboxdOptions {
   int port_low = 0;  // docker.port_range; 0 = a random window (random_port_window)
   int port_high = 0;
   int reconcile_interval_seconds = 2;
+  std::string api_key;     // server.api_key; empty = auth off
   std::string extra_toml;  // appended verbatim (whole tables)
 };
 
@@ -273,7 +274,9 @@ class Sandboxd {
 
   std::string render_config() const {
     std::ostringstream t;
-    t << "[server]\nhost = \"127.0.0.1\"\nport = " << server_port_ << "\nlog_level = \"INFO\"\n\n"
+    t << "[server]\nhost = \"127.0.0.1\"\nport = " << server_port_ << "\nlog_level = \"INFO\"\n";
+    if (!options_.api_key.empty()) t << "api_key = \"" << options_.api_key << "\"\n";
+    t << "\n"
       << "[store]\npath = \"" << (dir_ / "data").string() << "\"\n\n"
       << "[runtime]\ntype = \"docker\"\nexecd_image = \"" << kTestExecdImage << "\"\n\n"
       << "[docker]\nhost = \"" << options_.docker_host << "\"\n"
@@ -299,7 +302,13 @@ class Sandboxd {
     started_at_ = SteadyClock::now();
     proc_ = std::make_unique<ChildProcess>(
         std::vector<std::string>{"/bin/sh", "-c", "exec \"$0\" --config \"$1\" >>\"$2\" 2>&1",
-                                 sandboxd_binary(), config_path_.string(), log_path_.string()});
+                                 sandboxd_binary(), config_path_.string(), log_path_.string()},
+        // The environment overrides the file (DOCKER_HOST -> docker.host, ...): empty means
+        // unset, so a developer's own DOCKER_HOST never points sandboxd at their Docker.
+        std::map<std::string, std::string>{{"DOCKER_HOST", ""},
+                                           {"OPENSANDBOX_SERVER_API_KEY", ""},
+                                           {"PENDING_FAILURE_TTL", ""},
+                                           {"SANDBOX_CONFIG_PATH", ""}});
     exit_status_.reset();
     static const std::regex kListening(R"(sandboxd \S+ listening on ([0-9.]+):([0-9]+))");
     const auto deadline = SteadyClock::now() + timeout;

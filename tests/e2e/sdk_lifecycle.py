@@ -102,6 +102,18 @@ def main():
     config = ConnectionConfigSync(domain=args.domain, protocol="http", api_key=args.api_key,
                                   request_timeout=timedelta(seconds=60))
     manager = SandboxManagerSync.create(connection_config=config)
+    if args.api_key:
+        # The server checks the key: a client without it is refused with 401.
+        anonymous = SandboxManagerSync.create(connection_config=ConnectionConfigSync(
+            domain=args.domain, protocol="http", request_timeout=timedelta(seconds=10)))
+        try:
+            anonymous.list_sandbox_infos(SandboxFilter())
+            check("a client without the API key is refused", False, "the list succeeded")
+        except SandboxApiException as e:
+            check("a client without the API key is refused", e.status_code == 401,
+                  f"status {e.status_code}: {e}")
+        finally:
+            anonymous.close()
     run_tag = uuid.uuid4().hex[:12]
     metadata = {"e2e-run": run_tag, "suite": "python-sdk"}
     created_ids = []

@@ -1,12 +1,14 @@
 // The official OpenSandbox Python SDK (PyPI `opensandbox`, pinned) against the real
 // sandboxd in bridge mode: tests/e2e/sdk_lifecycle.py drives create (with the SDK's own
 // readiness wait: endpoints 44772/18080, then execd /ping), get_info, get_endpoint, renew,
-// pause, resume, list by state and metadata, kill.
+// pause, resume, list by state and metadata, kill; with server.api_key set, so the SDK's
+// OPEN-SANDBOX-API-KEY header is checked too.
 //
 // The SDK lives in a venv under ${SANDBOXD_TEST_WORKDIR:-/tmp}/sdk-venv, made on first use
 // with `python3 -m venv` + `pip install opensandbox==<pinned>` and reused afterwards (a
 // marker file says the install finished).
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <iostream>
@@ -57,13 +59,16 @@ TEST_F(PythonSdk, LifecycleScenario) {
   ASSERT_EQ(venv_error, "");
   std::cerr << "[timing] SDK venv ready in " << seconds_since(t_venv) << " s\n";
 
-  ASSERT_NO_FATAL_FAILURE(start_sandboxd(default_options("bridge")));
+  // With an API key: the SDK must send it (OPEN-SANDBOX-API-KEY) on every lifecycle call.
+  auto opts = default_options("bridge");
+  opts.api_key = "e2e-sdk-key-" + std::to_string(::getpid());
+  ASSERT_NO_FATAL_FAILURE(start_sandboxd(opts));
 
   const auto t0 = SteadyClock::now();
   ChildProcess py(
       {(venv_dir() / "bin" / "python").string(), source_dir() + "/tests/e2e/sdk_lifecycle.py",
-       "--domain", sandboxd_->address(), "--image", kTestBusyboxImage},
-      {{"PYTHONUNBUFFERED", "1"}});
+       "--domain", sandboxd_->address(), "--image", kTestBusyboxImage, "--api-key", opts.api_key},
+      {{"PYTHONUNBUFFERED", "1"}, {"OPEN_SANDBOX_API_KEY", ""}, {"OPEN_SANDBOX_DOMAIN", ""}});
   auto st = py.wait(milliseconds(240'000));
   if (!st) py.signal(SIGKILL);
   py.drain(milliseconds(1'000));

@@ -65,6 +65,8 @@ class E2eTest : public ::testing::Test {
     const std::string id = r.str("id");
     EXPECT_FALSE(id.empty()) << r.describe();
     if (id.empty()) return "";
+    // Without `Prefer: respond-async` the create waits for the outcome: it answers Running.
+    EXPECT_EQ(state_of(Reply{200, "", r.body, {}}), "Running") << r.describe();
     const std::string state = wait_for_state(api(), id, {"Running", "Failed", "NotFound"},
                                              std::chrono::milliseconds(60'000));
     EXPECT_EQ(state, "Running") << api().get(sandbox_path(id)).describe();

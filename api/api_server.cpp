@@ -209,7 +209,7 @@ void keep_stream_fresh(Tcp::Transport* transport, std::weak_ptr<Tcp::Peer> peer,
 
 struct Exchange;
 
-struct ApiServer::Impl {
+struct ApiServer::Impl : std::enable_shared_from_this<ApiServer::Impl> {
   Impl(ApiDeps d, ApiOptions o)
       : deps(std::move(d)),
         options(std::move(o)),
@@ -280,8 +280,10 @@ struct ApiServer::Impl {
 // One request/response: owns the ResponseWriter until the answer is sent (exactly once,
 // from whichever thread completes it), records metrics and keeps the in-flight count.
 struct Exchange {
-  Exchange(ApiServer::Impl* i, Http::ResponseWriter w, std::string rid, std::string m)
-      : impl(i),
+  Exchange(std::shared_ptr<ApiServer::Impl> i, Http::ResponseWriter w, std::string rid,
+           std::string m)
+      : owner(std::move(i)),
+        impl(owner.get()),
         writer(std::move(w)),
         request_id(std::move(rid)),
         method(std::move(m)),
@@ -294,6 +296,9 @@ struct Exchange {
     if (!sent.exchange(true)) finish_metrics(500), impl->end_request();
   }
 
+  // Keeps the server's state alive for as long as a callback may still answer through this
+  // exchange (a wait the service completes after the ApiServer object is gone).
+  std::shared_ptr<ApiServer::Impl> owner;
   ApiServer::Impl* impl;
   Http::ResponseWriter writer;
   std::string request_id;
@@ -472,8 +477,8 @@ class HttpHandler : public Http::Handler {
 
 void ApiServer::Impl::reject_early(Http::ResponseWriter w, const ApiError& error,
                                    const std::shared_ptr<Tcp::Peer>& close_peer) {
-  auto ex =
-      std::make_shared<Exchange>(this, std::move(w), request_id_from(std::nullopt), "UNKNOWN");
+  auto ex = std::make_shared<Exchange>(shared_from_this(), std::move(w),
+                                       request_id_from(std::nullopt), "UNKNOWN");
   if (close_peer) {
     // The rest of this request is not read: close the connection once the answer is out.
     std::weak_ptr<Tcp::Peer> weak = close_peer;
@@ -523,8 +528,9 @@ void ApiServer::Impl::dispatch(const Http::Request& req, const std::string& targ
     rid_raw = raw->value();
     rid_header = rid_raw;
   }
-  auto ex = std::make_shared<Exchange>(this, std::move(w), request_id_from(rid_header),
-                                       Http::methodString(req.method()));
+  auto ex =
+      std::make_shared<Exchange>(shared_from_this(), std::move(w), request_id_from(rid_header),
+                                 Http::methodString(req.method()));
 
   const auto qmark = target.find('?');
   const std::string_view path = std::string_view(target).substr(0, qmark);
@@ -1012,7 +1018,7 @@ void ApiServer::Impl::do_shutdown() {
 // --- ApiServer ----------------------------------------------------------------------------
 
 ApiServer::ApiServer(ApiDeps deps, ApiOptions options)
-    : impl_(std::make_unique<Impl>(std::move(deps), std::move(options))) {}
+    : impl_(std::make_shared<Impl>(std::move(deps), std::move(options))) {}
 
 ApiServer::~ApiServer() { shutdown(); }
 

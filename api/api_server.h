@@ -108,7 +108,7 @@ class ApiServer {
   struct Impl;  // the Pistache handler and the request handlers (api_server.cpp)
 
  private:
-  std::unique_ptr<Impl> impl_;
+  std::shared_ptr<Impl> impl_;  // shared with requests still being answered
 };
 
 }  // namespace api

@@ -1,8 +1,8 @@
 // kill -9 of sandboxd in the middle of 20 concurrent creates, then a restart on the same
 // data directory. Whatever was acknowledged (202) must end Running or Failed with a
-// reason; Docker must hold exactly one container per live sandbox and no container that
-// belongs to no live sandbox; every Running sandbox has its own host ports and execd
-// answers there.
+// reason; Docker must hold exactly one container per live sandbox, no container that
+// belongs to no live sandbox and no leftover execd helper container; every Running sandbox
+// has its own host ports and execd answers there.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -122,6 +122,13 @@ TEST_F(Crash, KillNineDuringConcurrentCreates) {
     // No duplicates.
     EXPECT_EQ(cs.size(), 1u) << sid << " has " << cs.size() << " containers";
   }
+  // Nor any helper container that the runtime copies execd out of (a kill -9 between its
+  // create and its removal must not leave it behind for good).
+  auto helpers = janitor_->new_containers(kHelperLabel);
+  ASSERT_TRUE(helpers.has_value());
+  for (const auto& h : *helpers)
+    ADD_FAILURE() << "leftover execd helper container " << h.name << " (" << h.state << ")";
+
   int running = 0;
   std::set<int> execd_ports;
   for (const auto& [sid, state] : live) {

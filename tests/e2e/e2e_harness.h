@@ -56,6 +56,8 @@ using SteadyClock = std::chrono::steady_clock;
 using Json = nlohmann::json;
 
 inline constexpr char kSandboxIdLabel[] = "sandboxd.io/id";
+// The short-lived container the Docker runtime copies execd out of the execd image with.
+inline constexpr char kHelperLabel[] = "sandboxd.io/helper";
 
 // ---- small utilities -------------------------------------------------------------------
 
@@ -519,10 +521,11 @@ class DockerApi {
   explicit DockerApi(std::string host)
       : http_(std::move(host), std::chrono::milliseconds(30'000)) {}
 
-  // Every container (running or not) labelled sandboxd.io/id; nullopt when the engine does
-  // not answer.
-  std::optional<std::vector<ContainerInfo>> labelled_containers() const {
-    const std::string filters = Json({{"label", {kSandboxIdLabel}}}).dump();
+  // Every container (running or not) carrying the label `label` (by default
+  // sandboxd.io/id); nullopt when the engine does not answer.
+  std::optional<std::vector<ContainerInfo>> labelled_containers(
+      const std::string& label = kSandboxIdLabel) const {
+    const std::string filters = Json({{"label", {label}}}).dump();
     Reply r = http_.get("/containers/json?all=1&filters=" + url_encode(filters));
     if (r.status != 200) return std::nullopt;
     std::vector<ContainerInfo> out;
@@ -580,21 +583,24 @@ class DockerApi {
   Http http_;
 };
 
-// Removes, at cleanup() or destruction, every labelled container that was not there when
-// it was constructed (only those: an engine shared with other runs is left alone).
+// Removes, at cleanup() or destruction, every container labelled sandboxd.io/id or
+// sandboxd.io/helper that was not there when it was constructed (only those: an engine
+// shared with other runs is left alone).
 class ContainerJanitor {
  public:
   explicit ContainerJanitor(const DockerApi& docker) : docker_(docker) {
-    if (auto all = docker_.labelled_containers())
-      for (const auto& c : *all) baseline_.insert(c.id);
+    for (const char* label : {kSandboxIdLabel, kHelperLabel})
+      if (auto all = docker_.labelled_containers(label))
+        for (const auto& c : *all) baseline_.insert(c.id);
   }
   ~ContainerJanitor() { cleanup(); }
   ContainerJanitor(const ContainerJanitor&) = delete;
   ContainerJanitor& operator=(const ContainerJanitor&) = delete;
 
-  // Labelled containers created since construction (nullopt: engine does not answer).
-  std::optional<std::vector<ContainerInfo>> new_containers() const {
-    auto all = docker_.labelled_containers();
+  // Containers with `label` created since construction (nullopt: engine does not answer).
+  std::optional<std::vector<ContainerInfo>> new_containers(
+      const std::string& label = kSandboxIdLabel) const {
+    auto all = docker_.labelled_containers(label);
     if (!all) return std::nullopt;
     std::vector<ContainerInfo> out;
     for (auto& c : *all)
@@ -605,8 +611,9 @@ class ContainerJanitor {
   // Returns how many containers it removed.
   int cleanup() const {
     int removed = 0;
-    if (auto fresh = new_containers())
-      for (const auto& c : *fresh) removed += docker_.remove(c.id) ? 1 : 0;
+    for (const char* label : {kSandboxIdLabel, kHelperLabel})
+      if (auto fresh = new_containers(label))
+        for (const auto& c : *fresh) removed += docker_.remove(c.id) ? 1 : 0;
     return removed;
   }
 

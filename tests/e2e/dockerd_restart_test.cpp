@@ -142,7 +142,9 @@ TEST(DockerdRestart, EngineDownThenBack) {
     std::string why;
     EXPECT_TRUE(poll_until([&] { return agrees(api, docker, id, &why); }, milliseconds(30'000)))
         << id << ": " << why << "; " << api.get(sandbox_path(id)).describe();
-    std::cerr << "[e2e] " << id << " after the engine restart: " << why << "\n";
+    Json status = api.get(sandbox_path(id)).json()["status"];
+    std::cerr << "[e2e] " << id << " after the engine restart: " << why << " "
+              << (status.is_null() ? "" : status.dump()) << "\n";
   }
   std::cerr << "[timing] converged " << seconds_since(t_back) << " s after the engine start\n";
 

@@ -367,6 +367,28 @@ struct DockerRuntime::Impl {
 
   // ---- execd ----------------------------------------------------------------------
 
+  // Removes execd helper containers left behind by a process that died between a helper's
+  // create and its removal (kill -9). Only when no helper of this process is in flight
+  // (execd_mu free): then every helper-labelled container on the engine is stale, since
+  // one engine serves one sandboxd (the orphan sweep of sandbox containers assumes the same).
+  void sweep_stale_helpers() {
+    std::unique_lock lock(execd_mu, std::try_to_lock);
+    if (!lock.owns_lock()) return;
+    const std::string filters = json{{"label", {"sandboxd.io/helper"}}}.dump();
+    auto r = call("GET", "/containers/json?all=1&filters=" + url_encode(filters));
+    if (!r || r->status != 200) return;
+    try {
+      for (const json& c : json::parse(r->body)) {
+        const std::string id = c.value("Id", "");
+        if (id.empty()) continue;
+        if (auto rm = force_remove(id); rm) {
+          log->info("removed stale execd helper container {}", id.substr(0, 12));
+        }
+      }
+    } catch (const json::exception&) {
+    }
+  }
+
   Result<std::shared_ptr<const std::string>> execd() {
     std::lock_guard lock(execd_mu);
     if (execd_payload) return execd_payload;
@@ -661,6 +683,7 @@ Result<std::vector<ContainerStatus>> DockerRuntime::list() {
     return fail(ErrorCode::kInternal,
                 std::string("list containers: malformed answer: ") + e.what());
   }
+  impl_->sweep_stale_helpers();
   return out;
 }
 

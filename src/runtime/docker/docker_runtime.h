@@ -81,6 +81,7 @@ class DockerRuntime final : public Runtime {
   Result<void> resume(const std::string& sandbox_id) override;
   Result<void> remove(const std::string& sandbox_id) override;
   Result<std::optional<ContainerStatus>> inspect(const std::string& sandbox_id) override;
+  // Also removes execd helper containers a crashed process left behind (sweep_stale_helpers).
   Result<std::vector<ContainerStatus>> list() override;
   Result<void> ping() override;
   Result<void> watch(std::optional<Micros> since, const EventCallback& on_event,

@@ -39,12 +39,12 @@ export SANDBOXD_TEST_WORKDIR="$work"
 jobs=$(nproc)
 status=0
 echo "== unit and integration tests (release build)"
-ctest --test-dir "$release" --output-on-failure -j"$jobs" -LE docker || status=1
+ctest --test-dir "$release" --output-on-failure -j"$jobs" -LE '^docker$' || status=1
 echo "== Docker-backed tests (release build, one at a time)"
-ctest --test-dir "$release" --output-on-failure -j1 -L docker || status=1
+ctest --test-dir "$release" --output-on-failure -j1 -L '^docker$' || status=1
 if [[ -n "$asan" ]]; then
   echo "== unit and integration tests under ASan/UBSan"
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-    ctest --test-dir "$asan" --output-on-failure -j"$jobs" -LE 'docker|slow' || status=1
+    ctest --test-dir "$asan" --output-on-failure -j"$jobs" -LE '^(docker|slow)$' || status=1
 fi
 exit $status

@@ -158,6 +158,9 @@ struct EventStore::Impl {
   std::shared_ptr<const std::vector<std::pair<int, CommitListener>>> listeners =
       std::make_shared<std::vector<std::pair<int, CommitListener>>>();
   int next_listener = 1;
+  // Held shared while listeners run, so remove_commit_listener() can wait until no run
+  // that may still call the removed listener is in progress (its owner may then die).
+  std::shared_mutex listeners_running;
 
   std::mutex catch_up_mu;
 
@@ -867,7 +870,17 @@ void EventStore::Impl::publish(std::uint64_t new_head) {
   commit_cv.notify_all();
 }
 
+namespace {
+thread_local bool t_in_listener = false;  // this thread is running commit listeners
+}  // namespace
+
 void EventStore::Impl::run_listeners(const std::vector<Event>& events, const CommitStats& stats) {
+  std::shared_lock running(listeners_running);
+  struct InListener {
+    bool was = t_in_listener;
+    InListener() { t_in_listener = true; }
+    ~InListener() { t_in_listener = was; }
+  } in_listener;
   std::shared_ptr<const std::vector<std::pair<int, CommitListener>>> ls;
   {
     std::lock_guard l(listeners_mu);
@@ -896,10 +909,15 @@ int EventStore::add_commit_listener(CommitListener listener) {
 
 void EventStore::remove_commit_listener(int id) {
   Impl& m = *impl_;
-  std::lock_guard l(m.listeners_mu);
-  auto next = std::make_shared<std::vector<std::pair<int, CommitListener>>>(*m.listeners);
-  std::erase_if(*next, [id](const auto& p) { return p.first == id; });
-  m.listeners = std::move(next);
+  {
+    std::lock_guard l(m.listeners_mu);
+    auto next = std::make_shared<std::vector<std::pair<int, CommitListener>>>(*m.listeners);
+    std::erase_if(*next, [id](const auto& p) { return p.first == id; });
+    m.listeners = std::move(next);
+  }
+  // Wait out a run that took its snapshot before the removal, so the listener's owner may
+  // be destroyed once this returns (not from inside a listener: it would wait for itself).
+  if (!t_in_listener) std::unique_lock wait(m.listeners_running);
 }
 
 Result<void> EventStore::save_checkpoint(std::string_view consumer, std::uint64_t position) {

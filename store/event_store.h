@@ -166,6 +166,8 @@ class EventStore {
 
   // Runs after every commit on the writer thread. Returns an id for remove.
   int add_commit_listener(CommitListener listener);
+  // Returns once no listener run that may still call it is in progress (unless called
+  // from inside a listener), so the listener's owner may be destroyed afterwards.
   void remove_commit_listener(int id);
 
   // --- projections (memory) -----------------------------------------------------------

@@ -18,6 +18,7 @@
 #include <set>
 #include <string_view>
 #include <thread>
+#include <unordered_map>
 
 #include "api/docs_pages.h"
 #include "api/error_mapping.h"
@@ -229,7 +230,9 @@ struct ApiServer::Impl : std::enable_shared_from_this<ApiServer::Impl> {
   mutable std::mutex mu;
   std::condition_variable idle_cv;
   std::size_t in_flight = 0;
-  std::set<std::shared_ptr<Exchange>> parked;
+  // Parked requests: how to answer each one now (at shutdown). Removed when answered, so
+  // nothing here outlives its request.
+  std::unordered_map<Exchange*, std::function<void()>> parked;
   std::once_flag shutdown_once;
 
   void begin_request() {
@@ -306,7 +309,6 @@ struct Exchange {
   std::string route = "unmatched";
   std::chrono::steady_clock::time_point start;
   std::atomic<bool> sent{false};
-  std::function<void()> on_shutdown;  // parked: answer now with the state reached
   std::function<void()> after_write;  // runs on the transport thread once written
 
   void finish_metrics(int status) {
@@ -324,6 +326,14 @@ struct Exchange {
             const std::vector<std::pair<std::string, std::string>>& headers = {}) {
     if (sent.exchange(true)) return false;
     finish_metrics(status);
+    static const auto access = logger("http");
+    if (access->should_log(spdlog::level::debug)) {
+      access->debug(
+          "{} {} -> {} in {:.3f} ms (request {})", method, route, status,
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+              .count(),
+          request_id);
+    }
     ApiServer::Impl* i = impl;
     try {
       writer.headers().add(std::make_shared<NamedHeader>("X-Request-ID", request_id));
@@ -493,27 +503,30 @@ void ApiServer::Impl::park(
     const std::shared_ptr<Exchange>& ex, std::string sandbox_id,
     SandboxService::Predicate predicate, std::chrono::milliseconds timeout,
     std::function<void(WaitOutcome, std::shared_ptr<const Sandbox>)> answer) {
-  ex->on_shutdown = [this, answer, sandbox_id] {
-    answer(WaitOutcome::kCancelled, deps.service.get(sandbox_id));
-  };
+  bool parked_now = false;
   {
     std::lock_guard lock(mu);
     if (!stopping) {
-      parked.insert(ex);
-    } else {
-      ex->on_shutdown = nullptr;
+      parked.emplace(ex.get(), [this, answer, sandbox_id] {
+        answer(WaitOutcome::kCancelled, deps.service.get(sandbox_id));
+      });
+      parked_now = true;
     }
   }
-  if (!ex->on_shutdown) {
+  if (!parked_now) {
     answer(WaitOutcome::kCancelled, deps.service.get(sandbox_id));
     return;
   }
   deps.service.wait_async(
       std::move(sandbox_id), std::move(predicate), timeout,
       [this, ex, answer](WaitOutcome outcome, std::shared_ptr<const Sandbox> sb) {
+        std::function<void()> dropped;  // destroyed outside the lock
         {
           std::lock_guard lock(mu);
-          parked.erase(ex);
+          if (auto it = parked.find(ex.get()); it != parked.end()) {
+            dropped = std::move(it->second);
+            parked.erase(it);
+          }
         }
         answer(outcome, std::move(sb));
       });
@@ -711,7 +724,8 @@ void ApiServer::Impl::create(const std::shared_ptr<Exchange>& ex, const Http::Re
     return;
   }
   if (auto key = req.headers().tryGetRaw("Idempotency-Key")) {
-    const std::string_view k = trim(key->value());
+    const std::string raw_key = key->value();  // value() returns a copy: keep it alive
+    const std::string_view k = trim(raw_key);
     if (k.size() > 255) {
       ex->send_error(
           api_error(ApiErrorKind::kInvalidValue, "Idempotency-Key must be at most 255 characters"));
@@ -996,15 +1010,12 @@ void ApiServer::Impl::metrics(const std::shared_ptr<Exchange>& ex) {
 void ApiServer::Impl::do_shutdown() {
   stopping = true;
   // Parked requests answer now with the state reached.
-  std::vector<std::shared_ptr<Exchange>> waiting;
+  std::unordered_map<Exchange*, std::function<void()>> waiting;
   {
     std::lock_guard lock(mu);
-    waiting.assign(parked.begin(), parked.end());
-    parked.clear();
+    waiting.swap(parked);
   }
-  for (auto& ex : waiting) {
-    if (ex->on_shutdown) ex->on_shutdown();
-  }
+  for (auto& [ex, answer_now] : waiting) answer_now();
   // Mutations already running answer when their append completes.
   if (!wait_idle(std::chrono::seconds(10))) {
     logger("api")->warn("shutdown: {} requests still unanswered after 10 s", in_flight);

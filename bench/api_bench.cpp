@@ -31,6 +31,7 @@
 #include <iostream>
 #include <memory>
 #include <regex>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -206,6 +207,42 @@ class HelloHandler : public Pistache::Http::Handler {
   }
 };
 
+// One server process's worth of parts on a fresh data directory (sync = true).
+struct Stack {
+  explicit Stack(const std::filesystem::path& dir) {
+    auto s = EventStore::open(StoreOptions{.path = dir.string(), .sync = true});
+    if (!s) throw std::runtime_error("store: " + s.error().message);
+    store = std::move(*s);
+    ServiceOptions so;
+    so.network_mode = "bridge";
+    so.port_range_low = 1024;
+    so.port_range_high = 65535;
+    so.probe_host_ports = false;
+    so.endpoint_host = "127.0.0.1";
+    so.mutation_threads = 64;
+    service = std::make_unique<SandboxService>(*store, clock, so);
+    api::ApiOptions ao;
+    ao.host = "127.0.0.1";
+    ao.port = 0;
+    ao.threads = 2;
+    server = std::make_unique<api::ApiServer>(api::ApiDeps{*service, *store, {}, nullptr}, ao);
+    auto p = server->start();
+    if (!p) throw std::runtime_error("server: " + p.error().message);
+    port = *p;
+    base = "http://127.0.0.1:" + std::to_string(port);
+  }
+  ~Stack() {
+    server->shutdown();
+    service->shutdown();
+  }
+  SystemClock clock;
+  std::unique_ptr<EventStore> store;
+  std::unique_ptr<SandboxService> service;
+  std::unique_ptr<api::ApiServer> server;
+  std::uint16_t port = 0;
+  std::string base;
+};
+
 int load(const Args& a) {
   set_log_level("WARNING");
   char tmpl[] = "/tmp/sandboxd-api-bench-XXXXXX";
@@ -214,67 +251,51 @@ int load(const Args& a) {
   std::vector<WrkResult> results;
   double direct_rps = 0;
   std::vector<Paced> paced;
-  {
-    auto store = EventStore::open(StoreOptions{.path = (dir / "data").string(), .sync = true});
-    if (!store) {
-      std::cerr << "store: " << store.error().message << "\n";
-      return 1;
-    }
-    SystemClock clock;
-    ServiceOptions so;
-    so.network_mode = "bridge";
-    so.port_range_low = 1024;
-    so.port_range_high = 65535;
-    so.probe_host_ports = false;
-    so.endpoint_host = "127.0.0.1";
-    so.mutation_threads = 64;
-    SandboxService service(**store, clock, so);
-
-    // 1,000 live sandboxes, a third of them Running.
-    std::vector<std::string> ids;
-    const RequestContext ctx{"bench", "bench"};
-    for (int i = 0; i < 1000; ++i) {
-      auto c = service.create(bench_create(), ctx);
-      if (!c) return 1;
-      ids.push_back(c->sandbox.id);
-      if (i % 3 == 0) (void)service.execute(c->sandbox.id, RecordStarted{"c"}, ctx);
-    }
-
-    api::ApiOptions ao;
-    ao.host = "127.0.0.1";
-    ao.port = 0;
-    ao.threads = 2;
-    api::ApiServer server(api::ApiDeps{service, **store, {}, nullptr}, ao);
-    auto port = server.start();
-    if (!port) return 1;
-    const std::string base = "http://127.0.0.1:" + std::to_string(*port);
-
-    std::string lua = "local ids = {";
-    for (const auto& id : ids) lua += "\"" + id + "\",";
-    lua +=
-        "}\nrequest = function()\n  return wrk.format(\"GET\", \"/v1/sandboxes/\" .. "
-        "ids[math.random(#ids)])\nend\n";
-    const std::string get_script = write_file(dir / "get.lua", lua);
-    const std::string body =
-        R"({"image":{"uri":"python:3.11"},"entrypoint":["python","-m","http.server"],"timeout":3600,"resourceLimits":{"cpu":"500m","memory":"512Mi"},"metadata":{"team":"bench"}})";
-    const std::string create_script = write_file(
-        dir / "create.lua", "wrk.method = \"POST\"\nwrk.body = '" + body +
-                                "'\nwrk.headers[\"Content-Type\"] = \"application/json\"\n"
-                                "wrk.headers[\"Prefer\"] = \"respond-async\"\n");
-
-    for (double rate : {2000.0, 5000.0, 8000.0})
-      paced.push_back(paced_get(*port, ids, rate, 8, a.duration));
-    results.push_back(wrk(a, "GET /v1/sandboxes/{id}", a.connections, base, get_script));
-    results.push_back(wrk(a, "GET /v1/sandboxes/{id}, 8 connections", 8, base, get_script));
-    results.push_back(
-        wrk(a, "GET /v1/sandboxes (20 of 1000)", a.connections, base + "/v1/sandboxes", ""));
-    results.push_back(wrk(a, "GET /v1/sandboxes?pageSize=200", a.connections,
-                          base + "/v1/sandboxes?pageSize=200", ""));
-    results.push_back(wrk(a, "POST /v1/sandboxes (respond-async)", a.create_connections,
-                          base + "/v1/sandboxes", create_script));
-
-    // Baseline: the same creates without HTTP, from as many threads as connections.
+  const RequestContext ctx{"bench", "bench"};
+  // Creates allocate two host ports each from 64,512: keep create phases short enough
+  // (and on fresh stacks) never to exhaust the range.
+  Args create_args = a;
+  create_args.duration = std::min(a.duration, 5);
+  try {
     {
+      Stack st(dir / "reads");
+      // 1,000 live sandboxes, a third of them Running.
+      std::vector<std::string> ids;
+      for (int i = 0; i < 1000; ++i) {
+        auto c = st.service->create(bench_create(), ctx);
+        if (!c) return 1;
+        ids.push_back(c->sandbox.id);
+        if (i % 3 == 0) (void)st.service->execute(c->sandbox.id, RecordStarted{"c"}, ctx);
+      }
+      std::string lua = "local ids = {";
+      for (const auto& id : ids) lua += "\"" + id + "\",";
+      lua +=
+          "}\nrequest = function()\n  return wrk.format(\"GET\", \"/v1/sandboxes/\" .. "
+          "ids[math.random(#ids)])\nend\n";
+      const std::string get_script = write_file(dir / "get.lua", lua);
+      for (double rate : {2000.0, 5000.0, 8000.0})
+        paced.push_back(paced_get(st.port, ids, rate, 8, a.duration));
+      results.push_back(wrk(a, "GET /v1/sandboxes/{id}", a.connections, st.base, get_script));
+      results.push_back(wrk(a, "GET /v1/sandboxes/{id}, 8 connections", 8, st.base, get_script));
+      results.push_back(
+          wrk(a, "GET /v1/sandboxes (20 of 1000)", a.connections, st.base + "/v1/sandboxes", ""));
+      results.push_back(wrk(a, "GET /v1/sandboxes?pageSize=200", a.connections,
+                            st.base + "/v1/sandboxes?pageSize=200", ""));
+    }
+    {
+      Stack st(dir / "creates");
+      const std::string body =
+          R"({"image":{"uri":"python:3.11"},"entrypoint":["python","-m","http.server"],"timeout":3600,"resourceLimits":{"cpu":"500m","memory":"512Mi"},"metadata":{"team":"bench"}})";
+      const std::string create_script = write_file(
+          dir / "create.lua", "wrk.method = \"POST\"\nwrk.body = '" + body +
+                                  "'\nwrk.headers[\"Content-Type\"] = \"application/json\"\n"
+                                  "wrk.headers[\"Prefer\"] = \"respond-async\"\n");
+      results.push_back(wrk(create_args, "POST /v1/sandboxes (respond-async)", a.create_connections,
+                            st.base + "/v1/sandboxes", create_script));
+    }
+    {
+      // Baseline: the same creates without HTTP, from as many threads as connections.
+      Stack st(dir / "direct");
       std::atomic<bool> stop{false};
       std::atomic<long> done{0};
       std::vector<std::thread> threads;
@@ -282,18 +303,19 @@ int load(const Args& a) {
       for (int t = 0; t < a.create_connections; ++t) {
         threads.emplace_back([&] {
           while (!stop) {
-            if (service.create(bench_create(), ctx)) ++done;
+            if (st.service->create(bench_create(), ctx)) ++done;
           }
         });
       }
-      std::this_thread::sleep_for(std::chrono::seconds(std::max(1, a.duration / 2)));
+      std::this_thread::sleep_for(std::chrono::seconds(create_args.duration));
       stop = true;
       for (auto& t : threads) t.join();
       direct_rps =
           done / std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     }
-    server.shutdown();
-    service.shutdown();
+  } catch (const std::exception& e) {
+    std::cerr << e.what() << "\n";
+    return 1;
   }
   {
     // Raw Pistache baseline.

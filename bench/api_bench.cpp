@@ -13,6 +13,10 @@
 //   create-direct  SandboxService::create from 64 threads, no HTTP (durable-append cost)
 // Prints one table (requests/s, p50/p90/p99 latency, non-2xx). --micro runs Google
 // Benchmark micro-benchmarks of the request/response code instead (BM_*).
+// --metrics-cost measures only what metrics cost the hot path: GET /v1/sandboxes/{id}
+// against two servers over the same store, one recording HttpMetrics into a Registry and
+// one without, in alternating wrk runs (--rounds=N each, default 5); prints the medians
+// and the difference, and exits 1 when the difference reaches 5 %.
 #include <arpa/inet.h>
 #include <benchmark/benchmark.h>
 #include <netinet/in.h>
@@ -42,6 +46,8 @@
 #include "src/common/clock.h"
 #include "src/common/log.h"
 #include "src/common/uuid.h"
+#include "src/metrics/http_metrics.h"
+#include "src/metrics/registry.h"
 #include "src/service/sandbox_service.h"
 #include "store/event_store.h"
 
@@ -56,6 +62,8 @@ struct Args {
   int wrk_threads = 2;
   std::string wrk = "/usr/bin/wrk";
   bool micro = false;
+  bool metrics_cost = false;
+  int rounds = 5;
 };
 
 struct WrkResult {
@@ -209,7 +217,7 @@ class HelloHandler : public Pistache::Http::Handler {
 
 // One server process's worth of parts on a fresh data directory (sync = true).
 struct Stack {
-  explicit Stack(const std::filesystem::path& dir) {
+  explicit Stack(const std::filesystem::path& dir, metrics::HttpMetrics* http_metrics = nullptr) {
     auto s = EventStore::open(StoreOptions{.path = dir.string(), .sync = true});
     if (!s) throw std::runtime_error("store: " + s.error().message);
     store = std::move(*s);
@@ -225,7 +233,7 @@ struct Stack {
     ao.host = "127.0.0.1";
     ao.port = 0;
     ao.threads = 2;
-    server = std::make_unique<api::ApiServer>(api::ApiDeps{*service, *store, {}, nullptr}, ao);
+    server = std::make_unique<api::ApiServer>(api::ApiDeps{*service, *store, {}, http_metrics}, ao);
     auto p = server->start();
     if (!p) throw std::runtime_error("server: " + p.error().message);
     port = *p;
@@ -362,6 +370,89 @@ int load(const Args& a) {
   return 0;
 }
 
+// The cost of metrics on the hot path. Both servers run in this process over one store
+// and one service (the same 1,000 sandboxes), so the only difference between them is the
+// HttpMetrics pointer: with it, every request increments the in-flight gauge, looks up its
+// {method, route, status} counter and {method, route} histogram children and records them.
+// The runs alternate (without, with, without, ...) so that drift of the machine's load
+// falls on both sides alike.
+int metrics_cost(const Args& a) {
+  set_log_level("WARNING");
+  char tmpl[] = "/tmp/sandboxd-api-bench-XXXXXX";
+  if (!::mkdtemp(tmpl)) return 1;
+  const std::filesystem::path dir = tmpl;
+  std::vector<double> with, without;
+  long non2xx = 0;
+  std::string scrape_sample;
+  try {
+    metrics::Registry registry;
+    metrics::HttpMetrics hm(registry);
+    Stack plain(dir / "store");
+    api::ApiOptions ao;
+    ao.host = "127.0.0.1";
+    ao.port = 0;
+    ao.threads = 2;
+    api::ApiServer measured(api::ApiDeps{*plain.service, *plain.store, {}, &hm}, ao);
+    auto p = measured.start();
+    if (!p) throw std::runtime_error("server: " + p.error().message);
+    const std::string measured_base = "http://127.0.0.1:" + std::to_string(*p);
+    const RequestContext ctx{"bench", "bench"};
+    std::string lua = "local ids = {";
+    for (int i = 0; i < 1000; ++i) {
+      auto c = plain.service->create(bench_create(), ctx);
+      if (!c) throw std::runtime_error("seed: " + c.error().message);
+      lua += "\"" + c->sandbox.id + "\",";
+    }
+    lua +=
+        "}\nrequest = function()\n  return wrk.format(\"GET\", \"/v1/sandboxes/\" .. "
+        "ids[math.random(#ids)])\nend\n";
+    const std::string script = write_file(dir / "get.lua", lua);
+    // Warm both (connections, caches, the metric children) before measuring.
+    Args warm = a;
+    warm.duration = 2;
+    (void)wrk(warm, "warm", a.connections, plain.base, script);
+    (void)wrk(warm, "warm", a.connections, measured_base, script);
+    for (int r = 0; r < a.rounds; ++r) {
+      for (bool on : {false, true}) {
+        // Alternate which side goes first so neither always runs second.
+        const bool side = (r % 2 == 0) ? on : !on;
+        WrkResult w = wrk(a, side ? "with metrics" : "without metrics", a.connections,
+                          side ? measured_base : plain.base, script);
+        if (w.rps == 0) {
+          std::cerr << "wrk output:\n" << w.raw << "\n";
+          return 1;
+        }
+        non2xx += w.non2xx;
+        (side ? with : without).push_back(w.rps);
+        std::printf("round %d %-16s %9.0f req/s  p99 %s\n", r + 1,
+                    side ? "with metrics" : "without metrics", w.rps, w.p99.c_str());
+        std::fflush(stdout);
+      }
+    }
+    measured.shutdown();
+    const std::string text = registry.expose();
+    const auto at = text.find("sandboxd_http_requests_total{");
+    if (at != std::string::npos) scrape_sample = text.substr(at, text.find('\n', at) - at);
+  } catch (const std::exception& e) {
+    std::cerr << e.what() << "\n";
+    return 1;
+  }
+  std::filesystem::remove_all(dir);
+  auto median = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
+  };
+  const double m_with = median(with), m_without = median(without);
+  const double diff = (m_without - m_with) / m_without * 100.0;
+  std::printf(
+      "\n| GET /v1/sandboxes/{id}, %d connections, %d x %d s | median req/s |\n|---|---|\n"
+      "| without metrics (baseline) | %.0f |\n| with metrics | %.0f |\n"
+      "| ratio with/without | %.3f |\n| cost of metrics | %.1f %% (target < 5 %%) |\n",
+      a.connections, a.rounds, a.duration, m_without, m_with, m_with / m_without, diff);
+  std::printf("non-2xx answers: %ld; a recorded series: %s\n", non2xx, scrape_sample.c_str());
+  return (diff < 5.0 && non2xx == 0) ? 0 : 1;
+}
+
 // --- micro-benchmarks ----------------------------------------------------------------------
 
 Sandbox sample_sandbox() {
@@ -418,6 +509,10 @@ int main(int argc, char** argv) {
       a.wrk = s.substr(6);
     } else if (s == "--micro") {
       a.micro = true;
+    } else if (s == "--metrics-cost") {
+      a.metrics_cost = true;
+    } else if (s.rfind("--rounds=", 0) == 0) {
+      a.rounds = std::stoi(s.substr(9));
     } else {
       rest.push_back(argv[i]);
     }
@@ -434,5 +529,5 @@ int main(int argc, char** argv) {
               << " (install the Debian package wrk or pass --wrk=PATH)\n";
     return 2;
   }
-  return load(a);
+  return a.metrics_cost ? metrics_cost(a) : load(a);
 }

@@ -149,7 +149,18 @@ TEST_F(DockerRuntimeTest, ContainerCarriesExecdLimitsLabelsAndHardening) {
                             j["HostConfig"]["SecurityOpt"].end());
   EXPECT_TRUE(sec.contains("no-new-privileges:true") || sec.contains("no-new-privileges"));
 
-  // execd and bootstrap.sh were copied in, executable.
+  // execd comes from the shared execd volume, mounted read-only.
+  std::string volume;
+  for (const auto& m : j["Mounts"]) {
+    if (m.value("Destination", "") == "/opt/opensandbox") {
+      EXPECT_EQ(m.value("Type", ""), "volume");
+      EXPECT_FALSE(m.value("RW", true)) << "the execd volume must be read-only";
+      volume = m.value("Name", "");
+    }
+  }
+  EXPECT_TRUE(volume.starts_with("sandboxd-execd-")) << j["Mounts"].dump();
+
+  // execd and bootstrap.sh are there, executable.
   for (const char* path : {"/opt/opensandbox/execd", "/opt/opensandbox/bootstrap.sh"}) {
     auto head = http_->send(
         {.method = "HEAD",
@@ -190,6 +201,74 @@ TEST_F(DockerRuntimeTest, ACreatedButNeverStartedContainerIsCompletedOnRetry) {
   auto after = rt_->inspect(s.sandbox_id);
   ASSERT_TRUE(after && after->has_value());
   EXPECT_EQ((*after)->state, ContainerState::kRunning) << "execd must have been injected";
+}
+
+// Runs `sh -c script` in a running container through the exec API; its exit code.
+int exec_in(sbx::HttpClient& http, const std::string& container, const std::string& script) {
+  json body = {{"Cmd", json::array({"sh", "-c", script})},
+               {"AttachStdout", true},
+               {"AttachStderr", true}};
+  auto created = http.send({.method = "POST",
+                            .target = "/containers/" + container + "/exec",
+                            .headers = {{"Content-Type", "application/json"}},
+                            .body = body.dump()});
+  if (!created || created->status != 201) return -1;
+  const std::string id = json::parse(created->body).at("Id").get<std::string>();
+  auto started = http.send({.method = "POST",
+                            .target = "/exec/" + id + "/start",
+                            .headers = {{"Content-Type", "application/json"}},
+                            .body = R"({"Detach":false,"Tty":false})"});
+  if (!started || started->status != 200) return -1;
+  for (int i = 0; i < 50; ++i) {  // bounded: 5 s
+    auto r = http.send({.target = "/exec/" + id + "/json"});
+    if (!r || r->status != 200) return -1;
+    json j = json::parse(r->body);
+    if (!j.value("Running", true)) return j.value("ExitCode", -1);
+    std::this_thread::sleep_for(100ms);
+  }
+  return -1;
+}
+
+TEST_F(DockerRuntimeTest, ExecdVolumeIsReadOnlySharedAndFilledAgainWhenRemoved) {
+  auto a = spec("bridge");
+  auto b = spec("bridge");
+  ASSERT_TRUE(rt_->create_and_start(a));
+  ASSERT_TRUE(rt_->create_and_start(b));
+  auto volume_of = [&](const std::string& id) {
+    const json j = raw_inspect(id);
+    for (const auto& m : j["Mounts"])
+      if (m.value("Destination", "") == "/opt/opensandbox") return m.value("Name", "");
+    return std::string();
+  };
+  const std::string volume = volume_of(a.sandbox_id);
+  ASSERT_FALSE(volume.empty());
+  EXPECT_EQ(volume_of(b.sandbox_id), volume) << "one volume serves every sandbox";
+
+  // A sandbox cannot change the execd its neighbours run.
+  const std::string ca = "sandbox-" + a.sandbox_id;
+  EXPECT_EQ(exec_in(*http_, ca, "test -x /opt/opensandbox/execd"), 0);
+  EXPECT_NE(exec_in(*http_, ca, "echo evil > /opt/opensandbox/execd"), 0);
+  EXPECT_NE(exec_in(*http_, ca, "touch /opt/opensandbox/new"), 0);
+
+  // Removing sandboxes keeps the volume (a cache for the next ones).
+  ASSERT_TRUE(rt_->remove(a.sandbox_id));
+  ASSERT_TRUE(rt_->remove(b.sandbox_id));
+  auto v = http_->send({.target = "/volumes/" + volume});
+  ASSERT_TRUE(v);
+  EXPECT_EQ(v->status, 200);
+
+  // Pruned behind sandboxd's back: the next create fills it again instead of mounting an
+  // empty volume the engine would make up.
+  auto del = http_->send({.method = "DELETE", .target = "/volumes/" + volume});
+  ASSERT_TRUE(del);
+  ASSERT_EQ(del->status, 204) << del->body;
+  auto c = spec("bridge");
+  auto started = rt_->create_and_start(c);
+  ASSERT_TRUE(started) << started.error().message;
+  EXPECT_EQ(volume_of(c.sandbox_id), volume);
+  EXPECT_EQ(exec_in(*http_, "sandbox-" + c.sandbox_id, "test -x /opt/opensandbox/execd && "
+                                                       "test -x /opt/opensandbox/bootstrap.sh"),
+            0);
 }
 
 TEST_F(DockerRuntimeTest, MissingImageFailsFastWithImageNotFound) {

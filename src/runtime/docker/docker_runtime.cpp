@@ -1,6 +1,7 @@
 #include "src/runtime/docker/docker_runtime.h"
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -196,6 +197,7 @@ struct DockerRuntime::Impl {
 
   std::mutex execd_mu;  // held while fetching, so concurrent creates fetch once
   std::shared_ptr<const std::string> execd_payload;  // guarded by execd_mu
+  std::string execd_volume;                          // guarded by execd_mu; "" = not ready
 
   // ---- transport ------------------------------------------------------------------
 
@@ -391,6 +393,10 @@ struct DockerRuntime::Impl {
 
   Result<std::shared_ptr<const std::string>> execd() {
     std::lock_guard lock(execd_mu);
+    return execd_locked();
+  }
+
+  Result<std::shared_ptr<const std::string>> execd_locked() {
     if (execd_payload) return execd_payload;
     const std::string& image = options.execd_image;
     json body = {{"Image", image},
@@ -434,6 +440,100 @@ struct DockerRuntime::Impl {
     return execd_payload;
   }
 
+  // The execd volume: one named volume per execd payload ("sandboxd-execd-" + a hash of
+  // its bytes), holding opt/opensandbox/{execd,bootstrap.sh}, mounted read-only at
+  // /opt/opensandbox in every sandbox. It is filled once per engine through a
+  // created-never-started helper container that mounts it (the archive API writes into a
+  // stopped container's volumes), so a create costs a mount instead of a copy into the
+  // container's root file system (the copy mounts and unmounts that file system: ~80 ms
+  // per create, more for a real execd of tens of MB). Read-only, so one sandbox cannot
+  // change the execd another one runs. The volume outlives sandboxd (a cache: the next
+  // start finds it filled); a new execd image gets a new volume.
+  //
+  // Filled means: bootstrap.sh, the payload's last entry, is present (the engine writes
+  // the entries in order). The name is checked on every create (GET /volumes/{name}, ~1 ms)
+  // so a volume pruned while sandboxd runs is filled again instead of being recreated
+  // empty by the engine.
+  Result<std::string> execd_volume_name() {
+    std::lock_guard lock(execd_mu);
+    if (!execd_volume.empty()) {
+      auto r = call("GET", "/volumes/" + execd_volume);
+      if (!r) return std::unexpected(r.error());
+      if (r->status == 200) return execd_volume;
+      log->warn("execd volume {} is gone (answer {}); filling it again", execd_volume, r->status);
+      execd_volume.clear();
+    }
+    auto payload = execd_locked();
+    if (!payload) return std::unexpected(payload.error());
+    std::uint64_t h = 1469598103934665603ULL;  // FNV-1a 64 of the payload
+    for (unsigned char c : **payload) h = (h ^ c) * 1099511628211ULL;
+    char hex[17];
+    std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
+    const std::string name = std::string("sandboxd-execd-") + hex;
+
+    auto vol = call("POST", "/volumes/create",
+                    json{{"Name", name},
+                         {"Labels",
+                          {{"sandboxd.io/helper", "execd"},
+                           {"sandboxd.io/execd-image", options.execd_image}}}}
+                        .dump());
+    if (!vol) return std::unexpected(vol.error());
+    if (vol->status != 201 && vol->status != 200) {
+      return std::unexpected(engine_error(*vol, "create volume " + name));
+    }
+    const std::string& image = options.execd_image;
+    json body = {{"Image", image},
+                 {"Entrypoint", json::array({"/execd"})},
+                 {"Labels", {{"sandboxd.io/helper", "execd"}}},
+                 {"NetworkDisabled", true},
+                 {"HostConfig",
+                  {{"Mounts", json::array({{{"Type", "volume"},
+                                            {"Source", name},
+                                            {"Target", std::string(kExecdDir)}}})}}}};
+    auto created = create_container("", body, image, std::nullopt, std::nullopt);
+    if (!created) return std::unexpected(created.error());
+    if (created->status != 201) {
+      return std::unexpected(engine_error(*created, "create execd volume helper from " + image));
+    }
+    std::string helper;
+    try {
+      helper = json::parse(created->body).at("Id").get<std::string>();
+    } catch (const json::exception& e) {
+      return fail(ErrorCode::kInternal, std::string("malformed create answer: ") + e.what());
+    }
+    Result<void> filled;
+    auto probe = call("GET", "/containers/" + helper + "/archive?path=" +
+                                 url_encode(std::string(kBootstrapPath)));
+    if (!probe) {
+      filled = std::unexpected(probe.error());
+    } else if (probe->status != 200) {
+      auto put = call("PUT", "/containers/" + helper + "/archive?path=%2F", std::string(**payload),
+                      {{"Content-Type", "application/x-tar"}});
+      if (!put) {
+        filled = std::unexpected(put.error());
+      } else if (put->status != 200) {
+        filled = std::unexpected(engine_error(*put, "fill execd volume " + name));
+      } else {
+        log->info("execd volume {} filled from {}", name, image);
+      }
+    }
+    if (auto rm = force_remove(helper); !rm) {  // v=1 removes anonymous volumes only
+      log->warn("could not remove execd helper container {}: {}", helper, rm.error().message);
+    }
+    if (!filled) return std::unexpected(filled.error());
+    execd_volume = name;
+    return execd_volume;
+  }
+
+  // Whether an inspected container has the execd volume mounted at kExecdDir.
+  static bool has_execd_mount(const json& inspected) {
+    if (!inspected.contains("Mounts") || !inspected["Mounts"].is_array()) return false;
+    for (const json& m : inspected["Mounts"]) {
+      if (m.is_object() && m.value("Destination", "") == kExecdDir) return true;
+    }
+    return false;
+  }
+
   Result<void> inject_execd(const std::string& id) {
     auto payload = execd();
     if (!payload) return std::unexpected(payload.error());
@@ -446,7 +546,8 @@ struct DockerRuntime::Impl {
 
   // ---- create ---------------------------------------------------------------------
 
-  Result<json> create_body(const ContainerSpec& spec) const {
+  // `execd_volume_name`: mount that volume at kExecdDir ("" = execd is copied in instead).
+  Result<json> create_body(const ContainerSpec& spec, const std::string& execd_volume_name) const {
     json env = json::array();
     for (const auto& [k, v] : spec.env) {
       if (!options.execd_image.empty() && k == "EXECD") continue;
@@ -492,6 +593,12 @@ struct DockerRuntime::Impl {
       body["Entrypoint"] = json::array({std::string(kBootstrapPath)});
       body["Cmd"] = spec.entrypoint;
     }
+    if (!execd_volume_name.empty()) {
+      host["Mounts"] = json::array({{{"Type", "volume"},
+                                     {"Source", execd_volume_name},
+                                     {"Target", std::string(kExecdDir)},
+                                     {"ReadOnly", true}}});
+    }
     body["Env"] = env;
     body["HostConfig"] = host;
     return body;
@@ -515,7 +622,7 @@ struct DockerRuntime::Impl {
           case ContainerState::kRestarting:
             return RuntimeInfo{s.runtime_id};
           case ContainerState::kCreated:  // an earlier attempt stopped before start
-            if (!options.execd_image.empty()) {
+            if (!options.execd_image.empty() && !has_execd_mount(**existing)) {
               if (auto in = inject_execd(s.runtime_id); !in) return std::unexpected(in.error());
             }
             [[fallthrough]];
@@ -528,7 +635,21 @@ struct DockerRuntime::Impl {
             continue;
         }
       }
-      auto body = create_body(spec);
+      // execd by volume when it can be had; an engine that cannot give one (a volume
+      // driver refusing, say) still gets sandboxes, with execd copied in.
+      std::string volume;
+      if (!options.execd_image.empty()) {
+        auto v = execd_volume_name();
+        if (v) {
+          volume = *v;
+        } else if (retryable(v.error())) {
+          return std::unexpected(v.error());
+        } else {
+          log->warn("no execd volume ({}); copying execd into {} instead", v.error().message,
+                    name);
+        }
+      }
+      auto body = create_body(spec, volume);
       if (!body) return std::unexpected(body.error());
       std::string query = "?name=" + url_encode(name);
       if (spec.platform) {
@@ -547,7 +668,7 @@ struct DockerRuntime::Impl {
         return fail(ErrorCode::kInternal, std::string("malformed create answer: ") + e.what());
       }
       Result<void> done;
-      if (!options.execd_image.empty()) done = inject_execd(id);
+      if (!options.execd_image.empty() && volume.empty()) done = inject_execd(id);
       if (done) done = start(id);
       if (!done) {
         if (!retryable(done.error())) {

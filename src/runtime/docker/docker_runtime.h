@@ -13,9 +13,12 @@
 //     user's entrypoint, NanoCpus/Memory from the limits, PidsLimit, CapDrop,
 //     SecurityOpt no-new-privileges (+ apparmor, seccomp), the network mode, and in non-host
 //     modes ExposedPorts + PortBindings on options.port_bind_ip;
-//   - injects execd: /execd and /bootstrap.sh are copied once per DockerRuntime out of
+//   - gives it execd: /execd and /bootstrap.sh are copied once per DockerRuntime out of
 //     options.execd_image (through a created-never-started helper container, removed
-//     afterwards; cached in memory) and PUT into the container under /opt/opensandbox;
+//     afterwards; cached in memory) into a named volume `sandboxd-execd-<hash of the
+//     files>` (filled once per engine, kept as a cache across restarts), which every
+//     sandbox mounts read-only at /opt/opensandbox. When the engine cannot give the volume
+//     (a non-transient error), the files are PUT into the container instead;
 //   - starts it. A container this call created is removed again if injection or start
 //     fails (except when the engine became unreachable: a retry resumes the work).
 // With an empty options.execd_image nothing is injected and the user's entrypoint runs

@@ -1,5 +1,6 @@
 // Micro-benchmarks of the pure event model: encoding and decoding one event (the store
-// does both on every append and replay) and folding one event into a projection.
+// does both on every append and replay), encoding a create (event + projection record, the
+// store's group-commit path), format_rfc3339, and folding one event into a projection.
 #include <benchmark/benchmark.h>
 
 #include <nlohmann/json.hpp>
@@ -90,6 +91,39 @@ void BM_Evolve(benchmark::State& state) {
   for (auto _ : state) benchmark::DoNotOptimize(sbx::evolve(sb, renewed));
 }
 BENCHMARK(BM_Evolve);
+
+// What a create costs the store's group-commit path: the SandboxRequested event and the
+// projection record folded from it, both encoded.
+void BM_EncodeCreate(benchmark::State& state) {
+  const sbx::Event e = requested_event();
+  const sbx::Sandbox sb = sbx::evolve(std::nullopt, e);
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(sbx::encode_event(e));
+    benchmark::DoNotOptimize(sbx::encode_sandbox(sb));
+  }
+}
+BENCHMARK(BM_EncodeCreate);
+
+void BM_EncodeSandbox(benchmark::State& state) {
+  const sbx::Sandbox sb = sbx::evolve(std::nullopt, requested_event());
+  for (auto _ : state) benchmark::DoNotOptimize(sbx::encode_sandbox(sb));
+}
+BENCHMARK(BM_EncodeSandbox);
+
+void BM_EncodeEventData(benchmark::State& state) {
+  const sbx::Event e = state.range(0) ? requested_event() : small_event();
+  for (auto _ : state) benchmark::DoNotOptimize(sbx::encode_event_data(e.data));
+}
+BENCHMARK(BM_EncodeEventData)->ArgName("requested")->Arg(0)->Arg(1);
+
+void BM_FormatRfc3339(benchmark::State& state) {
+  sbx::Micros t = kT;
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(sbx::format_rfc3339(t));
+    t += 1'234'567;
+  }
+}
+BENCHMARK(BM_FormatRfc3339);
 
 void BM_EncodeDecodeSandbox(benchmark::State& state) {
   const sbx::Sandbox sb = sbx::evolve(std::nullopt, requested_event());

@@ -10,6 +10,8 @@
 #include <type_traits>
 #include <utility>
 
+#include "events/json_writer.h"
+
 namespace sbx {
 namespace {
 
@@ -87,32 +89,58 @@ constexpr Upcaster kUpcasters[] = {
 };
 
 // ---------------------------------------------------------------------------------------
-// Encoding.
-ojson string_map(const std::map<std::string, std::string>& m) {
-  ojson j = ojson::object();
-  for (const auto& [k, v] : m) j[k] = v;
-  return j;
+// Encoding: written directly with JsonWriter, in the key order nlohmann's ordered_json
+// documents had (the bytes are the same; tests/events/encoding_identity_test.cpp).
+void write_string_map(JsonWriter& w, const std::map<std::string, std::string>& m) {
+  w.begin_object();
+  for (const auto& [k, v] : m) w.member(k, v);
+  w.end_object();
 }
 
-ojson spec_to_json(const SandboxSpec& s) {
-  ojson j = ojson::object();
-  j["imageUri"] = s.image_uri;
-  if (s.image_auth)
-    j["imageAuth"] = {{"username", s.image_auth->username}, {"password", s.image_auth->password}};
-  j["snapshotId"] = s.snapshot_id;
-  j["entrypoint"] = s.entrypoint;
-  j["env"] = string_map(s.env);
-  j["resourceLimits"] = string_map(s.resource_limits);
-  if (s.platform) j["platform"] = {{"os", s.platform->os}, {"arch", s.platform->arch}};
-  if (s.timeout_seconds) j["timeoutSeconds"] = *s.timeout_seconds;
-  j["networkMode"] = s.network_mode;
-  ojson ports = ojson::object();
-  for (const auto& [container, host] : s.ports) ports[std::to_string(container)] = host;
-  j["ports"] = std::move(ports);
-  if (!s.network_policy_json.empty()) j["networkPolicyJson"] = s.network_policy_json;
-  if (!s.volumes_json.empty()) j["volumesJson"] = s.volumes_json;
-  if (!s.extensions_json.empty()) j["extensionsJson"] = s.extensions_json;
-  return j;
+void write_string_array(JsonWriter& w, const std::vector<std::string>& v) {
+  w.begin_array();
+  for (const auto& s : v) w.value(s);
+  w.end_array();
+}
+
+void write_spec(JsonWriter& w, const SandboxSpec& s) {
+  w.begin_object();
+  w.member("imageUri", s.image_uri);
+  if (s.image_auth) {
+    w.key("imageAuth");
+    w.begin_object();
+    w.member("username", s.image_auth->username);
+    w.member("password", s.image_auth->password);
+    w.end_object();
+  }
+  w.member("snapshotId", s.snapshot_id);
+  w.key("entrypoint");
+  write_string_array(w, s.entrypoint);
+  w.key("env");
+  write_string_map(w, s.env);
+  w.key("resourceLimits");
+  write_string_map(w, s.resource_limits);
+  if (s.platform) {
+    w.key("platform");
+    w.begin_object();
+    w.member("os", s.platform->os);
+    w.member("arch", s.platform->arch);
+    w.end_object();
+  }
+  if (s.timeout_seconds) w.member("timeoutSeconds", *s.timeout_seconds);
+  w.member("networkMode", s.network_mode);
+  w.key("ports");
+  w.begin_object();
+  for (const auto& [container, host] : s.ports) {
+    char buf[16];
+    const auto r = std::to_chars(buf, buf + sizeof buf, container);
+    w.member(std::string_view(buf, static_cast<std::size_t>(r.ptr - buf)), host);
+  }
+  w.end_object();
+  if (!s.network_policy_json.empty()) w.member("networkPolicyJson", s.network_policy_json);
+  if (!s.volumes_json.empty()) w.member("volumesJson", s.volumes_json);
+  if (!s.extensions_json.empty()) w.member("extensionsJson", s.extensions_json);
+  w.end_object();
 }
 
 template <class... Fs>
@@ -120,62 +148,72 @@ struct Overloaded : Fs... {
   using Fs::operator()...;
 };
 
-ojson data_to_json(const EventData& data) {
-  ojson j = ojson::object();
+void write_data(JsonWriter& w, const EventData& data) {
+  w.begin_object();
   std::visit(Overloaded{
                  [&](const SandboxRequested& e) {
-                   j["sandboxId"] = e.sandbox_id;
-                   j["spec"] = spec_to_json(e.spec);
-                   j["metadata"] = string_map(e.metadata);
-                   if (e.expires_at) j["expiresAt"] = format_rfc3339(*e.expires_at);
+                   w.member("sandboxId", e.sandbox_id);
+                   w.key("spec");
+                   write_spec(w, e.spec);
+                   w.key("metadata");
+                   write_string_map(w, e.metadata);
+                   if (e.expires_at) w.time_member("expiresAt", *e.expires_at);
                  },
-                 [&](const ProvisioningStarted& e) { j["worker"] = e.worker; },
-                 [&](const SandboxStarted& e) { j["runtimeId"] = e.runtime_id; },
+                 [&](const ProvisioningStarted& e) { w.member("worker", e.worker); },
+                 [&](const SandboxStarted& e) { w.member("runtimeId", e.runtime_id); },
                  [&](const ProvisioningFailed& e) {
-                   j["errorCode"] = e.error_code;
-                   j["message"] = e.message;
+                   w.member("errorCode", e.error_code);
+                   w.member("message", e.message);
                  },
-                 [&](const PauseFailed& e) { j["message"] = e.message; },
-                 [&](const ResumeFailed& e) { j["message"] = e.message; },
-                 [&](const ExpirationRenewed& e) { j["expiresAt"] = format_rfc3339(e.expires_at); },
+                 [&](const PauseFailed& e) { w.member("message", e.message); },
+                 [&](const ResumeFailed& e) { w.member("message", e.message); },
+                 [&](const ExpirationRenewed& e) { w.time_member("expiresAt", e.expires_at); },
                  [&](const MetadataPatched& e) {
-                   j["set"] = string_map(e.set);
-                   j["removed"] = e.removed;
+                   w.key("set");
+                   write_string_map(w, e.set);
+                   w.key("removed");
+                   write_string_array(w, e.removed);
                  },
                  [&](const SandboxTerminated& e) {
-                   if (e.exit_code) j["exitCode"] = *e.exit_code;
-                   j["message"] = e.message;
+                   if (e.exit_code) w.member("exitCode", *e.exit_code);
+                   w.member("message", e.message);
                  },
                  [&](const SandboxFailed& e) {
-                   j["errorCode"] = e.error_code;
-                   j["message"] = e.message;
-                   if (e.exit_code) j["exitCode"] = *e.exit_code;
+                   w.member("errorCode", e.error_code);
+                   w.member("message", e.message);
+                   if (e.exit_code) w.member("exitCode", *e.exit_code);
                  },
                  [&](const ServerStarted& e) {
-                   j["version"] = e.version;
-                   j["liveSandboxes"] = e.live_sandboxes;
+                   w.member("version", e.version);
+                   w.member("liveSandboxes", e.live_sandboxes);
                  },
                  [&](const OrphanRemoved& e) {
-                   j["runtimeId"] = e.runtime_id;
-                   j["sandboxId"] = e.sandbox_id;
+                   w.member("runtimeId", e.runtime_id);
+                   w.member("sandboxId", e.sandbox_id);
                  },
                  [&](const ReconcileFinding& e) {
-                   j["kind"] = e.kind;
-                   j["sandboxId"] = e.sandbox_id;
-                   j["detail"] = e.detail;
+                   w.member("kind", e.kind);
+                   w.member("sandboxId", e.sandbox_id);
+                   w.member("detail", e.detail);
                  },
                  [&](const MigrationApplied& e) {
-                   j["schemaVersion"] = e.schema_version;
-                   j["name"] = e.name;
+                   w.member("schemaVersion", e.schema_version);
+                   w.member("name", e.name);
                  },
                  // PauseRequested, SandboxPaused, ResumeRequested, SandboxResumed,
                  // DeletionRequested: no payload.
                  [&](const auto&) {},
              },
              data);
-  return j;
+  w.end_object();
 }
 
+// Initial buffer sizes: the common documents fit without growing (a SandboxRequested with
+// a typical spec is ~600 bytes, its sandbox record ~700).
+constexpr std::size_t kEventReserve = 768;
+constexpr std::size_t kSandboxReserve = 1024;
+
+// The upcasters' documents (decoding only) are still dumped by nlohmann.
 std::string dump(const ojson& j) {
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
@@ -487,23 +525,30 @@ int current_schema(std::string_view event_type) {
   return 0;
 }
 
-std::string encode_event_data(const EventData& data) { return dump(data_to_json(data)); }
+std::string encode_event_data(const EventData& data) {
+  JsonWriter w(std::holds_alternative<SandboxRequested>(data) ? kEventReserve : 128);
+  write_data(w, data);
+  return std::move(w).take();
+}
 
 std::string encode_event(const Event& event) {
-  ojson j = ojson::object();
-  j["position"] = event.position;
-  j["stream"] = event.stream;
-  j["version"] = event.version;
+  JsonWriter w(kEventReserve);
+  w.begin_object();
+  w.member("position", event.position);
+  w.member("stream", event.stream);
+  w.member("version", event.version);
   const std::string_view type = event_type(event.data);
-  j["type"] = type;
-  j["schema"] = current_schema(type);
-  j["time"] = format_rfc3339(event.time);
-  j["eventId"] = event.event_id;
-  j["requestId"] = event.request_id;
-  j["actor"] = event.actor;
-  j["reason"] = to_string(event.reason);
-  j["data"] = data_to_json(event.data);
-  return dump(j);
+  w.member("type", type);
+  w.member("schema", current_schema(type));
+  w.time_member("time", event.time);
+  w.member("eventId", event.event_id);
+  w.member("requestId", event.request_id);
+  w.member("actor", event.actor);
+  w.member("reason", to_string(event.reason));
+  w.key("data");
+  write_data(w, event.data);
+  w.end_object();
+  return std::move(w).take();
 }
 
 Result<Event> decode_event(std::string_view json) {
@@ -596,22 +641,26 @@ Result<Event> decode_event(std::string_view json) {
 }
 
 std::string encode_sandbox(const Sandbox& sb) {
-  ojson j = ojson::object();
-  j["schema"] = kSandboxRecordSchema;
-  j["id"] = sb.id;
-  j["version"] = sb.version;
-  j["state"] = to_string(sb.state);
-  j["statusReason"] = sb.status_reason;
-  j["statusMessage"] = sb.status_message;
-  j["createdAt"] = format_rfc3339(sb.created_at);
-  j["lastTransitionAt"] = format_rfc3339(sb.last_transition_at);
-  if (sb.expires_at) j["expiresAt"] = format_rfc3339(*sb.expires_at);
-  j["metadata"] = string_map(sb.metadata);
-  j["spec"] = spec_to_json(sb.spec);
-  j["runtimeId"] = sb.runtime_id;
-  if (sb.exit_code) j["exitCode"] = *sb.exit_code;
-  j["deleted"] = sb.deleted;
-  return dump(j);
+  JsonWriter w(kSandboxReserve);
+  w.begin_object();
+  w.member("schema", kSandboxRecordSchema);
+  w.member("id", sb.id);
+  w.member("version", sb.version);
+  w.member("state", to_string(sb.state));
+  w.member("statusReason", sb.status_reason);
+  w.member("statusMessage", sb.status_message);
+  w.time_member("createdAt", sb.created_at);
+  w.time_member("lastTransitionAt", sb.last_transition_at);
+  if (sb.expires_at) w.time_member("expiresAt", *sb.expires_at);
+  w.key("metadata");
+  write_string_map(w, sb.metadata);
+  w.key("spec");
+  write_spec(w, sb.spec);
+  w.member("runtimeId", sb.runtime_id);
+  if (sb.exit_code) w.member("exitCode", *sb.exit_code);
+  w.member("deleted", sb.deleted);
+  w.end_object();
+  return std::move(w).take();
 }
 
 Result<Sandbox> decode_sandbox(std::string_view json) {

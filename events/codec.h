@@ -1,6 +1,7 @@
 // The codec: events and sandbox projections to and from JSON.
 //
-// Encoding is written with nlohmann/json; decoding reads with simdjson (ondemand).
+// Encoding appends directly into one string (events/json_writer.h), byte for byte what the
+// earlier nlohmann/json encoder wrote; decoding reads with simdjson (ondemand).
 // Every event type has a schema version; `encode` writes the newest; `decode` accepts
 // every version ever written, upcasting older payloads (see kSchemaVersions and
 // upcasters in codec.cpp). Golden files in tests/events/golden/ pin every type and version.

@@ -68,7 +68,6 @@ struct Server::Parts {
   std::unique_ptr<Runtime> runtime;
   std::unique_ptr<Workers> workers;
   std::unique_ptr<api::ApiServer> api;
-  std::atomic<bool> runtime_up{false};
   bool stopped = false;
 };
 
@@ -139,8 +138,6 @@ Result<std::unique_ptr<Server>> Server::create(const Config& config) {
         "until it is",
         config.docker.host, ping.error().message);
     p->service->set_runtime_available(false);
-  } else {
-    p->runtime_up = true;
   }
 
   Parts* raw = p.get();
@@ -152,15 +149,14 @@ Result<std::unique_ptr<Server>> Server::create(const Config& config) {
   };
   p->workers = std::make_unique<Workers>(
       *p->store, *p->runtime, p->clock, std::move(recorder), worker_options_from(config),
-      WorkerMetricsRefs{&*p->worker_metrics, &*p->sandbox_metrics}, [raw](bool available) {
-        raw->runtime_up = available;
-        raw->service->set_runtime_available(available);
-      });
+      WorkerMetricsRefs{&*p->worker_metrics, &*p->sandbox_metrics},
+      [raw](bool available) { raw->service->set_runtime_available(available); });
 
   api::ApiDeps deps{*p->service, *p->store, {}, &*p->http_metrics};
+  // The API reports runtime {type, available} and store {head, liveSandboxes} itself;
+  // the composition root adds what only it knows.
   deps.health_details = [raw] {
-    return nlohmann::json{
-        {"runtime", raw->runtime_up ? "up" : "down"}, {"store", "ok"}, {"version", kVersion}};
+    return nlohmann::json{{"version", kVersion}, {"dockerHost", raw->config.docker.host}};
   };
   p->api = std::make_unique<api::ApiServer>(std::move(deps), api::api_options_from(config));
   p->api->set_metrics_provider([raw] { return raw->registry.expose(); });

@@ -21,14 +21,13 @@ namespace {
 
 using std::chrono::milliseconds;
 
-// Whether /health says the runtime is reachable: {"runtime":{"available":bool}} or
-// {"runtime":"up"|"down"}; nullopt when it says neither.
+// Whether /health says the runtime is reachable ({"runtime":{"available":bool}});
+// nullopt when it does not say.
 std::optional<bool> runtime_up(const Json& health) {
   if (!health.is_object() || !health.contains("runtime")) return std::nullopt;
   const Json& rt = health["runtime"];
   if (rt.is_object() && rt.contains("available") && rt["available"].is_boolean())
     return rt["available"].get<bool>();
-  if (rt.is_string()) return rt.get<std::string>() == "up";
   return std::nullopt;
 }
 

@@ -53,7 +53,12 @@ TEST(ServerBinary, StartsOnPortZeroServesHealthAndStopsOnSigterm) {
   EXPECT_EQ(health.status, 200);
   auto body = nlohmann::json::parse(health.body);
   EXPECT_EQ(body["status"], "healthy");
-  EXPECT_EQ(body["runtime"], "down") << health.body;  // no engine at that socket
+  // No engine at that socket: the runtime is reported unavailable.
+  EXPECT_EQ(body["runtime"]["type"], "docker") << health.body;
+  EXPECT_EQ(body["runtime"]["available"], false) << health.body;
+  EXPECT_EQ(body["store"]["liveSandboxes"], 0) << health.body;
+  EXPECT_TRUE(body["version"].is_string()) << health.body;
+  EXPECT_TRUE(body["dockerHost"].is_string()) << health.body;
 
   proc.signal(SIGTERM);
   auto status = proc.wait(1000ms);

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "events/codec.h"
+#include "events/json_writer.h"
 
 namespace sbx::api {
 namespace {
@@ -14,46 +15,9 @@ std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_hand
 // Hand-written rendering: GET answers are on the hot path, and building an nlohmann
 // document per answer cost ~8 µs per sandbox where appending costs well under one.
 
-void append_escaped(std::string& out, std::string_view s) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  out.push_back('"');
-  std::size_t run = 0;  // start of the pending run of bytes that need no escaping
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x20 && c != '"' && c != '\\') continue;
-    out.append(s.data() + run, i - run);
-    run = i + 1;
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      case '\b':
-        out += "\\b";
-        break;
-      case '\f':
-        out += "\\f";
-        break;
-      default:
-        out += "\\u00";
-        out.push_back(kHex[c >> 4]);
-        out.push_back(kHex[c & 0xf]);
-    }
-  }
-  out.append(s.data() + run, s.size() - run);
-  out.push_back('"');
-}
+// Quoted and escaped like the event codec (invalid UTF-8 becomes U+FFFD: the answer is
+// always valid JSON, whatever a container's error message held).
+void append_escaped(std::string& out, std::string_view s) { append_json_string(out, s); }
 
 void append_key(std::string& out, std::string_view key) {
   out.push_back('"');

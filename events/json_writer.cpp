@@ -94,16 +94,18 @@ bool append_escaped(std::string& out, std::string_view s) {
 
 }  // namespace
 
-void JsonWriter::append_string(std::string_view s) {
-  const std::size_t start = out_.size();
-  out_.push_back('"');
-  if (append_escaped(out_, s)) {
-    out_.push_back('"');
+void append_json_string(std::string& out, std::string_view s) {
+  const std::size_t start = out.size();
+  out.push_back('"');
+  if (append_escaped(out, s)) {
+    out.push_back('"');
     return;
   }
-  out_.resize(start);
-  out_ +=
+  out.resize(start);
+  out +=
       nlohmann::json(std::string(s)).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
+
+void JsonWriter::append_string(std::string_view s) { append_json_string(out_, s); }
 
 }  // namespace sbx

@@ -26,6 +26,10 @@
 
 namespace sbx {
 
+// Appends `s` as a quoted JSON string, escaped as described above (bad UTF-8 sequences
+// become U+FFFD, so the result is always valid JSON). For other hand-written renderers.
+void append_json_string(std::string& out, std::string_view s);
+
 class JsonWriter {
  public:
   explicit JsonWriter(std::size_t reserve) { out_.reserve(reserve); }

@@ -43,6 +43,16 @@ TEST(SandboxJson, SandboxRendersEveryFieldAsValidJson) {
   EXPECT_FALSE(j.contains("snapshotId"));
 }
 
+TEST(SandboxJson, InvalidUtf8InAMessageStillRendersValidJson) {
+  // A container's error text can hold any bytes; the answer must stay parseable.
+  Sandbox s = sample();
+  s.status_message = std::string("bad \xff\xfe bytes \xc3");
+  const std::string text = render_sandbox(s);
+  json j;
+  ASSERT_NO_THROW(j = json::parse(text)) << text;
+  EXPECT_EQ(j["status"]["message"], "bad \xef\xbf\xbd\xef\xbf\xbd bytes \xef\xbf\xbd");
+}
+
 TEST(SandboxJson, AbsentValuesAreOmittedNotNull) {
   Sandbox s;
   s.id = "x";

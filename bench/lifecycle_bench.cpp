@@ -88,18 +88,20 @@ double pct(std::vector<double> v, double p) {
   return v[std::min(v.size() - 1, static_cast<std::size_t>(p * v.size()))];
 }
 
-// Host ports for the bridge-mode raw containers, away from sandboxd's range.
+// Host ports for the bridge-mode raw containers, away from the bench sandboxd's range and
+// below the kernel's ephemeral range (a client socket on such a port would make a
+// publish fail with "address already in use").
 class Ports {
  public:
   std::uint16_t next() {
     std::lock_guard lock(mu_);
-    if (++p_ > 46999) p_ = 46000;
+    if (++p_ > 30999) p_ = 30000;
     return p_;
   }
 
  private:
   std::mutex mu_;
-  std::uint16_t p_ = 45999;
+  std::uint16_t p_ = 29999;
 };
 
 class Raw {
@@ -198,8 +200,8 @@ class Sandboxd {
     c.docker.network_mode = network;
     c.docker.port_bind_ip = "127.0.0.1";
     c.docker.host_ip = "127.0.0.1";
-    c.docker.port_range_low = 47000;
-    c.docker.port_range_high = 47999;
+    c.docker.port_range_low = 31000;
+    c.docker.port_range_high = 31999;
     // The runtime side's containers carry sandboxd.io/id too; a periodic reconcile pass
     // would remove them as orphans mid-measurement. The startup pass and the event stream
     // still run.

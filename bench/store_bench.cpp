@@ -8,6 +8,7 @@
 //                         by_state entries, one group-committed WriteBatch.
 //   BM_EventStoreOpen     open time of a store with 100k live sandboxes over a 1M-event log.
 //   BM_GetSandbox         in-memory get_sandbox over those 100k sandboxes.
+//   BM_DecodeSandbox      decode_sandbox of one such sandbox record (open's per-record CPU).
 //
 // Append rows run at 1, 8 and 64 threads in the same run; at the end a summary prints the
 // ratio store/raw of the medians (or single runs) of items_per_second per thread count.
@@ -326,9 +327,17 @@ void BM_EventStoreOpen(benchmark::State& state) {
 }
 
 std::unique_ptr<EventStore> g_read_store;
-std::vector<std::string> g_read_ids;
+std::vector<std::string> g_read_id_strings;  // the live ids in random order
+std::string g_read_id_bytes;                 // the same ids in that order, back to back
+std::vector<std::string_view> g_read_ids;    // views of them into g_read_id_bytes
 
+// get_sandbox of the 100k live sandboxes in random order. packed_ids:1 looks up views into
+// one buffer, which the loop reads in order: like a request handler, which has its id at
+// hand in its request. packed_ids:0 looks up the 100k separately allocated std::strings,
+// as this benchmark did up to 2026-11-27: reading each id is a cache miss of the
+// benchmark's own (about a quarter of a get, see bench/README.md).
 void BM_GetSandbox(benchmark::State& state) {
+  const bool packed = state.range(0) == 1;
   if (state.thread_index() == 0) {
     sbx::StoreOptions o;
     o.path = fixture();
@@ -336,13 +345,26 @@ void BM_GetSandbox(benchmark::State& state) {
     auto s = EventStore::open(o);
     if (!s) std::abort();
     g_read_store = std::move(*s);
+    auto& ids = g_read_id_strings;
+    ids.clear();
+    for (const auto& sb : g_read_store->list_sandboxes()) ids.push_back(sb->id);
+    std::sort(ids.begin(), ids.end());  // the list's order is the table's: make it repeatable
+    std::shuffle(ids.begin(), ids.end(), std::mt19937(1));
+    g_read_id_bytes.clear();
+    for (const auto& id : ids) g_read_id_bytes += id;
     g_read_ids.clear();
-    for (const auto& sb : g_read_store->list_sandboxes()) g_read_ids.push_back(sb->id);
-    std::shuffle(g_read_ids.begin(), g_read_ids.end(), std::mt19937(1));
+    std::size_t offset = 0;
+    for (const auto& id : ids) {
+      g_read_ids.emplace_back(g_read_id_bytes.data() + offset, id.size());
+      offset += id.size();
+    }
   }
+  const std::size_t n = g_read_ids.size();
   std::size_t i = static_cast<std::size_t>(state.thread_index()) * 7919;
   for (auto _ : state) {
-    auto sb = g_read_store->get_sandbox(g_read_ids[i++ % g_read_ids.size()]);
+    const std::size_t k = i++ % n;
+    auto sb =
+        g_read_store->get_sandbox(packed ? g_read_ids[k] : std::string_view(g_read_id_strings[k]));
     benchmark::DoNotOptimize(sb);
   }
   state.SetItemsProcessed(state.iterations());
@@ -367,11 +389,51 @@ void BM_EncodeCreate(benchmark::State& state) {
   state.counters["sandbox_bytes"] = static_cast<double>(sbx::encode_sandbox(sandbox).size());
 }
 
+// One record of the open fixture's live sandboxes (create, start, 4 renewals) decoded: the
+// per-record CPU of EventStore::open's decode step, without RocksDB or the map insert.
+void BM_DecodeSandbox(benchmark::State& state) {
+  const std::string id = fast_uuid();
+  Micros t = kT0;
+  Event create = create_event(id, ++t);
+  create.stream = sbx::stream_of(id);
+  create.version = 1;
+  sbx::Sandbox sb = sbx::evolve(std::nullopt, create);
+  Event started = create;
+  started.version = 2;
+  started.time = ++t;
+  started.data = sbx::SandboxStarted{"container-" + id.substr(0, 12)};
+  sb = sbx::evolve(sb, started);
+  for (std::uint64_t v = 3; v <= 6; ++v) {
+    Event renew = started;
+    renew.version = v;
+    renew.time = ++t;
+    renew.data = sbx::ExpirationRenewed{t + 3600 * sbx::kMicrosPerSecond};
+    sb = sbx::evolve(sb, renew);
+  }
+  const std::string json = sbx::encode_sandbox(sb);
+  for (auto _ : state) {
+    auto back = sbx::decode_sandbox(json);
+    if (!back) {
+      state.SkipWithError(back.error().message.c_str());
+      break;
+    }
+    benchmark::DoNotOptimize(back);
+  }
+  state.counters["record_bytes"] = static_cast<double>(json.size());
+}
+
 BENCHMARK(BM_RawRocksDbPut)->Threads(1)->Threads(8)->Threads(64)->UseRealTime()->MinTime(2.0);
 BENCHMARK(BM_EventStoreAppend)->Threads(1)->Threads(8)->Threads(64)->UseRealTime()->MinTime(2.0);
 BENCHMARK(BM_EventStoreOpen)->UseManualTime()->Iterations(5)->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_GetSandbox)->Threads(1)->Threads(2)->UseRealTime();
+BENCHMARK(BM_GetSandbox)
+    ->ArgName("packed_ids")
+    ->Arg(1)
+    ->Arg(0)
+    ->Threads(1)
+    ->Threads(2)
+    ->UseRealTime();
 BENCHMARK(BM_EncodeCreate);
+BENCHMARK(BM_DecodeSandbox);
 
 // Keeps the medians (or single runs) of items_per_second for the summary.
 class SummaryReporter : public benchmark::ConsoleReporter {

@@ -32,9 +32,13 @@ build: deps
 	@cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS) >/dev/null
 	@ninja -C $(BUILD_DIR) -j$(JOBS)
 
+# The sanitizer build: only what scripts/run-tests.sh runs under it (no benchmarks, no
+# Docker/Prometheus tests), with line tables only (-g1: stack traces keep file:line, the
+# build is faster).
 build-asan: deps
 	@cmake -S . -B $(ASAN_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DSANDBOXD_SANITIZE=ON \
-	  -DSANDBOXD_BENCH=OFF $(CMAKE_FLAGS) >/dev/null
+	  -DSANDBOXD_BENCH=OFF -DSANDBOXD_ENGINE_TESTS=OFF -DCMAKE_CXX_FLAGS_DEBUG=-g1 \
+	  $(CMAKE_FLAGS) >/dev/null
 	@ninja -C $(ASAN_DIR) -j$(JOBS)
 
 run: build

@@ -359,10 +359,9 @@ void BM_GetSandbox(benchmark::State& state) {
       offset += id.size();
     }
   }
-  const std::size_t n = g_read_ids.size();
   std::size_t i = static_cast<std::size_t>(state.thread_index()) * 7919;
-  for (auto _ : state) {
-    const std::size_t k = i++ % n;
+  for (auto _ : state) {  // starts once thread 0 has set up (the threads meet at a barrier)
+    const std::size_t k = i++ % g_read_ids.size();
     auto sb =
         g_read_store->get_sandbox(packed ? g_read_ids[k] : std::string_view(g_read_id_strings[k]));
     benchmark::DoNotOptimize(sb);

@@ -16,7 +16,7 @@ namespace sbx {
 namespace {
 
 using ojson = nlohmann::ordered_json;
-namespace od = simdjson::ondemand;
+namespace dom = simdjson::dom;
 
 // ---------------------------------------------------------------------------------------
 // Schema versions. Bump the number when a payload changes shape, add an upcaster from the
@@ -44,13 +44,6 @@ struct DecodeError {
 };
 
 [[noreturn]] void bad(std::string message) { throw DecodeError{std::move(message)}; }
-
-std::string ctx(std::string_view where, std::string_view what) {
-  std::string m(where);
-  m += ": ";
-  m += what;
-  return m;
-}
 
 // ---------------------------------------------------------------------------------------
 // Upcasters: rewrite the `data` of (type, from) into the shape of schema from + 1. They
@@ -219,205 +212,266 @@ std::string dump(const ojson& j) {
 }
 
 // ---------------------------------------------------------------------------------------
-// Decoding (simdjson ondemand). Helpers throw DecodeError with the field path; the public
+// Decoding (simdjson DOM). Helpers throw DecodeError with the field path; the public
 // functions turn it into kDataLoss.
+//
+// Why DOM and not On Demand (measured on this project's 506-byte sandbox record, g++ 12
+// -O2, AMD EPYC; bench/README.md "store"): reading the same fields into the same strings
+// took 2.1 us with On Demand and 1.4 us with DOM. Both run stage 1 in libsimdjson, which
+// picks its kernel at run time (haswell/westmere/fallback), so building without -mavx2
+// costs neither of them the SIMD stage. On Demand's traversal is header code compiled into
+// this file (it shows up as `simdjson::fallback::ondemand`, the builtin implementation for
+// the baseline target) and cost ~1.6 us per record, just as much when compiled with
+// -march=haswell; DOM's stage 2 runs in libsimdjson and its tape walk is cheap. The other
+// half of the old cost was ours: a parser and a padded copy allocated per document and a
+// std::string field path built for every field. Hence: one parser and one padded buffer
+// per thread, and paths that are only spelled out when an error is reported.
+//
+// DOM validates the whole document, On Demand only what is read: a stored record with
+// malformed JSON in a field the decoder skips, or an integer beyond 64 bits anywhere, now
+// fails to decode. The encoders never write either.
+
+// The path of a field ("sandbox.spec.ports"), a chain of views on the caller's stack.
+struct Path {
+  std::string_view name;
+  const Path* parent = nullptr;
+
+  std::string str() const {
+    if (!parent) return std::string(name);
+    std::string s = parent->str();
+    s += '.';
+    s += name;
+    return s;
+  }
+};
+
+// `key == literal`, compiled to a length check and inline compares of the constant-size
+// literal (std::string_view's operator== calls memcmp, the most frequent call of a decode).
+template <std::size_t N>
+bool is(std::string_view key, const char (&literal)[N]) {
+  return key.size() == N - 1 && __builtin_memcmp(key.data(), literal, N - 1) == 0;
+}
+
+[[noreturn]] void bad_at(const Path& where, std::string_view what) {
+  std::string m = where.str();
+  m += ": ";
+  m += what;
+  bad(std::move(m));
+}
+
+using Value = dom::element;
+using Object = dom::object;
+
 template <class T>
-T check(simdjson::simdjson_result<T> r, std::string_view where, std::string_view expected) {
+T check(simdjson::simdjson_result<T> r, const Path& where, std::string_view expected) {
   T v;
-  if (auto err = std::move(r).get(v)) {
-    bad(ctx(where, std::string("expected ") + std::string(expected) + " (" +
-                       simdjson::error_message(err) + ")"));
+  if (auto err = std::move(r).get(v)) [[unlikely]] {
+    bad_at(where, std::string("expected ") + std::string(expected) + " (" +
+                      simdjson::error_message(err) + ")");
   }
   return v;
 }
 
-std::string get_string(od::value v, std::string_view where) {
-  return std::string(check(v.get_string(), where, "a string"));
+// Views into the parser's string buffer: valid until the next document on this thread.
+std::string_view get_view(Value v, const Path& where) {
+  return check(v.get_string(), where, "a string");
 }
-std::int64_t get_int(od::value v, std::string_view where) {
+std::string get_string(Value v, const Path& where) { return std::string(get_view(v, where)); }
+std::int64_t get_int(Value v, const Path& where) {
   return check(v.get_int64(), where, "an integer");
 }
-std::uint64_t get_uint(od::value v, std::string_view where) {
+std::uint64_t get_uint(Value v, const Path& where) {
   return check(v.get_uint64(), where, "an unsigned integer");
 }
-int get_int32(od::value v, std::string_view where) {
+int get_int32(Value v, const Path& where) {
   const std::int64_t x = get_int(v, where);
-  if (x < INT32_MIN || x > INT32_MAX) bad(ctx(where, "integer out of range"));
+  if (x < INT32_MIN || x > INT32_MAX) bad_at(where, "integer out of range");
   return static_cast<int>(x);
 }
-bool get_bool(od::value v, std::string_view where) {
-  return check(v.get_bool(), where, "a boolean");
-}
-Micros get_time(od::value v, std::string_view where) {
+bool get_bool(Value v, const Path& where) { return check(v.get_bool(), where, "a boolean"); }
+Micros get_time(Value v, const Path& where) {
   const std::string_view s = check(v.get_string(), where, "an RFC 3339 time string");
   const auto t = parse_rfc3339(s);
-  if (!t) bad(ctx(where, "not an RFC 3339 time: \"" + std::string(s) + "\""));
+  if (!t) bad_at(where, "not an RFC 3339 time: \"" + std::string(s) + "\"");
   return *t;
 }
-
-// Calls f(key, value) for every field of the object `v`.
-template <class F>
-void for_each_field(od::object obj, std::string_view where, F&& f) {
-  for (auto field_result : obj) {
-    od::field field = check(std::move(field_result), where, "a field");
-    const std::string_view key = check(field.unescaped_key(), where, "a field name");
-    std::string path(where);
-    path += '.';
-    path += key;
-    f(key, field.value(), std::string_view(path));
+SandboxState get_state(Value v, const Path& where) {
+  const std::string_view s = get_view(v, where);
+  for (SandboxState state : kAllStates) {  // the spelling the encoder writes, no case folding
+    if (s == to_string(state)) return state;
   }
+  const auto state = parse_state(s);
+  if (!state) bad_at(where, "unknown state \"" + std::string(s) + "\"");
+  return *state;
+}
+Reason get_reason(Value v, const Path& where) {
+  const std::string_view s = get_view(v, where);
+  for (Reason r : {Reason::kUser, Reason::kExpired, Reason::kReconcile, Reason::kRuntime}) {
+    if (s == to_string(r)) return r;
+  }
+  const auto reason = parse_reason(s);
+  if (!reason) bad_at(where, "unknown reason \"" + std::string(s) + "\"");
+  return *reason;
+}
+
+// Calls f(key, value, path) for every field of the object `obj`.
+template <class F>
+void for_each_field(Object obj, const Path& where, F&& f) {
+  for (const dom::key_value_pair field : obj) f(field.key, field.value, Path{field.key, &where});
 }
 template <class F>
-void for_each_field(od::value v, std::string_view where, F&& f) {
+void for_each_field(Value v, const Path& where, F&& f) {
   for_each_field(check(v.get_object(), where, "an object"), where, std::forward<F>(f));
 }
 
-std::map<std::string, std::string> get_string_map(od::value v, std::string_view where) {
+std::map<std::string, std::string> get_string_map(Value v, const Path& where) {
   std::map<std::string, std::string> m;
-  for_each_field(v, where, [&](std::string_view key, od::value val, std::string_view path) {
+  for_each_field(v, where, [&](std::string_view key, Value val, const Path& path) {
     m.insert_or_assign(std::string(key), get_string(val, path));
   });
   return m;
 }
 
-std::vector<std::string> get_string_array(od::value v, std::string_view where) {
+std::vector<std::string> get_string_array(Value v, const Path& where) {
   std::vector<std::string> out;
-  od::array arr = check(v.get_array(), where, "an array");
-  for (auto item : arr) {
-    out.push_back(get_string(check(std::move(item), where, "an array element"), where));
-  }
+  const dom::array arr = check(v.get_array(), where, "an array");
+  out.reserve(arr.size());
+  for (const Value item : arr) out.push_back(get_string(item, where));
   return out;
 }
 
-int parse_port_key(std::string_view key, std::string_view where) {
+int parse_port_key(std::string_view key, const Path& where) {
   int port = 0;
   const auto [ptr, ec] = std::from_chars(key.data(), key.data() + key.size(), port);
   if (ec != std::errc() || ptr != key.data() + key.size() || key.empty())
-    bad(ctx(where, "port key is not an integer"));
+    bad_at(where, "port key is not an integer");
   return port;
 }
 
-SandboxSpec decode_spec(od::value v, std::string_view where) {
-  SandboxSpec s;
-  for_each_field(v, where, [&](std::string_view key, od::value val, std::string_view path) {
-    if (key == "imageUri") {
+// Decodes into `s`; `seen`: `s` holds an earlier "spec" of the same object, which a
+// repeated key replaces (the last one wins, as for every other field).
+void decode_spec(Value v, const Path& where, SandboxSpec& s, bool& seen) {
+  if (seen) s = SandboxSpec{};
+  seen = true;
+  for_each_field(v, where, [&](std::string_view key, Value val, const Path& path) {
+    if (is(key, "imageUri")) {
       s.image_uri = get_string(val, path);
-    } else if (key == "imageAuth") {
+    } else if (is(key, "imageAuth")) {
       ImageAuth auth;
-      for_each_field(val, path, [&](std::string_view k, od::value x, std::string_view p) {
-        if (k == "username")
+      for_each_field(val, path, [&](std::string_view k, Value x, const Path& p) {
+        if (is(k, "username"))
           auth.username = get_string(x, p);
-        else if (k == "password")
+        else if (is(k, "password"))
           auth.password = get_string(x, p);
       });
       s.image_auth = std::move(auth);
-    } else if (key == "snapshotId") {
+    } else if (is(key, "snapshotId")) {
       s.snapshot_id = get_string(val, path);
-    } else if (key == "entrypoint") {
+    } else if (is(key, "entrypoint")) {
       s.entrypoint = get_string_array(val, path);
-    } else if (key == "env") {
+    } else if (is(key, "env")) {
       s.env = get_string_map(val, path);
-    } else if (key == "resourceLimits") {
+    } else if (is(key, "resourceLimits")) {
       s.resource_limits = get_string_map(val, path);
-    } else if (key == "platform") {
+    } else if (is(key, "platform")) {
       Platform p;
-      for_each_field(val, path, [&](std::string_view k, od::value x, std::string_view pp) {
-        if (k == "os")
+      for_each_field(val, path, [&](std::string_view k, Value x, const Path& pp) {
+        if (is(k, "os"))
           p.os = get_string(x, pp);
-        else if (k == "arch")
+        else if (is(k, "arch"))
           p.arch = get_string(x, pp);
       });
       s.platform = std::move(p);
-    } else if (key == "timeoutSeconds") {
+    } else if (is(key, "timeoutSeconds")) {
       s.timeout_seconds = get_int(val, path);
-    } else if (key == "networkMode") {
+    } else if (is(key, "networkMode")) {
       s.network_mode = get_string(val, path);
-    } else if (key == "ports") {
-      for_each_field(val, path, [&](std::string_view k, od::value x, std::string_view p) {
+    } else if (is(key, "ports")) {
+      for_each_field(val, path, [&](std::string_view k, Value x, const Path& p) {
         s.ports.insert_or_assign(parse_port_key(k, p), get_int32(x, p));
       });
-    } else if (key == "networkPolicyJson") {
+    } else if (is(key, "networkPolicyJson")) {
       s.network_policy_json = get_string(val, path);
-    } else if (key == "volumesJson") {
+    } else if (is(key, "volumesJson")) {
       s.volumes_json = get_string(val, path);
-    } else if (key == "extensionsJson") {
+    } else if (is(key, "extensionsJson")) {
       s.extensions_json = get_string(val, path);
     }
   });
-  return s;
 }
 
 // Decodes the newest-schema payload of `type`. Unknown fields are ignored (a newer
 // writer may add optional ones); missing fields keep their defaults.
-EventData decode_data(std::string_view type, od::object v) {
-  const std::string where = "data";
+EventData decode_data(std::string_view type, Object v) {
+  const Path where{"data"};
   auto fields = [&](auto&& f) { for_each_field(v, where, f); };
-  if (type == "SandboxRequested") {
+  if (is(type, "SandboxRequested")) {
     SandboxRequested e;
-    fields([&](std::string_view k, od::value x, std::string_view p) {
-      if (k == "sandboxId")
+    bool has_spec = false;
+    fields([&](std::string_view k, Value x, const Path& p) {
+      if (is(k, "sandboxId"))
         e.sandbox_id = get_string(x, p);
-      else if (k == "spec")
-        e.spec = decode_spec(x, p);
-      else if (k == "metadata")
+      else if (is(k, "spec"))
+        decode_spec(x, p, e.spec, has_spec);
+      else if (is(k, "metadata"))
         e.metadata = get_string_map(x, p);
-      else if (k == "expiresAt")
+      else if (is(k, "expiresAt"))
         e.expires_at = get_time(x, p);
     });
     return e;
   }
-  if (type == "ProvisioningStarted") {
+  if (is(type, "ProvisioningStarted")) {
     ProvisioningStarted e;
-    fields([&](std::string_view k, od::value x, std::string_view p) {
-      if (k == "worker") e.worker = get_string(x, p);
+    fields([&](std::string_view k, Value x, const Path& p) {
+      if (is(k, "worker")) e.worker = get_string(x, p);
     });
     return e;
   }
-  if (type == "SandboxStarted") {
+  if (is(type, "SandboxStarted")) {
     SandboxStarted e;
-    fields([&](std::string_view k, od::value x, std::string_view p) {
-      if (k == "runtimeId") e.runtime_id = get_string(x, p);
+    fields([&](std::string_view k, Value x, const Path& p) {
+      if (is(k, "runtimeId")) e.runtime_id = get_string(x, p);
     });
     return e;
   }
-  if (type == "ProvisioningFailed") {
+  if (is(type, "ProvisioningFailed")) {
     ProvisioningFailed e;
-    fields([&](std::string_view k, od::value x, std::string_view p) {
-      if (k == "errorCode")
+    fields([&](std::string_view k, Value x, const Path& p) {
+      if (is(k, "errorCode"))
         e.error_code = get_string(x, p);
-      else if (k == "message")
+      else if (is(k, "message"))
         e.message = get_string(x, p);
     });
     return e;
   }
   auto empty = [&]<class T>(T e) -> EventData {
-    fields([](std::string_view, od::value, std::string_view) {});
+    fields([](std::string_view, Value, const Path&) {});
     return e;
   };
-  if (type == "PauseRequested") return empty(PauseRequested{});
-  if (type == "SandboxPaused") return empty(SandboxPaused{});
-  if (type == "ResumeRequested") return empty(ResumeRequested{});
-  if (type == "SandboxResumed") return empty(SandboxResumed{});
-  if (type == "DeletionRequested") return empty(DeletionRequested{});
-  if (type == "PauseFailed") {
+  if (is(type, "PauseRequested")) return empty(PauseRequested{});
+  if (is(type, "SandboxPaused")) return empty(SandboxPaused{});
+  if (is(type, "ResumeRequested")) return empty(ResumeRequested{});
+  if (is(type, "SandboxResumed")) return empty(SandboxResumed{});
+  if (is(type, "DeletionRequested")) return empty(DeletionRequested{});
+  if (is(type, "PauseFailed")) {
     PauseFailed e;
-    fields([&](std::string_view k, od::value x, std::string_view p) {
-      if (k == "message") e.message = get_string(x, p);
+    fields([&](std::string_view k, Value x, const Path& p) {
+      if (is(k, "message")) e.message = get_string(x, p);
     });
     return e;
   }
-  if (type == "ResumeFailed") {
+  if (is(type, "ResumeFailed")) {
     ResumeFailed e;
-    fields([&](std::string_view k, od::value x, std::string_view p) {
-      if (k == "message") e.message = get_string(x, p);
+    fields([&](std::string_view k, Value x, const Path& p) {
+      if (is(k, "message")) e.message = get_string(x, p);
     });
     return e;
   }
-  if (type == "ExpirationRenewed") {
+  if (is(type, "ExpirationRenewed")) {
     ExpirationRenewed e;
     bool seen = false;
-    fields([&](std::string_view k, od::value x, std::string_view p) {
-      if (k == "expiresAt") {
+    fields([&](std::string_view k, Value x, const Path& p) {
+      if (is(k, "expiresAt")) {
         e.expires_at = get_time(x, p);
         seen = true;
       }
@@ -425,76 +479,76 @@ EventData decode_data(std::string_view type, od::object v) {
     if (!seen) bad("data.expiresAt: missing");
     return e;
   }
-  if (type == "MetadataPatched") {
+  if (is(type, "MetadataPatched")) {
     MetadataPatched e;
-    fields([&](std::string_view k, od::value x, std::string_view p) {
-      if (k == "set")
+    fields([&](std::string_view k, Value x, const Path& p) {
+      if (is(k, "set"))
         e.set = get_string_map(x, p);
-      else if (k == "removed")
+      else if (is(k, "removed"))
         e.removed = get_string_array(x, p);
     });
     return e;
   }
-  if (type == "SandboxTerminated") {
+  if (is(type, "SandboxTerminated")) {
     SandboxTerminated e;
-    fields([&](std::string_view k, od::value x, std::string_view p) {
-      if (k == "exitCode")
+    fields([&](std::string_view k, Value x, const Path& p) {
+      if (is(k, "exitCode"))
         e.exit_code = get_int32(x, p);
-      else if (k == "message")
+      else if (is(k, "message"))
         e.message = get_string(x, p);
     });
     return e;
   }
-  if (type == "SandboxFailed") {
+  if (is(type, "SandboxFailed")) {
     SandboxFailed e;
-    fields([&](std::string_view k, od::value x, std::string_view p) {
-      if (k == "errorCode")
+    fields([&](std::string_view k, Value x, const Path& p) {
+      if (is(k, "errorCode"))
         e.error_code = get_string(x, p);
-      else if (k == "message")
+      else if (is(k, "message"))
         e.message = get_string(x, p);
-      else if (k == "exitCode")
+      else if (is(k, "exitCode"))
         e.exit_code = get_int32(x, p);
     });
     return e;
   }
-  if (type == "ServerStarted") {
+  if (is(type, "ServerStarted")) {
     ServerStarted e;
-    fields([&](std::string_view k, od::value x, std::string_view p) {
-      if (k == "version")
+    fields([&](std::string_view k, Value x, const Path& p) {
+      if (is(k, "version"))
         e.version = get_string(x, p);
-      else if (k == "liveSandboxes")
+      else if (is(k, "liveSandboxes"))
         e.live_sandboxes = get_uint(x, p);
     });
     return e;
   }
-  if (type == "OrphanRemoved") {
+  if (is(type, "OrphanRemoved")) {
     OrphanRemoved e;
-    fields([&](std::string_view k, od::value x, std::string_view p) {
-      if (k == "runtimeId")
+    fields([&](std::string_view k, Value x, const Path& p) {
+      if (is(k, "runtimeId"))
         e.runtime_id = get_string(x, p);
-      else if (k == "sandboxId")
+      else if (is(k, "sandboxId"))
         e.sandbox_id = get_string(x, p);
     });
     return e;
   }
-  if (type == "ReconcileFinding") {
+  if (is(type, "ReconcileFinding")) {
     ReconcileFinding e;
-    fields([&](std::string_view k, od::value x, std::string_view p) {
-      if (k == "kind")
+    fields([&](std::string_view k, Value x, const Path& p) {
+      if (is(k, "kind"))
         e.kind = get_string(x, p);
-      else if (k == "sandboxId")
+      else if (is(k, "sandboxId"))
         e.sandbox_id = get_string(x, p);
-      else if (k == "detail")
+      else if (is(k, "detail"))
         e.detail = get_string(x, p);
     });
     return e;
   }
-  if (type == "MigrationApplied") {
+  if (is(type, "MigrationApplied")) {
     MigrationApplied e;
-    fields([&](std::string_view k, od::value x, std::string_view p) {
-      if (k == "schemaVersion")
+    fields([&](std::string_view k, Value x, const Path& p) {
+      if (is(k, "schemaVersion"))
         e.schema_version = get_int32(x, p);
-      else if (k == "name")
+      else if (is(k, "name"))
         e.name = get_string(x, p);
     });
     return e;
@@ -502,15 +556,41 @@ EventData decode_data(std::string_view type, od::object v) {
   bad("unknown event type \"" + std::string(type) + "\"");
 }
 
-// Parses `len` bytes at `json` (readable up to `capacity`) as one JSON value and runs `f`
-// on it. (simdjson rejects a root object whose last token is not its closing brace.)
-template <class F>
-void parse_object(od::parser& parser, const char* json, std::size_t len, std::size_t capacity,
-                  std::string_view where, F&& f) {
-  od::document doc = check(parser.iterate(json, len, capacity), where, "a JSON document");
-  od::object root = check(doc.get_object(), where, "a JSON object");
-  f(root);
-}
+// A parser and the document copied behind simdjson's padding. Each thread keeps one parser
+// and one buffer and reuses them (a parser's buffers grow to the largest document it has
+// parsed, ~14x its size); a document larger than kReuseLimit gets its own, so that no
+// thread keeps more than ~250 kB. Elements of the parsed document stay valid until the
+// next parse on the same thread.
+class Input {
+ public:
+  Input() {
+    thread_local Reused reused;
+    reused_ = &reused;
+  }
+
+  // Parses `json` as one JSON object.
+  Object parse_object(std::string_view json, const Path& where) {
+    static constexpr std::size_t kReuseLimit = 16 * 1024;
+    Reused* r = reused_;
+    if (json.size() > kReuseLimit) {
+      own_ = std::make_unique<Reused>();
+      r = own_.get();
+    }
+    r->buffer.assign(json);
+    r->buffer.append(simdjson::SIMDJSON_PADDING, '\0');  // readable (and zeroed) padding
+    const Value root =
+        check(r->parser.parse(r->buffer.data(), json.size(), false), where, "a JSON document");
+    return check(root.get_object(), where, "a JSON object");
+  }
+
+ private:
+  struct Reused {
+    dom::parser parser;
+    std::string buffer;
+  };
+  Reused* reused_ = nullptr;
+  std::unique_ptr<Reused> own_;
+};
 
 Error data_loss(std::string_view what, std::string message) {
   return Error(ErrorCode::kDataLoss, std::string(what) + ": " + std::move(message));
@@ -553,52 +633,45 @@ std::string encode_event(const Event& event) {
 
 Result<Event> decode_event(std::string_view json) {
   try {
-    const simdjson::padded_string padded(json);
-    od::parser parser;
+    Input in;
     Event e;
     std::string type;
     std::int64_t schema = 0;
-    std::string_view data_raw;
+    Object data_object;
     bool has_type = false, has_schema = false, has_time = false, has_data = false;
     bool has_stream = false;
-    parse_object(parser, padded.data(), padded.size(), padded.size() + simdjson::SIMDJSON_PADDING,
-                 "event", [&](od::object root) {
-                   for_each_field(root, "event",
-                                  [&](std::string_view k, od::value x, std::string_view p) {
-                                    if (k == "position") {
-                                      e.position = get_uint(x, p);
-                                    } else if (k == "stream") {
-                                      e.stream = get_string(x, p);
-                                      has_stream = true;
-                                    } else if (k == "version") {
-                                      e.version = get_uint(x, p);
-                                    } else if (k == "type") {
-                                      type = get_string(x, p);
-                                      has_type = true;
-                                    } else if (k == "schema") {
-                                      schema = get_int(x, p);
-                                      has_schema = true;
-                                    } else if (k == "time") {
-                                      e.time = get_time(x, p);
-                                      has_time = true;
-                                    } else if (k == "eventId") {
-                                      e.event_id = get_string(x, p);
-                                    } else if (k == "requestId") {
-                                      e.request_id = get_string(x, p);
-                                    } else if (k == "actor") {
-                                      e.actor = get_string(x, p);
-                                    } else if (k == "reason") {
-                                      const std::string r = get_string(x, p);
-                                      const auto reason = parse_reason(r);
-                                      if (!reason) bad(ctx(p, "unknown reason \"" + r + "\""));
-                                      e.reason = *reason;
-                                    } else if (k == "data") {
-                                      od::object obj = check(x.get_object(), p, "an object");
-                                      data_raw = check(obj.raw_json(), p, "an object");
-                                      has_data = true;
-                                    }
-                                  });
-                 });
+    const Path event{"event"};
+    for_each_field(in.parse_object(json, event), event,
+                   [&](std::string_view k, Value x, const Path& p) {
+                     if (is(k, "position")) {
+                       e.position = get_uint(x, p);
+                     } else if (is(k, "stream")) {
+                       e.stream = get_string(x, p);
+                       has_stream = true;
+                     } else if (is(k, "version")) {
+                       e.version = get_uint(x, p);
+                     } else if (is(k, "type")) {
+                       type = get_view(x, p);
+                       has_type = true;
+                     } else if (is(k, "schema")) {
+                       schema = get_int(x, p);
+                       has_schema = true;
+                     } else if (is(k, "time")) {
+                       e.time = get_time(x, p);
+                       has_time = true;
+                     } else if (is(k, "eventId")) {
+                       e.event_id = get_string(x, p);
+                     } else if (is(k, "requestId")) {
+                       e.request_id = get_string(x, p);
+                     } else if (is(k, "actor")) {
+                       e.actor = get_string(x, p);
+                     } else if (is(k, "reason")) {
+                       e.reason = get_reason(x, p);
+                     } else if (is(k, "data")) {
+                       data_object = check(x.get_object(), p, "an object");
+                       has_data = true;
+                     }
+                   });
     if (!has_type) bad("event.type: missing");
     if (!has_stream) bad("event.stream: missing");
     if (!has_schema) bad("event.schema: missing");
@@ -611,13 +684,9 @@ Result<Event> decode_event(std::string_view json) {
           " is not supported (newest known: " + std::to_string(current) + ")");
 
     if (schema == current) {
-      // The data object lies inside `padded`, so the padding after it is readable.
-      const std::size_t offset = static_cast<std::size_t>(data_raw.data() - padded.data());
-      parse_object(parser, data_raw.data(), data_raw.size(),
-                   padded.size() + simdjson::SIMDJSON_PADDING - offset, "data",
-                   [&](od::object root) { e.data = decode_data(type, root); });
+      e.data = decode_data(type, data_object);
     } else {
-      ojson data = ojson::parse(data_raw);
+      ojson doc = ojson::parse(simdjson::to_string(data_object));
       const UpcastContext uc{e.time};
       for (int from = static_cast<int>(schema); from < current; ++from) {
         const Upcaster* up = nullptr;
@@ -625,11 +694,9 @@ Result<Event> decode_event(std::string_view json) {
           if (u.type == type && u.from == from) up = &u;
         }
         if (!up) bad("event.schema: no upcaster for " + type + " schema " + std::to_string(from));
-        up->apply(data, uc);
+        up->apply(doc, uc);
       }
-      const simdjson::padded_string upcast(dump(data));
-      parse_object(parser, upcast.data(), upcast.size(), upcast.size() + simdjson::SIMDJSON_PADDING,
-                   "data", [&](od::object root) { e.data = decode_data(type, root); });
+      e.data = decode_data(type, in.parse_object(dump(doc), Path{"data"}));
     }
     e.schema = current;
     return e;
@@ -665,52 +732,45 @@ std::string encode_sandbox(const Sandbox& sb) {
 
 Result<Sandbox> decode_sandbox(std::string_view json) {
   try {
-    const simdjson::padded_string padded(json);
-    od::parser parser;
+    Input in;
     Sandbox sb;
-    bool has_id = false, has_state = false;
-    parse_object(
-        parser, padded.data(), padded.size(), padded.size() + simdjson::SIMDJSON_PADDING, "sandbox",
-        [&](od::object root) {
-          for_each_field(root, "sandbox", [&](std::string_view k, od::value x, std::string_view p) {
-            if (k == "schema") {
-              const std::int64_t schema = get_int(x, p);
-              if (schema < 1 || schema > kSandboxRecordSchema)
-                bad(ctx(p,
-                        "sandbox record schema " + std::to_string(schema) + " is not supported"));
-            } else if (k == "id") {
-              sb.id = get_string(x, p);
-              has_id = true;
-            } else if (k == "version") {
-              sb.version = get_uint(x, p);
-            } else if (k == "state") {
-              const std::string s = get_string(x, p);
-              const auto state = parse_state(s);
-              if (!state) bad(ctx(p, "unknown state \"" + s + "\""));
-              sb.state = *state;
-              has_state = true;
-            } else if (k == "statusReason") {
-              sb.status_reason = get_string(x, p);
-            } else if (k == "statusMessage") {
-              sb.status_message = get_string(x, p);
-            } else if (k == "createdAt") {
-              sb.created_at = get_time(x, p);
-            } else if (k == "lastTransitionAt") {
-              sb.last_transition_at = get_time(x, p);
-            } else if (k == "expiresAt") {
-              sb.expires_at = get_time(x, p);
-            } else if (k == "metadata") {
-              sb.metadata = get_string_map(x, p);
-            } else if (k == "spec") {
-              sb.spec = decode_spec(x, p);
-            } else if (k == "runtimeId") {
-              sb.runtime_id = get_string(x, p);
-            } else if (k == "exitCode") {
-              sb.exit_code = get_int32(x, p);
-            } else if (k == "deleted") {
-              sb.deleted = get_bool(x, p);
-            }
-          });
+    bool has_id = false, has_state = false, has_spec = false;
+    const Path sandbox{"sandbox"};
+    for_each_field(
+        in.parse_object(json, sandbox), sandbox, [&](std::string_view k, Value x, const Path& p) {
+          if (is(k, "schema")) {
+            const std::int64_t schema = get_int(x, p);
+            if (schema < 1 || schema > kSandboxRecordSchema)
+              bad_at(p, "sandbox record schema " + std::to_string(schema) + " is not supported");
+          } else if (is(k, "id")) {
+            sb.id = get_string(x, p);
+            has_id = true;
+          } else if (is(k, "version")) {
+            sb.version = get_uint(x, p);
+          } else if (is(k, "state")) {
+            sb.state = get_state(x, p);
+            has_state = true;
+          } else if (is(k, "statusReason")) {
+            sb.status_reason = get_string(x, p);
+          } else if (is(k, "statusMessage")) {
+            sb.status_message = get_string(x, p);
+          } else if (is(k, "createdAt")) {
+            sb.created_at = get_time(x, p);
+          } else if (is(k, "lastTransitionAt")) {
+            sb.last_transition_at = get_time(x, p);
+          } else if (is(k, "expiresAt")) {
+            sb.expires_at = get_time(x, p);
+          } else if (is(k, "metadata")) {
+            sb.metadata = get_string_map(x, p);
+          } else if (is(k, "spec")) {
+            decode_spec(x, p, sb.spec, has_spec);
+          } else if (is(k, "runtimeId")) {
+            sb.runtime_id = get_string(x, p);
+          } else if (is(k, "exitCode")) {
+            sb.exit_code = get_int32(x, p);
+          } else if (is(k, "deleted")) {
+            sb.deleted = get_bool(x, p);
+          }
         });
     if (!has_id) bad("sandbox.id: missing");
     if (!has_state) bad("sandbox.state: missing");

@@ -1,7 +1,8 @@
 // The codec: events and sandbox projections to and from JSON.
 //
 // Encoding appends directly into one string (events/json_writer.h), byte for byte what the
-// earlier nlohmann/json encoder wrote; decoding reads with simdjson (ondemand).
+// earlier nlohmann/json encoder wrote; decoding reads with simdjson (DOM, one parser per
+// thread).
 // Every event type has a schema version; `encode` writes the newest; `decode` accepts
 // every version ever written, upcasting older payloads (see kSchemaVersions and
 // upcasters in codec.cpp). Golden files in tests/events/golden/ pin every type and version.

@@ -2,12 +2,14 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -287,6 +289,70 @@ TEST(Codec, MalformedSandboxRecordsFailWithDataLoss) {
     ASSERT_FALSE(r) << bad;
     EXPECT_EQ(r.error().code, ErrorCode::kDataLoss) << bad;
   }
+}
+
+TEST(Codec, ErrorsNameTheFieldPath) {
+  auto r = decode_sandbox(R"({"id":"x","state":"Running","spec":{"ports":{"80":"http"}}})");
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("sandbox.spec.ports.80: expected an integer"), std::string::npos)
+      << r.error().message;
+  r = decode_sandbox(R"({"id":"x","state":"Running","spec":{"env":{"A":1}}})");
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("sandbox.spec.env.A: expected a string"), std::string::npos)
+      << r.error().message;
+  r = decode_sandbox(R"({"id":"x","state":"Sleeping"})");
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("sandbox.state: unknown state \"Sleeping\""), std::string::npos)
+      << r.error().message;
+  const auto e = decode_event(with(R"("data":{"runtimeId":["c"]})"));
+  ASSERT_FALSE(e);
+  EXPECT_NE(e.error().message.find(": data.runtimeId: expected a string"), std::string::npos)
+      << e.error().message;
+}
+
+TEST(Codec, AcceptsOtherCaseSpellingsOfStatesAndReasons) {
+  Sandbox sb = full_sandbox();
+  std::string json = encode_sandbox(sb);
+  const std::string state = "\"state\":\"Paused\"";
+  ASSERT_NE(json.find(state), std::string::npos);
+  json.replace(json.find(state), state.size(), "\"state\":\"pAUSED\"");
+  const auto back = decode_sandbox(json);
+  ASSERT_TRUE(back) << back.error().message;
+  EXPECT_EQ(back->state, SandboxState::kPaused);
+  const auto e = decode_event(with(R"("reason":"RUNTIME")"));
+  ASSERT_TRUE(e) << e.error().message;
+  EXPECT_EQ(e->reason, Reason::kRuntime);
+}
+
+// Each thread reuses one parser for documents up to 16 kB; larger ones get their own. Any
+// order of sizes, on several threads at once, decodes the same.
+TEST(Codec, DecodesDocumentsOfEverySizeInAnyOrderOnSeveralThreads) {
+  std::vector<Sandbox> sandboxes;
+  for (std::size_t entries : {0u, 3u, 2000u, 10u, 5000u, 1u}) {
+    Sandbox sb = full_sandbox();
+    for (std::size_t i = 0; i < entries; ++i) {
+      sb.metadata["key-" + std::to_string(i)] = std::string(i % 40, 'v');
+    }
+    sandboxes.push_back(std::move(sb));
+  }
+  ASSERT_GT(encode_sandbox(sandboxes[2]).size(), 16u * 1024);
+  std::vector<std::string> json;
+  for (const auto& sb : sandboxes) json.push_back(encode_sandbox(sb));
+  std::atomic<int> failures{0};
+  auto run = [&](std::size_t offset) {
+    for (std::size_t round = 0; round < 30; ++round) {
+      const std::size_t k = (round * 7 + offset) % json.size();
+      const auto back = decode_sandbox(json[k]);
+      if (!back || *back != sandboxes[k]) ++failures;
+      const auto bad = decode_sandbox(json[k].substr(0, json[k].size() - 1));
+      if (bad || bad.error().code != ErrorCode::kDataLoss) ++failures;
+    }
+  };
+  std::vector<std::thread> threads;
+  for (std::size_t t = 0; t < 4; ++t) threads.emplace_back(run, t);
+  run(5);
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(failures.load(), 0);
 }
 
 // --- golden files ---------------------------------------------------------------------------

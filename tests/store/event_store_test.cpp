@@ -4,10 +4,14 @@
 
 #include <atomic>
 #include <chrono>
+#include <map>
 #include <thread>
+#include <vector>
 
+#include "src/common/uuid.h"
 #include "store/internal.h"
 #include "store/keys.h"
+#include "store/layout.h"
 #include "tests/store/workload.h"
 #include "tests/support/temp_dir.h"
 
@@ -420,6 +424,75 @@ TEST(EventStore, UnsyncedStoreWorksAndReopensWithEverything) {
     EXPECT_EQ(*got, s);
     EXPECT_EQ(store->stream_version(stream_of(id)), s.version);
   }
+}
+
+// open() loads the sandboxes column family in key ranges on several threads: every record
+// must land exactly once, whatever the ids look like (UUIDs, short, long, sharing long
+// prefixes, bytes below '0'), and a record whose key is not its sandbox's id keeps its key.
+TEST(EventStore, ReopenLoadsEverySandboxWhateverItsId) {
+  TempDir dir;
+  std::vector<std::string> ids;
+  for (int i = 0; i < 3000; ++i) ids.push_back(new_uuid());
+  for (const char* id : {"0", "00", "A", "Z", "a", "zz", "~~~", "!", "-", "a-b"}) ids.push_back(id);
+  for (int i = 0; i < 50; ++i) ids.push_back("prefix-" + std::string(40, 'p') + std::to_string(i));
+  ids.push_back(std::string(200, 'L'));
+  std::map<std::string, Sandbox> expected;
+  {
+    auto store = open_store(dir.str(), /*sync=*/false);
+    std::vector<AppendRequest> creates;
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      creates.push_back(create_request(ids[i], kT0 + 1000 + static_cast<Micros>(i)));
+    }
+    // A create whose payload names another sandbox than its stream (the store does not
+    // forbid it): the projection is stored under the stream's id.
+    AppendRequest renamed = create_request("payload-id", std::nullopt);
+    renamed.stream = stream_of("stream-id");
+    creates.push_back(std::move(renamed));
+    for (auto& r : store->append_all(std::move(creates))) ASSERT_TRUE(r) << r.error().message;
+    // Some leave the projection again, so the column family has tombstones between ranges.
+    for (std::size_t i = 0; i < 3000; i += 7) {
+      ASSERT_TRUE(store->append(sandbox_append(ids[i], 1, DeletionRequested{})));
+      ASSERT_TRUE(store->append(sandbox_append(ids[i], 2, SandboxTerminated{0, "gone"})));
+    }
+    for (const auto& sb : store->list_sandboxes()) expected.emplace(sb->id, *sb);
+    ASSERT_EQ(expected.size(), store->live_sandbox_count());
+    ASSERT_NE(store->get_sandbox("stream-id"), nullptr);
+  }
+  auto store = open_store(dir.str());
+  EXPECT_EQ(store->live_sandbox_count(), expected.size());
+  for (const auto& [id, sb] : expected) {
+    const std::string key = id == "payload-id" ? "stream-id" : id;
+    auto got = store->get_sandbox(key);
+    ASSERT_NE(got, nullptr) << key;
+    EXPECT_EQ(*got, sb) << key;
+  }
+  EXPECT_EQ(store->get_sandbox("payload-id"), nullptr);
+  EXPECT_EQ(store->get_sandbox(ids[0]), nullptr);  // terminated
+  ASSERT_NE(store->get_sandbox(ids[1]), nullptr);
+}
+
+TEST(EventStore, OpenFailsWithDataLossOnARecordThatDoesNotDecode) {
+  TempDir dir;
+  {
+    auto store = open_store(dir.str(), /*sync=*/false);
+    std::vector<AppendRequest> creates;
+    for (int i = 0; i < 500; ++i) creates.push_back(create_request(new_uuid(), std::nullopt));
+    for (auto& r : store->append_all(std::move(creates))) ASSERT_TRUE(r);
+  }
+  {
+    auto raw = layout::RawDb::open(dir.str(), /*create_if_missing=*/false);
+    ASSERT_TRUE(raw) << raw.error().message;
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    ASSERT_TRUE(
+        (*raw)->db()->Put(wo, (*raw)->cf(layout::kSandboxes), "broken-record", "{\"id\":").ok());
+  }
+  StoreOptions o;
+  o.path = dir.str();
+  auto s = EventStore::open(o);
+  ASSERT_FALSE(s);
+  EXPECT_EQ(s.error().code, ErrorCode::kDataLoss);
+  EXPECT_NE(s.error().message.find("broken-record"), std::string::npos) << s.error().message;
 }
 
 TEST(EventStore, ProjectionsEqualAReplayAfterAConcurrentRandomWorkload) {

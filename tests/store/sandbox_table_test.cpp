@@ -110,7 +110,9 @@ TEST(SandboxTable, MatchesAMapUnderRandomOperations) {
       const auto* found = t.find(id);
       const auto it = ref.find(id);
       ASSERT_EQ(found != nullptr, it != ref.end()) << id;
-      if (found) EXPECT_EQ(found->get(), it->second.get()) << id;
+      if (found) {
+        EXPECT_EQ(found->get(), it->second.get()) << id;
+      }
     }
     ASSERT_EQ(t.size(), ref.size());
     if (step % 5000 == 0 || step == 59999) {
@@ -118,7 +120,9 @@ TEST(SandboxTable, MatchesAMapUnderRandomOperations) {
         const auto* found = t.find(id2);
         const auto it = ref.find(id2);
         ASSERT_EQ(found != nullptr, it != ref.end()) << id2 << " at step " << step;
-        if (found) ASSERT_EQ(found->get(), it->second.get()) << id2;
+        if (found) {
+          ASSERT_EQ(found->get(), it->second.get()) << id2;
+        }
       }
       std::size_t n = 0;
       t.for_each([&](const std::shared_ptr<const Sandbox>&) { ++n; });

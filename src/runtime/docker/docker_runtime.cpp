@@ -391,6 +391,27 @@ struct DockerRuntime::Impl {
     }
   }
 
+  // Creates (never starts) a container of the execd image, labelled as a helper so that a
+  // crash between its create and removal is swept up; its id.
+  Result<std::string> create_execd_helper(json host_config) {
+    const std::string& image = options.execd_image;
+    json body = {{"Image", image},
+                 {"Entrypoint", json::array({"/execd"})},
+                 {"Labels", {{"sandboxd.io/helper", "execd"}}},
+                 {"NetworkDisabled", true}};
+    if (!host_config.empty()) body["HostConfig"] = std::move(host_config);
+    auto created = create_container("", body, image, std::nullopt, std::nullopt);
+    if (!created) return std::unexpected(created.error());
+    if (created->status != 201) {
+      return std::unexpected(engine_error(*created, "create execd helper from " + image));
+    }
+    try {
+      return json::parse(created->body).at("Id").get<std::string>();
+    } catch (const json::exception& e) {
+      return fail(ErrorCode::kInternal, std::string("malformed create answer: ") + e.what());
+    }
+  }
+
   Result<std::shared_ptr<const std::string>> execd() {
     std::lock_guard lock(execd_mu);
     return execd_locked();
@@ -399,21 +420,9 @@ struct DockerRuntime::Impl {
   Result<std::shared_ptr<const std::string>> execd_locked() {
     if (execd_payload) return execd_payload;
     const std::string& image = options.execd_image;
-    json body = {{"Image", image},
-                 {"Entrypoint", json::array({"/execd"})},
-                 {"Labels", {{"sandboxd.io/helper", "execd"}}},
-                 {"NetworkDisabled", true}};
-    auto created = create_container("", body, image, std::nullopt, std::nullopt);
+    auto created = create_execd_helper(json::object());
     if (!created) return std::unexpected(created.error());
-    if (created->status != 201) {
-      return std::unexpected(engine_error(*created, "create execd helper from " + image));
-    }
-    std::string helper;
-    try {
-      helper = json::parse(created->body).at("Id").get<std::string>();
-    } catch (const json::exception& e) {
-      return fail(ErrorCode::kInternal, std::string("malformed create answer: ") + e.what());
-    }
+    const std::string helper = *created;
     auto fetch = [&](const char* path) -> Result<std::string> {
       auto r = call("GET", "/containers/" + helper + "/archive?path=" + url_encode(path));
       if (!r) return std::unexpected(r.error());
@@ -482,25 +491,12 @@ struct DockerRuntime::Impl {
       return std::unexpected(engine_error(*vol, "create volume " + name));
     }
     const std::string& image = options.execd_image;
-    json body = {{"Image", image},
-                 {"Entrypoint", json::array({"/execd"})},
-                 {"Labels", {{"sandboxd.io/helper", "execd"}}},
-                 {"NetworkDisabled", true},
-                 {"HostConfig",
-                  {{"Mounts", json::array({{{"Type", "volume"},
-                                            {"Source", name},
-                                            {"Target", std::string(kExecdDir)}}})}}}};
-    auto created = create_container("", body, image, std::nullopt, std::nullopt);
+    auto created = create_execd_helper(
+        {{"Mounts", json::array({{{"Type", "volume"},
+                                  {"Source", name},
+                                  {"Target", std::string(kExecdDir)}}})}});
     if (!created) return std::unexpected(created.error());
-    if (created->status != 201) {
-      return std::unexpected(engine_error(*created, "create execd volume helper from " + image));
-    }
-    std::string helper;
-    try {
-      helper = json::parse(created->body).at("Id").get<std::string>();
-    } catch (const json::exception& e) {
-      return fail(ErrorCode::kInternal, std::string("malformed create answer: ") + e.what());
-    }
+    const std::string helper = *created;
     Result<void> filled;
     auto probe = call("GET", "/containers/" + helper + "/archive?path=" +
                                  url_encode(std::string(kBootstrapPath)));

@@ -346,6 +346,9 @@ Result<CommandResult> SandboxService::execute(std::string_view sandbox_id, const
     out.events = events.size();
     out.last_position = appended->last_position;
     out.sandbox = fold(std::move(state), events, *appended);
+    // The commit listener releases too, but the store wakes the appender before it runs the
+    // listeners: release here so the ports are free once this call returns.
+    if (is_final(out.sandbox.state)) release_resources(out.sandbox.id);
     return out;
   }
   return fail(ErrorCode::kConflict, "sandbox " + std::string(sandbox_id) +

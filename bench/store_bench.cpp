@@ -1,8 +1,9 @@
 // Store benchmarks (bench/README.md, section "store").
 //
-//   BM_RawRocksDbPut      baseline: raw RocksDB Put of a 300-byte value, sync=true, default
-//                         options, one key per Put, N threads each writing on its own.
-//   BM_EventStoreAppend   EventStore::append of one SandboxRequested (~300-byte encoded event)
+//   BM_RawRocksDbPut      baseline: raw RocksDB Put of a value as long as one encoded create
+//                         event, sync=true, default options, one key per Put, N threads
+//                         each writing on its own.
+//   BM_EventStoreAppend   EventStore::append of one SandboxRequested (~560-byte encoded event)
 //                         creating a new sandbox, sync=true: the event, its stream and
 //                         event-id index entries, the sandbox projection, its expiry and
 //                         by_state entries, one group-committed WriteBatch.
@@ -35,6 +36,7 @@
 #include "events/codec.h"
 #include "events/decider.h"
 #include "src/common/log.h"
+#include "src/common/uuid.h"
 #include "store/event_store.h"
 
 namespace {
@@ -54,36 +56,11 @@ std::string make_temp_dir(const char* prefix) {
   return tmpl;
 }
 
-// A random v4 UUID from a thread-local PRNG: libuuid's generator reseeds and takes a
-// process-wide lock on every call, which would measure the id generator, not the store.
-std::string fast_uuid() {
-  thread_local std::mt19937_64 rng(std::random_device{}());
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::uint64_t a = rng(), b = rng();
-  a = (a & ~0xF000ULL) | 0x4000ULL;                          // version 4
-  b = (b & ~0xC000000000000000ULL) | 0x8000000000000000ULL;  // variant 10
-  std::string out(36, '-');
-  int pos = 0;
-  for (int i = 0; i < 32; ++i) {
-    if (pos == 8 || pos == 13 || pos == 18 || pos == 23) ++pos;
-    std::uint64_t w = i < 16 ? a : b;
-    out[pos++] = kHex[(w >> (60 - 4 * (i % 16))) & 0xF];
-  }
-  return out;
-}
-
 double process_cpu_seconds() {
   rusage u{};
   ::getrusage(RUSAGE_SELF, &u);
   return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
          static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
-}
-
-std::string value_300() {
-  std::mt19937 rng(42);
-  std::string v(300, ' ');
-  for (auto& c : v) c = static_cast<char>('a' + rng() % 26);
-  return v;
 }
 
 Event create_event(const std::string& id, Micros t) {
@@ -95,7 +72,7 @@ Event create_event(const std::string& id, Micros t) {
   r.spec.timeout_seconds = 600;
   r.expires_at = t + 600 * sbx::kMicrosPerSecond;
   Event e;
-  e.event_id = fast_uuid();
+  e.event_id = sbx::new_uuid();
   e.time = t;
   e.actor = "api:bench";
   e.request_id = "r";
@@ -113,6 +90,20 @@ AppendRequest create_request(const std::string& id, Micros t) {
 
 // --- raw RocksDB baseline ---------------------------------------------------------------
 
+// Random letters as long as the encoded envelope of one create: the baseline writes the
+// same number of payload bytes per operation as the store's event record.
+std::string event_sized_value() {
+  Event e = create_event(sbx::new_uuid(), kT0);
+  e.position = 1;
+  e.version = 1;
+  e.stream = sbx::stream_of("00000000-0000-4000-8000-000000000000");
+  const std::size_t size = sbx::encode_event(e).size();
+  std::mt19937 rng(42);
+  std::string v(size, ' ');
+  for (auto& c : v) c = static_cast<char>('a' + rng() % 26);
+  return v;
+}
+
 struct RawDb {
   std::string dir;
   rocksdb::DB* db = nullptr;
@@ -126,7 +117,7 @@ void BM_RawRocksDbPut(benchmark::State& state) {
     o.create_if_missing = true;
     if (!rocksdb::DB::Open(o, g_raw->dir, &g_raw->db).ok()) std::abort();
   }
-  static const std::string value = value_300();
+  static const std::string value = event_sized_value();
   const double cpu0 = state.thread_index() == 0 ? process_cpu_seconds() : 0;
   rocksdb::WriteOptions wo;
   wo.sync = true;
@@ -181,18 +172,10 @@ void BM_EventStoreAppend(benchmark::State& state) {
                                       std::memory_order_relaxed);
     });
   }
-  std::vector<std::string> ids(4096);
-  for (auto& id : ids) id = fast_uuid();
-  std::size_t n = 0;
   const double cpu0 = state.thread_index() == 0 ? process_cpu_seconds() : 0;
   for (auto _ : state) {
-    if (n == ids.size()) {
-      state.PauseTiming();
-      for (auto& id : ids) id = fast_uuid();
-      n = 0;
-      state.ResumeTiming();
-    }
-    auto r = g_store->store->append(create_request(ids[n++], kT0));
+    // Ids as the service makes them (sandbox id and event id), made just before the append.
+    auto r = g_store->store->append(create_request(sbx::new_uuid(), kT0));
     if (!r) {
       state.SkipWithError(r.error().message.c_str());
       break;
@@ -249,7 +232,7 @@ std::string build_fixture() {
   std::mt19937_64 rng(7);
   auto ev = [&](sbx::EventData d, Micros t) {
     Event e;
-    e.event_id = fast_uuid();
+    e.event_id = sbx::new_uuid();
     e.time = t;
     e.actor = "worker:bench";
     e.reason = sbx::Reason::kRuntime;
@@ -260,7 +243,7 @@ std::string build_fixture() {
   Micros t = kT0;
   for (std::size_t base = 0; base < kLive + kTerminated; base += kChunk) {
     std::vector<std::string> ids(kChunk);
-    for (auto& id : ids) id = fast_uuid();
+    for (auto& id : ids) id = sbx::new_uuid();
     const bool live = base < kLive;
     std::vector<AppendRequest> rs;
     for (auto& id : ids) rs.push_back(create_request(id, ++t));
@@ -374,7 +357,7 @@ void BM_GetSandbox(benchmark::State& state) {
 
 // The JSON a create costs the writer: the event and the new sandbox projection.
 void BM_EncodeCreate(benchmark::State& state) {
-  Event e = create_event(fast_uuid(), kT0);
+  Event e = create_event(sbx::new_uuid(), kT0);
   e.position = 1;
   e.stream = "sandbox-x";
   e.version = 1;
@@ -391,7 +374,7 @@ void BM_EncodeCreate(benchmark::State& state) {
 // One record of the open fixture's live sandboxes (create, start, 4 renewals) decoded: the
 // per-record CPU of EventStore::open's decode step, without RocksDB or the map insert.
 void BM_DecodeSandbox(benchmark::State& state) {
-  const std::string id = fast_uuid();
+  const std::string id = sbx::new_uuid();
   Micros t = kT0;
   Event create = create_event(id, ++t);
   create.stream = sbx::stream_of(id);

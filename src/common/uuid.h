@@ -1,4 +1,4 @@
-// Random (version 4) UUIDs in the canonical lowercase 8-4-4-4-12 form. Thread-safe.
+// Time-ordered (version 7) UUIDs in the canonical lowercase 8-4-4-4-12 form. Thread-safe.
 #pragma once
 
 #include <string>

@@ -8,8 +8,8 @@
 // Every event gets a fresh event id (UUID), the Clock's time, the request id and actor of
 // the RequestContext, and reason_of(command).
 //
-// Create also allocates what only the control plane can: the sandbox id (UUID v4), the
-// host ports of the published container ports in bridge mode (recorded in
+// Create also allocates what only the control plane can: the sandbox id (UUID v7, time-ordered),
+// the host ports of the published container ports in bridge mode (recorded in
 // SandboxRequested.spec.ports so endpoints resolve while Pending; never two live
 // sandboxes on one port), the single slot of host network mode, and the Idempotency-Key
 // record (written in the same batch as SandboxRequested, so it survives restarts).

@@ -2,21 +2,39 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <set>
+#include <string>
 #include <thread>
 #include <vector>
 
 namespace sbx {
 namespace {
 
-TEST(Uuid, NewUuidIsCanonicalVersion4WithRfc4122Variant) {
+TEST(Uuid, NewUuidIsCanonicalVersion7WithRfc9562Variant) {
   for (int i = 0; i < 1000; ++i) {
     const std::string u = new_uuid();
     ASSERT_TRUE(is_uuid(u)) << u;
-    EXPECT_EQ(u[14], '4') << u;
+    EXPECT_EQ(u[14], '7') << u;
     EXPECT_NE(std::string("89ab").find(u[19]), std::string::npos) << u;
     for (char c : u) EXPECT_TRUE(c == '-' || std::isdigit(c) || (c >= 'a' && c <= 'f')) << u;
   }
+}
+
+TEST(Uuid, TheFirst48BitsAreTheUnixTimeInMilliseconds) {
+  using namespace std::chrono;
+  const auto before = duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+  const std::string u = new_uuid();
+  const auto after = duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+  const long long ms = std::stoll(u.substr(0, 8) + u.substr(9, 4), nullptr, 16);
+  EXPECT_GE(ms, before) << u;
+  EXPECT_LE(ms, after) << u;
+}
+
+TEST(Uuid, IdsMadeLaterSortAfterIdsMadeEarlier) {
+  const std::string first = new_uuid();
+  std::this_thread::sleep_for(std::chrono::milliseconds(3));
+  for (int i = 0; i < 100; ++i) EXPECT_LT(first, new_uuid());
 }
 
 TEST(Uuid, ThreadsNeverDrawTheSameUuid) {

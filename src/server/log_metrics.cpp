@@ -1,6 +1,10 @@
 #include "src/server/log_metrics.h"
 
+#include <optional>
 #include <string_view>
+#include <variant>
+
+#include "events/decider.h"
 
 namespace sbx {
 namespace {
@@ -12,7 +16,7 @@ constexpr std::string_view kSandboxPrefix = "sandbox-";
 LogMetrics::LogMetrics(EventStore& store, metrics::StoreMetrics& store_metrics,
                        metrics::SandboxMetrics& sandbox_metrics)
     : store_(store), store_metrics_(store_metrics), sandbox_metrics_(sandbox_metrics) {
-  for (const auto& s : store_.list_sandboxes()) last_state_[s->id] = s->state;
+  for (const auto& s : store_.list_sandboxes()) last_[s->id] = Seen{s->state, s->created_at};
   store_metrics_.log_head_position.set(static_cast<double>(store_.head()));
 
   if (auto h = store_metrics_.expose_store_size(
@@ -48,27 +52,39 @@ void LogMetrics::on_commit(const std::vector<Event>& events, const CommitStats& 
   if (!events.empty())
     store_metrics_.log_head_position.set(static_cast<double>(events.back().position));
 
+  // Each event is folded into the state this listener last saw (not read back from the
+  // projection, which may already show later commits, or the last of several events of one
+  // append), so every transition is counted once, in order.
   std::lock_guard lock(mu_);
   for (const Event& e : events) {
     if (!e.stream.starts_with(kSandboxPrefix)) continue;
     const std::string id = e.stream.substr(kSandboxPrefix.size());
-    const auto now = store_.get_sandbox(id);
-    const SandboxState to = now ? now->state : SandboxState::kTerminated;
-    const auto it = last_state_.find(id);
-    const bool known = it != last_state_.end();
-    if (!known || it->second != to) {
-      const std::string from = known ? std::string(to_string(it->second)) : "None";
-      sandbox_metrics_.lifecycle_transitions_total.with({from, std::string(to_string(to))}).inc();
+    const auto it = last_.find(id);
+    const bool known = it != last_.end();
+    std::optional<Sandbox> before;
+    if (known) {
+      before.emplace();
+      before->id = id;
+      before->state = it->second.state;
+      before->created_at = it->second.created_at;
+    } else if (!std::holds_alternative<SandboxRequested>(e.data)) {
+      continue;  // a stream this listener never saw start (it was gone before open)
     }
-    if (std::holds_alternative<SandboxStarted>(e.data) && now)
-      sandbox_metrics_.time_to_running_seconds.observe(
-          static_cast<double>(e.time - now->created_at) / 1e6);
+    const Sandbox after = evolve(before, e);
+    const SandboxState to = after.deleted ? SandboxState::kTerminated : after.state;
+    if (!known || it->second.state != to) {
+      const std::string from = known ? std::string(to_string(it->second.state)) : "None";
+      sandbox_metrics_.lifecycle_transitions_total.with({from, std::string(to_string(to))}).inc();
+      if (to == SandboxState::kRunning && known && it->second.state == SandboxState::kPending)
+        sandbox_metrics_.time_to_running_seconds.observe(
+            static_cast<double>(e.time - after.created_at) / 1e6);
+    }
     if (const auto* d = std::get_if<DeletionRequested>(&e.data); d && e.reason == Reason::kExpired)
       sandbox_metrics_.expirations_total.inc();
-    if (now)
-      last_state_[id] = to;
+    if (to == SandboxState::kTerminated)
+      last_.erase(id);
     else
-      last_state_.erase(id);
+      last_[id] = Seen{to, after.created_at};
   }
 }
 

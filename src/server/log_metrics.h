@@ -3,9 +3,11 @@
 // time from request to Running, expirations — and exposes sandboxes by state and the
 // store size as scrape-time callbacks.
 //
-// It is a commit listener: it runs on the store's writer thread, after the batch is
-// durable, and only touches atomics and its own small map (id -> last state). Thread-safe
-// in that sense; construct it after the store opens, destroy it before the store closes.
+// It is a commit listener: the store runs it after each batch is durable, one batch at a
+// time in log order (on whichever thread wrote the batch), and it only touches atomics and
+// its own small map (id -> state and creation time of each live sandbox), folding every
+// event into it with `evolve`. Construct it after the store opens, destroy it before the
+// store closes.
 #pragma once
 
 #include <mutex>
@@ -35,8 +37,12 @@ class LogMetrics {
   EventStore& store_;
   metrics::StoreMetrics& store_metrics_;
   metrics::SandboxMetrics& sandbox_metrics_;
-  std::mutex mu_;  // the writer thread is the only caller; the lock documents that
-  std::unordered_map<std::string, SandboxState> last_state_;
+  std::mutex mu_;  // the store runs listeners one at a time; the lock documents that
+  struct Seen {
+    SandboxState state;
+    Micros created_at;
+  };
+  std::unordered_map<std::string, Seen> last_;  // live sandboxes as of the last commit seen
   std::vector<metrics::CallbackHandle> callbacks_;
   int listener_ = -1;
 };

@@ -205,9 +205,8 @@ TEST_F(DockerRuntimeTest, ACreatedButNeverStartedContainerIsCompletedOnRetry) {
 
 // Runs `sh -c script` in a running container through the exec API; its exit code.
 int exec_in(sbx::HttpClient& http, const std::string& container, const std::string& script) {
-  json body = {{"Cmd", json::array({"sh", "-c", script})},
-               {"AttachStdout", true},
-               {"AttachStderr", true}};
+  json body = {
+      {"Cmd", json::array({"sh", "-c", script})}, {"AttachStdout", true}, {"AttachStderr", true}};
   auto created = http.send({.method = "POST",
                             .target = "/containers/" + container + "/exec",
                             .headers = {{"Content-Type", "application/json"}},
@@ -266,9 +265,53 @@ TEST_F(DockerRuntimeTest, ExecdVolumeIsReadOnlySharedAndFilledAgainWhenRemoved) 
   auto started = rt_->create_and_start(c);
   ASSERT_TRUE(started) << started.error().message;
   EXPECT_EQ(volume_of(c.sandbox_id), volume);
-  EXPECT_EQ(exec_in(*http_, "sandbox-" + c.sandbox_id, "test -x /opt/opensandbox/execd && "
-                                                       "test -x /opt/opensandbox/bootstrap.sh"),
+  EXPECT_EQ(exec_in(*http_, "sandbox-" + c.sandbox_id,
+                    "test -x /opt/opensandbox/execd && "
+                    "test -x /opt/opensandbox/bootstrap.sh"),
             0);
+}
+
+TEST_F(DockerRuntimeTest, ExecdVolumesOfAnEarlierPayloadAreRemovedUnlessStillMounted) {
+  // Two volumes as an earlier execd image would have left them: one unused, one still
+  // mounted by a container of that time.
+  const std::string tag = sbx::new_uuid().substr(24);
+  const std::string unused = "sandboxd-execd-old" + tag, mounted = "sandboxd-execd-busy" + tag;
+  for (const auto& name : {unused, mounted}) {
+    auto r = http_->send(
+        {.method = "POST",
+         .target = "/volumes/create",
+         .headers = {{"Content-Type", "application/json"}},
+         .body = json{{"Name", name}, {"Labels", {{"sandboxd.io/helper", "execd"}}}}.dump()});
+    ASSERT_TRUE(r && r->status == 201) << (r ? r->body : r.error().message);
+  }
+  const std::string holder = "sandboxd-test-holder-" + tag;
+  auto made = http_->send(
+      {.method = "POST",
+       .target = "/containers/create?name=" + holder,
+       .headers = {{"Content-Type", "application/json"}},
+       .body =
+           json{{"Image", sbx::testing::kTestBusyboxImage},
+                {"Cmd", {"true"}},
+                {"HostConfig",
+                 {{"Mounts",
+                   json::array({{{"Type", "volume"}, {"Source", mounted}, {"Target", "/old"}}})}}}}
+               .dump()});
+  ASSERT_TRUE(made && made->status == 201) << (made ? made->body : made.error().message);
+
+  auto s = spec("bridge");  // a fresh runtime: its first create fills (or finds) its volume
+  auto started = rt_->create_and_start(s);
+  ASSERT_TRUE(started) << started.error().message;
+  auto status_of = [&](const std::string& name) {
+    auto r = http_->send({.target = "/volumes/" + name});
+    return r ? r->status : -1;
+  };
+  EXPECT_EQ(status_of(unused), 404) << "an unused old execd volume is removed";
+  EXPECT_EQ(status_of(mounted), 200) << "a volume a container still mounts stays";
+
+  auto rm = http_->send({.method = "DELETE", .target = "/containers/" + holder + "?force=1"});
+  EXPECT_TRUE(rm && rm->status == 204);
+  auto rmv = http_->send({.method = "DELETE", .target = "/volumes/" + mounted});
+  EXPECT_TRUE(rmv && rmv->status == 204);
 }
 
 TEST_F(DockerRuntimeTest, MissingImageFailsFastWithImageNotFound) {

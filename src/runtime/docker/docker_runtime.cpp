@@ -480,26 +480,26 @@ struct DockerRuntime::Impl {
     std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
     const std::string name = std::string("sandboxd-execd-") + hex;
 
-    auto vol = call("POST", "/volumes/create",
-                    json{{"Name", name},
-                         {"Labels",
-                          {{"sandboxd.io/helper", "execd"},
-                           {"sandboxd.io/execd-image", options.execd_image}}}}
-                        .dump());
+    auto vol = call(
+        "POST", "/volumes/create",
+        json{{"Name", name},
+             {"Labels",
+              {{"sandboxd.io/helper", "execd"}, {"sandboxd.io/execd-image", options.execd_image}}}}
+            .dump());
     if (!vol) return std::unexpected(vol.error());
     if (vol->status != 201 && vol->status != 200) {
       return std::unexpected(engine_error(*vol, "create volume " + name));
     }
     const std::string& image = options.execd_image;
     auto created = create_execd_helper(
-        {{"Mounts", json::array({{{"Type", "volume"},
-                                  {"Source", name},
-                                  {"Target", std::string(kExecdDir)}}})}});
+        {{"Mounts",
+          json::array(
+              {{{"Type", "volume"}, {"Source", name}, {"Target", std::string(kExecdDir)}}})}});
     if (!created) return std::unexpected(created.error());
     const std::string helper = *created;
     Result<void> filled;
-    auto probe = call("GET", "/containers/" + helper + "/archive?path=" +
-                                 url_encode(std::string(kBootstrapPath)));
+    auto probe = call("GET", "/containers/" + helper +
+                                 "/archive?path=" + url_encode(std::string(kBootstrapPath)));
     if (!probe) {
       filled = std::unexpected(probe.error());
     } else if (probe->status != 200) {
@@ -518,7 +518,36 @@ struct DockerRuntime::Impl {
     }
     if (!filled) return std::unexpected(filled.error());
     execd_volume = name;
+    remove_stale_execd_volumes(name);
     return execd_volume;
+  }
+
+  // Execd volumes of earlier execd payloads (another execd_image, or the image updated)
+  // that no container mounts any more. One still mounted (a sandbox created before the
+  // change) answers 409 and is left for the next fill. Best effort: failures are logged.
+  void remove_stale_execd_volumes(const std::string& current) {
+    const std::string filters = json{{"label", {"sandboxd.io/helper=execd"}}}.dump();
+    auto listed = call("GET", "/volumes?filters=" + url_encode(filters));
+    if (!listed || listed->status != 200) {
+      log->warn("could not list old execd volumes: {}",
+                listed ? engine_error(*listed, "list volumes").message : listed.error().message);
+      return;
+    }
+    json body = json::parse(listed->body, nullptr, false);
+    if (!body.is_object() || !body.contains("Volumes") || !body["Volumes"].is_array()) return;
+    for (const auto& v : body["Volumes"]) {
+      const std::string name = v.value("Name", "");
+      if (name.empty() || name == current || !name.starts_with("sandboxd-execd-")) continue;
+      auto del = call("DELETE", "/volumes/" + url_encode(name));
+      if (!del) {
+        log->warn("could not remove old execd volume {}: {}", name, del.error().message);
+      } else if (del->status == 204 || del->status == 404) {
+        log->info("removed old execd volume {}", name);
+      } else if (del->status != 409) {
+        log->warn("could not remove old execd volume {}: {}", name,
+                  engine_error(*del, "remove volume").message);
+      }
+    }
   }
 
   // Whether an inspected container has the execd volume mounted at kExecdDir.
@@ -641,8 +670,7 @@ struct DockerRuntime::Impl {
         } else if (retryable(v.error())) {
           return std::unexpected(v.error());
         } else {
-          log->warn("no execd volume ({}); copying execd into {} instead", v.error().message,
-                    name);
+          log->warn("no execd volume ({}); copying execd into {} instead", v.error().message, name);
         }
       }
       auto body = create_body(spec, volume);

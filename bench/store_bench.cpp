@@ -11,8 +11,12 @@
 //   BM_GetSandbox         in-memory get_sandbox over those 100k sandboxes.
 //   BM_DecodeSandbox      decode_sandbox of one such sandbox record (open's per-record CPU).
 //
+//   BM_RawRocksDbBatch    second baseline: the store's batch for one create (six key/values
+//                         in six column families, same sizes and key shapes) written by raw
+//                         RocksDB, sync=true: the ceiling for this data layout.
 // Append rows run at 1, 8 and 64 threads in the same run; at the end a summary prints the
-// ratio store/raw of the medians (or single runs) of items_per_second per thread count.
+// ratio store/raw of the medians (or single runs) of items_per_second per thread count, and
+// store/raw-batch when that row ran.
 // Run: store_bench --benchmark_repetitions=5 --benchmark_enable_random_interleaving=true
 // The 1M-event fixture is built unsynced in a temporary directory (or reused from
 // $SBX_STORE_BENCH_FIXTURE if that directory exists; built there if it does not).
@@ -142,6 +146,83 @@ void BM_RawRocksDbPut(benchmark::State& state) {
     std::filesystem::remove_all(g_raw->dir);
     delete g_raw;
     g_raw = nullptr;
+  }
+}
+
+// The second baseline: what the store writes per create, written by raw RocksDB with no
+// store code around it: one WriteBatch of six key/values in six column families (default
+// options), with the sizes and key shapes of the store's batch (store/FORMAT.md) and ids
+// from the same generator. It is the ceiling for an append with this data layout: the
+// gap store/raw-batch is what the store's own code costs, the gap raw-batch/raw-put what
+// the layout costs.
+struct RawBatchDb {
+  std::string dir;
+  rocksdb::DB* db = nullptr;
+  std::vector<rocksdb::ColumnFamilyHandle*> cfs;
+  std::atomic<std::uint64_t> position{0};
+};
+RawBatchDb* g_raw_batch = nullptr;
+
+std::string be64(std::uint64_t v) {
+  std::string out(8, '\0');
+  for (int b = 7; b >= 0; --b, v >>= 8)
+    out[static_cast<std::size_t>(b)] = static_cast<char>(v & 0xff);
+  return out;
+}
+
+void BM_RawRocksDbBatch(benchmark::State& state) {
+  if (state.thread_index() == 0) {
+    g_raw_batch = new RawBatchDb{make_temp_dir("store-bench-raw-batch")};
+    rocksdb::DBOptions o;
+    o.create_if_missing = true;
+    o.create_missing_column_families = true;
+    std::vector<rocksdb::ColumnFamilyDescriptor> d;
+    for (const char* name : {"default", "streams", "event_ids", "sandboxes", "expiry", "by_state"})
+      d.emplace_back(name, rocksdb::ColumnFamilyOptions());
+    if (!rocksdb::DB::Open(o, g_raw_batch->dir, d, &g_raw_batch->cfs, &g_raw_batch->db).ok())
+      std::abort();
+  }
+  static const std::string event = event_sized_value();
+  static const std::string sandbox = [] {
+    sbx::SandboxRequested r = std::get<sbx::SandboxRequested>(create_event("x", kT0).data);
+    sbx::Sandbox sb;
+    sb.id = sbx::new_uuid();
+    sb.spec = r.spec;
+    sb.created_at = sb.last_transition_at = kT0;
+    sb.expires_at = r.expires_at;
+    return std::string(sbx::encode_sandbox(sb).size(), 's');
+  }();
+  const double cpu0 = state.thread_index() == 0 ? process_cpu_seconds() : 0;
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  for (auto _ : state) {
+    RawBatchDb& r = *g_raw_batch;  // set by thread 0 before the loop's start barrier
+    const std::string id = sbx::new_uuid(), event_id = sbx::new_uuid();
+    const std::string pos = be64(r.position.fetch_add(1) + 1);
+    const std::string expiry = be64(kT0 + 600 * sbx::kMicrosPerSecond);
+    rocksdb::WriteBatch b;
+    (void)b.Put(r.cfs[0], pos, event);
+    (void)b.Put(r.cfs[1], "sandbox-" + id + be64(1), pos);
+    (void)b.Put(r.cfs[2], event_id, pos + be64(1));
+    (void)b.Put(r.cfs[3], id, sandbox);
+    (void)b.Put(r.cfs[4], expiry + id, rocksdb::Slice());
+    (void)b.Put(r.cfs[5], std::string(1, '\1') + be64(kT0) + id, rocksdb::Slice());
+    if (!r.db->Write(wo, &b).ok()) {
+      state.SkipWithError("write failed");
+      break;
+    }
+  }
+  state.SetItemsProcessed(state.iterations());
+  if (state.thread_index() == 0) {
+    state.counters["cpu_us"] = benchmark::Counter(
+        1e6 * (process_cpu_seconds() - cpu0) / static_cast<double>(state.iterations()),
+        benchmark::Counter::kAvgThreads);
+    RawBatchDb& r = *g_raw_batch;
+    for (auto* h : r.cfs) (void)r.db->DestroyColumnFamilyHandle(h);
+    delete r.db;
+    std::filesystem::remove_all(r.dir);
+    delete g_raw_batch;
+    g_raw_batch = nullptr;
   }
 }
 
@@ -405,6 +486,7 @@ void BM_DecodeSandbox(benchmark::State& state) {
 }
 
 BENCHMARK(BM_RawRocksDbPut)->Threads(1)->Threads(8)->Threads(64)->UseRealTime()->MinTime(2.0);
+BENCHMARK(BM_RawRocksDbBatch)->Threads(1)->Threads(8)->Threads(64)->UseRealTime()->MinTime(2.0);
 BENCHMARK(BM_EventStoreAppend)->Threads(1)->Threads(8)->Threads(64)->UseRealTime()->MinTime(2.0);
 BENCHMARK(BM_EventStoreOpen)->UseManualTime()->Iterations(5)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_GetSandbox)
@@ -434,13 +516,21 @@ class SummaryReporter : public benchmark::ConsoleReporter {
     auto raw = rates_.find("BM_RawRocksDbPut");
     auto store = rates_.find("BM_EventStoreAppend");
     if (raw == rates_.end() || store == rates_.end()) return;
+    auto batch = rates_.find("BM_RawRocksDbBatch");
     std::printf("\nstore/raw appends per second (medians):\n");
-    std::printf("%8s %14s %14s %8s\n", "threads", "raw put/s", "store append/s", "ratio");
+    std::printf("%8s %14s %14s %8s %14s %12s\n", "threads", "raw put/s", "store append/s", "ratio",
+                "raw batch/s", "store/batch");
     for (const auto& [threads, r] : raw->second) {
       auto s = store->second.find(threads);
       if (s == store->second.end()) continue;
-      std::printf("%8lld %14.0f %14.0f %8.2f\n", static_cast<long long>(threads), r, s->second,
+      std::printf("%8lld %14.0f %14.0f %8.2f", static_cast<long long>(threads), r, s->second,
                   s->second / r);
+      if (batch != rates_.end()) {
+        if (auto b = batch->second.find(threads); b != batch->second.end()) {
+          std::printf(" %14.0f %12.2f", b->second, s->second / b->second);
+        }
+      }
+      std::printf("\n");
     }
   }
 

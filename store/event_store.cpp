@@ -111,6 +111,11 @@ struct StreamWork {
   std::shared_ptr<const Sandbox> before;  // live projection before the group
   std::optional<Sandbox> state;           // projection after the staged events
   std::shared_ptr<const Sandbox> after;   // set when staging ends (null: none); immutable
+  // The `after` whose projection entries are in the batch (encoded = true). A group that
+  // takes in more requests re-stages only the streams they change; their entries are then
+  // encoded again as a change from this one (WriteBatch entries apply in order).
+  std::shared_ptr<const Sandbox> encoded_after;
+  bool encoded = false;
 };
 
 struct StagedId {
@@ -193,11 +198,15 @@ struct EventStore::Impl {
   // and room in the pipeline) take turns. One at a time (stage_mu) takes a group from the
   // queue and stages it (dedupe, expected versions, positions, evolve) against the committed
   // state plus the groups staged before it that are still in flight; then, outside the
-  // lock, it encodes the group's events and projections into its WriteBatch and waits for
-  // its turn (seq order) to write and publish. So group N+1 is staged and encoded while
-  // group N's WriteBatch is being fsynced; at most two groups are in flight. A failed write
-  // bumps `epoch`: every group staged before the failure was known fails unwritten, and
-  // staging restarts from the committed head once they have drained.
+  // lock, it encodes the group's events into its WriteBatch and waits for its turn (seq
+  // order). When its turn comes the group is still open: under stage_mu it takes in (and
+  // stages) whatever was queued while its predecessor was being written, then it is sealed,
+  // its projections are encoded, and it is written and published. So group N+1 is staged
+  // and encoded while group N's WriteBatch is being fsynced, yet collects every append that
+  // arrived meanwhile; at most two groups are in flight, and a new group forms only once
+  // the one ahead of it is sealed (`room()`). A failed write bumps `epoch`: every group
+  // staged before the failure was known fails unwritten, and staging restarts from the
+  // committed head once they have drained.
   static constexpr int kWriters = 3;
   struct Group;
   std::mutex stage_mu;
@@ -244,18 +253,25 @@ struct EventStore::Impl {
     std::uint64_t next = 1;         // next position while staging
     std::uint64_t seq = 0;
     std::uint64_t epoch = 0;
+    std::size_t encoded = 0;  // accepted[0, encoded) have their events in the batch
+    std::size_t events = 0;   // events of all requests taken
+    bool sealed = false;      // inflight_mu: takes no more requests
     CommitStats stats;
   };
-  void take_queued(Group& g, std::size_t events);
+  bool room() const;  // inflight_mu held: a new group may form
+  void take_queued(Group& g);
   void start_group(Group& g);
-  void stage_group(Group& g);
-  void build_batch(Group& g);
+  void stage_group(Group& g, std::size_t from);
+  void absorb(Group& g);
+  void encode_events(Group& g);
+  void encode_projections(Group& g);
   void write_group(Group& g);
   Result<AppendResult> stage(Request& r, Group& g);
   Result<StreamWork*> work_of(Group& g, const std::string& stream);
   std::optional<StagedId> find_in_flight(const std::string& event_id);
   void project(StreamWork& w, const Event& e);
-  void stage_projection(Group& g, const std::string& stream, const StreamWork& w);
+  void stage_projection(Group& g, const std::string& stream, const Sandbox* before,
+                        const Sandbox* after);
   void publish(std::uint64_t new_head);
   void run_listeners(const std::vector<Event>& events, const CommitStats& stats);
 
@@ -527,7 +543,7 @@ Result<AppendResult> EventStore::append(AppendRequest request) {
     bool room;
     {
       std::lock_guard l(m.inflight_mu);
-      room = m.inflight.size() <= 1;
+      room = m.room();
     }
     if (room) {
       Impl::Group g;
@@ -536,11 +552,13 @@ Result<AppendResult> EventStore::append(AppendRequest request) {
         if (m.stopping) return fail(ErrorCode::kUnavailable, "the store is closed");
         ++m.callers_writing;
         g.requests.push_back(&r);
-        m.take_queued(g, r.req.events.size());
+        g.events = r.req.events.size();
+        m.take_queued(g);
       }
       m.start_group(g);
       stage_lock.unlock();
-      m.build_batch(g);
+      m.encode_events(g);
+      m.encode_projections(g);
       m.write_group(g);
       {
         std::lock_guard l(m.queue_mu);
@@ -615,37 +633,60 @@ void EventStore::Impl::writer_loop() {
         return;
       }
     }
+    {
+      // At most one group ahead of the one being written, and only once that one is
+      // sealed: until then it takes in what is queued (big groups, few fsyncs). Waited
+      // for without stage_mu, which the group ahead needs to take requests in.
+      std::unique_lock l(inflight_mu);
+      inflight_cv.wait(l, [&] { return room(); });
+    }
     auto g = std::make_unique<Group>();
     {
       std::unique_lock stage_lock(stage_mu);
       {
-        // At most one group ahead of the one being written: a new group forms only once
-        // its predecessor is on its way to the disk, so it collects every append that
-        // arrived meanwhile (big groups, few fsyncs) and is staged and encoded while the
-        // predecessor's fsync runs.
-        std::unique_lock l(inflight_mu);
-        inflight_cv.wait(l, [&] { return inflight.size() <= 1; });
+        std::lock_guard l(inflight_mu);
+        if (!room()) continue;  // another thread formed a group meanwhile
       }
       {
         std::lock_guard l(queue_mu);
-        take_queued(*g, 0);
+        take_queued(*g);
       }
-      if (g->requests.empty()) continue;  // another writer or an appender took them
+      if (g->requests.empty()) continue;  // another writer, an appender or a group took them
       start_group(*g);
     }
-    build_batch(*g);  // JSON encoding, outside stage_mu: overlaps the next staging
+    encode_events(*g);  // JSON encoding, outside stage_mu: overlaps the previous write
+    encode_projections(*g);
     write_group(*g);
   }
 }
 
-void EventStore::Impl::take_queued(Group& g, std::size_t events) {
+bool EventStore::Impl::room() const {
+  return inflight.empty() || (inflight.size() == 1 && inflight.front()->sealed);
+}
+
+void EventStore::Impl::take_queued(Group& g) {
   while (!queue.empty()) {
     Request* r = queue.front();
-    if (!g.requests.empty() && events + r->req.events.size() > options.max_batch_events) break;
-    events += r->req.events.size();
+    if (!g.requests.empty() && g.events + r->req.events.size() > options.max_batch_events) {
+      break;
+    }
+    g.events += r->req.events.size();
     g.requests.push_back(r);
     queue.pop_front();
   }
+}
+
+void EventStore::Impl::absorb(Group& g) {
+  // stage_mu held, g is the newest staged group and it is its turn: nothing staged after it
+  // has read its streams, and its positions continue at next_position.
+  const std::size_t from = g.requests.size();
+  {
+    std::lock_guard l(queue_mu);
+    take_queued(g);
+  }
+  if (g.requests.size() == from) return;
+  stage_group(g, from);  // project() reopens the `after` of each stream it touches again
+  next_position = g.next;
 }
 
 void EventStore::Impl::start_group(Group& g) {
@@ -661,7 +702,7 @@ void EventStore::Impl::start_group(Group& g) {
   }
   g.seq = next_seq++;
   g.next = next_position;
-  stage_group(g);
+  stage_group(g, 0);
   next_position = g.next;
   std::lock_guard l(inflight_mu);
   inflight.push_back(&g);
@@ -724,6 +765,7 @@ Result<StreamWork*> EventStore::Impl::work_of(Group& g, const std::string& strea
 
 void EventStore::Impl::project(StreamWork& w, const Event& e) {
   if (!w.sandbox || w.removed) return;
+  if (w.touched && !w.state && w.after) w.state = *w.after;  // reopened by absorb()
   if (!w.state && !std::holds_alternative<SandboxRequested>(e.data)) {
     w.removed = true;  // a sandbox stream must start with SandboxRequested to be projected
     return;
@@ -855,14 +897,13 @@ Result<AppendResult> EventStore::Impl::stage(Request& r, Group& g) {
   }
   result.last_position = g.next - 1;
   result.stream_version = w.version;
-  g.accepted.push_back(&r);  // encoded into the batch by build_batch
+  g.accepted.push_back(&r);  // encoded into the batch by encode_events
   r.in_batch = true;
   return result;
 }
 
-void EventStore::Impl::stage_projection(Group& g, const std::string& stream, const StreamWork& w) {
-  const Sandbox* before = w.before.get();
-  const Sandbox* after = w.after.get();
+void EventStore::Impl::stage_projection(Group& g, const std::string& stream, const Sandbox* before,
+                                        const Sandbox* after) {
   std::string id(sandbox_id_of(stream));
   if (after != nullptr) {
     (void)g.batch.Put(sandboxes, id, encode_sandbox(*after));
@@ -891,8 +932,9 @@ void EventStore::Impl::stage_projection(Group& g, const std::string& stream, con
   }
 }
 
-void EventStore::Impl::stage_group(Group& g) {
-  for (Request* r : g.requests) {
+void EventStore::Impl::stage_group(Group& g, std::size_t from) {
+  for (std::size_t i = from; i < g.requests.size(); ++i) {
+    Request* r = g.requests[i];
     r->result = stage(*r, g);
     if (r->result && !r->result->deduplicated) {
       ++g.stats.appends;
@@ -900,22 +942,29 @@ void EventStore::Impl::stage_group(Group& g) {
     }
   }
   for (auto& [stream, w] : g.streams) {
-    if (!w.touched) continue;
-    if (w.state && !w.removed) w.after = std::make_shared<const Sandbox>(std::move(*w.state));
+    if (!w.touched || !w.state) continue;  // not touched (again) by these requests
+    w.after = !w.removed ? std::make_shared<const Sandbox>(std::move(*w.state)) : nullptr;
     w.state.reset();
   }
 }
 
-void EventStore::Impl::build_batch(Group& g) {
-  for (Request* r : g.accepted) {
+void EventStore::Impl::encode_events(Group& g) {
+  for (; g.encoded < g.accepted.size(); ++g.encoded) {
+    const Request* r = g.accepted[g.encoded];
     for (const auto& e : r->req.events) layout::stage_event(g.batch, log, e, encode_event(e));
     if (r->req.idempotency) {
       (void)g.batch.Put(idempotency, r->req.idempotency->key,
                         keys::idempotency_value(*r->req.idempotency));
     }
   }
-  for (const auto& [stream, w] : g.streams) {
-    if (w.touched) stage_projection(g, stream, w);
+}
+
+void EventStore::Impl::encode_projections(Group& g) {
+  for (auto& [stream, w] : g.streams) {
+    if (!w.touched || (w.encoded && w.encoded_after == w.after)) continue;
+    stage_projection(g, stream, w.encoded ? w.encoded_after.get() : w.before.get(), w.after.get());
+    w.encoded_after = w.after;
+    w.encoded = true;
   }
 }
 
@@ -925,6 +974,24 @@ void EventStore::Impl::write_group(Group& g) {
     std::unique_lock l(inflight_mu);
     inflight_cv.wait(l, [&] { return written_seq + 1 == g.seq; });
     stale = g.epoch != epoch;
+  }
+  if (!stale) {
+    // Take in what was queued while the predecessor was written, then seal. A group that
+    // is not stale now cannot become stale (every group before it is written), so no
+    // stager holds stage_mu waiting for it to drain (start_group waits so only after a
+    // failed write, for the stale groups, which never take stage_mu here).
+    std::unique_lock stage_lock(stage_mu);
+    if (next_seq == g.seq + 1) absorb(g);
+    std::lock_guard l(inflight_mu);
+    g.sealed = true;
+  } else {
+    std::lock_guard l(inflight_mu);
+    g.sealed = true;
+  }
+  inflight_cv.notify_all();
+  if (!stale) {
+    encode_events(g);
+    encode_projections(g);
   }
   std::optional<Error> failed;
   if (stale) {

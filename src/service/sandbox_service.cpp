@@ -73,12 +73,19 @@ SandboxService::SandboxService(EventStore& store, const Clock& clock, ServiceOpt
       options_(std::move(options)),
       ports_(options_.port_range_low, options_.port_range_high, options_.probe_host_ports,
              options_.port_bind_ip),
+      // Registered before waiter_'s listener: listeners run in registration order, so a
+      // sandbox's ports and host slot are free before any request waiting for its end is
+      // answered (a client that deleted a sandbox may create the next one at once).
+      listener_id_(store.add_commit_listener(
+          [this](const std::vector<Event>& events, const CommitStats&) { on_commit(events); })),
       waiter_(store),
       pool_(options_.mutation_threads, "sbx-mutate") {
   // Seed from the live projection: ports and the host slot of every non-final sandbox.
   std::size_t seeded = 0;
+  std::vector<std::string> seeded_ids;
   for (const auto& sb : store_.list_sandboxes()) {
     if (is_final(sb->state)) continue;
+    seeded_ids.push_back(sb->id);
     if (sb->spec.network_mode == "host") {
       std::lock_guard lock(host_mu_);
       host_holders_.insert(sb->id);
@@ -90,8 +97,11 @@ SandboxService::SandboxService(EventStore& store, const Clock& clock, ServiceOpt
       seeded += held.size();
     }
   }
-  listener_id_ = store_.add_commit_listener(
-      [this](const std::vector<Event>& events, const CommitStats&) { on_commit(events); });
+  // One that ended between the listing and its seeding was released before it was seeded.
+  for (const auto& id : seeded_ids) {
+    auto sb = store_.get_sandbox(id);
+    if (!sb || is_final(sb->state)) release_resources(id);
+  }
   logger("service")->info("sandbox service ready: network mode {}, {} host ports in use",
                           options_.network_mode, seeded);
 }

@@ -14,7 +14,9 @@
 // sandboxes on one port), the single slot of host network mode, and the Idempotency-Key
 // record (written in the same batch as SandboxRequested, so it survives restarts).
 // Ports and the host slot are released when the append fails, and when the sandbox
-// reaches Terminated or Failed or is deleted (observed through a commit listener).
+// reaches Terminated or Failed or is deleted: by execute() before it returns, and by a
+// commit listener (for outcomes appended elsewhere) that runs before the waiter's, so they
+// are free before any request waiting for that outcome is answered.
 //
 // Who calls what:
 //   api/      create / execute (or their *_async forms, which run on the service's own

@@ -7,9 +7,11 @@
 // ONE WriteBatch; with `sync` the WAL is fsynced before append() returns. Log and
 // projections therefore never disagree, also after kill -9.
 //
-// Appends go through one writer that group-commits every pending append into one batch and
-// one fsync (two threads take turns so that the next batch is staged while the previous
-// one is being fsynced; batches are written and published strictly in order). Each append carries
+// Appends are group-committed: pending appends go into one batch and one fsync, one batch
+// at a time, written and published strictly in order. The next batch is staged while the
+// previous one is being fsynced, and until its turn it takes in appends that arrive
+// meanwhile. Writer threads take turns doing this; an append that finds the pipeline free
+// does it on its own thread (no hand-off). Each append carries
 // an expected stream version; a mismatch fails with kConflict and writes nothing. An event whose
 // eventId was already written is not written again: the append returns the original positions with
 // `deduplicated = true`.
@@ -17,9 +19,11 @@
 // Reads of the sandbox projection are served from memory (loaded from its column family
 // at open, updated after each commit) and never touch RocksDB.
 //
-// Thread-safety: every method is thread-safe. Commit listeners run on a writer thread
-// after the batch is durable and the in-memory projection is updated, one batch at a time
-// in position order; they must be quick and must not call append() (they may call reads).
+// Thread-safety: every method is thread-safe. Commit listeners run on the thread that wrote
+// the batch (a writer thread or an appender), after the batch is durable and the in-memory
+// projection is updated, one batch at a time in position order, in the order they were
+// added; the appenders of a batch may already have returned when they run. They must be
+// quick and must not call append() (they may call reads).
 // On a read-only store, catch_up() runs them on its caller's thread with the newly
 // visible events.
 //
@@ -164,7 +168,7 @@ class EventStore {
   // Returns head(). No polling: woken by the commit.
   std::uint64_t wait_for_commit(std::uint64_t after_position, Micros timeout) const;
 
-  // Runs after every commit on the writer thread. Returns an id for remove.
+  // Runs after every commit (see Thread-safety above). Returns an id for remove.
   int add_commit_listener(CommitListener listener);
   // Returns once no listener run that may still call it is in progress (unless called
   // from inside a listener), so the listener's owner may be destroyed afterwards.

@@ -1029,7 +1029,9 @@ void EventStore::Impl::write_group(Group& g) {
   }
 
   if (!failed) {
-    // Durable: publish to memory (projection first, then head).
+    // Durable: publish to memory. The head moves inside the projection's lock, so a reader
+    // that sees the new projection also sees the new head (and the events up to it), and a
+    // consumer woken by the head sees the new projection.
     std::unique_lock l(state_mu);
     for (auto& [stream, w] : g.streams) {
       if (w.removed && w.sandbox) {
@@ -1044,8 +1046,8 @@ void EventStore::Impl::write_group(Group& g) {
         live.erase(sandbox_id_of(stream));
       }
     }
-    l.unlock();
     publish(g.next - 1);
+    l.unlock();
   }
   {
     std::lock_guard l(inflight_mu);
@@ -1431,8 +1433,8 @@ Result<void> EventStore::catch_up() {
           m.live.erase(id);
         }
       }
+      m.publish(events->back().position);  // inside state_mu, as in write_group
     }
-    m.publish(events->back().position);
     CommitStats stats;
     stats.events = events->size();
     m.run_listeners(*events, stats);

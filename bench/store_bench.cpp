@@ -67,6 +67,21 @@ double process_cpu_seconds() {
          static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
 }
 
+// Process CPU (every thread) per operation, over all threads' operations; thread 0 calls it
+// after the loop with the process_cpu_seconds() it read before.
+void set_cpu_us(benchmark::State& state, double cpu0) {
+  state.counters["cpu_us"] = benchmark::Counter(
+      1e6 * (process_cpu_seconds() - cpu0) / static_cast<double>(state.iterations()),
+      benchmark::Counter::kAvgThreads);
+}
+
+std::string be64(std::uint64_t v) {
+  std::string out(8, '\0');
+  for (int b = 7; b >= 0; --b, v >>= 8)
+    out[static_cast<std::size_t>(b)] = static_cast<char>(v & 0xff);
+  return out;
+}
+
 Event create_event(const std::string& id, Micros t) {
   sbx::SandboxRequested r;
   r.sandbox_id = id;
@@ -127,21 +142,15 @@ void BM_RawRocksDbPut(benchmark::State& state) {
   wo.sync = true;
   const std::uint64_t base = static_cast<std::uint64_t>(state.thread_index()) << 40;
   std::uint64_t i = 0;
-  char key[8];
   for (auto _ : state) {
-    std::uint64_t k = base | i++;
-    for (int b = 7; b >= 0; --b, k >>= 8) key[b] = static_cast<char>(k & 0xff);
-    if (!g_raw->db->Put(wo, rocksdb::Slice(key, 8), value).ok()) {
+    if (!g_raw->db->Put(wo, be64(base | i++), value).ok()) {
       state.SkipWithError("put failed");
       break;
     }
   }
   state.SetItemsProcessed(state.iterations());
   if (state.thread_index() == 0) {
-    // Process CPU (every thread) per put, over all threads' puts.
-    state.counters["cpu_us"] = benchmark::Counter(
-        1e6 * (process_cpu_seconds() - cpu0) / static_cast<double>(state.iterations()),
-        benchmark::Counter::kAvgThreads);
+    set_cpu_us(state, cpu0);
     delete g_raw->db;
     std::filesystem::remove_all(g_raw->dir);
     delete g_raw;
@@ -162,13 +171,6 @@ struct RawBatchDb {
   std::atomic<std::uint64_t> position{0};
 };
 RawBatchDb* g_raw_batch = nullptr;
-
-std::string be64(std::uint64_t v) {
-  std::string out(8, '\0');
-  for (int b = 7; b >= 0; --b, v >>= 8)
-    out[static_cast<std::size_t>(b)] = static_cast<char>(v & 0xff);
-  return out;
-}
 
 void BM_RawRocksDbBatch(benchmark::State& state) {
   if (state.thread_index() == 0) {
@@ -214,9 +216,7 @@ void BM_RawRocksDbBatch(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations());
   if (state.thread_index() == 0) {
-    state.counters["cpu_us"] = benchmark::Counter(
-        1e6 * (process_cpu_seconds() - cpu0) / static_cast<double>(state.iterations()),
-        benchmark::Counter::kAvgThreads);
+    set_cpu_us(state, cpu0);
     RawBatchDb& r = *g_raw_batch;
     for (auto* h : r.cfs) (void)r.db->DestroyColumnFamilyHandle(h);
     delete r.db;
@@ -264,9 +264,7 @@ void BM_EventStoreAppend(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations());
   if (state.thread_index() == 0) {
-    state.counters["cpu_us"] = benchmark::Counter(
-        1e6 * (process_cpu_seconds() - cpu0) / static_cast<double>(state.iterations()),
-        benchmark::Counter::kAvgThreads);
+    set_cpu_us(state, cpu0);
     state.counters["event_bytes"] =
         static_cast<double>(sbx::encode_event(g_store->store->read(1, 1)->at(0)).size());
     auto batches = g_store->batches.load();

@@ -200,17 +200,18 @@ struct EventStore::Impl {
   // state plus the groups staged before it that are still in flight; then, outside the
   // lock, it encodes the group's events into its WriteBatch and waits for its turn (seq
   // order). When its turn comes the group is still open: under stage_mu it takes in (and
-  // stages) whatever was queued while its predecessor was being written, then it is sealed,
+  // stages) whatever was queued while its predecessor was being written (while it holds
+  // fewer than kAbsorbBelow appends), then it is sealed,
   // its projections are encoded, and it is written and published. So group N+1 is staged
-  // and encoded while group N's WriteBatch is being fsynced, yet collects every append that
-  // arrived meanwhile; at most two groups are in flight, and a new group forms only once
-  // the one ahead of it is sealed (`room()`). A failed write bumps `epoch`: every group
-  // staged before the failure was known fails unwritten, and staging restarts from the
-  // committed head once they have drained.
+  // and encoded while group N's WriteBatch is being fsynced, yet a small one collects the
+  // appends that arrived meanwhile; at most two groups are in flight, and a new group forms only
+  // once the one ahead of it is sealed (`room()`). A failed write bumps `epoch`: every group staged
+  // before the failure was known fails unwritten, and staging restarts from the committed head once
+  // they have drained.
   static constexpr int kWriters = 3;
   // A group takes in late appends only while it is small: what it takes in is staged and
   // encoded on the write path, which pays off when it saves an fsync for a few appends
-  // (8 appenders: +8 % appends/s) and costs more than it saves once groups are big anyway
+  // (8 appenders: +15 % appends/s) and costs more than it saves once groups are big anyway
   // (64 appenders: -8 % when every group took everything in).
   static constexpr std::size_t kAbsorbBelow = 8;
   struct Group;

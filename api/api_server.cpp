@@ -48,6 +48,7 @@ ApiOptions api_options_from(const Config& config) {
   o.runtime_type = std::string(to_string(config.runtime.type));
   o.max_wait = std::chrono::milliseconds(
       std::max(config.server.create_wait_ms, config.server.transition_wait_ms));
+  o.insecure_server = config.server.insecure_server;
   return o;
 }
 
@@ -160,6 +161,34 @@ std::vector<std::string> split_path(std::string_view path) {
   return out;
 }
 
+// "application/json", any case, with or without parameters ("; charset=utf-8").
+bool is_json_content_type(const Http::Request& req) {
+  auto ct = req.headers().tryGetRaw("Content-Type");
+  if (!ct) return false;
+  const std::string value = ct->value();
+  std::string_view v = trim(value);
+  v = trim(v.substr(0, v.find(';')));
+  return iequals(v, "application/json");
+}
+
+// A sandbox id as the service makes them: a lowercase UUID (8-4-4-4-12 hex digits).
+bool is_sandbox_id(std::string_view s) {
+  if (s.size() != 36) return false;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const char c = s[i];
+    if (i == 8 || i == 13 || i == 18 || i == 23) {
+      if (c != '-') return false;
+    } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool is_loopback_host(std::string_view host) {
+  return host == "localhost" || host == "::1" || host.starts_with("127.");
+}
+
 bool prefers_async(const Http::Request& req) {
   auto prefer = req.headers().tryGetRaw("Prefer");
   if (!prefer) return false;
@@ -224,6 +253,7 @@ struct ApiServer::Impl : std::enable_shared_from_this<ApiServer::Impl> {
   std::function<std::string()> metrics_provider;
   std::unique_ptr<Http::Endpoint> endpoint;
   std::uint16_t bound_port = 0;
+  std::string bound_host;  // set by start()
   bool started = false;
 
   std::atomic<bool> stopping{false};
@@ -276,7 +306,7 @@ struct ApiServer::Impl : std::enable_shared_from_this<ApiServer::Impl> {
   void watch(const std::shared_ptr<Exchange>& ex, const Http::Request& req,
              const QueryParams& query, Tcp::Transport* transport,
              const std::shared_ptr<Tcp::Peer>& peer);
-  void health(const std::shared_ptr<Exchange>& ex);
+  void health(const std::shared_ptr<Exchange>& ex, bool with_details);
   void metrics(const std::shared_ptr<Exchange>& ex);
 };
 
@@ -631,7 +661,14 @@ void ApiServer::Impl::dispatch(const Http::Request& req, const std::string& targ
   // Auth.
   const bool exempt = route == R::kHealth || route == R::kOpenApi || route == R::kDocs ||
                       route == R::kRedoc || (route == R::kMetrics && !options.metrics_auth);
-  if (options.api_key && !options.api_key->empty() && !exempt) {
+  const bool auth_on = options.api_key && !options.api_key->empty();
+  if (route == R::kHealth) {
+    auto key = req.headers().tryGetRaw("OPEN-SANDBOX-API-KEY");
+    const bool with_details =
+        !auth_on || (key && constant_time_equals(trim(key->value()), *options.api_key));
+    return health(ex, with_details);
+  }
+  if (auth_on && !exempt) {
     auto key = req.headers().tryGetRaw("OPEN-SANDBOX-API-KEY");
     if (!key || trim(key->value()).empty()) {
       ex->send_error(api_error(ApiErrorKind::kMissingApiKey,
@@ -657,6 +694,28 @@ void ApiServer::Impl::dispatch(const Http::Request& req, const std::string& targ
     return;
   }
 
+  // Bodies are JSON, and only JSON: a cross-site form or fetch can send text/plain or a
+  // form encoding without a preflight, never application/json.
+  if ((route == R::kSandboxes && m == Http::Method::Post) || route == R::kMetadata ||
+      route == R::kRenew) {
+    if (!req.body().empty() && !is_json_content_type(req)) {  // an empty body is a 422 below
+      auto ct = req.headers().tryGetRaw("Content-Type");
+      ex->send_error(api_error(ApiErrorKind::kUnsupportedMediaType,
+                               "Content-Type must be application/json, got " +
+                                   (ct ? "\"" + std::string(trim(ct->value())).substr(0, 100) + "\""
+                                       : std::string("none"))));
+      return;
+    }
+  }
+  // A path id that cannot be a sandbox id names no sandbox: 404 without touching the store.
+  if (n >= 2 && route != R::kSandboxes && route != R::kWatch && !is_sandbox_id(seg[1])) {
+    ex->send_error(map_error(Error(ErrorCode::kNotFound, "sandbox not found: the id in the path "
+                                                         "is not a sandbox id (a lowercase UUID)"),
+                             route == R::kHistory ? Operation::kSandboxEvents : Operation::kGet,
+                             runtime_prefix));
+    return;
+  }
+
   auto query = parse_query(raw_query);
   if (!query) {
     ex->send_error(
@@ -667,7 +726,7 @@ void ApiServer::Impl::dispatch(const Http::Request& req, const std::string& targ
   try {
     switch (route) {
       case R::kHealth:
-        return health(ex);
+        return health(ex, true);
       case R::kSandboxes:
         if (m == Http::Method::Post) return create(ex, req);
         return list(ex, *query);
@@ -978,7 +1037,11 @@ void ApiServer::Impl::watch(const std::shared_ptr<Exchange>& ex, const Http::Req
   streamer.add(std::move(sub), after);
 }
 
-void ApiServer::Impl::health(const std::shared_ptr<Exchange>& ex) {
+void ApiServer::Impl::health(const std::shared_ptr<Exchange>& ex, bool with_details) {
+  if (!with_details) {  // the key holder sees the runtime, the store and their counts
+    ex->send_json(200, nlohmann::json{{"status", "healthy"}}.dump());
+    return;
+  }
   nlohmann::json j = {
       {"status", "healthy"},
       {"runtime",
@@ -1042,9 +1105,26 @@ Result<std::uint16_t> ApiServer::start() {
     return fail(ErrorCode::kFailedPrecondition, "the API server was already started");
   ::signal(SIGPIPE, SIG_IGN);
   const ApiOptions& o = impl_->options;
+  std::string host = o.host.empty() ? "0.0.0.0" : o.host;
+  if (!o.api_key && !is_loopback_host(host)) {
+    if (o.insecure_server) {
+      logger("api")->warn(
+          "!!! NO API KEY and listening on {}: anyone who can reach this address can start "
+          "containers on this host (server.insecure_server / OPENSANDBOX_INSECURE_SERVER). Set "
+          "server.api_key or OPENSANDBOX_SERVER_API_KEY. !!!",
+          host);
+    } else {
+      logger("api")->warn(
+          "!!! NO API KEY: listening on 127.0.0.1 only, not on {} as configured. Set "
+          "server.api_key (or OPENSANDBOX_SERVER_API_KEY) to serve the network, or allow an "
+          "unauthenticated network bind explicitly with server.insecure_server = true or "
+          "OPENSANDBOX_INSECURE_SERVER=YES. !!!",
+          host);
+      host = "127.0.0.1";
+    }
+  }
   try {
-    Address addr = o.host.empty() || o.host == "0.0.0.0" ? Address(Ipv4::any(), Port(o.port))
-                                                         : Address(o.host, Port(o.port));
+    Address addr = host == "0.0.0.0" ? Address(Ipv4::any(), Port(o.port)) : Address(host, Port(o.port));
     auto endpoint = std::make_unique<Http::Endpoint>(addr);
     // Read timeouts above the longest parked wait, so the server never cuts its own waits.
     const auto read_timeout = std::max<std::chrono::milliseconds>(
@@ -1062,6 +1142,7 @@ Result<std::uint16_t> ApiServer::start() {
     endpoint->setHandler(Http::make_handler<HttpHandler>(impl_.get()));
     endpoint->serveThreaded();
     impl_->bound_port = static_cast<std::uint16_t>(endpoint->getPort());
+    impl_->bound_host = host;
     impl_->endpoint = std::move(endpoint);
   } catch (const std::exception& e) {
     return fail(ErrorCode::kUnavailable,
@@ -1069,7 +1150,7 @@ Result<std::uint16_t> ApiServer::start() {
                 "server.port");
   }
   impl_->started = true;
-  logger("api")->info("listening on {}:{} ({} threads{})", o.host, impl_->bound_port, o.threads,
+  logger("api")->info("listening on {}:{} ({} threads{})", host, impl_->bound_port, o.threads,
                       o.api_key ? ", API key required" : ", no API key: auth is off");
   return impl_->bound_port;
 }
@@ -1085,6 +1166,8 @@ void ApiServer::shutdown() {
 }
 
 std::uint16_t ApiServer::port() const { return impl_->bound_port; }
+
+std::string ApiServer::bound_host() const { return impl_->bound_host; }
 
 std::size_t ApiServer::in_flight() const {
   std::lock_guard lock(impl_->mu);

@@ -23,7 +23,12 @@
 //
 // Auth: with `api_key` set, every route but /health, /docs, /redoc, /openapi.json (and
 // /metrics unless `metrics_auth`) needs header OPEN-SANDBOX-API-KEY (constant-time
-// compare): 401 MISSING_API_KEY / INVALID_API_KEY otherwise. Every answer carries
+// compare): 401 MISSING_API_KEY / INVALID_API_KEY otherwise; /health then shows only its
+// status to a caller without the key. Without `api_key` the server binds loopback only
+// unless `insecure_server`. Bodies of POST /sandboxes, PATCH …/metadata and POST
+// …/renew-expiration must be `Content-Type: application/json` (415 otherwise: a browser
+// page cannot send that cross-site without a preflight). A path id that is not a sandbox
+// id (a lowercase UUID) is 404 without a lookup. Every answer carries
 // X-Request-ID (the client's, trimmed, or a fresh UUID), which is also recorded on the
 // events the request causes.
 //
@@ -73,6 +78,9 @@ struct ApiOptions {
   // Longest any request may be parked (create/transition waits); the HTTP read timeouts
   // are set above it so a parked connection is never cut by the server itself.
   std::chrono::milliseconds max_wait{30000};
+  // server.insecure_server: without api_key, bind `host` even when it is not loopback.
+  // Otherwise an unauthenticated server listens on 127.0.0.1 only (and says so loudly).
+  bool insecure_server = false;
 };
 
 // server.* keys of the configuration (waits from the service options).
@@ -102,6 +110,9 @@ class ApiServer {
   void shutdown();
 
   std::uint16_t port() const;
+  // The address actually bound (127.0.0.1 instead of `host` for an unauthenticated server
+  // that may not listen on the network); empty before start().
+  std::string bound_host() const;
   // Requests whose answer has not been written yet (parked waits included).
   std::size_t in_flight() const;
 

@@ -6,6 +6,8 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "events/decider.h"
+#include "events/quantity.h"
 #include "events/time.h"
 
 namespace sbx::api {
@@ -17,6 +19,14 @@ std::expected<json, ApiError> parse_json(std::string_view body) {
   if (body.empty()) {
     return std::unexpected(api_error(ApiErrorKind::kValidation, "request body is required",
                                      {Issue{{"body"}, "Field required", "missing"}}));
+  }
+  // Before the parser builds a tree: nothing that walks the tree afterwards (dump, copy,
+  // the checks below) may meet a nesting deeper than this.
+  if (json_nesting_exceeds(body, kMaxJsonDepth)) {
+    return std::unexpected(api_error(ApiErrorKind::kInvalidValue,
+                                     "body: JSON nesting deeper than " +
+                                         std::to_string(kMaxJsonDepth) + " levels is not accepted",
+                                     {Issue{{"body"}, "nesting too deep", "value_error"}}));
   }
   json j = json::parse(body.begin(), body.end(), nullptr, false);
   if (j.is_discarded()) {
@@ -60,50 +70,167 @@ bool is_dns_subdomain(std::string_view s) {
   return true;
 }
 
+// A user string as it may be quoted in a message: control characters (NUL among them)
+// as \xNN, and at most 200 characters of it.
+std::string printable(std::string_view s) {
+  std::string out;
+  for (std::size_t i = 0; i < s.size() && i < 200; ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x20 || c == 0x7f) {
+      static constexpr char kHex[] = "0123456789abcdef";
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  if (s.size() > 200) out += "...";
+  return out;
+}
+
+bool has_nul(std::string_view s) { return s.find('\0') != std::string_view::npos; }
+
+bool lower_alnum(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
+bool word_char(char c) { return is_alnum(c) || c == '_'; }
+
+// alpha-numeric (separator alpha-numeric)*, separator = [_.] | __ | -+
+bool is_path_component(std::string_view s) {
+  if (s.empty() || !lower_alnum(s.front()) || !lower_alnum(s.back())) return false;
+  for (std::size_t i = 0; i < s.size();) {
+    if (lower_alnum(s[i])) {
+      ++i;
+      continue;
+    }
+    std::size_t j = i;
+    if (s[i] == '-') {
+      while (j < s.size() && s[j] == '-') ++j;
+    } else if (s[i] == '_' && i + 1 < s.size() && s[i + 1] == '_') {
+      j = i + 2;
+    } else if (s[i] == '.' || s[i] == '_') {
+      j = i + 1;
+    } else {
+      return false;
+    }
+    if (j >= s.size() || !lower_alnum(s[j])) return false;
+    i = j;
+  }
+  return true;
+}
+
+// host[:port], host a DNS name (any case) or an IPv4 address or [IPv6].
+bool is_registry_domain(std::string_view s) {
+  if (s.empty()) return false;
+  std::string_view host = s;
+  if (s.front() == '[') {
+    const auto close = s.find(']');
+    if (close == std::string_view::npos || close == 1) return false;
+    const std::string_view v6 = s.substr(1, close - 1);
+    if (!std::all_of(v6.begin(), v6.end(),
+                     [](char c) { return std::isxdigit(static_cast<unsigned char>(c)) || c == ':'; }))
+      return false;
+    host = {};
+    s.remove_prefix(close + 1);
+    if (s.empty()) return true;
+    if (s.front() != ':') return false;
+  } else if (const auto colon = s.find(':'); colon != std::string_view::npos) {
+    host = s.substr(0, colon);
+    s.remove_prefix(colon);
+  } else {
+    s = {};
+  }
+  if (!s.empty()) {  // ":port"
+    s.remove_prefix(1);
+    if (s.empty() || s.size() > 5 ||
+        !std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; }))
+      return false;
+  }
+  while (!host.empty()) {
+    const auto dot = host.find('.');
+    const std::string_view label = host.substr(0, dot);
+    if (label.empty() || label.size() > 63 || !is_alnum(label.front()) || !is_alnum(label.back()))
+      return false;
+    if (!std::all_of(label.begin(), label.end(), [](char c) { return is_alnum(c) || c == '-'; }))
+      return false;
+    if (dot == std::string_view::npos) break;
+    host.remove_prefix(dot + 1);
+    if (host.empty()) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+std::string image_reference_problem(std::string_view ref) {
+  auto bad = [&](std::string_view why) {
+    return "image.uri \"" + printable(ref) + "\" is not an image reference: " + std::string(why);
+  };
+  if (ref.empty()) return bad("empty");
+  if (ref.size() > 512) return bad("longer than 512 characters");
+  for (char c : ref) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u <= 0x20 || u >= 0x7f) return bad("control characters, spaces and non-ASCII are not allowed");
+  }
+  std::string_view name = ref;
+  if (const auto at = name.find('@'); at != std::string_view::npos) {
+    const std::string_view digest = name.substr(at + 1);
+    name = name.substr(0, at);
+    const auto colon = digest.find(':');
+    if (colon == std::string_view::npos || colon == 0) return bad("a digest is <algorithm>:<hex>");
+    const std::string_view algo = digest.substr(0, colon);
+    const std::string_view hex = digest.substr(colon + 1);
+    if (!std::isalpha(static_cast<unsigned char>(algo.front())) ||
+        !std::all_of(algo.begin(), algo.end(),
+                     [](char c) { return is_alnum(c) || c == '+' || c == '.' || c == '-' || c == '_'; }))
+      return bad("malformed digest algorithm");
+    if (hex.size() < 32 || !std::all_of(hex.begin(), hex.end(), [](char c) {
+          return std::isxdigit(static_cast<unsigned char>(c));
+        }))
+      return bad("a digest's hex part has at least 32 hexadecimal digits");
+  }
+  // A tag is after the last ':' that follows the last '/'.
+  const auto slash = name.rfind('/');
+  if (const auto colon = name.rfind(':');
+      colon != std::string_view::npos && (slash == std::string_view::npos || colon > slash)) {
+    const std::string_view tag = name.substr(colon + 1);
+    name = name.substr(0, colon);
+    if (tag.empty() || tag.size() > 128 || !word_char(tag.front()) ||
+        !std::all_of(tag.begin(), tag.end(),
+                     [](char c) { return word_char(c) || c == '.' || c == '-'; }))
+      return bad("a tag is 1-128 characters of [A-Za-z0-9_.-], not starting with '.' or '-'");
+  }
+  if (name.empty()) return bad("no repository name");
+  if (name.size() > 255) return bad("the repository name is longer than 255 characters");
+  std::string_view path = name;
+  if (const auto first = name.find('/'); first != std::string_view::npos) {
+    const std::string_view head = name.substr(0, first);
+    const bool domain = head.find_first_of(".:") != std::string_view::npos ||
+                        head == "localhost" ||
+                        std::any_of(head.begin(), head.end(), [](char c) { return c >= 'A' && c <= 'Z'; });
+    if (domain) {
+      if (!is_registry_domain(head)) return bad("malformed registry host \"" + std::string(head) + "\"");
+      path = name.substr(first + 1);
+    }
+  }
+  while (true) {
+    const auto next = path.find('/');
+    if (!is_path_component(path.substr(0, next))) {
+      return bad("repository path components are lowercase letters and digits, separated by "
+                 "'.', '_', '__' or dashes");
+    }
+    if (next == std::string_view::npos) break;
+    path.remove_prefix(next + 1);
+  }
+  return {};
+}
+
+namespace {
+
 // [a-z0-9]([-a-z0-9]*[a-z0-9])?, at most 63.
 bool is_dns_label(std::string_view s) {
   if (s.empty() || s.size() > 63) return false;
   auto ok = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'; };
   return std::all_of(s.begin(), s.end(), ok) && s.front() != '-' && s.back() != '-';
-}
-
-// <unsigned decimal>: digits with an optional fraction ("1", "1.5", ".5", "2.").
-std::size_t number_prefix(std::string_view s, bool& nonzero) {
-  std::size_t i = 0;
-  bool digits = false;
-  nonzero = false;
-  while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]))) {
-    digits = true;
-    nonzero |= s[i] != '0';
-    ++i;
-  }
-  if (i < s.size() && s[i] == '.') {
-    ++i;
-    while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]))) {
-      digits = true;
-      nonzero |= s[i] != '0';
-      ++i;
-    }
-  }
-  return digits ? i : 0;
-}
-
-bool is_exponent(std::string_view s) {
-  if (s.size() < 2 || (s[0] != 'e' && s[0] != 'E')) return false;
-  s.remove_prefix(1);
-  if (s[0] == '+' || s[0] == '-') s.remove_prefix(1);
-  return !s.empty() && s.size() <= 3 && std::all_of(s.begin(), s.end(), [](char c) {
-    return std::isdigit(static_cast<unsigned char>(c));
-  });
-}
-
-bool is_quantity(std::string_view s, std::initializer_list<std::string_view> suffixes) {
-  bool nonzero = false;
-  const std::size_t n = number_prefix(s, nonzero);
-  if (n == 0 || !nonzero) return false;
-  const std::string_view suffix = s.substr(n);
-  if (is_exponent(suffix)) return true;
-  return std::find(suffixes.begin(), suffixes.end(), suffix) != suffixes.end();
 }
 
 std::string type_name(const json& j) {
@@ -236,9 +363,10 @@ void check_volumes(Checker& c, const json& volumes, const CreateParseOptions& op
       c.value(ApiErrorKind::kDuplicateVolumeName, "volume name \"" + name + "\" is used twice");
       continue;
     }
-    if (mount.empty() || mount.front() != '/') {
+    if (mount.empty() || mount.front() != '/' || has_nul(mount)) {
       c.value(ApiErrorKind::kInvalidMountPath,
-              "volumes[" + idx + "].mountPath must be an absolute path, got \"" + mount + "\"");
+              "volumes[" + idx + "].mountPath must be an absolute path without NUL, got \"" +
+                  printable(mount) + "\"");
       continue;
     }
     if (present(v, "subPath")) {
@@ -247,9 +375,10 @@ void check_volumes(Checker& c, const json& volumes, const CreateParseOptions& op
         continue;
       }
       const std::string sub = v["subPath"].get<std::string>();
-      if (!sub.empty() && (sub.front() == '/' || has_dotdot(sub))) {
+      if (!sub.empty() && (sub.front() == '/' || has_dotdot(sub) || has_nul(sub))) {
         c.value(ApiErrorKind::kInvalidSubPath,
-                "volumes[" + idx + "].subPath must be relative without '..', got \"" + sub + "\"");
+                "volumes[" + idx + "].subPath must be relative without '..' or NUL, got \"" +
+                    printable(sub) + "\"");
         continue;
       }
     }
@@ -272,10 +401,10 @@ void check_volumes(Checker& c, const json& volumes, const CreateParseOptions& op
         continue;
       }
       const std::string path = h["path"].get<std::string>();
-      if (path.empty() || path.front() != '/' || has_dotdot(path)) {
+      if (path.empty() || path.front() != '/' || has_dotdot(path) || has_nul(path)) {
         c.value(ApiErrorKind::kInvalidHostPath,
-                "volumes[" + idx + "].host.path must be an absolute path without '..', got \"" +
-                    path + "\"");
+                "volumes[" + idx + "].host.path must be an absolute path without '..' or NUL, got \"" +
+                    printable(path) + "\"");
         continue;
       }
       const bool allowed =
@@ -314,16 +443,21 @@ std::string metadata_key_problem(std::string_view key) {
   if (const auto slash = key.rfind('/'); slash != std::string_view::npos) {
     const std::string_view prefix = key.substr(0, slash);
     name = key.substr(slash + 1);
-    if (prefix == "opensandbox.io" || prefix.ends_with(".opensandbox.io")) {
-      return "metadata key \"" + std::string(key) + "\" uses the reserved prefix opensandbox.io/";
+    for (std::string_view reserved : {"opensandbox.io", "sandboxd.io"}) {
+      if (prefix == reserved ||
+          (prefix.size() > reserved.size() && prefix.ends_with(reserved) &&
+           prefix[prefix.size() - reserved.size() - 1] == '.')) {
+        return "metadata key \"" + printable(key) + "\" uses the reserved prefix " +
+               std::string(reserved) + "/ (labels there are written by the server only)";
+      }
     }
     if (!is_dns_subdomain(prefix)) {
-      return "metadata key \"" + std::string(key) +
+      return "metadata key \"" + printable(key) +
              "\": the prefix must be a DNS subdomain (lowercase, at most 253 characters)";
     }
   }
   if (name.size() > 63 || !is_label_name(name)) {
-    return "metadata key \"" + std::string(key) +
+    return "metadata key \"" + printable(key) +
            "\": the name must be 1-63 characters of [A-Za-z0-9-_.], starting and ending with "
            "an alphanumeric character";
   }
@@ -333,18 +467,63 @@ std::string metadata_key_problem(std::string_view key) {
 std::string metadata_value_problem(std::string_view value) {
   if (value.empty()) return {};
   if (value.size() > 63 || !is_label_name(value)) {
-    return "metadata value \"" + std::string(value) +
+    return "metadata value \"" + printable(value) +
            "\" must be at most 63 characters of [A-Za-z0-9-_.], starting and ending with an "
            "alphanumeric character";
   }
   return {};
 }
 
-bool is_cpu_quantity(std::string_view s) { return is_quantity(s, {"", "m"}); }
+std::string cpu_limit_problem(std::string_view s) {
+  auto nanos = parse_cpu_quantity(s);
+  if (!nanos) {
+    return "resourceLimits.cpu: \"" + printable(s) +
+           "\" is not a CPU quantity (use cores like \"2\" or \"0.5\", or millicores like "
+           "\"500m\")";
+  }
+  if (*nanos < kMinCpuNanos || *nanos > kMaxCpuNanos) {
+    return "resourceLimits.cpu: \"" + std::string(s) + "\" is outside " +
+           std::to_string(kMinCpuNanos / 1'000'000) + "m.." +
+           std::to_string(kMaxCpuNanos / 1'000'000'000) + " (cores)";
+  }
+  return {};
+}
 
-bool is_memory_quantity(std::string_view s) {
-  return is_quantity(s, {"Ki", "Mi", "Gi", "Ti", "Pi", "Ei", "n", "u", "m", "", "k", "K", "M", "G",
-                         "T", "P", "E"});
+std::string memory_limit_problem(std::string_view s) {
+  auto bytes = parse_memory_quantity(s);
+  if (!bytes) {
+    return "resourceLimits.memory: \"" + printable(s) +
+           "\" is not a memory quantity (use e.g. \"512Mi\", \"2Gi\" or \"1G\")";
+  }
+  if (*bytes < kMinMemoryBytes || *bytes > kMaxMemoryBytes) {
+    return "resourceLimits.memory: \"" + std::string(s) +
+           "\" is outside 6Mi..1Pi (a container engine refuses less than 6 MiB)";
+  }
+  return {};
+}
+
+bool json_nesting_exceeds(std::string_view text, int limit) {
+  int depth = 0;
+  bool in_string = false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;  // the escaped character cannot end the string
+      } else if (c == '"') {
+        in_string = false;
+      }
+      continue;
+    }
+    if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > limit) return true;
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return false;
 }
 
 std::expected<CreateRequest, ApiError> parse_create_request(std::string_view body,
@@ -372,6 +551,8 @@ std::expected<CreateRequest, ApiError> parse_create_request(std::string_view bod
       c.issue({"image", "uri"}, "Field required (a non-empty string)", "missing");
     } else {
       r.spec.image_uri = image["uri"].get<std::string>();
+      if (auto p = image_reference_problem(r.spec.image_uri); !p.empty())
+        c.value(ApiErrorKind::kInvalidValue, p);
       if (present(image, "auth")) {
         const json& auth = image["auth"];
         if (!auth.is_object()) {
@@ -384,8 +565,13 @@ std::expected<CreateRequest, ApiError> parse_create_request(std::string_view bod
               c.wrong_type({"image", "auth", k}, "a string", auth[k]);
               continue;
             }
-            (std::string_view(k) == "username" ? a.username : a.password) =
-                auth[k].get<std::string>();
+            std::string v = auth[k].get<std::string>();
+            if (has_nul(v) || v.size() > 4096) {
+              c.value(ApiErrorKind::kInvalidValue,
+                      std::string("image.auth.") + k +
+                          " must be at most 4096 characters without NUL bytes");
+            }
+            (std::string_view(k) == "username" ? a.username : a.password) = std::move(v);
           }
           r.spec.image_auth = std::move(a);
         }
@@ -397,6 +583,10 @@ std::expected<CreateRequest, ApiError> parse_create_request(std::string_view bod
       c.wrong_type({"snapshotId"}, "a non-empty string", j["snapshotId"]);
     } else {
       r.spec.snapshot_id = j["snapshotId"].get<std::string>();
+      if (has_nul(r.spec.snapshot_id) || r.spec.snapshot_id.size() > 255) {
+        c.value(ApiErrorKind::kInvalidValue,
+                "snapshotId must be at most 255 characters without NUL bytes");
+      }
     }
   }
   if (has_image == has_snapshot) {
@@ -417,6 +607,10 @@ std::expected<CreateRequest, ApiError> parse_create_request(std::string_view bod
           c.wrong_type({"entrypoint", std::to_string(i)}, "a string", ep[i]);
         } else {
           r.spec.entrypoint.push_back(ep[i].get<std::string>());
+          if (has_nul(r.spec.entrypoint.back())) {
+            c.value(ApiErrorKind::kInvalidValue,
+                    "entrypoint[" + std::to_string(i) + "] contains a NUL byte (\\u0000)");
+          }
         }
       }
     }
@@ -455,20 +649,15 @@ std::expected<CreateRequest, ApiError> parse_create_request(std::string_view bod
   } else {
     auto limits = string_map(c, j["resourceLimits"], "resourceLimits", false);
     for (const auto& [k, v] : limits) {
-      if (k == "cpu" && !is_cpu_quantity(v)) {
-        c.value(ApiErrorKind::kInvalidValue,
-                "resourceLimits.cpu: \"" + v +
-                    "\" is not a CPU quantity (use cores like \"2\" or \"0.5\", or millicores like "
-                    "\"500m\")");
-      } else if (k == "memory" && !is_memory_quantity(v)) {
-        c.value(ApiErrorKind::kInvalidValue,
-                "resourceLimits.memory: \"" + v +
-                    "\" is not a memory quantity (use e.g. \"512Mi\", \"2Gi\" or \"1G\")");
+      if (k == "cpu") {
+        if (auto p = cpu_limit_problem(v); !p.empty()) c.value(ApiErrorKind::kInvalidValue, p);
+      } else if (k == "memory") {
+        if (auto p = memory_limit_problem(v); !p.empty()) c.value(ApiErrorKind::kInvalidValue, p);
       } else if (k == "gpu") {
         auto n = parse_int(v);
-        if (!n || *n < 0) {
+        if (!n || *n < 0 || *n > 64) {
           c.value(ApiErrorKind::kInvalidValue,
-                  "resourceLimits.gpu: \"" + v + "\" is not a whole number of devices");
+                  "resourceLimits.gpu: \"" + printable(v) + "\" is not a whole number of devices (0..64)");
         }
       }
     }
@@ -481,8 +670,13 @@ std::expected<CreateRequest, ApiError> parse_create_request(std::string_view bod
   if (present(j, "env")) {
     r.spec.env = string_map(c, j["env"], "env", true);
     for (const auto& [k, v] : r.spec.env) {
-      if (k.empty() || k.find('=') != std::string::npos || k.find('\0') != std::string::npos) {
-        c.issue({"env", k}, "environment variable names must be non-empty without '='");
+      if (k.empty() || k.find('=') != std::string::npos || has_nul(k)) {
+        c.issue({"env", printable(k)},
+                "environment variable names must be non-empty without '=' or NUL");
+      } else if (has_nul(v)) {
+        c.value(ApiErrorKind::kInvalidValue,
+                "env." + printable(k) + " contains a NUL byte (\\u0000), which no process "
+                "environment can hold");
       }
     }
   }
@@ -490,6 +684,11 @@ std::expected<CreateRequest, ApiError> parse_create_request(std::string_view bod
   // metadata: strings, Kubernetes label rules.
   if (present(j, "metadata")) {
     r.metadata = string_map(c, j["metadata"], "metadata", false);
+    if (r.metadata.size() > kMaxMetadataEntries) {
+      c.value(ApiErrorKind::kInvalidMetadataLabel,
+              "metadata has " + std::to_string(r.metadata.size()) + " entries; at most " +
+                  std::to_string(kMaxMetadataEntries) + " are allowed per sandbox");
+    }
     for (const auto& [k, v] : r.metadata) {
       if (auto p = metadata_key_problem(k); !p.empty()) {
         c.value(ApiErrorKind::kInvalidMetadataLabel, p);
@@ -598,6 +797,12 @@ std::expected<CreateRequest, ApiError> parse_create_request(std::string_view bod
 
   if (present(j, "extensions")) {
     auto ext = string_map(c, j["extensions"], "extensions", false);
+    for (const auto& [k, v] : ext) {
+      if (has_nul(k) || has_nul(v)) {
+        c.value(ApiErrorKind::kInvalidValue,
+                "extensions[\"" + printable(k) + "\"] contains a NUL byte (\\u0000)");
+      }
+    }
     if (auto it = ext.find("access.renew.extend.seconds"); it != ext.end()) {
       auto n = parse_int(it->second);
       if (!n || *n < 300 || *n > 86400) {

@@ -5,7 +5,8 @@
 // timeout < 60 or an empty entrypoint) are 422 with a FastAPI-style detail list naming
 // every offending location. Well-formed values we refuse are 400 naming the field:
 // resource quantities, Kubernetes label rules of metadata (SANDBOX::INVALID_METADATA_LABEL,
-// reserved prefix `opensandbox.io/`), volume rules (VOLUME::…), credentialProxy.enabled,
+// reserved prefixes `opensandbox.io/` and
+// `sandboxd.io/`, at most kMaxMetadataEntries), volume rules (VOLUME::…), credentialProxy.enabled,
 // extension values. Malformed JSON is 400. Unknown fields are ignored. Rules that depend
 // on the configuration (timeout cap, networkPolicy needs bridge mode and egress.image,
 // secureAccess) are the service's (SandboxService::create).
@@ -51,10 +52,24 @@ std::expected<int, ApiError> parse_port(std::string_view segment, std::string_vi
 std::string metadata_key_problem(std::string_view key);
 std::string metadata_value_problem(std::string_view value);
 
-// Resource quantity grammar (<unsigned decimal><suffix>, value > 0), as the runtime
-// parses them: CPU suffixes "" and "m" (or an exponent), memory the binary (Ki..Ei) and
-// decimal (n u m "" k K M G T P E) suffixes or an exponent.
-bool is_cpu_quantity(std::string_view s);
-bool is_memory_quantity(std::string_view s);
+// resourceLimits.cpu / .memory: "" when acceptable, else the message of the 400. The
+// grammar is events/quantity.h (the one the runtimes use), and the value must lie in
+// what a container engine accepts: cpu 10m..1024, memory 6Mi..1Pi.
+inline constexpr std::int64_t kMinCpuNanos = 10'000'000;              // 10m, Docker's floor
+inline constexpr std::int64_t kMaxCpuNanos = 1024LL * 1'000'000'000;  // 1024 cores
+inline constexpr std::int64_t kMinMemoryBytes = 6LL << 20;            // Docker's floor
+inline constexpr std::int64_t kMaxMemoryBytes = 1LL << 50;            // 1 PiB
+std::string cpu_limit_problem(std::string_view s);
+std::string memory_limit_problem(std::string_view s);
+
+// image.uri against the Docker/OCI reference grammar ([host[:port]/]path[:tag][@digest],
+// lowercase path components, at most 255 characters of name): "" when valid, else why not.
+std::string image_reference_problem(std::string_view ref);
+
+// JSON bodies nest at most this deep (objects and arrays); deeper is a 400 before parsing.
+inline constexpr int kMaxJsonDepth = 64;
+// Whether `text` (JSON, possibly malformed) opens more than `limit` nested arrays/objects.
+// A linear scan that skips strings; never recursive.
+bool json_nesting_exceeds(std::string_view text, int limit);
 
 }  // namespace sbx::api

@@ -85,6 +85,13 @@ Result<Events> decide_api(const Sandbox& sb, const Command& command, Micros now)
               }
             }
             if (p.set.empty() && p.removed.empty()) return Events{};
+            std::size_t after = sb.metadata.size() - p.removed.size();
+            for (const auto& [key, value] : p.set) after += sb.metadata.contains(key) ? 0 : 1;
+            if (after > kMaxMetadataEntries)
+              return fail(ErrorCode::kInvalidArgument,
+                          "metadata would hold " + std::to_string(after) + " entries; at most " +
+                              std::to_string(kMaxMetadataEntries) + " are allowed per sandbox",
+                          "metadata");
             return one(std::move(p));
           },
           [&](const auto&) -> Result<Events> {

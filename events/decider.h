@@ -10,7 +10,8 @@
 //                        deleted) for any command but CreateSandbox
 //   kAlreadyExists       CreateSandbox on an existing stream
 //   kFailedPrecondition  the command is not valid in the current state (message names both)
-//   kInvalidArgument     RenewExpiration not in the future
+//   kInvalidArgument     RenewExpiration not in the future; PatchMetadata that would leave
+//                        more than kMaxMetadataEntries entries
 // Worker outcome commands (Record*) that are already reflected in the state return no
 // events rather than an error, so a worker that redoes its work after a crash is harmless.
 //
@@ -18,6 +19,7 @@
 // the state (which the decider would never emit) leave it unchanged, except the version.
 #pragma once
 
+#include <cstddef>
 #include <optional>
 #include <vector>
 
@@ -26,6 +28,10 @@
 #include "events/result.h"
 
 namespace sbx {
+
+// Metadata entries a sandbox may carry (create and after any patch): with the label rules
+// on keys and values, this bounds what one sandbox's metadata adds to the log.
+inline constexpr std::size_t kMaxMetadataEntries = 64;
 
 [[nodiscard]] Result<std::vector<EventData>> decide(const std::optional<Sandbox>& state,
                                                     const Command& command, Micros now);

@@ -425,6 +425,7 @@ void build(Ctx& ctx, const toml::table* root, const EnvMap& env, Config& c) {
   server.integer("transition_wait_ms", 0, kMaxWaitMs, c.server.transition_wait_ms);
   server.integer("create_wait_ms", 0, kMaxWaitMs, c.server.create_wait_ms);
   server.boolean("metrics_auth", c.server.metrics_auth);
+  server.boolean("insecure_server", c.server.insecure_server);
   const int metrics_auth_line = server.line_of_key("metrics_auth");
   server.finish();
 
@@ -525,6 +526,10 @@ void build(Ctx& ctx, const toml::table* root, const EnvMap& env, Config& c) {
   // Environment overrides.
   if (std::string key = env_value(env, "OPENSANDBOX_SERVER_API_KEY"); !key.empty()) {
     c.server.api_key = key;
+  }
+  if (std::string v = env_value(env, "OPENSANDBOX_INSECURE_SERVER"); !v.empty()) {
+    std::transform(v.begin(), v.end(), v.begin(), [](unsigned char ch) { return std::tolower(ch); });
+    c.server.insecure_server = v == "yes" || v == "true" || v == "1";
   }
   if (std::string host = env_value(env, "DOCKER_HOST"); !host.empty()) {
     if (!is_docker_host(host)) {

@@ -83,6 +83,9 @@ struct ServerConfig {
   int64_t transition_wait_ms = 10000;                  // 0..3600000; 0 = answer at once
   int64_t create_wait_ms = 30000;                      // 0..3600000
   bool metrics_auth = false;                           // true: /metrics needs the API key too
+  // Without api_key the API listens on loopback only, whatever `host` says, unless this is
+  // true (or env OPENSANDBOX_INSECURE_SERVER=YES, the reference server's switch).
+  bool insecure_server = false;
   bool operator==(const ServerConfig&) const = default;
 };
 

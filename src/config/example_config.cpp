@@ -100,6 +100,9 @@ std::string render_example_config(std::string_view kind) {
         "create_wait_ms", std::to_string(d.server.create_wait_ms));
   w.key("Whether /metrics also requires the API key.", "metrics_auth",
         toml_bool(d.server.metrics_auth));
+  w.key("Without api_key the API listens on loopback only; true allows an unauthenticated\n"
+        "# non-loopback bind (as env OPENSANDBOX_INSECURE_SERVER=YES does).",
+        "insecure_server", toml_bool(d.server.insecure_server));
 
   w.table("runtime");
   w.key("Where sandboxes run: \"docker\" or \"kubernetes\".", "type",

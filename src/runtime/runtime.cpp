@@ -2,7 +2,7 @@
 
 #include <string>
 
-#include "src/runtime/quantity.h"
+#include "events/quantity.h"
 
 namespace sbx {
 

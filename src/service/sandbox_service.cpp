@@ -332,6 +332,18 @@ Result<CommandResult> SandboxService::execute(std::string_view sandbox_id, const
   if (needs_runtime(command) && !runtime_available()) {
     return std::unexpected(unavailable_error(options_));
   }
+  if (const auto* renew = std::get_if<RenewExpiration>(&command);
+      renew && options_.max_sandbox_timeout_seconds) {
+    const Micros latest = clock_.now() + *options_.max_sandbox_timeout_seconds * kMicrosPerSecond;
+    if (renew->expires_at > latest) {
+      return fail(ErrorCode::kInvalidArgument,
+                  "expiresAt " + format_rfc3339(renew->expires_at) + " is more than " +
+                      std::to_string(*options_.max_sandbox_timeout_seconds) +
+                      " s from now, the limit server.max_sandbox_timeout_seconds sets (latest " +
+                      format_rfc3339(latest) + ")",
+                  "expiresAt");
+    }
+  }
   const int attempts = std::max(1, options_.max_conflict_retries + 1);
   for (int attempt = 0; attempt < attempts; ++attempt) {
     auto current = store_.get_sandbox(sandbox_id);

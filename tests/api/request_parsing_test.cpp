@@ -8,20 +8,37 @@ namespace sbx::api {
 namespace {
 
 TEST(Quantities, CpuAcceptsCoresMillicoresAndExponents) {
-  for (const char* ok : {"1", "2", "0.5", ".5", "500m", "1500m", "1e3", "2."}) {
-    EXPECT_TRUE(is_cpu_quantity(ok)) << ok;
+  for (const char* ok : {"1", "2", "0.5", ".5", "500m", "1500m", "1e3", "2.", "10m", "1024"}) {
+    EXPECT_EQ(cpu_limit_problem(ok), "") << ok;
   }
   for (const char* bad : {"", "0", "0m", "-1", "1Gi", "one", "1 m", "m", "1.2.3", "1mm"}) {
-    EXPECT_FALSE(is_cpu_quantity(bad)) << bad;
+    EXPECT_NE(cpu_limit_problem(bad), "") << bad;
+  }
+}
+
+// Values the grammar accepts but no engine runs were answered 202 and failed later.
+TEST(Quantities, CpuOutsideWhatAnEngineTakesIsRefusedNamingTheField) {
+  for (const char* bad : {"100000000000", "1e18", "9m", "1025", "1m"}) {
+    const std::string p = cpu_limit_problem(bad);
+    EXPECT_NE(p, "") << bad;
+    EXPECT_NE(p.find("resourceLimits.cpu"), std::string::npos) << p;
   }
 }
 
 TEST(Quantities, MemoryAcceptsBinaryAndDecimalSuffixes) {
-  for (const char* ok : {"512Mi", "2Gi", "1G", "1000", "1.5Gi", "64Ki", "1e9", "1Ti", "100M"}) {
-    EXPECT_TRUE(is_memory_quantity(ok)) << ok;
+  for (const char* ok : {"512Mi", "2Gi", "1G", "6Mi", "1.5Gi", "1e9", "1Ti", "100M", "1Pi"}) {
+    EXPECT_EQ(memory_limit_problem(ok), "") << ok;
   }
   for (const char* bad : {"", "0Gi", "-1Gi", "12XB", "Gi", "1gi", "1 Gi", "1iB"}) {
-    EXPECT_FALSE(is_memory_quantity(bad)) << bad;
+    EXPECT_NE(memory_limit_problem(bad), "") << bad;
+  }
+}
+
+TEST(Quantities, MemoryOverflowingOrBelowTheEngineFloorIsRefused) {
+  for (const char* bad : {"9999999999Ei", "1", "1000", "64Ki", "5Mi", "2Pi", "99999999999999999999"}) {
+    const std::string p = memory_limit_problem(bad);
+    EXPECT_NE(p, "") << bad;
+    EXPECT_NE(p.find("resourceLimits.memory"), std::string::npos) << p;
   }
 }
 
@@ -30,12 +47,15 @@ TEST(MetadataLabels, KeysFollowKubernetesRules) {
     EXPECT_EQ(metadata_key_problem(ok), "") << ok;
   }
   for (const char* bad : {"", "-a", "a-", "with space", "UPPER.com/x", "/x", "a/", "x/y/z",
-                          "opensandbox.io/id", "sub.opensandbox.io/k"}) {
+                          "opensandbox.io/id", "sub.opensandbox.io/k", "sandboxd.io/helper",
+                          "sandboxd.io/id", "x.sandboxd.io/k"}) {
     EXPECT_NE(metadata_key_problem(bad), "") << bad;
   }
   EXPECT_NE(metadata_key_problem(std::string(64, 'a')), "");
   EXPECT_EQ(metadata_key_problem(std::string(63, 'a')), "");
   EXPECT_NE(metadata_key_problem("opensandbox.io/x").find("reserved"), std::string::npos);
+  EXPECT_NE(metadata_key_problem("sandboxd.io/helper").find("reserved"), std::string::npos);
+  EXPECT_EQ(metadata_key_problem("notsandboxd.io/x"), "");
 }
 
 TEST(MetadataLabels, ValuesMayBeEmptyButOtherwiseFollowTheNameRule) {
@@ -137,6 +157,84 @@ TEST(HttpUtil, RequestIds) {
   EXPECT_EQ(request_id_from(std::nullopt).size(), 36u);
   EXPECT_EQ(request_id_from(std::string_view("has space inside")).size(), 36u);
   EXPECT_EQ(request_id_from(std::string_view(std::string(201, 'x'))).size(), 36u);
+}
+
+std::string create_body(const std::string& extra) {
+  return R"({"image": {"uri": "busybox:1"}, "entrypoint": ["sleep", "60"],
+             "resourceLimits": {"cpu": "500m", "memory": "64Mi"})" +
+         extra + "}";
+}
+
+// 200,000 nested arrays under a field crashed the HTTP thread (stack overflow) when the
+// subtree was serialized; the scan refuses it before any tree is built.
+TEST(Hostile, DeepNestingIsRefusedBeforeParsing) {
+  const std::string deep = std::string(200000, '[') + std::string(200000, ']');
+  auto r = parse_create_request(create_body(R"(, "volumes": )" + deep), {});
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().status, 400);
+  EXPECT_NE(r.error().message.find("64"), std::string::npos) << r.error().message;
+  EXPECT_FALSE(parse_metadata_patch(R"({"a": )" + deep + "}").has_value());
+  EXPECT_FALSE(parse_renew_request(deep).has_value());
+  // 64 levels are fine; brackets inside strings do not count.
+  EXPECT_FALSE(json_nesting_exceeds(std::string(64, '[') + std::string(64, ']'), 64));
+  EXPECT_TRUE(json_nesting_exceeds(std::string(65, '[') + std::string(65, ']'), 64));
+  EXPECT_FALSE(json_nesting_exceeds(R"({"a": "[[[[[[[[[[\"[[[[[["})", 3));
+}
+
+TEST(Hostile, NulBytesAreRefusedNamingTheField) {
+  struct Case {
+    std::string extra;
+    std::string field;
+  };
+  const Case cases[] = {
+      {R"(, "env": {"A": "x\u0000y"})", "env.A"},
+      {R"(, "env": {"A\u0000B": "x"})", "env"},
+  };
+  for (const auto& c : cases) {
+    auto r = parse_create_request(create_body(c.extra), {});
+    ASSERT_FALSE(r.has_value()) << c.extra;
+    EXPECT_NE(r.error().message.find(c.field), std::string::npos) << r.error().message;
+  }
+  auto ep = parse_create_request(R"({"image": {"uri": "busybox:1"}, "entrypoint": ["sh", "a\u0000b"],
+      "resourceLimits": {}})", {});
+  ASSERT_FALSE(ep.has_value());
+  EXPECT_EQ(ep.error().status, 400);
+  EXPECT_NE(ep.error().message.find("entrypoint[1]"), std::string::npos) << ep.error().message;
+  auto img = parse_create_request(R"({"image": {"uri": "busybox\u0000:1"}, "entrypoint": ["sh"],
+      "resourceLimits": {}})", {});
+  ASSERT_FALSE(img.has_value());
+  EXPECT_EQ(img.error().status, 400);
+  EXPECT_NE(img.error().message.find("image.uri"), std::string::npos) << img.error().message;
+  EXPECT_NE(img.error().message.find("\\x00"), std::string::npos) << img.error().message;
+}
+
+TEST(Hostile, ImageReferencesFollowTheDockerGrammar) {
+  for (const char* ok :
+       {"busybox", "busybox:1", "library/busybox:1.36", "127.0.0.1:5000/team/app:v1",
+        "localhost/x", "Registry.Example.com/a/b", "a__b/c-d.e:tag_1",
+        "x@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        "[::1]:5000/img:1", "sandboxd-test/execd:1"}) {
+    EXPECT_EQ(image_reference_problem(ok), "") << ok;
+  }
+  for (const char* bad : {"", "Busybox", "busy box", "img:", ":tag", "img:-x", "a//b", "a/-b",
+                          "img@sha256:abc", "img@:0123456789abcdef0123456789abcdef",
+                          "host:99999999/x", "x/", "-x", "img:tag:more"}) {
+    EXPECT_NE(image_reference_problem(bad), "") << bad;
+  }
+  EXPECT_NE(image_reference_problem(std::string(300, 'a')), "");
+}
+
+TEST(Hostile, MetadataIsCappedInCount) {
+  std::string many = R"(, "metadata": {)";
+  for (int i = 0; i < 65; ++i) many += (i ? "," : "") + ("\"k" + std::to_string(i) + "\": \"v\"");
+  many += "}";
+  auto r = parse_create_request(create_body(many), {});
+  ASSERT_FALSE(r.has_value());
+  EXPECT_NE(r.error().message.find("at most 64"), std::string::npos) << r.error().message;
+  auto reserved = parse_create_request(create_body(R"(, "metadata": {"sandboxd.io/helper": "execd"})"), {});
+  ASSERT_FALSE(reserved.has_value());
+  EXPECT_EQ(reserved.error().code, "SANDBOX::INVALID_METADATA_LABEL");
+  EXPECT_FALSE(parse_metadata_patch(R"({"sandboxd.io/helper": "execd"})").has_value());
 }
 
 }  // namespace

@@ -11,7 +11,7 @@
 
 #include "src/common/log.h"
 #include "src/runtime/docker/execd_archive.h"
-#include "src/runtime/quantity.h"
+#include "events/quantity.h"
 
 namespace sbx {
 namespace {

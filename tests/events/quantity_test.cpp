@@ -1,4 +1,4 @@
-#include "src/runtime/quantity.h"
+#include "events/quantity.h"
 
 #include <gtest/gtest.h>
 

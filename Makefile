@@ -1,5 +1,5 @@
 # sandboxd — the two commands a user needs:
-#   make run    build (Release) and start sandboxd on its embedded defaults (0.0.0.0:8080)
+#   make run    build (Release) and start sandboxd on its embedded defaults (127.0.0.1:8080 without an API key)
 #   make test   build, then every test: unit, integration, end-to-end (real Docker, the
 #               official Python SDK, a real Prometheus), and again under ASan/UBSan
 # Both install missing Debian packages first when run as root (otherwise they print the

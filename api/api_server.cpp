@@ -49,6 +49,12 @@ ApiOptions api_options_from(const Config& config) {
   o.max_wait = std::chrono::milliseconds(
       std::max(config.server.create_wait_ms, config.server.transition_wait_ms));
   o.insecure_server = config.server.insecure_server;
+  o.max_connections = static_cast<std::size_t>(config.server.max_connections);
+  o.max_parked = static_cast<std::size_t>(config.server.max_parked_requests);
+  o.max_event_streams = static_cast<std::size_t>(config.server.max_event_streams);
+  o.event_stream_buffer_bytes = static_cast<std::size_t>(config.server.event_stream_buffer_bytes);
+  o.header_timeout = std::chrono::seconds(config.server.header_timeout_seconds);
+  o.body_timeout = std::chrono::seconds(config.server.body_timeout_seconds);
   return o;
 }
 
@@ -74,15 +80,24 @@ const Http::Mime::MediaType& prometheus_mime() {
 // What we read of a request ourselves before Pistache parses it: the request line (for
 // the raw query string: Pistache keeps only the first of repeated keys) and the headers
 // (to refuse an oversized body before buffering it).
+// Also the connection's bookkeeping: whether it is counted against max_connections, and
+// which request is current (`seq`), so a header/body timer armed for one request does
+// nothing once that request was dispatched. Touched only on the connection's transport
+// thread (input, timers and disconnection all run there).
 struct HeadCapture {
   std::string head;
   bool done = false;
-  bool poisoned = false;  // a 413/431 was sent: ignore the rest of this connection
+  bool poisoned = false;  // an early error was sent: ignore the rest of this connection
   std::string target;
+  bool counted = false;    // counted in Impl::connections
+  bool started = false;    // a byte of the current request arrived (its timer is armed)
+  std::uint64_t seq = 0;   // bumped whenever a request was dispatched
   void reset() {
     head.clear();
     done = false;
     target.clear();
+    started = false;
+    ++seq;
   }
 };
 
@@ -254,6 +269,7 @@ struct ApiServer::Impl : std::enable_shared_from_this<ApiServer::Impl> {
   std::unique_ptr<Http::Endpoint> endpoint;
   std::uint16_t bound_port = 0;
   std::string bound_host;  // set by start()
+  std::atomic<std::size_t> connections{0};
   bool started = false;
 
   std::atomic<bool> stopping{false};
@@ -411,6 +427,17 @@ class HttpHandler : public Http::Handler {
 
   void onTimeout(const Http::Request&, Http::ResponseWriter) override {}
 
+  void onDisconnection(const std::shared_ptr<Tcp::Peer>& peer) override {
+    if (auto data = peer->tryGetData(kHeadData)) {
+      auto cap = std::static_pointer_cast<HeadCapture>(data);
+      if (cap->counted) {
+        cap->counted = false;
+        impl_->connections.fetch_sub(1);
+      }
+    }
+    Http::Handler::onDisconnection(peer);
+  }
+
  private:
   static std::shared_ptr<HeadCapture> capture_of(const std::shared_ptr<Tcp::Peer>& peer) {
     auto data = peer->tryGetData(kHeadData);
@@ -426,9 +453,47 @@ class HttpHandler : public Http::Handler {
     impl_->reject_early(std::move(w), error, peer);
   }
 
+  // A request whose headers (or, once they are in, body) have not fully arrived by
+  // `after` is answered 408 and its connection closed: a client trickling bytes
+  // (slowloris) holds a connection for at most these timeouts.
+  void arm_timeout(const std::shared_ptr<Tcp::Peer>& peer, const std::shared_ptr<HeadCapture>& cap,
+                   std::chrono::milliseconds after, bool body) {
+    std::weak_ptr<Tcp::Peer> wp = peer;
+    std::weak_ptr<HeadCapture> wc = cap;
+    const std::uint64_t seq = cap->seq;
+    on_transport_thread(transport(), after, [this, wp, wc, seq, body, after](int fired) {
+      ::close(fired);
+      auto p = wp.lock();
+      auto c = wc.lock();
+      if (!p || !c || c->poisoned || c->seq != seq || (!body && c->done)) return;
+      const std::string secs = std::to_string(after.count() / 1000);
+      refuse(p, *c,
+             api_error(ApiErrorKind::kRequestTimeout,
+                       body ? "request body not received within " + secs +
+                                  " s (server.body_timeout_seconds)"
+                            : "request headers not received within " + secs +
+                                  " s (server.header_timeout_seconds)"));
+    });
+  }
+
   void onInput(const char* buffer, size_t len, const std::shared_ptr<Tcp::Peer>& peer) override {
     auto cap = capture_of(peer);
     if (cap->poisoned) return;
+    if (!cap->counted) {  // the connection's first bytes
+      cap->counted = true;
+      const std::size_t open = impl_->connections.fetch_add(1) + 1;
+      if (open > impl_->options.max_connections) {
+        refuse(peer, *cap,
+               api_error(ApiErrorKind::kServerBusy,
+                         "too many open connections (server.max_connections = " +
+                             std::to_string(impl_->options.max_connections) + "); retry later"));
+        return;
+      }
+    }
+    if (!cap->started) {
+      cap->started = true;
+      arm_timeout(peer, cap, impl_->options.header_timeout, false);
+    }
     if (!cap->done) {
       const std::size_t before = cap->head.size();
       cap->head.append(buffer,
@@ -448,6 +513,25 @@ class HttpHandler : public Http::Handler {
                                std::to_string(impl_->options.max_body_bytes) + ")"));
           return;
         }
+        // A body is read only from a client holding the key: a wrong or missing key is
+        // refused on its headers, before the server buffers up to max_body_bytes of it.
+        const bool has_body =
+            (cl && *cl > 0) || header_of(cap->head, "transfer-encoding").has_value();
+        if (has_body && impl_->options.api_key && !impl_->options.api_key->empty()) {
+          auto key = header_of(cap->head, "open-sandbox-api-key");
+          if (!key || key->empty()) {
+            refuse(peer, *cap,
+                   api_error(ApiErrorKind::kMissingApiKey,
+                             "authentication required: send the API key in header "
+                             "OPEN-SANDBOX-API-KEY"));
+            return;
+          }
+          if (!constant_time_equals(*key, *impl_->options.api_key)) {
+            refuse(peer, *cap, api_error(ApiErrorKind::kInvalidApiKey, "the API key is not valid"));
+            return;
+          }
+        }
+        if (has_body) arm_timeout(peer, cap, impl_->options.body_timeout, true);
         // A client that waits for permission before sending its body (curl does for
         // bodies over 1 KiB) gets it at once instead of after its own timeout.
         if (auto expect = header_of(cap->head, "expect"); expect &&
@@ -534,17 +618,25 @@ void ApiServer::Impl::park(
     SandboxService::Predicate predicate, std::chrono::milliseconds timeout,
     std::function<void(WaitOutcome, std::shared_ptr<const Sandbox>)> answer) {
   bool parked_now = false;
+  bool full = false;
   {
     std::lock_guard lock(mu);
     if (!stopping) {
-      parked.emplace(ex.get(), [this, answer, sandbox_id] {
-        answer(WaitOutcome::kCancelled, deps.service.get(sandbox_id));
-      });
-      parked_now = true;
+      if (parked.size() >= options.max_parked) {
+        full = true;
+      } else {
+        parked.emplace(ex.get(), [this, answer, sandbox_id] {
+          answer(WaitOutcome::kCancelled, deps.service.get(sandbox_id));
+        });
+        parked_now = true;
+      }
     }
   }
   if (!parked_now) {
-    answer(WaitOutcome::kCancelled, deps.service.get(sandbox_id));
+    // Waiting is a courtesy: with server.max_parked_requests waiting already, answer with
+    // the state reached so far (the client polls, as it would after a timed-out wait).
+    if (full) logger("api")->debug("parked requests at the cap ({}); answering at once", options.max_parked);
+    answer(full ? WaitOutcome::kTimedOut : WaitOutcome::kCancelled, deps.service.get(sandbox_id));
     return;
   }
   deps.service.wait_async(
@@ -991,6 +1083,16 @@ void ApiServer::Impl::watch(const std::shared_ptr<Exchange>& ex, const Http::Req
     ex->send_error(api_error(ApiErrorKind::kInternal, "event streams need a live connection"));
     return;
   }
+  if (streamer.subscribers() >= options.max_event_streams) {
+    ex->send_error(api_error(ApiErrorKind::kServerBusy,
+                             "too many event streams (server.max_event_streams = " +
+                                 std::to_string(options.max_event_streams) + "); retry later"));
+    return;
+  }
+  // The kernel holds at most this much of a stream; what the client does not read beyond
+  // it counts against event_stream_buffer_bytes below.
+  const int sndbuf = 256 * 1024;
+  ::setsockopt(peer->fd(), SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
   // The response head, then chunks written by the streamer thread.
   if (ex->sent.exchange(true)) return;
   ex->finish_metrics(200);
@@ -1014,12 +1116,31 @@ void ApiServer::Impl::watch(const std::shared_ptr<Exchange>& ex, const Http::Req
                     std::chrono::milliseconds(std::max<long long>(
                         1000, std::min<long long>(options.sse_heartbeat.count(), 15000))));
   EventStreamer::Subscriber sub;
-  sub.write = [weak, chunk](std::string_view frames) {
+  // Bytes handed to the transport and not yet written to the socket. A client that stops
+  // reading lets this grow; past the limit it is cut (the connection closed on its own
+  // transport thread) and resumes with ?since= / Last-Event-ID, instead of the server
+  // queueing frames for it without bound.
+  auto unsent = std::make_shared<std::atomic<std::size_t>>(0);
+  const std::size_t limit = options.event_stream_buffer_bytes;
+  sub.write = [weak, chunk, unsent, limit, transport](std::string_view frames) {
     auto p = weak.lock();
     if (!p) return false;
+    if (unsent->load() > limit) {
+      logger("api")->info("event stream cut: the client left {} bytes unread (limit {})",
+                          unsent->load(), limit);
+      on_transport_thread(transport, std::chrono::milliseconds(1), [weak](int fired) {
+        ::close(fired);
+        if (auto q = weak.lock()) ::shutdown(q->fd(), SHUT_RDWR);
+      });
+      return false;
+    }
     const std::string c = chunk(frames);
+    const std::size_t size = c.size();
+    unsent->fetch_add(size);
     try {
-      p->send(RawBuffer(c, c.size()));
+      p->send(RawBuffer(c, c.size()))
+          .then([unsent, size](ssize_t) { unsent->fetch_sub(size); },
+                [unsent, size](std::exception_ptr) { unsent->fetch_sub(size); });
     } catch (...) {
       return false;
     }
@@ -1168,6 +1289,8 @@ void ApiServer::shutdown() {
 std::uint16_t ApiServer::port() const { return impl_->bound_port; }
 
 std::string ApiServer::bound_host() const { return impl_->bound_host; }
+
+std::size_t ApiServer::connections() const { return impl_->connections.load(); }
 
 std::size_t ApiServer::in_flight() const {
   std::lock_guard lock(impl_->mu);

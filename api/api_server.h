@@ -81,6 +81,13 @@ struct ApiOptions {
   // server.insecure_server: without api_key, bind `host` even when it is not loopback.
   // Otherwise an unauthenticated server listens on 127.0.0.1 only (and says so loudly).
   bool insecure_server = false;
+  // Caps (server.max_connections, ...): see config.h. 0 for max_parked = never wait.
+  std::size_t max_connections = 1024;
+  std::size_t max_parked = 4096;
+  std::size_t max_event_streams = 256;
+  std::size_t event_stream_buffer_bytes = 1 << 20;
+  std::chrono::milliseconds header_timeout{10000};
+  std::chrono::milliseconds body_timeout{30000};
 };
 
 // server.* keys of the configuration (waits from the service options).
@@ -115,6 +122,8 @@ class ApiServer {
   std::string bound_host() const;
   // Requests whose answer has not been written yet (parked waits included).
   std::size_t in_flight() const;
+  // Client connections open now (those that sent at least one byte).
+  std::size_t connections() const;
 
   struct Impl;  // the Pistache handler and the request handlers (api_server.cpp)
 

@@ -85,6 +85,8 @@ constexpr KindRow kApiRows[] = {
     {ApiErrorKind::kEventsExpired, 410, false, "SANDBOX::EVENTS_EXPIRED"},
     {ApiErrorKind::kUnsupportedMediaType, 415, false, "SANDBOX::UNSUPPORTED_MEDIA_TYPE"},
     {ApiErrorKind::kShuttingDown, 503, false, "SANDBOX::SHUTTING_DOWN"},
+    {ApiErrorKind::kServerBusy, 503, false, "SANDBOX::SERVER_BUSY"},
+    {ApiErrorKind::kRequestTimeout, 408, false, "SANDBOX::REQUEST_TIMEOUT"},
     {ApiErrorKind::kInternal, 500, false, "SANDBOX::UNKNOWN_ERROR"},
 };
 

@@ -65,6 +65,8 @@ enum class ApiErrorKind {
   kEventsExpired,          // 410: ?since= older than the oldest retained event
   kUnsupportedMediaType,   // 415
   kShuttingDown,           // 503
+  kServerBusy,             // 503: a configured cap (connections, event streams) is reached
+  kRequestTimeout,         // 408: headers or body not received within their timeout
   kInternal,               // 500
 };
 

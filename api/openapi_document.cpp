@@ -217,6 +217,9 @@ std::string_view openapi_document() {
      "413": {
       "$ref": "#/components/responses/PayloadTooLarge"
      },
+     "415": {
+      "$ref": "#/components/responses/UnsupportedMediaType"
+     },
      "422": {
       "$ref": "#/components/responses/ValidationError"
      },
@@ -358,6 +361,9 @@ std::string_view openapi_document() {
      },
      "409": {
       "$ref": "#/components/responses/Conflict"
+     },
+     "415": {
+      "$ref": "#/components/responses/UnsupportedMediaType"
      },
      "422": {
       "$ref": "#/components/responses/ValidationError"
@@ -508,6 +514,9 @@ std::string_view openapi_document() {
      },
      "409": {
       "$ref": "#/components/responses/Conflict"
+     },
+     "415": {
+      "$ref": "#/components/responses/UnsupportedMediaType"
      },
      "422": {
       "$ref": "#/components/responses/ValidationError"
@@ -849,7 +858,7 @@ std::string_view openapi_document() {
   },
   "responses": {
    "BadRequest": {
-    "description": "Malformed JSON, or a value refused (resource quantities, metadata labels `SANDBOX::INVALID_METADATA_LABEL`, list filter `SANDBOX::INVALID_METADATA_FORMAT`, port `DOCKER::INVALID_PORT`, expiry `DOCKER::INVALID_EXPIRATION`, volumes `VOLUME::…`, timeout above the cap, networkPolicy without bridge mode/egress image, secureAccess).",
+    "description": "Malformed JSON, or a value refused (resource quantities, metadata labels `SANDBOX::INVALID_METADATA_LABEL`, list filter `SANDBOX::INVALID_METADATA_FORMAT`, port `DOCKER::INVALID_PORT`, expiry `DOCKER::INVALID_EXPIRATION`, volumes `VOLUME::…`, timeout above the cap, renewal beyond `server.max_sandbox_timeout_seconds`, an image reference outside the Docker grammar, NUL bytes in strings, JSON nesting deeper than 64, networkPolicy without bridge mode/egress image, secureAccess).",
     "headers": {
      "X-Request-ID": {
       "$ref": "#/components/headers/XRequestId"
@@ -939,6 +948,25 @@ std::string_view openapi_document() {
       "example": {
        "code": "SANDBOX::EVENTS_EXPIRED",
        "message": "…"
+      }
+     }
+    }
+   },
+   "UnsupportedMediaType": {
+    "description": "A request body that is not `Content-Type: application/json` (a cross-site page can send text/plain without a preflight; this server never accepts it).",
+    "headers": {
+     "X-Request-ID": {
+      "$ref": "#/components/headers/XRequestId"
+     }
+    },
+    "content": {
+     "application/json": {
+      "schema": {
+       "$ref": "#/components/schemas/ErrorResponse"
+      },
+      "example": {
+       "code": "SANDBOX::UNSUPPORTED_MEDIA_TYPE",
+       "message": "Content-Type must be application/json, got \"text/plain\""
       }
      }
     }

@@ -1,13 +1,16 @@
 #include "src/common/uuid.h"
 
+#include <sys/random.h>
 #include <uuid/uuid.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cctype>
+#include <cerrno>
 #include <chrono>
 #include <cstdint>
-#include <random>
+#include <cstdlib>
 
 namespace sbx {
 
@@ -21,15 +24,37 @@ namespace sbx {
 // millisecond, or the clock step back, the time field runs ahead of the clock until it
 // catches up; it never goes back. 62 random bits keep ids unguessable.
 //
-// libuuid's generators take a process-wide lock and reseed on every call (22% of the profile
-// of 64 concurrent appenders); each thread draws its random bits from its own generator,
-// seeded once from the OS entropy source.
+// The random bits come from the OS CSPRNG (getrandom), never from a seeded PRNG: ids are
+// capabilities of a sort (whoever knows one can address the sandbox when auth is off),
+// and a Mersenne Twister's state can be recovered from its outputs. libuuid's generators
+// take a process-wide lock and reseed on every call (22% of the profile of 64 concurrent
+// appenders); each thread instead keeps a small buffer filled by one getrandom call per
+// 64 ids.
+namespace {
+
+std::uint64_t random_u64() {
+  thread_local std::array<std::uint64_t, 64> buf;
+  thread_local std::size_t next = buf.size();
+  if (next == buf.size()) {
+    auto* p = reinterpret_cast<unsigned char*>(buf.data());
+    std::size_t got = 0;
+    const std::size_t want = sizeof buf;
+    while (got < want) {
+      const ssize_t n = ::getrandom(p + got, want - got, 0);
+      if (n > 0) {
+        got += static_cast<std::size_t>(n);
+      } else if (n < 0 && errno != EINTR) {
+        std::abort();  // no kernel entropy interface: refuse to make guessable ids
+      }
+    }
+    next = 0;
+  }
+  return buf[next++];
+}
+
+}  // namespace
+
 std::string new_uuid() {
-  thread_local std::mt19937_64 gen = [] {
-    std::random_device rd;
-    std::seed_seq seq{rd(), rd(), rd(), rd(), rd(), rd(), rd(), rd()};
-    return std::mt19937_64(seq);
-  }();
   static std::atomic<std::uint64_t> last{0};  // (milliseconds << 12) | counter
   const auto ms =
       static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -40,7 +65,7 @@ std::string new_uuid() {
     next = std::max(ms << 12, prev + 1);
   } while (!last.compare_exchange_weak(prev, next, std::memory_order_relaxed));
   const std::uint64_t hi = ((next >> 12) << 16) | 0x7000 | (next & 0xfff);  // version 7
-  const std::uint64_t lo = (gen() >> 2) | 0x8000000000000000ULL;            // RFC 9562 variant
+  const std::uint64_t lo = (random_u64() >> 2) | 0x8000000000000000ULL;  // RFC 9562 variant
   uuid_t u;
   for (int i = 0; i < 8; ++i) {
     u[i] = static_cast<unsigned char>(hi >> (56 - 8 * i));

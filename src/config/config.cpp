@@ -426,6 +426,13 @@ void build(Ctx& ctx, const toml::table* root, const EnvMap& env, Config& c) {
   server.integer("create_wait_ms", 0, kMaxWaitMs, c.server.create_wait_ms);
   server.boolean("metrics_auth", c.server.metrics_auth);
   server.boolean("insecure_server", c.server.insecure_server);
+  server.integer("max_connections", 1, 1'000'000, c.server.max_connections);
+  server.integer("max_parked_requests", 0, 10'000'000, c.server.max_parked_requests);
+  server.integer("max_event_streams", 0, 100'000, c.server.max_event_streams);
+  server.integer("event_stream_buffer_bytes", 4096, kNoMax, c.server.event_stream_buffer_bytes);
+  server.integer("max_queued_mutations", 1, 10'000'000, c.server.max_queued_mutations);
+  server.integer("header_timeout_seconds", 1, 3600, c.server.header_timeout_seconds);
+  server.integer("body_timeout_seconds", 1, 3600, c.server.body_timeout_seconds);
   const int metrics_auth_line = server.line_of_key("metrics_auth");
   server.finish();
 

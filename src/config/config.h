@@ -86,6 +86,15 @@ struct ServerConfig {
   // Without api_key the API listens on loopback only, whatever `host` says, unless this is
   // true (or env OPENSANDBOX_INSECURE_SERVER=YES, the reference server's switch).
   bool insecure_server = false;
+  // Caps on what clients can hold (issue 10 item 7); beyond each, 503 SANDBOX::SERVER_BUSY
+  // (or, for parked requests, an answer without waiting).
+  int64_t max_connections = 1024;                 // open client connections
+  int64_t max_parked_requests = 4096;             // requests waiting for an outcome
+  int64_t max_event_streams = 256;                // GET /events subscribers
+  int64_t event_stream_buffer_bytes = 1 << 20;    // unsent bytes before a slow stream is cut
+  int64_t max_queued_mutations = 4096;            // mutations waiting for a thread
+  int64_t header_timeout_seconds = 10;            // request line + headers must arrive within
+  int64_t body_timeout_seconds = 30;              // the body, once the headers are in
   bool operator==(const ServerConfig&) const = default;
 };
 

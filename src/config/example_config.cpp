@@ -103,6 +103,21 @@ std::string render_example_config(std::string_view kind) {
   w.key("Without api_key the API listens on loopback only; true allows an unauthenticated\n"
         "# non-loopback bind (as env OPENSANDBOX_INSECURE_SERVER=YES does).",
         "insecure_server", toml_bool(d.server.insecure_server));
+  w.key("Most open client connections; more are answered 503 and closed.", "max_connections",
+        std::to_string(d.server.max_connections));
+  w.key("Most requests waiting for an outcome; beyond it they are answered at once.",
+        "max_parked_requests", std::to_string(d.server.max_parked_requests));
+  w.key("Most GET /events subscribers; more get 503.", "max_event_streams",
+        std::to_string(d.server.max_event_streams));
+  w.key("Unsent bytes an event stream may hold before the slow client is cut (it resumes\n"
+        "# with ?since=).",
+        "event_stream_buffer_bytes", std::to_string(d.server.event_stream_buffer_bytes));
+  w.key("Most mutations queued for a mutation thread; beyond it 503.", "max_queued_mutations",
+        std::to_string(d.server.max_queued_mutations));
+  w.key("Seconds for a request's line and headers to arrive (slow clients get 408).",
+        "header_timeout_seconds", std::to_string(d.server.header_timeout_seconds));
+  w.key("Seconds for a request's body to arrive once its headers are in.",
+        "body_timeout_seconds", std::to_string(d.server.body_timeout_seconds));
 
   w.table("runtime");
   w.key("Where sandboxes run: \"docker\" or \"kubernetes\".", "type",

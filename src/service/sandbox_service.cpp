@@ -380,8 +380,23 @@ Result<CommandResult> SandboxService::execute(std::string_view sandbox_id, const
 
 // --- async ----------------------------------------------------------------------------------
 
+Result<void> SandboxService::admit_mutation() const {
+  const std::size_t queued = pool_.queued();
+  if (queued >= options_.max_queued_mutations) {
+    return fail(ErrorCode::kResourceExhausted,
+                "the server is busy: " + std::to_string(queued) +
+                    " mutations are queued (server.max_queued_mutations); retry later",
+                "server.max_queued_mutations");
+  }
+  return {};
+}
+
 void SandboxService::create_async(CreateRequest request, RequestContext ctx,
                                   std::function<void(Result<CreateResult>)> done) {
+  if (auto ok = admit_mutation(); !ok) {
+    done(std::unexpected(ok.error()));
+    return;
+  }
   auto task = std::make_shared<
       std::tuple<CreateRequest, RequestContext, std::function<void(Result<CreateResult>)>>>(
       std::move(request), std::move(ctx), std::move(done));
@@ -396,6 +411,10 @@ void SandboxService::create_async(CreateRequest request, RequestContext ctx,
 
 void SandboxService::execute_async(std::string sandbox_id, Command command, RequestContext ctx,
                                    std::function<void(Result<CommandResult>)> done) {
+  if (auto ok = admit_mutation(); !ok) {
+    done(std::unexpected(ok.error()));
+    return;
+  }
   auto task = std::make_shared<
       std::tuple<std::string, Command, RequestContext, std::function<void(Result<CommandResult>)>>>(
       std::move(sandbox_id), std::move(command), std::move(ctx), std::move(done));

@@ -142,7 +142,8 @@ class SandboxService {
                                               const RequestContext& ctx);
 
   // The same, run on the service's mutation threads; `done` runs there too. After
-  // shutdown() began, `done` runs at once on the caller's thread with kUnavailable.
+  // shutdown() began, `done` runs at once on the caller's thread with kUnavailable; with
+  // max_queued_mutations already queued, at once with kResourceExhausted.
   void create_async(CreateRequest request, RequestContext ctx,
                     std::function<void(Result<CreateResult>)> done);
   void execute_async(std::string sandbox_id, Command command, RequestContext ctx,
@@ -166,6 +167,7 @@ class SandboxService {
 
  private:
   [[nodiscard]] Result<void> validate_create(const CreateRequest& request) const;
+  [[nodiscard]] Result<void> admit_mutation() const;
   [[nodiscard]] Result<CreateResult> create_locked_key(CreateRequest request,
                                                        const RequestContext& ctx);
   [[nodiscard]] Result<CreateResult> replay(const IdempotencyRecord& record) const;

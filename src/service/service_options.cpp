@@ -19,6 +19,7 @@ ServiceOptions service_options_from(const Config& config) {
   o.allowed_host_paths = config.storage.allowed_host_paths;
   o.create_wait_ms = config.server.create_wait_ms;
   o.transition_wait_ms = config.server.transition_wait_ms;
+  o.max_queued_mutations = static_cast<std::size_t>(config.server.max_queued_mutations);
   return o;
 }
 

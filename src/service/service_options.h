@@ -7,6 +7,7 @@
 // Pure value type.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -59,6 +60,9 @@ struct ServiceOptions {
   // Threads that run mutations for the async API (each blocks on one durable append, so
   // this bounds how many appends can share one group commit).
   int mutation_threads = 32;
+  // server.max_queued_mutations: mutations waiting for a mutation thread; beyond it a
+  // request is refused with kResourceExhausted (503) instead of queueing without bound.
+  std::size_t max_queued_mutations = 4096;
 };
 
 // The mapping from the loaded configuration: network mode, port range, bind ip, endpoint

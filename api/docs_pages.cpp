@@ -27,13 +27,17 @@ std::string swagger_ui_page(std::string_view assets_base) {
   <meta charset="utf-8">
   <meta name="viewport" content="width=device-width, initial-scale=1">
   <title>sandboxd - Swagger UI</title>
-  <link rel="stylesheet" href="{{ASSETS}}/swagger-ui-dist@5/swagger-ui.css">
+  <link rel="stylesheet" href="{{ASSETS}}/swagger-ui-dist@5.32.0/swagger-ui.css"
+        integrity="sha384-3nuX7df3EaAoiqLBeyS1Ola0Gpg9ryJKVtarubwfnA1cOH8AWHUdbPSIvEqPZ9VH"
+        crossorigin="anonymous">
 </head>
 <body>
   <div id="swagger-ui"></div>
   <noscript>The interactive documentation needs JavaScript. The OpenAPI document itself is at
     <a href="/openapi.json">/openapi.json</a>.</noscript>
-  <script src="{{ASSETS}}/swagger-ui-dist@5/swagger-ui-bundle.js" crossorigin></script>
+  <script src="{{ASSETS}}/swagger-ui-dist@5.32.0/swagger-ui-bundle.js"
+          integrity="sha384-7xcoc6ZKDFF7Ek627QTC3Bg/K+5Y36NJ8MWAE43D2m6+3Sh9XO3tdsfHhrS8gNIQ"
+          crossorigin="anonymous"></script>
   <script>
     window.onload = function () {
       window.ui = SwaggerUIBundle({
@@ -63,7 +67,9 @@ std::string redoc_page(std::string_view assets_base) {
   <redoc spec-url="/openapi.json"></redoc>
   <noscript>The documentation viewer needs JavaScript. The OpenAPI document itself is at
     <a href="/openapi.json">/openapi.json</a>.</noscript>
-  <script src="{{ASSETS}}/redoc@2/bundles/redoc.standalone.js"></script>
+  <script src="{{ASSETS}}/redoc@2.5.2/bundles/redoc.standalone.js"
+          integrity="sha384-70P5pmIdaQdVbxvjhrcTDv1uKcKqalZ3OHi7S2J+uzDl0PW8dO6L+pHOpm9EEjGJ"
+          crossorigin="anonymous"></script>
 </body>
 </html>
 )html";

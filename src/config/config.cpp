@@ -519,6 +519,13 @@ void build(Ctx& ctx, const toml::table* root, const EnvMap& env, Config& c) {
   const int store_path_line = store.line_of_key("path");
   store.boolean("sync", c.store.sync);
   store.integer("retention_days", 0, kNoMax, c.store.retention_days);
+  // Accepted but never acted on, it would promise a deletion that does not happen (a user
+  // may set it for privacy): refuse it until pruning exists.
+  if (c.store.retention_days > 0) {
+    ctx.fail(store.line_of_key("retention_days"), "store.retention_days",
+             "pruning old events is not implemented in this version, every event is kept; set "
+             "0 or remove the key");
+  }
   store.finish();
 
   Section workers = top.table("workers");

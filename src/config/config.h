@@ -152,7 +152,7 @@ struct StoreConfig {
   // kDefaultStorePath unexpanded.
   std::string path = std::string(kDefaultStorePath);
   bool sync = true;            // fsync the WAL before acknowledging
-  int64_t retention_days = 0;  // >= 0; 0 = keep every event forever
+  int64_t retention_days = 0;  // only 0 (keep every event forever) is accepted
   bool operator==(const StoreConfig&) const = default;
 };
 

@@ -180,7 +180,7 @@ std::string render_example_config(std::string_view kind) {
   w.table("store");
   w.key("Directory of the event store (RocksDB); ~ is $HOME.", "path", toml_string(d.store.path));
   w.key("fsync the write-ahead log before acknowledging.", "sync", toml_bool(d.store.sync));
-  w.key("Days of events kept; 0 = keep every event forever.", "retention_days",
+  w.key("Days of events kept; only 0 (keep every event forever) in this version.", "retention_days",
         std::to_string(d.store.retention_days));
 
   w.table("workers");

@@ -6,6 +6,9 @@
 #include <string>
 
 #include "api/api_server.h"
+#include "api/docs_pages.h"
+
+#include <algorithm>
 #include "events/time.h"
 #include "src/common/uuid.h"
 #include "tests/api/api_fixture.h"
@@ -179,6 +182,35 @@ TEST(ApiHardening, WithoutAKeyTheServerListensOnLoopbackUnlessAllowed) {
   {
     ApiHarness h(o);
     EXPECT_EQ(h.server().bound_host(), "0.0.0.0");
+  }
+}
+
+}  // namespace
+}  // namespace sbx::testing
+
+namespace sbx::testing {
+namespace {
+
+// Every asset the documentation pages load from elsewhere is pinned to an exact version
+// and carries a Subresource Integrity hash (a floating "@5" and no hash let whoever
+// serves the asset run script with the server's origin).
+TEST(ApiHardening, DocsPagesPinTheirAssetsWithIntegrityHashes) {
+  for (const std::string& page : {api::swagger_ui_page("https://mirror.example/npm"),
+                                  api::redoc_page("https://mirror.example/npm")}) {
+    std::size_t assets = 0;
+    for (std::size_t at = page.find("https://mirror.example/npm/"); at != std::string::npos;
+         at = page.find("https://mirror.example/npm/", at + 1)) {
+      ++assets;
+      const std::string url = page.substr(at, page.find('"', at) - at);
+      const auto pkg_end = url.find('/', std::string("https://mirror.example/npm/").size());
+      const std::string pkg = url.substr(0, pkg_end);
+      EXPECT_EQ(std::count(pkg.begin(), pkg.end(), '.'), 3) << "not an exact version: " << url;
+      const auto tag_end = page.find('>', at);
+      const std::string tag = page.substr(at, tag_end - at);
+      EXPECT_NE(tag.find("integrity=\"sha384-"), std::string::npos) << tag;
+      EXPECT_NE(tag.find("crossorigin=\"anonymous\""), std::string::npos) << tag;
+    }
+    EXPECT_GE(assets, 1u);
   }
 }
 

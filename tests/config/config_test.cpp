@@ -155,7 +155,7 @@ allowed_host_paths = ["/srv/data", "/mnt/shared"]
 [store]
 path = "/var/lib/sandboxd"
 sync = false
-retention_days = 14
+retention_days = 0
 
 [workers]
 provisioners = 2
@@ -203,7 +203,7 @@ pending_failure_ttl_seconds = 60
   EXPECT_EQ(c.storage.allowed_host_paths, (std::vector<std::string>{"/srv/data", "/mnt/shared"}));
   EXPECT_EQ(c.store.path, "/var/lib/sandboxd");
   EXPECT_FALSE(c.store.sync);
-  EXPECT_EQ(c.store.retention_days, 14);
+  EXPECT_EQ(c.store.retention_days, 0);
   EXPECT_EQ(c.workers.provisioners, 2);
   EXPECT_EQ(c.workers.reconcile_interval_seconds, 7);
   EXPECT_EQ(c.workers.pending_failure_ttl_seconds, 60);
@@ -308,6 +308,11 @@ TEST_F(ConfigTest, OutOfRangeNamesKeyFileAndLine) {
             path_ + ":2: workers.provisioners: expected an integer in 1..1024, got 0");
   EXPECT_EQ(error_of("[store]\nretention_days = -1\n"),
             path_ + ":2: store.retention_days: expected an integer >= 0, got -1");
+  // A retention that would never prune is refused rather than silently ignored.
+  EXPECT_EQ(error_of("[store]\nretention_days = 14\n"),
+            path_ +
+                ":2: store.retention_days: pruning old events is not implemented in this version, "
+                "every event is kept; set 0 or remove the key");
   EXPECT_EQ(error_of("[server]\nthreads = -2\n"),
             path_ + ":2: server.threads: expected an integer in 0..4096, got -2");
   EXPECT_NE(error_of("[server]\ntransition_wait_ms = -1\n"), "");

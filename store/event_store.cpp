@@ -172,6 +172,7 @@ struct EventStore::Impl {
   rocksdb::ColumnFamilyHandle* by_state = nullptr;
   rocksdb::WriteOptions write_options;
   std::string owned_secondary_dir;  // removed at close
+  std::string instance_id;          // meta/instance_id; set at open, never changed
   std::shared_ptr<spdlog::logger> logger = sbx::logger("store");
 
   // Projection state: written under the exclusive lock by the writer whose turn it is (or
@@ -246,6 +247,7 @@ struct EventStore::Impl {
   std::mutex catch_up_mu;
 
   // --- setup ------------------------------------------------------------------------------
+  Result<void> load_instance_id();
   Result<void> load();
   void writer_loop();
 
@@ -338,8 +340,10 @@ Result<std::unique_ptr<EventStore>> store_internal::Access::open(const StoreOpti
       if (auto r = impl->raw->ensure_column_families(kStoreSchemaVersion); !r) {
         return std::unexpected(r.error());
       }
+      // A new directory gets its schema version and its identity in one write.
       rocksdb::WriteBatch batch;
       impl->raw->put_schema_version(batch, kStoreSchemaVersion);
+      impl->raw->put_instance_id(batch, new_random_uuid());
       rocksdb::WriteOptions wo;
       wo.sync = true;
       if (auto s = impl->raw->db()->Write(wo, &batch); !s.ok()) {
@@ -367,6 +371,7 @@ Result<std::unique_ptr<EventStore>> store_internal::Access::open(const StoreOpti
                   "column family '" + name + "' is missing in " + options.path);
     }
   }
+  if (auto r = impl->load_instance_id(); !r) return std::unexpected(r.error());
   impl->db = impl->raw->db();
   impl->log = layout::log_families(*impl->raw);
   impl->sandboxes = impl->raw->cf(layout::kSandboxes);
@@ -390,6 +395,29 @@ Result<std::unique_ptr<EventStore>> store_internal::Access::open(const StoreOpti
     }
   }
   return std::unique_ptr<EventStore>(new EventStore(std::move(impl)));
+}
+
+// The store's identity. A read-write open of a directory that has none (made by migrate(),
+// or by a version before identities) gives it one: a synced write of meta/instance_id
+// alone, done once. A read-only open takes what is there ("" when the primary never wrote
+// one).
+Result<void> EventStore::Impl::load_instance_id() {
+  auto id = raw->instance_id();
+  if (!id) return std::unexpected(id.error());
+  if (id->empty() && !options.read_only) {
+    std::string fresh = new_random_uuid();
+    rocksdb::WriteBatch batch;
+    raw->put_instance_id(batch, fresh);
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    if (auto s = raw->db()->Write(wo, &batch); !s.ok()) {
+      return std::unexpected(layout::to_error(s, "write instance_id"));
+    }
+    logger->info("{}: new store identity {}", options.path, fresh);
+    *id = std::move(fresh);
+  }
+  instance_id = std::move(*id);
+  return {};
 }
 
 Result<void> EventStore::Impl::load() {
@@ -523,6 +551,8 @@ void EventStore::close() {
 }
 
 const StoreOptions& EventStore::options() const { return impl_->options; }
+
+const std::string& EventStore::instance_id() const { return impl_->instance_id; }
 
 const layout::RawDb& store_internal::Access::raw(const EventStore& store) {
   return *store.impl_->raw;

@@ -32,6 +32,10 @@
 //   (kStoreSchemaVersion). An existing one must already be at that schema: run
 //   migrations/ first (migrate()); open() refuses an older schema with a message saying so,
 //   and a newer one with "data directory schema N is newer than this binary (M)".
+// - Every data directory has an identity (instance_id()): a new directory is created with
+//   one; a read-write open of an existing directory without one (made by migrate() or by an
+//   earlier version) writes one, once. It is not part of the schema version: an older binary
+//   opens the directory and ignores it.
 // - The sandboxes projection holds live sandboxes only: a sandbox that becomes Terminated,
 //   or is deleted while Failed, is removed from it (and from the expiry and by_state
 //   indexes) while its history stays in the log. Events appended to the stream of a removed
@@ -201,6 +205,12 @@ class EventStore {
 
   std::uint64_t size_on_disk() const;  // bytes of SST + WAL files
   const StoreOptions& options() const;
+
+  // The store's identity: a random UUID made once for its data directory (meta/instance_id,
+  // store/FORMAT.md) and kept across reopens. sandboxd labels the containers it creates with
+  // it, so two servers on one engine tell theirs apart. Never empty on a read-write store;
+  // "" on a read-only one whose primary never wrote one (a version before identities).
+  const std::string& instance_id() const;
 
  private:
   friend struct store_internal::Access;

@@ -79,6 +79,7 @@ std::optional<IdempotencyRecord> parse_idempotency_value(std::string_view key,
 
 // --- meta -------------------------------------------------------------------------------
 inline constexpr std::string_view kSchemaVersionKey = "schema_version";  // decimal ASCII
+inline constexpr std::string_view kInstanceIdKey = "instance_id";  // UUID text, see FORMAT.md
 
 // A printable form of a key of the named column family, for audit reports.
 std::string describe_key(std::string_view column_family, std::string_view key);

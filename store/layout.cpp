@@ -8,6 +8,7 @@
 #include <charconv>
 #include <filesystem>
 
+#include "src/common/uuid.h"
 #include "store/event_store.h"
 #include "store/keys.h"
 
@@ -215,6 +216,23 @@ Result<int> RawDb::schema_version() const {
 
 void RawDb::put_schema_version(rocksdb::WriteBatch& batch, int schema) const {
   (void)batch.Put(cf(kMeta), keys::kSchemaVersionKey, std::to_string(schema));
+}
+
+Result<std::string> RawDb::instance_id() const {
+  auto* meta = cf(kMeta);
+  if (meta == nullptr) return std::string();
+  std::string v;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), meta, keys::kInstanceIdKey, &v);
+  if (s.IsNotFound()) return std::string();
+  if (!s.ok()) return std::unexpected(to_error(s, "read instance_id"));
+  if (!is_uuid(v)) {
+    return fail(ErrorCode::kDataLoss, "meta instance_id is not a UUID: '" + v + "'");
+  }
+  return v;
+}
+
+void RawDb::put_instance_id(rocksdb::WriteBatch& batch, std::string_view id) const {
+  (void)batch.Put(cf(kMeta), keys::kInstanceIdKey, rocksdb::Slice(id.data(), id.size()));
 }
 
 Result<std::uint64_t> RawDb::last_position() const {

@@ -73,6 +73,11 @@ class RawDb {
   Result<int> schema_version() const;
   void put_schema_version(rocksdb::WriteBatch& batch, int schema) const;
 
+  // meta/instance_id: the store's identity (a UUID), "" if absent (a directory written
+  // only by versions that had none). kDataLoss if present but not a UUID.
+  Result<std::string> instance_id() const;
+  void put_instance_id(rocksdb::WriteBatch& batch, std::string_view id) const;
+
   // Position of the newest event (0: empty log) and a stream's last version (0: none).
   Result<std::uint64_t> last_position() const;
   Result<std::uint64_t> last_stream_version(std::string_view stream) const;

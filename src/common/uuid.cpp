@@ -76,6 +76,14 @@ std::string new_uuid() {
   return std::string(out, 36);
 }
 
+std::string new_random_uuid() {
+  uuid_t u;
+  uuid_generate_random(u);
+  char out[37];
+  uuid_unparse_lower(u, out);
+  return std::string(out, 36);
+}
+
 bool is_uuid(std::string_view s) {
   if (s.size() != 36) return false;
   for (std::size_t i = 0; i < s.size(); ++i) {

@@ -1,5 +1,6 @@
 #include "src/runtime/runtime.h"
 
+#include <cctype>
 #include <string>
 
 #include "events/quantity.h"
@@ -20,6 +21,26 @@ std::string_view runtime_error_code(const Error& error) {
     if (!((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == ':')) return {};
   }
   return code;
+}
+
+bool is_reserved_label(std::string_view key) {
+  const auto slash = key.find('/');
+  if (slash == std::string_view::npos) return false;
+  const std::string_view prefix = key.substr(0, slash);
+  constexpr std::string_view kDomain = "sandboxd.io";
+  auto iequals = [](std::string_view a, std::string_view b) {
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+      if (std::tolower(static_cast<unsigned char>(a[i])) !=
+          std::tolower(static_cast<unsigned char>(b[i]))) {
+        return false;
+      }
+    }
+    return true;
+  };
+  if (iequals(prefix, kDomain)) return true;
+  return prefix.size() > kDomain.size() && prefix[prefix.size() - kDomain.size() - 1] == '.' &&
+         iequals(prefix.substr(prefix.size() - kDomain.size()), kDomain);
 }
 
 Result<void> validate_container_spec(const ContainerSpec& spec) {

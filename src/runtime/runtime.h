@@ -1,6 +1,11 @@
 // Runtime: what sandboxd needs from a container engine (Docker, Kubernetes, the fake).
 //
-// A sandbox `<id>` is one container named `sandbox-<id>` labelled `sandboxd.io/id=<id>`.
+// A sandbox `<id>` is one container named `sandbox-<id>` labelled `sandboxd.io/id=<id>` and,
+// when the runtime was given the store's identity, `sandboxd.io/instance=<identity>`: several
+// sandboxd (each with its own store) may share one engine, and each must touch only its own
+// containers (the reconciler decides by ContainerStatus/RuntimeEvent::instance_id; containers
+// of versions before identities have none). Labels under `sandboxd.io/` (or a
+// `*.sandboxd.io/` subdomain) are written only by sandboxd: user labels there are dropped.
 // Every operation is idempotent and addressed by sandbox id, so a worker that crashed
 // mid-operation can simply redo it:
 //   create_and_start  exists and running/paused -> success; exists but created/exited ->
@@ -8,8 +13,10 @@
 //   pause / resume    already paused / already running -> success
 //   remove            kill and remove with volumes; absent -> success
 //   inspect           absent -> std::nullopt (not an error)
-//   list              only containers carrying the `sandboxd.io/id` label
-//   watch             blocking stream of lifecycle events of labelled containers
+//   list              only containers carrying the `sandboxd.io/id` label (of every
+//                     instance: each status says whose it is)
+//   watch             blocking stream of lifecycle events of labelled containers (of every
+//                     instance, likewise)
 //
 // Thread-safety: every implementation is thread-safe; watch() blocks its caller (the
 // reconciler runs it on its own thread) until `stop` is requested or the stream breaks.
@@ -42,10 +49,19 @@
 namespace sbx {
 
 inline constexpr std::string_view kSandboxIdLabel = "sandboxd.io/id";
+// The identity of the store of the sandboxd that created a container, helper or volume.
+inline constexpr std::string_view kInstanceLabel = "sandboxd.io/instance";
+// Marks execd helper containers and execd volumes (value "execd").
+inline constexpr std::string_view kHelperLabel = "sandboxd.io/helper";
 inline constexpr std::string_view kImageNotFoundCode = "DOCKER::IMAGE_NOT_FOUND";
 
 // "sandbox-<id>": the deterministic container name of a sandbox.
 std::string container_name(std::string_view sandbox_id);
+
+// Whether a label key is in sandboxd's own namespace: its prefix (before the first '/') is
+// `sandboxd.io` or ends with `.sandboxd.io` (case-insensitive). Such labels are written only
+// by sandboxd; a runtime never copies a user label with such a key onto a container.
+bool is_reserved_label(std::string_view key);
 
 // The OpenSandbox error code at the start of an error message ("DOCKER::X: ..."), or "".
 std::string_view runtime_error_code(const Error& error);
@@ -68,7 +84,8 @@ struct ContainerSpec {
   std::vector<std::string> entrypoint;  // the user's command; the runtime prefixes bootstrap
   std::map<std::string, std::string> env;
   ResourceLimits limits;
-  std::map<std::string, std::string> labels;     // user metadata; kSandboxIdLabel is added
+  std::map<std::string, std::string> labels;     // user metadata (reserved keys dropped);
+                                                 // kSandboxIdLabel, kInstanceLabel are added
   std::string network_mode = "host";             // "host", "bridge" or a user network name
   std::map<std::uint16_t, std::uint16_t> ports;  // container port -> host port (not host mode)
   std::optional<Platform> platform;
@@ -90,6 +107,9 @@ std::optional<ContainerState> parse_container_state(std::string_view s);  // Doc
 struct ContainerStatus {
   std::string runtime_id;
   std::string sandbox_id;
+  // The kInstanceLabel value: the identity of the sandboxd that created it; "" when the
+  // container has none (created by a version before identities, or by an unscoped runtime).
+  std::string instance_id;
   ContainerState state = ContainerState::kCreated;
   // Exit details. inspect() always fills them; list() may leave them unset.
   std::optional<int> exit_code;  // set once the container has exited
@@ -107,6 +127,7 @@ struct RuntimeEvent {
   std::string runtime_id;
   std::optional<int> exit_code;  // kDied only
   Micros time = 0;
+  std::string instance_id;  // the container's kInstanceLabel, as in ContainerStatus
 };
 
 class Runtime {

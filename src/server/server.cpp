@@ -27,8 +27,10 @@
 namespace sbx {
 namespace {
 
-DockerOptions docker_options_from(const Config& c) {
+// `instance_id`: the store's identity, which labels everything the runtime creates.
+DockerOptions docker_options_from(const Config& c, const std::string& instance_id) {
   DockerOptions o;
+  o.instance_id = instance_id;
   o.host = c.docker.host;
   o.api_timeout = std::chrono::seconds(c.docker.api_timeout);
   o.execd_image = c.runtime.execd_image;
@@ -110,8 +112,8 @@ Result<std::unique_ptr<Server>> Server::create(const Config& config) {
   p->store = std::move(*store);
   if (!config.store.sync)
     log->warn("store.sync = false: the last acknowledged writes may be lost on power failure");
-  log->info("store {} opened: head {}, {} live sandboxes", path, p->store->head(),
-            p->store->live_sandbox_count());
+  log->info("store {} opened: head {}, {} live sandboxes, instance {}", path, p->store->head(),
+            p->store->live_sandbox_count(), p->store->instance_id());
   p->log_metrics = std::make_unique<LogMetrics>(*p->store, *p->store_metrics, *p->sandbox_metrics);
 
   // A control-plane fact for the audit trail.
@@ -129,7 +131,7 @@ Result<std::unique_ptr<Server>> Server::create(const Config& config) {
 
   p->service = std::make_unique<SandboxService>(*p->store, p->clock, service_options_from(config));
 
-  auto docker = DockerRuntime::create(docker_options_from(config));
+  auto docker = DockerRuntime::create(docker_options_from(config, p->store->instance_id()));
   if (!docker) return std::unexpected(docker.error());
   p->runtime = std::move(*docker);
   if (auto ping = p->runtime->ping(); !ping) {

@@ -197,6 +197,9 @@ void Reconciler::watch_loop(std::stop_token stop, std::optional<Micros> since) {
             log->info("runtime event stream reconnected");
           }
           if (e.kind == RuntimeEventKind::kStarted || e.sandbox_id.empty()) return;
+          // Another sandboxd's container: none of our business. (Legacy ones, without an
+          // instance label, are decided by check_locked.)
+          if (!e.instance_id.empty() && e.instance_id != store_.instance_id()) return;
           auto found = reconcile_sandbox(e.sandbox_id);
           if (!found) {
             log->warn("sandbox {}: reconciling after runtime event {} failed: {}", e.sandbox_id,
@@ -229,7 +232,8 @@ Result<std::size_t> Reconciler::reconcile_once() {
   }
   std::map<std::string, ContainerStatus> by_id;
   for (auto& c : *containers) {
-    if (!c.sandbox_id.empty()) by_id.emplace(c.sandbox_id, std::move(c));
+    if (c.sandbox_id.empty() || owner_of(c) != Owner::kOurs) continue;
+    by_id.emplace(c.sandbox_id, std::move(c));
   }
   std::size_t findings = 0;
   std::set<std::string> live;
@@ -276,14 +280,39 @@ Result<std::size_t> Reconciler::check_locked(const std::string& id) {
     return std::unexpected(container.error());
   }
   const auto after = store_.get_sandbox(id);
+  // A container of someone else under this name is not ours to judge: for us it is absent.
+  std::optional<ContainerStatus> ours = std::move(*container);
+  if (ours && owner_of(*ours) != Owner::kOurs) ours.reset();
   if (before == nullptr && after == nullptr) {
-    if (!*container) return 0;
-    return remove_orphan(id, **container);
+    if (!ours) return 0;
+    return remove_orphan(id, *ours);
   }
   if (before == nullptr || after == nullptr || before->version != after->version) {
     return 0;  // the sandbox is moving; the next look decides
   }
-  return evaluate(*after, *container);
+  return evaluate(*after, ours);
+}
+
+Reconciler::Owner Reconciler::owner_of(const ContainerStatus& c) {
+  if (!c.instance_id.empty()) {
+    return c.instance_id == store_.instance_id() ? Owner::kOurs : Owner::kOtherInstance;
+  }
+  // Legacy: made before instance labels. Ours if and only if our log knows its sandbox.
+  const bool in_log = !c.sandbox_id.empty() && store_.stream_version(stream_of(c.sandbox_id)) > 0;
+  if (legacy_logged_.insert(c.runtime_id.empty() ? c.sandbox_id : c.runtime_id).second) {
+    if (in_log) {
+      logger("reconciler")
+          ->info("adopting container {} ({}) without an instance label: sandbox {} is in this "
+                 "store's log",
+                 container_name(c.sandbox_id), c.runtime_id, c.sandbox_id);
+    } else {
+      logger("reconciler")
+          ->warn("leaving container {} ({}) alone: it has no instance label and sandbox {} is "
+                 "not in this store's log (another sandboxd's, from before instance labels?)",
+                 container_name(c.sandbox_id), c.runtime_id, c.sandbox_id);
+    }
+  }
+  return in_log ? Owner::kOurs : Owner::kUnknownLegacy;
 }
 
 Result<std::size_t> Reconciler::evaluate(const Sandbox& sb,

@@ -25,7 +25,7 @@
 //                                                                   "container vanished: ..."}
 //   paused_outside            Running sandbox, container paused     the container is unpaused
 //   unpaused_outside          Paused sandbox, container running     the container is paused
-//   orphan (OrphanRemoved)    labelled container, no live sandbox   Runtime::remove + an
+//   orphan (OrphanRemoved)    our container, no live sandbox        Runtime::remove + an
 //                                                                   OrphanRemoved system event
 //                                                                   (that event is the finding)
 //   pending_failure_cleanup   sandbox Failed while Pending (never   DeleteSandbox{reconcile}
@@ -40,6 +40,17 @@
 // options.orphan_grace (otherwise the provisioner is most likely removing it right now).
 // Every finding is confirmed first: projection read, inspect(), projection read again; if
 // the sandbox's version moved in between, it is left for the next look.
+//
+// Ownership: several sandboxd, each with its own store, may share one engine. The
+// reconciler looks only at containers of its own store: ContainerStatus::instance_id equal
+// to EventStore::instance_id(). A container of another instance is never removed, never an
+// orphan, never a finding, and its runtime events are ignored; for a live sandbox of ours,
+// a container of another instance under its name counts as no container. A legacy container
+// (sandboxd.io/id but no instance label: made by a version before identities) is ours when
+// this store's log has its sandbox's stream — then it is treated exactly like one of ours —
+// and otherwise left alone (logged once per container, never removed). Watch events of
+// legacy containers are therefore not filtered out by the engine but here, after the same
+// rule (Docker's event filter cannot say "this instance, or no instance label").
 //
 // Runtime health: the reconciler pings the runtime every options.health_check_interval
 // (and at once when the event stream breaks or a call says kUnavailable) and calls
@@ -126,6 +137,9 @@ class Reconciler {
   Result<std::size_t> remove_orphan(const std::string& sandbox_id,
                                     const ContainerStatus& container);
   Result<std::size_t> cleanup_failed_pending(const Sandbox& sandbox);
+  // Whose a container is (see Ownership above); logs a legacy container once. Under pass_mu_.
+  enum class Owner { kOurs, kOtherInstance, kUnknownLegacy };
+  Owner owner_of(const ContainerStatus& container);
   // Appends `data` to the system stream (reason reconcile) and counts finding `kind`.
   void append_finding(std::string_view kind, EventData data);
   void note_runtime_error(const Error& error);
@@ -140,6 +154,7 @@ class Reconciler {
   metrics::SandboxMetrics* metrics_;
 
   std::mutex pass_mu_;          // one look at the runtime at a time
+  std::set<std::string> legacy_logged_;  // pass_mu_: legacy containers already logged
   std::mutex availability_mu_;  // serialises availability changes and their callbacks
   std::atomic<bool> available_{true};
 

@@ -577,6 +577,24 @@ class DockerApi {
     return r.status == 204 || r.status == 404;
   }
 
+  // Names of the volumes carrying `label` (e.g. "sandboxd.io/helper=execd"); nullopt when
+  // the engine does not answer.
+  std::optional<std::set<std::string>> labelled_volumes(const std::string& label) const {
+    const std::string filters = Json({{"label", {label}}}).dump();
+    Reply r = http_.get("/volumes?filters=" + url_encode(filters));
+    if (r.status != 200) return std::nullopt;
+    std::set<std::string> out;
+    Json j = r.json();
+    if (j.is_object() && j.contains("Volumes") && j["Volumes"].is_array())
+      for (const auto& v : j["Volumes"]) out.insert(v.value("Name", ""));
+    return out;
+  }
+
+  bool remove_volume(const std::string& name) const {
+    Reply r = http_.request("DELETE", "/volumes/" + name);
+    return r.status == 204 || r.status == 404;
+  }
+
   bool answers() const { return http_.get("/_ping").status == 200; }
 
  private:
@@ -585,13 +603,16 @@ class DockerApi {
 
 // Removes, at cleanup() or destruction, every container labelled sandboxd.io/id or
 // sandboxd.io/helper that was not there when it was constructed (only those: an engine
-// shared with other runs is left alone).
+// shared with other runs is left alone), and then the execd volumes that appeared since
+// (each data directory has its own identity, hence its own execd volume, which nothing
+// else would ever remove).
 class ContainerJanitor {
  public:
   explicit ContainerJanitor(const DockerApi& docker) : docker_(docker) {
     for (const char* label : {kSandboxIdLabel, kHelperLabel})
       if (auto all = docker_.labelled_containers(label))
         for (const auto& c : *all) baseline_.insert(c.id);
+    if (auto volumes = docker_.labelled_volumes(kExecdVolumeLabel)) volume_baseline_ = *volumes;
   }
   ~ContainerJanitor() { cleanup(); }
   ContainerJanitor(const ContainerJanitor&) = delete;
@@ -614,12 +635,17 @@ class ContainerJanitor {
     for (const char* label : {kSandboxIdLabel, kHelperLabel})
       if (auto fresh = new_containers(label))
         for (const auto& c : *fresh) removed += docker_.remove(c.id) ? 1 : 0;
+    if (auto volumes = docker_.labelled_volumes(kExecdVolumeLabel))
+      for (const auto& v : *volumes)
+        if (!volume_baseline_.contains(v)) (void)docker_.remove_volume(v);
     return removed;
   }
 
  private:
+  static constexpr char kExecdVolumeLabel[] = "sandboxd.io/helper=execd";
   const DockerApi& docker_;
   std::set<std::string> baseline_;
+  std::set<std::string> volume_baseline_;
 };
 
 // A private Docker engine of the test's own, through scripts/docker-env.sh (needs root).

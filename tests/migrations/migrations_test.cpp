@@ -82,6 +82,31 @@ TEST(Migrations, FreshDirectoryRunsEveryStepOnceAndRecordsThem) {
   EXPECT_EQ(r->first_position, 3u);
 }
 
+TEST(Migrations, AMigratedDirectoryGetsItsIdentityOnItsFirstOpenAndKeepsIt) {
+  // How sandboxd starts: migrate() creates the directory, then the store opens it.
+  TempDir dir;
+  ManualClock clock;
+  ASSERT_TRUE(migrate(dir.str(), clock));
+  std::string id;
+  {
+    auto store = open_store(dir.str());
+    ASSERT_NE(store, nullptr);
+    id = store->instance_id();
+    EXPECT_EQ(id.size(), 36u) << id;
+    EXPECT_EQ(store->head(), 2u) << "no event: the identity is not a migration";
+  }
+  auto report = migrate(dir.str(), clock);  // the next start: nothing to do
+  ASSERT_TRUE(report);
+  EXPECT_TRUE(report->applied.empty());
+  EXPECT_EQ(*schema_version_of(dir.str()), kStoreSchemaVersion);
+  auto again = open_store(dir.str());
+  ASSERT_NE(again, nullptr);
+  EXPECT_EQ(again->instance_id(), id);
+  auto secondary = open_store(dir.str(), /*read_only=*/true);
+  ASSERT_NE(secondary, nullptr);
+  EXPECT_EQ(secondary->instance_id(), id);
+}
+
 TEST(Migrations, OpenRefusesAnOlderSchemaUntilMigrated) {
   TempDir dir;
   ManualClock clock;

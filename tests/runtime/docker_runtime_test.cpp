@@ -314,6 +314,192 @@ TEST_F(DockerRuntimeTest, ExecdVolumesOfAnEarlierPayloadAreRemovedUnlessStillMou
   EXPECT_TRUE(rmv && rmv->status == 204);
 }
 
+// ---- several sandboxd on one engine: instance labels ------------------------------------
+
+// A runtime scoped to `instance` on the test engine (what sandboxd builds from its store).
+std::unique_ptr<sbx::DockerRuntime> scoped_runtime(const std::string& host,
+                                                   const std::string& instance) {
+  auto o = sbx::testing::test_docker_options(host);
+  o.instance_id = instance;
+  auto rt = sbx::DockerRuntime::create(o);
+  EXPECT_TRUE(rt) << rt.error().message;
+  return rt ? std::move(*rt) : nullptr;
+}
+
+// Creates (never starts) a container of the execd image with `labels`, as a helper in
+// flight looks; its id ("" on failure).
+std::string create_raw_container(sbx::HttpClient& http, const json& labels) {
+  auto r = http.send({.method = "POST",
+                      .target = "/containers/create",
+                      .headers = {{"Content-Type", "application/json"}},
+                      .body = json{{"Image", sbx::testing::kTestExecdImage},
+                                   {"Entrypoint", json::array({"/execd"})},
+                                   {"Labels", labels},
+                                   {"NetworkDisabled", true}}
+                                  .dump()});
+  EXPECT_TRUE(r && r->status == 201) << (r ? r->body : r.error().message);
+  if (!r || r->status != 201) return {};
+  return json::parse(r->body).at("Id").get<std::string>();
+}
+
+bool container_exists(sbx::HttpClient& http, const std::string& id) {
+  auto r = http.send({.target = "/containers/" + id + "/json"});
+  EXPECT_TRUE(r && (r->status == 200 || r->status == 404));
+  return r && r->status == 200;
+}
+
+void remove_raw_container(sbx::HttpClient& http, const std::string& id) {
+  auto r = http.send({.method = "DELETE", .target = "/containers/" + id + "?force=1&v=1"});
+  EXPECT_TRUE(r && (r->status == 204 || r->status == 404));
+}
+
+TEST_F(DockerRuntimeTest, ContainersOfAScopedRuntimeCarryItsInstanceLabel) {
+  const std::string instance = sbx::new_random_uuid();
+  auto rt = scoped_runtime(host_, instance);
+  ASSERT_TRUE(rt);
+  auto s = spec("bridge");
+  ASSERT_TRUE(rt->create_and_start(s));
+  json j = raw_inspect(s.sandbox_id);
+  EXPECT_EQ(j["Config"]["Labels"]["sandboxd.io/instance"], instance);
+  EXPECT_EQ(j["Config"]["Labels"]["sandboxd.io/id"], s.sandbox_id);
+  auto st = rt->inspect(s.sandbox_id);
+  ASSERT_TRUE(st && st->has_value());
+  EXPECT_EQ((*st)->instance_id, instance);
+  auto all = rt->list();
+  ASSERT_TRUE(all) << all.error().message;
+  bool listed = false;
+  for (const auto& c : *all) {
+    if (c.sandbox_id == s.sandbox_id) {
+      listed = true;
+      EXPECT_EQ(c.instance_id, instance);
+    }
+  }
+  EXPECT_TRUE(listed);
+
+  // Its execd volume is its own: named after the instance, labelled with it.
+  std::string volume;
+  for (const auto& m : j["Mounts"])
+    if (m.value("Destination", "") == "/opt/opensandbox") volume = m.value("Name", "");
+  EXPECT_TRUE(volume.starts_with("sandboxd-execd-") && volume.ends_with("-" + instance)) << volume;
+  auto v = http_->send({.target = "/volumes/" + volume});
+  ASSERT_TRUE(v && v->status == 200);
+  const json labels = json::parse(v->body)["Labels"];
+  EXPECT_EQ(labels.value("sandboxd.io/instance", ""), instance);
+  EXPECT_EQ(labels.value("sandboxd.io/helper", ""), "execd");
+
+  ASSERT_TRUE(rt->remove(s.sandbox_id));
+  created_.erase(s.sandbox_id);
+  auto del = http_->send({.method = "DELETE", .target = "/volumes/" + volume});
+  EXPECT_TRUE(del && del->status == 204);
+}
+
+TEST_F(DockerRuntimeTest, ReservedUserLabelsAreDroppedSoTheHelperSweepNeverTakesASandbox) {
+  // Metadata {"sandboxd.io/helper": "execd"} used to become a container label, and the
+  // next list() force-removed the sandbox as a stale execd helper.
+  auto s = spec("bridge");
+  s.labels = {{"sandboxd.io/helper", "execd"},
+              {"sandboxd.io/instance", "someone-else"},
+              {"SandboxD.IO/id", "x"},
+              {"team.sandboxd.io/owner", "x"},
+              {"team", "blue"},
+              {"example.com/sandboxd.io", "kept"},
+              {"notsandboxd.io/kept", "kept"}};
+  auto started = rt_->create_and_start(s);
+  ASSERT_TRUE(started) << started.error().message;
+  const json labels = raw_inspect(s.sandbox_id)["Config"]["Labels"];
+  EXPECT_FALSE(labels.contains("sandboxd.io/helper")) << labels.dump();
+  EXPECT_FALSE(labels.contains("sandboxd.io/instance")) << "an unscoped runtime sets none";
+  EXPECT_FALSE(labels.contains("SandboxD.IO/id"));
+  EXPECT_FALSE(labels.contains("team.sandboxd.io/owner"));
+  EXPECT_EQ(labels.value("sandboxd.io/id", ""), s.sandbox_id);
+  EXPECT_EQ(labels.value("team", ""), "blue");
+  EXPECT_EQ(labels.value("example.com/sandboxd.io", ""), "kept");
+  EXPECT_EQ(labels.value("notsandboxd.io/kept", ""), "kept");
+
+  auto listed = rt_->list();  // runs the helper sweep
+  ASSERT_TRUE(listed) << listed.error().message;
+  auto st = rt_->inspect(s.sandbox_id);
+  ASSERT_TRUE(st && st->has_value()) << "the sweep removed a sandbox";
+  EXPECT_EQ((*st)->state, ContainerState::kRunning);
+}
+
+TEST_F(DockerRuntimeTest, AContainerWithASandboxIdIsNeverSweptAsAHelper) {
+  // As an earlier version created a sandbox whose metadata said sandboxd.io/helper.
+  const std::string id = sbx::new_uuid();
+  const std::string c =
+      create_raw_container(*http_, {{"sandboxd.io/id", id}, {"sandboxd.io/helper", "execd"}});
+  ASSERT_FALSE(c.empty());
+  ASSERT_TRUE(rt_->list());
+  EXPECT_TRUE(container_exists(*http_, c)) << "a sandbox was swept as a helper";
+  remove_raw_container(*http_, c);
+}
+
+TEST_F(DockerRuntimeTest, TheHelperSweepRemovesOnlyItsOwnInstancesHelpers) {
+  const std::string a = sbx::new_random_uuid(), b = sbx::new_random_uuid();
+  auto rt_b = scoped_runtime(host_, b);
+  ASSERT_TRUE(rt_b);
+  // A's execd helper, in flight while B lists; B's own stale one (B crashed mid-fill).
+  const std::string helper_a =
+      create_raw_container(*http_, {{"sandboxd.io/helper", "execd"}, {"sandboxd.io/instance", a}});
+  const std::string helper_b =
+      create_raw_container(*http_, {{"sandboxd.io/helper", "execd"}, {"sandboxd.io/instance", b}});
+  ASSERT_FALSE(helper_a.empty());
+  ASSERT_FALSE(helper_b.empty());
+
+  auto listed = rt_b->list();
+  ASSERT_TRUE(listed) << listed.error().message;
+  EXPECT_TRUE(container_exists(*http_, helper_a)) << "B swept A's helper";
+  EXPECT_FALSE(container_exists(*http_, helper_b)) << "B's own stale helper is swept";
+
+  // A's sweep takes A's.
+  auto rt_a = scoped_runtime(host_, a);
+  ASSERT_TRUE(rt_a);
+  ASSERT_TRUE(rt_a->list());
+  EXPECT_FALSE(container_exists(*http_, helper_a));
+  remove_raw_container(*http_, helper_a);
+  remove_raw_container(*http_, helper_b);
+}
+
+TEST_F(DockerRuntimeTest, OldExecdVolumesOfAnotherInstanceAreNotPruned) {
+  const std::string mine = sbx::new_random_uuid(), theirs = sbx::new_random_uuid();
+  const std::string tag = sbx::new_uuid().substr(24);
+  const std::string their_old = "sandboxd-execd-old" + tag + "-" + theirs;
+  const std::string my_old = "sandboxd-execd-old" + tag + "-" + mine;
+  for (const auto& [name, instance] : {std::pair{their_old, theirs}, std::pair{my_old, mine}}) {
+    auto r = http_->send({.method = "POST",
+                          .target = "/volumes/create",
+                          .headers = {{"Content-Type", "application/json"}},
+                          .body = json{{"Name", name},
+                                       {"Labels",
+                                        {{"sandboxd.io/helper", "execd"},
+                                         {"sandboxd.io/instance", instance}}}}
+                                      .dump()});
+    ASSERT_TRUE(r && r->status == 201) << (r ? r->body : r.error().message);
+  }
+  auto rt = scoped_runtime(host_, mine);
+  ASSERT_TRUE(rt);
+  auto s = spec("bridge");
+  auto started = rt->create_and_start(s);  // fills its volume, then prunes its old ones
+  ASSERT_TRUE(started) << started.error().message;
+  auto status_of = [&](const std::string& name) {
+    auto r = http_->send({.target = "/volumes/" + name});
+    return r ? r->status : -1;
+  };
+  EXPECT_EQ(status_of(their_old), 200) << "another instance's volume is theirs to prune";
+  EXPECT_EQ(status_of(my_old), 404) << "its own unused old volume is pruned";
+
+  std::string volume;
+  const json inspected = raw_inspect(s.sandbox_id);
+  for (const auto& m : inspected["Mounts"])
+    if (m.value("Destination", "") == "/opt/opensandbox") volume = m.value("Name", "");
+  ASSERT_TRUE(rt->remove(s.sandbox_id));
+  created_.erase(s.sandbox_id);
+  for (const auto& name : {their_old, volume}) {
+    auto del = http_->send({.method = "DELETE", .target = "/volumes/" + name});
+    EXPECT_TRUE(del && del->status == 204) << name;
+  }
+}
+
 TEST_F(DockerRuntimeTest, MissingImageFailsFastWithImageNotFound) {
   auto s = spec("bridge");
   // A registry on loopback where nothing listens: the pull fails at once, no traffic leaves.

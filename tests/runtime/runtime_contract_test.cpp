@@ -101,7 +101,7 @@ class DockerHarness final : public Harness {
     s.entrypoint = {"sleep", "3600"};
     s.network_mode = "bridge";
     s.limits = {.cpu = "500m", .memory = "64Mi"};
-    s.labels = {{"test.sandboxd.io/suite", "contract"}};
+    s.labels = {{"sandboxd-test/suite", "contract"}};  // sandboxd.io/ keys are reserved
     return s;
   }
   ContainerSpec short_lived(const std::string& id) override {

@@ -561,6 +561,97 @@ TEST(EventStore, RefusesANewerSchema) {
   EXPECT_EQ(s.error().message, "data directory schema 3 is newer than this binary (2)");
 }
 
+TEST(EventStore, InstanceIdIsMadeOnceAndKeptAcrossReopens) {
+  TempDir dir_a;
+  TempDir dir_b;
+  std::string a;
+  {
+    auto store = open_store(dir_a.str());
+    ASSERT_NE(store, nullptr);
+    a = store->instance_id();
+  }
+  EXPECT_TRUE(is_uuid(a)) << a;
+  EXPECT_EQ(a[14], '4') << "a random (version 4) UUID: " << a;
+  {
+    auto again = open_store(dir_a.str());
+    ASSERT_NE(again, nullptr);
+    EXPECT_EQ(again->instance_id(), a) << "a reopened store keeps its identity";
+  }
+  auto other = open_store(dir_b.str());
+  ASSERT_NE(other, nullptr);
+  EXPECT_TRUE(is_uuid(other->instance_id()));
+  EXPECT_NE(other->instance_id(), a) << "two stores have two identities";
+
+  // It is in the meta column family under instance_id.
+  other.reset();
+  auto raw = layout::RawDb::open(dir_a.str(), false);
+  ASSERT_TRUE(raw);
+  std::string stored;
+  ASSERT_TRUE((*raw)->db()->Get(rocksdb::ReadOptions(), (*raw)->cf(layout::kMeta),
+                               keys::kInstanceIdKey, &stored).ok());
+  EXPECT_EQ(stored, a);
+}
+
+TEST(EventStore, ADirectoryWithoutAnInstanceIdGetsOneOnItsFirstReadWriteOpen) {
+  TempDir dir;
+  {
+    auto store = open_store(dir.str());
+    ASSERT_TRUE(store->append(create_request("s1", std::nullopt)));
+  }
+  {  // as an earlier version left it: no meta/instance_id
+    auto raw = layout::RawDb::open(dir.str(), false);
+    ASSERT_TRUE(raw);
+    ASSERT_TRUE((*raw)->db()
+                    ->Delete(rocksdb::WriteOptions(), (*raw)->cf(layout::kMeta),
+                             keys::kInstanceIdKey)
+                    .ok());
+  }
+  {  // a read-only open never writes it
+    StoreOptions o;
+    o.path = dir.str();
+    o.read_only = true;
+    auto ro = EventStore::open(o);
+    ASSERT_TRUE(ro) << ro.error().message;
+    EXPECT_EQ((*ro)->instance_id(), "");
+  }
+  std::string id;
+  {
+    auto store = open_store(dir.str());
+    ASSERT_NE(store, nullptr);
+    id = store->instance_id();
+    EXPECT_TRUE(is_uuid(id)) << id;
+    EXPECT_NE(store->get_sandbox("s1"), nullptr);
+    EXPECT_EQ(store->head(), 1u) << "the identity is meta, not an event";
+  }
+  auto again = open_store(dir.str());
+  EXPECT_EQ(again->instance_id(), id) << "written once";
+  // A read-only (secondary) open of the running store reads the same identity.
+  StoreOptions o;
+  o.path = dir.str();
+  o.read_only = true;
+  auto ro = EventStore::open(o);
+  ASSERT_TRUE(ro) << ro.error().message;
+  EXPECT_EQ((*ro)->instance_id(), id);
+}
+
+TEST(EventStore, AnInstanceIdThatIsNotAUuidIsDataLoss) {
+  TempDir dir;
+  { open_store(dir.str()); }
+  {
+    auto raw = layout::RawDb::open(dir.str(), false);
+    ASSERT_TRUE(raw);
+    ASSERT_TRUE((*raw)->db()
+                    ->Put(rocksdb::WriteOptions(), (*raw)->cf(layout::kMeta),
+                          keys::kInstanceIdKey, "not-a-uuid")
+                    .ok());
+  }
+  StoreOptions o;
+  o.path = dir.str();
+  auto s = EventStore::open(o);
+  ASSERT_FALSE(s);
+  EXPECT_EQ(s.error().code, ErrorCode::kDataLoss);
+}
+
 TEST(EventStore, ReadOnlySecondaryFollowsThePrimary) {
   TempDir dir;
   auto primary = open_store(dir.str());

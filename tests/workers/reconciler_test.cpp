@@ -118,6 +118,103 @@ TEST_F(ReconcilerTest, OrphanContainerIsRemovedAndRecorded) {
   EXPECT_EQ(state_of("sb1"), SandboxState::kRunning);
 }
 
+// ---- several sandboxd on one engine --------------------------------------------------
+
+constexpr char kOtherInstance[] = "0b6f3c9e-8d0a-4d7e-9a51-2f4c7e1d9b30";
+
+TEST_F(ReconcilerTest, ContainersOfAnotherInstanceAreNeverRemovedOrReported) {
+  Reconciler reconciler(store(), runtime_, clock_, recorder(), fast_options());
+  make_running("sb1");
+  ASSERT_FALSE(store().instance_id().empty());
+  ASSERT_NE(store().instance_id(), kOtherInstance);
+  runtime_.add_container_of("theirs", kOtherInstance);  // a sandbox of another sandboxd
+  clock_.advance(3600 * kSecond);                       // long past the orphan grace
+
+  EXPECT_EQ(*reconciler.reconcile_once(), 0u);
+  EXPECT_EQ(*reconciler.reconcile_sandbox("theirs"), 0u);
+  ASSERT_TRUE(runtime_.simulate_exit("theirs", 1));
+  EXPECT_EQ(*reconciler.reconcile_once(), 0u);
+  EXPECT_EQ(*reconciler.reconcile_sandbox("theirs"), 0u);
+  EXPECT_TRUE(runtime_.inspect("theirs")->has_value());
+  EXPECT_EQ(runtime_.calls("remove"), 0);
+  EXPECT_TRUE(findings().empty());
+  EXPECT_TRUE(events_of<OrphanRemoved>(std::string(kSystemStream)).empty());
+  EXPECT_EQ(state_of("sb1"), SandboxState::kRunning);
+}
+
+TEST_F(ReconcilerTest, OurLiveSandboxWhoseNameIsTakenByAnotherInstanceCountsAsVanished) {
+  Reconciler reconciler(store(), runtime_, clock_, recorder(), fast_options());
+  make_running("sb1");
+  ASSERT_TRUE(runtime_.simulate_vanish("sb1"));
+  runtime_.add_container_of("sb1", kOtherInstance);  // not ours: never paused, resumed, removed
+  ASSERT_TRUE(runtime_.pause("sb1"));
+  EXPECT_EQ(*reconciler.reconcile_once(), 1u);
+  EXPECT_EQ(findings().at(0).kind, "vanished");
+  EXPECT_EQ((*runtime_.inspect("sb1"))->state, ContainerState::kPaused);
+  EXPECT_EQ(runtime_.calls("resume"), 0);
+}
+
+TEST_F(ReconcilerTest, RuntimeEventsOfAnotherInstanceAreIgnored) {
+  Reconciler reconciler(store(), runtime_, clock_, recorder(), fast_options());
+  make_running("sb1");
+  runtime_.add_container_of("theirs", kOtherInstance);
+  ASSERT_TRUE(reconciler.start().has_value());
+  // The first pass has listed (and, agreeing, looks no further); the watch is running.
+  ASSERT_TRUE(eventually([&] { return runtime_.calls("watch") >= 1 && runtime_.calls("list") >= 1; }));
+  ASSERT_TRUE(runtime_.simulate_exit("theirs", 1));  // die
+  ASSERT_TRUE(runtime_.simulate_vanish("theirs"));   // destroy
+  ASSERT_TRUE(runtime_.simulate_exit("sb1", 2));     // ours, after theirs in the stream
+  ASSERT_TRUE(wait_state("sb1", SandboxState::kFailed));
+  reconciler.stop();
+  // Only our die was looked at (events arrive in order: theirs came first).
+  EXPECT_EQ(runtime_.calls("inspect"), 1);
+  EXPECT_EQ(runtime_.calls("remove"), 0);
+}
+
+TEST_F(ReconcilerTest, LegacyContainerOfASandboxInTheLogIsAdopted) {
+  // Made by a version before instance labels: no instance id.
+  Reconciler reconciler(store(), runtime_, clock_, recorder(), fast_options());
+  ASSERT_TRUE(create("old1"));
+  const std::string runtime_id = runtime_.add_container_of("old1", "");
+  ASSERT_TRUE(run("old1", RecordStarted{runtime_id}));
+  EXPECT_EQ(*reconciler.reconcile_once(), 0u);  // agrees: nothing to do
+  EXPECT_TRUE(runtime_.inspect("old1")->has_value());
+
+  // Tracked like one of ours: paused behind our back, it is unpaused; dead, it is recorded.
+  ASSERT_TRUE(runtime_.pause("old1"));
+  EXPECT_EQ(*reconciler.reconcile_once(), 1u);
+  EXPECT_EQ((*runtime_.inspect("old1"))->state, ContainerState::kRunning);
+  ASSERT_TRUE(runtime_.simulate_exit("old1", 3));
+  EXPECT_EQ(*reconciler.reconcile_sandbox("old1"), 1u);
+  EXPECT_EQ(state_of("old1"), SandboxState::kFailed);
+
+  // And once its sandbox has ended, it is an orphan of ours, exactly as before.
+  ASSERT_TRUE(create("old2"));
+  const std::string id2 = runtime_.add_container_of("old2", "");
+  ASSERT_TRUE(run("old2", RecordStarted{id2}));
+  ASSERT_TRUE(run("old2", DeleteSandbox{}));
+  ASSERT_TRUE(run("old2", RecordTerminated{}));  // container left behind
+  clock_.advance(3600 * kSecond);
+  EXPECT_GE(*reconciler.reconcile_once(), 1u);
+  EXPECT_FALSE(runtime_.inspect("old2")->has_value());
+  const auto removed = events_of<OrphanRemoved>(std::string(kSystemStream));
+  ASSERT_EQ(removed.size(), 1u);
+  EXPECT_EQ(removed[0].sandbox_id, "old2");
+}
+
+TEST_F(ReconcilerTest, LegacyContainerWhoseSandboxIsNotInTheLogIsLeftAlone) {
+  Reconciler reconciler(store(), runtime_, clock_, recorder(), fast_options());
+  runtime_.add_container_of("stranger", "");
+  clock_.advance(3600 * kSecond);
+  EXPECT_EQ(*reconciler.reconcile_once(), 0u);
+  EXPECT_EQ(*reconciler.reconcile_once(), 0u);
+  EXPECT_EQ(*reconciler.reconcile_sandbox("stranger"), 0u);
+  EXPECT_TRUE(runtime_.inspect("stranger")->has_value());
+  EXPECT_EQ(runtime_.calls("remove"), 0);
+  EXPECT_TRUE(findings().empty());
+  EXPECT_TRUE(events_of<OrphanRemoved>(std::string(kSystemStream)).empty());
+}
+
 TEST_F(ReconcilerTest, ContainerOfATerminatedSandboxIsAnOrphanOnlyAfterTheGrace) {
   WorkerOptions options = fast_options();
   options.orphan_grace = 60 * kSecond;

@@ -109,6 +109,8 @@ class WorkerTest : public ::testing::Test {
     auto s = EventStore::open(options);
     ASSERT_TRUE(s.has_value()) << s.error().message;
     store_ = std::move(*s);
+    // As the composition root does: the runtime labels containers with the store's identity.
+    runtime_.set_instance_id(store_->instance_id());
   }
   void reopen_store() {
     store_.reset();

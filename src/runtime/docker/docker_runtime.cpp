@@ -265,6 +265,7 @@ struct DockerRuntime::Impl {
     if (j.contains("Config") && j["Config"].is_object() && j["Config"].contains("Labels") &&
         j["Config"]["Labels"].is_object()) {
       s.sandbox_id = j["Config"]["Labels"].value(std::string(kSandboxIdLabel), sandbox_id);
+      s.instance_id = j["Config"]["Labels"].value(std::string(kInstanceLabel), "");
     }
     const json& st = j.contains("State") ? j["State"] : json::object();
     s.state = parse_container_state(st.value("Status", "")).value_or(ContainerState::kDead);
@@ -369,20 +370,45 @@ struct DockerRuntime::Impl {
 
   // ---- execd ----------------------------------------------------------------------
 
-  // Removes execd helper containers left behind by a process that died between a helper's
-  // create and its removal (kill -9). Only when no helper of this process is in flight
-  // (execd_mu free): then every helper-labelled container on the engine is stale, since
-  // one engine serves one sandboxd (the orphan sweep of sandbox containers assumes the same).
+  // Labels that mark what this runtime creates besides sandbox containers (helpers,
+  // volumes): sandboxd.io/helper=execd and, when scoped, sandboxd.io/instance=<id>.
+  json helper_labels() const {
+    json labels = {{std::string(kHelperLabel), "execd"}};
+    if (!options.instance_id.empty()) labels[std::string(kInstanceLabel)] = options.instance_id;
+    return labels;
+  }
+
+  // Whether labels (a JSON object, possibly null) say "made by this runtime's instance":
+  // the instance label equals options.instance_id (absent counts as "").
+  bool own_instance(const json& labels) const {
+    std::string instance;
+    if (labels.is_object()) instance = labels.value(std::string(kInstanceLabel), "");
+    return instance == options.instance_id;
+  }
+
+  // Removes execd helper containers left behind by a process of this instance that died
+  // between a helper's create and its removal (kill -9). Only when no helper of this process
+  // is in flight (execd_mu free), and only helpers of this instance: other sandboxd on the
+  // same engine (other instance ids) have helpers of their own in flight. A helper is a
+  // container labelled sandboxd.io/helper, with this instance's label and WITHOUT
+  // sandboxd.io/id: a container with that label is a sandbox, whatever else it carries.
   void sweep_stale_helpers() {
     std::unique_lock lock(execd_mu, std::try_to_lock);
     if (!lock.owns_lock()) return;
-    const std::string filters = json{{"label", {"sandboxd.io/helper"}}}.dump();
+    json label_filter = json::array({std::string(kHelperLabel)});
+    if (!options.instance_id.empty()) {
+      label_filter.push_back(std::string(kInstanceLabel) + "=" + options.instance_id);
+    }
+    const std::string filters = json{{"label", label_filter}}.dump();
     auto r = call("GET", "/containers/json?all=1&filters=" + url_encode(filters));
     if (!r || r->status != 200) return;
     try {
       for (const json& c : json::parse(r->body)) {
         const std::string id = c.value("Id", "");
         if (id.empty()) continue;
+        const json labels = c.contains("Labels") ? c["Labels"] : json();
+        if (!labels.is_object() || labels.contains(std::string(kSandboxIdLabel))) continue;
+        if (!own_instance(labels)) continue;
         if (auto rm = force_remove(id); rm) {
           log->info("removed stale execd helper container {}", id.substr(0, 12));
         }
@@ -397,7 +423,7 @@ struct DockerRuntime::Impl {
     const std::string& image = options.execd_image;
     json body = {{"Image", image},
                  {"Entrypoint", json::array({"/execd"})},
-                 {"Labels", {{"sandboxd.io/helper", "execd"}}},
+                 {"Labels", helper_labels()},
                  {"NetworkDisabled", true}};
     if (!host_config.empty()) body["HostConfig"] = std::move(host_config);
     auto created = create_container("", body, image, std::nullopt, std::nullopt);
@@ -478,14 +504,14 @@ struct DockerRuntime::Impl {
     for (unsigned char c : **payload) h = (h ^ c) * 1099511628211ULL;
     char hex[17];
     std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
-    const std::string name = std::string("sandboxd-execd-") + hex;
+    // One volume per instance: its labels say whose it is, and only its instance prunes it.
+    std::string name = std::string("sandboxd-execd-") + hex;
+    if (!options.instance_id.empty()) name += "-" + options.instance_id;
 
-    auto vol = call(
-        "POST", "/volumes/create",
-        json{{"Name", name},
-             {"Labels",
-              {{"sandboxd.io/helper", "execd"}, {"sandboxd.io/execd-image", options.execd_image}}}}
-            .dump());
+    json volume_labels = helper_labels();
+    volume_labels["sandboxd.io/execd-image"] = options.execd_image;
+    auto vol = call("POST", "/volumes/create",
+                    json{{"Name", name}, {"Labels", volume_labels}}.dump());
     if (!vol) return std::unexpected(vol.error());
     if (vol->status != 201 && vol->status != 200) {
       return std::unexpected(engine_error(*vol, "create volume " + name));
@@ -522,11 +548,16 @@ struct DockerRuntime::Impl {
     return execd_volume;
   }
 
-  // Execd volumes of earlier execd payloads (another execd_image, or the image updated)
-  // that no container mounts any more. One still mounted (a sandbox created before the
-  // change) answers 409 and is left for the next fill. Best effort: failures are logged.
+  // Execd volumes of this instance's earlier execd payloads (another execd_image, or the
+  // image updated) that no container mounts any more. One still mounted (a sandbox created
+  // before the change) answers 409 and is left for the next fill. Volumes of other
+  // instances are theirs to prune. Best effort: failures are logged.
   void remove_stale_execd_volumes(const std::string& current) {
-    const std::string filters = json{{"label", {"sandboxd.io/helper=execd"}}}.dump();
+    json label_filter = json::array({std::string(kHelperLabel) + "=execd"});
+    if (!options.instance_id.empty()) {
+      label_filter.push_back(std::string(kInstanceLabel) + "=" + options.instance_id);
+    }
+    const std::string filters = json{{"label", label_filter}}.dump();
     auto listed = call("GET", "/volumes?filters=" + url_encode(filters));
     if (!listed || listed->status != 200) {
       log->warn("could not list old execd volumes: {}",
@@ -538,6 +569,7 @@ struct DockerRuntime::Impl {
     for (const auto& v : body["Volumes"]) {
       const std::string name = v.value("Name", "");
       if (name.empty() || name == current || !name.starts_with("sandboxd-execd-")) continue;
+      if (!own_instance(v.contains("Labels") ? v["Labels"] : json())) continue;
       auto del = call("DELETE", "/volumes/" + url_encode(name));
       if (!del) {
         log->warn("could not remove old execd volume {}: {}", name, del.error().message);
@@ -578,9 +610,22 @@ struct DockerRuntime::Impl {
       if (!options.execd_image.empty() && k == "EXECD") continue;
       env.push_back(k + "=" + v);
     }
+    // User labels never enter sandboxd's namespace (sandboxd.io/, *.sandboxd.io/): a user
+    // label sandboxd.io/helper would make the sandbox look like a helper, one
+    // sandboxd.io/instance would hand it to another sandboxd.
     json labels = json::object();
-    for (const auto& [k, v] : spec.labels) labels[k] = v;
+    for (const auto& [k, v] : spec.labels) {
+      if (is_reserved_label(k)) {
+        log->warn("sandbox {}: label {} is reserved for sandboxd; not set on the container",
+                  spec.sandbox_id, k);
+        continue;
+      }
+      labels[k] = v;
+    }
     labels[std::string(kSandboxIdLabel)] = spec.sandbox_id;
+    if (!options.instance_id.empty()) {
+      labels[std::string(kInstanceLabel)] = options.instance_id;
+    }
 
     json host = json::object();
     host["NetworkMode"] = spec.network_mode;
@@ -817,6 +862,7 @@ Result<std::vector<ContainerStatus>> DockerRuntime::list() {
       s.runtime_id = c.value("Id", "");
       if (c.contains("Labels") && c["Labels"].is_object()) {
         s.sandbox_id = c["Labels"].value(std::string(kSandboxIdLabel), "");
+        s.instance_id = c["Labels"].value(std::string(kInstanceLabel), "");
       }
       s.state = parse_container_state(c.value("State", "")).value_or(ContainerState::kDead);
       if (s.state == ContainerState::kExited) {
@@ -876,6 +922,7 @@ Result<void> DockerRuntime::watch(std::optional<Micros> since, const EventCallba
       e.runtime_id = actor.value("ID", j.value("id", ""));
       const json& attrs = actor.contains("Attributes") ? actor["Attributes"] : json::object();
       e.sandbox_id = attrs.value(std::string(kSandboxIdLabel), "");
+      e.instance_id = attrs.value(std::string(kInstanceLabel), "");
       if (e.kind == RuntimeEventKind::kDied && attrs.contains("exitCode")) {
         try {
           e.exit_code = std::stoi(attrs["exitCode"].get<std::string>());

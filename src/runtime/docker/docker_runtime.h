@@ -8,7 +8,9 @@
 //
 // create_and_start(spec), for the container `sandbox-<id>`:
 //   - creates it (pulling the image first when the engine lacks it, with X-Registry-Auth
-//     when spec.auth is set) with labels {sandboxd.io/id: id} + spec.labels, env +
+//     when spec.auth is set) with labels spec.labels (minus keys under sandboxd.io/ or
+//     *.sandboxd.io/: only sandboxd writes those) + {sandboxd.io/id: id,
+//     sandboxd.io/instance: options.instance_id (when set)}, env +
 //     EXECD=/opt/opensandbox/execd, Entrypoint /opt/opensandbox/bootstrap.sh and Cmd the
 //     user's entrypoint, NanoCpus/Memory from the limits, PidsLimit, CapDrop,
 //     SecurityOpt no-new-privileges (+ apparmor, seccomp), the network mode, and in non-host
@@ -16,9 +18,11 @@
 //   - gives it execd: /execd and /bootstrap.sh are copied once per DockerRuntime out of
 //     options.execd_image (through a created-never-started helper container, removed
 //     afterwards; cached in memory) into a named volume `sandboxd-execd-<hash of the
-//     files>` (filled once per engine, kept as a cache across restarts), which every
-//     sandbox mounts read-only at /opt/opensandbox. When the engine cannot give the volume
-//     (a non-transient error), the files are PUT into the container instead;
+//     files>[-<instance id>]` (filled once per engine and instance, kept as a cache across
+//     restarts), which every sandbox mounts read-only at /opt/opensandbox. Helpers and the
+//     volume are labelled sandboxd.io/helper=execd (+ sandboxd.io/instance). When the
+//     engine cannot give the volume (a non-transient error), the files are PUT into the
+//     container instead;
 //   - starts it. A container this call created is removed again if injection or start
 //     fails (except when the engine became unreachable: a retry resumes the work).
 // With an empty options.execd_image nothing is injected and the user's entrypoint runs
@@ -61,6 +65,11 @@ struct DockerOptions {
   std::string seccomp_profile;     // empty = engine default; "unconfined"; else a JSON file path
   std::int64_t pids_limit = 4096;  // <= 0: no limit
   std::string port_bind_ip = "0.0.0.0";
+  // The store's identity (EventStore::instance_id()). Every container, execd helper and
+  // execd volume this runtime creates is labelled sandboxd.io/instance=<it>, and it sweeps
+  // and prunes only helpers and volumes carrying it. Empty: unscoped (benchmarks and tests
+  // that have no store): nothing gets the label, and "its own" means "without the label".
+  std::string instance_id;
 };
 
 // $DOCKER_HOST when set and non-empty, else "unix:///var/run/docker.sock".
@@ -84,7 +93,9 @@ class DockerRuntime final : public Runtime {
   Result<void> resume(const std::string& sandbox_id) override;
   Result<void> remove(const std::string& sandbox_id) override;
   Result<std::optional<ContainerStatus>> inspect(const std::string& sandbox_id) override;
-  // Also removes execd helper containers a crashed process left behind (sweep_stale_helpers).
+  // Also removes execd helper containers a crashed process of this instance left behind
+  // (sweep_stale_helpers: labelled sandboxd.io/helper, with this runtime's instance label,
+  // never one that carries sandboxd.io/id).
   Result<std::vector<ContainerStatus>> list() override;
   Result<void> ping() override;
   Result<void> watch(std::optional<Micros> since, const EventCallback& on_event,

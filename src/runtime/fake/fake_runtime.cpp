@@ -1,10 +1,12 @@
 #include "src/runtime/fake/fake_runtime.h"
 
 #include <cstdio>
+#include <utility>
 
 namespace sbx {
 
-FakeRuntime::FakeRuntime(const Clock& clock) : clock_(clock) {}
+FakeRuntime::FakeRuntime(const Clock& clock, std::string instance_id)
+    : clock_(clock), instance_id_(std::move(instance_id)) {}
 
 Result<void> FakeRuntime::enter(std::string_view operation) {
   ++calls_[std::string(operation)];
@@ -20,8 +22,8 @@ Result<void> FakeRuntime::enter(std::string_view operation) {
 
 void FakeRuntime::emit(RuntimeEventKind kind, const Container& c, std::optional<int> exit_code) {
   if (!c.labelled) return;
-  events_.push_back(
-      RuntimeEvent{kind, c.status.sandbox_id, c.status.runtime_id, exit_code, clock_.now()});
+  events_.push_back(RuntimeEvent{kind, c.status.sandbox_id, c.status.runtime_id, exit_code,
+                                 clock_.now(), c.status.instance_id});
   cv_.notify_all();
 }
 
@@ -29,7 +31,9 @@ Result<RuntimeInfo> FakeRuntime::create_and_start(const ContainerSpec& spec) {
   std::lock_guard lock(mu_);
   if (auto r = enter("create_and_start"); !r) return std::unexpected(r.error());
   if (auto r = validate_container_spec(spec); !r) return std::unexpected(r.error());
-  specs_[spec.sandbox_id] = spec;
+  ContainerSpec kept = spec;
+  std::erase_if(kept.labels, [](const auto& kv) { return is_reserved_label(kv.first); });
+  specs_[spec.sandbox_id] = std::move(kept);
   auto it = containers_.find(spec.sandbox_id);
   if (it != containers_.end()) {
     Container& c = it->second;
@@ -54,6 +58,7 @@ Result<RuntimeInfo> FakeRuntime::create_and_start(const ContainerSpec& spec) {
   Container c;
   c.status.runtime_id = id;
   c.status.sandbox_id = spec.sandbox_id;
+  c.status.instance_id = instance_id_;
   c.status.state = ContainerState::kRunning;
   c.status.started_at = clock_.now();
   auto [pos, _] = containers_.emplace(spec.sandbox_id, std::move(c));
@@ -217,6 +222,27 @@ std::string FakeRuntime::add_foreign_container() {
   c.status.state = ContainerState::kRunning;
   containers_.emplace(std::string("foreign-") + id, std::move(c));
   return id;
+}
+
+std::string FakeRuntime::add_container_of(const std::string& sandbox_id,
+                                          const std::string& instance_id) {
+  std::lock_guard lock(mu_);
+  char id[32];
+  std::snprintf(id, sizeof id, "fake%012llx", static_cast<unsigned long long>(next_id_++));
+  Container c;
+  c.status.runtime_id = id;
+  c.status.sandbox_id = sandbox_id;
+  c.status.instance_id = instance_id;
+  c.status.state = ContainerState::kRunning;
+  c.status.started_at = clock_.now();
+  auto [pos, _] = containers_.insert_or_assign(sandbox_id, std::move(c));
+  emit(RuntimeEventKind::kStarted, pos->second, std::nullopt);
+  return id;
+}
+
+void FakeRuntime::set_instance_id(std::string instance_id) {
+  std::lock_guard lock(mu_);
+  instance_id_ = std::move(instance_id);
 }
 
 void FakeRuntime::break_watchers() {

@@ -9,8 +9,14 @@
 //   simulate_exit(id, code)   the container's process exits (die; oom first if asked)
 //   simulate_vanish(id)       the container disappears behind our back (destroy)
 //   add_foreign_container()   a container without the sandbox label (never listed)
+//   add_container_of(id, instance)  a sandbox container made by another sandboxd (its
+//                             instance id) or by a version before identities ("")
 //   break_watchers()          every running watch() returns kUnavailable
 // and observation: calls("pause"), last_spec(id).
+//
+// Like DockerRuntime, the containers it creates carry its instance id (constructor or
+// set_instance_id(); "" = none) in ContainerStatus/RuntimeEvent::instance_id, and it drops
+// reserved user labels (is_reserved_label) from the spec it keeps (last_spec).
 //
 // Thread-safe: one mutex guards everything; watch() waits on a condition variable.
 // Event times come from the injected Clock (borrowed; must outlive the fake).
@@ -30,7 +36,7 @@ namespace sbx {
 
 class FakeRuntime final : public Runtime {
  public:
-  explicit FakeRuntime(const Clock& clock);
+  explicit FakeRuntime(const Clock& clock, std::string instance_id = {});
 
   Result<RuntimeInfo> create_and_start(const ContainerSpec& spec) override;
   Result<void> pause(const std::string& sandbox_id) override;
@@ -49,6 +55,11 @@ class FakeRuntime final : public Runtime {
   bool simulate_exit(const std::string& sandbox_id, int exit_code, bool oom_killed = false);
   bool simulate_vanish(const std::string& sandbox_id);
   std::string add_foreign_container();  // returns its runtime id
+  // A running labelled container of sandbox `sandbox_id` created by the sandboxd with
+  // `instance_id` ("" = an earlier version, no instance label). Returns its runtime id.
+  std::string add_container_of(const std::string& sandbox_id, const std::string& instance_id);
+  // The instance id given to containers created from now on.
+  void set_instance_id(std::string instance_id);
   void break_watchers();
 
   int calls(std::string_view operation) const;  // "create_and_start", "pause", ...
@@ -67,6 +78,7 @@ class FakeRuntime final : public Runtime {
 
   const Clock& clock_;
   mutable std::mutex mu_;
+  std::string instance_id_;  // guarded by mu_
   std::condition_variable_any cv_;
   std::map<std::string, Container> containers_;  // by sandbox id (foreign: by runtime id)
   std::vector<RuntimeEvent> events_;

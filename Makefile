@@ -1,12 +1,14 @@
 # sandboxd — the two commands a user needs:
 #   make run    build (Release) and start sandboxd on its embedded defaults (0.0.0.0:8080)
 #   make test   build, then every test: unit, integration, end-to-end (real Docker, the
-#               official Python SDK, a real Prometheus), and again under ASan/UBSan
-# Both install missing Debian packages first when run as root (otherwise they print the
+#               official Python SDK, a real Prometheus), again under ASan/UBSan, and the
+#               concurrency tests under ThreadSanitizer
+# All install missing Debian packages first when run as root (otherwise they print the
 # apt-get line and stop).
 SHELL := /bin/bash
 BUILD_DIR ?= build/release
 ASAN_DIR  ?= build/asan
+TSAN_DIR  ?= build/tsan
 JOBS      ?= $(shell nproc)
 CMAKE_FLAGS ?=
 ifeq ($(CI),true)
@@ -18,7 +20,7 @@ ARGS ?=
 export CCACHE_BASEDIR := $(CURDIR)
 export CCACHE_NOHASHDIR := 1
 
-.PHONY: all deps test-deps build build-asan run test test-release test-asan bench format clean
+.PHONY: all deps test-deps build build-asan build-tsan run test test-release test-asan bench format clean
 
 all: build
 
@@ -41,13 +43,23 @@ build-asan: deps
 	  $(CMAKE_FLAGS) >/dev/null
 	@ninja -C $(ASAN_DIR) -j$(JOBS)
 
+# ThreadSanitizer: only the concurrency tests (store pipeline, API with parked answers,
+# workers on the fake runtime), see scripts/run-tests.sh. -O1 -g1: TSan is slow at -O0.
+TSAN_TARGETS := store_test api_test workers_test
+build-tsan: deps
+	@cmake -S . -B $(TSAN_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSANDBOXD_TSAN=ON \
+	  -DSANDBOXD_BENCH=OFF -DSANDBOXD_ENGINE_TESTS=OFF "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1" \
+	  $(CMAKE_FLAGS) >/dev/null
+	@ninja -C $(TSAN_DIR) -j$(JOBS) $(TSAN_TARGETS)
+
 run: build
 	$(BUILD_DIR)/sandboxd $(ARGS)
 
 # Every test of the Release build (Docker-backed ones against a private engine), then the
-# unit and integration tests again under AddressSanitizer + UndefinedBehaviorSanitizer.
-test: test-deps build build-asan
-	@scripts/run-tests.sh $(BUILD_DIR) $(ASAN_DIR)
+# unit and integration tests again under AddressSanitizer + UndefinedBehaviorSanitizer,
+# then the concurrency tests under ThreadSanitizer.
+test: test-deps build build-asan build-tsan
+	@scripts/run-tests.sh $(BUILD_DIR) $(ASAN_DIR) $(TSAN_DIR)
 
 bench: build
 	@scripts/run-bench.sh $(BUILD_DIR)

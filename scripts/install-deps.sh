@@ -16,8 +16,8 @@ test_pkgs=(docker.io busybox-static prometheus python3 python3-venv curl wrk)
 # `make fuzz` only (not `make test`, which replays the corpus with GCC): libFuzzer needs
 # clang, and Debian 12's default clang-14 cannot compile libstdc++ 12's <expected>
 # (__cpp_concepts too old); clang-19 can. libclang_rt.fuzzer*.a (and the ASan/UBSan
-# runtimes) are in libclang-rt-19-dev.
-fuzz_pkgs=(clang-19 libclang-rt-19-dev)
+# runtimes) are in libclang-rt-19-dev; llvm brings llvm-symbolizer for readable crash stacks.
+fuzz_pkgs=(clang-19 libclang-rt-19-dev llvm)
 
 want=("${build_pkgs[@]}")
 [[ "${1:-build}" == "test" ]] && want+=("${test_pkgs[@]}")

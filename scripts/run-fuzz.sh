@@ -17,6 +17,13 @@ out=${FUZZ_OUT:-/tmp/sandboxd-fuzz}
 targets=("$@")
 [[ ${#targets[@]} -eq 0 ]] && targets=(request_parsing event_codec config http_server)
 
+# Symbolized stacks in crash reports (llvm-symbolizer of package llvm reads clang-19's
+# DWARF well enough).
+if [[ -z "${ASAN_SYMBOLIZER_PATH:-}" ]]; then
+  sym=$(command -v llvm-symbolizer-19 || command -v llvm-symbolizer || true)
+  [[ -n "$sym" ]] && export ASAN_SYMBOLIZER_PATH=$sym
+fi
+
 status=0
 for t in "${targets[@]}"; do
   mkdir -p "$out/$t/corpus"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian packages sandboxd needs to build, run and test.
-#   scripts/install-deps.sh [build|test]
+#   scripts/install-deps.sh [build|test|fuzz]
 # As root, missing packages are installed with apt-get. Otherwise the exact apt-get line
 # is printed and the script exits 1, so nothing is half-installed behind the user's back.
 set -euo pipefail
@@ -13,9 +13,15 @@ build_pkgs=(cmake ninja-build g++ pkg-config ccache
 # busybox that the test images are made of, Prometheus + promtool, and Python for the
 # official OpenSandbox SDK (installed into a venv by the tests).
 test_pkgs=(docker.io busybox-static prometheus python3 python3-venv curl wrk)
+# `make fuzz` only (not `make test`, which replays the corpus with GCC): libFuzzer needs
+# clang, and Debian 12's default clang-14 cannot compile libstdc++ 12's <expected>
+# (__cpp_concepts too old); clang-19 can. libclang_rt.fuzzer*.a (and the ASan/UBSan
+# runtimes) are in libclang-rt-19-dev; llvm brings llvm-symbolizer for readable crash stacks.
+fuzz_pkgs=(clang-19 libclang-rt-19-dev llvm)
 
 want=("${build_pkgs[@]}")
 [[ "${1:-build}" == "test" ]] && want+=("${test_pkgs[@]}")
+[[ "${1:-build}" == "fuzz" ]] && want+=("${fuzz_pkgs[@]}")
 
 missing=()
 for p in "${want[@]}"; do

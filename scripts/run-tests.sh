@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs every test: scripts/run-tests.sh RELEASE_BUILD_DIR ASAN_BUILD_DIR
+# Runs every test: scripts/run-tests.sh RELEASE_BUILD_DIR [ASAN_BUILD_DIR [TSAN_BUILD_DIR]]
+# (the fuzz corpus replays, ctest label `fuzz`, run in the release and ASan passes).
 #
 # Docker-backed tests (ctest label `docker`) need an engine. Order of preference:
 #   1. SANDBOXD_TEST_DOCKER_HOST already set by the caller;
@@ -9,6 +10,7 @@
 set -euo pipefail
 release=${1:?release build dir}
 asan=${2:-}
+tsan=${3:-}
 here=$(cd "$(dirname "$0")" && pwd)
 work=$(mktemp -d /tmp/sandboxd-tests.XXXXXX)
 started_docker=0
@@ -46,5 +48,17 @@ if [[ -n "$asan" ]]; then
   echo "== unit and integration tests under ASan/UBSan"
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
     ctest --test-dir "$asan" --output-on-failure -j"$jobs" -LE '^(docker|slow)$' || status=1
+fi
+if [[ -n "$tsan" ]]; then
+  # Only the tests where threads meet: the store's writer pipeline, the API's parked
+  # answers sent from other threads (and clients leaving while parked), the workers on the
+  # fake runtime. A race report fails the test (exit code 66). Suppressions: third-party
+  # code only, each with its reason, in tests/tsan.supp.
+  echo "== concurrency tests under ThreadSanitizer"
+  export TSAN_OPTIONS="suppressions=$here/../tests/tsan.supp second_deadlock_stack=1 history_size=4"
+  ctest --test-dir "$tsan" --output-on-failure -j"$jobs" \
+    -R '^(WriterPipeline|WriteFailure|EventStore|ApiConcurrency|ApiParkedDisconnect)\.' || status=1
+  ctest --test-dir "$tsan" --output-on-failure -j"$jobs" -L '^workers$' || status=1
+  unset TSAN_OPTIONS
 fi
 exit $status

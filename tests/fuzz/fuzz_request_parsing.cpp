@@ -1,0 +1,138 @@
+// Fuzz target: the request parsers of the lifecycle API (api/request_parsing.h). Every
+// input is tried as a POST /sandboxes body, a PATCH …/metadata body, a POST
+// …/renew-expiration body and a GET /sandboxes query string (api/http_util.h parse_query
+// then parse_list_query). Nothing may crash, throw or hang, and what a parser accepts must
+// obey the rules the parser documents:
+//   create: exactly one of image / snapshotId; a valid image reference; entrypoint
+//           non-empty without NUL; timeout >= 60; env names non-empty without '=' or NUL,
+//           values without NUL; at most kMaxMetadataEntries metadata entries, each a valid
+//           label; cpu/memory parse with events/quantity.h and lie in the accepted range.
+//   patch:  every key a valid label key (also for deletions), every value a valid value.
+//   renew:  the instant survives format_rfc3339 -> parse_rfc3339.
+//   query:  a parse survives percent-encoding every byte and parsing again; a list query
+//           has page >= 1, pageSize 1..200, distinct states.
+// A refusal is a 400, 413 or 422 with a code and a message.
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "api/http_util.h"
+#include "api/request_parsing.h"
+#include "events/decider.h"
+#include "events/quantity.h"
+#include "events/time.h"
+#include "tests/fuzz/fuzz_check.h"
+
+namespace {
+
+using namespace sbx;
+using namespace sbx::api;
+
+bool has_nul(std::string_view s) { return s.find('\0') != std::string_view::npos; }
+
+void check_refusal(const ApiError& e, const char* what) {
+  FUZZ_CHECK(e.status == 400 || e.status == 413 || e.status == 422, "%s: status %d", what,
+             e.status);
+  FUZZ_CHECK(!e.code.empty() && !e.message.empty(), "%s: refusal without code or message", what);
+}
+
+void check_create(std::string_view body) {
+  CreateParseOptions options;
+  options.allowed_host_paths = {"/data", "/srv/shared"};
+  auto r = parse_create_request(body, options);
+  if (!r) return check_refusal(r.error(), "create");
+  const SandboxSpec& s = r->spec;
+  FUZZ_CHECK(s.image_uri.empty() != s.snapshot_id.empty(), "image '%s' snapshot '%s'",
+             s.image_uri.c_str(), s.snapshot_id.c_str());
+  if (!s.image_uri.empty()) {
+    FUZZ_CHECK(image_reference_problem(s.image_uri).empty(), "image %s", s.image_uri.c_str());
+    FUZZ_CHECK(!s.entrypoint.empty(), "image without entrypoint");
+  }
+  FUZZ_CHECK(!has_nul(s.snapshot_id) && s.snapshot_id.size() <= 255, "snapshot id");
+  for (const auto& a : s.entrypoint) FUZZ_CHECK(!has_nul(a), "NUL in entrypoint");
+  if (r->timeout_seconds) FUZZ_CHECK(*r->timeout_seconds >= 60, "timeout %lld",
+                                     static_cast<long long>(*r->timeout_seconds));
+  for (const auto& [k, v] : s.env) {
+    FUZZ_CHECK(!k.empty() && k.find('=') == std::string::npos && !has_nul(k), "env name");
+    FUZZ_CHECK(!has_nul(v), "NUL in env value of %s", k.c_str());
+  }
+  FUZZ_CHECK(r->metadata.size() <= kMaxMetadataEntries, "%zu metadata entries",
+             r->metadata.size());
+  for (const auto& [k, v] : r->metadata) {
+    FUZZ_CHECK(metadata_key_problem(k).empty(), "metadata key %s", k.c_str());
+    FUZZ_CHECK(metadata_value_problem(v).empty(), "metadata value %s", v.c_str());
+  }
+  if (auto it = s.resource_limits.find("cpu"); it != s.resource_limits.end()) {
+    auto n = parse_cpu_quantity(it->second);
+    FUZZ_CHECK(n && *n >= kMinCpuNanos && *n <= kMaxCpuNanos, "cpu %s", it->second.c_str());
+  }
+  if (auto it = s.resource_limits.find("memory"); it != s.resource_limits.end()) {
+    auto n = parse_memory_quantity(it->second);
+    FUZZ_CHECK(n && *n >= kMinMemoryBytes && *n <= kMaxMemoryBytes, "memory %s",
+               it->second.c_str());
+  }
+  if (s.image_auth) {
+    FUZZ_CHECK(!has_nul(s.image_auth->username) && !has_nul(s.image_auth->password),
+               "NUL in image.auth");
+  }
+}
+
+void check_patch(std::string_view body) {
+  auto r = parse_metadata_patch(body);
+  if (!r) return check_refusal(r.error(), "patch");
+  for (const auto& [k, v] : r->patch) {
+    FUZZ_CHECK(metadata_key_problem(k).empty(), "patch key %s", k.c_str());
+    if (v) FUZZ_CHECK(metadata_value_problem(*v).empty(), "patch value %s", v->c_str());
+  }
+}
+
+void check_renew(std::string_view body) {
+  auto r = parse_renew_request(body);
+  if (!r) return check_refusal(r.error(), "renew");
+  const std::string text = format_rfc3339(r->expires_at);
+  auto back = parse_rfc3339(text);
+  FUZZ_CHECK(back && *back == r->expires_at, "renew: %lld -> %s does not parse back",
+             static_cast<long long>(r->expires_at), text.c_str());
+}
+
+std::string encode_all(std::string_view s) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    out += '%';
+    out += kHex[c >> 4];
+    out += kHex[c & 15];
+  }
+  return out;
+}
+
+void check_query(std::string_view raw) {
+  auto params = parse_query(raw);
+  if (!params) return;
+  std::string again;
+  for (const auto& [k, v] : *params) {
+    if (!again.empty()) again += '&';
+    again += encode_all(k) + "=" + encode_all(v);
+  }
+  auto reparsed = parse_query(again);
+  FUZZ_CHECK(reparsed && *reparsed == *params, "query does not survive re-encoding: %s",
+             again.c_str());
+  auto q = parse_list_query(*params);
+  if (!q) return check_refusal(q.error(), "list query");
+  FUZZ_CHECK(q->page >= 1 && q->page <= 1'000'000, "page %d", q->page);
+  FUZZ_CHECK(q->page_size >= 1 && q->page_size <= 200, "pageSize %d", q->page_size);
+  for (std::size_t i = 0; i < q->states.size(); ++i)
+    for (std::size_t j = i + 1; j < q->states.size(); ++j)
+      FUZZ_CHECK(q->states[i] != q->states[j], "state listed twice");
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  const std::string_view in(reinterpret_cast<const char*>(data), size);
+  check_create(in);
+  check_patch(in);
+  check_renew(in);
+  check_query(in);
+  return 0;
+}

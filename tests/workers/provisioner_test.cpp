@@ -10,6 +10,7 @@
 
 #include "src/metrics/registry.h"
 #include "src/metrics/worker_metrics.h"
+#include "tests/support/corrupt_store.h"
 #include "tests/workers/worker_test_support.h"
 
 namespace sbx::testing {
@@ -374,6 +375,33 @@ TEST_F(ProvisionerTest, StopInterruptsABackoffAndLeavesTheRequestUndone) {
   const auto requested_at = stream("sandbox-sb1").front().position;
   EXPECT_LT(*store().checkpoint("provisioner"), requested_at);
   EXPECT_EQ(state_of("sb1"), SandboxState::kPending);
+}
+
+// Issue 10 item 8: an event that does not decode used to stop the provisioner for good
+// (every later create stayed Pending). It is skipped; its sandbox is marked Failed.
+TEST_F(ProvisionerTest, SkipsACorruptEventMarksItsSandboxFailedAndProvisionsTheRest) {
+  ASSERT_TRUE(create("a"));  // position 1
+  ASSERT_TRUE(create("b"));  // position 2
+  ASSERT_TRUE(create("c"));  // position 3
+  store_.reset();
+  corrupt_event((dir_ / "data").string(), 2);
+  open_store();
+
+  Provisioner provisioner(store(), runtime_, recorder(), fast_options());
+  ASSERT_TRUE(provisioner.start());
+  EXPECT_TRUE(wait_state("a", SandboxState::kRunning));
+  EXPECT_TRUE(wait_state("c", SandboxState::kRunning));
+  EXPECT_TRUE(wait_state("b", SandboxState::kFailed));
+  auto b = store().get_sandbox("b");
+  ASSERT_NE(b, nullptr);
+  EXPECT_EQ(b->status_reason, "STORE::CORRUPT_EVENT");
+  EXPECT_EQ(b->status_message, "corrupt event at position 2");
+  ASSERT_TRUE(create("d"));  // later creates progress too
+  EXPECT_TRUE(wait_state("d", SandboxState::kRunning));
+  EXPECT_TRUE(provisioner.wait_until_done(store().head(), std::chrono::seconds(10)));
+  provisioner.stop();
+  EXPECT_GE(provisioner.checkpoint(), 3u);  // past the corrupt position
+  EXPECT_EQ(store().corrupt_events_found(), 1u);
 }
 
 }  // namespace

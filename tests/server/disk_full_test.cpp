@@ -111,8 +111,10 @@ TEST(DiskFull, TheServerStartsServesReadsAndAnswersMutations503Storage) {
   auto port = (*server)->start();
   ASSERT_TRUE(port);
   EXPECT_EQ(send(*port, "GET", "/v1/sandboxes/" + kKept).status, 200);
+  // Writes reach the store again (the answer may be 409 if the provisioner, finding no
+  // engine, has failed the sandbox meanwhile; never 503 storage).
   auto patched = send(*port, "PATCH", "/v1/sandboxes/" + kKept + "/metadata", R"({"team":"a"})");
-  EXPECT_EQ(patched.status, 200) << patched.body;
+  EXPECT_TRUE(patched.status == 200 || patched.status == 409) << patched.body;
   auto metrics = send(*port, "GET", "/metrics");
   EXPECT_NE(metrics.body.find("sandboxd_store_writable 1"), std::string::npos);
   (*server)->stop();

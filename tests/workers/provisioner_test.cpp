@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <map>
 #include <mutex>
 #include <set>
@@ -402,6 +403,44 @@ TEST_F(ProvisionerTest, SkipsACorruptEventMarksItsSandboxFailedAndProvisionsTheR
   provisioner.stop();
   EXPECT_GE(provisioner.checkpoint(), 3u);  // past the corrupt position
   EXPECT_EQ(store().corrupt_events_found(), 1u);
+}
+
+// Fault-injection suite: a runtime call that never returns (a hung engine; the real
+// runtime bounds it with docker.api_timeout) holds only the provisioner thread its sandbox
+// hashes to. The creates of sandboxes on the other threads progress meanwhile.
+TEST_F(ProvisionerTest, OneHungRuntimeCallDoesNotBlockTheOtherProvisionerThreads) {
+  RecordingRuntime recording(runtime_, 0ms);
+  std::mutex mu;
+  std::condition_variable cv;
+  bool release = false;
+  recording.on_create = [&](const std::string& id) {
+    if (id != "hung") return;
+    std::unique_lock lock(mu);
+    cv.wait(lock, [&] { return release; });
+  };
+  WorkerOptions options = fast_options();
+  options.provisioners = 4;
+  Provisioner provisioner(store(), recording, recorder(), options);
+  ASSERT_TRUE(provisioner.start());
+  ASSERT_TRUE(create("hung"));
+  ASSERT_TRUE(eventually([&] { return recording.ops().contains("hung"); }));
+  // Sandboxes that the dispatcher routes to other threads (hash of the id, as it does).
+  const auto queue_of = [](const std::string& id) { return std::hash<std::string>{}(id) % 4; };
+  std::vector<std::string> others;
+  for (int i = 0; others.size() < 6; ++i) {
+    const std::string id = "other-" + std::to_string(i);
+    if (queue_of(id) != queue_of("hung")) others.push_back(id);
+  }
+  for (const auto& id : others) ASSERT_TRUE(create(id));
+  for (const auto& id : others) EXPECT_TRUE(wait_state(id, SandboxState::kRunning)) << id;
+  EXPECT_EQ(state_of("hung"), SandboxState::kPending);
+  {
+    std::lock_guard lock(mu);
+    release = true;
+  }
+  cv.notify_all();
+  EXPECT_TRUE(wait_state("hung", SandboxState::kRunning));
+  provisioner.stop();
 }
 
 }  // namespace

@@ -247,8 +247,9 @@ TEST(EventStream, SkipsAnEventThatDoesNotDecodeAndKeepsStreaming) {
   SseStream s(h.port(), "/v1/events?since=0");
   ASSERT_EQ(s.status(), 200) << s.head().body;
   std::vector<std::string> ids;
-  auto collect_until = [&](std::size_t n) {
-    while (ids.size() < n) {
+  auto collect_until = [&](std::size_t n) {  // heartbeats keep next() busy: bound it
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (ids.size() < n && std::chrono::steady_clock::now() < deadline) {
       auto f = s.next(5s);
       if (!f) return;
       if (!f->data.empty()) ids.push_back(f->id);

@@ -48,6 +48,7 @@ constexpr Row kServiceRows[] = {
     {ErrorCode::kResourceExhausted, true, kAnyOp, "docker.port_range", 503, true,
      "PORT_RANGE_EXHAUSTED"},
     {ErrorCode::kResourceExhausted, true, kAnyOp, "", 503, false, "SANDBOX::RESOURCE_EXHAUSTED"},
+    {ErrorCode::kUnavailable, true, kAnyOp, "store", 503, false, "SANDBOX::STORAGE_UNAVAILABLE"},
     {ErrorCode::kUnavailable, true, kAnyOp, "", 503, true, "INITIALIZATION_ERROR"},
     {ErrorCode::kDeadlineExceeded, true, kAnyOp, "", 504, false, "SANDBOX::TIMEOUT"},
     {ErrorCode::kUnauthenticated, true, kAnyOp, "", 401, false, "INVALID_API_KEY"},

@@ -84,16 +84,21 @@ void EventStreamer::run() {
     for (auto& sub : subs) {
       bool alive = true;
       if (sub->after < head) {
-        auto events = store_.read(sub->after + 1, batch_);
-        if (!events) {
+        // Records that do not decode are skipped (the store logs and counts them).
+        auto chunk = store_.read_log(sub->after + 1, batch_);
+        if (!chunk) {
           logger("api")->warn("event stream: reading from {} failed: {}", sub->after + 1,
-                              events.error().message);
-        } else if (!events->empty()) {
-          std::string frames;
-          for (const auto& e : *events) frames += frame(e);
-          alive = sub->io.write(frames);
-          if (alive) sub->after = events->back().position;
-          if (sub->after < head) lagging = true;
+                              chunk.error().message);
+        } else {
+          if (!chunk->events.empty()) {
+            std::string frames;
+            for (const auto& e : chunk->events) frames += frame(e);
+            alive = sub->io.write(frames);
+          }
+          if (alive && chunk->next > sub->after + 1) {
+            sub->after = chunk->next - 1;
+            if (sub->after < head) lagging = true;
+          }
         }
       }
       if (alive && beat) alive = sub->io.write(": keep-alive\n\n");

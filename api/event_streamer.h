@@ -8,7 +8,9 @@
 //     data: <event envelope JSON, one line>\n\n
 // in position order without gaps, at most `batch` events per subscriber per round so that
 // one subscriber catching up from far behind does not starve the others; and a comment
-// line (": keep-alive") to every subscriber each `heartbeat`.
+// line (": keep-alive") to every subscriber each `heartbeat`. A stored event that does not
+// decode is left out (its `id` is skipped; the store logs and counts it): one bad record
+// never stalls the streams.
 //
 // No polling: the thread sleeps until a commit, a new subscriber, the next heartbeat, or
 // shutdown. Thread-safe. shutdown() (also run by the destructor) ends every stream and

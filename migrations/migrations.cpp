@@ -110,7 +110,20 @@ Result<MigrationReport> migrate(const std::string& path, const Clock& clock,
                                                     std::to_string(kStoreSchemaVersion) + ")");
   }
   auto log = logger("migrations");
-  auto db = layout::RawDb::open(path, /*create_if_missing=*/true);
+  if (layout::exists(path)) {
+    // Nothing to do is found without opening for writing (which writes RocksDB's own files):
+    // a directory on a full disk is still served read-only (store/event_store.h).
+    auto ro = layout::RawDb::open_read_only(path, options.env);
+    if (ro) {
+      auto current = (*ro)->schema_version();
+      if (current && *current >= target && *current <= kStoreSchemaVersion) {
+        MigrationReport report;
+        report.from_version = report.to_version = *current;
+        return report;
+      }
+    }
+  }
+  auto db = layout::RawDb::open(path, /*create_if_missing=*/true, options.env);
   if (!db) return std::unexpected(db.error());
   auto current = (*db)->schema_version();
   if (!current) return std::unexpected(current.error());

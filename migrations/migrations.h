@@ -26,6 +26,7 @@
 #include "events/result.h"
 #include "events/time.h"
 #include "src/common/clock.h"
+#include "store/event_store.h"  // rocksdb::Env (declared)
 
 namespace sbx {
 
@@ -49,6 +50,7 @@ struct MigrationReport {
 
 struct MigrateOptions {
   int target_version = 0;  // 0: the newest this binary knows (kStoreSchemaVersion)
+  rocksdb::Env* env = nullptr;  // tests only: the RocksDB environment (fault injection)
 };
 
 // Every step this binary knows, in order (versions 1..kStoreSchemaVersion).

@@ -16,7 +16,9 @@
 #include <cstdlib>
 #include <deque>
 #include <filesystem>
+#include <map>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <shared_mutex>
 #include <system_error>
 #include <thread>
@@ -173,6 +175,23 @@ struct EventStore::Impl {
   rocksdb::WriteOptions write_options;
   std::string owned_secondary_dir;  // removed at close
   std::string instance_id;          // meta/instance_id; set at open, never changed
+  // Opened read-only because the directory refused writes (read_only_if_unwritable).
+  bool unwritable_open = false;
+  // False while a failed write has not been resumed from (written by the group whose turn
+  // it is) or for an unwritable_open store.
+  std::atomic<bool> writable{true};
+
+  // Corruption found (see event_store.h): log positions that do not decode, each logged and
+  // counted once; sandbox records rebuilt at open; failures to append once writers run.
+  mutable std::mutex corrupt_mu;
+  mutable std::map<std::uint64_t, CorruptEvent> corrupt;
+  std::atomic<std::uint64_t> rebuilt_records{0};
+  struct PendingFailure {
+    std::string id;
+    std::uint64_t version = 0;
+    std::string message;
+  };
+  std::vector<PendingFailure> pending_failures;
   std::shared_ptr<spdlog::logger> logger = sbx::logger("store");
 
   // Projection state: written under the exclusive lock by the writer whose turn it is (or
@@ -250,6 +269,14 @@ struct EventStore::Impl {
   Result<void> load_instance_id();
   Result<void> load();
   void writer_loop();
+  // A sandboxes record that does not decode: rebuild it from its stream (see the header).
+  Result<void> rebuild_record(const std::string& id, const std::string& why);
+  // Appends the SandboxFailed events rebuild_record decided on (after the writers run).
+  void append_pending_failures(EventStore& store);
+  // Records (once per position) that the log record at `position` does not decode.
+  CorruptEvent note_corrupt(std::uint64_t position, std::string_view raw,
+                            std::string message) const;
+  Result<void> refuse_write() const;  // an error if this store cannot write at all
 
   // --- writer -----------------------------------------------------------------------------
   struct Group {
@@ -286,15 +313,18 @@ struct EventStore::Impl {
   // --- reads ------------------------------------------------------------------------------
   Result<std::optional<std::string>> get(rocksdb::ColumnFamilyHandle* cf,
                                          std::string_view key) const;
+  // With `tolerant`, records that do not decode go to tolerant->corrupt instead of failing
+  // the read (the events go to the result either way; tolerant->next is set).
   Result<std::vector<Event>> read_unlocked(std::uint64_t from, std::size_t max,
-                                           std::uint64_t up_to) const;
+                                           std::uint64_t up_to,
+                                           LogChunk* tolerant = nullptr) const;
 };
 
 // ---------------------------------------------------------------------------------------
 // open / close
 
 Result<std::unique_ptr<EventStore>> EventStore::open(const StoreOptions& options) {
-  return store_internal::Access::open(options, nullptr);
+  return store_internal::Access::open(options, options.env);
 }
 
 Result<std::unique_ptr<EventStore>> store_internal::Access::open(const StoreOptions& options,
@@ -303,6 +333,7 @@ Result<std::unique_ptr<EventStore>> store_internal::Access::open(const StoreOpti
   if (options.path.empty()) {
     return fail(ErrorCode::kInvalidArgument, "store path is empty", "store.path");
   }
+  if (env == nullptr) env = options.env;
   if (env != nullptr && options.read_only) {
     return fail(ErrorCode::kInvalidArgument, "a custom environment needs a read-write store");
   }
@@ -334,6 +365,20 @@ Result<std::unique_ptr<EventStore>> store_internal::Access::open(const StoreOpti
   } else {
     bool fresh = !layout::exists(options.path);
     auto raw = layout::RawDb::open(options.path, /*create_if_missing=*/true, env);
+    if (!raw && options.read_only_if_unwritable && !fresh &&
+        raw.error().code == ErrorCode::kUnavailable && raw.error().field != layout::kLockHeld) {
+      // The disk refuses writes (full, failing): serve what is there, write nothing.
+      impl->logger->error(
+          "{}: cannot open for writing ({}); opened read-only: reads work, every write fails "
+          "until sandboxd restarts with a writable disk",
+          options.path, raw.error().message);
+      raw = layout::RawDb::open_read_only(options.path, env);
+      if (raw) {
+        impl->unwritable_open = true;
+        impl->writable = false;
+        fresh = false;
+      }
+    }
     if (!raw) return std::unexpected(raw.error());
     impl->raw = std::move(*raw);
     if (fresh) {
@@ -384,8 +429,8 @@ Result<std::unique_ptr<EventStore>> store_internal::Access::open(const StoreOpti
   impl->logger->info("opened {}{} ({} live sandboxes, head {}, {} ms)", options.path,
                      options.read_only ? " read-only" : "", impl->live.size(), impl->head.load(),
                      elapsed_micros(started) / 1000);
+  Impl* p = impl.get();
   if (!options.read_only) {
-    Impl* p = impl.get();
     p->next_position = p->head.load() + 1;
     for (int i = 0; i < Impl::kWriters; ++i) {
       p->writers.emplace_back([p] {
@@ -394,7 +439,9 @@ Result<std::unique_ptr<EventStore>> store_internal::Access::open(const StoreOpti
       });
     }
   }
-  return std::unique_ptr<EventStore>(new EventStore(std::move(impl)));
+  std::unique_ptr<EventStore> store(new EventStore(std::move(impl)));
+  p->append_pending_failures(*store);
+  return store;
 }
 
 // The store's identity. A read-write open of a directory that has none (made by migrate(),
@@ -404,7 +451,7 @@ Result<std::unique_ptr<EventStore>> store_internal::Access::open(const StoreOpti
 Result<void> EventStore::Impl::load_instance_id() {
   auto id = raw->instance_id();
   if (!id) return std::unexpected(id.error());
-  if (id->empty() && !options.read_only) {
+  if (id->empty() && !options.read_only && !unwritable_open) {
     std::string fresh = new_random_uuid();
     rocksdb::WriteBatch batch;
     raw->put_instance_id(batch, fresh);
@@ -454,6 +501,8 @@ Result<void> EventStore::Impl::load() {
     std::vector<std::shared_ptr<const Sandbox>> sandboxes;
     // Records whose key is not their sandbox's id (none that this store wrote).
     std::vector<std::pair<std::string, std::shared_ptr<const Sandbox>>> renamed;
+    // Records that do not decode: key, why (rebuilt from their streams below).
+    std::vector<std::pair<std::string, std::string>> corrupt;
     std::optional<Error> error;
   };
   std::vector<Range> ranges(splits.size() + 1);
@@ -472,10 +521,8 @@ Result<void> EventStore::Impl::load() {
       for (r > 0 ? it->Seek(lower) : it->SeekToFirst(); it->Valid(); it->Next()) {
         auto sb = decode_sandbox(sv(it->value()));
         if (!sb) {
-          out.error =
-              Error(ErrorCode::kDataLoss, "sandbox projection '" + std::string(sv(it->key())) +
-                                              "' does not decode: " + sb.error().message);
-          break;
+          out.corrupt.emplace_back(std::string(sv(it->key())), sb.error().message);
+          continue;
         }
         auto shared = std::make_shared<const Sandbox>(std::move(*sb));
         if (shared->id == sv(it->key())) {
@@ -513,7 +560,187 @@ Result<void> EventStore::Impl::load() {
     }
     for (auto& [key, sandbox] : range.renamed) live.insert_or_assign(key, std::move(sandbox));
   }
+  for (auto& range : ranges) {
+    for (const auto& [key, why] : range.corrupt) {
+      if (auto r = rebuild_record(key, why); !r) return r;
+    }
+  }
   return {};
+}
+
+Result<void> EventStore::Impl::rebuild_record(const std::string& id, const std::string& why) {
+  const std::string stream = "sandbox-" + id;
+  const std::string prefix = keys::stream_prefix(stream);
+  std::optional<Sandbox> state;
+  bool unprojected = false;  // the stream does not start with SandboxRequested
+  std::uint64_t version = 0;
+  std::size_t events = 0;
+  std::optional<CorruptEvent> bad;
+  {
+    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), log.streams));
+    for (it->Seek(prefix); it->Valid() && sv(it->key()).starts_with(prefix); it->Next()) {
+      auto k = keys::parse_stream_key(sv(it->key()));
+      if (!k || it->value().size() != 8) {
+        return fail(ErrorCode::kDataLoss, "malformed stream index entry of " + stream);
+      }
+      version = k->version;
+      const std::string pos(sv(it->value()));
+      auto v = get(log.events, pos);
+      if (!v) return std::unexpected(v.error());
+      auto e = *v ? decode_event(**v)
+                  : Result<Event>(fail(ErrorCode::kDataLoss, "missing from the log"));
+      if (!e) {
+        auto c = note_corrupt(keys::get_u64(pos), *v ? std::string_view(**v) : std::string_view(),
+                              e.error().message);
+        if (!bad) bad = std::move(c);
+        continue;
+      }
+      ++events;
+      if (unprojected || (state && !is_live(*state))) continue;
+      if (!state && !std::holds_alternative<SandboxRequested>(e->data)) {
+        unprojected = true;
+        continue;
+      }
+      state = evolve(state, *e);
+    }
+    if (!it->status().ok()) {
+      return std::unexpected(layout::to_error(it->status(), "read stream index"));
+    }
+  }
+  std::shared_ptr<const Sandbox> after;
+  if (bad && !(state && !is_live(*state))) {
+    // Part of the history is unreadable: keep what is known, then mark it Failed.
+    Sandbox sb = state.value_or(Sandbox{});
+    sb.id = id;
+    sb.version = version;
+    const std::string message = "corrupt event at position " + std::to_string(bad->position) +
+                                " (its projection record did not decode either)";
+    if (options.read_only || unwritable_open) {
+      sb.state = SandboxState::kFailed;  // memory only: nothing can be written
+      sb.status_reason = "STORE::CORRUPT_RECORD";
+      sb.status_message = message;
+    } else {
+      pending_failures.push_back({id, version, message});
+    }
+    after = std::make_shared<const Sandbox>(std::move(sb));
+  } else if (state && is_live(*state) && !unprojected) {
+    after = std::make_shared<const Sandbox>(std::move(*state));
+  }
+  rebuilt_records.fetch_add(1, std::memory_order_relaxed);
+  logger->error(
+      "sandbox projection record '{}' does not decode ({}); rebuilt from its stream ({} events"
+      "{}): {}",
+      id, why, events, bad ? ", some unreadable" : "",
+      after ? std::string(to_string(after->state)) : std::string("not live"));
+  if (after) {
+    live.insert_or_assign(id, after);
+  } else {
+    live.erase(id);
+  }
+  if (options.read_only || unwritable_open) return {};
+
+  // Rewrite the record and its index entries (whatever they were: the old state is unknown).
+  rocksdb::WriteBatch batch;
+  for (auto* cf : {by_state, expiry}) {
+    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), cf));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      const std::string_view key = sv(it->key());
+      bool mine = false;
+      if (cf == by_state) {
+        auto k = keys::parse_by_state_key(key);
+        mine = k && k->sandbox_id == id;
+      } else {
+        auto k = keys::parse_expiry_key(key);
+        mine = k && k->sandbox_id == id;
+      }
+      if (mine) (void)batch.Delete(cf, key);
+    }
+    if (!it->status().ok()) return std::unexpected(layout::to_error(it->status(), "scan index"));
+  }
+  if (after) {
+    (void)batch.Put(sandboxes, id, encode_sandbox(*after));
+    (void)batch.Put(by_state, keys::by_state_key(after->state, after->created_at, id),
+                    rocksdb::Slice());
+    if (expires(*after)) {
+      (void)batch.Put(expiry, keys::expiry_key(*after->expires_at, id), rocksdb::Slice());
+    }
+  } else {
+    (void)batch.Delete(sandboxes, id);
+  }
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  if (auto s = db->Write(wo, &batch); !s.ok()) {
+    // Memory holds the rebuilt record; the next open rebuilds it again.
+    logger->error("rewriting the projection record of '{}' failed: {}", id, s.ToString());
+  }
+  return {};
+}
+
+void EventStore::Impl::append_pending_failures(EventStore& store) {
+  for (auto& f : pending_failures) {
+    AppendRequest req;
+    req.stream = "sandbox-" + f.id;
+    req.expected = ExpectedVersion::exactly(f.version);
+    Event e;
+    e.time = std::chrono::duration_cast<std::chrono::microseconds>(
+                 std::chrono::system_clock::now().time_since_epoch())
+                 .count();
+    e.actor = "store";
+    e.reason = Reason::kRuntime;
+    e.data = SandboxFailed{"STORE::CORRUPT_RECORD", f.message, std::nullopt};
+    req.events.push_back(std::move(e));
+    if (auto r = store.append(std::move(req)); !r) {
+      logger->error("sandbox {}: recording it Failed ({}) failed: {}", f.id, f.message,
+                    r.error().message);
+    } else {
+      logger->error("sandbox {}: marked Failed: {}", f.id, f.message);
+    }
+  }
+  pending_failures.clear();
+}
+
+CorruptEvent EventStore::Impl::note_corrupt(std::uint64_t position, std::string_view raw,
+                                            std::string message) const {
+  {
+    std::lock_guard l(corrupt_mu);
+    if (auto it = corrupt.find(position); it != corrupt.end()) return it->second;
+  }
+  CorruptEvent c;
+  c.position = position;
+  c.message = std::move(message);
+  const std::string pos = keys::u64_key(position);
+  // The record's own stream and version, if it still says them and the index agrees.
+  auto j = nlohmann::json::parse(raw, nullptr, false);
+  if (j.is_object() && j.contains("stream") && j["stream"].is_string() && j.contains("version") &&
+      j["version"].is_number_unsigned()) {
+    const auto stream = j["stream"].get<std::string>();
+    auto v = get(log.streams, keys::stream_key(stream, j["version"].get<std::uint64_t>()));
+    if (v && *v && **v == pos) c.stream = stream;
+  }
+  if (c.stream.empty()) {
+    // Otherwise the stream index entry that points here (a scan: corruption is rare).
+    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), log.streams));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      if (sv(it->value()) != pos) continue;
+      if (auto k = keys::parse_stream_key(sv(it->key()))) c.stream = k->stream;
+      break;
+    }
+  }
+  std::lock_guard l(corrupt_mu);
+  auto [it, inserted] = corrupt.emplace(position, c);
+  if (inserted) {
+    logger->error("corrupt event at position {} (stream {}): {}; readers skip it", position,
+                  c.stream.empty() ? "unknown" : c.stream, c.message);
+  }
+  return it->second;
+}
+
+Result<void> EventStore::Impl::refuse_write() const {
+  if (!unwritable_open) return {};
+  return fail(ErrorCode::kUnavailable,
+              "storage unavailable: the data directory refused writes at start (disk full?); "
+              "reads keep working, writes fail until sandboxd restarts with a writable disk",
+              "store");
 }
 
 EventStore::EventStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -566,6 +793,7 @@ Result<AppendResult> EventStore::append(AppendRequest request) {
   if (m.options.read_only) {
     return fail(ErrorCode::kFailedPrecondition, "the store is open read-only");
   }
+  if (auto r = m.refuse_write(); !r) return std::unexpected(r.error());
   Completion done(1);
   Request r;
   r.req = std::move(request);
@@ -625,6 +853,10 @@ std::vector<Result<AppendResult>> EventStore::append_all(std::vector<AppendReque
     for (std::size_t i = 0; i < requests.size(); ++i) {
       out.push_back(fail(ErrorCode::kFailedPrecondition, "the store is open read-only"));
     }
+    return out;
+  }
+  if (auto r = m.refuse_write(); !r) {
+    for (std::size_t i = 0; i < requests.size(); ++i) out.push_back(std::unexpected(r.error()));
     return out;
   }
   Completion done(static_cast<std::uint32_t>(requests.size()));
@@ -1031,12 +1263,13 @@ void EventStore::Impl::write_group(Group& g) {
   }
   std::optional<Error> failed;
   if (stale) {
-    failed = Error(ErrorCode::kUnavailable, "an earlier append write failed; retry");
+    failed = Error(ErrorCode::kUnavailable, "an earlier append write failed; retry", "store");
   } else if (g.batch.Count() > 0) {
     if (resume_needed) {
       rocksdb::Status s = db->Resume();
       if (s.ok()) {
         resume_needed = false;
+        writable = true;
         logger->info("store resumed writing after an error");
       } else {
         failed = layout::to_error(s, "the store cannot write");
@@ -1048,12 +1281,14 @@ void EventStore::Impl::write_group(Group& g) {
       g.stats.write_micros = elapsed_micros(t0);
       if (!s.ok()) {
         resume_needed = true;
+        writable = false;
         failed = layout::to_error(s, "append write failed");
         logger->error("{}", failed->message);
       }
     }
     if (failed) {
       failed->code = ErrorCode::kUnavailable;
+      failed->field = "store";
       std::lock_guard l(inflight_mu);
       ++epoch;  // every group staged on top of this one fails too
     }
@@ -1180,12 +1415,14 @@ Result<void> EventStore::save_checkpoint(std::string_view consumer, std::uint64_
   if (consumer.empty()) {
     return fail(ErrorCode::kInvalidArgument, "checkpoint consumer name is empty", "consumer");
   }
+  if (auto r = m.refuse_write(); !r) return r;
   std::shared_lock life(m.life_mu);
   if (!m.open) return fail(ErrorCode::kUnavailable, "the store is closed");
   rocksdb::Status s = m.db->Put(m.write_options, m.checkpoints, consumer, keys::u64_key(position));
   if (!s.ok()) {
     Error e = layout::to_error(s, "save checkpoint");
     e.code = ErrorCode::kUnavailable;
+    e.field = "store";
     return std::unexpected(e);
   }
   return {};
@@ -1206,23 +1443,35 @@ Result<std::optional<std::string>> EventStore::Impl::get(rocksdb::ColumnFamilyHa
 std::uint64_t EventStore::head() const { return impl_->head.load(std::memory_order_acquire); }
 
 Result<std::vector<Event>> EventStore::Impl::read_unlocked(std::uint64_t from, std::size_t max,
-                                                           std::uint64_t up_to) const {
+                                                           std::uint64_t up_to,
+                                                           LogChunk* tolerant) const {
   std::vector<Event> out;
+  if (tolerant != nullptr) tolerant->next = from;
   if (max == 0 || from > up_to) return out;
+  std::size_t seen = 0;
   std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), log.events));
-  for (it->Seek(keys::event_key(from)); it->Valid() && out.size() < max; it->Next()) {
+  for (it->Seek(keys::event_key(from)); it->Valid() && seen < max; it->Next()) {
     auto pos = keys::parse_event_key(sv(it->key()));
     if (!pos) return fail(ErrorCode::kDataLoss, "malformed key in the events column family");
     if (*pos > up_to) break;
+    ++seen;
     auto e = decode_event(sv(it->value()));
+    std::string error;
     if (!e) {
-      return fail(ErrorCode::kDataLoss, "event at position " + std::to_string(*pos) +
-                                            " does not decode: " + e.error().message);
+      error = "does not decode: " + e.error().message;
+    } else if (e->position != *pos) {
+      error = "says position " + std::to_string(e->position);
     }
-    if (e->position != *pos) {
-      return fail(ErrorCode::kDataLoss, "event at position " + std::to_string(*pos) +
-                                            " says position " + std::to_string(e->position));
+    if (!error.empty()) {
+      auto c = note_corrupt(*pos, sv(it->value()), error);
+      if (tolerant == nullptr) {
+        return fail(ErrorCode::kDataLoss, "event at position " + std::to_string(*pos) + " " + error);
+      }
+      tolerant->corrupt.push_back(std::move(c));
+      tolerant->next = *pos + 1;
+      continue;
     }
+    if (tolerant != nullptr) tolerant->next = *pos + 1;
     out.push_back(std::move(*e));
   }
   if (!it->status().ok()) return std::unexpected(layout::to_error(it->status(), "read log"));
@@ -1274,12 +1523,38 @@ Result<std::vector<Event>> EventStore::read_stream(std::string_view stream,
     }
     auto e = decode_event(**v);
     if (!e) {
+      (void)m.note_corrupt(keys::get_u64(p), **v, "does not decode: " + e.error().message);
       return fail(ErrorCode::kDataLoss, "event at position " + std::to_string(keys::get_u64(p)) +
                                             " does not decode: " + e.error().message);
     }
     out.push_back(std::move(*e));
   }
   return out;
+}
+
+Result<LogChunk> EventStore::read_log(std::uint64_t from_position, std::size_t max_count) const {
+  const Impl& m = *impl_;
+  std::shared_lock life(m.life_mu);
+  if (!m.open) return fail(ErrorCode::kUnavailable, "the store is closed");
+  LogChunk chunk;
+  const std::uint64_t from = std::max<std::uint64_t>(from_position, 1);
+  auto events = m.read_unlocked(from, max_count, head(), &chunk);
+  if (!events) return std::unexpected(events.error());
+  chunk.events = std::move(*events);
+  return chunk;
+}
+
+bool EventStore::writable() const {
+  return !impl_->options.read_only && impl_->writable.load(std::memory_order_relaxed);
+}
+
+std::uint64_t EventStore::corrupt_events_found() const {
+  std::lock_guard l(impl_->corrupt_mu);
+  return impl_->corrupt.size();
+}
+
+std::uint64_t EventStore::projection_records_rebuilt() const {
+  return impl_->rebuilt_records.load(std::memory_order_relaxed);
 }
 
 std::uint64_t EventStore::stream_version(std::string_view stream) const {
@@ -1433,8 +1708,14 @@ Result<void> EventStore::catch_up() {
   if (!last) return std::unexpected(last.error());
   constexpr std::size_t kChunk = 4096;
   while (head() < *last) {
-    auto events = m.read_unlocked(head() + 1, kChunk, *last);
+    LogChunk chunk;  // records that do not decode are skipped (and noted)
+    auto events = m.read_unlocked(head() + 1, kChunk, *last, &chunk);
     if (!events) return std::unexpected(events.error());
+    if (events->empty() && chunk.next > head() + 1) {
+      std::unique_lock l(m.state_mu);
+      m.publish(chunk.next - 1);
+      continue;
+    }
     if (events->empty()) break;
     // The secondary's sandboxes column family is as new as the catch-up: re-read the
     // projections of the streams these events touched.
@@ -1464,7 +1745,7 @@ Result<void> EventStore::catch_up() {
           m.live.erase(id);
         }
       }
-      m.publish(events->back().position);  // inside state_mu, as in write_group
+      m.publish(std::max(events->back().position, chunk.next - 1));  // inside state_mu
     }
     CommitStats stats;
     stats.events = events->size();

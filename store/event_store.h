@@ -48,9 +48,21 @@
 //   a lost answer succeeds); one that mixes written and new ids, or repeats an id, or
 //   reuses an id of another stream fails with kInvalidArgument.
 // - A failed RocksDB write fails every append of its batch (and of the batch already staged
-//   behind it) with kUnavailable and changes nothing in memory. The next batch first asks
-//   RocksDB to resume; where it cannot (a failed WAL write needs a reopen), appends keep
-//   failing with kUnavailable until the store is reopened. Reads keep working.
+//   behind it) with kUnavailable (field "store") and changes nothing in memory: nothing
+//   half-written is visible, the memory projection stays equal to a replay of the log. The
+//   next batch first asks RocksDB to resume; where it cannot (a failed WAL write or sync
+//   needs a reopen), the store is degraded: writable() is false and every write fails
+//   with kUnavailable (field "store") until the store is reopened. Reads keep working.
+// - With StoreOptions::read_only_if_unwritable, a directory that RocksDB cannot open for
+//   writing (an I/O error such as a full disk; not a lock held by another process) is
+//   opened read-only instead: reads work, writable() is false, writes fail as above.
+// - Corruption: a log record that does not decode fails read() and read_stream() with
+//   kDataLoss; read_log() reports it as a CorruptEvent and reads on past it. Each corrupt
+//   position is logged once and counted (corrupt_events_found()). A sandboxes projection
+//   record that does not decode at open is rebuilt from its stream (and rewritten, unless
+//   read-only); if that stream does not decode either, the sandbox is rebuilt from the
+//   events that do and a SandboxFailed event (code STORE::CORRUPT_RECORD) is appended to
+//   its stream (counted by projection_records_rebuilt()).
 //
 // Errors: kConflict (expected version), kInvalidArgument (empty append, bad stream name),
 // kUnavailable (the store is closed or the disk failed: the write did not happen),
@@ -70,6 +82,10 @@
 #include "events/event.h"
 #include "events/result.h"
 #include "events/sandbox.h"
+
+namespace rocksdb {
+class Env;
+}
 
 namespace sbx {
 
@@ -121,6 +137,26 @@ struct StoreOptions {
   bool read_only = false;      // open as a RocksDB secondary of a (possibly running) primary
   std::string secondary_path;  // scratch dir for the secondary (read_only); default: temp dir
   std::size_t max_batch_events = 4096;  // group-commit cap per batch
+  // Open read-only when the directory cannot be opened for writing (see above). The server
+  // sets it: a full disk must not stop it from serving reads.
+  bool read_only_if_unwritable = false;
+  // Tests only: the RocksDB environment (fault injection). Must outlive the store.
+  rocksdb::Env* env = nullptr;
+};
+
+// A log record that does not decode (read_log).
+struct CorruptEvent {
+  std::uint64_t position = 0;
+  std::string stream;   // the stream it was appended to, from its record or the stream index
+                        // ("" when neither tells)
+  std::string message;  // why it does not decode
+};
+
+struct LogChunk {
+  std::vector<Event> events;          // in position order
+  std::vector<CorruptEvent> corrupt;  // positions that do not decode, in order
+  std::uint64_t next = 0;             // where the next read starts (after the last position
+                                      // read, whether it decoded or not)
 };
 
 // Statistics of one group commit, for metrics.
@@ -167,6 +203,11 @@ class EventStore {
                                                        std::uint64_t from_version = 1,
                                                        std::size_t max_count = SIZE_MAX) const;
   std::uint64_t stream_version(std::string_view stream) const;  // 0: no such stream
+  // Like read() (max_count positions from from_position on), but a record that does not
+  // decode does not fail the read: it is reported in `corrupt` and skipped. Consumers that
+  // tail the log use this (see store/log_tail.h), so one bad record never stalls them.
+  [[nodiscard]] Result<LogChunk> read_log(std::uint64_t from_position,
+                                          std::size_t max_count) const;
 
   // Blocks until head() > after_position, the timeout passes, or the store closes.
   // Returns head(). No polling: woken by the commit.
@@ -202,6 +243,16 @@ class EventStore {
 
   // Read-only (secondary) stores: bring in the primary's newer writes.
   [[nodiscard]] Result<void> catch_up();
+
+  // --- health ------------------------------------------------------------------------------
+  // False once the store cannot write (opened read-only because the disk refused writes, or
+  // a failed write RocksDB cannot resume from); it stays false until the store is reopened.
+  // Always false for a read_only store.
+  bool writable() const;
+  // Distinct log positions found not to decode since open, and sandbox projection records
+  // rebuilt from their streams at open.
+  std::uint64_t corrupt_events_found() const;
+  std::uint64_t projection_records_rebuilt() const;
 
   std::uint64_t size_on_disk() const;  // bytes of SST + WAL files
   const StoreOptions& options() const;

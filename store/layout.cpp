@@ -124,7 +124,27 @@ Result<std::unique_ptr<RawDb>> RawDb::open(const std::string& path, bool create_
   }
   std::unique_ptr<RawDb> raw(new RawDb());
   rocksdb::Status s = rocksdb::DB::Open(options, path, descriptors, &raw->handles_, &raw->db_);
-  if (!s.ok()) return std::unexpected(to_error(s, "open " + path));
+  if (!s.ok()) {
+    Error e = to_error(s, "open " + path);
+    // RocksDB reports a held lock (by another process, or another open in this one) as an
+    // I/O error naming the LOCK file.
+    if (s.IsIOError() && s.ToString().find("/LOCK") != std::string::npos) {
+      e.field = std::string(kLockHeld);
+    }
+    return std::unexpected(std::move(e));
+  }
+  return raw;
+}
+
+Result<std::unique_ptr<RawDb>> RawDb::open_read_only(const std::string& path, rocksdb::Env* env) {
+  if (!exists(path)) return fail(ErrorCode::kNotFound, "no store at " + path);
+  auto d = descriptors_of(path, env);
+  if (!d) return std::unexpected(d.error());
+  std::unique_ptr<RawDb> raw(new RawDb());
+  rocksdb::Status s =
+      rocksdb::DB::OpenForReadOnly(db_options(env), path, *d, &raw->handles_, &raw->db_);
+  if (!s.ok()) return std::unexpected(to_error(s, "open " + path + " read-only"));
+  raw->secondary_ = true;
   return raw;
 }
 

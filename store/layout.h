@@ -46,6 +46,9 @@ bool exists(const std::string& path);
 // everything else (I/O, no space, lock held, busy) -> kUnavailable.
 Error to_error(const rocksdb::Status& status, std::string_view what);
 
+// The `field` of RawDb::open's error when another process holds the directory's lock.
+inline constexpr std::string_view kLockHeld = "store.lock";
+
 // A RocksDB database opened with every column family it has.
 class RawDb {
  public:
@@ -53,6 +56,10 @@ class RawDb {
   // holding only "default"; create the schema's families with ensure_column_families.
   static Result<std::unique_ptr<RawDb>> open(const std::string& path, bool create_if_missing,
                                              rocksdb::Env* env = nullptr);
+  // Read-only, writing nothing to the directory (a disk that refuses writes); `env` as for
+  // open.
+  static Result<std::unique_ptr<RawDb>> open_read_only(const std::string& path,
+                                                       rocksdb::Env* env = nullptr);
   // A RocksDB secondary instance following the primary at `path`.
   static Result<std::unique_ptr<RawDb>> open_secondary(const std::string& path,
                                                        const std::string& secondary_path);
@@ -91,7 +98,7 @@ class RawDb {
  private:
   RawDb() = default;
   rocksdb::DB* db_ = nullptr;
-  bool secondary_ = false;
+  bool secondary_ = false;  // or read-only: never flushed
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
 };
 

@@ -31,4 +31,36 @@ Result<CallbackHandle> StoreMetrics::expose_store_size(
                                 });
 }
 
+Result<std::vector<CallbackHandle>> StoreMetrics::expose_store_health(
+    std::function<Health()> health) {
+  if (!health) return fail(ErrorCode::kInvalidArgument, "no store health function");
+  struct Family {
+    const char* name;
+    const char* help;
+    MetricType type;
+    double (*pick)(const Health&);
+  };
+  const Family families[] = {
+      {"sandboxd_store_corrupt_events_total",
+       "Log positions whose stored event does not decode (readers skip them).",
+       MetricType::kCounter, [](const Health& h) { return h.corrupt_events; }},
+      {"sandboxd_store_projection_records_rebuilt_total",
+       "Sandbox projection records that did not decode at open and were rebuilt from their "
+       "streams.",
+       MetricType::kCounter, [](const Health& h) { return h.rebuilt_records; }},
+      {"sandboxd_store_writable",
+       "1 while the store can append; 0 once the disk refused writes (reads keep working).",
+       MetricType::kGauge, [](const Health& h) { return h.writable ? 1.0 : 0.0; }},
+  };
+  std::vector<CallbackHandle> out;
+  for (const Family& f : families) {
+    auto h = registry_.add_callback(
+        f.name, f.help, f.type, {},
+        [health, pick = f.pick]() -> std::vector<CallbackSample> { return {{{}, pick(health())}}; });
+    if (!h) return std::unexpected(h.error());
+    out.push_back(std::move(*h));
+  }
+  return out;
+}
+
 }  // namespace sbx::metrics

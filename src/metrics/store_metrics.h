@@ -8,6 +8,13 @@
 //   sandboxd_store_log_head_position              gauge      last durable global position
 //   sandboxd_store_size_bytes                     gauge      on-disk size, computed at scrape
 //                                                            by expose_store_size()
+//   sandboxd_store_corrupt_events_total           counter    distinct log positions found not
+//                                                            to decode (skipped by readers)
+//   sandboxd_store_projection_records_rebuilt_total counter  sandbox records that did not decode
+//                                                            at open, rebuilt from their streams
+//   sandboxd_store_writable                       gauge      1: appends work; 0: the disk refused
+//                                                            writes (until restart)
+//                                    (these three computed at scrape by expose_store_health())
 //
 // Thread-safe (see family.h, registry.h); the families belong to the Registry, which must
 // outlive this struct.
@@ -15,6 +22,7 @@
 
 #include <functional>
 #include <optional>
+#include <vector>
 
 #include "events/result.h"
 #include "src/metrics/registry.h"
@@ -34,6 +42,16 @@ struct StoreMetrics {
   // it before it closes. Errors: kAlreadyExists when another store exposes it already.
   [[nodiscard]] Result<CallbackHandle> expose_store_size(
       std::function<std::optional<double>()> size_bytes);
+
+  // What the store knows about its own health, read at each scrape (see the list above).
+  struct Health {
+    double corrupt_events = 0;
+    double rebuilt_records = 0;
+    bool writable = true;
+  };
+  // One handle per family, all or none. Errors: kAlreadyExists (exposed already).
+  [[nodiscard]] Result<std::vector<CallbackHandle>> expose_store_health(
+      std::function<Health()> health);
 
  private:
   Registry& registry_;

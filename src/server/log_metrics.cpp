@@ -22,6 +22,13 @@ LogMetrics::LogMetrics(EventStore& store, metrics::StoreMetrics& store_metrics,
   if (auto h = store_metrics_.expose_store_size(
           [this]() -> std::optional<double> { return static_cast<double>(store_.size_on_disk()); }))
     callbacks_.push_back(std::move(*h));
+  if (auto hs = store_metrics_.expose_store_health([this] {
+        return metrics::StoreMetrics::Health{static_cast<double>(store_.corrupt_events_found()),
+                                             static_cast<double>(store_.projection_records_rebuilt()),
+                                             store_.writable()};
+      })) {
+    for (auto& h : *hs) callbacks_.push_back(std::move(h));
+  }
   if (auto h = sandbox_metrics_.expose_sandboxes_by_state([this] {
         std::vector<metrics::CallbackSample> out;
         std::size_t counts[std::size(kAllStates)] = {};

@@ -1,7 +1,8 @@
 // LogMetrics: turns the store's commits into the metrics that describe the log and the
 // sandbox lifecycle — group-commit size, write latency, log head, transitions by from/to,
-// time from request to Running, expirations — and exposes sandboxes by state and the
-// store size as scrape-time callbacks.
+// time from request to Running, expirations — and exposes sandboxes by state, the
+// store size and the store's health (corrupt events, rebuilt records, writable) as
+// scrape-time callbacks.
 //
 // It is a commit listener: the store runs it after each batch is durable, one batch at a
 // time in log order (on whichever thread wrote the batch), and it only touches atomics and

@@ -76,7 +76,7 @@ struct Server::Parts {
 Server::Server(std::unique_ptr<Parts> parts) : parts_(std::move(parts)) {}
 Server::~Server() { stop(); }
 
-Result<std::unique_ptr<Server>> Server::create(const Config& config) {
+Result<std::unique_ptr<Server>> Server::create(const Config& config, const ServerHooks& hooks) {
   auto log = logger("server");
   if (config.runtime.type != RuntimeType::kDocker) {
     return fail(ErrorCode::kFailedPrecondition,
@@ -102,11 +102,15 @@ Result<std::unique_ptr<Server>> Server::create(const Config& config) {
     return fail(ErrorCode::kUnavailable, "cannot create store.path " + path + ": " + ec.message(),
                 "store.path");
   }
-  auto migrated = migrate(path, p->clock);
+  MigrateOptions mo;
+  mo.env = hooks.store_env;
+  auto migrated = migrate(path, p->clock, mo);
   if (!migrated) return std::unexpected(migrated.error());
   StoreOptions so;
   so.path = path;
   so.sync = config.store.sync;
+  so.read_only_if_unwritable = true;  // a full disk still serves reads
+  so.env = hooks.store_env;
   auto store = EventStore::open(so);
   if (!store) return std::unexpected(store.error());
   p->store = std::move(*store);
@@ -127,7 +131,13 @@ Result<std::unique_ptr<Server>> Server::create(const Config& config) {
   ev.reason = Reason::kRuntime;
   ev.data = ServerStarted{kVersion, p->store->live_sandbox_count()};
   started.events.push_back(std::move(ev));
-  if (auto r = p->store->append(std::move(started)); !r) return std::unexpected(r.error());
+  // Not fatal: a disk that refuses writes must not stop the server from serving reads.
+  if (!p->store->writable()) {
+    log->error("the store cannot write: serving reads only; mutations answer 503 "
+               "SANDBOX::STORAGE_UNAVAILABLE until sandboxd restarts with a writable disk");
+  } else if (auto r = p->store->append(std::move(started)); !r) {
+    log->error("recording ServerStarted failed ({}); serving anyway", r.error().message);
+  }
 
   p->service = std::make_unique<SandboxService>(*p->store, p->clock, service_options_from(config));
 

@@ -12,6 +12,13 @@
 // warning, serves reads, answers mutations 503 and /health says `runtime: down` until
 // the reconciler sees the engine again.
 //
+// Nor is a data directory that refuses writes (disk full): migrations that are not needed
+// write nothing, the store opens read-only (StoreOptions::read_only_if_unwritable), the
+// ServerStarted event is skipped with an error log, and the server serves reads while every
+// mutation answers 503 SANDBOX::STORAGE_UNAVAILABLE (the store's kUnavailable, field
+// "store"), until it is restarted with a writable disk. A write that fails while running
+// degrades the store the same way (store/event_store.h). sandboxd_store_writable says which.
+//
 // Thread-safety: create/start/stop from one thread (main). Errors of create/start:
 // kFailedPrecondition (store schema newer than this binary, unsupported runtime type),
 // kUnavailable (data directory unusable, port in use), kInvalidArgument.
@@ -23,11 +30,21 @@
 #include "events/result.h"
 #include "src/config/config.h"
 
+namespace rocksdb {
+class Env;
+}
+
 namespace sbx {
+
+// Test seams, never set in production.
+struct ServerHooks {
+  rocksdb::Env* store_env = nullptr;  // the store's RocksDB environment (fault injection)
+};
 
 class Server {
  public:
-  [[nodiscard]] static Result<std::unique_ptr<Server>> create(const Config& config);
+  [[nodiscard]] static Result<std::unique_ptr<Server>> create(const Config& config,
+                                                              const ServerHooks& hooks = {});
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;

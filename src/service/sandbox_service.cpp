@@ -34,6 +34,16 @@ Error unavailable_error(const ServiceOptions& o) {
                    "(reads keep working)");
 }
 
+// The store cannot write (disk full or failing): a mutation that would start runtime work
+// is refused up front, with the store's own field so the API says storage, not runtime.
+// Other mutations reach the store, which refuses them the same way (or resumes).
+Error storage_error() {
+  return Error(ErrorCode::kUnavailable,
+               "storage unavailable: the event store cannot write (disk full or failing); "
+               "lifecycle changes are refused, reads keep working",
+               "store");
+}
+
 // Turns decided payloads into envelopes ready to append.
 std::vector<Event> envelopes(std::string_view sandbox_id, std::vector<EventData> data, Micros now,
                              const RequestContext& ctx, Reason reason) {
@@ -237,6 +247,7 @@ Result<CreateResult> SandboxService::replay(const IdempotencyRecord& record) con
 
 Result<CreateResult> SandboxService::create(CreateRequest request, const RequestContext& ctx) {
   if (auto v = validate_create(request); !v) return std::unexpected(v.error());
+  if (!store_.writable()) return std::unexpected(storage_error());
   if (!runtime_available()) return std::unexpected(unavailable_error(options_));
   if (request.idempotency_key.empty()) return create_locked_key(std::move(request), ctx);
 
@@ -329,6 +340,7 @@ Result<CommandResult> SandboxService::execute(std::string_view sandbox_id, const
   if (std::holds_alternative<CreateSandbox>(command)) {
     return fail(ErrorCode::kInvalidArgument, "use create() to create a sandbox");
   }
+  if (needs_runtime(command) && !store_.writable()) return std::unexpected(storage_error());
   if (needs_runtime(command) && !runtime_available()) {
     return std::unexpected(unavailable_error(options_));
   }

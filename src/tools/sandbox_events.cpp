@@ -65,35 +65,53 @@ class EventPrinter {
   bool table_started_ = false;
 };
 
+std::string describe(const CorruptEvent& c) {
+  return "corrupt event at position " + std::to_string(c.position) + " (stream " +
+         (c.stream.empty() ? std::string("unknown") : c.stream) + "): " + c.message;
+}
+
 // Calls `sink` with every event matching `filter` whose position is in (after, up_to], in
 // log order, until `sink` returns false. With `use_stream_index` and a stream filter, only
-// that stream is read (through the stream index) instead of the whole log.
+// that stream is read (through the stream index) instead of the whole log. A record that
+// does not decode is skipped and reported to `corrupt` (with a stream filter: only one of
+// that stream or of an unknown stream).
 Result<void> scan(const EventStore& store, const EventFilter& filter, std::uint64_t after,
                   std::uint64_t up_to, bool use_stream_index,
-                  const std::function<bool(const Event&)>& sink) {
+                  const std::function<bool(const Event&)>& sink,
+                  const std::function<void(const CorruptEvent&)>& corrupt) {
   if (filter.to_position) up_to = std::min(up_to, *filter.to_position);
   std::uint64_t next = std::max(after + 1, filter.from_position);
   if (next > up_to) return {};
   if (use_stream_index && filter.stream) {
     auto events = store.read_stream(*filter.stream);
-    if (!events) return std::unexpected(events.error());
-    for (const auto& e : *events) {
-      if (e.position < next || e.position > up_to) continue;
-      if (filter.matches(e) && !sink(e)) return {};
+    if (events) {
+      for (const auto& e : *events) {
+        if (e.position < next || e.position > up_to) continue;
+        if (filter.matches(e) && !sink(e)) return {};
+      }
+      return {};
     }
-    return {};
+    // A record of the stream does not decode: read the log, which skips it.
+    if (events.error().code != ErrorCode::kDataLoss) return std::unexpected(events.error());
   }
   while (next <= up_to) {
-    auto events = store.read(next, std::min<std::uint64_t>(kReadChunk, up_to - next + 1));
-    if (!events) return std::unexpected(events.error());
-    if (events->empty()) {
+    auto chunk = store.read_log(next, std::min<std::uint64_t>(kReadChunk, up_to - next + 1));
+    if (!chunk) return std::unexpected(chunk.error());
+    if (chunk->next <= next) {
       return fail(ErrorCode::kDataLoss, "the log has no event at position " + std::to_string(next) +
                                             " (head " + std::to_string(store.head()) + ")");
     }
-    for (const auto& e : *events) {
+    auto bad = chunk->corrupt.begin();
+    for (const auto& e : chunk->events) {
+      for (; bad != chunk->corrupt.end() && bad->position < e.position; ++bad) {
+        if (!filter.stream || bad->stream.empty() || bad->stream == *filter.stream) corrupt(*bad);
+      }
       if (filter.matches(e) && !sink(e)) return {};
     }
-    next = events->back().position + 1;
+    for (; bad != chunk->corrupt.end(); ++bad) {
+      if (!filter.stream || bad->stream.empty() || bad->stream == *filter.stream) corrupt(*bad);
+    }
+    next = chunk->next;
   }
   return {};
 }
@@ -150,14 +168,21 @@ int run_dump(const DumpOptions& options, std::ostream& out, std::ostream& err) {
   auto store = open_data_dir(options.data_dir);
   if (!store) return report_error(err, store.error());
   EventPrinter printer(out, options.format);
-  auto r = scan(**store, options.filter, 0, (*store)->head(), /*use_stream_index=*/true,
-                [&](const Event& e) {
-                  printer.add(e);
-                  return true;
-                });
+  std::size_t corrupt = 0;
+  auto r = scan(
+      **store, options.filter, 0, (*store)->head(), /*use_stream_index=*/true,
+      [&](const Event& e) {
+        printer.add(e);
+        return true;
+      },
+      [&](const CorruptEvent& c) {
+        ++corrupt;
+        err << "sandbox-events: " << describe(c) << " (skipped)\n";
+      });
   printer.flush();
   if (!r) return report_error(err, r.error());
-  return out ? kExitOk : kExitError;
+  if (!out) return kExitError;
+  return corrupt > 0 ? kExitDifferences : kExitOk;
 }
 
 int run_follow(const FollowOptions& options, std::ostream& out, std::ostream& err) {
@@ -179,12 +204,16 @@ int run_follow(const FollowOptions& options, std::ostream& out, std::ostream& er
     }
     return true;
   };
+  auto on_corrupt = [&](const CorruptEvent& c) {
+    err << "sandbox-events: " << describe(c) << " (skipped)\n";
+  };
   auto stopped = [&] { return options.stop != nullptr && options.stop->load(); };
   auto timed_out = [&] { return options.timeout && Clock::now() - started >= *options.timeout; };
 
   std::uint64_t scanned = store.head();
   if (!enough) {
-    if (auto r = scan(store, filter, 0, scanned, /*use_stream_index=*/true, sink); !r) {
+    if (auto r = scan(store, filter, 0, scanned, /*use_stream_index=*/true, sink, on_corrupt);
+        !r) {
       printer.flush();
       return report_error(err, r.error());
     }
@@ -207,7 +236,7 @@ int run_follow(const FollowOptions& options, std::ostream& out, std::ostream& er
     failures = 0;
     const std::uint64_t head = store.head();
     if (head <= scanned) continue;
-    auto r = scan(store, filter, scanned, head, /*use_stream_index=*/false, sink);
+    auto r = scan(store, filter, scanned, head, /*use_stream_index=*/false, sink, on_corrupt);
     printer.flush();
     if (!r) return report_error(err, r.error());
     scanned = head;
@@ -241,6 +270,20 @@ int run_replay(const ReplayOptions& options, std::ostream& out, std::ostream& er
 int run_verify(const VerifyOptions& options, std::ostream& out, std::ostream& err) {
   auto store = open_data_dir(options.data_dir);
   if (!store) return report_error(err, store.error());
+  // Records that do not decode first: the replay cannot go past them.
+  std::vector<CorruptEvent> corrupt;
+  auto scanned = scan(
+      **store, EventFilter{}, 0, (*store)->head(), false, [](const Event&) { return true; },
+      [&](const CorruptEvent& c) { corrupt.push_back(c); });
+  if (!scanned) return report_error(err, scanned.error());
+  if (!corrupt.empty()) {
+    for (const auto& c : corrupt) out << describe(c) << '\n';
+    out << corrupt.size() << (corrupt.size() == 1 ? " corrupt event" : " corrupt events")
+        << " in the log (head " << (*store)->head()
+        << "): the projections cannot be replayed past position " << corrupt.front().position
+        << '\n';
+    return kExitDifferences;
+  }
   std::string scratch = expand_home(options.scratch_dir);
   std::string owned;
   if (scratch.empty()) {
@@ -288,17 +331,24 @@ int run_stats(const StatsOptions& options, std::ostream& out, std::ostream& err)
   std::uint64_t system_events = 0;
   std::optional<Event> first, last;
   const std::uint64_t head = store.head();
-  auto r = scan(store, EventFilter{}, 0, head, false, [&](const Event& e) {
-    ++by_type[std::string(e.type())];
-    if (e.stream == kSystemStream) {
-      ++system_events;
-    } else {
-      sandbox_streams.insert(e.stream);
-    }
-    if (!first) first = e;
-    last = e;
-    return true;
-  });
+  std::size_t corrupt = 0;
+  auto r = scan(
+      store, EventFilter{}, 0, head, false,
+      [&](const Event& e) {
+        ++by_type[std::string(e.type())];
+        if (e.stream == kSystemStream) {
+          ++system_events;
+        } else {
+          sandbox_streams.insert(e.stream);
+        }
+        if (!first) first = e;
+        last = e;
+        return true;
+      },
+      [&](const CorruptEvent& c) {
+        ++corrupt;
+        err << "sandbox-events: " << describe(c) << " (skipped)\n";
+      });
   if (!r) return report_error(err, r.error());
   auto states = store.count_by_state();
   if (!states) return report_error(err, states.error());
@@ -318,6 +368,7 @@ int run_stats(const StatsOptions& options, std::ostream& out, std::ostream& err)
        last ? format_rfc3339(last->time) + " (position " + std::to_string(last->position) + ")"
             : "-");
   line("system events", std::to_string(system_events));
+  if (corrupt > 0) line("corrupt events", std::to_string(corrupt));
   line("sandboxes", std::to_string(sandbox_streams.size()) + " (streams in the log)");
   line("  live", std::to_string(live));
   const std::size_t gone = sandbox_streams.size() >= live ? sandbox_streams.size() - live : 0;

@@ -19,7 +19,12 @@
 //   stats   events by type, live sandboxes by state, sandbox streams, log size (events,
 //           bytes on disk), first and last event time.
 //
-// Exit codes (kExit*): 0 success; 1 verify found differences; 2 the command could not run:
+// A stored event that does not decode is skipped by dump, follow and stats, each one
+// reported on `err` ("corrupt event at position N (stream S): why (skipped)"); verify prints
+// each on `out` and does not replay (the replay cannot go past one).
+//
+// Exit codes (kExit*): 0 success; 1 verify found differences, or dump/stats/verify met
+// corrupt events; 2 the command could not run:
 // no data directory ("no sandboxd data directory at X"), a schema newer than this binary,
 // an older one that needs migrating, bad arguments, or a read/replay failure.
 //

@@ -18,6 +18,7 @@ namespace {
 
 constexpr std::string_view kWorkerName = "provisioner";
 constexpr std::string_view kActor = "worker:provisioner";
+constexpr std::string_view kCorruptEventCode = "STORE::CORRUPT_EVENT";
 
 bool is_request(const Event& e) {
   return std::holds_alternative<SandboxRequested>(e.data) ||
@@ -171,7 +172,7 @@ void Provisioner::dispatch_loop(std::stop_token stop) {
       std::lock_guard lock(wake_->mu);
       wake_->raised = false;
     }
-    auto batch = store_.read(next, options_.read_batch);
+    auto batch = store_.read_log(next, options_.read_batch);
     if (!batch) {
       logger("provisioner")
           ->warn("reading the log from position {} failed: {}; retrying in 1 s", next,
@@ -179,32 +180,42 @@ void Provisioner::dispatch_loop(std::stop_token stop) {
       sleep_unless_stopped(stop, std::chrono::milliseconds(1000));
       continue;
     }
-    for (Event& e : *batch) {
-      const std::uint64_t position = e.position;
-      if (is_request(e)) {
-        const std::string id = sandbox_id_of(e);
-        if (!id.empty()) {
-          {
-            std::lock_guard lock(mu_);
-            in_flight_.insert(position);
-          }
-          Queue& q = *queues_[std::hash<std::string>{}(id) % queues_.size()];
-          {
-            std::lock_guard lock(q.mu);
-            q.events.push_back(std::move(e));
-          }
-          q.cv.notify_one();
-        }
+    // A record that does not decode is skipped; its sandbox (if the store can tell which)
+    // is marked Failed by the worker that owns the sandbox, in log order with its requests.
+    std::vector<Event> work;
+    work.reserve(batch->events.size() + batch->corrupt.size());
+    auto corrupt = batch->corrupt.begin();
+    for (Event& e : batch->events) {
+      for (; corrupt != batch->corrupt.end() && corrupt->position < e.position; ++corrupt) {
+        if (auto f = corrupt_work(*corrupt)) work.push_back(std::move(*f));
       }
-      next = position + 1;
+      if (is_request(e)) work.push_back(std::move(e));
     }
+    for (; corrupt != batch->corrupt.end(); ++corrupt) {
+      if (auto f = corrupt_work(*corrupt)) work.push_back(std::move(*f));
+    }
+    for (Event& e : work) {
+      const std::string id = sandbox_id_of(e);
+      if (id.empty()) continue;
+      {
+        std::lock_guard lock(mu_);
+        in_flight_.insert(e.position);
+      }
+      Queue& q = *queues_[std::hash<std::string>{}(id) % queues_.size()];
+      {
+        std::lock_guard lock(q.mu);
+        q.events.push_back(std::move(e));
+      }
+      q.cv.notify_one();
+    }
+    next = std::max(next, batch->next);
     {
       std::lock_guard lock(mu_);
       read_through_ = next - 1;
     }
     done_cv_.notify_all();
     save_progress();
-    if (batch->size() >= options_.read_batch) continue;
+    if (batch->events.size() + batch->corrupt.size() >= options_.read_batch) continue;
     std::unique_lock lock(wake_->mu);
     wake_->cv.wait(lock, stop, [&] { return wake_->raised; });
   }
@@ -235,6 +246,20 @@ void Provisioner::complete(std::uint64_t position) {
   wake_->raise();
 }
 
+std::optional<Event> Provisioner::corrupt_work(const CorruptEvent& corrupt) {
+  logger("provisioner")
+      ->error("skipping corrupt event at position {} (stream {}): {}", corrupt.position,
+              corrupt.stream.empty() ? "unknown" : corrupt.stream, corrupt.message);
+  if (!corrupt.stream.starts_with("sandbox-")) return std::nullopt;
+  Event e;
+  e.position = corrupt.position;
+  e.stream = corrupt.stream;
+  e.data = SandboxFailed{std::string(kCorruptEventCode),
+                         "corrupt event at position " + std::to_string(corrupt.position),
+                         std::nullopt};
+  return e;
+}
+
 bool Provisioner::handle(const Event& event, std::size_t worker, std::stop_token stop) {
   const std::string id = sandbox_id_of(event);
   return std::visit(
@@ -248,6 +273,11 @@ bool Provisioner::handle(const Event& event, std::size_t worker, std::stop_token
           return pause_or_resume(id, event, /*pause=*/false, stop);
         } else if constexpr (std::is_same_v<T, DeletionRequested>) {
           return remove(id, event, stop);
+        } else if constexpr (std::is_same_v<T, SandboxFailed>) {
+          // Made by the dispatcher for a log record that does not decode (corrupt_work).
+          logger("provisioner")->error("sandbox {}: {}; marking it Failed", id, data.message);
+          return record(id, RecordFailed{data.error_code, data.message, std::nullopt}, event,
+                        stop) != Recorded::kStopped;
         } else {
           return true;
         }

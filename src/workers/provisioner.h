@@ -26,6 +26,11 @@
 // "<prefix>::INITIALIZATION_ERROR" (runtime unreachable), "SANDBOX::INVALID_PARAMETER"
 // (spec rejected) or "<prefix>::API_ERROR".
 //
+// A log record that does not decode (EventStore::read_log) is skipped, never retried: the
+// dispatcher moves past it and, when the record belongs to a sandbox stream, that sandbox's
+// worker records RecordFailed{"STORE::CORRUPT_EVENT", "corrupt event at position N"} (a
+// no-op when it is already final or gone).
+//
 // Durability: the persisted checkpoint is the highest position P such that every request
 // event <= P is done (outcome recorded, or found outdated); it is saved by the dispatcher
 // after progress (one save per wake-up, so saves batch under load). A crash at any instant
@@ -45,6 +50,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <stop_token>
 #include <string>
@@ -61,6 +67,7 @@ namespace sbx {
 
 class EventStore;
 class Runtime;
+struct CorruptEvent;
 namespace metrics {
 struct WorkerMetrics;
 class Gauge;
@@ -101,6 +108,10 @@ class Provisioner {
   void worker_loop(std::stop_token stop, std::size_t index);
   // Runs one request event; false when it was interrupted by stop (not done).
   bool handle(const Event& event, std::size_t worker, std::stop_token stop);
+  // The work item for a log record that does not decode: a SandboxFailed "event" at its
+  // position on its sandbox's stream (handle() records it as RecordFailed); nullopt when the
+  // record's stream is unknown or not a sandbox's.
+  static std::optional<Event> corrupt_work(const CorruptEvent& corrupt);
   bool provision(const std::string& id, const Event& event, std::size_t worker,
                  std::stop_token stop);
   bool pause_or_resume(const std::string& id, const Event& event, bool pause, std::stop_token stop);

@@ -377,8 +377,9 @@ Result<std::size_t> Reconciler::remove_orphan(const std::string& id, const Conta
   const std::string stream = stream_of(id);
   if (const std::uint64_t version = store_.stream_version(stream); version > 0) {
     auto last = store_.read_stream(stream, version, 1);
-    if (!last) return std::unexpected(last.error());
-    if (!last->empty() && clock_.now() - last->back().time < options_.orphan_grace) {
+    // A last event that does not decode tells no time: the grace does not apply.
+    if (!last && last.error().code != ErrorCode::kDataLoss) return std::unexpected(last.error());
+    if (last && !last->empty() && clock_.now() - last->back().time < options_.orphan_grace) {
       return 0;  // left the projection just now: the provisioner is on it
     }
   }

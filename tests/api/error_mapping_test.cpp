@@ -55,6 +55,16 @@ TEST(ErrorMapping, EveryErrorCodeHasAnAnswer) {
             "DOCKER::INITIALIZATION_ERROR");
 }
 
+// Issue 10 item 9: the store's write failures (field "store") say storage, not runtime.
+TEST(ErrorMapping, StoreWriteFailuresAreStorageUnavailableNotARuntimeCode) {
+  for (Operation op : {Operation::kCreate, Operation::kDelete, Operation::kPatchMetadata,
+                       Operation::kRenew, Operation::kPause}) {
+    auto e = map_error(Error(ErrorCode::kUnavailable, "disk full", "store"), op, "DOCKER");
+    EXPECT_EQ(e.status, 503);
+    EXPECT_EQ(e.code, "SANDBOX::STORAGE_UNAVAILABLE");
+  }
+}
+
 TEST(ErrorMapping, RenderedBodyHasCodeMessageAndFastApiDetail) {
   auto e =
       api_error(ApiErrorKind::kValidation, "bad",

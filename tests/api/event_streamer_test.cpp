@@ -9,6 +9,7 @@
 
 #include "src/common/uuid.h"
 #include "tests/api/api_fixture.h"
+#include "tests/support/corrupt_store.h"
 
 namespace sbx::testing {
 namespace {
@@ -226,6 +227,41 @@ TEST(EventHistory, RegistryPasswordsAreRedacted) {
   auto events = h.store().read_stream(stream_of(id));
   ASSERT_TRUE(events.has_value());
   EXPECT_EQ(std::get<SandboxRequested>(events->front().data).spec.image_auth->password, "hunter2");
+}
+
+// Issue 10 item 8: an event that does not decode used to stall every subscriber behind
+// it (the read failed, was logged and retried forever). It is now left out of the stream.
+TEST(EventStream, SkipsAnEventThatDoesNotDecodeAndKeepsStreaming) {
+  ApiHarness h(sse_options());
+  {
+    HttpClient c(h.port());
+    create(c);  // 1, 2
+    create(c);  // 3, 4
+    create(c);  // 5, 6
+    ASSERT_EQ(h.store().head(), 6u);
+  }
+  h.stop();
+  corrupt_event(h.dir(), 3);
+  h.start();
+
+  SseStream s(h.port(), "/v1/events?since=0");
+  ASSERT_EQ(s.status(), 200) << s.head().body;
+  std::vector<std::string> ids;
+  auto collect_until = [&](std::size_t n) {  // heartbeats keep next() busy: bound it
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (ids.size() < n && std::chrono::steady_clock::now() < deadline) {
+      auto f = s.next(5s);
+      if (!f) return;
+      if (!f->data.empty()) ids.push_back(f->id);
+    }
+  };
+  collect_until(5);
+  EXPECT_EQ(ids, (std::vector<std::string>{"1", "2", "4", "5", "6"}));
+  HttpClient c(h.port());
+  create(c);  // 7, 8: live events still arrive
+  collect_until(7);
+  EXPECT_EQ(ids, (std::vector<std::string>{"1", "2", "4", "5", "6", "7", "8"}));
+  EXPECT_EQ(h.store().corrupt_events_found(), 1u);
 }
 
 }  // namespace

@@ -16,6 +16,7 @@
 #include "src/common/clock.h"
 #include "src/tools/cli.h"
 #include "store/layout.h"
+#include "tests/support/corrupt_store.h"
 #include "tests/support/temp_dir.h"
 #include "tests/tools/fixture.h"
 
@@ -313,6 +314,36 @@ TEST_F(FixtureTest, VerifyFailsAndPrintsTheDifferenceWhenAProjectionWasAltered) 
       lines.back().starts_with("2 differences between the live projections and a "
                                "replay of 24 events"))
       << lines.back();
+}
+
+// Issue 10 item 8: verify names each event that does not decode and exits 1 (found a
+// problem), not 2 (could not run); dump skips it and goes on.
+TEST_F(FixtureTest, VerifyReportsAnEventThatDoesNotDecodeWithItsPosition) {
+  testing::corrupt_event(data(), 5);
+  CliRun r = cli({"verify", "--data", data()});
+  EXPECT_EQ(r.code, 1) << r.out << r.err;
+  auto lines = lines_of(r.out);
+  ASSERT_EQ(lines.size(), 2u) << r.out;
+  EXPECT_TRUE(lines[0].starts_with("corrupt event at position 5 (stream sandbox-")) << lines[0];
+  EXPECT_EQ(lines[1],
+            "1 corrupt event in the log (head 24): the projections cannot be replayed past "
+            "position 5");
+}
+
+TEST_F(FixtureTest, DumpSkipsAnEventThatDoesNotDecode) {
+  testing::corrupt_event(data(), 5);
+  CliRun r = cli({"dump", "--data", data(), "--format", "jsonl"});
+  EXPECT_EQ(r.code, 1) << r.err;
+  EXPECT_EQ(lines_of(r.out).size(), 23u);
+  EXPECT_NE(r.err.find("corrupt event at position 5"), std::string::npos) << r.err;
+}
+
+TEST_F(FixtureTest, VerifyReportsAProjectionRecordThatDoesNotDecode) {
+  testing::corrupt_sandbox_record(data(), testing::kSandboxA);
+  CliRun r = cli({"verify", "--data", data()});  // used to fail to open (exit 2)
+  EXPECT_EQ(r.code, 1) << r.out << r.err;
+  EXPECT_NE(r.out.find(std::string("sandboxes  ") + testing::kSandboxA), std::string::npos)
+      << r.out;
 }
 
 TEST_F(FixtureTest, VerifyCapsTheDifferencesItPrints) {

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <map>
 #include <mutex>
 #include <set>
@@ -10,6 +11,7 @@
 
 #include "src/metrics/registry.h"
 #include "src/metrics/worker_metrics.h"
+#include "tests/support/corrupt_store.h"
 #include "tests/workers/worker_test_support.h"
 
 namespace sbx::testing {
@@ -374,6 +376,71 @@ TEST_F(ProvisionerTest, StopInterruptsABackoffAndLeavesTheRequestUndone) {
   const auto requested_at = stream("sandbox-sb1").front().position;
   EXPECT_LT(*store().checkpoint("provisioner"), requested_at);
   EXPECT_EQ(state_of("sb1"), SandboxState::kPending);
+}
+
+// Issue 10 item 8: an event that does not decode used to stop the provisioner for good
+// (every later create stayed Pending). It is skipped; its sandbox is marked Failed.
+TEST_F(ProvisionerTest, SkipsACorruptEventMarksItsSandboxFailedAndProvisionsTheRest) {
+  ASSERT_TRUE(create("a"));  // position 1
+  ASSERT_TRUE(create("b"));  // position 2
+  ASSERT_TRUE(create("c"));  // position 3
+  store_.reset();
+  corrupt_event((dir_ / "data").string(), 2);
+  open_store();
+
+  Provisioner provisioner(store(), runtime_, recorder(), fast_options());
+  ASSERT_TRUE(provisioner.start());
+  EXPECT_TRUE(wait_state("a", SandboxState::kRunning));
+  EXPECT_TRUE(wait_state("c", SandboxState::kRunning));
+  EXPECT_TRUE(wait_state("b", SandboxState::kFailed));
+  auto b = store().get_sandbox("b");
+  ASSERT_NE(b, nullptr);
+  EXPECT_EQ(b->status_reason, "STORE::CORRUPT_EVENT");
+  EXPECT_EQ(b->status_message, "corrupt event at position 2");
+  ASSERT_TRUE(create("d"));  // later creates progress too
+  EXPECT_TRUE(wait_state("d", SandboxState::kRunning));
+  EXPECT_TRUE(provisioner.wait_until_done(store().head(), std::chrono::seconds(10)));
+  provisioner.stop();
+  EXPECT_GE(provisioner.checkpoint(), 3u);  // past the corrupt position
+  EXPECT_EQ(store().corrupt_events_found(), 1u);
+}
+
+// Fault-injection suite: a runtime call that never returns (a hung engine; the real
+// runtime bounds it with docker.api_timeout) holds only the provisioner thread its sandbox
+// hashes to. The creates of sandboxes on the other threads progress meanwhile.
+TEST_F(ProvisionerTest, OneHungRuntimeCallDoesNotBlockTheOtherProvisionerThreads) {
+  RecordingRuntime recording(runtime_, 0ms);
+  std::mutex mu;
+  std::condition_variable cv;
+  bool release = false;
+  recording.on_create = [&](const std::string& id) {
+    if (id != "hung") return;
+    std::unique_lock lock(mu);
+    cv.wait(lock, [&] { return release; });
+  };
+  WorkerOptions options = fast_options();
+  options.provisioners = 4;
+  Provisioner provisioner(store(), recording, recorder(), options);
+  ASSERT_TRUE(provisioner.start());
+  ASSERT_TRUE(create("hung"));
+  ASSERT_TRUE(eventually([&] { return recording.ops().contains("hung"); }));
+  // Sandboxes that the dispatcher routes to other threads (hash of the id, as it does).
+  const auto queue_of = [](const std::string& id) { return std::hash<std::string>{}(id) % 4; };
+  std::vector<std::string> others;
+  for (int i = 0; others.size() < 6; ++i) {
+    const std::string id = "other-" + std::to_string(i);
+    if (queue_of(id) != queue_of("hung")) others.push_back(id);
+  }
+  for (const auto& id : others) ASSERT_TRUE(create(id));
+  for (const auto& id : others) EXPECT_TRUE(wait_state(id, SandboxState::kRunning)) << id;
+  EXPECT_EQ(state_of("hung"), SandboxState::kPending);
+  {
+    std::lock_guard lock(mu);
+    release = true;
+  }
+  cv.notify_all();
+  EXPECT_TRUE(wait_state("hung", SandboxState::kRunning));
+  provisioner.stop();
 }
 
 }  // namespace

@@ -300,7 +300,7 @@ struct ApiServer::Impl : std::enable_shared_from_this<ApiServer::Impl> {
   void dispatch(const Http::Request& req, const std::string& target, Http::ResponseWriter w,
                 Tcp::Transport* transport, const std::shared_ptr<Tcp::Peer>& peer);
   void reject_early(Http::ResponseWriter w, const ApiError& error,
-                    const std::shared_ptr<Tcp::Peer>& peer);
+                    const std::shared_ptr<Tcp::Peer>& peer, Tcp::Transport* transport = nullptr);
   void park(const std::shared_ptr<Exchange>& ex, std::string sandbox_id,
             SandboxService::Predicate predicate, std::chrono::milliseconds timeout,
             std::function<void(WaitOutcome, std::shared_ptr<const Sandbox>)> answer);
@@ -450,7 +450,7 @@ class HttpHandler : public Http::Handler {
   void refuse(const std::shared_ptr<Tcp::Peer>& peer, HeadCapture& cap, const ApiError& error) {
     cap.poisoned = true;
     Http::ResponseWriter w(Http::Version::Http11, transport(), this, peer);
-    impl_->reject_early(std::move(w), error, peer);
+    impl_->reject_early(std::move(w), error, peer, transport());
   }
 
   // A request whose headers (or, once they are in, body) have not fully arrived by
@@ -600,14 +600,29 @@ class HttpHandler : public Http::Handler {
 // ------------------------------------------------------------------------------------------
 
 void ApiServer::Impl::reject_early(Http::ResponseWriter w, const ApiError& error,
-                                   const std::shared_ptr<Tcp::Peer>& close_peer) {
+                                   const std::shared_ptr<Tcp::Peer>& close_peer,
+                                   Tcp::Transport* transport) {
   auto ex = std::make_shared<Exchange>(shared_from_this(), std::move(w),
                                        request_id_from(std::nullopt), "UNKNOWN");
   if (close_peer) {
     // The rest of this request is not read: close the connection once the answer is out.
+    // A lingering close, as web servers do: first only our sending side, while what the
+    // client still sends is read and dropped (the connection is poisoned), so a client
+    // busy sending its refused body reads the answer instead of a reset; then, at most a
+    // second later, the whole connection.
     std::weak_ptr<Tcp::Peer> weak = close_peer;
-    ex->after_write = [weak] {
-      if (auto p = weak.lock()) ::shutdown(p->fd(), SHUT_RDWR);
+    ex->after_write = [weak, transport] {
+      auto p = weak.lock();
+      if (!p) return;
+      if (transport == nullptr) {
+        ::shutdown(p->fd(), SHUT_RDWR);
+        return;
+      }
+      ::shutdown(p->fd(), SHUT_WR);
+      on_transport_thread(transport, std::chrono::milliseconds(1000), [weak](int fired) {
+        ::close(fired);
+        if (auto q = weak.lock()) ::shutdown(q->fd(), SHUT_RDWR);
+      });
     };
   }
   ex->send_error(error);

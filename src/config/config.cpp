@@ -445,6 +445,8 @@ void build(Ctx& ctx, const toml::table* root, const EnvMap& env, Config& c) {
 
   Section docker = top.table("docker");
   docker.checked_string("host", c.docker.host, is_docker_host, kDockerHostRequirement);
+  docker.boolean("tls_verify", c.docker.tls_verify);
+  docker.string("cert_path", c.docker.cert_path);
   docker.string("network_mode", c.docker.network_mode);
   docker.optional_string("host_ip", c.docker.host_ip);
   docker.integer("api_timeout", 1, kNoMax, c.docker.api_timeout);
@@ -555,6 +557,8 @@ void build(Ctx& ctx, const toml::table* root, const EnvMap& env, Config& c) {
     }
     c.docker.host = host;
   }
+  if (!env_value(env, "DOCKER_TLS_VERIFY").empty()) c.docker.tls_verify = true;
+  if (std::string p = env_value(env, "DOCKER_CERT_PATH"); !p.empty()) c.docker.cert_path = p;
   if (std::string ttl = env_value(env, "PENDING_FAILURE_TTL"); !ttl.empty()) {
     auto v = parse_int(ttl);
     if (!v || *v < 0) {
@@ -574,6 +578,18 @@ void build(Ctx& ctx, const toml::table* root, const EnvMap& env, Config& c) {
   } else {
     ctx.fail(store_path_line, "store.path", "cannot expand ~: HOME is not set");
     return;
+  }
+  if (auto p = expand_home(c.docker.cert_path, env)) {
+    c.docker.cert_path = *p;
+  } else if (c.docker.tls_verify) {
+    ctx.fail(0, "docker.cert_path", "cannot expand ~: HOME is not set");
+    return;
+  }
+  if (c.docker.tls_verify && !c.docker.host.starts_with("tcp://")) {
+    // As the docker CLI: TLS settings mean nothing for a unix socket.
+    ctx.warn(0, "docker.tls_verify",
+             "ignored: TLS applies to a tcp:// docker.host, not " + quote(c.docker.host));
+    c.docker.tls_verify = false;
   }
   if (c.kubernetes.kubeconfig_path) {
     if (auto p = expand_home(*c.kubernetes.kubeconfig_path, env)) {

@@ -119,6 +119,10 @@ struct DockerConfig {
   std::string port_bind_ip = "0.0.0.0";  // an IPv4 or IPv6 address
   int port_range_low = 40000;            // from docker.port_range "LOW-HIGH",
   int port_range_high = 60000;           //   1 <= LOW <= HIGH <= 65535
+  // A tcp:// host over TLS, as the docker CLI: env DOCKER_TLS_VERIFY (non-empty) and
+  // DOCKER_CERT_PATH (default ~/.docker) override; ca.pem, cert.pem, key.pem in cert_path.
+  bool tls_verify = false;
+  std::string cert_path = "~/.docker";
   bool operator==(const DockerConfig&) const = default;
 };
 

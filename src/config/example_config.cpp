@@ -128,6 +128,11 @@ std::string render_example_config(std::string_view kind) {
   w.table("docker");
   w.key("Docker endpoint (unix:///PATH or tcp://HOST:PORT); env DOCKER_HOST overrides.", "host",
         toml_string(d.docker.host));
+  w.key("TLS to a tcp:// host, verifying it and presenting a client certificate (env\n"
+        "# DOCKER_TLS_VERIFY, as the docker CLI).",
+        "tls_verify", toml_bool(d.docker.tls_verify));
+  w.key("Directory of ca.pem, cert.pem and key.pem (env DOCKER_CERT_PATH).", "cert_path",
+        toml_string(d.docker.cert_path));
   w.key("\"host\", \"bridge\" or the name of a user network.", "network_mode",
         toml_string(d.docker.network_mode));
   w.unset_key("Host put in endpoint strings when server.eip is unset.", "host_ip",

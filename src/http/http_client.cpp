@@ -1,6 +1,7 @@
 #include "src/http/http_client.h"
 
 #include <curl/curl.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
@@ -84,6 +85,13 @@ Error curl_error(CURLcode code, const std::string& endpoint, const char* errbuf,
     case CURLE_PARTIAL_FILE:
     case CURLE_SSL_CONNECT_ERROR:
       return Error(ErrorCode::kUnavailable, "cannot reach " + endpoint + ": " + detail);
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_CIPHER:
+      return Error(ErrorCode::kFailedPrecondition,
+                   "TLS with " + endpoint + " failed (check the CA and client certificate): " +
+                       detail);
     default:
       return Error(ErrorCode::kInternal, "HTTP request to " + endpoint + " failed: " + detail);
   }
@@ -157,7 +165,20 @@ Result<std::unique_ptr<HttpClient>> HttpClient::create(HttpClientOptions options
     if (authority.empty() || authority.find('/') != std::string_view::npos) {
       return fail(ErrorCode::kInvalidArgument, "malformed HTTP endpoint: " + options.endpoint);
     }
-    base_url = "http://" + std::string(authority);
+    base_url = (options.tls ? "https://" : "http://") + std::string(authority);
+    if (options.tls) {
+      for (const std::string* f : {&options.tls->ca_file, &options.tls->cert_file,
+                                   &options.tls->key_file}) {
+        if (f->empty()) continue;
+        if (::access(f->c_str(), R_OK) != 0) {
+          return fail(ErrorCode::kInvalidArgument, "TLS file " + *f + " is not readable");
+        }
+      }
+      if (options.tls->cert_file.empty() != options.tls->key_file.empty()) {
+        return fail(ErrorCode::kInvalidArgument,
+                    "a TLS client certificate needs its key and the key its certificate");
+      }
+    }
   } else {
     return fail(ErrorCode::kInvalidArgument,
                 "unsupported endpoint (want unix://, tcp:// or http://): " + options.endpoint);
@@ -170,6 +191,20 @@ HttpClient::HttpClient(HttpClientOptions options, std::string base_url, std::str
     : options_(std::move(options)),
       base_url_(std::move(base_url)),
       unix_socket_(std::move(unix_socket)) {}
+
+void HttpClient::configure_tls(void* handle) const {
+  if (!options_.tls) return;
+  CURL* curl = static_cast<CURL*>(handle);
+  curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 1L);
+  curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L);
+  if (!options_.tls->ca_file.empty()) {
+    curl_easy_setopt(curl, CURLOPT_CAINFO, options_.tls->ca_file.c_str());
+  }
+  if (!options_.tls->cert_file.empty()) {
+    curl_easy_setopt(curl, CURLOPT_SSLCERT, options_.tls->cert_file.c_str());
+    curl_easy_setopt(curl, CURLOPT_SSLKEY, options_.tls->key_file.c_str());
+  }
+}
 
 HttpClient::~HttpClient() {
   for (void* c : idle_) curl_easy_cleanup(static_cast<CURL*>(c));
@@ -207,6 +242,7 @@ Result<HttpResponse> HttpClient::send(const HttpRequest& request) {
   const auto timeout = request.timeout.count() > 0 ? request.timeout : options_.request_timeout;
   configure(curl, base_url_ + request.target, unix_socket_, request, options_.connect_timeout,
             &headers, &transfer, errbuf);
+  configure_tls(curl);
   curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout.count()));
 
   CURLcode rc = curl_easy_perform(curl);
@@ -239,6 +275,7 @@ Result<HttpResponse> HttpClient::stream(const HttpRequest& request, const ChunkH
   curl_slist* headers = nullptr;
   configure(curl, base_url_ + request.target, unix_socket_, request, options_.connect_timeout,
             &headers, &transfer, errbuf);
+  configure_tls(curl);
   curl_multi_add_handle(multi, curl);
 
   // Wake the poll below as soon as a stop is requested.

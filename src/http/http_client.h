@@ -5,6 +5,10 @@
 //   "unix:///var/run/docker.sock"  HTTP over a unix socket (CURLOPT_UNIX_SOCKET_PATH)
 //   "tcp://127.0.0.1:2375"         plain HTTP over TCP (Docker's DOCKER_HOST form)
 //   "http://127.0.0.1:8080"        the same
+// With `tls` set, a tcp:// endpoint speaks HTTPS: the server's certificate is verified
+// against `tls.ca_file` (and its name against the endpoint's host) and the client
+// authenticates with `tls.cert_file` + `tls.key_file`, as the docker CLI does with
+// DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH/{ca,cert,key}.pem.
 // Requests name only the target ("/v1.41/containers/json?all=1").
 //
 // Thread-safety: HttpClient is thread-safe; any number of threads may call send() and
@@ -53,8 +57,15 @@ struct HttpResponse {
   std::optional<std::string_view> header(std::string_view name) const;
 };
 
+struct HttpTlsOptions {
+  std::string ca_file;    // PEM bundle that signs the server's certificate
+  std::string cert_file;  // client certificate (PEM); empty = none
+  std::string key_file;   // its private key (PEM)
+};
+
 struct HttpClientOptions {
   std::string endpoint;                                // see the header comment
+  std::optional<HttpTlsOptions> tls;                   // tcp:// endpoints only
   std::chrono::milliseconds connect_timeout{5'000};    // connection establishment
   std::chrono::milliseconds request_timeout{180'000};  // default whole-request timeout
 };
@@ -94,6 +105,7 @@ class HttpClient final : public HttpTransport {
 
  private:
   HttpClient(HttpClientOptions options, std::string base_url, std::string unix_socket);
+  void configure_tls(void* curl) const;
 
   void* acquire();           // a CURL* from the pool or a new one
   void release(void* curl);  // back to the pool (reset, connection kept)

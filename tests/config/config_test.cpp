@@ -476,6 +476,38 @@ TEST_F(ConfigTest, EnvironmentOverridesTheFile) {
   EXPECT_EQ(d->server.api_key, "k");
 }
 
+TEST_F(ConfigTest, DockerTlsFollowsTheDockerCliEnvironment) {
+  auto r = load_text("", {{"DOCKER_HOST", "tcp://127.0.0.1:2376"},
+                          {"DOCKER_TLS_VERIFY", "1"},
+                          {"DOCKER_CERT_PATH", "/etc/docker-certs"}});
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_TRUE(r->config.docker.tls_verify);
+  EXPECT_EQ(r->config.docker.cert_path, "/etc/docker-certs");
+  // The default cert path is ~/.docker, expanded.
+  r = load_text("[docker]\nhost = \"tcp://127.0.0.1:2376\"\ntls_verify = true\n");
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_TRUE(r->config.docker.cert_path.ends_with("/.docker"));
+  EXPECT_FALSE(r->config.docker.cert_path.starts_with("~"));
+  // Meaningless for a unix socket: ignored with a warning, as the CLI ignores it.
+  r = load_text("", {{"DOCKER_TLS_VERIFY", "1"}});
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_FALSE(r->config.docker.tls_verify);
+  ASSERT_FALSE(r->warnings.empty());
+  EXPECT_EQ(r->warnings.back().key, "docker.tls_verify");
+}
+
+TEST_F(ConfigTest, InsecureServerComesFromTheReferenceServersSwitch) {
+  auto r = load_text("", {{"OPENSANDBOX_INSECURE_SERVER", "YES"}});
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_TRUE(r->config.server.insecure_server);
+  r = load_text("[server]\ninsecure_server = true\n", {{"OPENSANDBOX_INSECURE_SERVER", "no"}});
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_FALSE(r->config.server.insecure_server);
+  r = load_text("");
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_FALSE(r->config.server.insecure_server);
+}
+
 TEST_F(ConfigTest, BadEnvironmentOverrideIsAnError) {
   auto r = load_text("", {{"PENDING_FAILURE_TTL", "soon"}});
   ASSERT_FALSE(r);

@@ -778,6 +778,7 @@ struct DockerRuntime::Impl {
 Result<std::unique_ptr<DockerRuntime>> DockerRuntime::create(DockerOptions options) {
   auto http = HttpClient::create(HttpClientOptions{
       .endpoint = options.host,
+      .tls = options.tls,
       .connect_timeout = options.connect_timeout,
       .request_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(options.api_timeout),
   });

@@ -70,6 +70,8 @@ struct DockerOptions {
   // and prunes only helpers and volumes carrying it. Empty: unscoped (benchmarks and tests
   // that have no store): nothing gets the label, and "its own" means "without the label".
   std::string instance_id;
+  // tcp:// over TLS with server verification and a client certificate (docker.tls_verify).
+  std::optional<HttpTlsOptions> tls;
 };
 
 // $DOCKER_HOST when set and non-empty, else "unix:///var/run/docker.sock".

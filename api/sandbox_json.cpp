@@ -208,10 +208,14 @@ std::string render_renew(Micros expires_at) {
 }
 
 std::string render_event(const Event& event) {
+  // Env values are shown as "***" (keys kept): they often hold tokens. So is the registry
+  // password.
   if (const auto* r = std::get_if<SandboxRequested>(&event.data);
-      r && r->spec.image_auth && !r->spec.image_auth->password.empty()) {
+      r && (!r->spec.env.empty() || (r->spec.image_auth && !r->spec.image_auth->password.empty()))) {
     Event copy = event;
-    std::get<SandboxRequested>(copy.data).spec.image_auth->password = "***";
+    auto& spec = std::get<SandboxRequested>(copy.data).spec;
+    for (auto& [key, value] : spec.env) value = "***";
+    if (spec.image_auth && !spec.image_auth->password.empty()) spec.image_auth->password = "***";
     return encode_event(copy);
   }
   return encode_event(event);

@@ -5,7 +5,8 @@
 // Timestamps are RFC 3339 UTC with microseconds. `metadata` is always an object.
 //
 // Event envelopes for the history and watch endpoints are the codec's JSON with secrets
-// redacted (the image registry password of SandboxRequested becomes "***").
+// redacted: the env values and the image registry password of SandboxRequested become
+// "***" (env keys kept).
 //
 // Pure; thread-safe.
 #pragma once

@@ -46,16 +46,21 @@ std::string shorten(std::string s, std::size_t width) {
 
 }  // namespace
 
-Event redact_secrets(Event event) {
+Event redact_secrets(Event event, Reveal reveal) {
   if (auto* r = std::get_if<SandboxRequested>(&event.data)) {
     if (r->spec.image_auth && !r->spec.image_auth->password.empty()) {
       r->spec.image_auth->password = std::string(kRedacted);
+    }
+    if (reveal == Reveal::kNo) {
+      for (auto& [key, value] : r->spec.env) value = std::string(kRedacted);
     }
   }
   return event;
 }
 
-std::string event_json_line(const Event& event) { return encode_event(redact_secrets(event)); }
+std::string event_json_line(const Event& event, Reveal reveal) {
+  return encode_event(redact_secrets(event, reveal));
+}
 
 std::string data_summary(const EventData& data) {
   std::string s = std::visit(
@@ -115,8 +120,8 @@ std::string data_summary(const EventData& data) {
   return shorten(std::move(out), kSummaryWidth);
 }
 
-TableWriter::Row TableWriter::row_of(const Event& event) {
-  Event e = redact_secrets(event);
+TableWriter::Row TableWriter::row_of(const Event& event, Reveal reveal) {
+  Event e = redact_secrets(event, reveal);
   auto or_dash = [](const std::string& s) { return s.empty() ? std::string("-") : clean(s); };
   return Row{std::to_string(e.position), format_rfc3339(e.time), clean(e.stream),
              std::to_string(e.version),  std::string(e.type()),  std::string(to_string(e.reason)),

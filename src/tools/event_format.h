@@ -1,8 +1,10 @@
 // How sandbox-events prints events: JSON Lines and an aligned table, both redacted.
 //
-// The log keeps registry passwords (`imageAuth.password` of SandboxRequested) because the
-// runtime workers need them; audit output must never show them. Every formatter here
-// prints redact_secrets(event), which replaces a non-empty password with "***".
+// The log keeps registry passwords (`imageAuth.password` of SandboxRequested) and env
+// values because the runtime workers need them; audit output must never show the
+// passwords and shows env values only when the operator asks (Reveal::kYes, `--reveal`).
+// Every formatter here prints redact_secrets(event, reveal), which replaces a non-empty
+// password and (unless revealed) every env value with "***", env keys kept.
 //
 // - event_json_line: the codec's envelope JSON (events/codec.h encode_event: position,
 //   stream, version, type, schema, time, eventId, requestId, actor, reason, data) on one
@@ -28,10 +30,11 @@
 namespace sbx {
 
 inline constexpr std::string_view kRedacted = "***";
+enum class Reveal { kNo, kYes };
 inline constexpr std::size_t kSummaryWidth = 72;
 
-[[nodiscard]] Event redact_secrets(Event event);
-[[nodiscard]] std::string event_json_line(const Event& event);
+[[nodiscard]] Event redact_secrets(Event event, Reveal reveal = Reveal::kNo);
+[[nodiscard]] std::string event_json_line(const Event& event, Reveal reveal = Reveal::kNo);
 [[nodiscard]] std::string data_summary(const EventData& data);
 
 class TableWriter {
@@ -41,7 +44,7 @@ class TableWriter {
 
   explicit TableWriter(std::ostream& out) : out_(out) {}
 
-  static Row row_of(const Event& event);  // redacted
+  static Row row_of(const Event& event, Reveal reveal = Reveal::kNo);  // redacted
   // Prints the header (first call only) and `rows`, aligned.
   void write(const std::vector<Row>& rows);
 

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
 #include <sstream>
 
 #include "events/codec.h"
@@ -43,6 +44,21 @@ TEST(Redaction, ReplacesTheRegistryPasswordOnly) {
   ASSERT_TRUE(decoded) << decoded.error().message;
   EXPECT_EQ(decoded->event_id, e.event_id);
   EXPECT_EQ(decoded->position, 7u);
+}
+
+TEST(Redaction, EnvValuesAreRedactedUnlessRevealedThePasswordAlways) {
+  Event e = requested_with_auth("hunter2");
+  std::get<SandboxRequested>(e.data).spec.env = {{"API_TOKEN", "tok-1"}, {"EMPTY", ""}};
+  const auto redacted = std::get<SandboxRequested>(redact_secrets(e).data).spec;
+  EXPECT_EQ(redacted.env,
+            (std::map<std::string, std::string>{{"API_TOKEN", "***"}, {"EMPTY", "***"}}));
+  EXPECT_EQ(redacted.image_auth->password, "***");
+  const auto revealed = std::get<SandboxRequested>(redact_secrets(e, Reveal::kYes).data).spec;
+  EXPECT_EQ(revealed.env.at("API_TOKEN"), "tok-1");
+  EXPECT_EQ(revealed.image_auth->password, "***");
+  EXPECT_NE(event_json_line(e).find(R"("env":{"API_TOKEN":"***","EMPTY":"***"})"),
+            std::string::npos);
+  EXPECT_NE(event_json_line(e, Reveal::kYes).find(R"("API_TOKEN":"tok-1")"), std::string::npos);
 }
 
 TEST(Redaction, LeavesAnEmptyPasswordAndOtherEventsAlone) {

@@ -239,6 +239,31 @@ TEST_F(FixtureTest, RegistryPasswordIsRedactedInEveryOutputButKeptInTheLog) {
   EXPECT_EQ(requested.spec.image_auth->password, testing::kRegistryPassword);
 }
 
+// Env values (the fixture's MODE=test) are shown as "***" by dump and follow, keys kept;
+// --reveal, for an operator on the host, shows them.
+TEST_F(FixtureTest, EnvValuesAreRedactedUnlessRevealed) {
+  const std::string shown = R"("env":{"MODE":"test"})";
+  const std::string redacted = R"("env":{"MODE":"***"})";
+  CliRun dump = cli({"dump", "--type", "SandboxRequested", "--data", data()});
+  ASSERT_EQ(dump.code, 0) << dump.err;
+  EXPECT_EQ(dump.out.find(shown), std::string::npos) << dump.out;
+  EXPECT_NE(dump.out.find(redacted), std::string::npos) << dump.out;
+  CliRun revealed = cli({"dump", "--reveal", "--type", "SandboxRequested", "--data", data()});
+  ASSERT_EQ(revealed.code, 0) << revealed.err;
+  EXPECT_NE(revealed.out.find(shown), std::string::npos) << revealed.out;
+  EXPECT_EQ(revealed.out.find(redacted), std::string::npos) << revealed.out;
+
+  CliRun follow = cli({"follow", "--type", "SandboxRequested", "--max-events", "1", "--timeout",
+                       "5", "--data", data()});
+  ASSERT_EQ(follow.code, 0) << follow.err;
+  EXPECT_EQ(follow.out.find(shown), std::string::npos) << follow.out;
+  EXPECT_NE(follow.out.find(redacted), std::string::npos) << follow.out;
+  CliRun follow_revealed = cli({"follow", "--reveal", "--type", "SandboxRequested",
+                                "--max-events", "1", "--timeout", "5", "--data", data()});
+  ASSERT_EQ(follow_revealed.code, 0) << follow_revealed.err;
+  EXPECT_NE(follow_revealed.out.find(shown), std::string::npos) << follow_revealed.out;
+}
+
 TEST_F(FixtureTest, FilterErrorsAreUsageErrors) {
   CliRun bad_type = cli({"dump", "--type", "SandboxExploded", "--data", data()});
   EXPECT_EQ(bad_type.code, 2);

@@ -208,14 +208,11 @@ std::string render_renew(Micros expires_at) {
 }
 
 std::string render_event(const Event& event) {
-  // Env values are shown as "***" (keys kept): they often hold tokens. So is the registry
-  // password.
-  if (const auto* r = std::get_if<SandboxRequested>(&event.data);
-      r && (!r->spec.env.empty() || (r->spec.image_auth && !r->spec.image_auth->password.empty()))) {
+  // Env values are shown as "***" (keys kept): they often hold tokens. Registry
+  // credentials are not in the log at all (only `imageAuth.provided`).
+  if (const auto* r = std::get_if<SandboxRequested>(&event.data); r && !r->spec.env.empty()) {
     Event copy = event;
-    auto& spec = std::get<SandboxRequested>(copy.data).spec;
-    for (auto& [key, value] : spec.env) value = "***";
-    if (spec.image_auth && !spec.image_auth->password.empty()) spec.image_auth->password = "***";
+    for (auto& [key, value] : std::get<SandboxRequested>(copy.data).spec.env) value = "***";
     return encode_event(copy);
   }
   return encode_event(event);

@@ -40,6 +40,7 @@ std::vector<std::string> column_families_of(int schema) {
     }
   }
   if (schema >= 2) names.emplace_back(kByState);
+  if (schema >= 3) names.emplace_back(kSecrets);
   return names;
 }
 
@@ -77,6 +78,11 @@ rocksdb::ColumnFamilyOptions cf_options(std::string_view name) {
     o.memtable_prefix_bloom_size_ratio = 0.05;
   } else if (name == kSandboxes) {
     o.write_buffer_size = 16 << 20;
+  } else if (name == kSecrets) {
+    o.write_buffer_size = 4 << 20;
+    // Deleted credentials linger in table files until a compaction drops them; a daily
+    // periodic compaction bounds how long (the family is tiny, rewriting it is cheap).
+    o.periodic_compaction_seconds = 24 * 60 * 60;
   } else {
     o.write_buffer_size = 4 << 20;
   }
@@ -97,7 +103,7 @@ Error to_error(const rocksdb::Status& s, std::string_view what) {
 
 namespace {
 
-// The data directory holds the log (and with it what users put into their requests): it
+// The data directory holds the log and the registry credentials of pending sandboxes: it
 // is the owner's alone (0700). A directory this process is about to create a store in is
 // made so silently; an existing store's directory with wider permissions is tightened
 // with a warning (whoever relied on reading it must now use the owner's account or
@@ -116,7 +122,8 @@ void make_private(const std::string& path, bool existing_store) {
     return;
   }
   if (existing_store) {
-    logger("store")->warn("data directory {} had mode {}; tightened to 0700",
+    logger("store")->warn("data directory {} had mode {}; tightened to 0700 (it holds "
+                          "registry credentials)",
                           path, old_mode);
   }
 }

@@ -822,13 +822,19 @@ Result<AppendResult> EventStore::Impl::stage(Request& r, Group& g) {
   if (req.events.empty()) {
     return fail(ErrorCode::kInvalidArgument, "an append needs at least one event", "events");
   }
-  if (req.secrets && (!is_sandbox_stream(req.stream) ||
-                      req.expected.kind != ExpectedVersion::Kind::kNoStream ||
-                      !std::holds_alternative<SandboxRequested>(req.events.front().data))) {
-    return fail(ErrorCode::kInvalidArgument,
-                "secrets are written only with the SandboxRequested that creates their sandbox "
-                "(expected version: no stream)",
-                "secrets");
+  if (req.secrets) {
+    // Only with the create that records them: their deletion (stage_projection) keys on
+    // spec.image_auth_provided, so secrets of any other append would never be deleted.
+    const auto* created = is_sandbox_stream(req.stream) &&
+                                  req.expected.kind == ExpectedVersion::Kind::kNoStream
+                              ? std::get_if<SandboxRequested>(&req.events.front().data)
+                              : nullptr;
+    if (created == nullptr || !created->spec.image_auth_provided) {
+      return fail(ErrorCode::kInvalidArgument,
+                  "secrets are written only with the SandboxRequested that creates their sandbox "
+                  "and records them (spec.imageAuth.provided, expected version: no stream)",
+                  "secrets");
+    }
   }
   for (auto& e : req.events) {
     if (e.event_id.empty()) e.event_id = new_uuid();

@@ -119,8 +119,9 @@ struct AppendRequest {
   // Written in the same batch as the events (create with an Idempotency-Key).
   std::optional<IdempotencyRecord> idempotency;
   // Written in the same batch as the events, under the sandbox id of `stream`: only with
-  // the SandboxRequested that creates the sandbox (a `sandbox-<id>` stream, expected
-  // no_stream), else kInvalidArgument. Never part of any event.
+  // the SandboxRequested that creates the sandbox and records them (a `sandbox-<id>`
+  // stream, expected no_stream, spec.image_auth_provided), else kInvalidArgument. Never
+  // part of any event.
   std::optional<SandboxSecrets> secrets;
 };
 

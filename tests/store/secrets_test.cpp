@@ -201,7 +201,10 @@ TEST(Secrets, OnlyACreateCarriesThemAndOnlyAReadWriteStoreReadsThem) {
   system.events.push_back(make_event(ServerStarted{"t", 0}, kT0));
   system.secrets = kSecrets;
   EXPECT_EQ(store->append(std::move(system)).error().code, ErrorCode::kInvalidArgument);
-  EXPECT_EQ(store->head(), 1u);  // nothing of either was written
+  AppendRequest unrecorded = create_with_auth("sb2");  // its spec does not record them
+  std::get<SandboxRequested>(unrecorded.events.front().data).spec.image_auth_provided = false;
+  EXPECT_EQ(store->append(std::move(unrecorded)).error().code, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(store->head(), 1u);  // nothing of any was written
 
   StoreOptions o;
   o.path = path;

@@ -607,7 +607,7 @@ std::string_view openapi_document() {
     ],
     "operationId": "getSandboxEvents",
     "summary": "History of a sandbox",
-    "description": "Every event of the sandbox's stream, oldest first, also after it was deleted. Registry passwords are redacted.",
+    "description": "Every event of the sandbox's stream, oldest first, also after it was deleted. Env values are redacted (`spec.env` shows each key with the value `***`). Registry credentials are never stored in the log: `spec.imageAuth` is `{\"provided\": true}` when `image.auth` was given.",
     "responses": {
      "200": {
       "description": "The sandbox's events",
@@ -643,7 +643,7 @@ std::string_view openapi_document() {
     ],
     "operationId": "watchEvents",
     "summary": "Watch the global event log (server-sent events)",
-    "description": "A `text/event-stream` of every event after `since` (or the `Last-Event-ID` header; without either, only new events). Each event is a frame `id: <position>` / `data: <event JSON>`; comment lines (`: keep-alive`) are sent every 15 s. Resume after a disconnect with `since=<last id>`. A position older than the oldest retained event is 410.",
+    "description": "A `text/event-stream` of every event after `since` (or the `Last-Event-ID` header; without either, only new events). Each event is a frame `id: <position>` / `data: <event JSON>` (env values redacted as in the history); comment lines (`: keep-alive`) are sent every 15 s. Resume after a disconnect with `since=<last id>`. A position older than the oldest retained event is 410.",
     "parameters": [
      {
       "name": "since",

@@ -573,7 +573,7 @@ std::expected<CreateRequest, ApiError> parse_create_request(std::string_view bod
             }
             (std::string_view(k) == "username" ? a.username : a.password) = std::move(v);
           }
-          r.spec.image_auth = std::move(a);
+          r.image_auth = std::move(a);
         }
       }
     }

@@ -208,10 +208,11 @@ std::string render_renew(Micros expires_at) {
 }
 
 std::string render_event(const Event& event) {
-  if (const auto* r = std::get_if<SandboxRequested>(&event.data);
-      r && r->spec.image_auth && !r->spec.image_auth->password.empty()) {
+  // Env values are shown as "***" (keys kept): they often hold tokens. Registry
+  // credentials are not in the log at all (only `imageAuth.provided`).
+  if (const auto* r = std::get_if<SandboxRequested>(&event.data); r && !r->spec.env.empty()) {
     Event copy = event;
-    std::get<SandboxRequested>(copy.data).spec.image_auth->password = "***";
+    for (auto& [key, value] : std::get<SandboxRequested>(copy.data).spec.env) value = "***";
     return encode_event(copy);
   }
   return encode_event(event);

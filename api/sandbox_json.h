@@ -4,8 +4,9 @@
 // omitted, never null (the upstream server's behaviour, which the SDKs rely on).
 // Timestamps are RFC 3339 UTC with microseconds. `metadata` is always an object.
 //
-// Event envelopes for the history and watch endpoints are the codec's JSON with secrets
-// redacted (the image registry password of SandboxRequested becomes "***").
+// Event envelopes for the history and watch endpoints are the codec's JSON with the env
+// values of SandboxRequested replaced by "***" (keys kept). Registry credentials are not in
+// the log (only `imageAuth.provided`).
 //
 // Pure; thread-safe.
 #pragma once

@@ -26,7 +26,7 @@ struct SchemaVersion {
   int current;
 };
 constexpr SchemaVersion kSchemaVersions[] = {
-    {"SandboxRequested", 2},   {"ProvisioningStarted", 1}, {"SandboxStarted", 1},
+    {"SandboxRequested", 3},   {"ProvisioningStarted", 1}, {"SandboxStarted", 1},
     {"ProvisioningFailed", 1}, {"PauseRequested", 1},      {"SandboxPaused", 1},
     {"PauseFailed", 1},        {"ResumeRequested", 1},     {"SandboxResumed", 1},
     {"ResumeFailed", 1},       {"ExpirationRenewed", 1},   {"MetadataPatched", 1},
@@ -77,8 +77,26 @@ void sandbox_requested_v1_to_v2(ojson& data, const UpcastContext& c) {
   data["expiresAt"] = format_rfc3339(c.time + timeout * kMicrosPerSecond);
 }
 
+// SandboxRequested v2 -> v3: v2 stored the registry credentials in the log
+// (`spec.imageAuth` {username, password}); v3 records only that they were given
+// (`spec.imageAuth` {"provided": true}) and the store keeps the credentials apart
+// (store/FORMAT.md "secrets"). Migration 3 scrubs them from stored v1/v2 events in place;
+// this drops them from any that were not (so they never reach a projection or an output).
+void sandbox_requested_v2_to_v3(ojson& data, const UpcastContext&) {
+  auto spec = data.find("spec");
+  if (spec == data.end() || !spec->is_object()) return;
+  auto auth = spec->find("imageAuth");
+  if (auth == spec->end()) return;
+  if (auth->is_null()) {
+    spec->erase(auth);
+    return;
+  }
+  *auth = ojson{{"provided", true}};
+}
+
 constexpr Upcaster kUpcasters[] = {
     {"SandboxRequested", 1, &sandbox_requested_v1_to_v2},
+    {"SandboxRequested", 2, &sandbox_requested_v2_to_v3},
 };
 
 // ---------------------------------------------------------------------------------------
@@ -99,11 +117,10 @@ void write_string_array(JsonWriter& w, const std::vector<std::string>& v) {
 void write_spec(JsonWriter& w, const SandboxSpec& s) {
   w.begin_object();
   w.member("imageUri", s.image_uri);
-  if (s.image_auth) {
+  if (s.image_auth_provided) {
     w.key("imageAuth");
     w.begin_object();
-    w.member("username", s.image_auth->username);
-    w.member("password", s.image_auth->password);
+    w.member("provided", true);
     w.end_object();
   }
   w.member("snapshotId", s.snapshot_id);
@@ -357,14 +374,14 @@ void decode_spec(Value v, const Path& where, SandboxSpec& s, bool& seen) {
     if (is(key, "imageUri")) {
       s.image_uri = get_string(val, path);
     } else if (is(key, "imageAuth")) {
-      ImageAuth auth;
+      // {"provided": true}. A sandbox record written before schema 3 of the store holds
+      // {username, password} instead (migration 3 rewrites those): credentials were given,
+      // and they are not read.
+      bool provided = true;
       for_each_field(val, path, [&](std::string_view k, Value x, const Path& p) {
-        if (is(k, "username"))
-          auth.username = get_string(x, p);
-        else if (is(k, "password"))
-          auth.password = get_string(x, p);
+        if (is(k, "provided")) provided = get_bool(x, p);
       });
-      s.image_auth = std::move(auth);
+      s.image_auth_provided = provided;
     } else if (is(key, "snapshotId")) {
       s.snapshot_id = get_string(val, path);
     } else if (is(key, "entrypoint")) {

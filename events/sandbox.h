@@ -40,6 +40,10 @@ enum class Reason { kUser, kExpired, kReconcile, kRuntime };
 std::string_view to_string(Reason r);  // "user", "expired", "reconcile", "runtime"
 std::optional<Reason> parse_reason(std::string_view name);
 
+// Registry credentials of an image pull. They never enter the log or the projections:
+// the service hands them to the store beside the create's append (AppendRequest::secrets),
+// the store keeps them in its `secrets` area until the sandbox leaves Pending, and only
+// the provisioner reads them back (store/FORMAT.md "secrets").
 struct ImageAuth {
   std::string username;
   std::string password;
@@ -55,7 +59,9 @@ struct Platform {
 // Everything a runtime worker needs to create the sandbox, fixed at request time.
 struct SandboxSpec {
   std::string image_uri;                  // empty when created from a snapshot
-  std::optional<ImageAuth> image_auth;
+  // Registry credentials were given with the create (they themselves are kept apart, see
+  // ImageAuth). Recorded as "imageAuth": {"provided": true}.
+  bool image_auth_provided = false;
   std::string snapshot_id;                // empty unless created from a snapshot
   std::vector<std::string> entrypoint;
   std::map<std::string, std::string> env;

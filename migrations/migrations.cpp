@@ -7,6 +7,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <nlohmann/json.hpp>
 
 #include "events/codec.h"
 #include "events/event.h"
@@ -22,10 +23,15 @@ namespace {
 
 using StepFn = std::function<Result<void>(layout::RawDb&, rocksdb::WriteBatch&)>;
 
+// Runs once the step's batch is durable (cleanup that needs the data written; its failure
+// is logged, not fatal: the step is applied).
+using AfterFn = std::function<Result<void>(layout::RawDb&)>;
+
 struct Step {
   int version;
   const char* name;
   StepFn apply;  // DDL first, then data changes staged into the batch
+  AfterFn after = nullptr;
 };
 
 // Step 1: the column families of the first layout. Nothing to convert.
@@ -56,10 +62,130 @@ Result<void> index_by_state(layout::RawDb& db, rocksdb::WriteBatch& batch) {
   return {};
 }
 
+// Step 3: registry credentials leave the log and the projections. Stores of schema 2 and
+// older kept `spec.imageAuth` {username, password} in every SandboxRequested event and in
+// the sandbox records. This step
+//   - rewrites those events IN PLACE with `spec.imageAuth` {"provided": true} (the one
+//     exception to the log's immutability, store/FORMAT.md); the rest of the event is
+//     kept as it was, its `schema` too (the codec upcasts it as before);
+//   - rewrites the sandbox records the same way;
+//   - moves the credentials of sandboxes still Pending into the new `secrets` column
+//     family, so their provisioning still pulls with them.
+// The event rewrites are written in synced chunks of at most kScrubChunkBytes as the scan
+// goes (a log may hold millions of creates); they are idempotent, so an interrupted run
+// redoes what is left. The records, the secrets, the schema version and MigrationApplied
+// are the step's one batch. After it, compact_scrubbed (the `after` hook) rewrites the
+// table files of the two families, so the old values leave the disk too.
+using ojson = nlohmann::ordered_json;
+constexpr std::size_t kScrubChunkBytes = 16 << 20;
+
+// `spec.imageAuth` of a parsed event data or sandbox record: the credentials it holds
+// (nullopt: none, or already {"provided": ...}) and rewrites it to {"provided": true}.
+std::optional<ImageAuth> scrub_spec(ojson& holder) {
+  auto spec = holder.find("spec");
+  if (spec == holder.end() || !spec->is_object()) return std::nullopt;
+  auto auth = spec->find("imageAuth");
+  if (auth == spec->end() || !auth->is_object()) return std::nullopt;
+  if (!auth->contains("username") && !auth->contains("password")) return std::nullopt;
+  ImageAuth out;
+  if (auto u = auth->find("username"); u != auth->end() && u->is_string()) {
+    out.username = u->get<std::string>();
+  }
+  if (auto p = auth->find("password"); p != auth->end() && p->is_string()) {
+    out.password = p->get<std::string>();
+  }
+  *auth = ojson{{"provided", true}};
+  return out;
+}
+
+std::string dump_json(const ojson& j) {
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::strict);
+}
+
+Result<void> move_credentials(layout::RawDb& db, rocksdb::WriteBatch& batch) {
+  if (auto r = db.ensure_column_families(3); !r) return r;
+  auto* events = db.cf(layout::kEvents);
+  auto* sandboxes = db.cf(layout::kSandboxes);
+  auto* secrets = db.cf(layout::kSecrets);
+  rocksdb::WriteOptions synced;
+  synced.sync = true;
+  try {
+    rocksdb::WriteBatch chunk;
+    std::unique_ptr<rocksdb::Iterator> it(db.db()->NewIterator(rocksdb::ReadOptions(), events));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      const std::string_view value(it->value().data(), it->value().size());
+      // Cheap filter first: only SandboxRequested events with credentials are parsed.
+      if (value.find("\"imageAuth\"") == std::string_view::npos ||
+          value.find("\"SandboxRequested\"") == std::string_view::npos) {
+        continue;
+      }
+      ojson doc = ojson::parse(value);
+      if (doc.value("type", "") != "SandboxRequested" || !doc.contains("data") ||
+          !doc["data"].is_object()) {
+        continue;
+      }
+      if (!scrub_spec(doc["data"])) continue;
+      (void)chunk.Put(events, it->key(), dump_json(doc));
+      if (chunk.GetDataSize() >= kScrubChunkBytes) {
+        if (auto s = db.db()->Write(synced, &chunk); !s.ok()) {
+          return std::unexpected(layout::to_error(s, "rewrite events"));
+        }
+        chunk.Clear();
+      }
+    }
+    if (!it->status().ok()) return std::unexpected(layout::to_error(it->status(), "scan events"));
+    if (chunk.Count() > 0) {
+      if (auto s = db.db()->Write(synced, &chunk); !s.ok()) {
+        return std::unexpected(layout::to_error(s, "rewrite events"));
+      }
+    }
+
+    std::unique_ptr<rocksdb::Iterator> sb(db.db()->NewIterator(rocksdb::ReadOptions(), sandboxes));
+    for (sb->SeekToFirst(); sb->Valid(); sb->Next()) {
+      const std::string_view value(sb->value().data(), sb->value().size());
+      if (value.find("\"imageAuth\"") == std::string_view::npos) continue;
+      ojson record = ojson::parse(value);
+      auto auth = scrub_spec(record);
+      if (!auth) continue;
+      (void)batch.Put(sandboxes, sb->key(), dump_json(record));
+      if (record.value("state", "") == to_string(SandboxState::kPending)) {
+        (void)batch.Put(secrets, sb->key(), keys::secrets_value(SandboxSecrets{std::move(*auth)}));
+      }
+    }
+    if (!sb->status().ok()) {
+      return std::unexpected(layout::to_error(sb->status(), "scan sandboxes"));
+    }
+  } catch (const std::exception& e) {
+    return fail(ErrorCode::kDataLoss, std::string("a stored record is not JSON: ") + e.what());
+  }
+  return {};
+}
+
+// Flushes and rewrites every table file of `events` and `sandboxes`, so the values the
+// step overwrote are gone from the disk (nothing holds a snapshot during migrations).
+Result<void> compact_scrubbed(layout::RawDb& db) {
+  rocksdb::FlushOptions fo;
+  fo.wait = true;
+  rocksdb::CompactRangeOptions co;
+  co.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+  for (auto name : {layout::kEvents, layout::kSandboxes}) {
+    auto* cf = db.cf(name);
+    if (auto s = db.db()->Flush(fo, cf); !s.ok()) {
+      return std::unexpected(layout::to_error(s, "flush " + std::string(name)));
+    }
+    if (auto s = db.db()->CompactRange(co, cf, nullptr, nullptr); !s.ok()) {
+      return std::unexpected(layout::to_error(s, "compact " + std::string(name)));
+    }
+  }
+  return {};
+}
+
 const std::vector<Step>& steps() {
   static const std::vector<Step> all = {
       {1, "create the log and projection column families", create_initial_layout},
       {2, "index live sandboxes by state", index_by_state},
+      {3, "move registry credentials out of the log into secrets", move_credentials,
+       compact_scrubbed},
   };
   return all;
 }
@@ -158,6 +284,12 @@ Result<MigrationReport> migrate(const std::string& path, const Clock& clock,
                                  .count()};
     log->info("{}: applied migration {} ({}) in {} ms", path, step.version, step.name,
               applied.micros / 1000);
+    if (step.after) {
+      if (auto r = step.after(**db); !r) {
+        log->warn("{}: migration {} applied, but its cleanup failed: {}", path, step.version,
+                  r.error().message);
+      }
+    }
     report.applied.push_back(std::move(applied));
     report.to_version = step.version;
   }

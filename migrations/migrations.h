@@ -7,6 +7,11 @@
 //      sandboxes, expiry, checkpoints, idempotency, meta)
 //   2  index live sandboxes by state: the by_state column family (state, created_at, id),
 //      built from the sandboxes column family; the store maintains it afterwards
+//   3  move registry credentials out of the log: create `secrets`, rewrite the
+//      SandboxRequested events and sandbox records that hold `imageAuth` {username,
+//      password} to {"provided": true} (the log's one in-place rewrite), keep the
+//      credentials of Pending sandboxes in `secrets`, then compact `events` and
+//      `sandboxes` so the old values leave the table files
 //
 // Each step runs as: its DDL (column family creation, idempotent), then ONE synced
 // WriteBatch holding its data changes, the new schema_version and a MigrationApplied event

@@ -172,6 +172,7 @@ struct EventStore::Impl {
   rocksdb::ColumnFamilyHandle* checkpoints = nullptr;
   rocksdb::ColumnFamilyHandle* idempotency = nullptr;
   rocksdb::ColumnFamilyHandle* by_state = nullptr;
+  rocksdb::ColumnFamilyHandle* secrets = nullptr;
   rocksdb::WriteOptions write_options;
   std::string owned_secondary_dir;  // removed at close
   std::string instance_id;          // meta/instance_id; set at open, never changed
@@ -424,6 +425,7 @@ Result<std::unique_ptr<EventStore>> store_internal::Access::open(const StoreOpti
   impl->checkpoints = impl->raw->cf(layout::kCheckpoints);
   impl->idempotency = impl->raw->cf(layout::kIdempotency);
   impl->by_state = impl->raw->cf(layout::kByState);
+  impl->secrets = impl->raw->cf(layout::kSecrets);
 
   if (auto r = impl->load(); !r) return std::unexpected(r.error());
   impl->logger->info("opened {}{} ({} live sandboxes, head {}, {} ms)", options.path,
@@ -1052,6 +1054,20 @@ Result<AppendResult> EventStore::Impl::stage(Request& r, Group& g) {
   if (req.events.empty()) {
     return fail(ErrorCode::kInvalidArgument, "an append needs at least one event", "events");
   }
+  if (req.secrets) {
+    // Only with the create that records them: their deletion (stage_projection) keys on
+    // spec.image_auth_provided, so secrets of any other append would never be deleted.
+    const auto* created = is_sandbox_stream(req.stream) &&
+                                  req.expected.kind == ExpectedVersion::Kind::kNoStream
+                              ? std::get_if<SandboxRequested>(&req.events.front().data)
+                              : nullptr;
+    if (created == nullptr || !created->spec.image_auth_provided) {
+      return fail(ErrorCode::kInvalidArgument,
+                  "secrets are written only with the SandboxRequested that creates their sandbox "
+                  "and records them (spec.imageAuth.provided, expected version: no stream)",
+                  "secrets");
+    }
+  }
   for (auto& e : req.events) {
     if (e.event_id.empty()) e.event_id = new_uuid();
   }
@@ -1198,6 +1214,18 @@ void EventStore::Impl::stage_projection(Group& g, const std::string& stream, con
     if (old_s) (void)g.batch.Delete(by_state, *old_s);
     if (new_s) (void)g.batch.Put(by_state, *new_s, rocksdb::Slice());
   }
+  // Credentials serve the provisioning of a Pending sandbox only: they go in the batch of
+  // the event that takes it out of Pending (started, failed, stopping) or out of the
+  // projection. A sandbox never returns to Pending. (Without a projection on either side,
+  // a create and its end in one group, the spec is unknown: delete anyway.)
+  auto pending = [](const Sandbox* s) {
+    return s != nullptr && s->state == SandboxState::kPending;
+  };
+  const Sandbox* known = after != nullptr ? after : before;
+  if (!pending(after) && (before == nullptr || pending(before)) &&
+      (known == nullptr || known->spec.image_auth_provided)) {
+    (void)g.batch.Delete(secrets, id);
+  }
 }
 
 void EventStore::Impl::stage_group(Group& g, std::size_t from) {
@@ -1223,6 +1251,12 @@ void EventStore::Impl::encode_events(Group& g) {
     if (r->req.idempotency) {
       (void)g.batch.Put(idempotency, r->req.idempotency->key,
                         keys::idempotency_value(*r->req.idempotency));
+    }
+    if (r->req.secrets) {
+      // Before the projection entries of this group (encode_projections), so that an
+      // outcome staged in the same group deletes them again.
+      (void)g.batch.Put(secrets, sandbox_id_of(r->req.stream),
+                        keys::secrets_value(*r->req.secrets));
     }
   }
 }
@@ -1658,6 +1692,26 @@ Result<std::optional<IdempotencyRecord>> EventStore::idempotency(std::string_vie
   }
   if (rec->expires_at <= now) return std::optional<IdempotencyRecord>();
   return rec;
+}
+
+Result<std::optional<SandboxSecrets>> EventStore::sandbox_secrets(
+    std::string_view sandbox_id) const {
+  const Impl& m = *impl_;
+  if (m.options.read_only) {
+    return fail(ErrorCode::kFailedPrecondition,
+                "secrets are read by the provisioner of the server that owns the store only");
+  }
+  std::shared_lock life(m.life_mu);
+  if (!m.open) return fail(ErrorCode::kUnavailable, "the store is closed");
+  auto v = m.get(m.secrets, sandbox_id);
+  if (!v) return std::unexpected(v.error());
+  if (!*v) return std::optional<SandboxSecrets>();
+  auto parsed = keys::parse_secrets_value(**v);
+  if (!parsed) {
+    return fail(ErrorCode::kDataLoss,
+                "secrets record of sandbox " + std::string(sandbox_id) + " is malformed");
+  }
+  return std::optional<SandboxSecrets>(std::move(*parsed));
 }
 
 Result<std::vector<std::string>> EventStore::sandbox_ids_in_state(SandboxState state,

@@ -27,6 +27,12 @@
 // On a read-only store, catch_up() runs them on its caller's thread with the newly
 // visible events.
 //
+// Secrets (store/FORMAT.md "secrets"): the registry credentials of a create never enter
+// the log or the projections. They come beside the events (AppendRequest::secrets), are
+// written in the same batch, and are deleted in the batch of the event that takes the
+// sandbox out of Pending (started, failed, stopping, terminated) or out of the projection.
+// Only sandbox_secrets() reads them (the provisioner).
+//
 // Layout and lifecycle (additions to the contract above):
 // - A missing or empty data directory is created at the newest schema
 //   (kStoreSchemaVersion). An existing one must already be at that schema: run
@@ -94,7 +100,7 @@ struct Access;  // store/ and migrations/ only (store/internal.h)
 }
 
 // The newest data-directory layout this binary reads and writes (store/FORMAT.md).
-inline constexpr int kStoreSchemaVersion = 2;
+inline constexpr int kStoreSchemaVersion = 3;
 
 struct ExpectedVersion {
   enum class Kind { kAny, kNoStream, kExact };
@@ -114,6 +120,12 @@ struct IdempotencyRecord {
   Micros expires_at = 0;
 };
 
+// Credentials of one sandbox, kept out of the log (the `secrets` column family).
+struct SandboxSecrets {
+  std::optional<ImageAuth> image_auth;  // registry credentials for the image pull
+  bool operator==(const SandboxSecrets&) const = default;
+};
+
 struct AppendRequest {
   std::string stream;
   ExpectedVersion expected;
@@ -122,6 +134,11 @@ struct AppendRequest {
   std::vector<Event> events;
   // Written in the same batch as the events (create with an Idempotency-Key).
   std::optional<IdempotencyRecord> idempotency;
+  // Written in the same batch as the events, under the sandbox id of `stream`: only with
+  // the SandboxRequested that creates the sandbox and records them (a `sandbox-<id>`
+  // stream, expected no_stream, spec.image_auth_provided), else kInvalidArgument. Never
+  // part of any event.
+  std::optional<SandboxSecrets> secrets;
 };
 
 struct AppendResult {
@@ -240,6 +257,13 @@ class EventStore {
   [[nodiscard]] Result<std::uint64_t> checkpoint(std::string_view consumer) const;  // 0 if none
   [[nodiscard]] Result<std::optional<IdempotencyRecord>> idempotency(std::string_view key,
                                                                      Micros now) const;
+
+  // --- secrets (RocksDB) ---------------------------------------------------------------
+  // The credentials given with the create of a sandbox that is still Pending (nullopt:
+  // none given, or the sandbox left Pending). For the provisioner only: a read-only store
+  // refuses (kFailedPrecondition). kDataLoss if the record does not decode.
+  [[nodiscard]] Result<std::optional<SandboxSecrets>> sandbox_secrets(
+      std::string_view sandbox_id) const;
 
   // Read-only (secondary) stores: bring in the primary's newer writes.
   [[nodiscard]] Result<void> catch_up();

@@ -171,6 +171,34 @@ std::optional<IdempotencyRecord> parse_idempotency_value(std::string_view key,
   return r;
 }
 
+std::string secrets_value(const SandboxSecrets& secrets) {
+  const ImageAuth auth = secrets.image_auth.value_or(ImageAuth{});
+  std::string s;
+  s.reserve(6 + auth.username.size() + auth.password.size());
+  s.push_back(static_cast<char>(kSecretsFormat));
+  s.push_back(secrets.image_auth ? 1 : 0);
+  put_u32(s, static_cast<std::uint32_t>(auth.username.size()));
+  s.append(auth.username);
+  s.append(auth.password);
+  return s;
+}
+
+std::optional<SandboxSecrets> parse_secrets_value(std::string_view value) {
+  if (value.size() < 6 || static_cast<unsigned char>(value[0]) != kSecretsFormat) {
+    return std::nullopt;
+  }
+  const auto has_auth = static_cast<unsigned char>(value[1]);
+  if (has_auth > 1) return std::nullopt;
+  const std::uint32_t username_size = get_u32(value.substr(2));
+  if (value.size() - 6 < username_size) return std::nullopt;
+  SandboxSecrets out;
+  if (has_auth == 1) {
+    out.image_auth = ImageAuth{std::string(value.substr(6, username_size)),
+                               std::string(value.substr(6 + username_size))};
+  }
+  return out;
+}
+
 namespace {
 std::string printable(std::string_view s) {
   std::string out;

@@ -77,6 +77,11 @@ std::string idempotency_value(const IdempotencyRecord& record);
 std::optional<IdempotencyRecord> parse_idempotency_value(std::string_view key,
                                                          std::string_view value);
 
+// --- secrets (schema 3): sandbox id -> format, has_auth, username length, username, password
+inline constexpr std::uint8_t kSecretsFormat = 1;
+std::string secrets_value(const SandboxSecrets& secrets);
+std::optional<SandboxSecrets> parse_secrets_value(std::string_view value);
+
 // --- meta -------------------------------------------------------------------------------
 inline constexpr std::string_view kSchemaVersionKey = "schema_version";  // decimal ASCII
 inline constexpr std::string_view kInstanceIdKey = "instance_id";  // UUID text, see FORMAT.md

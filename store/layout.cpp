@@ -4,10 +4,15 @@
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/slice_transform.h>
 #include <rocksdb/table.h>
+#include <sys/stat.h>
 
+#include <cerrno>
 #include <charconv>
+#include <cstdio>
+#include <cstring>
 #include <filesystem>
 
+#include "src/common/log.h"
 #include "src/common/uuid.h"
 #include "store/event_store.h"
 #include "store/keys.h"
@@ -35,6 +40,7 @@ std::vector<std::string> column_families_of(int schema) {
     }
   }
   if (schema >= 2) names.emplace_back(kByState);
+  if (schema >= 3) names.emplace_back(kSecrets);
   return names;
 }
 
@@ -72,6 +78,11 @@ rocksdb::ColumnFamilyOptions cf_options(std::string_view name) {
     o.memtable_prefix_bloom_size_ratio = 0.05;
   } else if (name == kSandboxes) {
     o.write_buffer_size = 16 << 20;
+  } else if (name == kSecrets) {
+    o.write_buffer_size = 4 << 20;
+    // Deleted credentials linger in table files until a compaction drops them; a daily
+    // periodic compaction bounds how long (the family is tiny, rewriting it is cheap).
+    o.periodic_compaction_seconds = 24 * 60 * 60;
   } else {
     o.write_buffer_size = 4 << 20;
   }
@@ -91,6 +102,31 @@ Error to_error(const rocksdb::Status& s, std::string_view what) {
 }
 
 namespace {
+
+// The data directory holds the log and the registry credentials of pending sandboxes: it
+// is the owner's alone (0700). A directory this process is about to create a store in is
+// made so silently; an existing store's directory with wider permissions is tightened
+// with a warning (whoever relied on reading it must now use the owner's account or
+// sandbox-events). A failure to tighten is a warning too, never a refusal to start.
+void make_private(const std::string& path, bool existing_store) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return;
+  const auto mode = static_cast<unsigned>(st.st_mode & 07777);
+  if ((mode & 077) == 0) return;
+  char old_mode[8];
+  std::snprintf(old_mode, sizeof old_mode, "%04o", mode);
+  if (::chmod(path.c_str(), (mode & ~077u) | 0700u) != 0) {
+    logger("store")->warn("data directory {} has mode {} (readable by others) and cannot be "
+                          "made private: {}",
+                          path, old_mode, std::strerror(errno));
+    return;
+  }
+  if (existing_store) {
+    logger("store")->warn("data directory {} had mode {}; tightened to 0700 (it holds "
+                          "registry credentials)",
+                          path, old_mode);
+  }
+}
 
 Result<std::vector<rocksdb::ColumnFamilyDescriptor>> descriptors_of(const std::string& path,
                                                                     rocksdb::Env* env = nullptr) {
@@ -115,9 +151,11 @@ Result<std::unique_ptr<RawDb>> RawDb::open(const std::string& path, bool create_
     if (ec) {
       return fail(ErrorCode::kUnavailable, "cannot create " + path + ": " + ec.message());
     }
+    make_private(path, /*existing_store=*/false);
     options.create_if_missing = true;
     descriptors.emplace_back(rocksdb::kDefaultColumnFamilyName, cf_options("default"));
   } else {
+    make_private(path, /*existing_store=*/true);
     auto d = descriptors_of(path, env);
     if (!d) return std::unexpected(d.error());
     descriptors = std::move(*d);

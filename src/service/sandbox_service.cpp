@@ -280,6 +280,9 @@ Result<CreateResult> SandboxService::create_locked_key(CreateRequest request,
   SandboxSpec spec = std::move(request.spec);
   spec.network_mode = options_.network_mode;
   spec.timeout_seconds = request.timeout_seconds;
+  // The log records only that registry credentials were given; the credentials go to the
+  // store's secrets area in the batch of the append (AppendRequest::secrets).
+  spec.image_auth_provided = request.image_auth.has_value();
   spec.ports.clear();
   if (spec.entrypoint.empty() && !spec.snapshot_id.empty()) {
     spec.entrypoint = {"tail", "-f", "/dev/null"};
@@ -322,6 +325,7 @@ Result<CreateResult> SandboxService::create_locked_key(CreateRequest request,
     append.idempotency =
         IdempotencyRecord{request.idempotency_key, id, 202, now + options_.idempotency_ttl};
   }
+  if (request.image_auth) append.secrets = SandboxSecrets{std::move(request.image_auth)};
   auto events = append.events;  // kept to fold the answer
   auto appended = store_.append(std::move(append));
   if (!appended) {

@@ -81,6 +81,9 @@ struct RequestContext {
 // spec.ports, and (for snapshots without one) the default entrypoint.
 struct CreateRequest {
   SandboxSpec spec;  // image or snapshot, entrypoint, env, limits, platform, opaque JSON
+  // image.auth: never logged. The service sets spec.image_auth_provided and hands the
+  // credentials to the store's secrets area with the append (EventStore AppendRequest).
+  std::optional<ImageAuth> image_auth;
   std::map<std::string, std::string> metadata;
   std::optional<std::int64_t> timeout_seconds;  // nullopt: manual cleanup, never expires
   bool secure_access = false;

@@ -23,6 +23,7 @@ struct FilterArgs {
   std::string until;
   std::vector<std::string> types;
   std::string format = "jsonl";
+  bool reveal = false;
 };
 
 void add_filter_options(CLI::App* cmd, FilterArgs& a) {
@@ -36,12 +37,15 @@ void add_filter_options(CLI::App* cmd, FilterArgs& a) {
   cmd->add_option("--type", a.types, "Only events of this type (repeatable, comma-separated)")
       ->take_all();
   cmd->add_option("--format", a.format, "Output format")->check(CLI::IsMember({"jsonl", "table"}));
+  cmd->add_flag("--reveal", a.reveal,
+                "Show env values (otherwise \"***\"); for an operator on the host");
 }
 
 Result<DumpOptions> to_dump_options(const FilterArgs& a, const std::string& data_dir) {
   DumpOptions o;
   o.data_dir = data_dir;
   o.format = a.format == "table" ? DumpFormat::kTable : DumpFormat::kJsonl;
+  o.reveal = a.reveal;
   if (!a.sandbox.empty()) o.filter.stream = stream_of(a.sandbox);
   if (!a.stream.empty()) o.filter.stream = a.stream;
   if (a.from) o.filter.from_position = *a.from;

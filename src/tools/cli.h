@@ -3,8 +3,8 @@
 // calls run_cli; tests call it in-process.
 //
 //   sandbox-events [--data DIR] [--verbose] <command> [options]
-//     dump    [filters] [--format jsonl|table]
-//     follow  [filters] [--format jsonl|table] [--interval MS] [--max-events N]
+//     dump    [filters] [--format jsonl|table] [--reveal]
+//     follow  [filters] [--format jsonl|table] [--reveal] [--interval MS] [--max-events N]
 //             [--timeout SECONDS]
 //     replay  --into DIR
 //     verify  [--scratch DIR] [--max-differences N]
@@ -12,6 +12,7 @@
 //   filters: --sandbox ID | --stream NAME, --from N, --to N, --since TIME, --until TIME,
 //            --type T (repeatable, or comma-separated)
 //
+// --reveal prints env values, which are otherwise "***" (keys shown).
 // `--data` defaults to ~/.sandboxd/data (the default store.path) and may be given before
 // or after the command. Times are RFC 3339. Returns the exit code (sandbox_events.h);
 // --help prints usage to `out` and returns 0; a usage error prints to `err` and returns 2.

@@ -48,14 +48,14 @@ std::string shorten(std::string s, std::size_t width) {
 
 Event redact_secrets(Event event) {
   if (auto* r = std::get_if<SandboxRequested>(&event.data)) {
-    if (r->spec.image_auth && !r->spec.image_auth->password.empty()) {
-      r->spec.image_auth->password = std::string(kRedacted);
-    }
+    for (auto& [key, value] : r->spec.env) value = std::string(kRedacted);
   }
   return event;
 }
 
-std::string event_json_line(const Event& event) { return encode_event(redact_secrets(event)); }
+std::string event_json_line(const Event& event, Reveal reveal) {
+  return encode_event(reveal == Reveal::kYes ? event : redact_secrets(event));
+}
 
 std::string data_summary(const EventData& data) {
   std::string s = std::visit(
@@ -63,7 +63,7 @@ std::string data_summary(const EventData& data) {
           [](const SandboxRequested& e) {
             std::string out = e.spec.image_uri.empty() ? "snapshot=" + e.spec.snapshot_id
                                                        : "image=" + e.spec.image_uri;
-            if (e.spec.image_auth) out += " auth=" + e.spec.image_auth->username;
+            if (e.spec.image_auth_provided) out += " auth=yes";
             out += e.expires_at ? " expires=" + format_rfc3339(*e.expires_at) : " expires=never";
             if (!e.metadata.empty()) out += " metadata=" + join_map(e.metadata);
             return out;
@@ -115,8 +115,8 @@ std::string data_summary(const EventData& data) {
   return shorten(std::move(out), kSummaryWidth);
 }
 
-TableWriter::Row TableWriter::row_of(const Event& event) {
-  Event e = redact_secrets(event);
+TableWriter::Row TableWriter::row_of(const Event& event, Reveal reveal) {
+  Event e = reveal == Reveal::kYes ? event : redact_secrets(event);
   auto or_dash = [](const std::string& s) { return s.empty() ? std::string("-") : clean(s); };
   return Row{std::to_string(e.position), format_rfc3339(e.time), clean(e.stream),
              std::to_string(e.version),  std::string(e.type()),  std::string(to_string(e.reason)),

@@ -1,8 +1,9 @@
 // How sandbox-events prints events: JSON Lines and an aligned table, both redacted.
 //
-// The log keeps registry passwords (`imageAuth.password` of SandboxRequested) because the
-// runtime workers need them; audit output must never show them. Every formatter here
-// prints redact_secrets(event), which replaces a non-empty password with "***".
+// The log keeps env values (SandboxRequested `spec.env`) because the provisioner passes
+// them to the container, and they often hold tokens: audit output shows the keys and
+// "***" for every value (redact_secrets), unless the operator asks with Reveal::kYes
+// (`--reveal`). Registry credentials are not in the log at all (only `imageAuth.provided`).
 //
 // - event_json_line: the codec's envelope JSON (events/codec.h encode_event: position,
 //   stream, version, type, schema, time, eventId, requestId, actor, reason, data) on one
@@ -28,10 +29,11 @@
 namespace sbx {
 
 inline constexpr std::string_view kRedacted = "***";
+enum class Reveal { kNo, kYes };
 inline constexpr std::size_t kSummaryWidth = 72;
 
 [[nodiscard]] Event redact_secrets(Event event);
-[[nodiscard]] std::string event_json_line(const Event& event);
+[[nodiscard]] std::string event_json_line(const Event& event, Reveal reveal = Reveal::kNo);
 [[nodiscard]] std::string data_summary(const EventData& data);
 
 class TableWriter {
@@ -41,7 +43,7 @@ class TableWriter {
 
   explicit TableWriter(std::ostream& out) : out_(out) {}
 
-  static Row row_of(const Event& event);  // redacted
+  static Row row_of(const Event& event, Reveal reveal = Reveal::kNo);  // redacted unless kYes
   // Prints the header (first call only) and `rows`, aligned.
   void write(const std::vector<Row>& rows);
 

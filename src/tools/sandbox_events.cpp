@@ -37,14 +37,15 @@ int report_error(std::ostream& err, const Error& e) {
 // Prints events in the chosen format. Table rows are buffered into aligned blocks.
 class EventPrinter {
  public:
-  EventPrinter(std::ostream& out, DumpFormat format) : out_(out), format_(format), table_(out) {}
+  EventPrinter(std::ostream& out, DumpFormat format, Reveal reveal)
+      : out_(out), format_(format), reveal_(reveal), table_(out) {}
 
   void add(const Event& event) {
     if (format_ == DumpFormat::kJsonl) {
-      out_ << event_json_line(event) << '\n';
+      out_ << event_json_line(event, reveal_) << '\n';
       return;
     }
-    rows_.push_back(TableWriter::row_of(event));
+    rows_.push_back(TableWriter::row_of(event, reveal_));
     if (rows_.size() >= kTableBlock) flush();
   }
 
@@ -60,6 +61,7 @@ class EventPrinter {
  private:
   std::ostream& out_;
   DumpFormat format_;
+  Reveal reveal_;
   TableWriter table_;
   std::vector<TableWriter::Row> rows_;
   bool table_started_ = false;
@@ -167,7 +169,7 @@ Result<std::unique_ptr<EventStore>> open_data_dir(const std::string& data_dir) {
 int run_dump(const DumpOptions& options, std::ostream& out, std::ostream& err) {
   auto store = open_data_dir(options.data_dir);
   if (!store) return report_error(err, store.error());
-  EventPrinter printer(out, options.format);
+  EventPrinter printer(out, options.format, options.reveal ? Reveal::kYes : Reveal::kNo);
   std::size_t corrupt = 0;
   auto r = scan(
       **store, options.filter, 0, (*store)->head(), /*use_stream_index=*/true,
@@ -191,7 +193,8 @@ int run_follow(const FollowOptions& options, std::ostream& out, std::ostream& er
   if (!opened) return report_error(err, opened.error());
   EventStore& store = **opened;
   const EventFilter& filter = options.dump.filter;
-  EventPrinter printer(out, options.dump.format);
+  EventPrinter printer(out, options.dump.format,
+                       options.dump.reveal ? Reveal::kYes : Reveal::kNo);
 
   std::uint64_t printed = 0;
   bool enough = options.max_events && *options.max_events == 0;

@@ -7,7 +7,8 @@
 // `err`; src/tools/cli.h turns argv into these options, src/tools/main.cpp is the thin main.
 //
 //   dump    events in log order matching an EventFilter, as JSON Lines (the codec's
-//           envelope, one object per line) or an aligned table. Redacted (event_format.h).
+//           envelope, one object per line) or an aligned table. Env values are shown as
+//           "***" unless `reveal` (event_format.h).
 //   follow  dump, then poll the secondary (catch_up every poll_interval: the server is
 //           another process, there is no commit notification) and print new matching
 //           events until `stop` is set, max_events were printed, the timeout passes or the
@@ -56,6 +57,7 @@ struct DumpOptions {
   std::string data_dir;
   EventFilter filter;
   DumpFormat format = DumpFormat::kJsonl;
+  bool reveal = false;  // --reveal: print env values instead of "***"
 };
 
 struct FollowOptions {

@@ -5,7 +5,8 @@
 namespace sbx {
 
 Result<ContainerSpec> to_container_spec(std::string_view sandbox_id, const SandboxSpec& spec,
-                                        const std::map<std::string, std::string>& metadata) {
+                                        const std::map<std::string, std::string>& metadata,
+                                        const std::optional<ImageAuth>& image_auth) {
   if (spec.image_uri.empty() && !spec.snapshot_id.empty()) {
     return fail(ErrorCode::kInvalidArgument,
                 "creating a sandbox from snapshot " + spec.snapshot_id +
@@ -24,9 +25,14 @@ Result<ContainerSpec> to_container_spec(std::string_view sandbox_id, const Sandb
   ContainerSpec out;
   out.sandbox_id = std::string(sandbox_id);
   out.image_uri = spec.image_uri;
-  if (spec.image_auth) {
-    out.auth = RegistryAuth{spec.image_auth->username, spec.image_auth->password};
+  if (spec.image_auth_provided != image_auth.has_value()) {
+    return fail(ErrorCode::kInvalidArgument,
+                spec.image_auth_provided
+                    ? "the spec names registry credentials but none were given"
+                    : "registry credentials were given for a spec that names none",
+                "imageAuth");
   }
+  if (image_auth) out.auth = RegistryAuth{image_auth->username, image_auth->password};
   out.entrypoint = spec.entrypoint;
   out.env = spec.env;
   if (auto it = spec.resource_limits.find("cpu"); it != spec.resource_limits.end()) {

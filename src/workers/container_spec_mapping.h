@@ -1,7 +1,8 @@
 // The mapping from what the log records about a sandbox (SandboxSpec, events/sandbox.h) to
 // what a Runtime creates (ContainerSpec, src/runtime/runtime.h).
 //
-//   image_uri, image_auth -> image_uri, auth     entrypoint, env -> entrypoint, env
+//   image_uri -> image_uri                       entrypoint, env -> entrypoint, env
+//   image_auth (the store's secrets, not the log; given iff spec.image_auth_provided) -> auth
 //   resource_limits cpu/memory -> limits         metadata -> labels
 //   network_mode -> network_mode (empty: the ContainerSpec default, "host")
 //   ports -> ports (each 1..65535)               platform -> platform
@@ -13,6 +14,7 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -24,6 +26,7 @@ namespace sbx {
 
 [[nodiscard]] Result<ContainerSpec> to_container_spec(
     std::string_view sandbox_id, const SandboxSpec& spec,
-    const std::map<std::string, std::string>& metadata);
+    const std::map<std::string, std::string>& metadata,
+    const std::optional<ImageAuth>& image_auth = std::nullopt);
 
 }  // namespace sbx

@@ -326,7 +326,40 @@ bool Provisioner::provision(const std::string& id, const Event& event, std::size
     return true;
   }
   const auto& request = std::get<SandboxRequested>(event.data);
-  auto spec = to_container_spec(id, request.spec, sb->metadata);
+  // Registry credentials are not in the log: the store keeps them apart while the sandbox
+  // is Pending (and deletes them with the event that ends that).
+  std::optional<ImageAuth> auth;
+  if (request.spec.image_auth_provided) {
+    Backoff reads(options_.record_retry);
+    while (true) {
+      auto secrets = store_.sandbox_secrets(id);
+      if (secrets) {
+        if (*secrets) auth = (*secrets)->image_auth;
+        break;
+      }
+      if (!is_retryable_store_error(secrets.error())) {
+        log->error("sandbox {}: reading its registry credentials failed: {}", id,
+                   secrets.error().message);
+        break;
+      }
+      const auto delay = reads.next().value_or(options_.record_retry.max);
+      if (!sleep_unless_stopped(stop, delay)) return false;
+    }
+    if (!auth) {
+      if (!still_pending()) {
+        log->debug("sandbox {}: no longer Pending, request at position {} skipped", id,
+                   event.position);
+        return true;
+      }
+      log->warn("sandbox {}: its registry credentials are missing from the store", id);
+      return record(id,
+                    RecordProvisioningFailed{
+                        std::string(options_.error_code_prefix) + "::API_ERROR",
+                        "the registry credentials given with the create are no longer stored"},
+                    event, stop) != Recorded::kStopped;
+    }
+  }
+  auto spec = to_container_spec(id, request.spec, sb->metadata, auth);
   if (!spec) {
     log->info("sandbox {}: spec rejected: {}", id, spec.error().message);
     return record(id, RecordProvisioningFailed{"SANDBOX::INVALID_PARAMETER", spec.error().message},

@@ -81,8 +81,10 @@ TEST(CreateParsing, FullRequestMapsOntoTheSpec) {
                                 CreateParseOptions{{"/srv/data"}});
   ASSERT_TRUE(r.has_value()) << r.error().message;
   EXPECT_EQ(r->spec.image_uri, "reg/img:1");
-  ASSERT_TRUE(r->spec.image_auth);
-  EXPECT_EQ(r->spec.image_auth->password, "p");
+  ASSERT_TRUE(r->image_auth);  // beside the spec: it never enters the log
+  EXPECT_EQ(r->image_auth->username, "u");
+  EXPECT_EQ(r->image_auth->password, "p");
+  EXPECT_FALSE(r->spec.image_auth_provided);  // the service sets it
   EXPECT_EQ(r->spec.entrypoint.size(), 3u);
   EXPECT_EQ(r->timeout_seconds, 120);
   EXPECT_EQ(r->spec.env.size(), 1u);

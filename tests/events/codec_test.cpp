@@ -21,7 +21,7 @@ constexpr Micros kT = 1'772'366'400'250'000;  // 2026-03-01T12:00:00.250000Z
 SandboxSpec full_spec() {
   SandboxSpec s;
   s.image_uri = "python:3.12-slim";
-  s.image_auth = ImageAuth{"bob", "s3cret"};
+  s.image_auth_provided = true;
   s.snapshot_id = "snap-1";
   s.entrypoint = {"python", "-c", "print(\"hi\\n\")"};
   s.env = {{"LANG", "C.UTF-8"}, {"UNICODE", "h\xC3\xA9llo \xE2\x9C\x93"}, {"EMPTY", ""}};
@@ -121,7 +121,7 @@ TEST(Codec, EncodeWritesDocumentedEnvelopeAndOmitsAbsentOptionals) {
   EXPECT_EQ(j["stream"], "sandbox-sb1");
   EXPECT_EQ(j["version"], 7);
   EXPECT_EQ(j["type"], "SandboxRequested");
-  EXPECT_EQ(j["schema"], 2);
+  EXPECT_EQ(j["schema"], 3);
   EXPECT_EQ(j["time"], "2026-03-01T12:00:00.250000Z");
   EXPECT_EQ(j["reason"], "expired");
   EXPECT_FALSE(j["data"].contains("expiresAt"));
@@ -139,7 +139,7 @@ TEST(Codec, EncodeWritesDocumentedEnvelopeAndOmitsAbsentOptionals) {
 TEST(Codec, EncodeWritesNewestSchemaWhateverTheEventSays) {
   Event e = envelope(SandboxRequested{"sb1", minimal_spec(), {}, std::nullopt});
   e.schema = 1;
-  EXPECT_EQ(nlohmann::json::parse(encode_event(e))["schema"], 2);
+  EXPECT_EQ(nlohmann::json::parse(encode_event(e))["schema"], 3);
 }
 
 TEST(Codec, EncodeEventDataIsTheDataObject) {
@@ -163,7 +163,7 @@ TEST(Codec, DecodeAcceptsAnyFieldOrderAndIgnoresUnknownFields) {
 
 TEST(Codec, CurrentSchemaIsKnownForEveryTypeAndZeroForUnknown) {
   for (const EventData& data : samples()) EXPECT_GE(current_schema(event_type(data)), 1);
-  EXPECT_EQ(current_schema("SandboxRequested"), 2);
+  EXPECT_EQ(current_schema("SandboxRequested"), 3);
   EXPECT_EQ(current_schema("NoSuchEvent"), 0);
 }
 
@@ -396,7 +396,7 @@ Event runtime_event(std::uint64_t v, EventData d) {
 SandboxSpec golden_spec() {
   SandboxSpec s;
   s.image_uri = "python:3.12-slim";
-  s.image_auth = ImageAuth{"bob", "s3cret"};
+  s.image_auth_provided = true;
   s.entrypoint = {"python", "-m", "http.server"};
   s.env = {{"LANG", "C.UTF-8"}, {"MODE", "test"}};
   s.resource_limits = {{"cpu", "500m"}, {"memory", "1Gi"}};
@@ -418,7 +418,12 @@ std::vector<std::pair<std::string, Event>> golden_expectations() {
       {"SandboxRequested.v1",
        user_event(1,
                   SandboxRequested{"4f1c2a9e", golden_spec(), {{"team", "ml"}}, in_ten_minutes})},
+      // v1 and v2 stored the registry username and password in `spec.imageAuth`; they
+      // decode (v2 -> v3 upcaster) to "credentials were given", the credentials dropped.
       {"SandboxRequested.v2",
+       user_event(1, SandboxRequested{"4f1c2a9e", v2_spec, {{"team", "ml"}}, in_ten_minutes})},
+      // v3 records only `spec.imageAuth` {"provided": true}.
+      {"SandboxRequested.v3",
        user_event(1, SandboxRequested{"4f1c2a9e", v2_spec, {{"team", "ml"}}, in_ten_minutes})},
       {"ProvisioningStarted.v1", runtime_event(2, ProvisioningStarted{"provisioner-0"})},
       {"SandboxStarted.v1", runtime_event(3, SandboxStarted{"c0ffee1234"})},
@@ -494,12 +499,40 @@ TEST(Golden, EncodingTheExpectedEventReproducesTheCurrentGoldenFile) {
   }
 }
 
+TEST(Upcast, SandboxRequestedV2CredentialsAreDroppedAndNeverReEncoded) {
+  for (int schema : {1, 2}) {
+    const auto e = decode_event(
+        R"({"stream":"sandbox-a","type":"SandboxRequested","schema":)" + std::to_string(schema) +
+        R"(,"time":"2026-03-01T12:00:00Z","data":{"sandboxId":"a","spec":{"imageUri":"alpine",
+            "imageAuth":{"username":"bob","password":"s3cret"}},"metadata":{}}})");
+    ASSERT_TRUE(e) << e.error().message;
+    EXPECT_EQ(e->schema, 3);
+    EXPECT_TRUE(std::get<SandboxRequested>(e->data).spec.image_auth_provided);
+    const std::string again = encode_event(*e);
+    EXPECT_EQ(again.find("s3cret"), std::string::npos) << again;
+    EXPECT_EQ(again.find("bob"), std::string::npos) << again;
+    EXPECT_NE(again.find(R"("imageAuth":{"provided":true})"), std::string::npos) << again;
+  }
+  // What migration 3 leaves in a v2 event decodes the same way.
+  const auto scrubbed = decode_event(
+      R"({"stream":"sandbox-a","type":"SandboxRequested","schema":2,"time":"2026-03-01T12:00:00Z",
+          "data":{"sandboxId":"a","spec":{"imageUri":"alpine","imageAuth":{"provided":true}}}})");
+  ASSERT_TRUE(scrubbed) << scrubbed.error().message;
+  EXPECT_TRUE(std::get<SandboxRequested>(scrubbed->data).spec.image_auth_provided);
+  // A sandbox record written before the store's schema 3 (migration 3 rewrites those).
+  const auto record = decode_sandbox(
+      R"({"id":"a","state":"Pending","spec":{"imageAuth":{"username":"u","password":"p"}}})");
+  ASSERT_TRUE(record) << record.error().message;
+  EXPECT_TRUE(record->spec.image_auth_provided);
+  EXPECT_EQ(encode_sandbox(*record).find(R"("password")"), std::string::npos);
+}
+
 TEST(Upcast, SandboxRequestedV1WithoutTimeoutHasNoExpiry) {
   const auto e = decode_event(
       R"({"stream":"sandbox-a","type":"SandboxRequested","schema":1,"time":"2026-03-01T12:00:00Z",
           "data":{"sandboxId":"a","spec":{"imageUri":"alpine"},"metadata":{}}})");
   ASSERT_TRUE(e) << e.error().message;
-  EXPECT_EQ(e->schema, 2);
+  EXPECT_EQ(e->schema, 3);
   const auto& r = std::get<SandboxRequested>(e->data);
   EXPECT_FALSE(r.expires_at.has_value());
   EXPECT_FALSE(r.spec.timeout_seconds.has_value());

@@ -57,8 +57,7 @@ ojson string_map(const std::map<std::string, std::string>& m) {
 ojson spec_to_json(const SandboxSpec& s) {
   ojson j = ojson::object();
   j["imageUri"] = s.image_uri;
-  if (s.image_auth)
-    j["imageAuth"] = {{"username", s.image_auth->username}, {"password", s.image_auth->password}};
+  if (s.image_auth_provided) j["imageAuth"] = {{"provided", true}};
   j["snapshotId"] = s.snapshot_id;
   j["entrypoint"] = s.entrypoint;
   j["env"] = string_map(s.env);
@@ -368,7 +367,7 @@ class Gen {
 SandboxSpec random_spec(Gen& g) {
   SandboxSpec s;
   s.image_uri = g.str();
-  if (g.percent(50)) s.image_auth = ImageAuth{g.str(), g.str()};
+  s.image_auth_provided = g.percent(50);
   s.snapshot_id = g.str();
   s.entrypoint = g.strings();
   s.env = g.string_map();

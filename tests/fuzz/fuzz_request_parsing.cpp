@@ -71,8 +71,10 @@ void check_create(std::string_view body) {
     FUZZ_CHECK(n && *n >= kMinMemoryBytes && *n <= kMaxMemoryBytes, "memory %s",
                it->second.c_str());
   }
-  if (s.image_auth) {
-    FUZZ_CHECK(!has_nul(s.image_auth->username) && !has_nul(s.image_auth->password),
+  // image.auth is kept beside the spec (it never enters the log).
+  FUZZ_CHECK(!s.image_auth_provided, "the parser sets spec.image_auth_provided");
+  if (r->image_auth) {
+    FUZZ_CHECK(!has_nul(r->image_auth->username) && !has_nul(r->image_auth->password),
                "NUL in image.auth");
   }
 }

@@ -1,6 +1,13 @@
 #include "migrations/migrations.h"
 
 #include <gtest/gtest.h>
+#include <rocksdb/iterator.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <tuple>
 
 #include "events/codec.h"
 #include "migrations/rebuild.h"
@@ -51,35 +58,38 @@ TEST(Migrations, FreshDirectoryRunsEveryStepOnceAndRecordsThem) {
   ASSERT_TRUE(report) << report.error().message;
   EXPECT_EQ(report->from_version, 0);
   EXPECT_EQ(report->to_version, kStoreSchemaVersion);
-  ASSERT_EQ(report->applied.size(), 2u);
+  ASSERT_EQ(report->applied.size(), 3u);
   EXPECT_EQ(report->applied[0].version, 1);
   EXPECT_EQ(report->applied[0].position, 1u);
   EXPECT_EQ(report->applied[1].version, 2);
   EXPECT_EQ(report->applied[1].position, 2u);
-  EXPECT_EQ(*schema_version_of(dir.str()), 2);
-  ASSERT_EQ(migration_steps().size(), 2u);
+  EXPECT_EQ(report->applied[2].version, 3);
+  EXPECT_EQ(report->applied[2].position, 3u);
+  EXPECT_EQ(*schema_version_of(dir.str()), 3);
+  ASSERT_EQ(migration_steps().size(), 3u);
 
   auto again = migrate(dir.str(), clock);
   ASSERT_TRUE(again);
   EXPECT_TRUE(again->applied.empty());
-  EXPECT_EQ(again->from_version, 2);
+  EXPECT_EQ(again->from_version, 3);
 
   auto store = open_store(dir.str());
   ASSERT_NE(store, nullptr);
   auto recorded = migration_events(*store);
-  ASSERT_EQ(recorded.size(), 2u);
+  ASSERT_EQ(recorded.size(), 3u);
   EXPECT_EQ(recorded[0].schema_version, 1);
   EXPECT_EQ(recorded[0].name, migration_steps()[0].name);
   EXPECT_EQ(recorded[1].schema_version, 2);
+  EXPECT_EQ(recorded[2].schema_version, 3);
   auto log = store->read(1, 10);
   EXPECT_EQ(log->at(0).time, clock.now());
   EXPECT_EQ(log->at(0).actor, "migrations");
   // The store appends after the migration events.
   auto r = store->append({"system",
-                          ExpectedVersion::exactly(2),
+                          ExpectedVersion::exactly(3),
                           {testing::make_event(ServerStarted{"t", 0}, clock.now())}});
   ASSERT_TRUE(r);
-  EXPECT_EQ(r->first_position, 3u);
+  EXPECT_EQ(r->first_position, 4u);
 }
 
 TEST(Migrations, AMigratedDirectoryGetsItsIdentityOnItsFirstOpenAndKeepsIt) {
@@ -93,7 +103,8 @@ TEST(Migrations, AMigratedDirectoryGetsItsIdentityOnItsFirstOpenAndKeepsIt) {
     ASSERT_NE(store, nullptr);
     id = store->instance_id();
     EXPECT_EQ(id.size(), 36u) << id;
-    EXPECT_EQ(store->head(), 2u) << "no event: the identity is not a migration";
+    // One MigrationApplied per step, no more: the identity is not a migration.
+    EXPECT_EQ(store->head(), static_cast<std::uint64_t>(kStoreSchemaVersion));
   }
   auto report = migrate(dir.str(), clock);  // the next start: nothing to do
   ASSERT_TRUE(report);
@@ -140,7 +151,7 @@ TEST(Migrations, RefusesADirectoryNewerThanTheBinary) {
   auto r = migrate(dir.str(), clock);
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, ErrorCode::kFailedPrecondition);
-  EXPECT_EQ(r.error().message, "data directory schema 7 is newer than this binary (2)");
+  EXPECT_EQ(r.error().message, "data directory schema 7 is newer than this binary (3)");
 }
 
 // The schema-1 fixture is built in the test: step 1 alone creates the layout, then a
@@ -196,9 +207,10 @@ TEST(Migrations, Step2BuildsTheStateIndexFromASchema1Store) {
   auto report = migrate(dir.str(), clock);
   ASSERT_TRUE(report) << report.error().message;
   EXPECT_EQ(report->from_version, 1);
-  ASSERT_EQ(report->applied.size(), 1u);
+  ASSERT_EQ(report->applied.size(), 2u);
   EXPECT_EQ(report->applied[0].version, 2);
   EXPECT_EQ(report->applied[0].position, fixture.head + 1);
+  EXPECT_EQ(report->applied[1].version, 3);
 
   auto store = open_store(dir.str());
   ASSERT_NE(store, nullptr);
@@ -218,7 +230,7 @@ TEST(Migrations, Step2BuildsTheStateIndexFromASchema1Store) {
     EXPECT_EQ(*store->sandbox_ids_in_state(state), ids) << to_string(state);
   }
   auto recorded = migration_events(*store);
-  ASSERT_EQ(recorded.size(), 2u);
+  ASSERT_EQ(recorded.size(), 3u);
   EXPECT_EQ(recorded[1].schema_version, 2);
 
   // The store maintains the index from now on, and a rebuild from the log agrees with it.
@@ -255,6 +267,204 @@ TEST(Migrations, Step2RedoesAnInterruptedRun) {
   EXPECT_EQ(total, fixture.live.size());
   auto running = *store->sandbox_ids_in_state(SandboxState::kRunning);
   EXPECT_EQ(std::count(running.begin(), running.end(), "ghost"), 0);
+}
+
+// --- step 3: registry credentials leave the log -------------------------------------------
+
+// No 4 bytes of these appear elsewhere in the store (table-file compression keeps them
+// literal for the byte scans).
+constexpr std::string_view kUser = "Us7Kd2MvQ";
+constexpr std::string_view kPendingPassword = "Pq4Lw9Xz2Rk7";
+constexpr std::string_view kRunningPassword = "Rn3Vb8Hj5Ty1";
+
+std::string read_bytes(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// "cf: key" of every entry of every family but `secrets` that holds `needle`, and every
+// WAL file and table file (of another family) that does.
+std::vector<std::string> leaks(const std::string& path, std::string_view needle) {
+  std::vector<std::string> out;
+  auto raw = layout::RawDb::open(path, false);
+  EXPECT_TRUE(raw) << raw.error().message;
+  if (!raw) return out;
+  auto& db = **raw;
+  for (const auto& name : layout::column_families_of(kStoreSchemaVersion)) {
+    if (name == layout::kSecrets) continue;
+    std::unique_ptr<rocksdb::Iterator> it(
+        db.db()->NewIterator(rocksdb::ReadOptions(), db.cf(name)));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      if (it->key().ToStringView().find(needle) != std::string_view::npos ||
+          it->value().ToStringView().find(needle) != std::string_view::npos) {
+        out.push_back(name + ": " + keys::describe_key(name, it->key().ToStringView()));
+      }
+    }
+  }
+  std::vector<rocksdb::LiveFileMetaData> files;
+  db.db()->GetLiveFilesMetaData(&files);
+  for (const auto& f : files) {
+    if (f.column_family_name == layout::kSecrets) continue;
+    const auto p = std::filesystem::path(path) / std::filesystem::path(f.name).filename();
+    if (read_bytes(p).find(needle) != std::string::npos) out.push_back("file " + p.string());
+  }
+  for (const auto& entry : std::filesystem::directory_iterator(path)) {
+    if (entry.path().extension() == ".log" &&
+        read_bytes(entry.path()).find(needle) != std::string::npos) {
+      out.push_back("WAL " + entry.path().string());
+    }
+  }
+  return out;
+}
+
+// The JSON a schema-2 store holds for `encoded` (written by today's encoder with
+// `imageAuth` {"provided": true}): `imageAuth` with the username and password.
+std::string with_old_auth(std::string encoded, std::string_view password) {
+  const std::string now = R"("imageAuth":{"provided":true})";
+  const std::string old = std::string(R"("imageAuth":{"username":")") + std::string(kUser) +
+                          R"(","password":")" + std::string(password) + R"("})";
+  const auto at = encoded.find(now);
+  EXPECT_NE(at, std::string::npos) << encoded;
+  if (at != std::string::npos) encoded.replace(at, now.size(), old);
+  return encoded;
+}
+std::string with_schema(std::string encoded, int schema) {
+  const std::string now = "\"schema\":" + std::to_string(current_schema("SandboxRequested"));
+  const auto at = encoded.find(now);
+  EXPECT_NE(at, std::string::npos) << encoded;
+  if (at != std::string::npos) {
+    encoded.replace(at, now.size(), "\"schema\":" + std::to_string(schema));
+  }
+  return encoded;
+}
+
+TEST(Migrations, Step3MovesRegistryCredentialsOutOfTheLogAndTheProjections) {
+  TempDir dir;
+  ManualClock clock;
+  const std::string path = dir.str();
+  MigrateOptions to2;
+  to2.target_version = 2;
+  ASSERT_TRUE(migrate(path, clock, to2));
+
+  // A schema-2 store, written as sandboxd wrote it before: "pending" (schema-2 event) and
+  // "running" (schema-1 event, then started) were created with image.auth, "plain" without.
+  std::map<std::string, std::string> old_events;  // id -> the stored SandboxRequested JSON
+  std::map<std::string, std::string> scrubbed;    // id -> what step 3 must leave
+  {
+    auto raw = layout::RawDb::open(path, false);
+    ASSERT_TRUE(raw);
+    auto& db = **raw;
+    std::uint64_t position = *db.last_position();
+    rocksdb::WriteBatch batch;
+    std::vector<Event> written;
+    auto put = [&](Event e, std::string json) {
+      layout::stage_event(batch, layout::log_families(db), e, json);
+      written.push_back(std::move(e));
+    };
+    auto requested = [&](const std::string& id, bool auth) {
+      SandboxRequested r;
+      r.sandbox_id = id;
+      r.spec.image_uri = "registry.invalid/team/app:1";
+      r.spec.env = {{"MODE", "test"}};
+      r.spec.image_auth_provided = auth;
+      Event e = testing::make_event(r, clock.now());
+      e.position = ++position;
+      e.stream = stream_of(id);
+      e.version = 1;
+      e.schema = current_schema(e.type());
+      return e;
+    };
+    for (auto [id, password, schema] :
+         {std::tuple{"pending", kPendingPassword, 2}, std::tuple{"running", kRunningPassword, 1}}) {
+      Event e = requested(id, true);
+      const std::string now = encode_event(e);
+      old_events[id] = with_schema(with_old_auth(now, password), schema);
+      scrubbed[id] = with_schema(now, schema);
+      put(e, old_events[id]);
+    }
+    {
+      Event e = requested("plain", false);
+      old_events["plain"] = scrubbed["plain"] = with_schema(encode_event(e), 2);
+      put(e, old_events["plain"]);
+    }
+    Event started = testing::make_event(SandboxStarted{"c1"}, clock.now());
+    started.position = ++position;
+    started.stream = stream_of("running");
+    started.version = 2;
+    put(started, encode_event(started));
+    const auto live = testing::replay_live(written);
+    ASSERT_EQ(live.size(), 3u);
+    for (const auto& [id, s] : live) {
+      std::string record = encode_sandbox(s);
+      if (id != "plain") {
+        record = with_old_auth(record, id == "pending" ? kPendingPassword : kRunningPassword);
+      }
+      (void)batch.Put(db.cf(layout::kSandboxes), id, record);
+      (void)batch.Put(db.cf(layout::kByState), keys::by_state_key(s.state, s.created_at, id), "");
+    }
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    ASSERT_TRUE(db.db()->Write(wo, &batch).ok());
+  }  // closed: flushed into table files
+  ASSERT_FALSE(leaks(path, kPendingPassword).empty());  // the fixture holds them, on disk too
+  ASSERT_FALSE(leaks(path, kRunningPassword).empty());
+
+  auto report = migrate(path, clock);
+  ASSERT_TRUE(report) << report.error().message;
+  ASSERT_EQ(report->applied.size(), 1u);
+  EXPECT_EQ(report->applied[0].version, 3);
+  EXPECT_EQ(*schema_version_of(path), 3);
+
+  for (std::string_view needle : {kPendingPassword, kRunningPassword, kUser}) {
+    EXPECT_EQ(leaks(path, needle), std::vector<std::string>{}) << needle;
+  }
+  {
+    // Each event is rewritten in place: its imageAuth only, its schema kept.
+    auto raw = layout::RawDb::open(path, false);
+    ASSERT_TRUE(raw);
+    auto& db = **raw;
+    std::unique_ptr<rocksdb::Iterator> it(
+        db.db()->NewIterator(rocksdb::ReadOptions(), db.cf(layout::kEvents)));
+    std::map<std::string, std::string> stored;
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      auto e = decode_event(it->value().ToStringView());
+      ASSERT_TRUE(e) << e.error().message;
+      if (e->type() == "SandboxRequested") {
+        stored[std::get<SandboxRequested>(e->data).sandbox_id] = it->value().ToString();
+      }
+    }
+    EXPECT_EQ(stored, scrubbed);
+  }
+
+  auto store = open_store(path);
+  ASSERT_NE(store, nullptr);
+  EXPECT_TRUE(store->get_sandbox("pending")->spec.image_auth_provided);
+  EXPECT_TRUE(store->get_sandbox("running")->spec.image_auth_provided);
+  EXPECT_FALSE(store->get_sandbox("plain")->spec.image_auth_provided);
+  EXPECT_EQ(store->get_sandbox("running")->state, SandboxState::kRunning);
+  // The pending sandbox can still be provisioned with its credentials; the running one no
+  // longer needs them.
+  auto pending = store->sandbox_secrets("pending");
+  ASSERT_TRUE(pending && pending->has_value());
+  EXPECT_EQ((*pending)->image_auth,
+            (ImageAuth{std::string(kUser), std::string(kPendingPassword)}));
+  EXPECT_EQ(*store->sandbox_secrets("running"), std::nullopt);
+  EXPECT_EQ(*store->sandbox_secrets("plain"), std::nullopt);
+  auto events = store->read_stream(stream_of("running"));
+  ASSERT_TRUE(events);
+  EXPECT_TRUE(std::get<SandboxRequested>(events->front().data).spec.image_auth_provided);
+  // The projections still equal a replay of the (rewritten) log.
+  TempDir scratch;
+  auto verify = verify_projections(*store, (scratch / "replay").string());
+  ASSERT_TRUE(verify) << verify.error().message;
+  EXPECT_TRUE(verify->differences.empty()) << verify->differences[0].projection << " "
+                                           << verify->differences[0].key;
+  store.reset();
+  auto again = migrate(path, clock);
+  ASSERT_TRUE(again);
+  EXPECT_TRUE(again->applied.empty());
 }
 
 TEST(Rebuild, ReplayOfALiveStoreEqualsItsProjections) {

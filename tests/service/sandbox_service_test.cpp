@@ -99,6 +99,29 @@ TEST_F(SandboxServiceTest, CreateAppendsSandboxRequestedWithEnvelopeAndAllocated
   EXPECT_EQ(*projected, sb);
 }
 
+// image.auth goes to the store's secrets area with the create, never into the event or the
+// projection, which record only that it was given.
+TEST_F(SandboxServiceTest, CreateKeepsRegistryCredentialsOutOfTheLog) {
+  auto svc = make(bridge_options());
+  auto r = image_request();
+  r.image_auth = ImageAuth{"robot", "hunter2-registry"};
+  auto created = svc->create(r, kUser);
+  ASSERT_TRUE(created.has_value()) << created.error().message;
+  EXPECT_TRUE(created->sandbox.spec.image_auth_provided);
+  auto events = store_->read_stream(stream_of(created->sandbox.id));
+  ASSERT_TRUE(events.has_value());
+  EXPECT_TRUE(std::get<SandboxRequested>(events->front().data).spec.image_auth_provided);
+  EXPECT_TRUE(svc->get(created->sandbox.id)->spec.image_auth_provided);
+  auto secrets = store_->sandbox_secrets(created->sandbox.id);
+  ASSERT_TRUE(secrets && secrets->has_value());
+  EXPECT_EQ((*secrets)->image_auth, (ImageAuth{"robot", "hunter2-registry"}));
+
+  auto plain = svc->create(image_request(), kUser);
+  ASSERT_TRUE(plain.has_value());
+  EXPECT_FALSE(plain->sandbox.spec.image_auth_provided);
+  EXPECT_EQ(*store_->sandbox_secrets(plain->sandbox.id), std::nullopt);
+}
+
 TEST_F(SandboxServiceTest, ManualCleanupCreateHasNoExpiry) {
   auto svc = make(bridge_options());
   auto r = image_request();

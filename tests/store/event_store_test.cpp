@@ -568,7 +568,7 @@ TEST(EventStore, RefusesANewerSchema) {
   auto s = EventStore::open(o);
   ASSERT_FALSE(s);
   EXPECT_EQ(s.error().code, ErrorCode::kFailedPrecondition);
-  EXPECT_EQ(s.error().message, "data directory schema 3 is newer than this binary (2)");
+  EXPECT_EQ(s.error().message, "data directory schema 4 is newer than this binary (3)");
 }
 
 TEST(EventStore, InstanceIdIsMadeOnceAndKeptAcrossReopens) {

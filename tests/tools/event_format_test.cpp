@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
 #include <sstream>
 
 #include "events/codec.h"
@@ -10,7 +11,7 @@
 namespace sbx {
 namespace {
 
-Event requested_with_auth(std::string password) {
+Event requested_with_env(std::map<std::string, std::string> env) {
   Event e;
   e.position = 7;
   e.stream = "sandbox-x";
@@ -21,40 +22,45 @@ Event requested_with_auth(std::string password) {
   SandboxRequested r;
   r.sandbox_id = "x";
   r.spec.image_uri = "registry.invalid/team/app:1";
-  r.spec.image_auth = ImageAuth{"robot", std::move(password)};
+  r.spec.image_auth_provided = true;
+  r.spec.env = std::move(env);
   e.data = r;
   return e;
 }
 
-TEST(Redaction, ReplacesTheRegistryPasswordOnly) {
-  Event e = requested_with_auth("hunter2");
+TEST(Redaction, ReplacesEveryEnvValueAndKeepsTheKeys) {
+  Event e = requested_with_env({{"API_TOKEN", "hunter2"}, {"EMPTY", ""}});
   Event r = redact_secrets(e);
   const auto& spec = std::get<SandboxRequested>(r.data).spec;
-  EXPECT_EQ(spec.image_auth->password, "***");
-  EXPECT_EQ(spec.image_auth->username, "robot");
+  EXPECT_EQ(spec.env, (std::map<std::string, std::string>{{"API_TOKEN", "***"}, {"EMPTY", "***"}}));
   EXPECT_EQ(spec.image_uri, "registry.invalid/team/app:1");
-  EXPECT_EQ(std::get<SandboxRequested>(e.data).spec.image_auth->password, "hunter2");  // a copy
+  EXPECT_TRUE(spec.image_auth_provided);
+  EXPECT_EQ(std::get<SandboxRequested>(e.data).spec.env.at("API_TOKEN"), "hunter2");  // a copy
   std::string line = event_json_line(e);
   EXPECT_EQ(line.find("hunter2"), std::string::npos);
-  EXPECT_NE(line.find(R"("password":"***")"), std::string::npos) << line;
+  EXPECT_NE(line.find(R"("env":{"API_TOKEN":"***","EMPTY":"***"})"), std::string::npos) << line;
+  EXPECT_NE(line.find(R"("imageAuth":{"provided":true})"), std::string::npos) << line;
   EXPECT_EQ(line.find('\n'), std::string::npos);
   // The line is still a valid envelope.
   auto decoded = decode_event(line);
   ASSERT_TRUE(decoded) << decoded.error().message;
   EXPECT_EQ(decoded->event_id, e.event_id);
   EXPECT_EQ(decoded->position, 7u);
+  // --reveal: the operator sees the values.
+  EXPECT_EQ(event_json_line(e, Reveal::kYes), encode_event(e));
+  EXPECT_EQ(TableWriter::row_of(e, Reveal::kYes), TableWriter::row_of(e));  // no env in rows
 }
 
-TEST(Redaction, LeavesAnEmptyPasswordAndOtherEventsAlone) {
-  EXPECT_EQ(redact_secrets(requested_with_auth("")), requested_with_auth(""));
+TEST(Redaction, LeavesOtherEventsAlone) {
+  EXPECT_EQ(redact_secrets(requested_with_env({})), requested_with_env({}));
   Event e;
   e.data = SandboxFailed{"RUNTIME::DIED", "password=***? no: a message", 1};
   EXPECT_EQ(redact_secrets(e), e);
 }
 
 TEST(Summary, DescribesThePayloadOnOneShortLine) {
-  EXPECT_EQ(data_summary(requested_with_auth("hunter2").data),
-            "image=registry.invalid/team/app:1 auth=robot expires=never");
+  EXPECT_EQ(data_summary(requested_with_env({{"K", "v"}}).data),
+            "image=registry.invalid/team/app:1 auth=yes expires=never");
   EXPECT_EQ(data_summary(SandboxTerminated{0, ""}), "exitCode=0");
   EXPECT_EQ(data_summary(SandboxFailed{"E", "line1\nline2\ttab", 137}),
             "E: line1 line2 tab exitCode=137");
@@ -92,7 +98,7 @@ TEST(Table, RowsOfABlockAreAlignedAndWidthsNeverShrink) {
 }
 
 TEST(Filter, EveryCriterionMustHold) {
-  Event e = requested_with_auth("p");
+  Event e = requested_with_env({});
   EventFilter f;
   EXPECT_TRUE(f.matches(e));
   f.stream = "sandbox-y";

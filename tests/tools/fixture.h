@@ -23,6 +23,7 @@ inline constexpr const char* kSandboxB = "bbbbbbbb-0000-4000-8000-00000000000b";
 inline constexpr const char* kSandboxC = "cccccccc-0000-4000-8000-00000000000c";
 inline constexpr const char* kSandboxD = "dddddddd-0000-4000-8000-00000000000d";
 inline constexpr const char* kSandboxE = "eeeeeeee-0000-4000-8000-00000000000e";
+inline constexpr const char* kRegistryUser = "robot-Jq7w";
 inline constexpr const char* kRegistryPassword = "s3cret-registry-pw";
 
 // The time of the fixture's first event; event n (1-based) happens at
@@ -36,8 +37,10 @@ class FixtureWriter {
 
   std::uint64_t appended() const { return counter_; }
 
-  // Runs `command` on sandbox `id` through the decider and appends what it decides.
-  void run(const std::string& id, const Command& command, const std::string& actor) {
+  // Runs `command` on sandbox `id` through the decider and appends what it decides (with
+  // `secrets`, as the service does for a create with image.auth).
+  void run(const std::string& id, const Command& command, const std::string& actor,
+           std::optional<SandboxSecrets> secrets = std::nullopt) {
     auto current = store_.get_sandbox(id);
     std::optional<Sandbox> state;
     if (current) state = *current;
@@ -50,6 +53,7 @@ class FixtureWriter {
     const bool from_api = actor.starts_with("api:");
     for (auto& d : *data)
       req.events.push_back(next_event(std::move(d), reason_of(command), actor, from_api));
+    req.secrets = std::move(secrets);
     auto r = store_.append(std::move(req));
     ASSERT_TRUE(r.has_value()) << r.error().message;
   }
@@ -117,10 +121,10 @@ inline void write_fixture(FixtureWriter& w) {
   w.system(ServerStarted{"0.1.0", 0}, Reason::kUser, "server");
   {
     CreateSandbox a = FixtureWriter::create(kSandboxA, 3600, w.now());
-    a.spec.image_auth = ImageAuth{"robot", kRegistryPassword};
+    a.spec.image_auth_provided = true;
     a.spec.platform = Platform{"linux", "amd64"};
     a.metadata = {{"team", "alpha"}};
-    w.run(kSandboxA, a, api);
+    w.run(kSandboxA, a, api, SandboxSecrets{ImageAuth{kRegistryUser, kRegistryPassword}});
   }
   w.run(kSandboxB, FixtureWriter::create(kSandboxB, std::nullopt, w.now()), api);
   w.run(kSandboxA, RecordProvisioningStarted{provisioner}, provisioner);

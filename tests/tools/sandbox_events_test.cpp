@@ -217,27 +217,55 @@ TEST_F(FixtureTest, DumpOfAnUnknownSandboxIsEmpty) {
   EXPECT_EQ(r.out, "");
 }
 
-TEST_F(FixtureTest, RegistryPasswordIsRedactedInEveryOutputButKeptInTheLog) {
+TEST_F(FixtureTest, RegistryCredentialsAreInNoOutputBecauseTheLogHasNone) {
   for (const auto& format : {"jsonl", "table"}) {
-    CliRun r = cli({"dump", "--format", format, "--data", data()});
-    ASSERT_EQ(r.code, 0) << r.err;
-    EXPECT_EQ(r.out.find(testing::kRegistryPassword), std::string::npos) << format;
+    for (bool reveal : {false, true}) {
+      std::vector<std::string> args = {"dump", "--format", format, "--data", data()};
+      if (reveal) args.push_back("--reveal");
+      CliRun r = cli(args);
+      ASSERT_EQ(r.code, 0) << r.err;
+      EXPECT_EQ(r.out.find(testing::kRegistryPassword), std::string::npos) << format;
+      EXPECT_EQ(r.out.find(testing::kRegistryUser), std::string::npos) << format;
+    }
   }
   CliRun jsonl = cli(
       {"dump", "--sandbox", testing::kSandboxA, "--type", "SandboxRequested", "--data", data()});
-  EXPECT_NE(jsonl.out.find(R"("imageAuth":{"username":"robot","password":"***"})"),
-            std::string::npos)
-      << jsonl.out;
-  // The workers still need it: the log itself is unchanged.
+  EXPECT_NE(jsonl.out.find(R"("imageAuth":{"provided":true})"), std::string::npos) << jsonl.out;
+  // The fixture's create put them into the store's secrets area: sandbox A has left
+  // Pending since, so they were deleted with its SandboxStarted.
   StoreOptions o;
   o.path = data();
-  o.read_only = true;
   auto store = EventStore::open(o);
-  ASSERT_TRUE(store);
+  ASSERT_TRUE(store) << store.error().message;
+  EXPECT_EQ(*(*store)->sandbox_secrets(testing::kSandboxA), std::nullopt);
   auto events = (*store)->read(2, 1);
   ASSERT_TRUE(events);
-  const auto& requested = std::get<SandboxRequested>((*events)[0].data);
-  EXPECT_EQ(requested.spec.image_auth->password, testing::kRegistryPassword);
+  EXPECT_TRUE(std::get<SandboxRequested>((*events)[0].data).spec.image_auth_provided);
+}
+
+// Env values (the fixture's MODE=test) are shown as "***" by dump and follow, keys kept;
+// --reveal, for an operator on the host, shows them.
+TEST_F(FixtureTest, EnvValuesAreRedactedUnlessRevealed) {
+  const std::string shown = R"("env":{"MODE":"test"})";
+  const std::string redacted = R"("env":{"MODE":"***"})";
+  CliRun dump = cli({"dump", "--type", "SandboxRequested", "--data", data()});
+  ASSERT_EQ(dump.code, 0) << dump.err;
+  EXPECT_EQ(dump.out.find(shown), std::string::npos) << dump.out;
+  EXPECT_NE(dump.out.find(redacted), std::string::npos) << dump.out;
+  CliRun revealed = cli({"dump", "--reveal", "--type", "SandboxRequested", "--data", data()});
+  ASSERT_EQ(revealed.code, 0) << revealed.err;
+  EXPECT_NE(revealed.out.find(shown), std::string::npos) << revealed.out;
+  EXPECT_EQ(revealed.out.find(redacted), std::string::npos) << revealed.out;
+
+  CliRun follow = cli({"follow", "--type", "SandboxRequested", "--max-events", "1", "--timeout",
+                       "5", "--data", data()});
+  ASSERT_EQ(follow.code, 0) << follow.err;
+  EXPECT_EQ(follow.out.find(shown), std::string::npos) << follow.out;
+  EXPECT_NE(follow.out.find(redacted), std::string::npos) << follow.out;
+  CliRun follow_revealed = cli({"follow", "--reveal", "--type", "SandboxRequested",
+                                "--max-events", "1", "--timeout", "5", "--data", data()});
+  ASSERT_EQ(follow_revealed.code, 0) << follow_revealed.err;
+  EXPECT_NE(follow_revealed.out.find(shown), std::string::npos) << follow_revealed.out;
 }
 
 TEST_F(FixtureTest, FilterErrorsAreUsageErrors) {
@@ -443,7 +471,7 @@ TEST(OpenDataDir, NewerSchemaIsRefused) {
   CliRun r = cli({"dump", "--data", dir.str()});
   EXPECT_EQ(r.code, 2);
   EXPECT_EQ(r.out, "");
-  EXPECT_NE(r.err.find("data directory schema 9 is newer than this binary (2)"), std::string::npos)
+  EXPECT_NE(r.err.find("data directory schema 9 is newer than this binary (3)"), std::string::npos)
       << r.err;
 }
 
@@ -455,7 +483,7 @@ TEST(OpenDataDir, OlderSchemaAsksForAMigration) {
   ASSERT_TRUE(migrate(dir.str(), clock, first));
   CliRun r = cli({"stats", "--data", dir.str()});
   EXPECT_EQ(r.code, 2);
-  EXPECT_NE(r.err.find("schema 1 is older than this binary (2)"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("schema 1 is older than this binary (3)"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("migrat"), std::string::npos) << r.err;
   EXPECT_EQ(*schema_version_of(dir.str()), 1);  // untouched
 }

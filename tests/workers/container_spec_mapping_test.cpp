@@ -14,17 +14,19 @@ SandboxSpec spec() {
 
 TEST(ContainerSpecMapping, CopiesEveryField) {
   SandboxSpec s = spec();
-  s.image_auth = ImageAuth{"u", "p"};
+  s.image_auth_provided = true;
   s.env = {{"K", "V"}};
   s.resource_limits = {{"cpu", "2"}, {"memory", "1Gi"}, {"gpu", "1"}};
   s.network_mode = "bridge";
   s.ports = {{44772, 45000}};
   s.platform = Platform{"linux", "arm64"};
-  auto c = to_container_spec("id-1", s, {{"k", "v"}});
+  auto c = to_container_spec("id-1", s, {{"k", "v"}}, ImageAuth{"u", "p"});
   ASSERT_TRUE(c.has_value()) << c.error().message;
   EXPECT_EQ(c->sandbox_id, "id-1");
   EXPECT_EQ(c->image_uri, "img:1");
+  ASSERT_TRUE(c->auth.has_value());
   EXPECT_EQ(c->auth->username, "u");
+  EXPECT_EQ(c->auth->password, "p");
   EXPECT_EQ(c->entrypoint, s.entrypoint);
   EXPECT_EQ(c->env, s.env);
   EXPECT_EQ(c->limits.cpu, "2");
@@ -34,6 +36,18 @@ TEST(ContainerSpecMapping, CopiesEveryField) {
   EXPECT_EQ(c->ports.at(44772), 45000);
   EXPECT_EQ(c->platform->os, "linux");
   EXPECT_EQ(c->platform->arch, "arm64");
+}
+
+TEST(ContainerSpecMapping, CredentialsMustMatchWhatTheSpecRecords) {
+  SandboxSpec s = spec();
+  EXPECT_FALSE(to_container_spec("id-1", s, {})->auth.has_value());
+  auto extra = to_container_spec("id-1", s, {}, ImageAuth{"u", "p"});
+  ASSERT_FALSE(extra);
+  EXPECT_EQ(extra.error().code, ErrorCode::kInvalidArgument);
+  s.image_auth_provided = true;
+  auto missing = to_container_spec("id-1", s, {});
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().field, "imageAuth");
 }
 
 TEST(ContainerSpecMapping, EmptyNetworkModeMeansHost) {

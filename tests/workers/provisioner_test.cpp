@@ -9,6 +9,7 @@
 #include <set>
 #include <thread>
 
+#include "events/codec.h"
 #include "src/metrics/registry.h"
 #include "src/metrics/worker_metrics.h"
 #include "tests/support/corrupt_store.h"
@@ -100,8 +101,9 @@ TEST_F(ProvisionerTest, CreatesTheContainerFromTheSpecAndRecordsRunning) {
   spec.network_mode = "bridge";
   spec.ports = {{44772, 40001}, {8080, 40002}};
   spec.platform = Platform{"linux", "amd64"};
-  spec.image_auth = ImageAuth{"user", "secret"};
-  ASSERT_TRUE(run("sb1", CreateSandbox{"sb1", spec, {{"team", "a"}}, std::nullopt}, "req-1"));
+  spec.image_auth_provided = true;
+  ASSERT_TRUE(run("sb1", CreateSandbox{"sb1", spec, {{"team", "a"}}, std::nullopt}, "req-1",
+                  SandboxSecrets{ImageAuth{"user-Rq2", "secret-Kw9"}}));
 
   ASSERT_TRUE(wait_state("sb1", SandboxState::kRunning));
   auto sb = store().get_sandbox("sb1");
@@ -122,8 +124,16 @@ TEST_F(ProvisionerTest, CreatesTheContainerFromTheSpecAndRecordsRunning) {
             (std::map<std::uint16_t, std::uint16_t>{{44772, 40001}, {8080, 40002}}));
   ASSERT_TRUE(created->platform.has_value());
   EXPECT_EQ(created->platform->arch, "amd64");
+  // The registry credentials came from the store's secrets area (the log has none), and
+  // went with the SandboxStarted.
   ASSERT_TRUE(created->auth.has_value());
-  EXPECT_EQ(created->auth->password, "secret");
+  EXPECT_EQ(created->auth->username, "user-Rq2");
+  EXPECT_EQ(created->auth->password, "secret-Kw9");
+  EXPECT_EQ(secrets_of("sb1"), std::nullopt);
+  for (const auto& e : stream("sandbox-sb1")) {
+    EXPECT_EQ(encode_event(e).find("secret-Kw9"), std::string::npos);
+    EXPECT_EQ(encode_event(e).find("user-Rq2"), std::string::npos);
+  }
 
   // The outcomes carry the worker as actor and the request id of the request.
   const auto events = stream("sandbox-sb1");
@@ -133,6 +143,42 @@ TEST_F(ProvisionerTest, CreatesTheContainerFromTheSpecAndRecordsRunning) {
   EXPECT_EQ(events[2].actor, "worker:provisioner");
   EXPECT_EQ(events[2].request_id, "req-1");
   EXPECT_EQ(runtime_.calls("create_and_start"), 1);
+}
+
+TEST_F(ProvisionerTest, CredentialsAreDeletedWhenProvisioningFails) {
+  Provisioner provisioner(store(), runtime_, recorder(), fast_options());
+  ASSERT_TRUE(provisioner.start().has_value());
+  runtime_.add_missing_image("registry.invalid/gone:1");
+  SandboxSpec spec = basic_spec();
+  spec.image_uri = "registry.invalid/gone:1";
+  ASSERT_TRUE(create_with_auth("sb1", ImageAuth{"u", "p"}, spec));
+  EXPECT_TRUE(secrets_of("sb1").has_value());
+  ASSERT_TRUE(wait_state("sb1", SandboxState::kFailed));
+  EXPECT_EQ(secrets_of("sb1"), std::nullopt);
+}
+
+TEST_F(ProvisionerTest, CredentialsAreDeletedWhenAPendingSandboxIsDeleted) {
+  // No provisioner: the sandbox stays Pending until the user deletes it.
+  ASSERT_TRUE(create_with_auth("sb1", ImageAuth{"u", "p"}));
+  EXPECT_TRUE(secrets_of("sb1").has_value());
+  ASSERT_TRUE(run("sb1", DeleteSandbox{Reason::kUser}));
+  EXPECT_EQ(state_of("sb1"), SandboxState::kStopping);
+  EXPECT_EQ(secrets_of("sb1"), std::nullopt);
+}
+
+TEST_F(ProvisionerTest, ASandboxWhoseCredentialsAreMissingFailsInsteadOfPullingWithout) {
+  // A store restored without its secrets area, say: the request names credentials the
+  // store does not have.
+  SandboxSpec spec = basic_spec();
+  spec.image_auth_provided = true;
+  ASSERT_TRUE(create("sb1", spec));
+  Provisioner provisioner(store(), runtime_, recorder(), fast_options());
+  ASSERT_TRUE(provisioner.start().has_value());
+  ASSERT_TRUE(wait_state("sb1", SandboxState::kFailed));
+  EXPECT_EQ(runtime_.calls("create_and_start"), 0);
+  const auto failed = events_of<ProvisioningFailed>("sandbox-sb1");
+  ASSERT_EQ(failed.size(), 1u);
+  EXPECT_NE(failed[0].message.find("credentials"), std::string::npos) << failed[0].message;
 }
 
 TEST_F(ProvisionerTest, PausesResumesAndDeletes) {

@@ -23,9 +23,11 @@
 
 namespace sbx::testing {
 
-// command -> decide -> append, like SandboxService::execute.
+// command -> decide -> append, like SandboxService::execute (and its create: `secrets` go
+// with the append, as image.auth does).
 inline Result<void> execute(EventStore& store, const Clock& clock, const std::string& id,
-                            const Command& command, const RecordContext& context = {}) {
+                            const Command& command, const RecordContext& context = {},
+                            const std::optional<SandboxSecrets>& secrets = std::nullopt) {
   for (int attempt = 0; attempt < 16; ++attempt) {
     std::optional<Sandbox> state;
     if (auto sb = store.get_sandbox(id)) state = *sb;
@@ -50,6 +52,7 @@ inline Result<void> execute(EventStore& store, const Clock& clock, const std::st
       e.data = std::move(data);
       request.events.push_back(std::move(e));
     }
+    request.secrets = secrets;
     auto r = store.append(std::move(request));
     if (r) return {};
     if (r.error().code != ErrorCode::kConflict) return std::unexpected(r.error());
@@ -121,8 +124,21 @@ class WorkerTest : public ::testing::Test {
   Recorder recorder() { return make_recorder(*store_, clock_); }
 
   Result<void> run(const std::string& id, const Command& command,
-                   const std::string& request_id = {}) {
-    return execute(*store_, clock_, id, command, RecordContext{"api:test", request_id});
+                   const std::string& request_id = {},
+                   const std::optional<SandboxSecrets>& secrets = std::nullopt) {
+    return execute(*store_, clock_, id, command, RecordContext{"api:test", request_id}, secrets);
+  }
+  // A create with registry credentials (image.auth), as the service makes it.
+  Result<void> create_with_auth(const std::string& id, ImageAuth auth,
+                                SandboxSpec spec = basic_spec()) {
+    spec.image_auth_provided = true;
+    return run(id, CreateSandbox{id, std::move(spec), {}, std::nullopt}, {},
+               SandboxSecrets{std::move(auth)});
+  }
+  std::optional<SandboxSecrets> secrets_of(const std::string& id) {
+    auto s = store_->sandbox_secrets(id);
+    EXPECT_TRUE(s.has_value()) << s.error().message;
+    return s ? *s : std::nullopt;
   }
   Result<void> create(const std::string& id, SandboxSpec spec = basic_spec(),
                       std::optional<Micros> expires_at = std::nullopt,

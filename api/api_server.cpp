@@ -14,6 +14,7 @@
 #include <cctype>
 #include <condition_variable>
 #include <cstdio>
+#include <deque>
 #include <mutex>
 #include <set>
 #include <string_view>
@@ -220,10 +221,15 @@ void on_transport_thread(Tcp::Transport* transport, std::chrono::milliseconds de
   if (prev_fd >= 0) ::close(prev_fd);
   if (tfd < 0) return;
   try {
-    Async::Promise<uint64_t> p(
-        [&](Async::Deferred<uint64_t> d) { transport->armTimer(tfd, delay, std::move(d)); });
+    // The continuation is attached before the timer is armed: Pistache 0.0.5's promises
+    // race when one thread chains (.then) while the transport thread resolves, which an
+    // armed timer could do first when the caller is not the transport thread (the event
+    // streamer is not).
+    std::optional<Async::Deferred<uint64_t>> deferred;
+    Async::Promise<uint64_t> p([&](Async::Deferred<uint64_t> d) { deferred.emplace(std::move(d)); });
     p.then([fn = std::move(fn), tfd](uint64_t) { fn(tfd); },
            [tfd](std::exception_ptr) { ::close(tfd); });
+    transport->armTimer(tfd, delay, std::move(*deferred));
   } catch (...) {
     ::close(tfd);
   }
@@ -1135,40 +1141,70 @@ void ApiServer::Impl::watch(const std::shared_ptr<Exchange>& ex, const Http::Req
   // reading lets this grow; past the limit it is cut (the connection closed on its own
   // transport thread) and resumes with ?since= / Last-Event-ID, instead of the server
   // queueing frames for it without bound.
-  auto unsent = std::make_shared<std::atomic<std::size_t>>(0);
+  //
+  // Frames are sent from the connection's transport thread, never from the streamer's:
+  // Pistache 0.0.5's promises are not safe to chain (.then) on one thread while another
+  // resolves them. The streamer queues the frames and schedules one flush at a time, which
+  // sends them in order and learns, through the promises, when each was written.
+  struct Outbox {
+    std::mutex mu;
+    std::deque<std::string> frames;  // guarded by mu
+    bool flush_scheduled = false;    // guarded by mu
+    std::atomic<std::size_t> unsent{0};
+  };
+  auto box = std::make_shared<Outbox>();
   const std::size_t limit = options.event_stream_buffer_bytes;
-  sub.write = [weak, chunk, unsent, limit, transport](std::string_view frames) {
-    auto p = weak.lock();
-    if (!p) return false;
-    if (unsent->load() > limit) {
+  // Queues `c` behind what is queued and schedules a flush if none is pending.
+  auto enqueue = [weak, box, transport](std::string c) {
+    box->unsent.fetch_add(c.size());
+    bool schedule = false;
+    {
+      std::lock_guard lock(box->mu);
+      box->frames.push_back(std::move(c));
+      schedule = !std::exchange(box->flush_scheduled, true);
+    }
+    if (!schedule) return;
+    on_transport_thread(transport, std::chrono::milliseconds(1), [weak, box](int fired) {
+      ::close(fired);
+      std::deque<std::string> out;
+      {
+        std::lock_guard lock(box->mu);
+        out.swap(box->frames);
+        box->flush_scheduled = false;
+      }
+      auto p = weak.lock();
+      for (auto& f : out) {
+        const std::size_t size = f.size();
+        if (!p) {
+          box->unsent.fetch_sub(size);
+          continue;
+        }
+        try {
+          p->send(RawBuffer(f, f.size()))
+              .then([box, size](ssize_t) { box->unsent.fetch_sub(size); },
+                    [box, size](std::exception_ptr) { box->unsent.fetch_sub(size); });
+        } catch (...) {
+          box->unsent.fetch_sub(size);
+        }
+      }
+    });
+  };
+  sub.write = [weak, chunk, box, limit, transport, enqueue](std::string_view frames) {
+    if (weak.expired()) return false;
+    if (box->unsent.load() > limit) {
       logger("api")->info("event stream cut: the client left {} bytes unread (limit {})",
-                          unsent->load(), limit);
+                          box->unsent.load(), limit);
       on_transport_thread(transport, std::chrono::milliseconds(1), [weak](int fired) {
         ::close(fired);
         if (auto q = weak.lock()) ::shutdown(q->fd(), SHUT_RDWR);
       });
       return false;
     }
-    const std::string c = chunk(frames);
-    const std::size_t size = c.size();
-    unsent->fetch_add(size);
-    try {
-      p->send(RawBuffer(c, c.size()))
-          .then([unsent, size](ssize_t) { unsent->fetch_sub(size); },
-                [unsent, size](std::exception_ptr) { unsent->fetch_sub(size); });
-    } catch (...) {
-      return false;
-    }
+    enqueue(chunk(frames));
     return true;
   };
-  sub.end = [weak] {
-    auto p = weak.lock();
-    if (!p) return;
-    try {
-      static const std::string kLast = "0\r\n\r\n";
-      p->send(RawBuffer(kLast, kLast.size()));
-    } catch (...) {
-    }
+  sub.end = [weak, enqueue] {
+    if (!weak.expired()) enqueue("0\r\n\r\n");  // after every frame queued before it
   };
   streamer.add(std::move(sub), after);
 }

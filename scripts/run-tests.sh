@@ -57,7 +57,7 @@ if [[ -n "$tsan" ]]; then
   echo "== concurrency tests under ThreadSanitizer"
   export TSAN_OPTIONS="suppressions=$here/../tests/tsan.supp second_deadlock_stack=1 history_size=4"
   ctest --test-dir "$tsan" --output-on-failure -j"$jobs" \
-    -R '^(WriterPipeline|WriteFailure|EventStore|ApiConcurrency|ApiParkedDisconnect)\.' || status=1
+    -R '^(WriterPipeline|WriteFailure|EventStore|ApiConcurrency|ApiParkedDisconnect|ApiLimits|ApiHardening)\.' || status=1
   ctest --test-dir "$tsan" --output-on-failure -j"$jobs" -L '^workers$' || status=1
   unset TSAN_OPTIONS
 fi

@@ -664,6 +664,36 @@ class PrivateEngine {
   std::string host() const { return "unix://" + (dir_ / "docker.sock").string(); }
   const std::filesystem::path& dir() const { return dir_; }
 
+  // SIGKILLs this engine's dockerd (by its pid file, only if that pid is a dockerd) and
+  // waits until it is gone. Its containerd survives, as after a real crash; the next
+  // start() adopts it, and stop() ends it with that dockerd.
+  ::testing::AssertionResult kill() {
+    const auto pid = pid_of(dir_ / "dockerd.pid", "dockerd");
+    if (!pid) return ::testing::AssertionFailure() << "no live dockerd in " << dir_;
+    ::kill(*pid, SIGKILL);
+    for (int i = 0; i < 200 && ::kill(*pid, 0) == 0; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    if (::kill(*pid, 0) == 0) return ::testing::AssertionFailure() << "dockerd " << *pid << " lives";
+    return ::testing::AssertionSuccess();
+  }
+
+  // The containerd this engine runs (its pid file under the exec root), if alive.
+  std::optional<pid_t> containerd_pid() const {
+    return pid_of(dir_ / "exec" / "containerd" / "containerd.pid", "containerd");
+  }
+
+  // A pid from `file` when that process is alive and its command is `comm`.
+  static std::optional<pid_t> pid_of(const std::filesystem::path& file, const std::string& comm) {
+    std::ifstream in(file);
+    long pid = 0;
+    if (!(in >> pid) || pid <= 1) return std::nullopt;
+    std::ifstream c("/proc/" + std::to_string(pid) + "/comm");
+    std::string name;
+    if (!std::getline(c, name) || name != comm) return std::nullopt;
+    return static_cast<pid_t>(pid);
+  }
+
  private:
   ::testing::AssertionResult run(const std::string& cmd, std::chrono::milliseconds timeout) {
     ChildProcess p({"/bin/bash", source_dir() + "/scripts/docker-env.sh", cmd, dir_.string()});

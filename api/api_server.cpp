@@ -1218,7 +1218,10 @@ void ApiServer::Impl::health(const std::shared_ptr<Exchange>& ex, bool with_deta
       {"status", "healthy"},
       {"runtime",
        {{"type", options.runtime_type}, {"available", deps.service.runtime_available()}}},
-      {"store", {{"head", deps.store.head()}, {"liveSandboxes", deps.store.live_sandbox_count()}}}};
+      {"store",
+       {{"head", deps.store.head()},
+        {"liveSandboxes", deps.store.live_sandbox_count()},
+        {"writable", deps.store.writable()}}}};
   if (deps.health_details) {
     try {
       nlohmann::json extra = deps.health_details();

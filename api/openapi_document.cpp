@@ -1636,6 +1636,7 @@ std::string_view openapi_document() {
    },
    "Health": {
     "type": "object",
+    "description": "With server.api_key set, a caller without the key gets only status; runtime and store details need the key.",
     "required": [
      "status"
     ],
@@ -1665,6 +1666,10 @@ std::string_view openapi_document() {
        },
        "liveSandboxes": {
         "type": "integer"
+       },
+       "writable": {
+        "type": "boolean",
+        "description": "false when the store refused a write (disk full or failing): reads are served, mutations answer 503 SANDBOX::STORAGE_UNAVAILABLE until a restart on a writable disk"
        }
       }
      }

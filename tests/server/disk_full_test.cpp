@@ -85,7 +85,9 @@ TEST(DiskFull, TheServerStartsServesReadsAndAnswersMutations503Storage) {
     EXPECT_EQ(got.status, 200) << got.body;
     EXPECT_EQ(nlohmann::json::parse(got.body)["status"]["state"], "Pending") << got.body;
     EXPECT_EQ(send(*port, "GET", "/v1/sandboxes").status, 200);
-    EXPECT_EQ(send(*port, "GET", "/health").status, 200);
+    auto health = send(*port, "GET", "/health");
+    EXPECT_EQ(health.status, 200);
+    EXPECT_EQ(nlohmann::json::parse(health.body)["store"]["writable"], false) << health.body;
 
     // Create needs the runtime too (down here): the storage answer comes first.
     auto created = send(*port, "POST", "/v1/sandboxes",
@@ -117,6 +119,8 @@ TEST(DiskFull, TheServerStartsServesReadsAndAnswersMutations503Storage) {
   EXPECT_TRUE(patched.status == 200 || patched.status == 409) << patched.body;
   auto metrics = send(*port, "GET", "/metrics");
   EXPECT_NE(metrics.body.find("sandboxd_store_writable 1"), std::string::npos);
+  auto health = send(*port, "GET", "/health");
+  EXPECT_EQ(nlohmann::json::parse(health.body)["store"]["writable"], true) << health.body;
   (*server)->stop();
 }
 

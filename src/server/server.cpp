@@ -185,7 +185,7 @@ Result<std::uint16_t> Server::start() {
   auto port = parts_->api->start();
   if (!port) return port;
   log->info("sandboxd {} listening on {}:{} (runtime docker at {}, network mode {})", kVersion,
-            parts_->config.server.host, *port, parts_->config.docker.host,
+            parts_->api->bound_host(), *port, parts_->config.docker.host,
             parts_->config.docker.network_mode);
   return port;
 }

@@ -29,6 +29,7 @@
 #include "api/request_parsing.h"
 #include "api/sandbox_json.h"
 #include "src/common/log.h"
+#include "src/common/uuid.h"
 #include "src/config/config.h"
 
 namespace sbx::api {
@@ -187,18 +188,9 @@ bool is_json_content_type(const Http::Request& req) {
   return iequals(v, "application/json");
 }
 
-// A sandbox id as the service makes them: a lowercase UUID (8-4-4-4-12 hex digits).
+// A sandbox id as the service makes them: a lowercase UUID.
 bool is_sandbox_id(std::string_view s) {
-  if (s.size() != 36) return false;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    const char c = s[i];
-    if (i == 8 || i == 13 || i == 18 || i == 23) {
-      if (c != '-') return false;
-    } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
-      return false;
-    }
-  }
-  return true;
+  return is_uuid(s) && std::none_of(s.begin(), s.end(), [](char c) { return c >= 'A' && c <= 'Z'; });
 }
 
 bool is_loopback_host(std::string_view host) {

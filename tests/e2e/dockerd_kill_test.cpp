@@ -20,18 +20,6 @@ namespace {
 
 using std::chrono::milliseconds;
 
-// Whether the API's view of `id` is settled and Docker agrees with it.
-bool settled(const Http& api, const DockerApi& docker, const std::string& id, std::string* why) {
-  const std::string state = state_of(api, id);
-  const auto [status, cstate] = docker.inspect("sandbox-" + id);
-  *why = "API " + state + ", Docker " + (status == 404 ? "absent" : cstate);
-  if (state == "Running") return cstate == "running";
-  if (state == "Paused") return cstate == "paused";
-  if (state == "Failed" || state == "Terminated" || state == "NotFound")
-    return status == 404 || (status == 200 && cstate != "running" && cstate != "paused");
-  return false;  // Pending, Pausing, Resuming, Stopping: not settled
-}
-
 TEST(DockerdKill, EngineKilledMidCreatePauseAndDeleteConverges) {
   if (::geteuid() != 0) {
     const char* msg = "DockerdKill needs root to run a Docker engine of its own; SKIPPED";
@@ -55,12 +43,7 @@ TEST(DockerdKill, EngineKilledMidCreatePauseAndDeleteConverges) {
   Sandboxd sandboxd(dir.path(), opts);
   ASSERT_TRUE(sandboxd.start());
   const Http& api = sandboxd.api();
-  struct LogOnFailure {
-    Sandboxd& s;
-    ~LogOnFailure() {
-      if (::testing::Test::HasFailure()) std::cerr << s.all_logs() << std::endl;
-    }
-  } log_on_failure{sandboxd};
+  LogsOnFailure log_on_failure{sandboxd};
 
   // Two running sandboxes: one to pause and one to delete while the engine dies.
   std::vector<std::string> running;
@@ -104,7 +87,7 @@ TEST(DockerdKill, EngineKilledMidCreatePauseAndDeleteConverges) {
   all.push_back(to_delete);
   for (const auto& id : all) {
     std::string why;
-    EXPECT_TRUE(poll_until([&] { return settled(api, docker, id, &why); }, milliseconds(90'000)))
+    EXPECT_TRUE(poll_until([&] { return docker_agrees(api, docker, id, &why); }, milliseconds(90'000)))
         << id << ": " << why << "; " << api.get(sandbox_path(id)).describe();
     std::cerr << "[e2e] " << id << " settled: " << why << "\n";
   }

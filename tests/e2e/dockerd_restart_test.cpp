@@ -42,18 +42,6 @@ bool wait_runtime_health(const Http& api, bool up, milliseconds timeout, std::st
       timeout, milliseconds(250));
 }
 
-// True when the API's view of `id` agrees with Docker's: Running <-> container running;
-// Failed/Terminated/NotFound <-> container not running (exited or removed).
-bool agrees(const Http& api, const DockerApi& docker, const std::string& id, std::string* why) {
-  const std::string state = state_of(api, id);
-  const auto [status, cstate] = docker.inspect("sandbox-" + id);
-  *why = "API " + state + ", Docker " + (status == 404 ? "absent" : cstate);
-  if (state == "Running") return cstate == "running";
-  if (state == "Failed" || state == "Terminated" || state == "NotFound")
-    return status == 404 || (status == 200 && cstate != "running" && cstate != "paused");
-  return false;
-}
-
 TEST(DockerdRestart, EngineDownThenBack) {
   if (::geteuid() != 0) {
     const char* msg =
@@ -83,12 +71,7 @@ TEST(DockerdRestart, EngineDownThenBack) {
   Sandboxd sandboxd(dir.path(), opts);
   ASSERT_TRUE(sandboxd.start());
   const Http& api = sandboxd.api();
-  struct LogOnFailure {
-    Sandboxd& s;
-    ~LogOnFailure() {
-      if (::testing::Test::HasFailure()) std::cerr << s.all_logs() << std::endl;
-    }
-  } log_on_failure{sandboxd};
+  LogsOnFailure log_on_failure{sandboxd};
 
   std::vector<std::string> ids;
   for (int i = 0; i < 2; ++i) {
@@ -139,7 +122,7 @@ TEST(DockerdRestart, EngineDownThenBack) {
   // API and Docker converge on every sandbox.
   for (const auto& id : ids) {
     std::string why;
-    EXPECT_TRUE(poll_until([&] { return agrees(api, docker, id, &why); }, milliseconds(30'000)))
+    EXPECT_TRUE(poll_until([&] { return docker_agrees(api, docker, id, &why); }, milliseconds(30'000)))
         << id << ": " << why << "; " << api.get(sandbox_path(id)).describe();
     Json status = api.get(sandbox_path(id)).json()["status"];
     std::cerr << "[e2e] " << id << " after the engine restart: " << why << " "

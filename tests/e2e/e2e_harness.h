@@ -32,6 +32,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -646,6 +647,29 @@ class ContainerJanitor {
   const DockerApi& docker_;
   std::set<std::string> baseline_;
   std::set<std::string> volume_baseline_;
+};
+
+// Whether the API's view of sandbox `id` has settled and Docker agrees with it: Running
+// <-> container running, Paused <-> paused, Failed/Terminated/NotFound <-> no running or
+// paused container. Pending and the in-between states are not settled. `why` says both.
+inline bool docker_agrees(const Http& api, const DockerApi& docker, const std::string& id,
+                          std::string* why) {
+  const std::string state = state_of(api, id);
+  const auto [status, cstate] = docker.inspect("sandbox-" + id);
+  *why = "API " + state + ", Docker " + (status == 404 ? "absent" : cstate);
+  if (state == "Running") return cstate == "running";
+  if (state == "Paused") return cstate == "paused";
+  if (state == "Failed" || state == "Terminated" || state == "NotFound")
+    return status == 404 || (status == 200 && cstate != "running" && cstate != "paused");
+  return false;
+}
+
+// Prints a sandboxd's logs when the test it lives in has failed.
+struct LogsOnFailure {
+  const Sandboxd& sandboxd;
+  ~LogsOnFailure() {
+    if (::testing::Test::HasFailure()) std::cerr << sandboxd.all_logs() << std::endl;
+  }
 };
 
 // A private Docker engine of the test's own, through scripts/docker-env.sh (needs root).

@@ -12,6 +12,7 @@
 #include "src/http/http_client.h"
 #include "src/runtime/docker/docker_runtime.h"
 #include "tests/support/child_process.h"
+#include "tests/support/docker_env.h"
 #include "tests/support/temp_dir.h"
 
 namespace sbx::testing {
@@ -44,6 +45,8 @@ class HttpTls : public ::testing::Test {
  protected:
   void SetUp() override {
     if (std::system("command -v openssl >/dev/null 2>&1") != 0) {
+      // Under CI a missing tool is a failure, as for the Docker engine: never a silent skip.
+      if (running_in_ci()) GTEST_FAIL() << "openssl CLI missing; scripts/install-deps.sh test installs it";
       GTEST_SKIP() << "openssl CLI missing (scripts/install-deps.sh test installs it)";
     }
     make_certificates(dir_.str());

@@ -29,13 +29,7 @@ using testing::TempDir;
 
 constexpr Micros kT0 = 1'800'000'000LL * kMicrosPerSecond;
 
-AppendRequest create(const std::string& id) {
-  SandboxRequested r;
-  r.sandbox_id = id;
-  r.spec.image_uri = "img";
-  r.expires_at = kT0 + kMicrosPerSecond;
-  return {stream_of(id), ExpectedVersion::no_stream(), {make_event(r, kT0)}};
-}
+AppendRequest create(const std::string& id) { return testing::create_append(id, kT0); }
 
 StoreOptions options_for(const std::string& path, FaultyEnv* env) {
   StoreOptions o;

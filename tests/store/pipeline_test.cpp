@@ -22,13 +22,7 @@ using testing::TempDir;
 
 constexpr Micros kT0 = 1'800'000'000LL * kMicrosPerSecond;
 
-AppendRequest create(const std::string& id) {
-  SandboxRequested r;
-  r.sandbox_id = id;
-  r.spec.image_uri = "img";
-  r.expires_at = kT0 + kMicrosPerSecond;
-  return {stream_of(id), ExpectedVersion::no_stream(), {make_event(r, kT0)}};
-}
+AppendRequest create(const std::string& id) { return testing::create_append(id, kT0); }
 
 AppendRequest renew(const std::string& id, std::uint64_t expected, Micros at) {
   return {stream_of(id),

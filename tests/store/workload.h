@@ -31,6 +31,15 @@ inline Event make_event(EventData data, Micros time, Reason reason = Reason::kUs
   return e;
 }
 
+// An append that creates sandbox `id` (one SandboxRequested at `t`, expiring a second later).
+inline AppendRequest create_append(const std::string& id, Micros t) {
+  SandboxRequested r;
+  r.sandbox_id = id;
+  r.spec.image_uri = "img";
+  r.expires_at = t + kMicrosPerSecond;
+  return {stream_of(id), ExpectedVersion::no_stream(), {make_event(r, t)}};
+}
+
 inline SandboxSpec test_spec(std::mt19937_64& rng) {
   SandboxSpec spec;
   spec.image_uri = "sandboxd-test/busybox:" + std::to_string(rng() % 5);

@@ -40,7 +40,8 @@ std::string RuntimeFactory::describe(const Config& config) const {
 RuntimeFactory builtin_runtime_factory() {
   RuntimeFactory f;
   f.add(RuntimeType::kDocker,
-        {.create = [](const Config& c, const RuntimeDeps& deps) -> Result<std::unique_ptr<Runtime>> {
+        {.create = [](const Config& c,
+                      const RuntimeDeps& deps) -> Result<std::unique_ptr<Runtime>> {
            auto docker = DockerRuntime::create(docker_options_from(c, deps.instance_id));
            if (!docker) return std::unexpected(docker.error());
            return std::unique_ptr<Runtime>(std::move(*docker));

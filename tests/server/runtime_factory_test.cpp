@@ -66,7 +66,9 @@ TEST(RuntimeFactory, ARegistrationServesItsTypeWithTheDepsItIsGiven) {
            seen_namespace = c.kubernetes.namespace_;
            return std::unique_ptr<Runtime>(std::make_unique<FakeRuntime>(clock, deps.instance_id));
          },
-         .describe = [](const Config& c) { return "cluster namespace " + c.kubernetes.namespace_; }});
+         .describe = [](const Config& c) {
+           return "cluster namespace " + c.kubernetes.namespace_;
+         }});
   Config c = config_of(RuntimeType::kKubernetes);
   c.kubernetes.namespace_ = "sandboxes";
   auto rt = f.create(c, {.instance_id = "inst-2"});

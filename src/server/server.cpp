@@ -16,8 +16,9 @@
 #include "src/metrics/sandbox_metrics.h"
 #include "src/metrics/store_metrics.h"
 #include "src/metrics/worker_metrics.h"
-#include "src/runtime/docker/docker_runtime.h"
 #include "src/server/log_metrics.h"
+#include "src/server/runtime_factory.h"
+#include "src/server/runtime_options.h"
 #include "src/server/version.h"
 #include "src/service/sandbox_service.h"
 #include "src/service/service_options.h"
@@ -25,38 +26,6 @@
 #include "store/event_store.h"
 
 namespace sbx {
-namespace {
-
-// `instance_id`: the store's identity, which labels everything the runtime creates.
-DockerOptions docker_options_from(const Config& c, const std::string& instance_id) {
-  DockerOptions o;
-  o.instance_id = instance_id;
-  o.host = c.docker.host;
-  o.api_timeout = std::chrono::seconds(c.docker.api_timeout);
-  o.execd_image = c.runtime.execd_image;
-  o.drop_capabilities = c.docker.drop_capabilities;
-  o.no_new_privileges = c.docker.no_new_privileges;
-  o.apparmor_profile = c.docker.apparmor_profile.value_or("");
-  o.seccomp_profile = c.docker.seccomp_profile.value_or("");
-  o.pids_limit = c.docker.pids_limit;
-  o.port_bind_ip = c.docker.port_bind_ip;
-  if (c.docker.tls_verify) {
-    o.tls = HttpTlsOptions{c.docker.cert_path + "/ca.pem", c.docker.cert_path + "/cert.pem",
-                           c.docker.cert_path + "/key.pem"};
-  }
-  return o;
-}
-
-WorkerOptions worker_options_from(const Config& c) {
-  WorkerOptions o;
-  o.provisioners = c.workers.provisioners;
-  o.reconcile_interval = std::chrono::seconds(c.workers.reconcile_interval_seconds);
-  o.pending_failure_ttl = c.workers.pending_failure_ttl_seconds * kMicrosPerSecond;
-  o.error_code_prefix = "DOCKER";
-  return o;
-}
-
-}  // namespace
 
 struct Server::Parts {
   Config config;
@@ -82,12 +51,9 @@ Server::~Server() { stop(); }
 
 Result<std::unique_ptr<Server>> Server::create(const Config& config, const ServerHooks& hooks) {
   auto log = logger("server");
-  if (config.runtime.type != RuntimeType::kDocker) {
-    return fail(ErrorCode::kFailedPrecondition,
-                "runtime.type = \"kubernetes\" is not supported by this build; set runtime.type "
-                "= \"docker\"",
-                "runtime.type");
-  }
+  // An unsupported runtime.type is refused before anything is touched.
+  const RuntimeFactory runtimes = builtin_runtime_factory();
+  if (auto ok = runtimes.check(config); !ok) return std::unexpected(ok.error());
   auto p = std::make_unique<Parts>();
   p->config = config;
   p->http_metrics.emplace(p->registry);
@@ -145,14 +111,12 @@ Result<std::unique_ptr<Server>> Server::create(const Config& config, const Serve
 
   p->service = std::make_unique<SandboxService>(*p->store, p->clock, service_options_from(config));
 
-  auto docker = DockerRuntime::create(docker_options_from(config, p->store->instance_id()));
-  if (!docker) return std::unexpected(docker.error());
-  p->runtime = std::move(*docker);
+  auto runtime = runtimes.create(config, RuntimeDeps{.instance_id = p->store->instance_id()});
+  if (!runtime) return std::unexpected(runtime.error());
+  p->runtime = std::move(*runtime);
   if (auto ping = p->runtime->ping(); !ping) {
-    log->warn(
-        "Docker engine at {} is not reachable ({}); serving reads, mutations answer 503 "
-        "until it is",
-        config.docker.host, ping.error().message);
+    log->warn("{} is not reachable ({}); serving reads, mutations answer 503 until it is",
+              runtimes.describe(config), ping.error().message);
     p->service->set_runtime_available(false);
   }
 

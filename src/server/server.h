@@ -2,11 +2,16 @@
 // in dependency order, and owns them:
 //
 //   metrics registry -> migrations -> event store -> (ServerStarted event) -> service ->
-//   runtime (Docker) -> workers (provisioner, expirer, reconciler) -> HTTP API
+//   runtime (RuntimeFactory, by runtime.type) -> workers (provisioner, expirer, reconciler)
+//   -> HTTP API
 //
 // and stops them in reverse: the API stops accepting and finishes in-flight requests, the
 // workers stop (their checkpoints are in the store), the service completes parked waits,
 // and the store closes cleanly. Nothing else in the code base wires modules together.
+//
+// The Config -> options mappings live beside this file (runtime_options.h for the runtime
+// and the workers). A runtime.type without a registration in builtin_runtime_factory() is
+// refused before the store is touched.
 //
 // A Docker engine that does not answer at start is not fatal: the server logs one
 // warning, serves reads, answers mutations 503 and /health says `runtime: down` until

@@ -1,0 +1,62 @@
+// The Config -> DockerOptions / WorkerOptions mappings of the composition root.
+#include "src/server/runtime_options.h"
+
+#include <gtest/gtest.h>
+
+namespace sbx {
+namespace {
+
+TEST(RuntimeOptions, DockerOptionsCarryEveryDockerKeyTheExecdImageAndTheInstance) {
+  Config c;
+  c.docker.host = "tcp://10.0.0.5:2376";
+  c.docker.api_timeout = 42;
+  c.runtime.execd_image = "registry.local/execd:v9";
+  c.docker.drop_capabilities = {"NET_RAW"};
+  c.docker.no_new_privileges = false;
+  c.docker.apparmor_profile = "sbx-profile";
+  c.docker.seccomp_profile = "/etc/sbx/seccomp.json";
+  c.docker.pids_limit = 128;
+  c.docker.port_bind_ip = "127.0.0.1";
+  const DockerOptions o = docker_options_from(c, "inst-7");
+  EXPECT_EQ(o.instance_id, "inst-7");
+  EXPECT_EQ(o.host, "tcp://10.0.0.5:2376");
+  EXPECT_EQ(o.api_timeout, std::chrono::seconds(42));
+  EXPECT_EQ(o.execd_image, "registry.local/execd:v9");
+  EXPECT_EQ(o.drop_capabilities, std::vector<std::string>{"NET_RAW"});
+  EXPECT_FALSE(o.no_new_privileges);
+  EXPECT_EQ(o.apparmor_profile, "sbx-profile");
+  EXPECT_EQ(o.seccomp_profile, "/etc/sbx/seccomp.json");
+  EXPECT_EQ(o.pids_limit, 128);
+  EXPECT_EQ(o.port_bind_ip, "127.0.0.1");
+  EXPECT_FALSE(o.tls);
+}
+
+TEST(RuntimeOptions, UnsetProfilesAreEngineDefaultsAndTlsReadsTheCertPath) {
+  Config c;
+  c.docker.tls_verify = true;
+  c.docker.cert_path = "/home/u/.docker";
+  const DockerOptions o = docker_options_from(c, "");
+  EXPECT_EQ(o.apparmor_profile, "");
+  EXPECT_EQ(o.seccomp_profile, "");
+  ASSERT_TRUE(o.tls);
+  EXPECT_EQ(o.tls->ca_file, "/home/u/.docker/ca.pem");
+  EXPECT_EQ(o.tls->cert_file, "/home/u/.docker/cert.pem");
+  EXPECT_EQ(o.tls->key_file, "/home/u/.docker/key.pem");
+}
+
+TEST(RuntimeOptions, WorkerOptionsFollowWorkersAndTheErrorPrefixFollowsRuntimeType) {
+  Config c;
+  c.workers.provisioners = 3;
+  c.workers.reconcile_interval_seconds = 7;
+  c.workers.pending_failure_ttl_seconds = 90;
+  WorkerOptions o = worker_options_from(c);
+  EXPECT_EQ(o.provisioners, 3);
+  EXPECT_EQ(o.reconcile_interval, std::chrono::seconds(7));
+  EXPECT_EQ(o.pending_failure_ttl, 90 * kMicrosPerSecond);
+  EXPECT_EQ(o.error_code_prefix, "DOCKER");
+  c.runtime.type = RuntimeType::kKubernetes;
+  EXPECT_EQ(worker_options_from(c).error_code_prefix, "KUBERNETES");
+}
+
+}  // namespace
+}  // namespace sbx

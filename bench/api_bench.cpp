@@ -229,11 +229,12 @@ struct Stack {
     so.endpoint_host = "127.0.0.1";
     so.mutation_threads = 64;
     service = std::make_unique<SandboxService>(*store, clock, so);
+    reads = std::make_unique<EventReads>(*store);
     api::ApiOptions ao;
     ao.host = "127.0.0.1";
     ao.port = 0;
     ao.threads = 2;
-    server = std::make_unique<api::ApiServer>(api::ApiDeps{*service, *store, {}, http_metrics}, ao);
+    server = std::make_unique<api::ApiServer>(api::ApiDeps{*service, *reads, {}, http_metrics}, ao);
     auto p = server->start();
     if (!p) throw std::runtime_error("server: " + p.error().message);
     port = *p;
@@ -246,6 +247,7 @@ struct Stack {
   SystemClock clock;
   std::unique_ptr<EventStore> store;
   std::unique_ptr<SandboxService> service;
+  std::unique_ptr<EventReads> reads;
   std::unique_ptr<api::ApiServer> server;
   std::uint16_t port = 0;
   std::string base;
@@ -392,7 +394,7 @@ int metrics_cost(const Args& a) {
     ao.host = "127.0.0.1";
     ao.port = 0;
     ao.threads = 2;
-    api::ApiServer measured(api::ApiDeps{*plain.service, *plain.store, {}, &hm}, ao);
+    api::ApiServer measured(api::ApiDeps{*plain.service, *plain.reads, {}, &hm}, ao);
     auto p = measured.start();
     if (!p) throw std::runtime_error("server: " + p.error().message);
     const std::string measured_base = "http://127.0.0.1:" + std::to_string(*p);

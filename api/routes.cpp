@@ -37,13 +37,6 @@ constexpr Route kRoutes[] = {
     {Method::Get, "/metrics", Auth::kMetrics, handlers::metrics},
 };
 
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
-}
-
 // "application/json", any case, with or without parameters ("; charset=utf-8").
 bool is_json_content_type(const Http::Request& req) {
   auto ct = req.headers().tryGetRaw("Content-Type");

@@ -12,7 +12,8 @@
 //   hello      a bare Pistache handler answering a fixed 2-byte body (raw HTTP cost)
 //   create-direct  SandboxService::create from 64 threads, no HTTP (durable-append cost)
 // Prints one table (requests/s, p50/p90/p99 latency, non-2xx). --micro runs Google
-// Benchmark micro-benchmarks of the request/response code instead (BM_*).
+// Benchmark micro-benchmarks of the request/response code instead (BM_*: rendering,
+// parsing, routing).
 // --metrics-cost measures only what metrics cost the hot path: GET /v1/sandboxes/{id}
 // against two servers over the same store, one recording HttpMetrics into a Registry and
 // one without, in alternating wrk runs (--rounds=N each, default 5); prints the medians,
@@ -42,6 +43,7 @@
 
 #include "api/api_server.h"
 #include "api/request_parsing.h"
+#include "api/routes.h"
 #include "api/sandbox_json.h"
 #include "src/common/clock.h"
 #include "src/common/log.h"
@@ -503,6 +505,19 @@ void BM_ParseCreateRequest(benchmark::State& state) {
   for (auto _ : state) benchmark::DoNotOptimize(api::parse_create_request(body, {}));
 }
 BENCHMARK(BM_ParseCreateRequest);
+
+// The router on the hot path: GET /v1/sandboxes/{id} matched against the route table.
+void BM_RouteMatch(benchmark::State& state) {
+  const std::string path = "/v1/sandboxes/" + new_uuid();
+  const api::Router& router = api::api_router();
+  for (auto _ : state) {
+    api::RouteMatch m;
+    router.match(Pistache::Http::Method::Get, path, m);
+    benchmark::DoNotOptimize(m.route());
+    benchmark::DoNotOptimize(m.param("id").data());
+  }
+}
+BENCHMARK(BM_RouteMatch);
 
 }  // namespace
 

@@ -14,7 +14,8 @@
 //   GET    /events?since=N                  server-sent events of the global log
 //   GET    /health  /openapi.json  /docs  /redoc  /metrics
 // Contract details (status codes, error codes, validation) are in
-// ../shared/design/API.md and in our OpenAPI document (api/openapi_document.cpp).
+// ../shared/design/API.md and in our OpenAPI document (api/openapi.json). The routes are
+// one declarative table (api/routes.cpp); handlers are grouped by resource (handlers.h).
 //
 // Threads: `threads` Pistache workers parse requests and answer reads in place. They never
 // block: mutations run on the service's mutation threads, and a request that waits for an
@@ -32,17 +33,21 @@
 // X-Request-ID (the client's, trimmed, or a fresh UUID), which is also recorded on the
 // events the request causes.
 //
+// Reads of the log (history, the event stream, /health's store facts) go through the
+// service's read port (src/service/event_reads.h), never the store itself.
+//
 // Lifecycle: construct, optionally set_metrics_provider(), start() (binds; returns the
 // port, useful with port 0), shutdown() (new requests get 503, parked requests are
 // answered with the state reached, event streams end, in-flight answers are flushed,
 // then the listener stops). The destructor calls shutdown(). Not copyable. start() and
 // shutdown() must not run concurrently with each other; everything else is thread-safe.
-// The SandboxService, EventStore and HttpMetrics passed in must outlive the server.
+// The SandboxService, EventReads and HttpMetrics passed in must outlive the server.
 //
 // Errors: start() returns kUnavailable when the address cannot be bound (message names
 // it), kFailedPrecondition when called twice.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -50,18 +55,15 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "api/docs_pages.h"
 #include "events/result.h"
 #include "src/metrics/http_metrics.h"
+#include "src/service/event_reads.h"
 #include "src/service/sandbox_service.h"
-#include "store/event_store.h"
 
-namespace sbx {
-
-struct Config;
-
-namespace api {
+namespace sbx::api {
 
 struct ApiOptions {
   std::string host = "0.0.0.0";          // server.host
@@ -75,9 +77,17 @@ struct ApiOptions {
   std::chrono::milliseconds sse_heartbeat{15000};
   // Where /docs and /redoc load the swagger-ui-dist and redoc packages from.
   std::string docs_assets_base = std::string(kDefaultDocsAssetsBase);
+  // How long a mutating request waits for its outcome unless Prefer: respond-async
+  // (server.create_wait_ms for POST /sandboxes, server.transition_wait_ms for the others);
+  // 0 = answer at once.
+  std::int64_t create_wait_ms = 30000;
+  std::int64_t transition_wait_ms = 10000;
   // Longest any request may be parked (create/transition waits); the HTTP read timeouts
   // are set above it so a parked connection is never cut by the server itself.
   std::chrono::milliseconds max_wait{30000};
+  // storage.allowed_host_paths: prefixes a `host` volume of a create may mount; empty =
+  // none allowed.
+  std::vector<std::string> allowed_host_paths;
   // server.insecure_server: without api_key, bind `host` even when it is not loopback.
   // Otherwise an unauthenticated server listens on 127.0.0.1 only (and says so loudly).
   bool insecure_server = false;
@@ -90,12 +100,9 @@ struct ApiOptions {
   std::chrono::milliseconds body_timeout{30000};
 };
 
-// server.* keys of the configuration (waits from the service options).
-ApiOptions api_options_from(const Config& config);
-
 struct ApiDeps {
   SandboxService& service;
-  EventStore& store;  // read-only use: the history and watch endpoints, /health
+  EventReads& reads;  // the history and watch endpoints, /health's store facts
   // Extra members merged into the /health document (e.g. runtime details); may be empty.
   std::function<nlohmann::json()> health_details;
   // Request counts and latencies by route template and status; null = not recorded.
@@ -125,11 +132,10 @@ class ApiServer {
   // Client connections open now (those that sent at least one byte).
   std::size_t connections() const;
 
-  struct Impl;  // the Pistache handler and the request handlers (api_server.cpp)
+  struct Impl;  // the state requests share (server_impl.h)
 
  private:
   std::shared_ptr<Impl> impl_;  // shared with requests still being answered
 };
 
-}  // namespace api
-}  // namespace sbx
+}  // namespace sbx::api

@@ -1,5 +1,7 @@
 #include "api/http_util.h"
 
+#include <algorithm>
+#include <cctype>
 #include <charconv>
 
 #include "src/common/uuid.h"
@@ -75,6 +77,13 @@ std::string_view trim(std::string_view s) {
          (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n'))
     s.remove_suffix(1);
   return s;
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
 }
 
 std::string request_id_from(std::optional<std::string_view> header) {

@@ -29,6 +29,9 @@ std::optional<std::string> query_value(const QueryParams& params, std::string_vi
 
 std::string_view trim(std::string_view s);
 
+// ASCII case-insensitive equality (header names and values such as "100-continue").
+bool iequals(std::string_view a, std::string_view b);
+
 // The X-Request-ID to use: the client's value trimmed (when it is 1..200 visible ASCII
 // characters), else a fresh UUID.
 std::string request_id_from(std::optional<std::string_view> header);

@@ -4,6 +4,7 @@
 
 #include "events/codec.h"
 #include "events/json_writer.h"
+#include "src/service/event_envelope.h"
 
 namespace sbx::api {
 namespace {
@@ -207,24 +208,13 @@ std::string render_renew(Micros expires_at) {
   return out;
 }
 
-std::string render_event(const Event& event) {
-  // Env values are shown as "***" (keys kept): they often hold tokens. Registry
-  // credentials are not in the log at all (only `imageAuth.provided`).
-  if (const auto* r = std::get_if<SandboxRequested>(&event.data); r && !r->spec.env.empty()) {
-    Event copy = event;
-    for (auto& [key, value] : std::get<SandboxRequested>(copy.data).spec.env) value = "***";
-    return encode_event(copy);
-  }
-  return encode_event(event);
-}
-
 std::string render_history(std::string_view sandbox_id, const std::vector<Event>& events) {
   std::string out = "{\"sandboxId\":";
   out += dump(json(std::string(sandbox_id)));
   out += ",\"events\":[";
   for (std::size_t i = 0; i < events.size(); ++i) {
     if (i) out += ',';
-    out += render_event(events[i]);
+    out += event_envelope_json(events[i]);
   }
   out += "]}";
   return out;

@@ -4,9 +4,9 @@
 // omitted, never null (the upstream server's behaviour, which the SDKs rely on).
 // Timestamps are RFC 3339 UTC with microseconds. `metadata` is always an object.
 //
-// Event envelopes for the history and watch endpoints are the codec's JSON with the env
-// values of SandboxRequested replaced by "***" (keys kept). Registry credentials are not in
-// the log (only `imageAuth.provided`).
+// Event envelopes of the history endpoint are src/service/event_envelope.h's (the codec's
+// JSON with the env values of SandboxRequested replaced by "***"; the server-sent events
+// use the same).
 //
 // Pure; thread-safe.
 #pragma once
@@ -24,7 +24,6 @@ std::string render_create_response(const Sandbox& sandbox);  // CreateSandboxRes
 std::string render_list(const ListPage& page);               // ListSandboxesResponse
 std::string render_endpoint(const Endpoint& endpoint);       // Endpoint
 std::string render_renew(Micros expires_at);                 // RenewSandboxExpirationResponse
-std::string render_event(const Event& event);                // envelope, one line
 // {"sandboxId": id, "events": [envelope...]}
 std::string render_history(std::string_view sandbox_id, const std::vector<Event>& events);
 

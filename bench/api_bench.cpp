@@ -12,7 +12,8 @@
 //   hello      a bare Pistache handler answering a fixed 2-byte body (raw HTTP cost)
 //   create-direct  SandboxService::create from 64 threads, no HTTP (durable-append cost)
 // Prints one table (requests/s, p50/p90/p99 latency, non-2xx). --micro runs Google
-// Benchmark micro-benchmarks of the request/response code instead (BM_*).
+// Benchmark micro-benchmarks of the request/response code instead (BM_*: rendering,
+// parsing, routing).
 // --metrics-cost measures only what metrics cost the hot path: GET /v1/sandboxes/{id}
 // against two servers over the same store, one recording HttpMetrics into a Registry and
 // one without, in alternating wrk runs (--rounds=N each, default 5); prints the medians,
@@ -42,6 +43,7 @@
 
 #include "api/api_server.h"
 #include "api/request_parsing.h"
+#include "api/routes.h"
 #include "api/sandbox_json.h"
 #include "src/common/clock.h"
 #include "src/common/log.h"
@@ -229,11 +231,12 @@ struct Stack {
     so.endpoint_host = "127.0.0.1";
     so.mutation_threads = 64;
     service = std::make_unique<SandboxService>(*store, clock, so);
+    reads = std::make_unique<EventReads>(*store);
     api::ApiOptions ao;
     ao.host = "127.0.0.1";
     ao.port = 0;
     ao.threads = 2;
-    server = std::make_unique<api::ApiServer>(api::ApiDeps{*service, *store, {}, http_metrics}, ao);
+    server = std::make_unique<api::ApiServer>(api::ApiDeps{*service, *reads, {}, http_metrics}, ao);
     auto p = server->start();
     if (!p) throw std::runtime_error("server: " + p.error().message);
     port = *p;
@@ -246,6 +249,7 @@ struct Stack {
   SystemClock clock;
   std::unique_ptr<EventStore> store;
   std::unique_ptr<SandboxService> service;
+  std::unique_ptr<EventReads> reads;
   std::unique_ptr<api::ApiServer> server;
   std::uint16_t port = 0;
   std::string base;
@@ -392,7 +396,7 @@ int metrics_cost(const Args& a) {
     ao.host = "127.0.0.1";
     ao.port = 0;
     ao.threads = 2;
-    api::ApiServer measured(api::ApiDeps{*plain.service, *plain.store, {}, &hm}, ao);
+    api::ApiServer measured(api::ApiDeps{*plain.service, *plain.reads, {}, &hm}, ao);
     auto p = measured.start();
     if (!p) throw std::runtime_error("server: " + p.error().message);
     const std::string measured_base = "http://127.0.0.1:" + std::to_string(*p);
@@ -501,6 +505,19 @@ void BM_ParseCreateRequest(benchmark::State& state) {
   for (auto _ : state) benchmark::DoNotOptimize(api::parse_create_request(body, {}));
 }
 BENCHMARK(BM_ParseCreateRequest);
+
+// The router on the hot path: GET /v1/sandboxes/{id} matched against the route table.
+void BM_RouteMatch(benchmark::State& state) {
+  const std::string path = "/v1/sandboxes/" + new_uuid();
+  const api::Router& router = api::api_router();
+  for (auto _ : state) {
+    api::RouteMatch m;
+    router.match(Pistache::Http::Method::Get, path, m);
+    benchmark::DoNotOptimize(m.route());
+    benchmark::DoNotOptimize(m.param("id").data());
+  }
+}
+BENCHMARK(BM_RouteMatch);
 
 }  // namespace
 

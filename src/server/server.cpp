@@ -16,12 +16,14 @@
 #include "src/metrics/sandbox_metrics.h"
 #include "src/metrics/store_metrics.h"
 #include "src/metrics/worker_metrics.h"
+#include "src/server/api_options.h"
 #include "src/server/log_metrics.h"
 #include "src/server/runtime_factory.h"
 #include "src/server/runtime_options.h"
+#include "src/server/service_options_from.h"
 #include "src/server/version.h"
+#include "src/service/event_reads.h"
 #include "src/service/sandbox_service.h"
-#include "src/service/service_options.h"
 #include "src/workers/workers.h"
 #include "store/event_store.h"
 
@@ -40,6 +42,7 @@ struct Server::Parts {
   std::unique_ptr<EventStore> store;
   std::unique_ptr<LogMetrics> log_metrics;
   std::unique_ptr<SandboxService> service;
+  std::unique_ptr<EventReads> reads;  // the api's read port onto the log
   std::unique_ptr<Runtime> runtime;
   std::unique_ptr<Workers> workers;
   std::unique_ptr<api::ApiServer> api;
@@ -110,6 +113,7 @@ Result<std::unique_ptr<Server>> Server::create(const Config& config, const Serve
   }
 
   p->service = std::make_unique<SandboxService>(*p->store, p->clock, service_options_from(config));
+  p->reads = std::make_unique<EventReads>(*p->store);
 
   auto runtime = runtimes.create(config, RuntimeDeps{.instance_id = p->store->instance_id()});
   if (!runtime) return std::unexpected(runtime.error());
@@ -132,13 +136,13 @@ Result<std::unique_ptr<Server>> Server::create(const Config& config, const Serve
       WorkerMetricsRefs{&*p->worker_metrics, &*p->sandbox_metrics},
       [raw](bool available) { raw->service->set_runtime_available(available); });
 
-  api::ApiDeps deps{*p->service, *p->store, {}, &*p->http_metrics};
+  api::ApiDeps deps{*p->service, *p->reads, {}, &*p->http_metrics};
   // The API reports runtime {type, available} and store {head, liveSandboxes} itself;
   // the composition root adds what only it knows.
   deps.health_details = [raw] {
     return nlohmann::json{{"version", kVersion}, {"dockerHost", raw->config.docker.host}};
   };
-  p->api = std::make_unique<api::ApiServer>(std::move(deps), api::api_options_from(config));
+  p->api = std::make_unique<api::ApiServer>(std::move(deps), api_options_from(config));
   p->api->set_metrics_provider([raw] { return raw->registry.expose(); });
   return std::unique_ptr<Server>(new Server(std::move(p)));
 }

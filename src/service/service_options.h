@@ -1,8 +1,9 @@
 // ServiceOptions: everything SandboxService needs from the configuration, as plain values.
 //
-// The composition root fills it from sbx::Config (src/config/config.h); keeping the service
-// on its own small struct keeps it decoupled from the TOML schema and easy to build in
-// tests. `service_options_from(config)` below is the one mapping.
+// The composition root fills it from sbx::Config (service_options_from in
+// src/server/service_options_from.h, the one mapping); keeping the service on its own
+// small struct keeps it decoupled from the TOML schema and easy to build in tests. What
+// only the HTTP API reads (request waits, allowed host paths) is in api::ApiOptions.
 //
 // Pure value type.
 #pragma once
@@ -16,8 +17,6 @@
 #include "events/time.h"
 
 namespace sbx {
-
-struct Config;
 
 struct ServiceOptions {
   // "docker" or "kubernetes" (runtime.type). Decides the runtime prefix of error codes
@@ -46,12 +45,6 @@ struct ServiceOptions {
   std::optional<std::int64_t> max_sandbox_timeout_seconds;
   // egress.image: unset = a networkPolicy is rejected.
   std::optional<std::string> egress_image;
-  // storage.allowed_host_paths: prefixes a `host` volume may mount; empty = none allowed.
-  std::vector<std::string> allowed_host_paths;
-
-  // How long a mutating request waits for its outcome by default.
-  std::int64_t create_wait_ms = 30000;
-  std::int64_t transition_wait_ms = 10000;
 
   // Idempotency-Key lifetime.
   Micros idempotency_ttl = 24LL * 3600 * kMicrosPerSecond;
@@ -64,9 +57,5 @@ struct ServiceOptions {
   // request is refused with kResourceExhausted (503) instead of queueing without bound.
   std::size_t max_queued_mutations = 4096;
 };
-
-// The mapping from the loaded configuration: network mode, port range, bind ip, endpoint
-// host (resolved once, here), timeout cap, egress image, allowed host paths and waits.
-ServiceOptions service_options_from(const Config& config);
 
 }  // namespace sbx

@@ -97,7 +97,7 @@ TEST(ApiConcurrency, RestartBetweenCreateAndGetGivesTheSameAnswer) {
 TEST(ApiConcurrency, ParkedCreatesDoNotHoldHttpThreadsAndReadsStayFast) {
   auto o = default_harness_options();
   o.worker = false;  // creates stay Pending: every one is parked for its whole wait
-  o.service.create_wait_ms = 3000;
+  o.api.create_wait_ms = 3000;
   o.api.threads = 2;
   ApiHarness h(o);
   HttpClient c(h.port());
@@ -143,7 +143,7 @@ TEST(ApiConcurrency, ParkedCreatesDoNotHoldHttpThreadsAndReadsStayFast) {
 TEST(ApiConcurrency, ParkedRequestCompletesAsSoonAsTheOutcomeIsRecorded) {
   auto o = default_harness_options();
   o.worker = false;
-  o.service.create_wait_ms = 10000;
+  o.api.create_wait_ms = 10000;
   ApiHarness h(o);
   auto fut = std::async(std::launch::async, [&] {
     HttpClient c(h.port());
@@ -169,7 +169,7 @@ TEST(ApiConcurrency, ParkedRequestCompletesAsSoonAsTheOutcomeIsRecorded) {
 TEST(ApiConcurrency, ShutdownAnswersParkedRequestsWithTheStateReached) {
   auto o = default_harness_options();
   o.worker = false;
-  o.service.create_wait_ms = 30000;
+  o.api.create_wait_ms = 30000;
   o.api.max_wait = 30000ms;
   ApiHarness h(o);
   std::vector<std::future<HttpResponse>> parked;
@@ -198,7 +198,7 @@ TEST(ApiConcurrency, ShutdownAnswersParkedRequestsWithTheStateReached) {
 TEST(ApiConcurrency, PauseAndDeleteWaitForTheirOutcomes) {
   auto o = default_harness_options();
   o.worker = false;
-  o.service.transition_wait_ms = 5000;
+  o.api.transition_wait_ms = 5000;
   ApiHarness h(o);
   HttpClient c(h.port());
   auto created = c.post("/v1/sandboxes", create_body(), {{"Prefer", "respond-async"}});

@@ -15,6 +15,7 @@
 
 #include "api/api_server.h"
 #include "src/common/clock.h"
+#include "src/service/event_reads.h"
 #include "src/service/sandbox_service.h"
 #include "store/event_store.h"
 #include "tests/support/http_client.h"
@@ -91,8 +92,8 @@ inline ApiHarnessOptions default_harness_options() {
   o.service.probe_host_ports = false;
   o.service.endpoint_host = "127.0.0.1";
   o.service.mutation_threads = 8;
-  o.service.create_wait_ms = 5000;
-  o.service.transition_wait_ms = 5000;
+  o.api.create_wait_ms = 5000;
+  o.api.transition_wait_ms = 5000;
   o.api.host = "127.0.0.1";
   o.api.port = 0;
   o.api.threads = 2;
@@ -120,11 +121,12 @@ class ApiHarness {
     if (!s) throw std::runtime_error("store: " + s.error().message);
     store_ = std::move(*s);
     service_ = std::make_unique<SandboxService>(*store_, clock_, options_.service);
+    reads_ = std::make_unique<EventReads>(*store_);
     if (options_.worker) {
       worker_ = std::make_unique<FakeWorker>(*store_, *service_, options_.fail_provisioning);
     }
     server_ = std::make_unique<api::ApiServer>(
-        api::ApiDeps{*service_, *store_, health_details, http_metrics}, options_.api);
+        api::ApiDeps{*service_, *reads_, health_details, http_metrics}, options_.api);
     if (metrics_provider) server_->set_metrics_provider(metrics_provider);
     auto port = server_->start();
     if (!port) throw std::runtime_error("server: " + port.error().message);
@@ -136,6 +138,7 @@ class ApiHarness {
     if (service_) service_->shutdown();
     server_.reset();
     worker_.reset();
+    reads_.reset();
     service_.reset();
     store_.reset();
   }
@@ -161,6 +164,7 @@ class ApiHarness {
   SystemClock clock_;
   std::unique_ptr<EventStore> store_;
   std::unique_ptr<SandboxService> service_;
+  std::unique_ptr<EventReads> reads_;
   std::unique_ptr<FakeWorker> worker_;
   std::unique_ptr<api::ApiServer> server_;
   std::uint16_t port_ = 0;

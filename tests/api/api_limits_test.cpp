@@ -119,7 +119,7 @@ TEST(ApiLimits, ADispatchedRequestIsNotCutByItsTimers) {
   // A create parked for longer than both timeouts still gets its answer.
   auto o = limited();
   o.worker = false;  // nothing starts the sandbox: the wait runs to its end
-  o.service.create_wait_ms = 2500;
+  o.api.create_wait_ms = 2500;
   o.api.max_wait = 2500ms;
   ApiHarness h(o);
   HttpClient c(h.port());

@@ -75,7 +75,7 @@ std::string newest_requested(EventStore& store) {
 TEST(ApiParkedDisconnect, AnswerOfAGoneClientNeverReachesTheNextConnection) {
   auto o = default_harness_options();
   o.worker = false;  // the test is the (held back) worker
-  o.service.create_wait_ms = 400;
+  o.api.create_wait_ms = 400;
   o.api.threads = 2;
   ApiHarness h(o);
   HttpClient setup(h.port());

@@ -127,7 +127,7 @@ TEST_P(ApiTest, CreateWhoseProvisioningFailsAnswersWithTheFailedState) {
 TEST_P(ApiTest, CreateWaitThatTimesOutStillAnswersWithTheCurrentState) {
   auto o = default_harness_options();
   o.worker = false;
-  o.service.create_wait_ms = 200;
+  o.api.create_wait_ms = 200;
   ApiHarness h(o);
   HttpClient c(h.port());
   const auto t0 = std::chrono::steady_clock::now();

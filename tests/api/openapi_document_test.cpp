@@ -2,13 +2,51 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cctype>
+#include <fstream>
+#include <functional>
 #include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+
+#include "api/routes.h"
 
 namespace sbx::api {
 namespace {
 
+using json = nlohmann::json;
+
+// "/sandboxes/{sandboxId}/endpoints/{port}" -> "/sandboxes/{}/endpoints/{}": the document
+// names parameters as the upstream API does, the route table as the metrics label does.
+std::string shape_of(std::string_view path) {
+  std::string out;
+  bool in_param = false;
+  for (char c : path) {
+    if (c == '{') in_param = true, out += "{}";
+    if (!in_param) out += c;
+    if (c == '}') in_param = false;
+  }
+  return out;
+}
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return out;
+}
+
+TEST(OpenApiDocument, IsTheJsonFileOfTheSourceTree) {
+  std::ifstream in(std::string(SANDBOXD_SOURCE_DIR) + "/api/openapi.json", std::ios::binary);
+  ASSERT_TRUE(in) << "api/openapi.json not found";
+  std::stringstream file;
+  file << in.rdbuf();
+  EXPECT_EQ(openapi_document(), file.str());
+}
+
 TEST(OpenApiDocument, ParsesAndDescribesEveryRoute) {
-  auto doc = nlohmann::json::parse(openapi_document());
+  auto doc = json::parse(openapi_document());
   EXPECT_EQ(doc["openapi"], "3.1.0");
   const auto& paths = doc["paths"];
   const std::vector<std::pair<std::string, std::string>> routes = {
@@ -35,15 +73,62 @@ TEST(OpenApiDocument, ParsesAndDescribesEveryRoute) {
   }
 }
 
+// The document and the route table describe the same operations: every route the server
+// serves is documented, and nothing is documented that the server does not serve.
+TEST(OpenApiDocument, DescribesExactlyTheRoutesOfTheRouteTable) {
+  auto doc = json::parse(openapi_document());
+  std::set<std::string> documented;
+  static const std::set<std::string> kMethods = {"get", "put", "post", "delete",
+                                                 "patch", "head", "options", "trace"};
+  for (const auto& [path, item] : doc["paths"].items()) {
+    for (const auto& [key, op] : item.items()) {
+      if (kMethods.contains(key)) documented.insert(key + " " + shape_of(path));
+    }
+  }
+  std::set<std::string> served;
+  for (const Route& r : api_routes()) {
+    served.insert(lower(Pistache::Http::methodString(r.method)) + " " + shape_of(r.path));
+  }
+  EXPECT_EQ(documented, served);
+}
+
+// Operations with a path parameter declare it (directly or on their path item).
+TEST(OpenApiDocument, EveryPathParameterIsDeclared) {
+  auto doc = json::parse(openapi_document());
+  auto resolve = [&](const json& j) -> const json& {
+    if (j.contains("$ref")) return doc.at(json::json_pointer(j["$ref"].get<std::string>().substr(1)));
+    return j;
+  };
+  for (const auto& [path, item] : doc["paths"].items()) {
+    std::set<std::string> needed;
+    for (std::size_t at = path.find('{'); at != std::string::npos; at = path.find('{', at + 1))
+      needed.insert(path.substr(at + 1, path.find('}', at) - at - 1));
+    for (const auto& [method, op] : item.items()) {
+      if (method == "parameters") continue;
+      std::set<std::string> declared;
+      for (const json* list : {&item, &op}) {
+        if (!list->contains("parameters")) continue;
+        for (const auto& p : (*list)["parameters"]) {
+          const json& param = resolve(p);
+          if (param.value("in", "") == "path") declared.insert(param["name"].get<std::string>());
+        }
+      }
+      EXPECT_EQ(declared, needed) << method << " " << path;
+    }
+  }
+}
+
 TEST(OpenApiDocument, EveryReferenceResolves) {
-  auto doc = nlohmann::json::parse(openapi_document());
+  auto doc = json::parse(openapi_document());
   std::vector<std::string> missing;
-  std::function<void(const nlohmann::json&)> walk = [&](const nlohmann::json& j) {
+  std::size_t refs = 0;
+  std::function<void(const json&)> walk = [&](const json& j) {
     if (j.is_object()) {
       if (auto it = j.find("$ref"); it != j.end()) {
+        ++refs;
         const std::string ref = *it;
-        nlohmann::json::json_pointer ptr(ref.substr(1));
-        if (!doc.contains(ptr)) missing.push_back(ref);
+        if (!ref.starts_with("#/") || !doc.contains(json::json_pointer(ref.substr(1))))
+          missing.push_back(ref);
       }
       for (const auto& [k, v] : j.items()) walk(v);
     } else if (j.is_array()) {
@@ -51,7 +136,21 @@ TEST(OpenApiDocument, EveryReferenceResolves) {
     }
   };
   walk(doc);
+  EXPECT_GT(refs, 50u);
   EXPECT_TRUE(missing.empty()) << missing.front();
+}
+
+// Shared parts live in components once: every component is referenced somewhere.
+TEST(OpenApiDocument, EveryComponentIsUsed) {
+  auto doc = json::parse(openapi_document());
+  const std::string text = doc.dump();
+  for (const auto& [kind, entries] : doc["components"].items()) {
+    if (kind == "securitySchemes") continue;  // referenced by name from `security`
+    for (const auto& [name, value] : entries.items()) {
+      const std::string ref = "\"#/components/" + kind + "/" + name + "\"";
+      EXPECT_NE(text.find(ref), std::string::npos) << ref << " is never referenced";
+    }
+  }
 }
 
 TEST(OpenApiDocument, DocumentsOurAdditionsAndErrorCodes) {

@@ -154,6 +154,14 @@ TEST(HttpUtil, ConstantTimeEquals) {
   EXPECT_TRUE(constant_time_equals("", ""));
 }
 
+TEST(HttpUtil, IequalsIgnoresAsciiCaseOnly) {
+  EXPECT_TRUE(iequals("Content-Length", "content-length"));
+  EXPECT_TRUE(iequals("100-CONTINUE", "100-continue"));
+  EXPECT_TRUE(iequals("", ""));
+  EXPECT_FALSE(iequals("expect", "expects"));
+  EXPECT_FALSE(iequals("a-b", "a_b"));
+}
+
 TEST(HttpUtil, RequestIds) {
   EXPECT_EQ(request_id_from(std::string_view("  abc-1 ")), "abc-1");
   EXPECT_EQ(request_id_from(std::nullopt).size(), 36u);

@@ -27,6 +27,7 @@
 #include "api/api_server.h"
 #include "src/common/clock.h"
 #include "src/common/log.h"
+#include "src/service/event_reads.h"
 #include "src/service/sandbox_service.h"
 #include "store/event_store.h"
 #include "tests/fuzz/fuzz_check.h"
@@ -46,6 +47,7 @@ struct Server {
   SystemClock clock;
   std::unique_ptr<EventStore> store;
   std::unique_ptr<SandboxService> service;
+  std::unique_ptr<EventReads> reads;
   std::unique_ptr<api::ApiServer> server;
   std::uint16_t port = 0;
 };
@@ -57,6 +59,7 @@ void teardown() {
   g_server->server->shutdown();
   g_server->service->shutdown();
   g_server->server.reset();
+  g_server->reads.reset();
   g_server->service.reset();
   g_server->store.reset();
   std::error_code ec;
@@ -85,18 +88,19 @@ Server& server() {
   so.port_range_high = 44999;
   so.probe_host_ports = false;
   so.mutation_threads = 2;
-  so.create_wait_ms = 0;
-  so.transition_wait_ms = 0;
   s->service = std::make_unique<SandboxService>(*s->store, s->clock, so);
+  s->reads = std::make_unique<EventReads>(*s->store);
   api::ApiOptions ao;
   ao.host = "127.0.0.1";
   ao.port = 0;
   ao.threads = 2;
   ao.max_body_bytes = 64 * 1024;
+  ao.create_wait_ms = 0;
+  ao.transition_wait_ms = 0;
   ao.max_wait = std::chrono::milliseconds(1000);
   ao.sse_heartbeat = std::chrono::milliseconds(50);
   s->server = std::make_unique<api::ApiServer>(
-      api::ApiDeps{*s->service, *s->store, nullptr, nullptr}, ao);
+      api::ApiDeps{*s->service, *s->reads, nullptr, nullptr}, ao);
   auto port = s->server->start();
   FUZZ_CHECK(port.has_value(), "server: %s", port ? "" : port.error().message.c_str());
   s->port = *port;

@@ -1,20 +1,20 @@
-#include "api/event_streamer.h"
+#include "src/service/event_streamer.h"
 
 #include <pthread.h>
 
 #include <algorithm>
 #include <exception>
 
-#include "api/sandbox_json.h"
 #include "src/common/log.h"
+#include "src/service/event_envelope.h"
 
-namespace sbx::api {
+namespace sbx {
 
 std::string EventStreamer::frame(const Event& event) {
   std::string out = "id: ";
   out += std::to_string(event.position);
   out += "\ndata: ";
-  out += render_event(event);
+  out += event_envelope_json(event);
   out += "\n\n";
   return out;
 }
@@ -136,4 +136,4 @@ void EventStreamer::shutdown() {
   });
 }
 
-}  // namespace sbx::api
+}  // namespace sbx

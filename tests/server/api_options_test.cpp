@@ -1,9 +1,8 @@
+#include "src/server/api_options.h"
+
 #include <gtest/gtest.h>
 
-#include "api/api_server.h"
-#include "src/config/config.h"
-
-namespace sbx::api {
+namespace sbx {
 namespace {
 
 TEST(ApiOptionsFromConfig, CopiesServerKeys) {
@@ -17,7 +16,8 @@ TEST(ApiOptionsFromConfig, CopiesServerKeys) {
   c.server.timeout_keep_alive = 12;
   c.server.create_wait_ms = 45000;
   c.server.transition_wait_ms = 1000;
-  const ApiOptions o = api_options_from(c);
+  c.storage.allowed_host_paths = {"/srv", "/data"};
+  const api::ApiOptions o = api_options_from(c);
   EXPECT_EQ(o.host, "127.0.0.1");
   EXPECT_EQ(o.port, 9090);
   EXPECT_EQ(o.threads, 3);
@@ -26,7 +26,10 @@ TEST(ApiOptionsFromConfig, CopiesServerKeys) {
   EXPECT_TRUE(o.metrics_auth);
   EXPECT_EQ(o.keep_alive_seconds, 12);
   EXPECT_EQ(o.runtime_type, "docker");
+  EXPECT_EQ(o.create_wait_ms, 45000);
+  EXPECT_EQ(o.transition_wait_ms, 1000);
   EXPECT_EQ(o.max_wait, std::chrono::milliseconds(45000));
+  EXPECT_EQ(o.allowed_host_paths, (std::vector<std::string>{"/srv", "/data"}));
 }
 
 TEST(ApiOptionsFromConfig, EmptyApiKeyMeansAuthOff) {
@@ -38,4 +41,4 @@ TEST(ApiOptionsFromConfig, EmptyApiKeyMeansAuthOff) {
 }
 
 }  // namespace
-}  // namespace sbx::api
+}  // namespace sbx

@@ -1,6 +1,5 @@
-#include "src/service/service_options.h"
+#include "src/server/service_options_from.h"
 
-#include "src/config/config.h"
 #include "src/service/endpoint_resolver.h"
 
 namespace sbx {
@@ -16,9 +15,6 @@ ServiceOptions service_options_from(const Config& config) {
       resolve_endpoint_host(config.server.eip, config.docker.host_ip, config.server.host);
   o.max_sandbox_timeout_seconds = config.server.max_sandbox_timeout_seconds;
   o.egress_image = config.egress.image;
-  o.allowed_host_paths = config.storage.allowed_host_paths;
-  o.create_wait_ms = config.server.create_wait_ms;
-  o.transition_wait_ms = config.server.transition_wait_ms;
   o.max_queued_mutations = static_cast<std::size_t>(config.server.max_queued_mutations);
   return o;
 }

@@ -1,11 +1,12 @@
 // EventStreamer: feeds the global event log to server-sent-event subscribers
-// (GET /v1/events?since=N) from one thread, woken by the store's commits.
+// (GET /v1/events?since=N) from one thread, woken by the store's commits. The API gets
+// one from the service's read port (EventReads::stream_events, event_reads.h).
 //
 // A subscriber is two functions supplied by the HTTP layer: `write` sends one or more SSE
 // frames (false: the client is gone, the subscriber is dropped) and `end` closes the
 // response. The streamer writes, for every event after the subscriber's position,
 //     id: <position>\n
-//     data: <event envelope JSON, one line>\n\n
+//     data: <event envelope JSON, one line (event_envelope.h)>\n\n
 // in position order without gaps, at most `batch` events per subscriber per round so that
 // one subscriber catching up from far behind does not starve the others; and a comment
 // line (": keep-alive") to every subscriber each `heartbeat`. A stored event that does not
@@ -31,7 +32,7 @@
 
 #include "store/event_store.h"
 
-namespace sbx::api {
+namespace sbx {
 
 class EventStreamer {
  public:
@@ -76,4 +77,4 @@ class EventStreamer {
   std::thread thread_;
 };
 
-}  // namespace sbx::api
+}  // namespace sbx

@@ -1,0 +1,349 @@
+#include "api/http_handler.h"
+
+#include <sys/socket.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "api/error_mapping.h"
+#include "api/exchange.h"
+#include "api/http_util.h"
+#include "api/server_impl.h"
+
+namespace sbx::api {
+
+using namespace Pistache;
+
+namespace {
+
+constexpr const char* kHeadData = "sbx.head";
+
+// What we read of a request ourselves before Pistache parses it: the request line (for
+// the raw query string: Pistache keeps only the first of repeated keys) and the headers
+// (to refuse an oversized body before buffering it).
+// Also the connection's bookkeeping: whether it is counted against max_connections, and
+// which request is current (`seq`), so a header/body timer armed for one request does
+// nothing once that request was dispatched. Touched only on the connection's transport
+// thread (input, timers and disconnection all run there).
+struct HeadCapture {
+  std::string head;
+  bool done = false;
+  bool poisoned = false;  // an early error was sent: ignore the rest of this connection
+  std::string target;
+  bool counted = false;    // counted in Impl::connections
+  bool started = false;    // a byte of the current request arrived (its timer is armed)
+  std::uint64_t seq = 0;   // bumped whenever a request was dispatched
+  void reset() {
+    head.clear();
+    done = false;
+    target.clear();
+    started = false;
+    ++seq;
+  }
+};
+
+// The value of header `name` in a captured head, if present.
+std::optional<std::string_view> header_of(std::string_view head, std::string_view name) {
+  std::size_t pos = head.find("\r\n");
+  while (pos != std::string_view::npos && pos + 2 < head.size()) {
+    const std::size_t start = pos + 2;
+    const std::size_t end = head.find("\r\n", start);
+    const std::string_view line =
+        head.substr(start, end == std::string_view::npos ? head.npos : end - start);
+    const auto colon = line.find(':');
+    if (colon != std::string_view::npos && iequals(trim(line.substr(0, colon)), name)) {
+      return trim(line.substr(colon + 1));
+    }
+    pos = end;
+  }
+  return std::nullopt;
+}
+
+// Content-Length of a captured head, if present and numeric.
+std::optional<unsigned long long> content_length_of(std::string_view head) {
+  auto v = header_of(head, "content-length");
+  if (!v) return std::nullopt;
+  auto n = parse_int(*v);
+  if (n && *n >= 0) return static_cast<unsigned long long>(*n);
+  return std::nullopt;
+}
+
+// "GET /v1/sandboxes?x=1 HTTP/1.1" -> "/v1/sandboxes?x=1" (absolute-form reduced to path).
+std::string target_of(std::string_view head) {
+  const std::string_view line = head.substr(0, head.find("\r\n"));
+  const auto sp1 = line.find(' ');
+  if (sp1 == std::string_view::npos) return {};
+  const auto sp2 = line.find(' ', sp1 + 1);
+  std::string_view target =
+      line.substr(sp1 + 1, sp2 == std::string_view::npos ? line.npos : sp2 - sp1 - 1);
+  if (target.starts_with("http://") || target.starts_with("https://")) {
+    const auto slash = target.find('/', target.find("//") + 2);
+    target = slash == std::string_view::npos ? std::string_view("/") : target.substr(slash);
+  }
+  return std::string(target);
+}
+
+}  // namespace
+
+void on_transport_thread(Tcp::Transport* transport, std::chrono::milliseconds delay,
+                         std::function<void(int fired_fd)> fn, int prev_fd) {
+  const int tfd = ::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+  if (prev_fd >= 0) ::close(prev_fd);
+  if (tfd < 0) return;
+  try {
+    // The continuation is attached before the timer is armed: Pistache 0.0.5's promises
+    // race when one thread chains (.then) while the transport thread resolves, which an
+    // armed timer could do first when the caller is not the transport thread (the event
+    // streamer is not).
+    std::optional<Async::Deferred<uint64_t>> deferred;
+    Async::Promise<uint64_t> p([&](Async::Deferred<uint64_t> d) { deferred.emplace(std::move(d)); });
+    p.then([fn = std::move(fn), tfd](uint64_t) { fn(tfd); },
+           [tfd](std::exception_ptr) { ::close(tfd); });
+    transport->armTimer(tfd, delay, std::move(*deferred));
+  } catch (...) {
+    ::close(tfd);
+  }
+}
+
+void keep_stream_fresh(Tcp::Transport* transport, std::weak_ptr<Tcp::Peer> peer,
+                       std::chrono::milliseconds every, int prev_fd) {
+  on_transport_thread(
+      transport, every,
+      [transport, peer, every](int fired) {
+        auto p = peer.lock();
+        if (!p) {
+          ::close(fired);
+          return;
+        }
+        Http::Handler::getParser(p)->reset();
+        keep_stream_fresh(transport, peer, every, fired);
+      },
+      prev_fd);
+}
+
+namespace {
+
+// Our own onInput (see HeadCapture), then dispatch.
+class HttpHandler : public Http::Handler {
+ public:
+  HTTP_PROTOTYPE(HttpHandler)
+
+  explicit HttpHandler(ApiServer::Impl* impl) : impl_(impl) {}
+
+  void onRequest(const Http::Request& req, Http::ResponseWriter w) override {
+    // Only reached if Pistache calls it directly; our onInput dispatches itself.
+    impl_->dispatch(req, req.resource() + req.query().as_str(), std::move(w), transport(), nullptr);
+  }
+
+  void onTimeout(const Http::Request&, Http::ResponseWriter) override {}
+
+  void onDisconnection(const std::shared_ptr<Tcp::Peer>& peer) override {
+    if (auto data = peer->tryGetData(kHeadData)) {
+      auto cap = std::static_pointer_cast<HeadCapture>(data);
+      if (cap->counted) {
+        cap->counted = false;
+        impl_->connections.fetch_sub(1);
+      }
+    }
+    Http::Handler::onDisconnection(peer);
+  }
+
+ private:
+  static std::shared_ptr<HeadCapture> capture_of(const std::shared_ptr<Tcp::Peer>& peer) {
+    auto data = peer->tryGetData(kHeadData);
+    if (data) return std::static_pointer_cast<HeadCapture>(data);
+    auto cap = std::make_shared<HeadCapture>();
+    peer->putData(kHeadData, cap);
+    return cap;
+  }
+
+  void refuse(const std::shared_ptr<Tcp::Peer>& peer, HeadCapture& cap, const ApiError& error) {
+    cap.poisoned = true;
+    Http::ResponseWriter w(Http::Version::Http11, transport(), this, peer);
+    impl_->reject_early(std::move(w), error, peer, transport());
+  }
+
+  // A request whose headers (or, once they are in, body) have not fully arrived by
+  // `after` is answered 408 and its connection closed: a client trickling bytes
+  // (slowloris) holds a connection for at most these timeouts.
+  void arm_timeout(const std::shared_ptr<Tcp::Peer>& peer, const std::shared_ptr<HeadCapture>& cap,
+                   std::chrono::milliseconds after, bool body) {
+    std::weak_ptr<Tcp::Peer> wp = peer;
+    std::weak_ptr<HeadCapture> wc = cap;
+    const std::uint64_t seq = cap->seq;
+    on_transport_thread(transport(), after, [this, wp, wc, seq, body, after](int fired) {
+      ::close(fired);
+      auto p = wp.lock();
+      auto c = wc.lock();
+      if (!p || !c || c->poisoned || c->seq != seq || (!body && c->done)) return;
+      const std::string secs = std::to_string(after.count() / 1000);
+      refuse(p, *c,
+             api_error(ApiErrorKind::kRequestTimeout,
+                       body ? "request body not received within " + secs +
+                                  " s (server.body_timeout_seconds)"
+                            : "request headers not received within " + secs +
+                                  " s (server.header_timeout_seconds)"));
+    });
+  }
+
+  void onInput(const char* buffer, size_t len, const std::shared_ptr<Tcp::Peer>& peer) override {
+    auto cap = capture_of(peer);
+    if (cap->poisoned) return;
+    if (!cap->counted) {  // the connection's first bytes
+      cap->counted = true;
+      const std::size_t open = impl_->connections.fetch_add(1) + 1;
+      if (open > impl_->options.max_connections) {
+        refuse(peer, *cap,
+               api_error(ApiErrorKind::kServerBusy,
+                         "too many open connections (server.max_connections = " +
+                             std::to_string(impl_->options.max_connections) + "); retry later"));
+        return;
+      }
+    }
+    if (!cap->started) {
+      cap->started = true;
+      arm_timeout(peer, cap, impl_->options.header_timeout, false);
+    }
+    if (!cap->done) {
+      const std::size_t before = cap->head.size();
+      cap->head.append(buffer,
+                       std::min(len, kMaxHeadBytes + 4 - std::min(before, kMaxHeadBytes + 4)));
+      const std::size_t from = before >= 3 ? before - 3 : 0;
+      const auto end = cap->head.find("\r\n\r\n", from);
+      if (end != std::string::npos) {
+        cap->head.resize(end + 2);
+        cap->done = true;
+        cap->target = target_of(cap->head);
+        const auto cl = content_length_of(cap->head);
+        if (cl && *cl > impl_->options.max_body_bytes) {
+          refuse(peer, *cap,
+                 api_error(ApiErrorKind::kBodyTooLarge,
+                           "request body of " + std::to_string(*cl) +
+                               " bytes exceeds server.max_body_bytes (" +
+                               std::to_string(impl_->options.max_body_bytes) + ")"));
+          return;
+        }
+        // A body is read only from a client holding the key: a wrong or missing key is
+        // refused on its headers, before the server buffers up to max_body_bytes of it.
+        const bool has_body =
+            (cl && *cl > 0) || header_of(cap->head, "transfer-encoding").has_value();
+        if (has_body && impl_->options.api_key && !impl_->options.api_key->empty()) {
+          auto key = header_of(cap->head, "open-sandbox-api-key");
+          if (!key || key->empty()) {
+            refuse(peer, *cap,
+                   api_error(ApiErrorKind::kMissingApiKey,
+                             "authentication required: send the API key in header "
+                             "OPEN-SANDBOX-API-KEY"));
+            return;
+          }
+          if (!constant_time_equals(*key, *impl_->options.api_key)) {
+            refuse(peer, *cap, api_error(ApiErrorKind::kInvalidApiKey, "the API key is not valid"));
+            return;
+          }
+        }
+        if (has_body) arm_timeout(peer, cap, impl_->options.body_timeout, true);
+        // A client that waits for permission before sending its body (curl does for
+        // bodies over 1 KiB) gets it at once instead of after its own timeout.
+        if (auto expect = header_of(cap->head, "expect"); expect &&
+                                                          iequals(*expect, "100-continue") && cl &&
+                                                          *cl > 0 && len <= end + 4 - before) {
+          static const std::string kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+          peer->send(RawBuffer(kContinue, kContinue.size()));
+        }
+      } else if (cap->head.size() > kMaxHeadBytes) {
+        refuse(peer, *cap,
+               api_error(
+                   ApiErrorKind::kHeadersTooLarge,
+                   "request line and headers exceed " + std::to_string(kMaxHeadBytes) + " bytes"));
+        return;
+      }
+    }
+
+    auto parser = getParser(peer);
+    auto& request = parser->request;
+    try {
+      if (!parser->feed(buffer, len)) {
+        parser->reset();
+        cap->reset();
+        refuse(peer, *cap,
+               api_error(ApiErrorKind::kBodyTooLarge,
+                         "request exceeds server.max_body_bytes (" +
+                             std::to_string(impl_->options.max_body_bytes) + ")"));
+        return;
+      }
+      if (parser->parse() != Http::Private::State::Done) return;
+
+      Http::ResponseWriter response(request.version(), transport(), this, peer);
+      request.copyAddress(peer->address());
+      if (auto conn = request.headers().tryGet<Http::Header::Connection>()) {
+        response.headers().add<Http::Header::Connection>(conn->control());
+      } else if (request.version() == Http::Version::Http10) {
+        response.headers().add<Http::Header::Connection>(Http::ConnectionControl::Close);
+      }
+      peer->setIdle(false);
+      const std::string target =
+          cap->done ? cap->target : request.resource() + request.query().as_str();
+      impl_->dispatch(request, target, std::move(response), transport(), peer);
+      parser->reset();
+      cap->reset();
+    } catch (const Http::HttpError& err) {
+      parser->reset();
+      cap->reset();
+      Http::ResponseWriter response(request.version(), transport(), this, peer);
+      impl_->reject_early(std::move(response),
+                          api_error(ApiErrorKind::kInvalidValue,
+                                    std::string("malformed HTTP request: ") + err.what()),
+                          nullptr);
+    } catch (const std::exception& e) {
+      parser->reset();
+      cap->reset();
+      Http::ResponseWriter response(request.version(), transport(), this, peer);
+      impl_->reject_early(
+          std::move(response),
+          api_error(ApiErrorKind::kInternal, std::string("internal error: ") + e.what()), nullptr);
+    }
+  }
+
+  ApiServer::Impl* impl_;
+};
+
+}  // namespace
+
+std::shared_ptr<Http::Handler> make_http_handler(ApiServer::Impl* server) {
+  return Http::make_handler<HttpHandler>(server);
+}
+
+void ApiServer::Impl::reject_early(Http::ResponseWriter w, const ApiError& error,
+                                   const std::shared_ptr<Tcp::Peer>& close_peer,
+                                   Tcp::Transport* transport) {
+  auto ex = std::make_shared<Exchange>(shared_from_this(), std::move(w),
+                                       request_id_from(std::nullopt), "UNKNOWN");
+  if (close_peer) {
+    // The rest of this request is not read: close the connection once the answer is out.
+    // A lingering close, as web servers do: first only our sending side, while what the
+    // client still sends is read and dropped (the connection is poisoned), so a client
+    // busy sending its refused body reads the answer instead of a reset; then, at most a
+    // second later, the whole connection.
+    std::weak_ptr<Tcp::Peer> weak = close_peer;
+    ex->set_after_write([weak, transport] {
+      auto p = weak.lock();
+      if (!p) return;
+      if (transport == nullptr) {
+        ::shutdown(p->fd(), SHUT_RDWR);
+        return;
+      }
+      ::shutdown(p->fd(), SHUT_WR);
+      on_transport_thread(transport, std::chrono::milliseconds(1000), [weak](int fired) {
+        ::close(fired);
+        if (auto q = weak.lock()) ::shutdown(q->fd(), SHUT_RDWR);
+      });
+    });
+  }
+  ex->send_error(error);
+}
+
+}  // namespace sbx::api

@@ -1,0 +1,214 @@
+// The lifecycle handlers: create, list, get, delete, metadata, pause, resume, renew,
+// endpoints. Reads answer in place from the service's memory; mutations run on the
+// service's mutation threads and answer from there, or park until the outcome (see
+// handlers.h and exchange.h).
+#include <algorithm>
+#include <cctype>
+#include <string>
+
+#include "api/handlers.h"
+#include "api/request_parsing.h"
+#include "api/sandbox_json.h"
+#include "api/server_impl.h"
+
+namespace sbx::api::handlers {
+
+using namespace Pistache;
+
+namespace {
+
+RequestContext context_of(const Exchange& ex) { return RequestContext{ex.request_id(), "api"}; }
+
+bool prefers_async(const Http::Request& req) {
+  auto prefer = req.headers().tryGetRaw("Prefer");
+  if (!prefer) return false;
+  std::string v = prefer->value();
+  std::transform(v.begin(), v.end(), v.begin(), [](unsigned char c) { return std::tolower(c); });
+  return v.find("respond-async") != std::string::npos;
+}
+
+// POST …/pause and …/resume: 202 once the request is recorded, after waiting (unless
+// Prefer: respond-async) for the state to leave `in_between`.
+void transition(const Call& call, bool pause) {
+  ApiServer::Impl& server = call.server;
+  const auto& ex = call.exchange;
+  const std::string id(call.id());
+  const bool respond_async = prefers_async(call.request);
+  const auto wait = std::chrono::milliseconds(server.options.transition_wait_ms);
+  Command command = pause ? Command(PauseSandbox{}) : Command(ResumeSandbox{});
+  const SandboxState in_between = pause ? SandboxState::kPausing : SandboxState::kResuming;
+  server.deps.service.execute_async(
+      id, std::move(command), context_of(*ex),
+      [&server, ex, id, respond_async, wait, pause, in_between](Result<CommandResult> r) {
+        if (!r) {
+          ex->send_error(map_error(r.error(), pause ? Operation::kPause : Operation::kResume,
+                                   server.runtime_prefix));
+          return;
+        }
+        if (respond_async || wait.count() <= 0 || r->sandbox.state != in_between) {
+          ex->send_empty(202);
+          return;
+        }
+        server.parked.park(
+            ex, id, [in_between](const Sandbox& s) { return s.state != in_between; }, wait,
+            [ex](WaitOutcome, std::shared_ptr<const Sandbox>) { ex->send_empty(202); });
+      });
+}
+
+}  // namespace
+
+void create_sandbox(const Call& call) {
+  ApiServer::Impl& server = call.server;
+  const auto& ex = call.exchange;
+  const Http::Request& req = call.request;
+  CreateParseOptions parse_options;
+  parse_options.allowed_host_paths = server.options.allowed_host_paths;
+  auto request = parse_create_request(req.body(), parse_options);
+  if (!request) {
+    ex->send_error(request.error());
+    return;
+  }
+  if (auto key = req.headers().tryGetRaw("Idempotency-Key")) {
+    const std::string raw_key = key->value();  // value() returns a copy: keep it alive
+    const std::string_view k = trim(raw_key);
+    if (k.size() > 255) {
+      ex->send_error(
+          api_error(ApiErrorKind::kInvalidValue, "Idempotency-Key must be at most 255 characters"));
+      return;
+    }
+    request->idempotency_key = std::string(k);
+  }
+  const bool respond_async = prefers_async(req);
+  const auto wait = std::chrono::milliseconds(server.options.create_wait_ms);
+  server.deps.service.create_async(
+      std::move(*request), context_of(*ex),
+      [&server, ex, respond_async, wait](Result<CreateResult> r) {
+        if (!r) {
+          ex->send_error(map_error(r.error(), Operation::kCreate, server.runtime_prefix));
+          return;
+        }
+        const Headers location = {{"Location", "/v1/sandboxes/" + r->sandbox.id}};
+        if (r->replayed) {
+          auto now = server.deps.service.get(r->sandbox.id);
+          ex->send_json(r->http_status, render_create_response(now ? *now : r->sandbox), location);
+          return;
+        }
+        if (respond_async || wait.count() <= 0 || r->sandbox.state != SandboxState::kPending) {
+          ex->send_json(202, render_create_response(r->sandbox), location);
+          return;
+        }
+        const Sandbox requested = r->sandbox;
+        server.parked.park(
+            ex, requested.id, [](const Sandbox& s) { return s.state != SandboxState::kPending; },
+            wait, [ex, requested, location](WaitOutcome, std::shared_ptr<const Sandbox> sb) {
+              ex->send_json(202, render_create_response(sb ? *sb : requested), location);
+            });
+      });
+}
+
+void list_sandboxes(const Call& call) {
+  auto q = parse_list_query(call.query);
+  if (!q) {
+    call.exchange->send_error(q.error());
+    return;
+  }
+  call.exchange->send_json(200, render_list(call.server.deps.service.list(*q)));
+}
+
+void get_sandbox(const Call& call) {
+  auto sb = call.server.deps.service.get(call.id());
+  if (!sb) {
+    call.exchange->send_error(
+        map_error(Error(ErrorCode::kNotFound, "sandbox " + std::string(call.id()) + " not found"),
+                  Operation::kGet, call.server.runtime_prefix));
+    return;
+  }
+  call.exchange->send_json(200, render_sandbox(*sb));
+}
+
+void delete_sandbox(const Call& call) {
+  ApiServer::Impl& server = call.server;
+  const auto& ex = call.exchange;
+  const std::string id(call.id());
+  const bool respond_async = prefers_async(call.request);
+  const auto wait = std::chrono::milliseconds(server.options.transition_wait_ms);
+  server.deps.service.execute_async(
+      id, DeleteSandbox{Reason::kUser}, context_of(*ex),
+      [&server, ex, id, respond_async, wait](Result<CommandResult> r) {
+        if (!r) {
+          ex->send_error(map_error(r.error(), Operation::kDelete, server.runtime_prefix));
+          return;
+        }
+        if (respond_async || wait.count() <= 0 || r->sandbox.deleted ||
+            is_final(r->sandbox.state)) {
+          ex->send_empty(204);
+          return;
+        }
+        server.parked.park(
+            ex, id, [](const Sandbox& s) { return is_final(s.state); }, wait,
+            [ex](WaitOutcome, std::shared_ptr<const Sandbox>) { ex->send_empty(204); });
+      });
+}
+
+void patch_metadata(const Call& call) {
+  ApiServer::Impl& server = call.server;
+  const auto& ex = call.exchange;
+  auto patch = parse_metadata_patch(call.request.body());
+  if (!patch) {
+    ex->send_error(patch.error());
+    return;
+  }
+  server.deps.service.execute_async(
+      std::string(call.id()), std::move(*patch), context_of(*ex),
+      [&server, ex](Result<CommandResult> r) {
+        if (!r) {
+          ex->send_error(map_error(r.error(), Operation::kPatchMetadata, server.runtime_prefix));
+          return;
+        }
+        ex->send_json(200, render_sandbox(r->sandbox));
+      });
+}
+
+void pause_sandbox(const Call& call) { transition(call, true); }
+
+void resume_sandbox(const Call& call) { transition(call, false); }
+
+void renew_expiration(const Call& call) {
+  ApiServer::Impl& server = call.server;
+  const auto& ex = call.exchange;
+  auto renew = parse_renew_request(call.request.body());
+  if (!renew) {
+    ex->send_error(renew.error());
+    return;
+  }
+  server.deps.service.execute_async(
+      std::string(call.id()), *renew, context_of(*ex), [&server, ex](Result<CommandResult> r) {
+        if (!r) {
+          ex->send_error(map_error(r.error(), Operation::kRenew, server.runtime_prefix));
+          return;
+        }
+        if (!r->sandbox.expires_at) {
+          ex->send_error(api_error(ApiErrorKind::kInternal, "renewal recorded no expiry"));
+          return;
+        }
+        ex->send_json(200, render_renew(*r->sandbox.expires_at));
+      });
+}
+
+void get_endpoint(const Call& call) {
+  ApiServer::Impl& server = call.server;
+  auto port = parse_port(call.match.param("port"), server.runtime_prefix);
+  if (!port) {
+    call.exchange->send_error(port.error());
+    return;
+  }
+  auto endpoint = server.deps.service.endpoint(call.id(), *port);
+  if (!endpoint) {
+    call.exchange->send_error(
+        map_error(endpoint.error(), Operation::kEndpoint, server.runtime_prefix));
+    return;
+  }
+  call.exchange->send_json(200, render_endpoint(*endpoint));
+}
+
+}  // namespace sbx::api::handlers

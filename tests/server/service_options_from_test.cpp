@@ -1,0 +1,31 @@
+#include "src/server/service_options_from.h"
+
+#include <gtest/gtest.h>
+
+namespace sbx {
+namespace {
+
+TEST(ServiceOptionsFromConfig, CopiesTheKeysTheServiceUses) {
+  Config c;
+  c.docker.network_mode = "bridge";
+  c.docker.port_range_low = 41000;
+  c.docker.port_range_high = 41999;
+  c.docker.port_bind_ip = "127.0.0.1";
+  c.server.max_sandbox_timeout_seconds = 7200;
+  c.server.max_queued_mutations = 17;
+  c.egress.image = "egress:1";
+  c.server.eip = "203.0.113.7";
+  const ServiceOptions o = service_options_from(c);
+  EXPECT_EQ(o.runtime_type, "docker");
+  EXPECT_EQ(o.network_mode, "bridge");
+  EXPECT_EQ(o.port_range_low, 41000);
+  EXPECT_EQ(o.port_range_high, 41999);
+  EXPECT_EQ(o.port_bind_ip, "127.0.0.1");
+  EXPECT_EQ(o.max_sandbox_timeout_seconds, 7200);
+  EXPECT_EQ(o.max_queued_mutations, 17u);
+  EXPECT_EQ(o.egress_image, "egress:1");
+  EXPECT_EQ(o.endpoint_host, "203.0.113.7");
+}
+
+}  // namespace
+}  // namespace sbx

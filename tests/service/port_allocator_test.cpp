@@ -6,6 +6,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <set>
 
 namespace sbx {
@@ -79,25 +81,60 @@ TEST(PortAllocator, SecondReservationForTheSameOwnerIsRefused) {
   EXPECT_EQ(again.error().code, ErrorCode::kInvalidArgument);
 }
 
-TEST(PortAllocator, ProbeSkipsAPortAnotherProcessListensOn) {
-  // Listen on an ephemeral loopback port, then offer exactly that port and one more.
+// Binds a loopback listener on an ephemeral port (-1 on failure); `port` gets its number.
+int listen_on_loopback(int& port) {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  ASSERT_GE(fd, 0);
+  if (fd < 0) return -1;
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-  ASSERT_EQ(::listen(fd, 1), 0);
   socklen_t len = sizeof a;
-  ASSERT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len), 0);
-  const int busy = ntohs(a.sin_port);
-  const int low = busy == 65535 ? busy - 1 : busy;
-  const int high = low + 1;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(fd, 1) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  port = ntohs(a.sin_port);
+  return fd;
+}
+
+// True if nothing holds `port` on 127.0.0.1 right now.
+bool loopback_port_free(int port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return false;
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(static_cast<std::uint16_t>(port));
+  const bool free = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+  ::close(fd);
+  return free;
+}
+
+TEST(PortAllocator, ProbeSkipsAPortAnotherProcessListensOn) {
+  // Listen on an ephemeral loopback port, then offer exactly that port and its neighbour.
+  // Other tests running in parallel also take ephemeral ports, so the neighbour is checked
+  // to be free first (a few attempts; a neighbour taken in between fails the test loudly).
+  int busy = 0;
+  int fd = -1;
+  int other = 0;
+  for (int attempt = 0; attempt < 20 && fd < 0; ++attempt) {
+    fd = listen_on_loopback(busy);
+    ASSERT_GE(fd, 0);
+    other = busy == 65535 ? busy - 1 : busy + 1;
+    if (!loopback_port_free(other)) {
+      ::close(fd);
+      fd = -1;
+    }
+  }
+  ASSERT_GE(fd, 0) << "no ephemeral port with a free neighbour in 20 attempts";
+  const int low = std::min(busy, other);
+  const int high = std::max(busy, other);
 
   PortAllocator probing(low, high, /*probe=*/true, "127.0.0.1");
   auto got = probing.reserve("x", 1);
-  ASSERT_TRUE(got.has_value());
-  EXPECT_NE((*got)[0], busy);
+  ASSERT_TRUE(got.has_value()) << got.error().message;
+  EXPECT_EQ((*got)[0], other);
   EXPECT_FALSE(probing.reserve("y", 1).has_value());  // the only other port is busy
 
   PortAllocator blind(low, high, /*probe=*/false);

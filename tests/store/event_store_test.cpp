@@ -380,13 +380,13 @@ TEST(EventStore, IdempotencyRecordsAreWrittenWithTheAppendAndExpire) {
   TempDir dir;
   auto store = open_store(dir.str());
   auto req = create_request("i1", std::nullopt);
-  req.idempotency = IdempotencyRecord{"key-1", "i1", 202, kT0 + 100};
+  req.idempotency = IdempotencyRecord{"key-1", "i1", RequestOutcome::kAccepted, kT0 + 100};
   ASSERT_TRUE(store->append(req));
   auto rec = store->idempotency("key-1", kT0);
   ASSERT_TRUE(rec);
   ASSERT_TRUE(rec->has_value());
   EXPECT_EQ((*rec)->sandbox_id, "i1");
-  EXPECT_EQ((*rec)->http_status, 202);
+  EXPECT_EQ((*rec)->outcome, RequestOutcome::kAccepted);
   EXPECT_EQ((*rec)->expires_at, kT0 + 100);
   EXPECT_EQ((*rec)->key, "key-1");
   EXPECT_FALSE(store->idempotency("key-1", kT0 + 100)->has_value());  // expired
@@ -394,7 +394,7 @@ TEST(EventStore, IdempotencyRecordsAreWrittenWithTheAppendAndExpire) {
 
   // A conflicting append writes no record.
   auto dup = create_request("i1", std::nullopt);
-  dup.idempotency = IdempotencyRecord{"key-3", "i1", 202, kT0 + 100};
+  dup.idempotency = IdempotencyRecord{"key-3", "i1", RequestOutcome::kAccepted, kT0 + 100};
   ASSERT_FALSE(store->append(dup));
   EXPECT_FALSE(store->idempotency("key-3", kT0)->has_value());
   store.reset();
@@ -568,7 +568,7 @@ TEST(EventStore, RefusesANewerSchema) {
   auto s = EventStore::open(o);
   ASSERT_FALSE(s);
   EXPECT_EQ(s.error().code, ErrorCode::kFailedPrecondition);
-  EXPECT_EQ(s.error().message, "data directory schema 4 is newer than this binary (3)");
+  EXPECT_EQ(s.error().message, "data directory schema 5 is newer than this binary (4)");
 }
 
 TEST(EventStore, InstanceIdIsMadeOnceAndKeptAcrossReopens) {

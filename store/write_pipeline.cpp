@@ -225,6 +225,7 @@ void WritePipeline::start_group(Group& g) {
   g.seq = next_seq_++;
   g.next = next_position_;
   g.record_changes = feed_.has_listeners();
+  if (g.record_changes) g.changes.reserve(g.events);
   stager_.stage_group(g, 0);
   next_position_ = g.next;
   std::lock_guard l(inflight_.mu);

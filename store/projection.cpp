@@ -8,12 +8,6 @@
 
 namespace sbx::store_detail {
 
-std::shared_ptr<const Sandbox> SandboxProjection::get(std::string_view sandbox_id) const {
-  std::shared_lock l(mu);
-  const auto* sandbox = live.find(sandbox_id);
-  return sandbox != nullptr ? *sandbox : nullptr;
-}
-
 std::vector<std::shared_ptr<const Sandbox>> SandboxProjection::list() const {
   std::shared_lock l(mu);
   std::vector<std::shared_ptr<const Sandbox>> out;

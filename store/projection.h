@@ -51,7 +51,12 @@ struct SandboxProjection {
   SandboxTable live;                  // mu
   StringMap<std::uint64_t> versions;  // mu: cache of stream versions (filled lazily)
 
-  std::shared_ptr<const Sandbox> get(std::string_view sandbox_id) const;
+  // Inline: get_sandbox is the hottest read (one lock and one probe, no call between).
+  std::shared_ptr<const Sandbox> get(std::string_view sandbox_id) const {
+    std::shared_lock l(mu);
+    const auto* sandbox = live.find(sandbox_id);
+    return sandbox != nullptr ? *sandbox : nullptr;
+  }
   std::vector<std::shared_ptr<const Sandbox>> list() const;  // in no particular order
   std::size_t size() const;
   std::optional<std::uint64_t> cached_version(std::string_view stream) const;

@@ -187,10 +187,10 @@ void transition(Sandbox& sb, S to, Micros at, std::string reason = {}, std::stri
   sb.status_message = std::move(message);
 }
 
+// The sandbox id of a sandbox stream; any other stream name as it is.
 std::string id_of_stream(std::string_view stream) {
-  constexpr std::string_view kPrefix = "sandbox-";
-  if (stream.starts_with(kPrefix)) stream.remove_prefix(kPrefix.size());
-  return std::string(stream);
+  const std::string_view id = sandbox_id_of(stream);
+  return std::string(id.empty() && !stream.starts_with(kSandboxStreamPrefix) ? stream : id);
 }
 
 }  // namespace

@@ -95,8 +95,18 @@ struct Sandbox {
   bool operator==(const Sandbox&) const = default;
 };
 
+// The stream of a sandbox's events: "sandbox-<id>".
+inline constexpr std::string_view kSandboxStreamPrefix = "sandbox-";
 inline std::string stream_of(std::string_view sandbox_id) {
-  return "sandbox-" + std::string(sandbox_id);
+  return std::string(kSandboxStreamPrefix) + std::string(sandbox_id);
+}
+// The inverse of stream_of: the sandbox id of a "sandbox-<id>" stream, "" for any other
+// stream (the system stream, or "sandbox-" alone). A view into `stream`.
+inline std::string_view sandbox_id_of(std::string_view stream) {
+  if (stream.size() <= kSandboxStreamPrefix.size() || !stream.starts_with(kSandboxStreamPrefix)) {
+    return {};
+  }
+  return stream.substr(kSandboxStreamPrefix.size());
 }
 inline constexpr std::string_view kSystemStream = "system";
 

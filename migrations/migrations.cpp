@@ -11,8 +11,7 @@
 
 #include "events/codec.h"
 #include "events/event.h"
-#include "src/common/log.h"
-#include "src/common/uuid.h"
+#include "events/uuid.h"
 #include "store/event_store.h"
 #include "store/keys.h"
 #include "store/layout.h"
@@ -180,12 +179,46 @@ Result<void> compact_scrubbed(layout::RawDb& db) {
   return {};
 }
 
+// Step 4: idempotency records hold the outcome of the create, not an HTTP status. Schema 3
+// and older stored expires_at:i64 http_status:u32 sandbox_id; every record a server wrote
+// had status 202 (the create was accepted, the sandbox Pending). Each is rewritten to the
+// current encoding (store/keys.h: expires_at:i64 outcome:u8 sandbox_id) with outcome
+// Accepted, in the step's batch. A record too short to hold a status, or with another
+// status, is not one sandboxd wrote: kDataLoss (damage is not rewritten away).
+constexpr std::uint32_t kAcceptedHttpStatus = 202;
+
+Result<void> record_outcomes(layout::RawDb& db, rocksdb::WriteBatch& batch) {
+  auto* cf = db.cf(layout::kIdempotency);
+  std::unique_ptr<rocksdb::Iterator> it(db.db()->NewIterator(rocksdb::ReadOptions(), cf));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    const std::string_view key(it->key().data(), it->key().size());
+    const std::string_view value(it->value().data(), it->value().size());
+    if (value.size() < 12 || keys::get_u32(value.substr(8)) != kAcceptedHttpStatus) {
+      return fail(ErrorCode::kDataLoss,
+                  "idempotency record '" + std::string(key) +
+                      "' is not a schema 3 record of an accepted create (expires_at, HTTP "
+                      "status 202, sandbox id)");
+    }
+    IdempotencyRecord record;
+    record.key = std::string(key);
+    record.expires_at = keys::get_micros(value);
+    record.outcome = RequestOutcome::kAccepted;
+    record.sandbox_id = std::string(value.substr(12));
+    (void)batch.Put(cf, it->key(), keys::idempotency_value(record));
+  }
+  if (!it->status().ok()) {
+    return std::unexpected(layout::to_error(it->status(), "scan idempotency"));
+  }
+  return {};
+}
+
 const std::vector<Step>& steps() {
   static const std::vector<Step> all = {
       {1, "create the log and projection column families", create_initial_layout},
       {2, "index live sandboxes by state", index_by_state},
       {3, "move registry credentials out of the log into secrets", move_credentials,
        compact_scrubbed},
+      {4, "record the outcome of idempotent creates instead of an HTTP status", record_outcomes},
   };
   return all;
 }
@@ -235,7 +268,7 @@ Result<MigrationReport> migrate(const std::string& path, const Clock& clock,
                                                     " (this binary knows 1.." +
                                                     std::to_string(kStoreSchemaVersion) + ")");
   }
-  auto log = logger("migrations");
+  const Logger log(options.log_sink, "migrations");
   if (layout::exists(path)) {
     // Nothing to do is found without opening for writing (which writes RocksDB's own files):
     // a directory on a full disk is still served read-only (store/event_store.h).
@@ -249,7 +282,8 @@ Result<MigrationReport> migrate(const std::string& path, const Clock& clock,
       }
     }
   }
-  auto db = layout::RawDb::open(path, /*create_if_missing=*/true, options.env);
+  auto db = layout::RawDb::open(path, /*create_if_missing=*/true, options.env,
+                                Logger(options.log_sink, "store"));
   if (!db) return std::unexpected(db.error());
   auto current = (*db)->schema_version();
   if (!current) return std::unexpected(current.error());
@@ -282,12 +316,12 @@ Result<MigrationReport> migrate(const std::string& path, const Clock& clock,
                              std::chrono::duration_cast<std::chrono::microseconds>(
                                  std::chrono::steady_clock::now() - started)
                                  .count()};
-    log->info("{}: applied migration {} ({}) in {} ms", path, step.version, step.name,
-              applied.micros / 1000);
+    log.info(path + ": applied migration " + std::to_string(step.version) + " (" + step.name +
+             ") in " + std::to_string(applied.micros / 1000) + " ms");
     if (step.after) {
       if (auto r = step.after(**db); !r) {
-        log->warn("{}: migration {} applied, but its cleanup failed: {}", path, step.version,
-                  r.error().message);
+        log.warn(path + ": migration " + std::to_string(step.version) +
+                 " applied, but its cleanup failed: " + r.error().message);
       }
     }
     report.applied.push_back(std::move(applied));

@@ -12,6 +12,8 @@
 //      password} to {"provided": true} (the log's one in-place rewrite), keep the
 //      credentials of Pending sandboxes in `secrets`, then compact `events` and
 //      `sandboxes` so the old values leave the table files
+//   4  idempotency records hold the request's outcome, not an HTTP status: rewrite every
+//      record (expires_at, status 202, sandbox id) to (expires_at, Accepted, sandbox id)
 //
 // Each step runs as: its DDL (column family creation, idempotent), then ONE synced
 // WriteBatch holding its data changes, the new schema_version and a MigrationApplied event
@@ -30,7 +32,8 @@
 
 #include "events/result.h"
 #include "events/time.h"
-#include "src/common/clock.h"
+#include "events/clock.h"
+#include "events/log_sink.h"
 #include "store/event_store.h"  // rocksdb::Env (declared)
 
 namespace sbx {
@@ -56,6 +59,7 @@ struct MigrationReport {
 struct MigrateOptions {
   int target_version = 0;  // 0: the newest this binary knows (kStoreSchemaVersion)
   rocksdb::Env* env = nullptr;  // tests only: the RocksDB environment (fault injection)
+  LogSink* log_sink = nullptr;  // where applied steps are logged; nullptr: nowhere
 };
 
 // Every step this binary knows, in order (versions 1..kStoreSchemaVersion).

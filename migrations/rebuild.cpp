@@ -10,6 +10,7 @@
 #include "store/internal.h"
 #include "store/keys.h"
 #include "store/layout.h"
+#include "store/subscription.h"
 
 namespace sbx {
 
@@ -54,17 +55,31 @@ Result<RebuildReport> rebuild_projections(const EventStore& source,
 
   RebuildReport report;
   report.head = source.head();
-  std::uint64_t next = 1;
-  while (next <= report.head) {
-    auto events = source.read(next, std::min<std::uint64_t>(kChunk, report.head - next + 1));
-    if (!events) return std::unexpected(events.error());
-    if (events->empty()) {
+  // The source's log from the start, in batches of at most kChunk; polled, never waited
+  // for: the source is not written meanwhile, so a poll that delivers nothing before the
+  // head means the log ends there.
+  Subscription::Options so;
+  so.max_batch = kChunk;
+  so.name = "rebuild";
+  auto sub = Subscription::open(source, std::move(so));
+  if (!sub) return std::unexpected(sub.error());
+  while ((*sub)->position() < report.head) {
+    const std::uint64_t next = (*sub)->position() + 1;
+    auto batch = (*sub)->poll();
+    if (batch.error()) return std::unexpected(*batch.error());
+    if (!batch.corrupt().empty()) {
+      const CorruptEvent& c = batch.corrupt().front();
+      return fail(ErrorCode::kDataLoss,
+                  "event at position " + std::to_string(c.position) + " " + c.message);
+    }
+    if (batch.events().empty()) {
       return fail(ErrorCode::kDataLoss, "the log ends at position " + std::to_string(next - 1) +
                                             " but its head is " + std::to_string(report.head));
     }
     std::vector<AppendRequest> requests;
     std::vector<std::uint64_t> expected_first;
-    for (auto& e : *events) {
+    for (const auto& e : batch.events()) {
+      if (e.position > report.head) break;
       if (requests.empty() || requests.back().stream != e.stream ||
           requests.back().events.back().version + 1 != e.version) {
         AppendRequest r;
@@ -73,7 +88,8 @@ Result<RebuildReport> rebuild_projections(const EventStore& source,
         requests.push_back(std::move(r));
         expected_first.push_back(e.position);
       }
-      requests.back().events.push_back(std::move(e));
+      requests.back().events.push_back(e);
+      ++report.events;
     }
     auto results = scratch.append_all(std::move(requests));
     for (std::size_t i = 0; i < results.size(); ++i) {
@@ -90,9 +106,8 @@ Result<RebuildReport> rebuild_projections(const EventStore& source,
                         (r->deduplicated ? " (its event id was already written)" : ""));
       }
     }
-    report.events += events->size();
-    next = events->back().position + 1;
   }
+  (*sub)->stop();
   report.live_sandboxes = scratch.live_sandbox_count();
   scratch.close();
   report.micros = std::chrono::duration_cast<std::chrono::microseconds>(

@@ -60,7 +60,7 @@ if [[ -n "$tsan" ]]; then
   # cross to the transport thread through a Pistache timer, and that hand-over happens in
   # uninstrumented libpistache, so TSan reports its promise's internals as races.
   ctest --test-dir "$tsan" --output-on-failure -j"$jobs" \
-    -R '^(WriterPipeline|WriteFailure|EventStore|ApiConcurrency|ApiParkedDisconnect|ApiLimits|ApiHardening)\.' \
+    -R '^(WriterPipeline|WriteFailure|EventStore|Subscription|ApiConcurrency|ApiParkedDisconnect|ApiLimits|ApiHardening)\.' \
     -E '^ApiLimits\.(ASubscriberThatNeverReadsIsCutNotBuffered|HostileClientsDoNotStarveANormalOne)$' || status=1
   ctest --test-dir "$tsan" --output-on-failure -j"$jobs" -L '^workers$' || status=1
   unset TSAN_OPTIONS

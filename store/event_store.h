@@ -16,6 +16,11 @@
 // eventId was already written is not written again: the append returns the original positions with
 // `deduplicated = true`.
 //
+// `evolve` runs once per event, in the store, while the append is staged: the append's
+// result carries the sandbox as projected after it (AppendResult::sandbox), and commit
+// observers get what the projection staged per event (store/commit.h SandboxChange), so
+// nobody re-runs `evolve` to learn what was just written.
+//
 // Reads of the sandbox projection are served from memory (loaded from its column family
 // at open, updated after each commit) and never touch RocksDB.
 //
@@ -25,7 +30,14 @@
 // added; the appenders of a batch may already have returned when they run. They must be
 // quick and must not call append() (they may call reads).
 // On a read-only store, catch_up() runs them on its caller's thread with the newly
-// visible events.
+// visible events. Consumers that read the log from a position and then follow the commits
+// use a Subscription (store/subscription.h), which is built on these listeners.
+//
+// The parts behind this facade, one concept per file pair: store/store_open.h (open, load,
+// close), store/write_pipeline.h (group commit) with store/append_staging.h (checks,
+// dedupe, positions), store/projection.h (the sandbox projection: memory table and
+// staged entries), store/secrets.h, store/reads.h, store/commit_feed.h (head, commit
+// waits, listeners), store/store_health.h (corruption and writability bookkeeping).
 //
 // Secrets (store/FORMAT.md "secrets"): the registry credentials of a create never enter
 // the log or the projections. They come beside the events (AppendRequest::secrets), are
@@ -85,9 +97,12 @@
 #include <string_view>
 #include <vector>
 
+#include "events/clock.h"
 #include "events/event.h"
+#include "events/log_sink.h"
 #include "events/result.h"
 #include "events/sandbox.h"
+#include "store/commit.h"
 
 namespace rocksdb {
 class Env;
@@ -98,9 +113,12 @@ namespace sbx {
 namespace store_internal {
 struct Access;  // store/ and migrations/ only (store/internal.h)
 }
+namespace store_detail {
+struct StoreParts;  // store/store_parts.h
+}
 
 // The newest data-directory layout this binary reads and writes (store/FORMAT.md).
-inline constexpr int kStoreSchemaVersion = 3;
+inline constexpr int kStoreSchemaVersion = 4;
 
 struct ExpectedVersion {
   enum class Kind { kAny, kNoStream, kExact };
@@ -112,11 +130,19 @@ struct ExpectedVersion {
   static ExpectedVersion exactly(std::uint64_t v) { return {Kind::kExact, v}; }
 };
 
-// Idempotency-Key of a create: remembered with the sandbox it created until `expires_at`.
+// What a create that carried an Idempotency-Key ended in. The codes are part of the format
+// (store/FORMAT.md "idempotency"); how a protocol answers each is the caller's business
+// (the service maps them to HTTP statuses).
+enum class RequestOutcome : std::uint8_t {
+  kAccepted = 1,  // the sandbox was recorded Pending; it is provisioned asynchronously
+};
+
+// Idempotency-Key of a create: remembered with the sandbox it created and the outcome of
+// the request until `expires_at`.
 struct IdempotencyRecord {
   std::string key;
   std::string sandbox_id;
-  int http_status = 202;
+  RequestOutcome outcome = RequestOutcome::kAccepted;
   Micros expires_at = 0;
 };
 
@@ -146,6 +172,14 @@ struct AppendResult {
   std::uint64_t last_position = 0;
   std::uint64_t stream_version = 0;  // the stream's version after the append
   bool deduplicated = false;         // every event id had been written before
+  // The sandbox as the projection folded it after this append's events: the record the
+  // projection now holds (get_sandbox returns it until the next change), or — when this
+  // append took the sandbox out of the projection (Terminated, or deleted while Failed) —
+  // its final state, which no read serves any more. Null when the stream is not a sandbox
+  // stream or has no projection (it did not start with SandboxRequested, or its sandbox
+  // had left the projection before), and on a deduplicated append (nothing was appended:
+  // read the projection with get_sandbox).
+  std::shared_ptr<const Sandbox> sandbox;
 };
 
 struct StoreOptions {
@@ -159,6 +193,12 @@ struct StoreOptions {
   bool read_only_if_unwritable = false;
   // Tests only: the RocksDB environment (fault injection). Must outlive the store.
   rocksdb::Env* env = nullptr;
+  // Where the store logs (open, close, corruption, failed writes); nullptr: nowhere. Must
+  // outlive the store. The composition root passes src/common/log.h's SpdlogSink.
+  LogSink* log_sink = nullptr;
+  // "Now" for the events the store appends itself (a SandboxFailed for a record found
+  // corrupt at open); nullptr: the system clock. Must outlive the store.
+  const Clock* clock = nullptr;
 };
 
 // A log record that does not decode (read_log).
@@ -174,13 +214,6 @@ struct LogChunk {
   std::vector<CorruptEvent> corrupt;  // positions that do not decode, in order
   std::uint64_t next = 0;             // where the next read starts (after the last position
                                       // read, whether it decoded or not)
-};
-
-// Statistics of one group commit, for metrics.
-struct CommitStats {
-  std::size_t appends = 0;  // appends in the batch (the group size)
-  std::size_t events = 0;
-  Micros write_micros = 0;  // WriteBatch + fsync
 };
 
 class EventStore {
@@ -222,7 +255,8 @@ class EventStore {
   std::uint64_t stream_version(std::string_view stream) const;  // 0: no such stream
   // Like read() (max_count positions from from_position on), but a record that does not
   // decode does not fail the read: it is reported in `corrupt` and skipped. Consumers that
-  // tail the log use this (see store/log_tail.h), so one bad record never stalls them.
+  // tail the log use this (through store/subscription.h), so one bad record never stalls
+  // them.
   [[nodiscard]] Result<LogChunk> read_log(std::uint64_t from_position,
                                           std::size_t max_count) const;
 
@@ -230,11 +264,15 @@ class EventStore {
   // Returns head(). No polling: woken by the commit.
   std::uint64_t wait_for_commit(std::uint64_t after_position, Micros timeout) const;
 
-  // Runs after every commit (see Thread-safety above). Returns an id for remove.
-  int add_commit_listener(CommitListener listener);
+  // Runs after every commit (see Thread-safety above) with the committed events and the
+  // group commit's statistics. Returns an id for remove_commit_listener.
+  int add_commit_listener(CommitListener listener) const;
+  // The same with the whole CommittedBatch (store/commit.h): the events, what the
+  // projection staged for them, the statistics; shared, so a listener may keep it.
+  int add_batch_listener(BatchListener listener) const;
   // Returns once no listener run that may still call it is in progress (unless called
   // from inside a listener), so the listener's owner may be destroyed afterwards.
-  void remove_commit_listener(int id);
+  void remove_commit_listener(int id) const;
 
   // --- projections (memory) -----------------------------------------------------------
   // Sandboxes that are not Terminated and not deleted.
@@ -280,6 +318,9 @@ class EventStore {
 
   std::uint64_t size_on_disk() const;  // bytes of SST + WAL files
   const StoreOptions& options() const;
+  // The store's log (StoreOptions::log_sink, component "store"), for the store's helpers
+  // (Subscription).
+  const Logger& logger() const;
 
   // The store's identity: a random UUID made once for its data directory (meta/instance_id,
   // store/FORMAT.md) and kept across reopens. sandboxd labels the containers it creates with
@@ -289,9 +330,8 @@ class EventStore {
 
  private:
   friend struct store_internal::Access;
-  struct Impl;
-  explicit EventStore(std::unique_ptr<Impl> impl);
-  std::unique_ptr<Impl> impl_;
+  explicit EventStore(std::unique_ptr<store_detail::StoreParts> parts);
+  std::unique_ptr<store_detail::StoreParts> impl_;
 };
 
 }  // namespace sbx

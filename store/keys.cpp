@@ -151,23 +151,33 @@ std::optional<ByStateKey> parse_by_state_key(std::string_view key) {
   return ByStateKey{*state, get_micros(key.substr(1)), key.substr(9)};
 }
 
+std::optional<RequestOutcome> outcome_from_code(std::uint8_t code) {
+  switch (code) {
+    case static_cast<std::uint8_t>(RequestOutcome::kAccepted):
+      return RequestOutcome::kAccepted;
+  }
+  return std::nullopt;
+}
+
 std::string idempotency_value(const IdempotencyRecord& record) {
   std::string s;
-  s.reserve(12 + record.sandbox_id.size());
+  s.reserve(9 + record.sandbox_id.size());
   put_micros(s, record.expires_at);
-  put_u32(s, static_cast<std::uint32_t>(record.http_status));
+  s.push_back(static_cast<char>(record.outcome));
   s.append(record.sandbox_id);
   return s;
 }
 
 std::optional<IdempotencyRecord> parse_idempotency_value(std::string_view key,
                                                          std::string_view value) {
-  if (value.size() < 12) return std::nullopt;
+  if (value.size() < 9) return std::nullopt;
+  auto outcome = outcome_from_code(static_cast<std::uint8_t>(value[8]));
+  if (!outcome) return std::nullopt;
   IdempotencyRecord r;
   r.key = std::string(key);
   r.expires_at = get_micros(value);
-  r.http_status = static_cast<int>(get_u32(value.substr(8)));
-  r.sandbox_id = std::string(value.substr(12));
+  r.outcome = *outcome;
+  r.sandbox_id = std::string(value.substr(9));
   return r;
 }
 

@@ -72,7 +72,10 @@ struct ByStateKey {
 std::optional<ByStateKey> parse_by_state_key(std::string_view key);
 
 // --- checkpoints: consumer -> u64 position ----------------------------------------------
-// --- idempotency: key -> expires_at, http_status, sandbox id -----------------------------
+// --- idempotency (schema 4): key -> expires_at, outcome code (u8), sandbox id -------------
+// Outcome codes are part of the format: Accepted 1 (RequestOutcome's values). Schemas 1-3
+// stored an HTTP status (u32) instead; migration 4 rewrote those records.
+std::optional<RequestOutcome> outcome_from_code(std::uint8_t code);
 std::string idempotency_value(const IdempotencyRecord& record);
 std::optional<IdempotencyRecord> parse_idempotency_value(std::string_view key,
                                                          std::string_view value);

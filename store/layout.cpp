@@ -12,8 +12,7 @@
 #include <cstring>
 #include <filesystem>
 
-#include "src/common/log.h"
-#include "src/common/uuid.h"
+#include "events/uuid.h"
 #include "store/event_store.h"
 #include "store/keys.h"
 
@@ -108,7 +107,7 @@ namespace {
 // made so silently; an existing store's directory with wider permissions is tightened
 // with a warning (whoever relied on reading it must now use the owner's account or
 // sandbox-events). A failure to tighten is a warning too, never a refusal to start.
-void make_private(const std::string& path, bool existing_store) {
+void make_private(const std::string& path, bool existing_store, const Logger& logger) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) return;
   const auto mode = static_cast<unsigned>(st.st_mode & 07777);
@@ -116,15 +115,13 @@ void make_private(const std::string& path, bool existing_store) {
   char old_mode[8];
   std::snprintf(old_mode, sizeof old_mode, "%04o", mode);
   if (::chmod(path.c_str(), (mode & ~077u) | 0700u) != 0) {
-    logger("store")->warn("data directory {} has mode {} (readable by others) and cannot be "
-                          "made private: {}",
-                          path, old_mode, std::strerror(errno));
+    logger.warn("data directory " + path + " has mode " + old_mode +
+                " (readable by others) and cannot be made private: " + std::strerror(errno));
     return;
   }
   if (existing_store) {
-    logger("store")->warn("data directory {} had mode {}; tightened to 0700 (it holds "
-                          "registry credentials)",
-                          path, old_mode);
+    logger.warn("data directory " + path + " had mode " + old_mode +
+                "; tightened to 0700 (it holds registry credentials)");
   }
 }
 
@@ -141,7 +138,7 @@ Result<std::vector<rocksdb::ColumnFamilyDescriptor>> descriptors_of(const std::s
 }  // namespace
 
 Result<std::unique_ptr<RawDb>> RawDb::open(const std::string& path, bool create_if_missing,
-                                           rocksdb::Env* env) {
+                                           rocksdb::Env* env, const Logger& logger) {
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
   rocksdb::DBOptions options = db_options(env);
   if (!exists(path)) {
@@ -151,11 +148,11 @@ Result<std::unique_ptr<RawDb>> RawDb::open(const std::string& path, bool create_
     if (ec) {
       return fail(ErrorCode::kUnavailable, "cannot create " + path + ": " + ec.message());
     }
-    make_private(path, /*existing_store=*/false);
+    make_private(path, /*existing_store=*/false, logger);
     options.create_if_missing = true;
     descriptors.emplace_back(rocksdb::kDefaultColumnFamilyName, cf_options("default"));
   } else {
-    make_private(path, /*existing_store=*/true);
+    make_private(path, /*existing_store=*/true, logger);
     auto d = descriptors_of(path, env);
     if (!d) return std::unexpected(d.error());
     descriptors = std::move(*d);

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "events/event.h"
+#include "events/log_sink.h"
 #include "events/result.h"
 
 namespace sbx::layout {
@@ -54,9 +55,12 @@ inline constexpr std::string_view kLockHeld = "store.lock";
 class RawDb {
  public:
   // Read-write. With create_if_missing, a missing directory becomes an empty database
-  // holding only "default"; create the schema's families with ensure_column_families.
+  // holding only "default"; create the schema's families with ensure_column_families. The
+  // directory is made private (0700); widening found on an existing one is tightened and
+  // logged to `logger`.
   static Result<std::unique_ptr<RawDb>> open(const std::string& path, bool create_if_missing,
-                                             rocksdb::Env* env = nullptr);
+                                             rocksdb::Env* env = nullptr,
+                                             const Logger& logger = {});
   // Read-only, writing nothing to the directory (a disk that refuses writes); `env` as for
   // open.
   static Result<std::unique_ptr<RawDb>> open_read_only(const std::string& path,

@@ -1,25 +1,17 @@
 // Clock: where every component that needs "now" gets it. Injected, never global.
 //
-// SystemClock reads the real UTC clock; ManualClock is for tests and only moves when told.
-// Both are thread-safe. Times are sbx::Micros (microseconds since the Unix epoch, UTC).
+// The interface and SystemClock (the real UTC clock) are the ground module's
+// (events/clock.h), so that the store and the migrations take a Clock without reaching up
+// into src/. ManualClock is for tests and only moves when told. Both are thread-safe.
+// Times are sbx::Micros (microseconds since the Unix epoch, UTC).
 #pragma once
 
 #include <atomic>
 
+#include "events/clock.h"
 #include "events/time.h"
 
 namespace sbx {
-
-class Clock {
- public:
-  virtual ~Clock() = default;
-  virtual Micros now() const = 0;
-};
-
-class SystemClock final : public Clock {
- public:
-  Micros now() const override;
-};
 
 class ManualClock final : public Clock {
  public:

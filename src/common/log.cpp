@@ -52,4 +52,23 @@ bool set_log_level(std::string_view level) {
   return true;
 }
 
+void SpdlogSink::log(LogLevel level, std::string_view component, std::string_view message) {
+  spdlog::level::level_enum lv = spdlog::level::info;
+  switch (level) {
+    case LogLevel::kDebug:
+      lv = spdlog::level::debug;
+      break;
+    case LogLevel::kInfo:
+      lv = spdlog::level::info;
+      break;
+    case LogLevel::kWarn:
+      lv = spdlog::level::warn;
+      break;
+    case LogLevel::kError:
+      lv = spdlog::level::err;
+      break;
+  }
+  logger(component)->log(lv, "{}", message);
+}
+
 }  // namespace sbx

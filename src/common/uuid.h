@@ -1,16 +1,5 @@
-// UUIDs in the canonical lowercase 8-4-4-4-12 form: time-ordered (version 7) ones for ids
-// made in bulk, random (version 4) ones for identities. Thread-safe.
+// UUIDs: the ground module's (events/uuid.h), where the store and the migrations make
+// their event ids; this header forwards there for everyone above.
 #pragma once
 
-#include <string>
-#include <string_view>
-
-namespace sbx {
-
-std::string new_uuid();
-// A random (version 4) UUID from the OS entropy source, for identities that must not be
-// guessable or ordered (a store's instance id). Slower than new_uuid(): not for hot paths.
-std::string new_random_uuid();
-bool is_uuid(std::string_view s);  // canonical form, any version, case-insensitive
-
-}  // namespace sbx
+#include "events/uuid.h"

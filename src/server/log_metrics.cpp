@@ -1,22 +1,22 @@
 #include "src/server/log_metrics.h"
 
 #include <optional>
-#include <string_view>
+#include <string>
 #include <variant>
 
-#include "events/decider.h"
+#include "src/common/log.h"
 
 namespace sbx {
 namespace {
 
-constexpr std::string_view kSandboxPrefix = "sandbox-";
+// Live batches whose events LogMetrics may be slow to see: generous, its handler is quick.
+constexpr std::size_t kBacklogEvents = 1 << 20;
 
 }  // namespace
 
 LogMetrics::LogMetrics(EventStore& store, metrics::StoreMetrics& store_metrics,
                        metrics::SandboxMetrics& sandbox_metrics)
     : store_(store), store_metrics_(store_metrics), sandbox_metrics_(sandbox_metrics) {
-  for (const auto& s : store_.list_sandboxes()) last_[s->id] = Seen{s->state, s->created_at};
   store_metrics_.log_head_position.set(static_cast<double>(store_.head()));
 
   if (auto h = store_metrics_.expose_store_size(
@@ -42,57 +42,52 @@ LogMetrics::LogMetrics(EventStore& store, metrics::StoreMetrics& store_metrics,
       }))
     callbacks_.push_back(std::move(*h));
 
-  listener_ =
-      store_.add_commit_listener([this](const std::vector<Event>& events,
-                                        const CommitStats& stats) { on_commit(events, stats); });
+  Subscription::Options so;
+  so.from_head = true;
+  so.max_backlog = kBacklogEvents;
+  so.name = "sbx-log-metrics";
+  // From the head: cannot fail (no checkpoint to read).
+  subscription_ = std::move(*Subscription::open(store_, std::move(so)));
+  subscription_->start([this](const Subscription::Batch& batch) { on_batch(batch); });
 }
 
-LogMetrics::~LogMetrics() {
-  if (listener_ >= 0) store_.remove_commit_listener(listener_);
-}
+LogMetrics::~LogMetrics() { subscription_->stop(); }
 
-void LogMetrics::on_commit(const std::vector<Event>& events, const CommitStats& stats) {
-  store_metrics_.group_commit_size.observe(static_cast<double>(stats.appends));
-  store_metrics_.event_append_duration_seconds.observe(static_cast<double>(stats.write_micros) /
-                                                       1e6);
+void LogMetrics::on_batch(const Subscription::Batch& batch) {
+  if (const CommitStats* stats = batch.commit()) {
+    store_metrics_.group_commit_size.observe(static_cast<double>(stats->appends));
+    store_metrics_.event_append_duration_seconds.observe(static_cast<double>(stats->write_micros) /
+                                                         1e6);
+  }
+  const auto events = batch.events();
   store_metrics_.events_appended_total.inc(static_cast<double>(events.size()));
-  if (!events.empty())
-    store_metrics_.log_head_position.set(static_cast<double>(events.back().position));
+  if (!batch.live() && !events.empty() && !warned_unstaged_) {
+    warned_unstaged_ = true;
+    logger("server")->warn(
+        "log metrics fell behind the log and read {} events back: their lifecycle transitions "
+        "are not counted",
+        events.size());
+  }
 
-  // Each event is folded into the state this listener last saw (not read back from the
-  // projection, which may already show later commits, or the last of several events of one
-  // append), so every transition is counted once, in order.
-  std::lock_guard lock(mu_);
+  // The projection's changes are in position order, one per event it folded.
+  const auto changes = batch.changes();
+  auto c = changes.begin();
   for (const Event& e : events) {
-    if (!e.stream.starts_with(kSandboxPrefix)) continue;
-    const std::string id = e.stream.substr(kSandboxPrefix.size());
-    const auto it = last_.find(id);
-    const bool known = it != last_.end();
-    std::optional<Sandbox> before;
-    if (known) {
-      before.emplace();
-      before->id = id;
-      before->state = it->second.state;
-      before->created_at = it->second.created_at;
-    } else if (!std::holds_alternative<SandboxRequested>(e.data)) {
-      continue;  // a stream this listener never saw start (it was gone before open)
-    }
-    const Sandbox after = evolve(before, e);
-    const SandboxState to = after.deleted ? SandboxState::kTerminated : after.state;
-    if (!known || it->second.state != to) {
-      const std::string from = known ? std::string(to_string(it->second.state)) : "None";
-      sandbox_metrics_.lifecycle_transitions_total.with({from, std::string(to_string(to))}).inc();
-      if (to == SandboxState::kRunning && known && it->second.state == SandboxState::kPending)
-        sandbox_metrics_.time_to_running_seconds.observe(
-            static_cast<double>(e.time - after.created_at) / 1e6);
-    }
     if (const auto* d = std::get_if<DeletionRequested>(&e.data); d && e.reason == Reason::kExpired)
       sandbox_metrics_.expirations_total.inc();
-    if (to == SandboxState::kTerminated)
-      last_.erase(id);
-    else
-      last_[id] = Seen{to, after.created_at};
+    while (c != changes.end() && c->position < e.position) ++c;
+    if (c == changes.end() || c->position != e.position) continue;
+    const SandboxState to = c->deleted ? SandboxState::kTerminated : c->to;
+    if (!c->from || *c->from != to) {
+      const std::string from = c->from ? std::string(to_string(*c->from)) : "None";
+      sandbox_metrics_.lifecycle_transitions_total.with({from, std::string(to_string(to))}).inc();
+      if (to == SandboxState::kRunning && c->from == SandboxState::kPending)
+        sandbox_metrics_.time_to_running_seconds.observe(
+            static_cast<double>(e.time - c->created_at) / 1e6);
+    }
   }
+  // Last: whoever sees the head here sees everything up to it counted.
+  store_metrics_.log_head_position.set(static_cast<double>(batch.next() - 1));
 }
 
 }  // namespace sbx

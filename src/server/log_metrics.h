@@ -4,23 +4,25 @@
 // store size and the store's health (corrupt events, rebuilt records, writable) as
 // scrape-time callbacks.
 //
-// It is a commit listener: the store runs it after each batch is durable, one batch at a
-// time in log order (on whichever thread wrote the batch), and it only touches atomics and
-// its own small map (id -> state and creation time of each live sandbox), folding every
-// event into it with `evolve`. Construct it after the store opens, destroy it before the
-// store closes.
+// It follows the log live with a Subscription (store/subscription.h, from the head at
+// construction) and counts what the projection staged for each event (the batch's
+// SandboxChange records: the state before and after it), so it never runs `evolve` itself
+// and counts every transition once, in order, also when one append carries several events
+// of one sandbox. Its handler only touches atomics, so the subscription stays live; should
+// its thread fall behind by more than the backlog, the events it reads back from the log
+// carry no changes: it counts them as appended but cannot count their transitions (it
+// logs that once). Construct it after the store opens, destroy it before the store closes.
 #pragma once
 
-#include <mutex>
-#include <string>
-#include <unordered_map>
+#include <atomic>
+#include <memory>
 #include <vector>
 
-#include "events/sandbox.h"
 #include "src/metrics/registry.h"
 #include "src/metrics/sandbox_metrics.h"
 #include "src/metrics/store_metrics.h"
 #include "store/event_store.h"
+#include "store/subscription.h"
 
 namespace sbx {
 
@@ -33,19 +35,14 @@ class LogMetrics {
   LogMetrics& operator=(const LogMetrics&) = delete;
 
  private:
-  void on_commit(const std::vector<Event>& events, const CommitStats& stats);
+  void on_batch(const Subscription::Batch& batch);
 
   EventStore& store_;
   metrics::StoreMetrics& store_metrics_;
   metrics::SandboxMetrics& sandbox_metrics_;
-  std::mutex mu_;  // the store runs listeners one at a time; the lock documents that
-  struct Seen {
-    SandboxState state;
-    Micros created_at;
-  };
-  std::unordered_map<std::string, Seen> last_;  // live sandboxes as of the last commit seen
   std::vector<metrics::CallbackHandle> callbacks_;
-  int listener_ = -1;
+  bool warned_unstaged_ = false;  // the subscription's thread only
+  std::unique_ptr<Subscription> subscription_;
 };
 
 }  // namespace sbx

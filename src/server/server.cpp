@@ -32,6 +32,7 @@ namespace sbx {
 struct Server::Parts {
   Config config;
   SystemClock clock;
+  SpdlogSink log_sink;  // what store/ and migrations/ log through
   metrics::Registry registry;
   std::optional<metrics::HttpMetrics> http_metrics;
   std::optional<metrics::StoreMetrics> store_metrics;
@@ -77,6 +78,7 @@ Result<std::unique_ptr<Server>> Server::create(const Config& config, const Serve
   }
   MigrateOptions mo;
   mo.env = hooks.store_env;
+  mo.log_sink = &p->log_sink;
   auto migrated = migrate(path, p->clock, mo);
   if (!migrated) return std::unexpected(migrated.error());
   StoreOptions so;
@@ -84,6 +86,8 @@ Result<std::unique_ptr<Server>> Server::create(const Config& config, const Serve
   so.sync = config.store.sync;
   so.read_only_if_unwritable = true;  // a full disk still serves reads
   so.env = hooks.store_env;
+  so.log_sink = &p->log_sink;
+  so.clock = &p->clock;
   auto store = EventStore::open(so);
   if (!store) return std::unexpected(store.error());
   p->store = std::move(*store);

@@ -11,8 +11,6 @@
 namespace sbx {
 namespace {
 
-constexpr std::string_view kStreamPrefix = "sandbox-";
-
 bool needs_runtime(const Command& command) {
   if (std::holds_alternative<CreateSandbox>(command) ||
       std::holds_alternative<PauseSandbox>(command) ||
@@ -63,16 +61,25 @@ std::vector<Event> envelopes(std::string_view sandbox_id, std::vector<EventData>
   return out;
 }
 
-// The state after `events`, exactly as the projection folds them.
-Sandbox fold(std::optional<Sandbox> state, std::vector<Event>& events, const AppendResult& r) {
-  std::uint64_t version = r.stream_version - events.size();
-  std::uint64_t position = r.first_position;
-  for (auto& e : events) {
-    e.version = ++version;
-    e.position = position++;
-    state = evolve(state, e);
+// The HTTP status the answer to a create carries, by the outcome its idempotency record
+// remembers (a replay repeats the first answer's status).
+int http_status_of(RequestOutcome outcome) {
+  switch (outcome) {
+    case RequestOutcome::kAccepted:
+      return 202;
   }
-  return *state;
+  return 202;
+}
+
+// The sandbox as the store's projection folded the append (AppendResult::sandbox): the
+// store runs `evolve`, once; this only takes its result.
+Result<Sandbox> appended_sandbox(const AppendResult& r, std::string_view sandbox_id) {
+  if (r.sandbox == nullptr) {
+    return fail(ErrorCode::kInternal,
+                "the store projected no sandbox for the append to sandbox " +
+                    std::string(sandbox_id));
+  }
+  return *r.sandbox;
 }
 
 }  // namespace
@@ -227,7 +234,7 @@ Result<void> SandboxService::validate_create(const CreateRequest& r) const {
 Result<CreateResult> SandboxService::replay(const IdempotencyRecord& record) const {
   CreateResult out;
   out.replayed = true;
-  out.http_status = record.http_status;
+  out.http_status = http_status_of(record.outcome);
   if (auto sb = store_.get_sandbox(record.sandbox_id)) {
     out.sandbox = *sb;
     return out;
@@ -322,18 +329,20 @@ Result<CreateResult> SandboxService::create_locked_key(CreateRequest request,
   append.expected = ExpectedVersion::no_stream();
   append.events = envelopes(id, std::move(*decided), now, ctx, reason_of(command));
   if (!request.idempotency_key.empty()) {
-    append.idempotency =
-        IdempotencyRecord{request.idempotency_key, id, 202, now + options_.idempotency_ttl};
+    append.idempotency = IdempotencyRecord{request.idempotency_key, id, RequestOutcome::kAccepted,
+                                           now + options_.idempotency_ttl};
   }
   if (request.image_auth) append.secrets = SandboxSecrets{std::move(request.image_auth)};
-  auto events = append.events;  // kept to fold the answer
   auto appended = store_.append(std::move(append));
   if (!appended) {
     release_resources(id);
     return std::unexpected(appended.error());
   }
+  auto sandbox = appended_sandbox(*appended, id);
+  if (!sandbox) return std::unexpected(sandbox.error());
   CreateResult out;
-  out.sandbox = fold(std::nullopt, events, *appended);
+  out.sandbox = std::move(*sandbox);
+  out.http_status = http_status_of(RequestOutcome::kAccepted);
   return out;
 }
 
@@ -374,16 +383,18 @@ Result<CommandResult> SandboxService::execute(std::string_view sandbox_id, const
     append.stream = stream_of(sandbox_id);
     append.expected = ExpectedVersion::exactly(state->version);
     append.events = envelopes(sandbox_id, std::move(*decided), now, ctx, reason_of(command));
-    auto events = append.events;
+    const std::size_t events = append.events.size();
     auto appended = store_.append(std::move(append));
     if (!appended) {
       if (appended.error().code == ErrorCode::kConflict) continue;  // re-read and retry
       return std::unexpected(appended.error());
     }
+    auto sandbox = appended_sandbox(*appended, sandbox_id);
+    if (!sandbox) return std::unexpected(sandbox.error());
     CommandResult out;
-    out.events = events.size();
+    out.events = events;
     out.last_position = appended->last_position;
-    out.sandbox = fold(std::move(state), events, *appended);
+    out.sandbox = std::move(*sandbox);
     // The commit listener releases too, but the store wakes the appender before it runs the
     // listeners: release here so the ports are free once this call returns.
     if (is_final(out.sandbox.state)) release_resources(out.sandbox.id);
@@ -470,12 +481,10 @@ void SandboxService::release_resources(const std::string& sandbox_id) {
 void SandboxService::on_commit(const std::vector<Event>& events) {
   std::string last;
   for (const auto& e : events) {
-    std::string_view stream = e.stream;
-    if (!stream.starts_with(kStreamPrefix)) continue;
-    stream.remove_prefix(kStreamPrefix.size());
-    if (stream == last) continue;
-    last = std::string(stream);
-    auto sb = store_.get_sandbox(stream);
+    const std::string_view id = sandbox_id_of(e.stream);
+    if (id.empty() || id == last) continue;
+    last = std::string(id);
+    auto sb = store_.get_sandbox(id);
     if (!sb || is_final(sb->state)) release_resources(last);
   }
 }

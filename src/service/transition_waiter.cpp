@@ -102,20 +102,17 @@ void TransitionWaiter::wait_async(std::string sandbox_id, Predicate predicate,
 }
 
 void TransitionWaiter::on_commit(const std::vector<Event>& events) {
-  constexpr std::string_view kPrefix = "sandbox-";
   bool any = false;
   {
     std::lock_guard lock(mu_);
     if (by_id_.empty()) return;
     std::unordered_set<std::string_view> seen;
     for (const auto& e : events) {
-      std::string_view stream = e.stream;
-      if (!stream.starts_with(kPrefix)) continue;
-      stream.remove_prefix(kPrefix.size());
-      if (!seen.insert(stream).second) continue;
-      auto it = by_id_.find(std::string(stream));
+      const std::string_view id = sandbox_id_of(e.stream);
+      if (id.empty() || !seen.insert(id).second) continue;
+      auto it = by_id_.find(std::string(id));
       if (it == by_id_.end()) continue;
-      auto current = store_.get_sandbox(stream);
+      auto current = store_.get_sandbox(id);
       auto& waits = it->second;
       for (auto& w : waits) {
         if (w->done) continue;

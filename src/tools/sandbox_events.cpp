@@ -15,13 +15,15 @@
 #include "events/codec.h"
 #include "events/time.h"
 #include "migrations/rebuild.h"
+#include "src/common/log.h"
 #include "src/tools/event_format.h"
+#include "store/subscription.h"
 
 namespace sbx {
 namespace {
 
 namespace fs = std::filesystem;
-using Clock = std::chrono::steady_clock;
+using SteadyClock = std::chrono::steady_clock;
 
 constexpr std::size_t kReadChunk = 1024;
 constexpr std::size_t kTableBlock = 4096;
@@ -146,10 +148,12 @@ Result<std::unique_ptr<EventStore>> open_data_dir(const std::string& data_dir) {
   if (path.empty() || !fs::is_directory(path, ec)) {
     return fail(ErrorCode::kNotFound, "no sandboxd data directory at " + path, "--data");
   }
+  static SpdlogSink log_sink;  // stateless: the store's lines go to stderr as the tool's do
   StoreOptions o;
   o.path = path;
   o.read_only = true;
   o.sync = false;
+  o.log_sink = &log_sink;
   auto store = EventStore::open(o);
   if (!store) {
     if (store.error().code == ErrorCode::kNotFound) {
@@ -188,7 +192,7 @@ int run_dump(const DumpOptions& options, std::ostream& out, std::ostream& err) {
 }
 
 int run_follow(const FollowOptions& options, std::ostream& out, std::ostream& err) {
-  const auto started = Clock::now();
+  const auto started = SteadyClock::now();
   auto opened = open_data_dir(options.dump.data_dir);
   if (!opened) return report_error(err, opened.error());
   EventStore& store = **opened;
@@ -211,7 +215,7 @@ int run_follow(const FollowOptions& options, std::ostream& out, std::ostream& er
     err << "sandbox-events: " << describe(c) << " (skipped)\n";
   };
   auto stopped = [&] { return options.stop != nullptr && options.stop->load(); };
-  auto timed_out = [&] { return options.timeout && Clock::now() - started >= *options.timeout; };
+  auto timed_out = [&] { return options.timeout && SteadyClock::now() - started >= *options.timeout; };
 
   std::uint64_t scanned = store.head();
   if (!enough) {
@@ -223,26 +227,43 @@ int run_follow(const FollowOptions& options, std::ostream& out, std::ostream& er
   }
   printer.flush();
 
+  // Then follow: a subscription from what the scan covered, fed by the secondary's
+  // catch-ups (the server is another process: there is no commit notification to wait
+  // for, so the primary is asked every poll interval).
+  Subscription::Options so;
+  so.after = scanned;
+  so.max_batch = kReadChunk;
+  so.name = "follow";
+  auto subscription = Subscription::open(store, std::move(so));
+  if (!subscription) return report_error(err, subscription.error());
+  Subscription& sub = **subscription;
   int failures = 0;
-  while (!enough && !stopped() && !filter.past_end(scanned + 1) && out) {
-    // Sleep one poll interval in short slices so that a stop request is seen quickly.
-    const auto wake = Clock::now() + options.poll_interval;
-    while (!stopped() && !timed_out() && Clock::now() < wake) {
-      std::this_thread::sleep_for(
-          std::min<Clock::duration>(std::chrono::milliseconds(20), wake - Clock::now()));
+  auto next_catch_up = SteadyClock::now() + options.poll_interval;
+  while (!enough && !stopped() && !filter.past_end(sub.position() + 1) && out) {
+    // Wait in short slices so that a stop request is seen quickly.
+    auto batch = sub.next(std::min(next_catch_up, SteadyClock::now() + std::chrono::milliseconds(20)));
+    auto bad = batch.corrupt().begin();
+    auto report_corrupt_before = [&](std::uint64_t position) {
+      for (; bad != batch.corrupt().end() && bad->position < position; ++bad) {
+        if (bad->position < filter.from_position || filter.past_end(bad->position)) continue;
+        if (!filter.stream || bad->stream.empty() || bad->stream == *filter.stream) on_corrupt(*bad);
+      }
+    };
+    for (const auto& e : batch.events()) {
+      report_corrupt_before(e.position);
+      if (filter.matches(e) && !sink(e)) break;
     }
-    if (stopped() || timed_out()) break;
-    if (auto r = store.catch_up(); !r) {
-      if (++failures >= kMaxCatchUpFailures) return report_error(err, r.error());
-      continue;
-    }
-    failures = 0;
-    const std::uint64_t head = store.head();
-    if (head <= scanned) continue;
-    auto r = scan(store, filter, scanned, head, /*use_stream_index=*/false, sink, on_corrupt);
+    if (!enough) report_corrupt_before(UINT64_MAX);
     printer.flush();
-    if (!r) return report_error(err, r.error());
-    scanned = head;
+    if (stopped() || timed_out()) break;
+    if (SteadyClock::now() >= next_catch_up) {
+      next_catch_up = SteadyClock::now() + options.poll_interval;
+      if (auto r = store.catch_up(); !r) {
+        if (++failures >= kMaxCatchUpFailures) return report_error(err, r.error());
+        continue;
+      }
+      failures = 0;
+    }
   }
   printer.flush();
   return out ? kExitOk : kExitError;

@@ -9,10 +9,11 @@
 //   dump    events in log order matching an EventFilter, as JSON Lines (the codec's
 //           envelope, one object per line) or an aligned table. Env values are shown as
 //           "***" unless `reveal` (event_format.h).
-//   follow  dump, then poll the secondary (catch_up every poll_interval: the server is
-//           another process, there is no commit notification) and print new matching
-//           events until `stop` is set, max_events were printed, the timeout passes or the
-//           filter's position range is past.
+//   follow  dump, then follow the log with a Subscription (store/subscription.h) fed by
+//           the secondary's catch_up every poll_interval (the server is another process:
+//           there is no commit notification) and print new matching events until `stop`
+//           is set, max_events were printed, the timeout passes or the filter's position
+//           range is past.
 //   replay  rebuild every projection from the log into a scratch directory
 //           (migrations/rebuild.h rebuild_projections) and print a summary.
 //   verify  replay into a temporary directory and compare with the live projections

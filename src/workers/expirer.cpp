@@ -30,30 +30,28 @@ Expirer::~Expirer() { stop(); }
 
 Result<void> Expirer::start() {
   if (started_) return fail(ErrorCode::kFailedPrecondition, "expirer already started");
-  listener_id_ = store_.add_commit_listener(
-      [wake = wake_](const std::vector<Event>& events, const CommitStats&) {
-        const bool moves_deadline = std::any_of(events.begin(), events.end(), [](const Event& e) {
-          return std::holds_alternative<SandboxRequested>(e.data) ||
-                 std::holds_alternative<ExpirationRenewed>(e.data);
-        });
-        if (moves_deadline) wake->raise();
-      });
-  wake_->raise();
-  thread_ = std::jthread([this](std::stop_token stop) { run(stop); });
+  Subscription::Options so;
+  so.from_head = true;
+  so.name = "sbx-expirer";
+  auto sub = Subscription::open(store_, std::move(so));
+  if (!sub) return std::unexpected(sub.error());
+  subscription_ = std::move(*sub);
+  Subscription& s = *subscription_;
+  s.start([this, &s](const Subscription::Batch& batch) { on_batch(s, batch); });
+  s.wake();  // the first pass: whatever is already due
   started_ = true;
   return {};
 }
 
 void Expirer::stop() {
   if (!started_) return;
-  thread_.request_stop();
-  if (thread_.joinable()) thread_.join();
-  if (listener_id_ >= 0) store_.remove_commit_listener(listener_id_);
-  listener_id_ = -1;
+  subscription_->stop();
   started_ = false;
 }
 
-void Expirer::poke() { wake_->raise(); }
+void Expirer::poke() {
+  if (subscription_) subscription_->wake();
+}
 
 Result<std::size_t> Expirer::expire_due() {
   std::lock_guard pass_lock(pass_mu_);
@@ -95,40 +93,34 @@ Expirer::PassResult Expirer::pass() {
   }
 }
 
-void Expirer::run(std::stop_token stop) {
+void Expirer::on_batch(Subscription& subscription, const Subscription::Batch& batch) {
   using namespace std::chrono;
-  while (!stop.stop_requested()) {
-    {
-      std::lock_guard lock(wake_->mu);
-      wake_->raised = false;
-    }
-    PassResult result;
-    {
-      std::lock_guard pass_lock(pass_mu_);
-      result = pass();
-    }
-    // Store reads happen outside wake_->mu: the commit listener takes it on the writer thread.
-    const std::optional<Micros> next = store_.next_expiry();
-    const Micros delay = next ? *next - clock_.now() : 0;
-    std::unique_lock lock(wake_->mu);
-    if (wake_->raised) continue;
-    if (result.retry_soon) {
-      wake_->cv.wait_for(lock, stop, kRetryDelay, [&] { return wake_->raised; });
-      continue;
-    }
-    if (!next) {
-      wake_->cv.wait(lock, stop, [&] { return wake_->raised; });
-      continue;
-    }
-    if (delay <= 0) {
-      // Still due right after a pass: it just became due, or its deletion changed nothing
-      // (it should have left the index). Look again shortly rather than spin.
-      wake_->cv.wait_for(lock, stop, kStillDueDelay, [&] { return wake_->raised; });
-      continue;
-    }
+  const bool moves_deadline =
+      std::any_of(batch.events().begin(), batch.events().end(), [](const Event& e) {
+        return std::holds_alternative<SandboxRequested>(e.data) ||
+               std::holds_alternative<ExpirationRenewed>(e.data);
+      });
+  if (!batch.woken() && !batch.timed_out() && !moves_deadline) return;  // the alarm stands
+  PassResult result;
+  {
+    std::lock_guard pass_lock(pass_mu_);
+    result = pass();
+  }
+  const std::optional<Micros> next = store_.next_expiry();
+  const Micros delay = next ? *next - clock_.now() : 0;
+  const auto now = steady_clock::now();
+  if (result.retry_soon) {
+    subscription.wake_at(now + kRetryDelay);
+  } else if (!next) {
+    subscription.wake_at(Subscription::TimePoint::max());
+  } else if (delay <= 0) {
+    // Still due right after a pass: it just became due, or its deletion changed nothing
+    // (it should have left the index). Look again shortly rather than spin.
+    subscription.wake_at(now + kStillDueDelay);
+  } else {
     const auto sleep = std::min<microseconds>(
         microseconds(delay), duration_cast<microseconds>(options_.expirer_max_sleep));
-    wake_->cv.wait_until(lock, stop, steady_clock::now() + sleep, [&] { return wake_->raised; });
+    subscription.wake_at(now + sleep);
   }
 }
 

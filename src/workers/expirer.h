@@ -2,11 +2,13 @@
 //
 // It waits on the persisted expiry index (EventStore::next_expiry / expiring), so it needs
 // nothing in memory to survive a restart: a sandbox whose deadline passed while the server
-// was down is deleted right at start(). One thread sleeps until the earliest deadline on a
-// condition variable (wait_until; never longer than options.expirer_max_sleep, which only
-// guards against wall-clock jumps) and is woken early by a store commit listener whenever a
-// SandboxRequested or ExpirationRenewed may have moved the earliest deadline, by poke(), and
-// by stop(). There is no polling loop; precision is the scheduler's (well under 1 s).
+// was down is deleted right at start(). It follows the log live with a Subscription
+// (store/subscription.h, from the head), whose thread sleeps until the earliest deadline
+// (Subscription::wake_at; never longer than options.expirer_max_sleep, which only guards
+// against wall-clock jumps) and is woken early by commits — it looks again when one carries
+// a SandboxRequested or ExpirationRenewed, which may have moved the earliest deadline — by
+// poke(), and by stop(). There is no polling loop; precision is the scheduler's (well under
+// 1 s).
 //
 // For every entry of expiring(now) it records DeleteSandbox{reason = expired} through the
 // Recorder (actor "worker:expirer"); kNotFound / kFailedPrecondition mean the sandbox is
@@ -32,8 +34,8 @@
 #include "events/result.h"
 #include "src/common/clock.h"
 #include "src/workers/recorder.h"
-#include "src/workers/wake_signal.h"
 #include "src/workers/worker_options.h"
+#include "store/subscription.h"
 
 namespace sbx {
 
@@ -71,7 +73,9 @@ class Expirer {
     std::optional<Error> read_error;
   };
   PassResult pass();
-  void run(std::stop_token stop);
+  // The subscription's handler: a pass when woken, at the alarm, or when the batch may have
+  // moved the earliest deadline; then the alarm for the next one.
+  void on_batch(Subscription& subscription, const Subscription::Batch& batch);
 
   EventStore& store_;
   const Clock& clock_;
@@ -80,11 +84,9 @@ class Expirer {
   metrics::SandboxMetrics* metrics_;
 
   std::mutex pass_mu_;  // one pass at a time
-  // Raised by poke() and the commit listener (which holds its own reference).
-  std::shared_ptr<WakeSignal> wake_ = std::make_shared<WakeSignal>();
   bool started_ = false;
-  int listener_id_ = -1;
-  std::jthread thread_;
+  // Its thread runs the passes. Kept until the next start(), so poke() always finds it.
+  std::unique_ptr<Subscription> subscription_;
 };
 
 }  // namespace sbx

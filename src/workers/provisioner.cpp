@@ -27,12 +27,10 @@ bool is_request(const Event& e) {
          std::holds_alternative<DeletionRequested>(e.data);
 }
 
-// "sandbox-<id>" -> "<id>"; "" for other streams.
+// The sandbox a request is about; "" for other streams.
 std::string sandbox_id_of(const Event& e) {
   if (const auto* r = std::get_if<SandboxRequested>(&e.data)) return r->sandbox_id;
-  constexpr std::string_view kPrefix = "sandbox-";
-  if (!e.stream.starts_with(kPrefix)) return {};
-  return e.stream.substr(kPrefix.size());
+  return std::string(sbx::sandbox_id_of(e.stream));
 }
 
 bool is_retryable_store_error(const Error& e) {
@@ -73,41 +71,41 @@ Provisioner::~Provisioner() { stop(); }
 
 Result<void> Provisioner::start() {
   if (started_) return fail(ErrorCode::kFailedPrecondition, "provisioner already started");
-  auto cp = store_.checkpoint(options_.provisioner_checkpoint);
-  if (!cp) return std::unexpected(cp.error());
+  Subscription::Options so;
+  so.consumer = options_.provisioner_checkpoint;
+  so.max_batch = options_.read_batch;
+  so.name = "sbx-provision";
+  auto sub = Subscription::open(store_, std::move(so));
+  if (!sub) return std::unexpected(sub.error());
+  const std::uint64_t cp = (*sub)->position();
   {
     std::lock_guard lock(mu_);
-    read_through_ = *cp;
-    saved_ = *cp;
+    read_through_ = cp;
+    saved_ = cp;
     in_flight_.clear();
   }
-  wake_->raise();
+  subscription_ = std::move(*sub);
   queues_.clear();
   for (int i = 0; i < options_.provisioners; ++i) queues_.push_back(std::make_unique<Queue>());
-  listener_id_ = store_.add_commit_listener(
-      [wake = wake_](const std::vector<Event>&, const CommitStats&) { wake->raise(); });
   for (std::size_t i = 0; i < queues_.size(); ++i) {
     workers_.emplace_back([this, i](std::stop_token stop) { worker_loop(stop, i); });
   }
-  dispatcher_ = std::jthread([this](std::stop_token stop) { dispatch_loop(stop); });
+  subscription_->start([this](const Subscription::Batch& batch) { dispatch(batch); });
   started_ = true;
   logger("provisioner")
-      ->info("started at checkpoint {} (log head {}) with {} threads", *cp, store_.head(),
+      ->info("started at checkpoint {} (log head {}) with {} threads", cp, store_.head(),
              queues_.size());
   return {};
 }
 
 void Provisioner::stop() {
   if (!started_) return;
-  dispatcher_.request_stop();
+  subscription_->stop();  // joins the dispatcher
   for (auto& w : workers_) w.request_stop();
-  if (dispatcher_.joinable()) dispatcher_.join();
   for (auto& w : workers_) {
     if (w.joinable()) w.join();
   }
   workers_.clear();
-  if (listener_id_ >= 0) store_.remove_commit_listener(listener_id_);
-  listener_id_ = -1;
   save_progress();
   started_ = false;
   logger("provisioner")->info("stopped at checkpoint {}", checkpoint());
@@ -161,64 +159,41 @@ void Provisioner::save_progress() {
   }
 }
 
-void Provisioner::dispatch_loop(std::stop_token stop) {
-  std::uint64_t next;
-  {
-    std::lock_guard lock(mu_);
-    next = read_through_ + 1;
-  }
-  while (!stop.stop_requested()) {
-    {
-      std::lock_guard lock(wake_->mu);
-      wake_->raised = false;
-    }
-    auto batch = store_.read_log(next, options_.read_batch);
-    if (!batch) {
-      logger("provisioner")
-          ->warn("reading the log from position {} failed: {}; retrying in 1 s", next,
-                 batch.error().message);
-      sleep_unless_stopped(stop, std::chrono::milliseconds(1000));
-      continue;
-    }
-    // A record that does not decode is skipped; its sandbox (if the store can tell which)
-    // is marked Failed by the worker that owns the sandbox, in log order with its requests.
-    std::vector<Event> work;
-    work.reserve(batch->events.size() + batch->corrupt.size());
-    auto corrupt = batch->corrupt.begin();
-    for (Event& e : batch->events) {
-      for (; corrupt != batch->corrupt.end() && corrupt->position < e.position; ++corrupt) {
-        if (auto f = corrupt_work(*corrupt)) work.push_back(std::move(*f));
-      }
-      if (is_request(e)) work.push_back(std::move(e));
-    }
-    for (; corrupt != batch->corrupt.end(); ++corrupt) {
+void Provisioner::dispatch(const Subscription::Batch& batch) {
+  // A record that does not decode is skipped; its sandbox (if the store can tell which)
+  // is marked Failed by the worker that owns the sandbox, in log order with its requests.
+  std::vector<Event> work;
+  work.reserve(batch.events().size() + batch.corrupt().size());
+  auto corrupt = batch.corrupt().begin();
+  for (const Event& e : batch.events()) {
+    for (; corrupt != batch.corrupt().end() && corrupt->position < e.position; ++corrupt) {
       if (auto f = corrupt_work(*corrupt)) work.push_back(std::move(*f));
     }
-    for (Event& e : work) {
-      const std::string id = sandbox_id_of(e);
-      if (id.empty()) continue;
-      {
-        std::lock_guard lock(mu_);
-        in_flight_.insert(e.position);
-      }
-      Queue& q = *queues_[std::hash<std::string>{}(id) % queues_.size()];
-      {
-        std::lock_guard lock(q.mu);
-        q.events.push_back(std::move(e));
-      }
-      q.cv.notify_one();
-    }
-    next = std::max(next, batch->next);
+    if (is_request(e)) work.push_back(e);
+  }
+  for (; corrupt != batch.corrupt().end(); ++corrupt) {
+    if (auto f = corrupt_work(*corrupt)) work.push_back(std::move(*f));
+  }
+  for (Event& e : work) {
+    const std::string id = sandbox_id_of(e);
+    if (id.empty()) continue;
     {
       std::lock_guard lock(mu_);
-      read_through_ = next - 1;
+      in_flight_.insert(e.position);
     }
-    done_cv_.notify_all();
-    save_progress();
-    if (batch->events.size() + batch->corrupt.size() >= options_.read_batch) continue;
-    std::unique_lock lock(wake_->mu);
-    wake_->cv.wait(lock, stop, [&] { return wake_->raised; });
+    Queue& q = *queues_[std::hash<std::string>{}(id) % queues_.size()];
+    {
+      std::lock_guard lock(q.mu);
+      q.events.push_back(std::move(e));
+    }
+    q.cv.notify_one();
   }
+  {
+    std::lock_guard lock(mu_);
+    read_through_ = std::max(read_through_, batch.next() - 1);
+  }
+  done_cv_.notify_all();
+  save_progress();
 }
 
 void Provisioner::worker_loop(std::stop_token stop, std::size_t index) {
@@ -243,14 +218,14 @@ void Provisioner::complete(std::uint64_t position) {
     in_flight_.erase(position);
   }
   done_cv_.notify_all();
-  wake_->raise();
+  subscription_->wake();  // the dispatcher saves the checkpoint
 }
 
 std::optional<Event> Provisioner::corrupt_work(const CorruptEvent& corrupt) {
   logger("provisioner")
       ->error("skipping corrupt event at position {} (stream {}): {}", corrupt.position,
               corrupt.stream.empty() ? "unknown" : corrupt.stream, corrupt.message);
-  if (!corrupt.stream.starts_with("sandbox-")) return std::nullopt;
+  if (sbx::sandbox_id_of(corrupt.stream).empty()) return std::nullopt;
   Event e;
   e.position = corrupt.position;
   e.stream = corrupt.stream;

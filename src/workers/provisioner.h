@@ -1,12 +1,13 @@
 // Provisioner: the worker that turns request events of the log into runtime operations and
 // records their outcomes.
 //
-// It tails the global log from its persisted checkpoint (EventStore::checkpoint(
-// options.provisioner_checkpoint)). A dispatcher thread reads batches of events and routes
-// each request event to one of `options.provisioners` worker threads by the hash of the
-// sandbox id, so the requests of one sandbox run one at a time, in log order, while
-// different sandboxes run in parallel. The dispatcher sleeps on a condition variable woken by
-// a store commit listener, by finished requests and by stop(): there is no polling loop.
+// It tails the global log from its persisted checkpoint with a Subscription
+// (store/subscription.h, consumer options.provisioner_checkpoint). The subscription's
+// thread (the dispatcher) gets batches of events and routes each request event to one of
+// `options.provisioners` worker threads by the hash of the sandbox id, so the requests of
+// one sandbox run one at a time, in log order, while different sandboxes run in parallel.
+// The dispatcher is woken by commits, by finished requests (Subscription::wake, to save the
+// checkpoint) and by stop(): there is no polling loop.
 //
 // What each request does, always after looking at the CURRENT projection (the log may be
 // replayed after a crash, so the request may be outdated):
@@ -26,7 +27,7 @@
 // "<prefix>::INITIALIZATION_ERROR" (runtime unreachable), "SANDBOX::INVALID_PARAMETER"
 // (spec rejected) or "<prefix>::API_ERROR".
 //
-// A log record that does not decode (EventStore::read_log) is skipped, never retried: the
+// A log record that does not decode (Subscription::Batch::corrupt) is skipped, never retried: the
 // dispatcher moves past it and, when the record belongs to a sandbox stream, that sandbox's
 // worker records RecordFailed{"STORE::CORRUPT_EVENT", "corrupt event at position N"} (a
 // no-op when it is already final or gone).
@@ -60,8 +61,8 @@
 #include "events/event.h"
 #include "events/result.h"
 #include "src/workers/recorder.h"
-#include "src/workers/wake_signal.h"
 #include "src/workers/worker_options.h"
+#include "store/subscription.h"
 
 namespace sbx {
 
@@ -104,7 +105,9 @@ class Provisioner {
     std::deque<Event> events;
   };
 
-  void dispatch_loop(std::stop_token stop);
+  // The subscription's handler: routes the batch's request events (and corrupt records) to
+  // the workers, then saves the checkpoint.
+  void dispatch(const Subscription::Batch& batch);
   void worker_loop(std::stop_token stop, std::size_t index);
   // Runs one request event; false when it was interrupted by stop (not done).
   bool handle(const Event& event, std::size_t worker, std::stop_token stop);
@@ -133,10 +136,6 @@ class Provisioner {
   metrics::Gauge* lag_gauge_ = nullptr;
   metrics::Gauge* checkpoint_gauge_ = nullptr;
 
-  // Raised by the commit listener (which holds its own reference) and by finished
-  // requests: wakes the dispatcher.
-  std::shared_ptr<WakeSignal> wake_ = std::make_shared<WakeSignal>();
-
   mutable std::mutex mu_;  // guards everything below; never held across a store write
   mutable std::condition_variable_any done_cv_;  // progress, for wait_until_done
   std::uint64_t read_through_ = 0;               // every event <= this was read and routed
@@ -146,8 +145,8 @@ class Provisioner {
 
   std::vector<std::unique_ptr<Queue>> queues_;
   std::vector<std::jthread> workers_;
-  std::jthread dispatcher_;
-  int listener_id_ = -1;
+  // Its thread is the dispatcher. Kept until the next start(): finished requests wake it.
+  std::unique_ptr<Subscription> subscription_;
 };
 
 }  // namespace sbx

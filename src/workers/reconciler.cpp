@@ -55,25 +55,16 @@ Result<void> Reconciler::start() {
   if (started_) return fail(ErrorCode::kFailedPrecondition, "reconciler already started");
   // Watch from now: what happened before is covered by the first full pass.
   const std::optional<Micros> since = clock_.now();
-  listener_id_ = store_.add_commit_listener(
-      [requests = requests_](const std::vector<Event>& events, const CommitStats&) {
-        bool any = false;
-        for (const Event& e : events) {
-          if (std::holds_alternative<SandboxStarted>(e.data) ||
-              std::holds_alternative<SandboxPaused>(e.data) ||
-              std::holds_alternative<PauseFailed>(e.data) ||
-              std::holds_alternative<SandboxResumed>(e.data) ||
-              std::holds_alternative<ResumeFailed>(e.data)) {
-            constexpr std::string_view kPrefix = "sandbox-";
-            if (!e.stream.starts_with(kPrefix)) continue;
-            std::lock_guard lock(requests->mu);
-            requests->recheck.insert(e.stream.substr(kPrefix.size()));
-            any = true;
-          }
-        }
-        if (any) requests->cv.notify_all();
-      });
-  periodic_ = std::jthread([this](std::stop_token stop) { run(stop); });
+  Subscription::Options so;
+  so.from_head = true;
+  so.name = "sbx-reconcile";
+  auto sub = Subscription::open(store_, std::move(so));
+  if (!sub) return std::unexpected(sub.error());
+  first_round_done_ = false;
+  subscription_ = std::move(*sub);
+  Subscription& s = *subscription_;
+  s.start([this, &s](const Subscription::Batch& batch) { on_batch(s, batch); });
+  s.wake();  // the first round: health check and a full pass
   watcher_ = std::jthread([this, since](std::stop_token stop) { watch_loop(stop, since); });
   started_ = true;
   return {};
@@ -81,29 +72,26 @@ Result<void> Reconciler::start() {
 
 void Reconciler::stop() {
   if (!started_) return;
-  periodic_.request_stop();
   watcher_.request_stop();
-  if (periodic_.joinable()) periodic_.join();
+  subscription_->stop();
   if (watcher_.joinable()) watcher_.join();
-  if (listener_id_ >= 0) store_.remove_commit_listener(listener_id_);
-  listener_id_ = -1;
   started_ = false;
 }
 
 void Reconciler::request_pass() {
   {
-    std::lock_guard lock(requests_->mu);
-    requests_->pass = true;
+    std::lock_guard lock(requests_mu_);
+    pass_requested_ = true;
   }
-  requests_->cv.notify_all();
+  if (subscription_) subscription_->wake();
 }
 
 void Reconciler::request_health_check() {
   {
-    std::lock_guard lock(requests_->mu);
-    requests_->health = true;
+    std::lock_guard lock(requests_mu_);
+    health_requested_ = true;
   }
-  requests_->cv.notify_all();
+  if (subscription_) subscription_->wake();
 }
 
 bool Reconciler::check_health() {
@@ -131,8 +119,7 @@ void Reconciler::set_available(bool available, const std::string& why) {
   if (available) request_pass();
 }
 
-void Reconciler::run(std::stop_token stop) {
-  using Clock = std::chrono::steady_clock;
+void Reconciler::on_batch(Subscription& subscription, const Subscription::Batch& batch) {
   auto log = logger("reconciler");
   auto pass = [&] {
     if (!runtime_available()) return;
@@ -142,43 +129,53 @@ void Reconciler::run(std::stop_token stop) {
       log->info("reconcile pass recorded {} finding(s)", *r);
     }
   };
-  check_health();
-  pass();
-  auto next_pass = Clock::now() + options_.reconcile_interval;
-  auto next_health = Clock::now() + options_.health_check_interval;
-  while (!stop.stop_requested()) {
-    bool do_pass = false;
-    bool do_health = false;
-    std::set<std::string> recheck;
-    {
-      Requests& r = *requests_;
-      std::unique_lock lock(r.mu);
-      r.cv.wait_until(lock, stop, std::min(next_pass, next_health),
-                      [&] { return r.pass || r.health || !r.recheck.empty(); });
-      if (stop.stop_requested()) return;
-      const auto now = Clock::now();
-      do_health = r.health || now >= next_health;
-      do_pass = r.pass || now >= next_pass;
-      r.health = false;
-      r.pass = false;
-      recheck.swap(r.recheck);
+  if (!first_round_done_) {
+    first_round_done_ = true;
+    check_health();
+    pass();  // covers whatever this batch holds
+    next_pass_ = SteadyClock::now() + options_.reconcile_interval;
+    next_health_ = SteadyClock::now() + options_.health_check_interval;
+    subscription.wake_at(std::min(next_pass_, next_health_));
+    return;
+  }
+  // Sandboxes that just became Running or Paused.
+  std::set<std::string> recheck;
+  for (const Event& e : batch.events()) {
+    if (std::holds_alternative<SandboxStarted>(e.data) ||
+        std::holds_alternative<SandboxPaused>(e.data) ||
+        std::holds_alternative<PauseFailed>(e.data) ||
+        std::holds_alternative<SandboxResumed>(e.data) ||
+        std::holds_alternative<ResumeFailed>(e.data)) {
+      const std::string_view id = sandbox_id_of(e.stream);
+      if (!id.empty()) recheck.emplace(id);
     }
-    if (do_health) {
-      check_health();  // a comeback requests a pass, picked up on the next round
-      next_health = Clock::now() + options_.health_check_interval;
-    }
-    if (do_pass) {
-      pass();
-      next_pass = Clock::now() + options_.reconcile_interval;
-    } else if (runtime_available()) {
-      for (const std::string& id : recheck) {
-        if (stop.stop_requested()) return;
-        if (auto r = reconcile_sandbox(id); !r) {
-          log->warn("sandbox {}: reconcile after its transition failed: {}", id, r.error().message);
-        }
+  }
+  bool do_pass = false;
+  bool do_health = false;
+  {
+    std::lock_guard lock(requests_mu_);
+    const auto now = SteadyClock::now();
+    do_health = health_requested_ || now >= next_health_;
+    do_pass = pass_requested_ || now >= next_pass_;
+    health_requested_ = false;
+    pass_requested_ = false;
+  }
+  if (do_health) {
+    check_health();  // a comeback requests a pass, picked up on the next round
+    next_health_ = SteadyClock::now() + options_.health_check_interval;
+  }
+  if (do_pass) {
+    pass();
+    next_pass_ = SteadyClock::now() + options_.reconcile_interval;
+  } else if (runtime_available()) {
+    for (const std::string& id : recheck) {
+      if (subscription.stopping()) return;
+      if (auto r = reconcile_sandbox(id); !r) {
+        log->warn("sandbox {}: reconcile after its transition failed: {}", id, r.error().message);
       }
     }
   }
+  subscription.wake_at(std::min(next_pass_, next_health_));
 }
 
 void Reconciler::watch_loop(std::stop_token stop, std::optional<Micros> since) {

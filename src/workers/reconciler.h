@@ -5,9 +5,12 @@
 // lifecycle event of Runtime::watch (die, oom, destroy, pause, unpause done outside
 // sandboxd; the stream is reconnected with options.watch_reconnect backoff, resuming from
 // the time of the last event seen), and once more for each sandbox that has just become
-// Running or Paused (a commit listener queues it: a container that died while its sandbox
-// was still Pending, Pausing or Resuming produced a die event the reconciler had to ignore
-// then). What it observes is recorded through the Recorder on
+// Running or Paused (its Subscription to the log sees the event: a container that died
+// while its sandbox was still Pending, Pausing or Resuming produced a die event the
+// reconciler had to ignore then). The periodic work runs on the subscription's thread
+// (store/subscription.h), which wakes for commits, for request_pass() /
+// request_health_check(), and at the next pass or health check (Subscription::wake_at);
+// runtime events come in on a watch thread of its own. What it observes is recorded through the Recorder on
 // the sandbox's stream (actor "worker:reconciler", envelope reason from the decider:
 // runtime) and, for each finding, as a ReconcileFinding event appended directly to the
 // `system` stream (ExpectedVersion::any(), reason reconcile):
@@ -84,6 +87,7 @@
 #include "src/common/clock.h"
 #include "src/workers/recorder.h"
 #include "src/workers/worker_options.h"
+#include "store/subscription.h"
 
 namespace sbx {
 
@@ -106,8 +110,8 @@ class Reconciler {
   Reconciler(const Reconciler&) = delete;
   Reconciler& operator=(const Reconciler&) = delete;
 
-  // Starts the periodic thread (health check and a full pass right away) and the watch
-  // thread. Errors: kFailedPrecondition when already started.
+  // Starts the periodic thread (its subscription's: health check and a full pass right
+  // away) and the watch thread. Errors: kFailedPrecondition when already started.
   [[nodiscard]] Result<void> start();
   void stop();  // joins both threads; idempotent
 
@@ -126,7 +130,10 @@ class Reconciler {
   void request_health_check();
 
  private:
-  void run(std::stop_token stop);
+  // The subscription's handler (the periodic thread): the first call checks health and
+  // passes; then rechecks the sandboxes that just became Running or Paused, and runs the
+  // requested or due health check and pass; then sets the alarm for the next due one.
+  void on_batch(Subscription& subscription, const Subscription::Batch& batch);
   void watch_loop(std::stop_token stop, std::optional<Micros> since);
   // Under pass_mu_. Each returns the number of findings recorded.
   Result<std::size_t> check_locked(const std::string& sandbox_id);
@@ -158,19 +165,20 @@ class Reconciler {
   std::mutex availability_mu_;  // serialises availability changes and their callbacks
   std::atomic<bool> available_{true};
 
-  // What wakes the periodic thread; shared with the commit listener, which may outlive a
-  // remove_commit_listener() call for a moment (see wake_signal.h).
-  struct Requests {
-    std::mutex mu;
-    std::condition_variable_any cv;
-    bool pass = false;
-    bool health = false;
-    std::set<std::string> recheck;  // sandboxes that just became Running or Paused
-  };
-  std::shared_ptr<Requests> requests_ = std::make_shared<Requests>();
-  int listener_id_ = -1;
+  // Requested work for the periodic thread (which is woken through the subscription).
+  std::mutex requests_mu_;
+  bool pass_requested_ = false;    // requests_mu_
+  bool health_requested_ = false;  // requests_mu_
+  // The periodic thread's own schedule (touched by on_batch only).
+  using SteadyClock = std::chrono::steady_clock;
+  bool first_round_done_ = false;
+  SteadyClock::time_point next_pass_{};
+  SteadyClock::time_point next_health_{};
+
   bool started_ = false;
-  std::jthread periodic_;
+  // Its thread is the periodic one. Kept until the next start(), so request_pass() and
+  // request_health_check() always find it.
+  std::unique_ptr<Subscription> subscription_;
   std::jthread watcher_;
 };
 

@@ -14,6 +14,7 @@
 #include "src/common/clock.h"
 #include "store/event_store.h"
 #include "store/keys.h"
+#include "store/internal.h"
 #include "store/layout.h"
 #include "tests/store/workload.h"
 #include "tests/support/temp_dir.h"
@@ -58,38 +59,37 @@ TEST(Migrations, FreshDirectoryRunsEveryStepOnceAndRecordsThem) {
   ASSERT_TRUE(report) << report.error().message;
   EXPECT_EQ(report->from_version, 0);
   EXPECT_EQ(report->to_version, kStoreSchemaVersion);
-  ASSERT_EQ(report->applied.size(), 3u);
-  EXPECT_EQ(report->applied[0].version, 1);
-  EXPECT_EQ(report->applied[0].position, 1u);
-  EXPECT_EQ(report->applied[1].version, 2);
-  EXPECT_EQ(report->applied[1].position, 2u);
-  EXPECT_EQ(report->applied[2].version, 3);
-  EXPECT_EQ(report->applied[2].position, 3u);
-  EXPECT_EQ(*schema_version_of(dir.str()), 3);
-  ASSERT_EQ(migration_steps().size(), 3u);
+  ASSERT_EQ(report->applied.size(), 4u);
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_EQ(report->applied[i].version, i + 1);
+    EXPECT_EQ(report->applied[i].position, static_cast<std::uint64_t>(i + 1));
+  }
+  EXPECT_EQ(*schema_version_of(dir.str()), 4);
+  ASSERT_EQ(migration_steps().size(), 4u);
 
   auto again = migrate(dir.str(), clock);
   ASSERT_TRUE(again);
   EXPECT_TRUE(again->applied.empty());
-  EXPECT_EQ(again->from_version, 3);
+  EXPECT_EQ(again->from_version, 4);
 
   auto store = open_store(dir.str());
   ASSERT_NE(store, nullptr);
   auto recorded = migration_events(*store);
-  ASSERT_EQ(recorded.size(), 3u);
+  ASSERT_EQ(recorded.size(), 4u);
   EXPECT_EQ(recorded[0].schema_version, 1);
   EXPECT_EQ(recorded[0].name, migration_steps()[0].name);
   EXPECT_EQ(recorded[1].schema_version, 2);
   EXPECT_EQ(recorded[2].schema_version, 3);
+  EXPECT_EQ(recorded[3].schema_version, 4);
   auto log = store->read(1, 10);
   EXPECT_EQ(log->at(0).time, clock.now());
   EXPECT_EQ(log->at(0).actor, "migrations");
   // The store appends after the migration events.
   auto r = store->append({"system",
-                          ExpectedVersion::exactly(3),
+                          ExpectedVersion::exactly(4),
                           {testing::make_event(ServerStarted{"t", 0}, clock.now())}});
   ASSERT_TRUE(r);
-  EXPECT_EQ(r->first_position, 4u);
+  EXPECT_EQ(r->first_position, 5u);
 }
 
 TEST(Migrations, AMigratedDirectoryGetsItsIdentityOnItsFirstOpenAndKeepsIt) {
@@ -151,7 +151,7 @@ TEST(Migrations, RefusesADirectoryNewerThanTheBinary) {
   auto r = migrate(dir.str(), clock);
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, ErrorCode::kFailedPrecondition);
-  EXPECT_EQ(r.error().message, "data directory schema 7 is newer than this binary (3)");
+  EXPECT_EQ(r.error().message, "data directory schema 7 is newer than this binary (4)");
 }
 
 // The schema-1 fixture is built in the test: step 1 alone creates the layout, then a
@@ -207,10 +207,11 @@ TEST(Migrations, Step2BuildsTheStateIndexFromASchema1Store) {
   auto report = migrate(dir.str(), clock);
   ASSERT_TRUE(report) << report.error().message;
   EXPECT_EQ(report->from_version, 1);
-  ASSERT_EQ(report->applied.size(), 2u);
+  ASSERT_EQ(report->applied.size(), 3u);
   EXPECT_EQ(report->applied[0].version, 2);
   EXPECT_EQ(report->applied[0].position, fixture.head + 1);
   EXPECT_EQ(report->applied[1].version, 3);
+  EXPECT_EQ(report->applied[2].version, 4);
 
   auto store = open_store(dir.str());
   ASSERT_NE(store, nullptr);
@@ -230,7 +231,7 @@ TEST(Migrations, Step2BuildsTheStateIndexFromASchema1Store) {
     EXPECT_EQ(*store->sandbox_ids_in_state(state), ids) << to_string(state);
   }
   auto recorded = migration_events(*store);
-  ASSERT_EQ(recorded.size(), 3u);
+  ASSERT_EQ(recorded.size(), 4u);
   EXPECT_EQ(recorded[1].schema_version, 2);
 
   // The store maintains the index from now on, and a rebuild from the log agrees with it.
@@ -413,9 +414,10 @@ TEST(Migrations, Step3MovesRegistryCredentialsOutOfTheLogAndTheProjections) {
 
   auto report = migrate(path, clock);
   ASSERT_TRUE(report) << report.error().message;
-  ASSERT_EQ(report->applied.size(), 1u);
+  ASSERT_EQ(report->applied.size(), 2u);
   EXPECT_EQ(report->applied[0].version, 3);
-  EXPECT_EQ(*schema_version_of(path), 3);
+  EXPECT_EQ(report->applied[1].version, 4);
+  EXPECT_EQ(*schema_version_of(path), 4);
 
   for (std::string_view needle : {kPendingPassword, kRunningPassword, kUser}) {
     EXPECT_EQ(leaks(path, needle), std::vector<std::string>{}) << needle;
@@ -559,6 +561,86 @@ TEST(Rebuild, WorksOnASecondaryOfARunningPrimary) {
   ASSERT_TRUE(verify) << verify.error().message;
   EXPECT_EQ(verify->rebuild.events, primary->head());
   EXPECT_TRUE(verify->differences.empty());
+}
+
+// A schema-3 idempotency record as that schema wrote it: expires_at (i64, sign bit flipped),
+// HTTP status (u32), sandbox id.
+std::string v3_idempotency_value(Micros expires_at, std::uint32_t http_status,
+                                 const std::string& sandbox_id) {
+  std::string v;
+  keys::put_micros(v, expires_at);
+  keys::put_u32(v, http_status);
+  v += sandbox_id;
+  return v;
+}
+
+void put_raw(const std::string& path, std::string_view cf, const std::string& key,
+             const std::string& value) {
+  auto raw = layout::RawDb::open(path, false);
+  ASSERT_TRUE(raw) << raw.error().message;
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  ASSERT_TRUE((*raw)->db()->Put(wo, (*raw)->cf(cf), key, value).ok());
+}
+
+TEST(Migrations, Step4RewritesIdempotencyRecordsToHoldTheOutcome) {
+  TempDir dir;
+  ManualClock clock;
+  MigrateOptions to3;
+  to3.target_version = 3;
+  ASSERT_TRUE(migrate(dir.str(), clock, to3));
+  const Micros live_until = clock.now() + 3600 * kMicrosPerSecond;
+  const Micros expired_at = clock.now() - kMicrosPerSecond;
+  put_raw(dir.str(), layout::kIdempotency, "key-live", v3_idempotency_value(live_until, 202, "sb-1"));
+  put_raw(dir.str(), layout::kIdempotency, "key-old", v3_idempotency_value(expired_at, 202, "sb-2"));
+
+  auto report = migrate(dir.str(), clock);
+  ASSERT_TRUE(report) << report.error().message;
+  ASSERT_EQ(report->applied.size(), 1u);
+  EXPECT_EQ(report->applied[0].version, 4);
+  EXPECT_EQ(*schema_version_of(dir.str()), 4);
+
+  auto store = open_store(dir.str());
+  ASSERT_NE(store, nullptr);
+  auto live = store->idempotency("key-live", clock.now());
+  ASSERT_TRUE(live) << live.error().message;
+  ASSERT_TRUE(live->has_value());
+  EXPECT_EQ((*live)->sandbox_id, "sb-1");
+  EXPECT_EQ((*live)->outcome, RequestOutcome::kAccepted);
+  EXPECT_EQ((*live)->expires_at, live_until);
+  // Expired records are rewritten too (and still read as absent once expired).
+  auto old = store->idempotency("key-old", expired_at - 1);
+  ASSERT_TRUE(old && old->has_value());
+  EXPECT_EQ((*old)->sandbox_id, "sb-2");
+  EXPECT_FALSE(store->idempotency("key-old", clock.now())->has_value());
+  // Stored in the current encoding: the outcome byte, no HTTP status.
+  const auto& raw = store_internal::Access::raw(*store);
+  std::string value;
+  ASSERT_TRUE(raw.db()->Get(rocksdb::ReadOptions(), raw.cf(layout::kIdempotency), "key-live", &value).ok());
+  EXPECT_EQ(value, keys::idempotency_value({"key-live", "sb-1", RequestOutcome::kAccepted, live_until}));
+  auto recorded = migration_events(*store);
+  ASSERT_EQ(recorded.size(), 4u);
+  EXPECT_EQ(recorded[3].schema_version, 4);
+}
+
+TEST(Migrations, Step4RefusesARecordSandboxdNeverWroteAndChangesNothing) {
+  TempDir dir;
+  ManualClock clock;
+  MigrateOptions to3;
+  to3.target_version = 3;
+  ASSERT_TRUE(migrate(dir.str(), clock, to3));
+  put_raw(dir.str(), layout::kIdempotency, "key-good", v3_idempotency_value(clock.now(), 202, "a"));
+  put_raw(dir.str(), layout::kIdempotency, "key-bad", v3_idempotency_value(clock.now(), 500, "b"));
+  auto report = migrate(dir.str(), clock);
+  ASSERT_FALSE(report);
+  EXPECT_EQ(report.error().code, ErrorCode::kDataLoss);
+  EXPECT_NE(report.error().message.find("key-bad"), std::string::npos) << report.error().message;
+  EXPECT_EQ(*schema_version_of(dir.str()), 3);
+  auto raw = layout::RawDb::open(dir.str(), false);
+  ASSERT_TRUE(raw);
+  std::string value;
+  ASSERT_TRUE((*raw)->db()->Get(rocksdb::ReadOptions(), (*raw)->cf(layout::kIdempotency), "key-good", &value).ok());
+  EXPECT_EQ(value, v3_idempotency_value(clock.now(), 202, "a"));  // not half-migrated
 }
 
 }  // namespace

@@ -66,6 +66,62 @@ AppendRequest sandbox_append(const std::string& id, std::uint64_t version, Event
   return a;
 }
 
+TEST(EventStore, AppendReturnsTheSandboxAsTheProjectionFoldedIt) {
+  TempDir dir;
+  auto store = open_store(dir.str());
+  auto created = store->append(create_request("s1", kT0 + 60'000'000));
+  ASSERT_TRUE(created) << created.error().message;
+  ASSERT_NE(created->sandbox, nullptr);
+  EXPECT_EQ(created->sandbox->id, "s1");
+  EXPECT_EQ(created->sandbox->state, SandboxState::kPending);
+  EXPECT_EQ(created->sandbox->version, 1u);
+  // The very record the projection serves, not a copy of it.
+  EXPECT_EQ(created->sandbox, store->get_sandbox("s1"));
+
+  // Several events in one append: the state after the last one.
+  AppendRequest two = sandbox_append("s1", 1, SandboxStarted{"c1"});
+  two.events.push_back(make_event(PauseRequested{}, kT0 + 11));
+  auto paused = store->append(std::move(two));
+  ASSERT_TRUE(paused);
+  ASSERT_NE(paused->sandbox, nullptr);
+  EXPECT_EQ(paused->sandbox->state, SandboxState::kPausing);
+  EXPECT_EQ(paused->sandbox->runtime_id, "c1");
+  EXPECT_EQ(paused->sandbox->version, 3u);
+  EXPECT_EQ(*paused->sandbox, *store->get_sandbox("s1"));
+}
+
+TEST(EventStore, AppendThatEndsASandboxReturnsItsFinalStateWhichNoReadServes) {
+  TempDir dir;
+  auto store = open_store(dir.str());
+  ASSERT_TRUE(store->append(create_request("s1", std::nullopt)));
+  auto ended = store->append(sandbox_append("s1", 1, SandboxTerminated{std::nullopt, ""}));
+  ASSERT_TRUE(ended) << ended.error().message;
+  ASSERT_NE(ended->sandbox, nullptr);
+  EXPECT_EQ(ended->sandbox->state, SandboxState::kTerminated);
+  EXPECT_EQ(store->get_sandbox("s1"), nullptr);
+  // Events after the end change no projection: no sandbox.
+  auto after = store->append(
+      sandbox_append("s1", 2, MetadataPatched{{{"k", "v"}}, {}}));
+  ASSERT_TRUE(after) << after.error().message;
+  EXPECT_EQ(after->sandbox, nullptr);
+}
+
+TEST(EventStore, AppendToANonSandboxStreamOrADeduplicatedAppendReturnsNoSandbox) {
+  TempDir dir;
+  auto store = open_store(dir.str());
+  auto sys = store->append(system_append(ExpectedVersion::any(), 2));
+  ASSERT_TRUE(sys);
+  EXPECT_EQ(sys->sandbox, nullptr);
+  AppendRequest req = create_request("s1", std::nullopt);
+  req.events[0].event_id = "fixed-id";
+  AppendRequest retry = req;
+  ASSERT_TRUE(store->append(std::move(req)));
+  auto dedup = store->append(std::move(retry));
+  ASSERT_TRUE(dedup);
+  EXPECT_TRUE(dedup->deduplicated);
+  EXPECT_EQ(dedup->sandbox, nullptr);
+}
+
 TEST(EventStore, AppendAssignsGapFreePositionsAndReadsBack) {
   TempDir dir;
   auto store = open_store(dir.str());
@@ -380,13 +436,13 @@ TEST(EventStore, IdempotencyRecordsAreWrittenWithTheAppendAndExpire) {
   TempDir dir;
   auto store = open_store(dir.str());
   auto req = create_request("i1", std::nullopt);
-  req.idempotency = IdempotencyRecord{"key-1", "i1", 202, kT0 + 100};
+  req.idempotency = IdempotencyRecord{"key-1", "i1", RequestOutcome::kAccepted, kT0 + 100};
   ASSERT_TRUE(store->append(req));
   auto rec = store->idempotency("key-1", kT0);
   ASSERT_TRUE(rec);
   ASSERT_TRUE(rec->has_value());
   EXPECT_EQ((*rec)->sandbox_id, "i1");
-  EXPECT_EQ((*rec)->http_status, 202);
+  EXPECT_EQ((*rec)->outcome, RequestOutcome::kAccepted);
   EXPECT_EQ((*rec)->expires_at, kT0 + 100);
   EXPECT_EQ((*rec)->key, "key-1");
   EXPECT_FALSE(store->idempotency("key-1", kT0 + 100)->has_value());  // expired
@@ -394,7 +450,7 @@ TEST(EventStore, IdempotencyRecordsAreWrittenWithTheAppendAndExpire) {
 
   // A conflicting append writes no record.
   auto dup = create_request("i1", std::nullopt);
-  dup.idempotency = IdempotencyRecord{"key-3", "i1", 202, kT0 + 100};
+  dup.idempotency = IdempotencyRecord{"key-3", "i1", RequestOutcome::kAccepted, kT0 + 100};
   ASSERT_FALSE(store->append(dup));
   EXPECT_FALSE(store->idempotency("key-3", kT0)->has_value());
   store.reset();
@@ -568,7 +624,7 @@ TEST(EventStore, RefusesANewerSchema) {
   auto s = EventStore::open(o);
   ASSERT_FALSE(s);
   EXPECT_EQ(s.error().code, ErrorCode::kFailedPrecondition);
-  EXPECT_EQ(s.error().message, "data directory schema 4 is newer than this binary (3)");
+  EXPECT_EQ(s.error().message, "data directory schema 5 is newer than this binary (4)");
 }
 
 TEST(EventStore, InstanceIdIsMadeOnceAndKeptAcrossReopens) {

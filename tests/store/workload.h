@@ -99,7 +99,7 @@ class Workload {
     req.expected = state ? ExpectedVersion::exactly(state->version) : ExpectedVersion::no_stream();
     for (auto& d : *data) req.events.push_back(make_event(std::move(d), now_, reason_of(command)));
     if (!state && rng_() % 3 == 0) {
-      req.idempotency = IdempotencyRecord{"idem-" + id, id, 202, now_ + 3600LL * 1'000'000};
+      req.idempotency = IdempotencyRecord{"idem-" + id, id, RequestOutcome::kAccepted, now_ + 3600LL * 1'000'000};
     }
     last_event_ids_.clear();
     for (const auto& e : req.events) last_event_ids_.push_back(e.event_id);

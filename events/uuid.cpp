@@ -1,4 +1,4 @@
-#include "src/common/uuid.h"
+#include "events/uuid.h"
 
 #include <sys/random.h>
 #include <uuid/uuid.h>

@@ -1,4 +1,4 @@
-#include "src/common/clock.h"
+#include "events/clock.h"
 
 #include <chrono>
 

@@ -1,0 +1,90 @@
+#include "store/projection.h"
+
+#include <mutex>
+
+#include "events/codec.h"
+#include "events/decider.h"
+#include "store/keys.h"
+
+namespace sbx::store_detail {
+
+std::vector<std::shared_ptr<const Sandbox>> SandboxProjection::list() const {
+  std::shared_lock l(mu);
+  std::vector<std::shared_ptr<const Sandbox>> out;
+  out.reserve(live.size());
+  live.for_each([&](const std::shared_ptr<const Sandbox>& s) { out.push_back(s); });
+  return out;
+}
+
+std::size_t SandboxProjection::size() const {
+  std::shared_lock l(mu);
+  return live.size();
+}
+
+std::optional<std::uint64_t> SandboxProjection::cached_version(std::string_view stream) const {
+  std::shared_lock l(mu);
+  if (auto it = versions.find(stream); it != versions.end()) return it->second;
+  return std::nullopt;
+}
+
+void project(StreamWork& w, const Event& e, std::vector<SandboxChange>* changes) {
+  if (!w.sandbox || w.removed) return;
+  if (w.touched && !w.state && w.after) w.state = *w.after;  // reopened by a later append
+  if (!w.state && !std::holds_alternative<SandboxRequested>(e.data)) {
+    w.removed = true;  // a sandbox stream must start with SandboxRequested to be projected
+    return;
+  }
+  std::optional<SandboxState> from;
+  if (w.state) from = w.state->state;
+  w.state = evolve(w.state, e);
+  w.touched = true;
+  if (changes != nullptr) {
+    changes->push_back(
+        SandboxChange{e.position, from, w.state->state, w.state->deleted, w.state->created_at});
+  }
+  if (!is_live(*w.state)) w.removed = true;
+}
+
+std::shared_ptr<const Sandbox> seal_append(StreamWork& w) {
+  if (!w.state) return nullptr;  // this append folded nothing
+  auto sealed = std::make_shared<const Sandbox>(std::move(*w.state));
+  w.state.reset();
+  w.after = w.removed ? nullptr : sealed;
+  return sealed;
+}
+
+void stage_projection(rocksdb::WriteBatch& batch, const StoreContext& ctx, std::string_view id,
+                      const Sandbox* before, const Sandbox* after) {
+  if (after != nullptr) {
+    (void)batch.Put(ctx.sandboxes, id, encode_sandbox(*after));
+  } else if (before != nullptr) {
+    (void)batch.Delete(ctx.sandboxes, id);
+  }
+  auto expiry_of = [&](const Sandbox* s) -> std::optional<std::string> {
+    if (s == nullptr || !expires(*s)) return std::nullopt;
+    return keys::expiry_key(*s->expires_at, id);
+  };
+  auto old_e = expiry_of(before);
+  auto new_e = expiry_of(after);
+  if (old_e != new_e) {
+    if (old_e) (void)batch.Delete(ctx.expiry, *old_e);
+    if (new_e) (void)batch.Put(ctx.expiry, *new_e, rocksdb::Slice());
+  }
+  auto state_of = [&](const Sandbox* s) -> std::optional<std::string> {
+    if (s == nullptr) return std::nullopt;
+    return keys::by_state_key(s->state, s->created_at, id);
+  };
+  auto old_s = state_of(before);
+  auto new_s = state_of(after);
+  if (old_s != new_s) {
+    if (old_s) (void)batch.Delete(ctx.by_state, *old_s);
+    if (new_s) (void)batch.Put(ctx.by_state, *new_s, rocksdb::Slice());
+  }
+}
+
+void stage_idempotency(rocksdb::WriteBatch& batch, const StoreContext& ctx,
+                       const IdempotencyRecord& record) {
+  (void)batch.Put(ctx.idempotency, record.key, keys::idempotency_value(record));
+}
+
+}  // namespace sbx::store_detail

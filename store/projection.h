@@ -1,0 +1,101 @@
+// The sandbox projection: the in-memory table of live sandboxes that every read of a
+// sandbox is served from, the cache of stream versions beside it, and the rules by which
+// an append stages its projection changes (sandboxes, expiry and by_state column
+// families, the idempotency record) into its WriteBatch. store/ only.
+//
+// `evolve` runs here, once per event, while the append is staged (project()); what it
+// yields is published to the table after the batch is durable (write_pipeline.h), handed
+// back to the appender (AppendResult::sandbox) and to commit observers (SandboxChange).
+//
+// Rules (store/FORMAT.md, event_store.h): the table holds live sandboxes only (not
+// Terminated, not deleted); a sandbox stream is projected only if it starts with
+// SandboxRequested; the expiry index holds live sandboxes with a deadline that are not
+// Stopping or Failed; by_state holds every live sandbox.
+//
+// Thread-safety: SandboxProjection's fields are guarded by `mu` (shared for reads,
+// exclusive for the writer whose turn it is, or catch_up on a read-only store); its
+// methods lock it themselves. The staging functions are pure over their arguments.
+#pragma once
+
+#include <rocksdb/write_batch.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "events/event.h"
+#include "events/sandbox.h"
+#include "store/commit.h"
+#include "store/event_store.h"
+#include "store/sandbox_table.h"
+#include "store/store_context.h"
+#include "store/string_map.h"
+
+namespace sbx::store_detail {
+
+// Kept in the sandboxes projection (and served by get_sandbox).
+inline bool is_live(const Sandbox& s) { return s.state != SandboxState::kTerminated && !s.deleted; }
+
+// Has an entry in the expiry index.
+inline bool expires(const Sandbox& s) {
+  return is_live(s) && s.expires_at.has_value() && s.state != SandboxState::kStopping &&
+         s.state != SandboxState::kFailed;
+}
+
+struct SandboxProjection {
+  mutable std::shared_mutex mu;
+  SandboxTable live;                  // mu
+  StringMap<std::uint64_t> versions;  // mu: cache of stream versions (filled lazily)
+
+  // Inline: get_sandbox is the hottest read (one lock and one probe, no call between).
+  std::shared_ptr<const Sandbox> get(std::string_view sandbox_id) const {
+    std::shared_lock l(mu);
+    const auto* sandbox = live.find(sandbox_id);
+    return sandbox != nullptr ? *sandbox : nullptr;
+  }
+  std::vector<std::shared_ptr<const Sandbox>> list() const;  // in no particular order
+  std::size_t size() const;
+  std::optional<std::uint64_t> cached_version(std::string_view stream) const;
+};
+
+// What one group commit knows about one stream it touches (write_group.h).
+struct StreamWork {
+  std::uint64_t version = 0;              // including the events staged so far in this group
+  bool sandbox = false;                   // a sandbox-* stream
+  bool touched = false;                   // the projection changed in this group
+  bool removed = false;                   // the stream has (or now has) no projection
+  std::shared_ptr<const Sandbox> before;  // live projection before the group
+  std::optional<Sandbox> state;           // projection while an append's events are staged
+  std::shared_ptr<const Sandbox> after;   // after the appends staged so far (null: none);
+                                          // immutable
+  // The `after` whose projection entries are in the batch (encoded = true). A group that
+  // takes in more requests re-stages only the streams they change; their entries are then
+  // encoded again as a change from this one (WriteBatch entries apply in order).
+  std::shared_ptr<const Sandbox> encoded_after;
+  bool encoded = false;
+};
+
+// Folds `e` into the stream's projection (evolve, once). Appends what it did to `changes`
+// unless that is null.
+void project(StreamWork& w, const Event& e, std::vector<SandboxChange>* changes);
+
+// Ends the staging of one append on `w`: the state its events folded to becomes the
+// stream's immutable `after` (null if it left the projection). Returns the sandbox as
+// the append left it (AppendResult::sandbox): `after`, or — when this append took the
+// sandbox out of the projection — its final state; null when the append folded nothing.
+std::shared_ptr<const Sandbox> seal_append(StreamWork& w);
+
+// Stages the sandboxes, expiry and by_state entries that turn `before` into `after`
+// (either may be null: no projection) for sandbox `id`.
+void stage_projection(rocksdb::WriteBatch& batch, const StoreContext& ctx, std::string_view id,
+                      const Sandbox* before, const Sandbox* after);
+
+// Stages the idempotency record of a create.
+void stage_idempotency(rocksdb::WriteBatch& batch, const StoreContext& ctx,
+                       const IdempotencyRecord& record);
+
+}  // namespace sbx::store_detail

@@ -22,24 +22,45 @@ std::string EventStreamer::frame(const Event& event) {
 EventStreamer::EventStreamer(EventStore& store, std::chrono::milliseconds heartbeat,
                              std::size_t batch)
     : store_(store), heartbeat_(heartbeat), batch_(std::max<std::size_t>(1, batch)) {
-  listener_id_ = store_.add_commit_listener([this](const std::vector<Event>&, const CommitStats&) {
-    {
-      std::lock_guard lock(mu_);
-      if (subs_.empty()) return;
-      dirty_ = true;
-    }
-    cv_.notify_one();
-  });
   thread_ = std::thread([this] { run(); });
   ::pthread_setname_np(thread_.native_handle(), "sbx-sse");
 }
 
 EventStreamer::~EventStreamer() { shutdown(); }
 
+// Runs on a committing thread (a Subscription's on_ready) or a caller of add(): never under
+// mu_ of this object or a lock of a subscription.
+void EventStreamer::mark_ready() {
+  {
+    std::lock_guard lock(mu_);
+    dirty_ = true;
+  }
+  cv_.notify_one();
+}
+
 bool EventStreamer::add(Subscriber subscriber, std::uint64_t after) {
   auto sub = std::make_shared<Sub>();
   sub->io = std::move(subscriber);
-  sub->after = after;
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) {
+      if (sub->io.end) sub->io.end();
+      return false;
+    }
+  }
+  Subscription::Options o;
+  o.after = after;
+  o.max_batch = batch_;
+  o.name = "sse";
+  o.on_ready = [this] { mark_ready(); };
+  auto log = Subscription::open(store_, std::move(o));
+  if (!log) {
+    logger("api")->warn("event stream: cannot follow the log from {}: {}", after + 1,
+                        log.error().message);
+    if (sub->io.end) sub->io.end();
+    return false;
+  }
+  sub->log = std::move(*log);
   {
     std::lock_guard lock(mu_);
     if (!stopping_) {
@@ -48,7 +69,7 @@ bool EventStreamer::add(Subscriber subscriber, std::uint64_t after) {
       sub = nullptr;
     }
   }
-  if (sub) {
+  if (sub) {  // shutdown began meanwhile; its subscription is stopped outside mu_
     if (sub->io.end) sub->io.end();
     return false;
   }
@@ -64,7 +85,10 @@ std::size_t EventStreamer::subscribers() const {
 void EventStreamer::run() {
   auto next_heartbeat = std::chrono::steady_clock::now() + heartbeat_;
   for (;;) {
+    // Declared before the lock at the end of the round, so a dropped subscriber's
+    // Subscription is destroyed after that lock is released.
     std::vector<std::shared_ptr<Sub>> subs;
+    std::vector<std::shared_ptr<Sub>> gone;
     bool beat = false;
     {
       std::unique_lock lock(mu_);
@@ -78,29 +102,28 @@ void EventStreamer::run() {
       dirty_ = false;
       subs = subs_;
     }
-    const std::uint64_t head = store_.head();
-    std::vector<std::shared_ptr<Sub>> gone;
     bool lagging = false;
     for (auto& sub : subs) {
       bool alive = true;
-      if (sub->after < head) {
-        // Records that do not decode are skipped (the store logs and counts them).
-        auto chunk = store_.read_log(sub->after + 1, batch_);
-        if (!chunk) {
-          logger("api")->warn("event stream: reading from {} failed: {}", sub->after + 1,
-                              chunk.error().message);
-        } else {
-          if (!chunk->events.empty()) {
-            std::string frames;
-            for (const auto& e : chunk->events) frames += frame(e);
-            alive = sub->io.write(frames);
-          }
-          if (alive && chunk->next > sub->after + 1) {
-            sub->after = chunk->next - 1;
-            if (sub->after < head) lagging = true;
-          }
+      // About batch_ events per subscriber per round (a live batch is one group commit, so
+      // several are taken until batch_ is reached); records that do not decode are skipped
+      // (the store logs and counts them). A round that took something may have left more:
+      // another round follows.
+      std::string frames;
+      std::size_t taken = 0;
+      bool more = false;
+      while (taken < batch_) {
+        auto batch = sub->log->poll();
+        if (batch.empty()) {
+          more = false;
+          break;
         }
+        more = true;
+        taken += batch.events().size() + batch.corrupt().size();
+        for (const auto& e : batch.events()) frames += frame(e);
       }
+      if (!frames.empty()) alive = sub->io.write(frames);
+      if (more) lagging = true;
       if (alive && beat) alive = sub->io.write(": keep-alive\n\n");
       if (!alive) gone.push_back(sub);
     }
@@ -118,7 +141,6 @@ void EventStreamer::run() {
 
 void EventStreamer::shutdown() {
   std::call_once(shutdown_once_, [this] {
-    store_.remove_commit_listener(listener_id_);
     {
       std::lock_guard lock(mu_);
       stopping_ = true;

@@ -13,8 +13,11 @@
 // decode is left out (its `id` is skipped; the store logs and counts it): one bad record
 // never stalls the streams.
 //
-// No polling: the thread sleeps until a commit, a new subscriber, the next heartbeat, or
-// shutdown. Thread-safe. shutdown() (also run by the destructor) ends every stream and
+// Each subscriber reads the log through its own pull-mode Subscription (store/subscription.h)
+// opened at its position: catch-up from the log, then the committed batches from memory;
+// the subscription's `on_ready` wakes the streamer's thread, which polls every subscriber's
+// subscription once per round. No polling of the store: the thread sleeps until a commit, a
+// new subscriber, the next heartbeat, or shutdown. Thread-safe. shutdown() (also run by the destructor) ends every stream and
 // joins; the EventStore must outlive it.
 #pragma once
 
@@ -31,6 +34,7 @@
 #include <vector>
 
 #include "store/event_store.h"
+#include "store/subscription.h"
 
 namespace sbx {
 
@@ -59,14 +63,14 @@ class EventStreamer {
  private:
   struct Sub {
     Subscriber io;
-    std::uint64_t after = 0;
+    std::unique_ptr<Subscription> log;  // destroyed outside mu_ (its stop() waits for on_ready)
   };
   void run();
+  void mark_ready();
 
   EventStore& store_;
   const std::chrono::milliseconds heartbeat_;
   const std::size_t batch_;
-  int listener_id_ = -1;
 
   mutable std::mutex mu_;
   std::condition_variable cv_;

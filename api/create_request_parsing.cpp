@@ -273,7 +273,7 @@ std::expected<CreateRequest, ApiError> parse_create_request(std::string_view bod
       } else if (k == "memory") {
         if (auto p = memory_limit_problem(v); !p.empty()) c.value(ApiErrorKind::kInvalidValue, p);
       } else if (k == "gpu") {
-        auto n = parse_int(v);
+        auto n = parse_int(v, SignPolicy::kAllowPlus);
         if (!n || *n < 0 || *n > 64) {
           c.value(ApiErrorKind::kInvalidValue,
                   "resourceLimits.gpu: \"" + printable(v) + "\" is not a whole number of devices (0..64)");
@@ -423,7 +423,7 @@ std::expected<CreateRequest, ApiError> parse_create_request(std::string_view bod
       }
     }
     if (auto it = ext.find("access.renew.extend.seconds"); it != ext.end()) {
-      auto n = parse_int(it->second);
+      auto n = parse_int(it->second, SignPolicy::kAllowPlus);
       if (!n || *n < 300 || *n > 86400) {
         c.value(ApiErrorKind::kInvalidValue,
                 "extensions[\"access.renew.extend.seconds\"] must be an integer from 300 to 86400, "

@@ -117,7 +117,7 @@ void watch_events(const Call& call) {
   }
   std::uint64_t after = server.deps.reads.head();
   if (since_text) {
-    auto n = parse_int(trim(*since_text));
+    auto n = parse_int(trim(*since_text), SignPolicy::kAllowPlus);
     if (!n || *n < 0) {
       ex->send_error(
           api_error(ApiErrorKind::kValidation, "since must be a non-negative integer position",

@@ -67,7 +67,7 @@ std::optional<std::string_view> header_of(std::string_view head, std::string_vie
 std::optional<unsigned long long> content_length_of(std::string_view head) {
   auto v = header_of(head, "content-length");
   if (!v) return std::nullopt;
-  auto n = parse_int(*v);
+  auto n = parse_int(*v, SignPolicy::kAllowPlus);
   if (n && *n >= 0) return static_cast<unsigned long long>(*n);
   return std::nullopt;
 }

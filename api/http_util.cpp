@@ -113,16 +113,4 @@ bool constant_time_equals(std::string_view a, std::string_view b) {
   return diff == 0;
 }
 
-std::optional<long long> parse_int(std::string_view s) {
-  if (s.empty()) return std::nullopt;
-  std::size_t start = (s[0] == '+' || s[0] == '-') ? 1 : 0;
-  if (start == s.size()) return std::nullopt;
-  long long v = 0;
-  std::string_view digits = s;
-  if (s[0] == '+') digits.remove_prefix(1);
-  auto [p, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), v);
-  if (ec != std::errc() || p != digits.data() + digits.size()) return std::nullopt;
-  return v;
-}
-
 }  // namespace sbx::api

@@ -11,6 +11,8 @@
 #include <utility>
 #include <vector>
 
+#include "events/integer.h"
+
 namespace sbx::api {
 
 // Decodes %XX escapes (and '+' as a space when `plus_is_space`, as in form-encoded query
@@ -38,8 +40,5 @@ std::string request_id_from(std::optional<std::string_view> header);
 
 // Compares two secrets in time that depends only on their lengths.
 bool constant_time_equals(std::string_view a, std::string_view b);
-
-// Strict decimal integer (optional sign, no spaces, no fraction); nullopt on overflow.
-std::optional<long long> parse_int(std::string_view s);
 
 }  // namespace sbx::api

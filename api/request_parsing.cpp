@@ -100,7 +100,7 @@ std::expected<ListQuery, ApiError> parse_list_query(const QueryParams& query) {
   auto int_param = [&](const char* name, int low, int high, int& out) {
     auto v = query_value(query, name);
     if (!v) return;
-    auto n = parse_int(trim(*v));
+    auto n = parse_int(trim(*v), SignPolicy::kAllowPlus);
     if (!n) {
       issues.push_back(Issue{{"query", name}, "Input should be a valid integer", "int_parsing"});
     } else if (*n < low || *n > high) {
@@ -153,7 +153,7 @@ std::expected<ListQuery, ApiError> parse_list_query(const QueryParams& query) {
 }
 
 std::expected<int, ApiError> parse_port(std::string_view segment, std::string_view runtime_prefix) {
-  auto n = parse_int(segment);
+  auto n = parse_int(segment, SignPolicy::kAllowPlus);
   if (!n || *n < 1 || *n > 65535) {
     return std::unexpected(
         api_error(ApiErrorKind::kInvalidPort,

@@ -89,13 +89,6 @@ bool is_docker_host(std::string_view s) {
 
 bool is_absolute_path(std::string_view s) { return s.starts_with('/'); }
 
-std::optional<int64_t> parse_int(std::string_view s) {
-  int64_t v = 0;
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc() || p != s.data() + s.size() || s.empty()) return std::nullopt;
-  return v;
-}
-
 // "LOW-HIGH" with 1 <= LOW <= HIGH <= 65535.
 std::optional<std::pair<int, int>> parse_port_range(std::string_view s) {
   size_t dash = s.find('-');

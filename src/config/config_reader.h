@@ -20,6 +20,7 @@
 #include <utility>
 #include <vector>
 
+#include "events/integer.h"
 #include "events/result.h"
 #include "src/config/config.h"
 
@@ -42,7 +43,6 @@ std::string upper(std::string_view s);
 bool is_ip_address(std::string_view s);
 bool is_docker_host(std::string_view s);
 bool is_absolute_path(std::string_view s);
-std::optional<int64_t> parse_int(std::string_view s);
 // "LOW-HIGH" with 1 <= LOW <= HIGH <= 65535.
 std::optional<std::pair<int, int>> parse_port_range(std::string_view s);
 

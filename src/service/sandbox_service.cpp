@@ -90,9 +90,10 @@ SandboxService::SandboxService(EventStore& store, const Clock& clock, ServiceOpt
       options_(std::move(options)),
       ports_(options_.port_range_low, options_.port_range_high, options_.probe_host_ports,
              options_.port_bind_ip),
-      // Registered before waiter_'s listener: listeners run in registration order, so a
-      // sandbox's ports and host slot are free before any request waiting for its end is
-      // answered (a client that deleted a sandbox may create the next one at once).
+      // Registered before waiter_'s subscription, which delivers a commit on its own
+      // thread after every listener ran: a sandbox's ports and host slot are free before
+      // any request waiting for its end is answered (a client that deleted a sandbox may
+      // create the next one at once).
       listener_id_(store.add_commit_listener(
           [this](const std::vector<Event>& events, const CommitStats&) { on_commit(events); })),
       waiter_(store),

@@ -1,9 +1,8 @@
 #include "src/service/transition_waiter.h"
 
-#include <pthread.h>
-
 #include <algorithm>
 #include <exception>
+#include <optional>
 #include <string_view>
 #include <unordered_set>
 
@@ -41,10 +40,17 @@ void run_callback(const TransitionWaiter::Callback& cb, WaitOutcome outcome,
 }  // namespace
 
 TransitionWaiter::TransitionWaiter(EventStore& store) : store_(store) {
-  listener_id_ = store_.add_commit_listener(
-      [this](const std::vector<Event>& events, const CommitStats&) { on_commit(events); });
-  thread_ = std::thread([this] { run(); });
-  ::pthread_setname_np(thread_.native_handle(), "sbx-waiter");
+  Subscription::Options o;
+  o.from_head = true;
+  o.name = "sbx-waiter";
+  auto log = Subscription::open(store_, std::move(o));
+  if (!log) {
+    // Only a consumer checkpoint can fail to open; from the head nothing is read.
+    logger("service")->error("transition waiter: cannot follow the log: {}", log.error().message);
+    return;
+  }
+  log_ = std::move(*log);
+  log_->start([this](const Subscription::Batch& batch) { on_batch(batch); });
 }
 
 TransitionWaiter::~TransitionWaiter() { shutdown(); }
@@ -64,11 +70,13 @@ void TransitionWaiter::wait_async(std::string sandbox_id, Predicate predicate,
   w->predicate = std::move(predicate);
   w->callback = std::move(callback);
   w->deadline = std::chrono::steady_clock::now() + std::max(timeout, std::chrono::milliseconds(0));
+  bool earliest = false;
   {
     std::lock_guard lock(mu_);
-    if (stopping_) {
+    if (stopping_ || !log_) {
       w->done = true;
     } else {
+      earliest = deadlines_.empty() || w->deadline < deadlines_.top()->deadline;
       by_id_[w->sandbox_id].push_back(w);
       deadlines_.push(w);
       ++pending_;
@@ -78,10 +86,13 @@ void TransitionWaiter::wait_async(std::string sandbox_id, Predicate predicate,
     run_callback(w->callback, WaitOutcome::kCancelled, store_.get_sandbox(w->sandbox_id));
     return;
   }
-  cv_.notify_one();  // the new deadline may be the earliest
+  // The new deadline is the earliest: the handler sets the alarm anew (wake() after the
+  // push, so a handler that is setting an older alarm right now runs once more).
+  if (earliest) log_->wake();
 
   // Registered first, checked second: a commit that lands in between is seen either by
-  // this check (the projection is updated before listeners run) or by the listener.
+  // this check (the projection is updated before the commit is delivered) or by the
+  // subscription, which delivers every commit after it was opened.
   auto current = store_.get_sandbox(w->sandbox_id);
   WaitOutcome outcome;
   {
@@ -101,56 +112,47 @@ void TransitionWaiter::wait_async(std::string sandbox_id, Predicate predicate,
   run_callback(w->callback, outcome, std::move(current));
 }
 
-void TransitionWaiter::on_commit(const std::vector<Event>& events) {
-  bool any = false;
+void TransitionWaiter::on_batch(const Subscription::Batch& batch) {
+  if (batch.stopped()) return;
+  struct Ready {
+    WaitPtr wait;
+    WaitOutcome outcome;
+    std::shared_ptr<const Sandbox> sandbox;
+  };
+  std::vector<Ready> ready;
+  std::optional<std::chrono::steady_clock::time_point> alarm;
   {
     std::lock_guard lock(mu_);
-    if (by_id_.empty()) return;
-    std::unordered_set<std::string_view> seen;
-    for (const auto& e : events) {
-      const std::string_view id = sandbox_id_of(e.stream);
-      if (id.empty() || !seen.insert(id).second) continue;
-      auto it = by_id_.find(std::string(id));
-      if (it == by_id_.end()) continue;
-      auto current = store_.get_sandbox(id);
-      auto& waits = it->second;
-      for (auto& w : waits) {
-        if (w->done) continue;
-        if (!current) {
-          ready_.push_back({w, WaitOutcome::kGone, nullptr});
-        } else if (w->predicate(*current)) {
-          ready_.push_back({w, WaitOutcome::kSatisfied, current});
-        } else {
-          continue;
+    if (!by_id_.empty()) {
+      std::unordered_set<std::string_view> seen;
+      for (const auto& e : batch.events()) {
+        const std::string_view id = sandbox_id_of(e.stream);
+        if (id.empty() || !seen.insert(id).second) continue;
+        auto it = by_id_.find(std::string(id));
+        if (it == by_id_.end()) continue;
+        auto current = store_.get_sandbox(id);
+        auto& waits = it->second;
+        for (auto& w : waits) {
+          if (w->done) continue;
+          if (!current) {
+            ready.push_back({w, WaitOutcome::kGone, nullptr});
+          } else if (w->predicate(*current)) {
+            ready.push_back({w, WaitOutcome::kSatisfied, current});
+          } else {
+            continue;
+          }
+          w->done = true;
+          --pending_;
         }
-        w->done = true;
-        --pending_;
-        any = true;
+        waits.erase(std::remove_if(waits.begin(), waits.end(),
+                                   [](const WaitPtr& w) { return w->done.load(); }),
+                    waits.end());
+        if (waits.empty()) by_id_.erase(it);
       }
-      waits.erase(std::remove_if(waits.begin(), waits.end(),
-                                 [](const WaitPtr& w) { return w->done.load(); }),
-                  waits.end());
-      if (waits.empty()) by_id_.erase(it);
-    }
-  }
-  if (any) cv_.notify_one();
-}
-
-void TransitionWaiter::run() {
-  std::unique_lock lock(mu_);
-  for (;;) {
-    if (!ready_.empty()) {
-      std::vector<Ready> batch;
-      batch.swap(ready_);
-      lock.unlock();
-      for (auto& r : batch) run_callback(r.wait->callback, r.outcome, std::move(r.sandbox));
-      lock.lock();
-      continue;
     }
     // Drop completed waits from the top of the heap, then fire the expired ones.
     while (!deadlines_.empty() && deadlines_.top()->done) deadlines_.pop();
     const auto now = std::chrono::steady_clock::now();
-    std::vector<WaitPtr> expired;
     while (!deadlines_.empty() && deadlines_.top()->deadline <= now) {
       WaitPtr w = deadlines_.top();
       deadlines_.pop();
@@ -158,35 +160,26 @@ void TransitionWaiter::run() {
       w->done = true;
       unlink(w);
       --pending_;
-      expired.push_back(std::move(w));
+      ready.push_back({std::move(w), WaitOutcome::kTimedOut, nullptr});
     }
-    if (!expired.empty()) {
-      lock.unlock();
-      for (auto& w : expired) {
-        run_callback(w->callback, WaitOutcome::kTimedOut, store_.get_sandbox(w->sandbox_id));
-      }
-      lock.lock();
-      continue;
-    }
-    if (stopping_) return;
-    if (deadlines_.empty()) {
-      cv_.wait(lock);
-    } else {
-      cv_.wait_until(lock, deadlines_.top()->deadline);
-    }
+    while (!deadlines_.empty() && deadlines_.top()->done) deadlines_.pop();
+    if (!deadlines_.empty()) alarm = deadlines_.top()->deadline;
+  }
+  if (alarm) log_->wake_at(*alarm);
+  for (auto& r : ready) {
+    if (r.outcome == WaitOutcome::kTimedOut) r.sandbox = store_.get_sandbox(r.wait->sandbox_id);
+    run_callback(r.wait->callback, r.outcome, std::move(r.sandbox));
   }
 }
 
 void TransitionWaiter::shutdown() {
   std::call_once(shutdown_once_, [this] {
-    store_.remove_commit_listener(listener_id_);
     {
       std::lock_guard lock(mu_);
       stopping_ = true;
     }
-    cv_.notify_all();
-    if (thread_.joinable()) thread_.join();
-    // The thread ran every ready callback before it returned; cancel what is left.
+    // Joins the handler's thread: it has run every callback it took before it returned.
+    if (log_) log_->stop();
     std::vector<WaitPtr> left;
     {
       std::lock_guard lock(mu_);

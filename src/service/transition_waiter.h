@@ -10,16 +10,22 @@
 //   kCancelled  shutdown() ran first.
 // The callback receives the outcome and the projection at that moment (nullptr when gone).
 //
-// Mechanics: a store commit listener evaluates the waits of the sandboxes a commit
-// touched; one timer thread keeps a deadline heap and also runs the callbacks of waits
-// completed by commits (so the store's writer thread only evaluates predicates). A wait
+// Mechanics: one push-mode Subscription to the log (store/subscription.h), opened at the
+// head, runs everything on its thread: for each delivered batch it evaluates the waits of
+// the sandboxes the batch touched against the projection and runs their callbacks, fires
+// the waits whose deadline passed (a deadline heap; the subscription's alarm is set to the
+// earliest), and nothing else — the committing threads never evaluate predicates. A wait
 // satisfied at registration runs its callback on the registering thread, before
-// wait_async returns. No polling anywhere.
+// wait_async returns. No polling anywhere. Commit listeners registered before this
+// object's (SandboxService frees ports and host slots in one) have run for a commit before
+// any wait it completes is answered: the subscription learns of a commit from its own
+// listener, registered later, and delivers it on its thread afterwards.
 //
 // Thread-safety: every method is thread-safe. Callbacks must be quick and must not throw;
 // they may call wait_async. Predicates run under an internal lock: pure and fast only.
 // Lifetime: the EventStore must outlive this object; shutdown() (also run by the
-// destructor) removes the listener, completes pending waits with kCancelled, joins.
+// destructor) stops the subscription (joining its thread), then completes pending waits
+// with kCancelled.
 #pragma once
 
 #include <atomic>
@@ -37,6 +43,7 @@
 
 #include "events/sandbox.h"
 #include "store/event_store.h"
+#include "store/subscription.h"
 
 namespace sbx {
 
@@ -68,32 +75,25 @@ class TransitionWaiter {
     std::atomic<bool> done{false};
   };
   using WaitPtr = std::shared_ptr<Wait>;
-  struct Ready {
-    WaitPtr wait;
-    WaitOutcome outcome;
-    std::shared_ptr<const Sandbox> sandbox;
-  };
   struct Later {
     bool operator()(const WaitPtr& a, const WaitPtr& b) const { return a->deadline > b->deadline; }
   };
 
-  void on_commit(const std::vector<Event>& events);
-  void run();
+  // The subscription's handler: evaluates the waits `batch` touches, fires the expired
+  // ones, sets the alarm to the next deadline.
+  void on_batch(const Subscription::Batch& batch);
   // Removes `w` from by_id_ (mu_ held).
   void unlink(const WaitPtr& w);
 
   EventStore& store_;
-  int listener_id_ = -1;
 
   mutable std::mutex mu_;
-  std::condition_variable cv_;
   std::unordered_map<std::string, std::vector<WaitPtr>> by_id_;
   std::priority_queue<WaitPtr, std::vector<WaitPtr>, Later> deadlines_;
-  std::vector<Ready> ready_;
   std::size_t pending_ = 0;
   bool stopping_ = false;
+  std::unique_ptr<Subscription> log_;  // null only if it could not be opened (logged)
   std::once_flag shutdown_once_;
-  std::thread thread_;
 };
 
 }  // namespace sbx

@@ -147,15 +147,10 @@ void check_volumes(Checker& c, const json& volumes, const CreateParseOptions& op
 
 std::expected<CreateRequest, ApiError> parse_create_request(std::string_view body,
                                                             const CreateParseOptions& options) {
-  auto parsed = parse_json(body);
+  auto parsed = parse_json_object(body);
   if (!parsed) return std::unexpected(parsed.error());
   const json& j = *parsed;
   Checker c;
-  if (!j.is_object()) {
-    c.issues.push_back(
-        Issue{{"body"}, "Input should be an object, got " + type_name(j), "type_error"});
-    return std::unexpected(*c.result());
-  }
   CreateRequest r;
 
   // image / snapshotId: exactly one.

@@ -37,6 +37,15 @@ std::expected<json, ApiError> parse_json(std::string_view body) {
 
 // A user string as it may be quoted in a message: control characters (NUL among them)
 // as \xNN, and at most 200 characters of it.
+std::expected<json, ApiError> parse_json_object(std::string_view body) {
+  auto parsed = parse_json(body);
+  if (!parsed || parsed->is_object()) return parsed;
+  Checker c;
+  c.issues.push_back(
+      Issue{{"body"}, "Input should be an object, got " + type_name(*parsed), "type_error"});
+  return std::unexpected(*c.result());
+}
+
 std::string printable(std::string_view s) {
   std::string out;
   for (std::size_t i = 0; i < s.size() && i < 200; ++i) {

@@ -22,6 +22,8 @@ using json = nlohmann::json;
 // The body as JSON: 422 when empty, 400 when nested deeper than kMaxJsonDepth or malformed
 // (naming the position of the first error).
 std::expected<json, ApiError> parse_json(std::string_view body);
+// parse_json, and a body that is not a JSON object is a 422 naming its type.
+std::expected<json, ApiError> parse_json_object(std::string_view body);
 
 // A user string as it may be quoted in a message: control characters (NUL among them)
 // as \xNN, and at most 200 characters of it.

@@ -10,15 +10,10 @@ namespace sbx::api {
 using namespace parsing;
 
 std::expected<PatchMetadata, ApiError> parse_metadata_patch(std::string_view body) {
-  auto parsed = parse_json(body);
+  auto parsed = parse_json_object(body);
   if (!parsed) return std::unexpected(parsed.error());
   const json& j = *parsed;
   Checker c;
-  if (!j.is_object()) {
-    c.issues.push_back(
-        Issue{{"body"}, "Input should be an object, got " + type_name(j), "type_error"});
-    return std::unexpected(*c.result());
-  }
   PatchMetadata patch;
   for (auto it = j.begin(); it != j.end(); ++it) {
     if (it->is_null()) {
@@ -49,15 +44,10 @@ std::expected<PatchMetadata, ApiError> parse_metadata_patch(std::string_view bod
 }
 
 std::expected<RenewExpiration, ApiError> parse_renew_request(std::string_view body) {
-  auto parsed = parse_json(body);
+  auto parsed = parse_json_object(body);
   if (!parsed) return std::unexpected(parsed.error());
   const json& j = *parsed;
   Checker c;
-  if (!j.is_object()) {
-    c.issues.push_back(
-        Issue{{"body"}, "Input should be an object, got " + type_name(j), "type_error"});
-    return std::unexpected(*c.result());
-  }
   if (!present(j, "expiresAt") || !j["expiresAt"].is_string()) {
     c.issue({"expiresAt"}, "Field required (an RFC 3339 date-time)", "missing");
     return std::unexpected(*c.result());

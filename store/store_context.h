@@ -15,6 +15,7 @@
 
 #include <rocksdb/db.h>
 
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <shared_mutex>
@@ -30,6 +31,13 @@
 namespace sbx::store_detail {
 
 inline std::string_view sv(const rocksdb::Slice& s) { return {s.data(), s.size()}; }
+
+// Steady-clock microseconds since `since` (durations the store logs and reports).
+inline Micros elapsed_micros(std::chrono::steady_clock::time_point since) {
+  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() -
+                                                               since)
+      .count();
+}
 
 struct StoreContext {
   StoreOptions options;

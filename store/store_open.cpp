@@ -21,12 +21,6 @@ namespace sbx::store_detail {
 
 namespace {
 
-Micros elapsed_micros(std::chrono::steady_clock::time_point since) {
-  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() -
-                                                               since)
-      .count();
-}
-
 // Key ranges per loading thread: enough for the threads to even out uneven ranges (UUID
 // keys leave the widths between '9' and 'a' empty), few enough that the seeks and
 // readaheads of every range stay cheap (64 ranges cost ~20 % more CPU than 4).

@@ -10,16 +10,6 @@
 
 namespace sbx::store_detail {
 
-namespace {
-
-Micros elapsed_micros(std::chrono::steady_clock::time_point since) {
-  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() -
-                                                               since)
-      .count();
-}
-
-}  // namespace
-
 void WritePipeline::start(std::uint64_t head) {
   next_position_ = head + 1;
   for (int i = 0; i < kWriters; ++i) {

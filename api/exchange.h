@@ -21,7 +21,7 @@
 // ParkedExchanges lives in that state.
 #pragma once
 
-#include <pistache/http.h>
+#include "api/pistache.h"
 
 #include <atomic>
 #include <chrono>

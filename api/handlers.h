@@ -11,9 +11,7 @@
 // answered 500 by the caller.
 #pragma once
 
-#include <pistache/http.h>
-#include <pistache/peer.h>
-#include <pistache/transport.h>
+#include "api/pistache.h"
 
 #include <memory>
 #include <string_view>

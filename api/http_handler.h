@@ -21,9 +21,7 @@
 // disconnection); on_transport_thread() is how other threads get there.
 #pragma once
 
-#include <pistache/http.h>
-#include <pistache/peer.h>
-#include <pistache/transport.h>
+#include "api/pistache.h"
 
 #include <chrono>
 #include <cstddef>

@@ -27,7 +27,7 @@
 // method twice on one template, or one template both root-only and not.
 #pragma once
 
-#include <pistache/http_defs.h>
+#include "api/pistache.h"
 
 #include <array>
 #include <cstddef>

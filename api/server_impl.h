@@ -9,10 +9,7 @@
 // read-only afterwards; the rest say how they are guarded.
 #pragma once
 
-#include <pistache/endpoint.h>
-#include <pistache/http.h>
-#include <pistache/peer.h>
-#include <pistache/transport.h>
+#include "api/pistache.h"
 
 #include <atomic>
 #include <chrono>

@@ -35,13 +35,15 @@ struct HeadCapture {
   bool poisoned = false;  // an early error was sent: ignore the rest of this connection
   std::string target;
   bool counted = false;    // counted in Impl::connections
-  bool started = false;    // a byte of the current request arrived (its timer is armed)
+  bool header_timer = false;  // the current request's header timeout is armed
+  bool body_timer = false;    // the current request's body timeout is armed
   std::uint64_t seq = 0;   // bumped whenever a request was dispatched
   void reset() {
     head.clear();
     done = false;
     target.clear();
-    started = false;
+    header_timer = false;
+    body_timer = false;
     ++seq;
   }
 };
@@ -204,10 +206,6 @@ class HttpHandler : public Http::Handler {
         return;
       }
     }
-    if (!cap->started) {
-      cap->started = true;
-      arm_timeout(peer, cap, impl_->options.header_timeout, false);
-    }
     if (!cap->done) {
       const std::size_t before = cap->head.size();
       cap->head.append(buffer,
@@ -245,7 +243,6 @@ class HttpHandler : public Http::Handler {
             return;
           }
         }
-        if (has_body) arm_timeout(peer, cap, impl_->options.body_timeout, true);
         // A client that waits for permission before sending its body (curl does for
         // bodies over 1 KiB) gets it at once instead of after its own timeout.
         if (auto expect = header_of(cap->head, "expect"); expect &&
@@ -275,7 +272,22 @@ class HttpHandler : public Http::Handler {
                              std::to_string(impl_->options.max_body_bytes) + ")"));
         return;
       }
-      if (parser->parse() != Http::Private::State::Done) return;
+      if (parser->parse() != Http::Private::State::Done) {
+        // Incomplete after this input: from now on the rest must arrive within its
+        // timeout. Armed only here, so a request that arrives whole (the common case)
+        // costs no timer: each is a descriptor until it fires, and one per request ran a
+        // busy server out of descriptors.
+        if (!cap->done) {
+          if (!cap->header_timer) {
+            cap->header_timer = true;
+            arm_timeout(peer, cap, impl_->options.header_timeout, false);
+          }
+        } else if (!cap->body_timer) {
+          cap->body_timer = true;
+          arm_timeout(peer, cap, impl_->options.body_timeout, true);
+        }
+        return;
+      }
 
       Http::ResponseWriter response(request.version(), transport(), this, peer);
       request.copyAddress(peer->address());

@@ -97,7 +97,13 @@ struct ContainerSpec {
 Result<void> validate_container_spec(const ContainerSpec& spec);
 
 struct RuntimeInfo {
-  std::string runtime_id;  // the engine's container id
+  std::string runtime_id;  // the engine's container id (Kubernetes: "pod/sandbox-<id>")
+  // Whether the sandbox is ready now. Docker: always (a started container is Running).
+  // Runtimes that report readiness (reports_readiness()) answer false while the workload
+  // is not Ready yet: the sandbox then stays Pending and the reconciler records the start
+  // when the runtime reports it (ContainerStatus::ready, RuntimeEventKind::kStarted).
+  bool ready = true;
+  std::string address;  // the workload's IP when ready (Kubernetes: the pod IP); "" else
 };
 
 enum class ContainerState { kCreated, kRunning, kPaused, kRestarting, kRemoving, kExited, kDead };
@@ -116,6 +122,17 @@ struct ContainerStatus {
   bool oom_killed = false;
   std::optional<Micros> started_at;
   std::optional<Micros> finished_at;
+  // Runtimes that report readiness (Kubernetes) only: whether the workload passes its
+  // readiness check (the pod's Ready condition), its address (pod IP, "" until assigned),
+  // and why it is not running as asked ("ImagePullBackOff", "Unschedulable", "Evicted",
+  // "OOMKilled", ...) with the runtime's message. `permanent` marks a reason that never
+  // clears by itself (an invalid image name): the sandbox fails at once instead of after
+  // the pending timeout.
+  bool ready = false;
+  std::string address;
+  std::string reason;
+  std::string message;
+  bool permanent = false;
 };
 
 enum class RuntimeEventKind { kStarted, kDied, kOomKilled, kDestroyed, kPaused, kUnpaused };
@@ -143,6 +160,21 @@ class Runtime {
   virtual Result<std::optional<ContainerStatus>> inspect(const std::string& sandbox_id) = 0;
   virtual Result<std::vector<ContainerStatus>> list() = 0;
   virtual Result<void> ping() = 0;
+
+  // Whether create_and_start() may answer before the sandbox is ready (RuntimeInfo::ready
+  // false) and readiness then comes from inspect()/list() (ContainerStatus::ready) and
+  // kStarted events. Docker: false (a started container is Running).
+  virtual bool reports_readiness() const { return false; }
+  // Whether pause()/resume() can work at all (Kubernetes: no).
+  virtual bool supports_pause() const { return true; }
+  // Tells the runtime a sandbox's new expiry (after a renewal), for workloads that carry
+  // their own expiry (the BatchSandbox's expireTime, so the cluster expires it even when
+  // sandboxd is down). Absent sandbox: success. Default: nothing to do.
+  virtual Result<void> renew(const std::string& sandbox_id, Micros expires_at) {
+    (void)sandbox_id;
+    (void)expires_at;
+    return {};
+  }
 
   // Calls `on_event` (on the calling thread, in order) for every lifecycle event of a
   // labelled container from `since` (inclusive; nullopt = from now) until `stop` is

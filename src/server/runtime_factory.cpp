@@ -3,6 +3,8 @@
 #include <utility>
 
 #include "src/runtime/docker/docker_runtime.h"
+#include "src/runtime/kubernetes/kubernetes_runtime.h"
+#include "src/server/kubernetes_options.h"
 #include "src/server/runtime_options.h"
 
 namespace sbx {
@@ -47,6 +49,16 @@ RuntimeFactory builtin_runtime_factory() {
            return std::unique_ptr<Runtime>(std::move(*docker));
          },
          .describe = [](const Config& c) { return "Docker engine at " + c.docker.host; }});
+  f.add(RuntimeType::kKubernetes,
+        {.create = [](const Config& c,
+                      const RuntimeDeps& deps) -> Result<std::unique_ptr<Runtime>> {
+           auto options = kubernetes_options_from(c, deps.instance_id, process_environment());
+           if (!options) return std::unexpected(options.error());
+           auto kube = KubernetesRuntime::create(std::move(*options));
+           if (!kube) return std::unexpected(kube.error());
+           return std::unique_ptr<Runtime>(std::move(*kube));
+         },
+         .describe = [](const Config& c) { return describe_kubernetes(c); }});
   return f;
 }
 

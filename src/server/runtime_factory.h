@@ -1,8 +1,7 @@
 // RuntimeFactory: which Runtime implementation serves `runtime.type`, chosen in the
 // composition root. One registration per implementation: a constructor from the Config
 // (plus what only the composition root knows, RuntimeDeps) and a description for log lines.
-// builtin_runtime_factory() registers what this build has (Docker); the Kubernetes runtime
-// is one more registration there.
+// builtin_runtime_factory() registers what this build has (Docker and Kubernetes).
 //
 // Errors: check()/create() of a type with no registration are kFailedPrecondition, field
 // "runtime.type": `runtime.type = "kubernetes" is not supported by this build; set
@@ -53,7 +52,9 @@ class RuntimeFactory {
   std::map<RuntimeType, RuntimeRegistration> registrations_;
 };
 
-// The runtimes of this build: docker (DockerRuntime from docker_options_from()).
+// The runtimes of this build: docker (DockerRuntime from docker_options_from()) and
+// kubernetes (KubernetesRuntime from kubernetes_options_from(), credentials from the
+// process environment when in-cluster).
 RuntimeFactory builtin_runtime_factory();
 
 }  // namespace sbx

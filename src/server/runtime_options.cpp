@@ -28,6 +28,7 @@ WorkerOptions worker_options_from(const Config& c) {
   o.provisioners = c.workers.provisioners;
   o.reconcile_interval = std::chrono::seconds(c.workers.reconcile_interval_seconds);
   o.pending_failure_ttl = c.workers.pending_failure_ttl_seconds * kMicrosPerSecond;
+  o.pending_timeout = c.kubernetes.pending_timeout_seconds * kMicrosPerSecond;
   o.error_code_prefix.clear();
   for (char ch : to_string(c.runtime.type)) {
     o.error_code_prefix.push_back(static_cast<char>(std::toupper(static_cast<unsigned char>(ch))));

@@ -1,7 +1,10 @@
 #include "src/server/server.h"
 
+#include <unistd.h>
+
 #include <atomic>
 #include <filesystem>
+#include <mutex>
 #include <optional>
 
 #include "api/api_server.h"
@@ -19,6 +22,8 @@
 #include "src/server/api_options.h"
 #include "src/server/log_metrics.h"
 #include "src/server/runtime_factory.h"
+#include "src/server/instrumented_runtime.h"
+#include "src/server/kubernetes_options.h"
 #include "src/server/runtime_options.h"
 #include "src/server/service_options_from.h"
 #include "src/server/version.h"
@@ -47,8 +52,29 @@ struct Server::Parts {
   std::unique_ptr<Runtime> runtime;
   std::unique_ptr<Workers> workers;
   std::unique_ptr<api::ApiServer> api;
-  bool stopped = false;
+  // Kubernetes only: the Lease that fences a second sandboxd on the namespace. The workers
+  // run, and mutations are served, only while it is held (on_lease() starts and stops them).
+  std::unique_ptr<KubeClient> lease_client;
+  std::unique_ptr<LeaseElector> lease;
+  std::mutex workers_mu;  // on_lease() (the elector's thread) against stop() (main)
+  bool stopped = false;   // workers_mu
 };
+
+namespace {
+
+std::string lease_identity(const std::string& instance_id) {
+  char host[256] = {};
+  if (::gethostname(host, sizeof host - 1) != 0) host[0] = '\0';
+  return std::string(host[0] != '\0' ? host : "sandboxd") + "/" + instance_id;
+}
+
+std::string not_leading_message(const Config& c, const std::string& holder) {
+  return "another sandboxd holds the lease " + c.kubernetes.namespace_ + "/" +
+         c.kubernetes.lease_name + (holder.empty() ? "" : " (holder " + holder + ")") +
+         "; this one serves reads only until the lease is free";
+}
+
+}  // namespace
 
 Server::Server(std::unique_ptr<Parts> parts) : parts_(std::move(parts)) {}
 Server::~Server() { stop(); }
@@ -121,7 +147,7 @@ Result<std::unique_ptr<Server>> Server::create(const Config& config, const Serve
 
   auto runtime = runtimes.create(config, RuntimeDeps{.instance_id = p->store->instance_id()});
   if (!runtime) return std::unexpected(runtime.error());
-  p->runtime = std::move(*runtime);
+  p->runtime = std::make_unique<InstrumentedRuntime>(std::move(*runtime), *p->runtime_metrics);
   if (auto ping = p->runtime->ping(); !ping) {
     log->warn("{} is not reachable ({}); serving reads, mutations answer 503 until it is",
               runtimes.describe(config), ping.error().message);
@@ -129,6 +155,17 @@ Result<std::unique_ptr<Server>> Server::create(const Config& config, const Serve
   }
 
   Parts* raw = p.get();
+  if (config.runtime.type == RuntimeType::kKubernetes) {
+    auto client_options = kube_client_options_from(config, process_environment());
+    if (!client_options) return std::unexpected(client_options.error());
+    auto client = KubeClient::create(std::move(*client_options));
+    if (!client) return std::unexpected(client.error());
+    p->lease_client = std::move(*client);
+    p->lease = std::make_unique<LeaseElector>(
+        *p->lease_client, lease_options_from(config, lease_identity(p->store->instance_id())),
+        [raw](bool leading) { on_lease(*raw, leading); });
+    p->service->set_fence(not_leading_message(config, ""));
+  }
   Recorder recorder = [raw](const std::string& id, const Command& cmd,
                             const RecordContext& ctx) -> Result<void> {
     auto r = raw->service->execute(id, cmd, RequestContext{ctx.request_id, ctx.actor});
@@ -151,20 +188,63 @@ Result<std::unique_ptr<Server>> Server::create(const Config& config, const Serve
   return std::unique_ptr<Server>(new Server(std::move(p)));
 }
 
+void Server::on_lease(Parts& p, bool leading) {
+  auto log = logger("server");
+  std::lock_guard lock(p.workers_mu);
+  if (p.stopped) return;
+  if (leading) {
+    if (auto w = p.workers->start(); !w) {
+      log->error("acquired the lease but the workers did not start ({}); still serving reads "
+                 "only",
+                 w.error().message);
+      return;
+    }
+    p.service->set_fence(std::nullopt);
+    log->info("acquired the lease {}/{}: workers started, serving mutations",
+              p.config.kubernetes.namespace_, p.config.kubernetes.lease_name);
+  } else {
+    p.service->set_fence(not_leading_message(p.config, p.lease->holder()));
+    p.workers->stop();
+    log->error("lost the lease {}/{} (holder now {}): workers stopped, serving reads only until "
+               "it is held again",
+               p.config.kubernetes.namespace_, p.config.kubernetes.lease_name,
+               p.lease->holder().empty() ? "unknown" : p.lease->holder());
+  }
+}
+
 Result<std::uint16_t> Server::start() {
   auto log = logger("server");
-  if (auto w = parts_->workers->start(); !w) return std::unexpected(w.error());
+  if (!parts_->lease) {
+    if (auto w = parts_->workers->start(); !w) return std::unexpected(w.error());
+  }
   auto port = parts_->api->start();
   if (!port) return port;
-  log->info("sandboxd {} listening on {}:{} (runtime docker at {}, network mode {})", kVersion,
-            parts_->api->bound_host(), *port, parts_->config.docker.host,
-            parts_->config.docker.network_mode);
+  const RuntimeFactory runtimes = builtin_runtime_factory();
+  if (parts_->config.runtime.type == RuntimeType::kDocker) {
+    log->info("sandboxd {} listening on {}:{} (runtime: {}, network mode {})", kVersion,
+              parts_->api->bound_host(), *port, runtimes.describe(parts_->config),
+              parts_->config.docker.network_mode);
+  } else {
+    log->info("sandboxd {} listening on {}:{} (runtime: {})", kVersion, parts_->api->bound_host(),
+              *port, runtimes.describe(parts_->config));
+  }
+  if (parts_->lease) {
+    log->info("waiting for the lease {}/{}: serving reads only until it is held",
+              parts_->config.kubernetes.namespace_, parts_->config.kubernetes.lease_name);
+    parts_->lease->start();
+  }
   return port;
 }
 
 void Server::stop() {
-  if (!parts_ || parts_->stopped) return;
-  parts_->stopped = true;
+  if (!parts_) return;
+  {
+    std::lock_guard lock(parts_->workers_mu);
+    if (parts_->stopped) return;
+    parts_->stopped = true;
+  }
+  // The lease first (released for a successor at once), then the API, then the workers.
+  if (parts_->lease) parts_->lease->stop();
   if (parts_->api) parts_->api->shutdown();
   if (parts_->workers) parts_->workers->stop();
   if (parts_->service) parts_->service->shutdown();

@@ -24,6 +24,12 @@
 // "store"), until it is restarted with a writable disk. A write that fails while running
 // degrades the store the same way (store/event_store.h). sandboxd_store_writable says which.
 //
+// On Kubernetes a Lease (kubernetes.lease_name in kubernetes.namespace) fences a second
+// sandboxd on the same namespace: until this one holds it, the workers do not run and every
+// mutation answers 503 KUBERNETES::LEASE_NOT_HELD naming the holder, while reads are served;
+// it takes over when the holder stops renewing (within kubernetes.lease_duration_seconds),
+// and stop() releases it for a successor at once.
+//
 // Thread-safety: create/start/stop from one thread (main). Errors of create/start:
 // kFailedPrecondition (store schema newer than this binary, unsupported runtime type),
 // kUnavailable (data directory unusable, port in use), kInvalidArgument.
@@ -62,6 +68,9 @@ class Server {
  private:
   struct Parts;
   explicit Server(std::unique_ptr<Parts> parts);
+  // The Lease changed hands (Kubernetes): start the workers and serve mutations, or stop
+  // them and serve reads only. Runs on the elector's thread.
+  static void on_lease(Parts& parts, bool leading);
   std::unique_ptr<Parts> parts_;
 };
 

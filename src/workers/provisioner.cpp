@@ -24,7 +24,8 @@ bool is_request(const Event& e) {
   return std::holds_alternative<SandboxRequested>(e.data) ||
          std::holds_alternative<PauseRequested>(e.data) ||
          std::holds_alternative<ResumeRequested>(e.data) ||
-         std::holds_alternative<DeletionRequested>(e.data);
+         std::holds_alternative<DeletionRequested>(e.data) ||
+         std::holds_alternative<ExpirationRenewed>(e.data);
 }
 
 // The sandbox a request is about; "" for other streams.
@@ -248,6 +249,8 @@ bool Provisioner::handle(const Event& event, std::size_t worker, std::stop_token
           return pause_or_resume(id, event, /*pause=*/false, stop);
         } else if constexpr (std::is_same_v<T, DeletionRequested>) {
           return remove(id, event, stop);
+        } else if constexpr (std::is_same_v<T, ExpirationRenewed>) {
+          return renew(id, data, stop);
         } else if constexpr (std::is_same_v<T, SandboxFailed>) {
           // Made by the dispatcher for a log record that does not decode (corrupt_work).
           logger("provisioner")->error("sandbox {}: {}; marking it Failed", id, data.message);
@@ -335,6 +338,7 @@ bool Provisioner::provision(const std::string& id, const Event& event, std::size
     }
   }
   auto spec = to_container_spec(id, request.spec, sb->metadata, auth);
+  if (spec) spec->expires_at = sb->expires_at;
   if (!spec) {
     log->info("sandbox {}: spec rejected: {}", id, spec.error().message);
     return record(id, RecordProvisioningFailed{"SANDBOX::INVALID_PARAMETER", spec.error().message},
@@ -353,9 +357,17 @@ bool Provisioner::provision(const std::string& id, const Event& event, std::size
   Backoff backoff(options_.runtime_retry);
   while (true) {
     auto created = runtime_.create_and_start(*spec);
+    if (created && !created->ready) {
+      // The workload exists but is not Ready yet (Kubernetes): the reconciler records the
+      // start when the runtime reports readiness, or the failure with the workload's reason.
+      log->info("sandbox {}: created workload {}; waiting for it to become ready", id,
+                created->runtime_id);
+      return true;
+    }
     if (created) {
       log->info("sandbox {}: started container {}", id, created->runtime_id);
-      return record(id, RecordStarted{created->runtime_id}, event, stop) != Recorded::kStopped;
+      return record(id, RecordStarted{created->runtime_id, created->address}, event, stop) !=
+             Recorded::kStopped;
     }
     const Error& error = created.error();
     std::string message;
@@ -377,6 +389,30 @@ bool Provisioner::provision(const std::string& id, const Event& event, std::size
     const std::string code = runtime_failure_code(error, options_.error_code_prefix);
     log->warn("sandbox {}: provisioning failed: {}: {}", id, code, message);
     return record(id, RecordProvisioningFailed{code, message}, event, stop) != Recorded::kStopped;
+  }
+}
+
+bool Provisioner::renew(const std::string& id, const ExpirationRenewed& renewed,
+                        std::stop_token stop) {
+  auto log = logger("provisioner");
+  Backoff backoff(options_.runtime_retry);
+  while (true) {
+    auto sb = store_.get_sandbox(id);
+    // A later renewal or the end of the sandbox makes this one moot.
+    if (sb == nullptr || is_final(sb->state) || sb->expires_at != renewed.expires_at) return true;
+    auto r = runtime_.renew(id, renewed.expires_at);
+    if (r) return true;
+    if (is_transient(r.error())) {
+      if (auto delay = backoff.next()) {
+        if (!sleep_unless_stopped(stop, *delay)) return false;
+        continue;
+      }
+    }
+    // The expirer stays the authority on expiry: a workload that keeps its old expiry is
+    // at worst removed by the cluster early, which the reconciler then records.
+    log->warn("sandbox {}: telling the runtime its new expiry failed: {}", id,
+              r.error().message);
+    return true;
   }
 }
 

@@ -13,7 +13,12 @@
 // replayed after a crash, so the request may be outdated):
 //   SandboxRequested   only if the sandbox is still Pending: RecordProvisioningStarted, then
 //                      Runtime::create_and_start(to_container_spec(...)) -> RecordStarted
-//                      {runtime_id} or RecordProvisioningFailed{error_code, message}
+//                      {runtime_id, address} or RecordProvisioningFailed{error_code, message};
+//                      a runtime that reports readiness may answer "created, not ready yet"
+//                      (RuntimeInfo::ready false): nothing is recorded, the reconciler
+//                      records the start (or the failure) when the runtime reports it
+//   ExpirationRenewed  while it is still the sandbox's expiry: Runtime::renew (best effort,
+//                      transient errors retried; a failure is logged, never recorded)
 //   PauseRequested     only if Pausing: pause -> RecordPaused | RecordPauseFailed
 //   ResumeRequested    only if Resuming: resume -> RecordResumed | RecordResumeFailed
 //   DeletionRequested  always: remove (absent is success) -> RecordTerminated; a removal
@@ -119,6 +124,8 @@ class Provisioner {
                  std::stop_token stop);
   bool pause_or_resume(const std::string& id, const Event& event, bool pause, std::stop_token stop);
   bool remove(const std::string& id, const Event& event, std::stop_token stop);
+  // Tells the runtime the new expiry (Runtime::renew) while it is still the sandbox's.
+  bool renew(const std::string& id, const ExpirationRenewed& renewed, std::stop_token stop);
   // Records through the Recorder, retrying retryable errors (kUnavailable, kConflict,
   // kDeadlineExceeded, kResourceExhausted) until stop. kSkipped: outdated (the sandbox is
   // gone or moved on) or a non-retryable store error (logged).

@@ -193,7 +193,10 @@ void Reconciler::watch_loop(std::stop_token stop, std::optional<Micros> since) {
             broken = false;
             log->info("runtime event stream reconnected");
           }
-          if (e.kind == RuntimeEventKind::kStarted || e.sandbox_id.empty()) return;
+          // A start is news only where readiness comes from the runtime (Kubernetes: the
+          // pod became Ready, so a Pending sandbox is now Running).
+          if (e.sandbox_id.empty()) return;
+          if (e.kind == RuntimeEventKind::kStarted && !runtime_.reports_readiness()) return;
           // Another sandboxd's container: none of our business. (Legacy ones, without an
           // instance label, are decided by check_locked.)
           if (!e.instance_id.empty() && e.instance_id != store_.instance_id()) return;
@@ -250,11 +253,14 @@ Result<std::size_t> Reconciler::reconcile_once() {
         return std::unexpected(r.error());
       continue;
     }
-    if (!is_watched(sb->state)) continue;
     auto it = by_id.find(sb->id);
     std::optional<ContainerStatus> c;
     if (it != by_id.end()) c = it->second;
-    if (!disagrees(sb->state, c)) continue;
+    if (sb->state == SandboxState::kPending) {
+      if (!pending_needs_look(*sb, c)) continue;
+    } else if (!is_watched(sb->state) || !disagrees(sb->state, c)) {
+      continue;
+    }
     if (auto r = tally(sb->id, check_locked(sb->id)); !r) return std::unexpected(r.error());
   }
   for (const auto& [id, c] : by_id) {
@@ -312,8 +318,61 @@ Reconciler::Owner Reconciler::owner_of(const ContainerStatus& c) {
   return in_log ? Owner::kOurs : Owner::kUnknownLegacy;
 }
 
+bool Reconciler::pending_needs_look(const Sandbox& sb,
+                                    const std::optional<ContainerStatus>& c) const {
+  if (!runtime_.reports_readiness()) return false;
+  if (clock_.now() - sb.created_at >= options_.pending_timeout) return true;
+  return c && ((c->ready && c->state == ContainerState::kRunning) || has_exited(*c) ||
+               c->permanent);
+}
+
+Result<std::size_t> Reconciler::evaluate_pending(const Sandbox& sb,
+                                                 const std::optional<ContainerStatus>& c) {
+  if (!pending_needs_look(sb, c)) return 0;
+  const std::string& id = sb.id;
+  const std::string prefix = options_.error_code_prefix;
+  auto why = [&](const ContainerStatus& s) {
+    std::string out = s.reason.empty() ? std::string(to_string(s.state)) : s.reason;
+    if (!s.message.empty()) out += ": " + s.message;
+    return out;
+  };
+  if (c && c->ready && c->state == ContainerState::kRunning) {
+    std::string detail = "workload " + c->runtime_id + " is ready" +
+                         (c->address.empty() ? "" : " at " + c->address);
+    auto r = recorder_(id, RecordStarted{c->runtime_id, c->address},
+                       RecordContext{std::string(kActor), ""});
+    if (!r) {
+      if (is_outdated(r.error())) return 0;
+      return std::unexpected(r.error());
+    }
+    logger("reconciler")->info("sandbox {}: {}", id, detail);
+    return 0;  // the expected outcome, not a finding
+  }
+  std::string code;
+  std::string detail;
+  std::string kind;
+  if (c && has_exited(*c)) {
+    code = c->oom_killed ? "SANDBOX::OOM_KILLED" : prefix + "::POD_FAILED";
+    detail = "workload ended before it became ready (" + why(*c) + ")";
+    if (c->exit_code) detail += ", exit code " + std::to_string(*c->exit_code);
+    kind = "failed_pending";
+  } else if (c && c->permanent) {
+    code = prefix + "::POD_FAILED";
+    detail = "workload cannot start: " + why(*c);
+    kind = "failed_pending";
+  } else {
+    code = prefix + "::PENDING_TIMEOUT";
+    detail = "not ready " + std::to_string(options_.pending_timeout / kMicrosPerSecond) +
+             " s after creation: " +
+             (c ? why(*c) : std::string("the runtime has no workload for it"));
+    kind = "pending_timeout";
+  }
+  return record_outcome(id, RecordProvisioningFailed{code, detail}, kind, detail);
+}
+
 Result<std::size_t> Reconciler::evaluate(const Sandbox& sb,
                                          const std::optional<ContainerStatus>& c) {
+  if (sb.state == SandboxState::kPending) return evaluate_pending(sb, c);
   if (!is_watched(sb.state) || !disagrees(sb.state, c)) return 0;
   const std::string& id = sb.id;
   if (!c) {
@@ -337,6 +396,9 @@ Result<std::size_t> Reconciler::evaluate(const Sandbox& sb,
     std::string detail =
         c->exit_code ? "container exited with code " + std::to_string(*c->exit_code)
                      : "container is " + std::string(to_string(c->state)) + " without an exit code";
+    if (!c->reason.empty()) {
+      detail += " (" + c->reason + (c->message.empty() ? "" : ": " + c->message) + ")";
+    }
     return record_outcome(id, RecordFailed{"SANDBOX::CONTAINER_EXITED", detail, c->exit_code},
                           "died", detail);
   }

@@ -31,13 +31,24 @@
 //   orphan (OrphanRemoved)    our container, no live sandbox        Runtime::remove + an
 //                                                                   OrphanRemoved system event
 //                                                                   (that event is the finding)
+//   (no finding: expected)    Pending sandbox, workload Ready       RecordStarted{runtime id,
+//                             (runtimes that report readiness)     address}
+//   failed_pending            Pending sandbox, workload ended or    RecordProvisioningFailed
+//                             cannot start (permanent reason)      {"<PREFIX>::POD_FAILED" or
+//                                                                   "SANDBOX::OOM_KILLED", reason}
+//   pending_timeout           Pending sandbox older than           RecordProvisioningFailed
+//                             options.pending_timeout              {"<PREFIX>::PENDING_TIMEOUT",
+//                                                                   the workload's last reason}
 //   pending_failure_cleanup   sandbox Failed while Pending (never   DeleteSandbox{reconcile}
 //                             started) for options.pending_failure_ttl (it leaves the listing)
 //
 // Operator decisions: the API is the source of truth for pause state, so a container paused
 // or unpaused behind sandboxd's back is put back the way the API says (and the finding
-// recorded) rather than inventing a transition the decider does not have. Pending,
-// Pausing, Resuming and Stopping sandboxes belong to the provisioner and are left alone. A
+// recorded) rather than inventing a transition the decider does not have. Pausing,
+// Resuming and Stopping sandboxes belong to the provisioner and are left alone; so are
+// Pending ones, except on a runtime that reports readiness (Runtime::reports_readiness():
+// Kubernetes), where the provisioner only creates the workload and the reconciler records
+// its start or failure from what the runtime reports (the three Pending rows above). A
 // container is an orphan only if its sandbox is not in the live projection (stream absent,
 // Terminated, or Failed and deleted) and the sandbox's last event is older than
 // options.orphan_grace (otherwise the provisioner is most likely removing it right now).
@@ -139,6 +150,11 @@ class Reconciler {
   Result<std::size_t> check_locked(const std::string& sandbox_id);
   Result<std::size_t> evaluate(const Sandbox& sandbox,
                                const std::optional<ContainerStatus>& container);
+  // Pending sandboxes, on runtimes that report readiness only (see the table above).
+  bool pending_needs_look(const Sandbox& sandbox,
+                          const std::optional<ContainerStatus>& container) const;
+  Result<std::size_t> evaluate_pending(const Sandbox& sandbox,
+                                       const std::optional<ContainerStatus>& container);
   Result<std::size_t> record_outcome(const std::string& sandbox_id, const Command& command,
                                      std::string_view kind, std::string detail);
   Result<std::size_t> remove_orphan(const std::string& sandbox_id,

@@ -53,6 +53,9 @@ struct WorkerOptions {
   // PENDING_FAILURE_TTL: a sandbox that failed while Pending stays listed this long, then
   // the reconciler deletes it (reason reconcile).
   Micros pending_failure_ttl = 3600 * kMicrosPerSecond;
+  // kubernetes.pending_timeout_seconds: for runtimes that report readiness, a sandbox still
+  // Pending this long after its creation fails with the workload's last reason.
+  Micros pending_timeout = 300 * kMicrosPerSecond;
   // A labelled container whose sandbox left the projection less than this long ago is not
   // treated as an orphan yet: the provisioner is most likely removing it.
   Micros orphan_grace = 60 * kMicrosPerSecond;

@@ -260,6 +260,9 @@ struct SandboxdOptions {
   int reconcile_interval_seconds = 2;
   std::string api_key;     // server.api_key; empty = auth off
   std::string extra_toml;  // appended verbatim (whole tables)
+  // When set, replaces the [runtime] and [docker] tables (a Kubernetes test writes its
+  // [runtime] and [kubernetes] tables here).
+  std::string runtime_toml;
 };
 
 class Sandboxd {
@@ -281,12 +284,17 @@ class Sandboxd {
     if (!options_.api_key.empty()) t << "api_key = \"" << options_.api_key << "\"\n";
     t << "\n"
       << "[store]\npath = \"" << (dir_ / "data").string() << "\"\n\n"
-      << "[runtime]\ntype = \"docker\"\nexecd_image = \"" << kTestExecdImage << "\"\n\n"
-      << "[docker]\nhost = \"" << options_.docker_host << "\"\n"
-      << "network_mode = \"" << options_.network_mode << "\"\n"
-      << "port_bind_ip = \"127.0.0.1\"\nhost_ip = \"127.0.0.1\"\n"
-      << "port_range = \"" << options_.port_low << "-" << options_.port_high << "\"\n\n"
-      << "[workers]\nreconcile_interval_seconds = " << options_.reconcile_interval_seconds << "\n\n"
+      ;
+    if (!options_.runtime_toml.empty()) {
+      t << options_.runtime_toml << "\n\n";
+    } else {
+      t << "[runtime]\ntype = \"docker\"\nexecd_image = \"" << kTestExecdImage << "\"\n\n"
+        << "[docker]\nhost = \"" << options_.docker_host << "\"\n"
+        << "network_mode = \"" << options_.network_mode << "\"\n"
+        << "port_bind_ip = \"127.0.0.1\"\nhost_ip = \"127.0.0.1\"\n"
+        << "port_range = \"" << options_.port_low << "-" << options_.port_high << "\"\n\n";
+    }
+    t << "[workers]\nreconcile_interval_seconds = " << options_.reconcile_interval_seconds << "\n\n"
       << options_.extra_toml << "\n";
     return t.str();
   }

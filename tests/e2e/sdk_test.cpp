@@ -4,9 +4,7 @@
 // pause, resume, list by state and metadata, kill; with server.api_key set, so the SDK's
 // OPEN-SANDBOX-API-KEY header is checked too.
 //
-// The SDK lives in a venv under ${SANDBOXD_TEST_WORKDIR:-/tmp}/sdk-venv, made on first use
-// with `python3 -m venv` + `pip install opensandbox==<pinned>` and reused afterwards (a
-// marker file says the install finished).
+// The SDK's venv: tests/e2e/sdk_venv.h.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -14,42 +12,12 @@
 #include <iostream>
 
 #include "tests/e2e/e2e_fixture.h"
+#include "tests/e2e/sdk_venv.h"
 
 namespace sbx::testing {
 namespace {
 
 using std::chrono::milliseconds;
-
-constexpr char kSdkPackage[] = "opensandbox==1.1.1";
-
-std::filesystem::path venv_dir() {
-  const char* work = std::getenv("SANDBOXD_TEST_WORKDIR");
-  return std::filesystem::path(work && *work ? work : "/tmp") / "sdk-venv";
-}
-
-// Makes sure the venv exists with the pinned SDK; returns "" or what went wrong.
-std::string ensure_sdk_venv() {
-  const auto dir = venv_dir();
-  const auto marker = dir / (std::string(".installed-") + kSdkPackage);
-  if (std::filesystem::exists(marker) && std::filesystem::exists(dir / "bin" / "python")) return "";
-  std::error_code ec;
-  std::filesystem::remove_all(dir, ec);
-  const std::string script =
-      "set -e; python3 -m venv \"$0\"; \"$0/bin/pip\" install -q "
-      "--disable-pip-version-check \"$1\"";
-  ChildProcess p({"/bin/sh", "-c", script, dir.string(), kSdkPackage});
-  auto st = p.wait(milliseconds(300'000));
-  if (!st) {
-    p.signal(SIGKILL);
-    return "creating the SDK venv took more than 300 s; output:\n" + p.output();
-  }
-  p.drain(milliseconds(500));
-  if (!WIFEXITED(*st) || WEXITSTATUS(*st) != 0)
-    return "creating the SDK venv failed (python3 -m venv + pip install " +
-           std::string(kSdkPackage) + "); output:\n" + p.output();
-  write_text(marker, "");
-  return "";
-}
 
 class PythonSdk : public E2eTest {};
 

@@ -1,5 +1,6 @@
 // RuntimeFactory: runtime.type picks the registered constructor; an unregistered type is
-// refused with the message start-up has always given; the built-in factory has Docker.
+// refused with the message start-up has always given; the built-in factory has Docker and
+// Kubernetes.
 #include "src/server/runtime_factory.h"
 
 #include <gtest/gtest.h>
@@ -18,10 +19,28 @@ Config config_of(RuntimeType type) {
   return c;
 }
 
-TEST(RuntimeFactory, KubernetesIsRefusedByThisBuildWithTheStartupMessage) {
+TEST(RuntimeFactory, TheBuiltinFactoryHasDockerAndKubernetes) {
   const RuntimeFactory f = builtin_runtime_factory();
   EXPECT_TRUE(f.supports(RuntimeType::kDocker));
-  EXPECT_FALSE(f.supports(RuntimeType::kKubernetes));
+  EXPECT_TRUE(f.supports(RuntimeType::kKubernetes));
+  Config k8s = config_of(RuntimeType::kKubernetes);
+  k8s.kubernetes.kubeconfig_path = "/nonexistent/sandboxd-test/kubeconfig";
+  EXPECT_TRUE(f.check(k8s));
+  EXPECT_EQ(f.describe(k8s),
+            "Kubernetes API (kubeconfig /nonexistent/sandboxd-test/kubeconfig), namespace "
+            "default, provider pod");
+  // Building it reads the credentials: a missing kubeconfig is an error naming the key.
+  auto rt = f.create(k8s, {.instance_id = "inst-1"});
+  ASSERT_FALSE(rt);
+  EXPECT_EQ(rt.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(rt.error().field, "kubernetes.kubeconfig_path");
+  EXPECT_NE(rt.error().message.find("/nonexistent/sandboxd-test/kubeconfig"), std::string::npos)
+      << rt.error().message;
+}
+
+TEST(RuntimeFactory, AnUnregisteredTypeIsRefusedWithTheStartupMessage) {
+  RuntimeFactory f;
+  f.add(RuntimeType::kDocker, {});
   const Config k8s = config_of(RuntimeType::kKubernetes);
   for (const Error& e : {f.check(k8s).error(), f.create(k8s, {}).error()}) {
     EXPECT_EQ(e.code, ErrorCode::kFailedPrecondition);

@@ -489,5 +489,34 @@ TEST_F(ProvisionerTest, OneHungRuntimeCallDoesNotBlockTheOtherProvisionerThreads
   provisioner.stop();
 }
 
+TEST_F(ProvisionerTest, ARuntimeThatReportsReadinessLeavesTheSandboxPendingAfterTheCreate) {
+  runtime_.set_reports_readiness(true);
+  Provisioner provisioner(store(), runtime_, recorder(), fast_options());
+  ASSERT_TRUE(provisioner.start().has_value());
+  ASSERT_TRUE(run("sb1", CreateSandbox{"sb1", basic_spec(), {}, std::nullopt}));
+  ASSERT_TRUE(provisioner.wait_until_done(store().head(), 10s));
+  EXPECT_EQ(runtime_.calls("create_and_start"), 1);
+  // The workload exists but is not ready: only the provisioning start is recorded; the
+  // reconciler records the start when the runtime reports readiness.
+  EXPECT_EQ(state_of("sb1"), SandboxState::kPending);
+  const auto events = stream("sandbox-sb1");
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[1].type(), "ProvisioningStarted");
+}
+
+TEST_F(ProvisionerTest, ARenewalIsPassedToTheRuntimeWhileItIsTheSandboxsExpiry) {
+  Provisioner provisioner(store(), runtime_, recorder(), fast_options());
+  ASSERT_TRUE(provisioner.start().has_value());
+  ASSERT_TRUE(run("sb1", CreateSandbox{"sb1", basic_spec(), {}, clock_.now() + 60 * kMicrosPerSecond}));
+  ASSERT_TRUE(wait_state("sb1", SandboxState::kRunning));
+  const Micros later = clock_.now() + 3600 * kMicrosPerSecond;
+  ASSERT_TRUE(run("sb1", RenewExpiration{later}));
+  ASSERT_TRUE(provisioner.wait_until_done(store().head(), 10s));
+  EXPECT_EQ(runtime_.renewed_expiry("sb1"), later);
+  // The spec given to create carried the expiry of that time (the BatchSandbox's expireTime).
+  ASSERT_TRUE(runtime_.last_spec("sb1").has_value());
+  EXPECT_EQ(runtime_.last_spec("sb1")->expires_at, clock_.now() + 60 * kMicrosPerSecond);
+}
+
 }  // namespace
 }  // namespace sbx::testing

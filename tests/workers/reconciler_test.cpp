@@ -366,5 +366,101 @@ TEST_F(ReconcilerTest, StopIsPrompt) {
   EXPECT_LT(std::chrono::steady_clock::now() - begin, 1s);
 }
 
+// Runtimes that report readiness (Kubernetes): the provisioner only creates the workload;
+// the reconciler records the start, or the failure with the workload's reason.
+class ReadinessReconcilerTest : public ReconcilerTest {
+ protected:
+  void SetUp() override {
+    ReconcilerTest::SetUp();
+    runtime_.set_reports_readiness(true);
+  }
+  WorkerOptions options() {
+    WorkerOptions o = fast_options();
+    o.error_code_prefix = "KUBERNETES";
+    o.pending_timeout = 300 * kSecond;
+    return o;
+  }
+  // A Pending sandbox whose workload exists but is not ready, as the provisioner leaves it.
+  void make_created(const std::string& id) {
+    ASSERT_TRUE(create(id));
+    ContainerSpec spec;
+    spec.sandbox_id = id;
+    spec.image_uri = basic_spec().image_uri;
+    spec.entrypoint = basic_spec().entrypoint;
+    auto info = runtime_.create_and_start(spec);
+    ASSERT_TRUE(info.has_value());
+    ASSERT_FALSE(info->ready);
+  }
+};
+
+TEST_F(ReadinessReconcilerTest, APendingSandboxBecomesRunningWhenItsWorkloadIsReady) {
+  Reconciler reconciler(store(), runtime_, clock_, recorder(), options());
+  ASSERT_TRUE(reconciler.start().has_value());
+  ASSERT_TRUE(eventually([&] { return runtime_.calls("watch") >= 1; }));
+  make_created("sb1");
+  EXPECT_EQ(state_of("sb1"), SandboxState::kPending);
+  ASSERT_TRUE(runtime_.simulate_ready("sb1", "10.1.2.3"));
+  ASSERT_TRUE(wait_state("sb1", SandboxState::kRunning));
+  auto sb = store().get_sandbox("sb1");
+  EXPECT_EQ(sb->address, "10.1.2.3");
+  EXPECT_EQ(sb->runtime_id, (*runtime_.inspect("sb1"))->runtime_id);
+  EXPECT_EQ(last_event("sb1").actor, "worker:reconciler");
+  EXPECT_TRUE(findings().empty());  // the expected outcome, not a finding
+}
+
+TEST_F(ReadinessReconcilerTest, AReadyWorkloadFoundByAPassIsRecordedToo) {
+  Reconciler reconciler(store(), runtime_, clock_, recorder(), options());
+  make_created("sb1");
+  ASSERT_TRUE(runtime_.simulate_ready("sb1", "10.1.2.4"));
+  EXPECT_EQ(*reconciler.reconcile_once(), 0u);
+  EXPECT_EQ(state_of("sb1"), SandboxState::kRunning);
+  EXPECT_EQ(store().get_sandbox("sb1")->address, "10.1.2.4");
+}
+
+TEST_F(ReadinessReconcilerTest, AWorkloadThatCanNeverStartFailsItsSandboxAtOnce) {
+  Reconciler reconciler(store(), runtime_, clock_, recorder(), options());
+  ASSERT_TRUE(reconciler.start().has_value());
+  ASSERT_TRUE(eventually([&] { return runtime_.calls("watch") >= 1; }));
+  make_created("sb1");
+  ASSERT_TRUE(runtime_.simulate_not_starting("sb1", "InvalidImageName",
+                                             "couldn't parse image reference", true));
+  ASSERT_TRUE(wait_state("sb1", SandboxState::kFailed));
+  auto sb = store().get_sandbox("sb1");
+  EXPECT_EQ(sb->status_reason, "KUBERNETES::POD_FAILED");
+  EXPECT_NE(sb->status_message.find("InvalidImageName: couldn't parse image reference"),
+            std::string::npos)
+      << sb->status_message;
+  EXPECT_EQ(findings().at(0).kind, "failed_pending");
+}
+
+TEST_F(ReadinessReconcilerTest, AWorkloadPendingTooLongFailsWithItsLastReason) {
+  Reconciler reconciler(store(), runtime_, clock_, recorder(), options());
+  make_created("sb1");
+  ASSERT_TRUE(runtime_.simulate_not_starting("sb1", "ImagePullBackOff",
+                                             "Back-off pulling image", false));
+  clock_.advance(299 * kSecond);
+  EXPECT_EQ(*reconciler.reconcile_once(), 0u);
+  EXPECT_EQ(state_of("sb1"), SandboxState::kPending);  // an image pull may still succeed
+  clock_.advance(1 * kSecond);
+  EXPECT_EQ(*reconciler.reconcile_once(), 1u);
+  auto sb = store().get_sandbox("sb1");
+  ASSERT_EQ(sb->state, SandboxState::kFailed);
+  EXPECT_EQ(sb->status_reason, "KUBERNETES::PENDING_TIMEOUT");
+  EXPECT_NE(sb->status_message.find("ImagePullBackOff: Back-off pulling image"),
+            std::string::npos)
+      << sb->status_message;
+  EXPECT_EQ(findings().at(0).kind, "pending_timeout");
+}
+
+TEST_F(ReadinessReconcilerTest, APendingSandboxWithoutAWorkloadFailsAfterTheTimeout) {
+  Reconciler reconciler(store(), runtime_, clock_, recorder(), options());
+  ASSERT_TRUE(create("sb1"));  // the workload was never created (or deleted outside)
+  clock_.advance(300 * kSecond);
+  EXPECT_EQ(*reconciler.reconcile_once(), 1u);
+  auto sb = store().get_sandbox("sb1");
+  ASSERT_EQ(sb->state, SandboxState::kFailed);
+  EXPECT_NE(sb->status_message.find("the runtime has no workload for it"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace sbx::testing

@@ -59,6 +59,12 @@ Result<RuntimeInfo> FakeRuntime::create_and_start(const ContainerSpec& spec) {
   c.status.runtime_id = id;
   c.status.sandbox_id = spec.sandbox_id;
   c.status.instance_id = instance_id_;
+  if (reports_readiness_) {
+    // Like a pod: created now, ready when the test says so (simulate_ready).
+    c.status.state = ContainerState::kCreated;
+    auto [pos, _] = containers_.emplace(spec.sandbox_id, std::move(c));
+    return RuntimeInfo{pos->second.status.runtime_id, false, ""};
+  }
   c.status.state = ContainerState::kRunning;
   c.status.started_at = clock_.now();
   auto [pos, _] = containers_.emplace(spec.sandbox_id, std::move(c));
@@ -200,6 +206,59 @@ bool FakeRuntime::simulate_exit(const std::string& sandbox_id, int exit_code, bo
   c.status.finished_at = clock_.now();
   if (oom_killed) emit(RuntimeEventKind::kOomKilled, c, std::nullopt);
   emit(RuntimeEventKind::kDied, c, exit_code);
+  return true;
+}
+
+Result<void> FakeRuntime::renew(const std::string& sandbox_id, Micros expires_at) {
+  std::lock_guard lock(mu_);
+  if (auto r = enter("renew"); !r) return r;
+  renewed_[sandbox_id] = expires_at;
+  return {};
+}
+
+std::optional<Micros> FakeRuntime::renewed_expiry(const std::string& sandbox_id) const {
+  std::lock_guard lock(mu_);
+  auto it = renewed_.find(sandbox_id);
+  if (it == renewed_.end()) return std::nullopt;
+  return it->second;
+}
+
+void FakeRuntime::set_reports_readiness(bool on) {
+  std::lock_guard lock(mu_);
+  reports_readiness_ = on;
+}
+
+bool FakeRuntime::reports_readiness() const {
+  std::lock_guard lock(mu_);
+  return reports_readiness_;
+}
+
+bool FakeRuntime::simulate_ready(const std::string& sandbox_id, const std::string& address) {
+  std::lock_guard lock(mu_);
+  auto it = containers_.find(sandbox_id);
+  if (it == containers_.end() || it->second.status.state != ContainerState::kCreated) return false;
+  ContainerStatus& s = it->second.status;
+  s.state = ContainerState::kRunning;
+  s.ready = true;
+  s.address = address;
+  s.reason.clear();
+  s.message.clear();
+  s.permanent = false;
+  s.started_at = clock_.now();
+  emit(RuntimeEventKind::kStarted, it->second, std::nullopt);
+  return true;
+}
+
+bool FakeRuntime::simulate_not_starting(const std::string& sandbox_id, const std::string& reason,
+                                        const std::string& message, bool permanent) {
+  std::lock_guard lock(mu_);
+  auto it = containers_.find(sandbox_id);
+  if (it == containers_.end() || it->second.status.state != ContainerState::kCreated) return false;
+  ContainerStatus& s = it->second.status;
+  s.reason = reason;
+  s.message = message;
+  s.permanent = permanent;
+  if (permanent) emit(RuntimeEventKind::kDied, it->second, std::nullopt);
   return true;
 }
 

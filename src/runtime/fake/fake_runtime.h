@@ -12,6 +12,11 @@
 //   add_container_of(id, instance)  a sandbox container made by another sandboxd (its
 //                             instance id) or by a version before identities ("")
 //   break_watchers()          every running watch() returns kUnavailable
+//   set_reports_readiness(true)  behave like Kubernetes: create_and_start leaves a kCreated
+//                             container that is not ready (RuntimeInfo::ready false) until
+//   simulate_ready(id, addr)  makes it Running and ready at `addr` (a kStarted event), or
+//   simulate_not_starting(id, reason, message, permanent)  gives it a reason for not
+//                             starting (a kDied event when permanent)
 // and observation: calls("pause"), last_spec(id).
 //
 // Like DockerRuntime, the containers it creates carry its instance id (constructor or
@@ -61,6 +66,15 @@ class FakeRuntime final : public Runtime {
   // The instance id given to containers created from now on.
   void set_instance_id(std::string instance_id);
   void break_watchers();
+  // Records the expiry (renewed_expiry()); an absent sandbox is success, as the contract says.
+  Result<void> renew(const std::string& sandbox_id, Micros expires_at) override;
+  std::optional<Micros> renewed_expiry(const std::string& sandbox_id) const;
+  void set_reports_readiness(bool on);
+  bool reports_readiness() const override;
+  // False when the sandbox has no container waiting to become ready (kCreated).
+  bool simulate_ready(const std::string& sandbox_id, const std::string& address);
+  bool simulate_not_starting(const std::string& sandbox_id, const std::string& reason,
+                             const std::string& message, bool permanent);
 
   int calls(std::string_view operation) const;  // "create_and_start", "pause", ...
   // The spec of the last valid create_and_start call for the sandbox (kept after remove).
@@ -88,6 +102,8 @@ class FakeRuntime final : public Runtime {
   int fail_remaining_ = 0;
   ErrorCode fail_code_ = ErrorCode::kUnavailable;
   bool unreachable_ = false;
+  bool reports_readiness_ = false;
+  std::map<std::string, Micros> renewed_;  // sandbox id -> last expiry given to renew()
   std::uint64_t watch_generation_ = 0;
   std::uint64_t next_id_ = 1;
 };

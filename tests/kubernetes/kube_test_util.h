@@ -1,0 +1,345 @@
+// Test support for everything that needs a real kube-apiserver (scripts/kube-env.sh start
+// DIR exports SANDBOXD_TEST_KUBECONFIG; scripts/run-tests.sh starts one for `make test`).
+// Without it the tests skip with a loud message, and fail under CI=true.
+//
+//   KubeCluster   a test-side client (the same KubeClient sandboxd uses) bound to a namespace
+//                 of the test's own, created at start and deleted at the end.
+//   playing the kubelet: there is no scheduler or kubelet, so pods stay Pending until the
+//                 test patches their status (mark_ready / mark_ended / mark_waiting).
+//   Kubelet       a thread that plays the kubelet for every labelled pod: marks it Running
+//                 and Ready with a fresh IP (127.0.0.N when `loopback_ips`, so that a test
+//                 server bound there answers for the "pod"), optionally after a delay.
+//   Controllers   a thread that plays the OpenSandbox and agent-sandbox controllers: for each
+//                 BatchSandbox / agents.x-k8s.io Sandbox without a pod, it creates the pod
+//                 from the template, owned by the workload.
+//
+// Header-only (the test CMake function compiles only `*_test.cpp` files). Every wait is
+// bounded. Thread-safe where it says so (KubeClient is).
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <random>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "events/time.h"
+#include "tests/kubernetes/pod_status.h"
+#include "src/runtime/kubernetes/kube_client.h"
+#include "src/runtime/kubernetes/kube_credentials.h"
+
+namespace sbx::testing {
+
+inline std::optional<std::string> test_kubeconfig() {
+  const char* v = std::getenv("SANDBOXD_TEST_KUBECONFIG");
+  if (v == nullptr || *v == '\0') return std::nullopt;
+  return std::string(v);
+}
+
+inline bool kube_running_in_ci() {
+  const char* v = std::getenv("CI");
+  return v != nullptr && *v != '\0' && std::string(v) != "0" && std::string(v) != "false";
+}
+
+inline std::string missing_kube_message() {
+  return "\n##############################################################################\n"
+         "# no Kubernetes API server for this test: SANDBOXD_TEST_KUBECONFIG is unset.  #\n"
+         "# Start one with `scripts/kube-env.sh start DIR` and `source DIR/env`, or run  #\n"
+         "# `make test`, which does both.                                              #\n"
+         "##############################################################################";
+}
+
+// Declares std::string `var` = the kubeconfig path, or skips (fails under CI=true).
+#define SBX_REQUIRE_KUBE(var)                                    \
+  std::string var;                                               \
+  do {                                                           \
+    auto sbx_kubeconfig_ = ::sbx::testing::test_kubeconfig();    \
+    if (!sbx_kubeconfig_) {                                      \
+      if (::sbx::testing::kube_running_in_ci()) {                \
+        GTEST_FAIL() << ::sbx::testing::missing_kube_message();  \
+      } else {                                                   \
+        GTEST_SKIP() << ::sbx::testing::missing_kube_message();  \
+      }                                                          \
+    }                                                            \
+    var = *sbx_kubeconfig_;                                      \
+  } while (false)
+
+inline std::string random_suffix() {
+  static std::mt19937_64 rng{std::random_device{}()};
+  static std::mutex mu;
+  std::lock_guard lock(mu);
+  const char* digits = "0123456789abcdefghijklmnopqrstuvwxyz";
+  std::string out;
+  for (int i = 0; i < 8; ++i) out.push_back(digits[rng() % 36]);
+  return out;
+}
+
+class KubeCluster {
+ public:
+  // A client for `kubeconfig` and a fresh namespace "<prefix>-<random>". nullptr (with a
+  // test failure) when either fails.
+  static std::unique_ptr<KubeCluster> create(const std::string& kubeconfig,
+                                             const std::string& prefix) {
+    auto credentials = load_kubeconfig(kubeconfig);
+    EXPECT_TRUE(credentials) << credentials.error().message;
+    if (!credentials) return nullptr;
+    KubeClientOptions o;
+    o.credentials = *credentials;
+    o.qps = 1000;
+    o.burst = 1000;
+    auto client = KubeClient::create(o);
+    EXPECT_TRUE(client) << client.error().message;
+    if (!client) return nullptr;
+    auto c = std::unique_ptr<KubeCluster>(new KubeCluster);
+    c->kubeconfig_ = kubeconfig;
+    c->client_ = std::move(*client);
+    c->ns_ = prefix + "-" + random_suffix();
+    auto r = c->call("POST", "/api/v1/namespaces",
+                     nlohmann::json{{"apiVersion", "v1"},
+                                    {"kind", "Namespace"},
+                                    {"metadata", {{"name", c->ns_}}}});
+    EXPECT_TRUE(r) << "creating namespace " << c->ns_;
+    if (!r) return nullptr;
+    return c;
+  }
+
+  ~KubeCluster() {
+    // Pods without a node are deleted at once; the namespace itself stays Terminating in a
+    // cluster without the namespace controller, which is harmless.
+    (void)call("DELETE", "/api/v1/namespaces/" + ns_, nlohmann::json::object());
+  }
+
+  KubeClient& client() { return *client_; }
+  const std::string& ns() const { return ns_; }
+  const std::string& kubeconfig() const { return kubeconfig_; }
+  std::string path(const std::string& plural, const std::string& name = "") const {
+    std::string p = "/api/v1/namespaces/" + ns_ + "/" + plural;
+    return name.empty() ? p : p + "/" + name;
+  }
+
+  // One API call; the parsed body of a 2xx answer, else nullopt (and the status in
+  // last_status()). Thread-safe.
+  std::optional<nlohmann::json> call(const std::string& method, const std::string& target,
+                                     const nlohmann::json& body = nullptr,
+                                     const std::string& content_type = "application/json") {
+    auto r = client_->request(method, target, body.is_null() ? std::string() : body.dump(),
+                              content_type);
+    if (!r) {
+      last_status_ = 0;
+      return std::nullopt;
+    }
+    last_status_ = r->status;
+    if (r->status / 100 != 2) return std::nullopt;
+    auto parsed = nlohmann::json::parse(r->body, nullptr, false);
+    if (parsed.is_discarded()) return nlohmann::json::object();
+    return parsed;
+  }
+  int last_status() const { return last_status_; }
+
+  std::vector<nlohmann::json> pods(const std::string& selector = "sandboxd.io/id") {
+    std::vector<nlohmann::json> out;
+    auto list = call("GET", path("pods") + "?labelSelector=" + selector);
+    if (!list) return out;
+    for (auto& item : (*list)["items"]) out.push_back(item);
+    return out;
+  }
+  std::optional<nlohmann::json> pod_of(const std::string& sandbox_id) {
+    auto found = pods("sandboxd.io/id%3D" + sandbox_id);
+    if (found.empty()) return std::nullopt;
+    return found.front();
+  }
+  // Waits (bounded) for the pod of a sandbox to exist.
+  std::optional<nlohmann::json> wait_pod_of(const std::string& sandbox_id,
+                                            std::chrono::milliseconds timeout =
+                                                std::chrono::milliseconds(15'000)) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (auto p = pod_of(sandbox_id)) return p;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return std::nullopt;
+  }
+
+  // The kubelet's part: the pod runs on a node-less "node", is Ready and has `ip`.
+  bool mark_ready(const std::string& pod, const std::string& ip) {
+    return call("PATCH", path("pods", pod) + "/status", pod_status_ready(ip),
+                "application/merge-patch+json")
+        .has_value();
+  }
+  // The main container ended with `exit_code` (phase Succeeded for 0, else Failed).
+  bool mark_ended(const std::string& pod, int exit_code, const std::string& reason = "",
+                  const std::string& pod_reason = "") {
+    return call("PATCH", path("pods", pod) + "/status",
+                pod_status_ended(exit_code, reason, pod_reason), "application/merge-patch+json")
+        .has_value();
+  }
+  // The main container cannot start yet: waiting with `reason` (ErrImagePull, ...).
+  bool mark_waiting(const std::string& pod, const std::string& reason,
+                    const std::string& message) {
+    return call("PATCH", path("pods", pod) + "/status", pod_status_waiting(reason, message),
+                "application/merge-patch+json")
+        .has_value();
+  }
+
+ private:
+  KubeCluster() = default;
+  std::string kubeconfig_;
+  std::unique_ptr<KubeClient> client_;
+  std::string ns_;
+  std::atomic<int> last_status_{0};
+};
+
+// Plays the kubelet for every labelled pod of the cluster's namespace (polling, bounded
+// by stop()): a Pending pod without a status is marked Running + Ready with a fresh IP after
+// `delay`. `on_ready(pod name, sandbox id, ip)` runs before the status is patched (a test
+// binds a server to the IP there). Pods the test marks otherwise are left alone.
+class Kubelet {
+ public:
+  struct Options {
+    std::chrono::milliseconds delay{0};
+    bool loopback_ips = false;  // 127.0.0.N instead of 10.244.N.M
+    std::function<void(const std::string& pod, const std::string& sandbox_id,
+                       const std::string& ip)>
+        on_ready;
+    std::set<std::string> hold;  // sandbox ids whose pods must stay Pending
+  };
+  Kubelet(KubeCluster& cluster, Options options) : cluster_(cluster), options_(std::move(options)) {
+    thread_ = std::jthread([this](std::stop_token stop) { run(stop); });
+  }
+  ~Kubelet() { stop(); }
+  void stop() {
+    thread_.request_stop();
+    if (thread_.joinable()) thread_.join();
+  }
+  void hold(const std::string& sandbox_id) {
+    std::lock_guard lock(mu_);
+    options_.hold.insert(sandbox_id);
+  }
+  int marked() const { return marked_.load(); }
+  // The IP given to a sandbox's pod ("" = not yet).
+  std::string ip_of(const std::string& sandbox_id) const {
+    std::lock_guard lock(mu_);
+    auto it = ips_.find(sandbox_id);
+    return it == ips_.end() ? std::string() : it->second;
+  }
+
+ private:
+  void run(std::stop_token stop) {
+    std::map<std::string, std::chrono::steady_clock::time_point> first_seen;
+    while (!stop.stop_requested()) {
+      for (const auto& pod : cluster_.pods()) {
+        const std::string name = pod["metadata"]["name"];
+        const std::string id = pod["metadata"]["labels"].value("sandboxd.io/id", "");
+        if (pod["metadata"].contains("deletionTimestamp")) continue;
+        if (pod.contains("status") && pod["status"].value("phase", "Pending") != "Pending") continue;
+        if (pod.contains("status") && pod["status"].contains("containerStatuses")) continue;
+        {
+          std::lock_guard lock(mu_);
+          if (options_.hold.contains(id) || done_.contains(name)) continue;
+        }
+        auto [it, fresh] = first_seen.emplace(name, std::chrono::steady_clock::now());
+        if (std::chrono::steady_clock::now() - it->second < options_.delay) continue;
+        const std::string ip = next_ip();
+        if (options_.on_ready) options_.on_ready(name, id, ip);
+        if (cluster_.mark_ready(name, ip)) {
+          std::lock_guard lock(mu_);
+          done_.insert(name);
+          ips_[id] = ip;
+          ++marked_;
+        }
+      }
+      for (int i = 0; i < 5 && !stop.stop_requested(); ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      }
+    }
+  }
+  std::string next_ip() {
+    const int n = ++ip_counter_;
+    if (options_.loopback_ips) return "127.0.0." + std::to_string(1 + n % 250);
+    return "10.244." + std::to_string(n / 250) + "." + std::to_string(1 + n % 250);
+  }
+
+  KubeCluster& cluster_;
+  Options options_;
+  mutable std::mutex mu_;
+  std::set<std::string> done_;
+  std::map<std::string, std::string> ips_;
+  std::atomic<int> marked_{0};
+  std::atomic<int> ip_counter_{0};
+  std::jthread thread_;
+};
+
+// Plays the controllers of the BatchSandbox (sandbox.opensandbox.io) and agent-sandbox
+// (agents.x-k8s.io) resources: for each workload without a pod, creates the pod from its
+// template (labels included: that is how sandboxd finds it), owned by the workload.
+class Controllers {
+ public:
+  explicit Controllers(KubeCluster& cluster) : cluster_(cluster) {
+    thread_ = std::jthread([this](std::stop_token stop) { run(stop); });
+  }
+  ~Controllers() {
+    thread_.request_stop();
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  struct Kind {
+    std::string api_version, plural, kind;
+    bool batch;
+  };
+  void run(std::stop_token stop) {
+    const Kind kinds[] = {
+        {"sandbox.opensandbox.io/v1alpha1", "batchsandboxes", "BatchSandbox", true},
+        {"agents.x-k8s.io/v1alpha1", "sandboxes", "Sandbox", false}};
+    while (!stop.stop_requested()) {
+      for (const Kind& k : kinds) {
+        auto list = cluster_.call("GET", "/apis/" + k.api_version + "/namespaces/" +
+                                             cluster_.ns() + "/" + k.plural);
+        if (!list) continue;
+        for (const auto& w : (*list)["items"]) {
+          if (w["metadata"].contains("deletionTimestamp")) continue;
+          const std::string name = w["metadata"]["name"];
+          const std::string pod_name = k.batch ? name + "-0" : name;
+          if (made_.contains(pod_name)) continue;
+          const auto& tmpl = k.batch ? w["spec"]["template"] : w["spec"]["podTemplate"];
+          nlohmann::json pod = {{"apiVersion", "v1"},
+                                {"kind", "Pod"},
+                                {"metadata",
+                                 {{"name", pod_name},
+                                  {"namespace", cluster_.ns()},
+                                  {"labels", tmpl["metadata"].value("labels", nlohmann::json::object())},
+                                  {"ownerReferences",
+                                   nlohmann::json::array({{{"apiVersion", k.api_version},
+                                                           {"kind", k.kind},
+                                                           {"name", name},
+                                                           {"uid", w["metadata"]["uid"]},
+                                                           {"controller", true}}})}}},
+                                {"spec", tmpl["spec"]}};
+          if (cluster_.call("POST", cluster_.path("pods"), pod) ||
+              cluster_.last_status() == 409) {
+            made_.insert(pod_name);
+          }
+        }
+      }
+      for (int i = 0; i < 5 && !stop.stop_requested(); ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      }
+    }
+  }
+  KubeCluster& cluster_;
+  std::set<std::string> made_;
+  std::jthread thread_;
+};
+
+}  // namespace sbx::testing

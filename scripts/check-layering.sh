@@ -3,7 +3,7 @@
 #   scripts/check-layering.sh [SOURCE_ROOT]
 # Every `#include "..."` of a module's sources must name a module that module may depend on
 # (dependencies point downwards only), and third-party headers that belong to one module
-# (RocksDB, Pistache, libcurl, spdlog, toml++, libarchive) appear only there. Prints one line
+# (RocksDB, Pistache, libcurl, spdlog, toml++, libarchive, yaml-cpp) appear only there. Prints one line
 # per violation (file:line: the include and the rule) and exits 1 if there is any.
 # CMake runs it before any library is compiled (target sbx_layering), so an upward include
 # fails the build, not the review; tests/layering runs it against a planted violation.
@@ -35,6 +35,7 @@ declare -A owner=(
   [spdlog/]="src/common"
   [toml++/]="src/config"
   [archive]="src/runtime"
+  [yaml-cpp/]="src/runtime"
 )
 
 # The module a path belongs to: the longest key of `allowed` that prefixes it.

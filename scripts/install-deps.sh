@@ -7,7 +7,7 @@ set -euo pipefail
 
 build_pkgs=(cmake ninja-build g++ pkg-config ccache
   librocksdb-dev libpistache-dev libsimdjson-dev nlohmann-json3-dev libtomlplusplus-dev
-  libcurl4-openssl-dev libarchive-dev uuid-dev libcli11-dev libspdlog-dev
+  libcurl4-openssl-dev libarchive-dev libyaml-cpp-dev uuid-dev libcli11-dev libspdlog-dev
   libgtest-dev libgmock-dev libbenchmark-dev)
 # Tests also need a Docker engine (started privately by scripts/docker-env.sh), the
 # busybox that the test images are made of, Prometheus + promtool, and Python for the

@@ -159,12 +159,14 @@ Result<std::unique_ptr<HttpClient>> HttpClient::create(HttpClientOptions options
                   "unix endpoint needs an absolute socket path: " + options.endpoint);
     }
     base_url = "http://localhost";
-  } else if (ep.starts_with("tcp://") || ep.starts_with("http://")) {
+  } else if (ep.starts_with("tcp://") || ep.starts_with("http://") ||
+             ep.starts_with("https://")) {
     std::string_view authority = ep.substr(ep.find("://") + 3);
     while (authority.ends_with('/')) authority.remove_suffix(1);
     if (authority.empty() || authority.find('/') != std::string_view::npos) {
       return fail(ErrorCode::kInvalidArgument, "malformed HTTP endpoint: " + options.endpoint);
     }
+    if (ep.starts_with("https://") && !options.tls) options.tls.emplace();
     base_url = (options.tls ? "https://" : "http://") + std::string(authority);
     if (options.tls) {
       for (const std::string* f : {&options.tls->ca_file, &options.tls->cert_file,
@@ -174,14 +176,17 @@ Result<std::unique_ptr<HttpClient>> HttpClient::create(HttpClientOptions options
           return fail(ErrorCode::kInvalidArgument, "TLS file " + *f + " is not readable");
         }
       }
-      if (options.tls->cert_file.empty() != options.tls->key_file.empty()) {
+      const bool has_cert = !options.tls->cert_file.empty() || !options.tls->cert_pem.empty();
+      const bool has_key = !options.tls->key_file.empty() || !options.tls->key_pem.empty();
+      if (has_cert != has_key) {
         return fail(ErrorCode::kInvalidArgument,
                     "a TLS client certificate needs its key and the key its certificate");
       }
     }
   } else {
     return fail(ErrorCode::kInvalidArgument,
-                "unsupported endpoint (want unix://, tcp:// or http://): " + options.endpoint);
+                "unsupported endpoint (want unix://, tcp://, http:// or https://): " +
+                    options.endpoint);
   }
   return std::unique_ptr<HttpClient>(
       new HttpClient(std::move(options), std::move(base_url), std::move(unix_socket)));
@@ -195,14 +200,30 @@ HttpClient::HttpClient(HttpClientOptions options, std::string base_url, std::str
 void HttpClient::configure_tls(void* handle) const {
   if (!options_.tls) return;
   CURL* curl = static_cast<CURL*>(handle);
-  curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 1L);
-  curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L);
-  if (!options_.tls->ca_file.empty()) {
-    curl_easy_setopt(curl, CURLOPT_CAINFO, options_.tls->ca_file.c_str());
+  const HttpTlsOptions& tls = *options_.tls;
+  curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, tls.insecure_skip_verify ? 0L : 1L);
+  curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, tls.insecure_skip_verify ? 0L : 2L);
+  // curl copies blobs (CURL_BLOB_COPY), so the options need not outlive the transfer.
+  auto set_blob = [curl](CURLoption option, const std::string& pem) {
+    curl_blob blob{const_cast<char*>(pem.data()), pem.size(), CURL_BLOB_COPY};
+    curl_easy_setopt(curl, option, &blob);
+  };
+  if (!tls.ca_pem.empty()) {
+    set_blob(CURLOPT_CAINFO_BLOB, tls.ca_pem);
+  } else if (!tls.ca_file.empty()) {
+    curl_easy_setopt(curl, CURLOPT_CAINFO, tls.ca_file.c_str());
   }
-  if (!options_.tls->cert_file.empty()) {
-    curl_easy_setopt(curl, CURLOPT_SSLCERT, options_.tls->cert_file.c_str());
-    curl_easy_setopt(curl, CURLOPT_SSLKEY, options_.tls->key_file.c_str());
+  if (!tls.cert_pem.empty()) {
+    set_blob(CURLOPT_SSLCERT_BLOB, tls.cert_pem);
+    curl_easy_setopt(curl, CURLOPT_SSLCERTTYPE, "PEM");
+  } else if (!tls.cert_file.empty()) {
+    curl_easy_setopt(curl, CURLOPT_SSLCERT, tls.cert_file.c_str());
+  }
+  if (!tls.key_pem.empty()) {
+    set_blob(CURLOPT_SSLKEY_BLOB, tls.key_pem);
+    curl_easy_setopt(curl, CURLOPT_SSLKEYTYPE, "PEM");
+  } else if (!tls.key_file.empty()) {
+    curl_easy_setopt(curl, CURLOPT_SSLKEY, tls.key_file.c_str());
   }
 }
 

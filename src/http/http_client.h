@@ -5,10 +5,15 @@
 //   "unix:///var/run/docker.sock"  HTTP over a unix socket (CURLOPT_UNIX_SOCKET_PATH)
 //   "tcp://127.0.0.1:2375"         plain HTTP over TCP (Docker's DOCKER_HOST form)
 //   "http://127.0.0.1:8080"        the same
+//   "https://10.0.0.1:6443"        HTTPS, always (the Kubernetes API server form); `tls`
+//                                  optional (absent = the system CA bundle, no client cert)
 // With `tls` set, a tcp:// endpoint speaks HTTPS: the server's certificate is verified
 // against `tls.ca_file` (and its name against the endpoint's host) and the client
 // authenticates with `tls.cert_file` + `tls.key_file`, as the docker CLI does with
-// DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH/{ca,cert,key}.pem.
+// DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH/{ca,cert,key}.pem. Each file has an in-memory
+// PEM alternative (`ca_pem`, `cert_pem`, `key_pem`: a kubeconfig's `*-data` keys); the PEM
+// form wins when both are set. `insecure_skip_verify` turns off the verification of the
+// server's certificate and name (kubeconfig `insecure-skip-tls-verify`; tests only).
 // Requests name only the target ("/v1.41/containers/json?all=1").
 //
 // Thread-safety: HttpClient is thread-safe; any number of threads may call send() and
@@ -61,11 +66,15 @@ struct HttpTlsOptions {
   std::string ca_file;    // PEM bundle that signs the server's certificate
   std::string cert_file;  // client certificate (PEM); empty = none
   std::string key_file;   // its private key (PEM)
+  std::string ca_pem;     // in-memory alternatives of the three files (PEM text)
+  std::string cert_pem;
+  std::string key_pem;
+  bool insecure_skip_verify = false;  // do not verify the server's certificate or name
 };
 
 struct HttpClientOptions {
   std::string endpoint;                                // see the header comment
-  std::optional<HttpTlsOptions> tls;                   // tcp:// endpoints only
+  std::optional<HttpTlsOptions> tls;                   // tcp:// and https:// endpoints
   std::chrono::milliseconds connect_timeout{5'000};    // connection establishment
   std::chrono::milliseconds request_timeout{180'000};  // default whole-request timeout
 };

@@ -6,6 +6,7 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <iterator>
 #include <regex>
 #include <string>
 
@@ -114,6 +115,74 @@ TEST_F(HttpTls, TheDockerRuntimeUsesTheCertificates) {
   auto wrong = DockerRuntime::create(o);
   ASSERT_TRUE(wrong);
   EXPECT_FALSE((*wrong)->api_version().has_value());
+}
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+TEST_F(HttpTls, HttpsEndpointWithInMemoryPemGetsThrough) {
+  // The kubeconfig form: https:// and the certificates as *-data (PEM text, no files).
+  HttpTlsOptions tls;
+  tls.ca_pem = slurp(f("ca.pem"));
+  tls.cert_pem = slurp(f("cert.pem"));
+  tls.key_pem = slurp(f("key.pem"));
+  ASSERT_FALSE(tls.ca_pem.empty());
+  auto c = HttpClient::create(HttpClientOptions{
+      .endpoint = "https" + endpoint_.substr(3), .tls = tls, .request_timeout = 5s});
+  ASSERT_TRUE(c) << c.error().message;
+  auto r = (*c)->send(HttpRequest{.method = "GET", .target = "/_ping"});
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, "OK");
+}
+
+TEST_F(HttpTls, InMemoryCaOfAnotherAuthorityIsRefused) {
+  HttpTlsOptions tls;
+  tls.ca_pem = slurp(f("other.pem"));
+  tls.cert_pem = slurp(f("cert.pem"));
+  tls.key_pem = slurp(f("key.pem"));
+  auto c = HttpClient::create(HttpClientOptions{
+      .endpoint = "https" + endpoint_.substr(3), .tls = tls, .request_timeout = 5s});
+  ASSERT_TRUE(c) << c.error().message;
+  auto r = (*c)->send(HttpRequest{.method = "GET", .target = "/_ping"});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::kFailedPrecondition) << r.error().message;
+}
+
+TEST_F(HttpTls, InsecureSkipVerifyAcceptsAnUnknownServer) {
+  HttpTlsOptions tls;
+  tls.ca_pem = slurp(f("other.pem"));  // would refuse the server, were it checked
+  tls.cert_pem = slurp(f("cert.pem"));
+  tls.key_pem = slurp(f("key.pem"));
+  tls.insecure_skip_verify = true;
+  auto c = HttpClient::create(HttpClientOptions{
+      .endpoint = "https" + endpoint_.substr(3), .tls = tls, .request_timeout = 5s});
+  ASSERT_TRUE(c) << c.error().message;
+  auto r = (*c)->send(HttpRequest{.method = "GET", .target = "/_ping"});
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->status, 200);
+}
+
+TEST_F(HttpTls, HttpsEndpointWithoutTlsOptionsStillSpeaksTls) {
+  // No CA given: the system bundle does not know the test CA, so TLS is attempted and
+  // the server is refused (plain HTTP would have been a different failure or a 200).
+  auto c = HttpClient::create(
+      HttpClientOptions{.endpoint = "https" + endpoint_.substr(3), .request_timeout = 5s});
+  ASSERT_TRUE(c) << c.error().message;
+  auto r = (*c)->send(HttpRequest{.method = "GET", .target = "/_ping"});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::kFailedPrecondition) << r.error().message;
+}
+
+TEST(HttpTlsOptions, ACertificatePemWithoutAKeyIsRefusedAtCreate) {
+  HttpTlsOptions tls;
+  tls.cert_pem = "-----BEGIN CERTIFICATE-----\n";
+  auto c = HttpClient::create(
+      HttpClientOptions{.endpoint = "https://127.0.0.1:6443", .tls = tls});
+  ASSERT_FALSE(c);
+  EXPECT_EQ(c.error().code, ErrorCode::kInvalidArgument);
 }
 
 TEST(HttpTlsOptions, UnreadableFilesAreRefusedAtCreate) {

@@ -41,6 +41,37 @@ std::string_view to_string(GatewayRouteMode v) {
   return "wildcard";
 }
 
+std::string_view to_string(ImagePullPolicy v) {
+  switch (v) {
+    case ImagePullPolicy::kIfNotPresent:
+      return "IfNotPresent";
+    case ImagePullPolicy::kAlways:
+      return "Always";
+    case ImagePullPolicy::kNever:
+      return "Never";
+  }
+  return "IfNotPresent";
+}
+
+bool is_dns1123_name(std::string_view s) {
+  if (s.empty() || s.size() > 253) return false;
+  size_t label_start = 0;
+  for (size_t i = 0; i <= s.size(); ++i) {
+    if (i < s.size() && s[i] != '.') {
+      const char c = s[i];
+      const bool alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+      if (!alnum && c != '-') return false;
+      continue;
+    }
+    const std::string_view label = s.substr(label_start, i - label_start);
+    if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-') {
+      return false;
+    }
+    label_start = i + 1;
+  }
+  return true;
+}
+
 int default_thread_count() {
   unsigned n = std::thread::hardware_concurrency();
   return n == 0 ? 1 : static_cast<int>(n);
@@ -49,6 +80,9 @@ int default_thread_count() {
 namespace {
 
 constexpr int64_t kMaxWaitMs = 3'600'000;
+constexpr std::string_view kDns1123Requirement =
+    "expected a DNS-1123 name (lower-case letters, digits, '-' and '.', at most 253 "
+    "characters, starting and ending with a letter or digit)";
 
 // Reads every key of `root` (nullptr: none, the built-in defaults) into `c`, validates the
 // combinations, then applies the environment (config_environment.h).
@@ -121,6 +155,18 @@ void build(Ctx& ctx, const toml::table* root, const EnvMap& env, Config& c) {
       "workload_provider",
       {{"pod", WorkloadProvider::kPod}, {"batchsandbox", WorkloadProvider::kBatchSandbox}},
       c.kubernetes.workload_provider);
+  kubernetes.choice("image_pull_policy",
+                    {{"IfNotPresent", ImagePullPolicy::kIfNotPresent},
+                     {"Always", ImagePullPolicy::kAlways},
+                     {"Never", ImagePullPolicy::kNever}},
+                    c.kubernetes.image_pull_policy);
+  kubernetes.positive_number("qps", c.kubernetes.qps);
+  kubernetes.integer("burst", 1, kNoMax, c.kubernetes.burst);
+  kubernetes.integer("request_timeout_seconds", 1, kNoMax, c.kubernetes.request_timeout_seconds);
+  kubernetes.integer("pending_timeout_seconds", 10, kNoMax, c.kubernetes.pending_timeout_seconds);
+  kubernetes.checked_string("lease_name", c.kubernetes.lease_name, is_dns1123_name,
+                            kDns1123Requirement);
+  kubernetes.integer("lease_duration_seconds", 3, kNoMax, c.kubernetes.lease_duration_seconds);
   kubernetes.finish();
 
   Section ingress = top.table("ingress");
@@ -156,6 +202,14 @@ void build(Ctx& ctx, const toml::table* root, const EnvMap& env, Config& c) {
   Section egress = top.table("egress");
   egress.optional_string("image", c.egress.image);
   egress.finish();
+
+  Section secure_runtime = top.table("secure_runtime");
+  secure_runtime.optional_string("type", c.secure_runtime.type);
+  secure_runtime.optional_checked_string("k8s_runtime_class", c.secure_runtime.k8s_runtime_class,
+                                         is_dns1123_name, kDns1123Requirement);
+  secure_runtime.not_honoured("docker_runtime",
+                              "sandbox containers run with Docker's default runtime");
+  secure_runtime.finish();
 
   Section storage = top.table("storage");
   storage.string_list("allowed_host_paths", c.storage.allowed_host_paths, is_absolute_path,

@@ -31,6 +31,8 @@
 //     got \"soon\""
 //   explicit or SANDBOX_CONFIG_PATH file missing (kNotFound) or unreadable (kUnavailable):
 //     "/etc/x.toml: config file not found (from --config)"; a directory: kInvalidArgument.
+// `secure_runtime.docker_runtime` (an upstream key) is read by a later version: when set it
+// is ignored with a warning that says it is not honoured.
 // Unknown keys and unknown tables are not errors: each becomes a ConfigWarning
 // ("/etc/x.toml:4: unknown key server.prot (ignored; did you mean server.port?)").
 // load_config() does not log; the caller logs the source and the warnings.
@@ -55,13 +57,20 @@ enum class RuntimeType { kDocker, kKubernetes };
 enum class WorkloadProvider { kPod, kBatchSandbox };
 enum class IngressMode { kDirect, kGateway };
 enum class GatewayRouteMode { kWildcard, kHeader, kUri };
+enum class ImagePullPolicy { kIfNotPresent, kAlways, kNever };
 
 // The TOML spelling: "docker", "kubernetes", "pod", "batchsandbox", "direct", "gateway",
-// "wildcard", "header", "uri".
+// "wildcard", "header", "uri", "IfNotPresent", "Always", "Never".
 std::string_view to_string(RuntimeType v);
 std::string_view to_string(WorkloadProvider v);
 std::string_view to_string(IngressMode v);
 std::string_view to_string(GatewayRouteMode v);
+std::string_view to_string(ImagePullPolicy v);
+
+// A DNS-1123 label-or-subdomain name as Kubernetes object names require: 1..253
+// characters of lower-case alphanumerics, '-' and '.', starting and ending with an
+// alphanumeric, each '.'-separated label 1..63 characters not starting or ending with '-'.
+bool is_dns1123_name(std::string_view s);
 
 // std::thread::hardware_concurrency(), at least 1.
 int default_thread_count();
@@ -130,6 +139,19 @@ struct KubernetesConfig {
   std::optional<std::string> kubeconfig_path;  // unset = in-cluster credentials
   std::string namespace_ = "default";          // TOML key: kubernetes.namespace
   WorkloadProvider workload_provider = WorkloadProvider::kPod;
+  // imagePullPolicy of sandbox containers (the reference's key).
+  ImagePullPolicy image_pull_policy = ImagePullPolicy::kIfNotPresent;
+  // Client-side rate limit of API server requests: `qps` sustained (> 0, an integer or a
+  // float in the file), bursts of up to `burst` (>= 1).
+  double qps = 50;
+  int64_t burst = 100;
+  int64_t request_timeout_seconds = 30;  // one API server request, >= 1
+  // A pod Pending longer than this fails its sandbox with the pod's reason; >= 10.
+  int64_t pending_timeout_seconds = 300;
+  // The coordination.k8s.io/v1 Lease that fences a second sandboxd on the namespace:
+  // a DNS-1123 name, and how long a holder that stops renewing keeps it (>= 3).
+  std::string lease_name = "sandboxd";
+  int64_t lease_duration_seconds = 15;
   bool operator==(const KubernetesConfig&) const = default;
 };
 
@@ -144,6 +166,15 @@ struct IngressConfig {
 struct EgressConfig {
   std::optional<std::string> image;  // unset = networkPolicy rejected
   bool operator==(const EgressConfig&) const = default;
+};
+
+// secure_runtime: a stronger isolation runtime for sandboxes (gVisor, Kata, ...).
+// `docker_runtime` is not read by this version (it stays an unknown key, with a warning
+// that says so).
+struct SecureRuntimeConfig {
+  std::optional<std::string> type;               // e.g. "gvisor", "kata"; informational
+  std::optional<std::string> k8s_runtime_class;  // runtimeClassName of sandbox pods (DNS-1123)
+  bool operator==(const SecureRuntimeConfig&) const = default;
 };
 
 struct StorageConfig {
@@ -174,6 +205,7 @@ struct Config {
   KubernetesConfig kubernetes;
   IngressConfig ingress;
   EgressConfig egress;
+  SecureRuntimeConfig secure_runtime;
   StorageConfig storage;
   StoreConfig store;
   WorkersConfig workers;

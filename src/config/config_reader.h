@@ -118,6 +118,47 @@ class Section {
     out = s->get();
   }
 
+  // An optional string (empty = unset) that, when set, `ok` accepts.
+  void optional_checked_string(std::string_view k, std::optional<std::string>& out,
+                               bool (*ok)(std::string_view), std::string_view requirement) {
+    const toml::node* n = find(k);
+    if (n == nullptr) return;
+    const auto* s = n->as_string();
+    if (s == nullptr || (!s->get().empty() && !ok(s->get()))) return bad(*n, k, requirement);
+    if (s->get().empty()) {
+      out.reset();
+    } else {
+      out = s->get();
+    }
+  }
+
+  // A finite number (TOML integer or float) greater than 0.
+  void positive_number(std::string_view k, double& out) {
+    const toml::node* n = find(k);
+    if (n == nullptr) return;
+    double v = 0;
+    if (const auto* i = n->as_integer()) {
+      v = static_cast<double>(i->get());
+    } else if (const auto* f = n->as_floating_point()) {
+      v = f->get();
+    } else {
+      return bad(*n, k, "expected a number > 0");
+    }
+    if (!(v > 0) || v == std::numeric_limits<double>::infinity()) {
+      return bad(*n, k, "expected a number > 0");
+    }
+    out = v;
+  }
+
+  // A key this version knows but does not act on: never an error; when set, a warning
+  // that says `why` instead of "unknown key".
+  void not_honoured(std::string_view k, std::string_view why) {
+    const toml::node* n = find(k);
+    if (n == nullptr) return;
+    ctx_.warn(line_of(n->source()), key_path(k),
+              key_path(k) + " is not honoured by this version (ignored): " + std::string(why));
+  }
+
   template <typename I>
   void integer(std::string_view k, int64_t lo, int64_t hi, I& out) {
     const toml::node* n = find(k);

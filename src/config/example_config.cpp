@@ -1,6 +1,7 @@
 #include "src/config/example_config.h"
 
 #include <cerrno>
+#include <charconv>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -19,6 +20,15 @@ std::string toml_string(std::string_view s) {
 }
 
 std::string toml_bool(bool b) { return b ? "true" : "false"; }
+
+// The shortest text that reads back as `v`, always as a TOML float ("50.0", "0.5").
+std::string toml_float(double v) {
+  char buf[64];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+  std::string out(buf, ec == std::errc() ? end : buf);
+  if (out.find_first_of(".eE") == std::string::npos) out += ".0";
+  return out;
+}
 
 // One line when short, else one element per line.
 std::string toml_strings(const std::vector<std::string>& v) {
@@ -164,6 +174,23 @@ std::string render_example_config(std::string_view kind) {
   w.key("\"pod\" or \"batchsandbox\".", "workload_provider",
         toml_string(
             to_string(k8s ? k.kubernetes.workload_provider : d.kubernetes.workload_provider)));
+  w.key("imagePullPolicy of sandbox containers: \"IfNotPresent\", \"Always\" or \"Never\".",
+        "image_pull_policy", toml_string(to_string(d.kubernetes.image_pull_policy)));
+  w.key("Client-side rate limit: API server requests per second, sustained (> 0).", "qps",
+        toml_float(d.kubernetes.qps));
+  w.key("Client-side rate limit: requests allowed in one burst above qps (>= 1).", "burst",
+        std::to_string(d.kubernetes.burst));
+  w.key("Timeout of one API server request, seconds (>= 1).", "request_timeout_seconds",
+        std::to_string(d.kubernetes.request_timeout_seconds));
+  w.key("A pod Pending longer than this (image pull errors, unschedulable) fails its\n"
+        "# sandbox with the pod's reason, seconds (>= 10).",
+        "pending_timeout_seconds", std::to_string(d.kubernetes.pending_timeout_seconds));
+  w.key("Lease (coordination.k8s.io/v1) in the namespace that lets one sandboxd act at a\n"
+        "# time; a DNS-1123 name.",
+        "lease_name", toml_string(d.kubernetes.lease_name));
+  w.key("Seconds a holder that stops renewing keeps the lease before another sandboxd\n"
+        "# takes over (>= 3).",
+        "lease_duration_seconds", std::to_string(d.kubernetes.lease_duration_seconds));
 
   w.table("ingress");
   w.key("\"direct\" (endpoints reach sandboxes directly) or \"gateway\".", "mode",
@@ -177,6 +204,14 @@ std::string render_example_config(std::string_view kind) {
   w.table("egress");
   w.unset_key("Egress sidecar image; unset = requests with a networkPolicy are rejected.", "image",
               toml_string("opensandbox/egress:v1.0.0"));
+
+  w.raw("\n# A stronger isolation runtime for sandboxes (gVisor, Kata, ...). docker_runtime is\n"
+        "# not honoured by this version (set, it is ignored with a warning).");
+  w.table("secure_runtime");
+  w.unset_key("Which secure runtime the cluster provides (informational), e.g. \"gvisor\".",
+              "type", toml_string("gvisor"));
+  w.unset_key("RuntimeClass of sandbox pods (runtimeClassName); unset = the cluster default.",
+              "k8s_runtime_class", toml_string("gvisor"));
 
   w.table("storage");
   w.key("Absolute host paths sandboxes may mount; [] = no host mounts.", "allowed_host_paths",

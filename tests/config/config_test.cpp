@@ -86,6 +86,15 @@ TEST_F(ConfigTest, NoFileAnywhereGivesBuiltinDefaults) {
   EXPECT_FALSE(c.kubernetes.kubeconfig_path);
   EXPECT_EQ(c.kubernetes.namespace_, "default");
   EXPECT_EQ(c.kubernetes.workload_provider, WorkloadProvider::kPod);
+  EXPECT_EQ(c.kubernetes.image_pull_policy, ImagePullPolicy::kIfNotPresent);
+  EXPECT_EQ(c.kubernetes.qps, 50.0);
+  EXPECT_EQ(c.kubernetes.burst, 100);
+  EXPECT_EQ(c.kubernetes.request_timeout_seconds, 30);
+  EXPECT_EQ(c.kubernetes.pending_timeout_seconds, 300);
+  EXPECT_EQ(c.kubernetes.lease_name, "sandboxd");
+  EXPECT_EQ(c.kubernetes.lease_duration_seconds, 15);
+  EXPECT_FALSE(c.secure_runtime.type);
+  EXPECT_FALSE(c.secure_runtime.k8s_runtime_class);
   EXPECT_EQ(c.ingress.mode, IngressMode::kDirect);
   EXPECT_EQ(c.ingress.gateway_address, "");
   EXPECT_FALSE(c.ingress.gateway_route_mode);
@@ -140,6 +149,17 @@ port_range = "41000-41999"
 kubeconfig_path = "~/.kube/config"
 namespace = "sandboxes"
 workload_provider = "batchsandbox"
+image_pull_policy = "Always"
+qps = 12.5
+burst = 7
+request_timeout_seconds = 4
+pending_timeout_seconds = 60
+lease_name = "sandboxd-a.lease"
+lease_duration_seconds = 9
+
+[secure_runtime]
+type = "gvisor"
+k8s_runtime_class = "gvisor-v2"
 
 [ingress]
 mode = "gateway"
@@ -196,6 +216,15 @@ pending_failure_ttl_seconds = 60
   EXPECT_EQ(c.kubernetes.kubeconfig_path, home_.str() + "/.kube/config");
   EXPECT_EQ(c.kubernetes.namespace_, "sandboxes");
   EXPECT_EQ(c.kubernetes.workload_provider, WorkloadProvider::kBatchSandbox);
+  EXPECT_EQ(c.kubernetes.image_pull_policy, ImagePullPolicy::kAlways);
+  EXPECT_EQ(c.kubernetes.qps, 12.5);
+  EXPECT_EQ(c.kubernetes.burst, 7);
+  EXPECT_EQ(c.kubernetes.request_timeout_seconds, 4);
+  EXPECT_EQ(c.kubernetes.pending_timeout_seconds, 60);
+  EXPECT_EQ(c.kubernetes.lease_name, "sandboxd-a.lease");
+  EXPECT_EQ(c.kubernetes.lease_duration_seconds, 9);
+  EXPECT_EQ(c.secure_runtime.type, "gvisor");
+  EXPECT_EQ(c.secure_runtime.k8s_runtime_class, "gvisor-v2");
   EXPECT_EQ(c.ingress.mode, IngressMode::kGateway);
   EXPECT_EQ(c.ingress.gateway_address, "gw.internal:8000");
   EXPECT_EQ(c.ingress.gateway_route_mode, GatewayRouteMode::kUri);
@@ -553,6 +582,142 @@ TEST_F(ConfigTest, MetricsAuthWithoutApiKeyWarns) {
   r = load_text("[server]\nmetrics_auth = true\n", {{"OPENSANDBOX_SERVER_API_KEY", "k"}});
   ASSERT_TRUE(r) << r.error().message;
   EXPECT_TRUE(r->warnings.empty());
+}
+
+TEST_F(ConfigTest, ImagePullPolicyIsOneOfTheKubernetesNames) {
+  for (auto [name, want] : {std::pair{"IfNotPresent", ImagePullPolicy::kIfNotPresent},
+                            std::pair{"Always", ImagePullPolicy::kAlways},
+                            std::pair{"Never", ImagePullPolicy::kNever}}) {
+    auto r = load_text(std::string("[kubernetes]\nimage_pull_policy = \"") + name + "\"\n");
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_EQ(r->config.kubernetes.image_pull_policy, want);
+    EXPECT_EQ(to_string(want), name);
+  }
+  const std::string want_error =
+      ":2: kubernetes.image_pull_policy: expected one of \"IfNotPresent\", \"Always\", "
+      "\"Never\", got ";
+  // Case matters, as in a pod spec.
+  EXPECT_EQ(error_of("[kubernetes]\nimage_pull_policy = \"always\"\n"),
+            path_ + want_error + "\"always\"");
+  EXPECT_EQ(error_of("[kubernetes]\nimage_pull_policy = 1\n"), path_ + want_error + "1");
+}
+
+TEST_F(ConfigTest, KubernetesRateLimitIsValidated) {
+  auto r = load_text("[kubernetes]\nqps = 5\nburst = 1\n");
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->config.kubernetes.qps, 5.0);  // an integer is a number too
+  EXPECT_EQ(r->config.kubernetes.burst, 1);
+  r = load_text("[kubernetes]\nqps = 0.25\n");
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->config.kubernetes.qps, 0.25);
+
+  EXPECT_EQ(error_of("[kubernetes]\nqps = 0\n"),
+            path_ + ":2: kubernetes.qps: expected a number > 0, got 0");
+  EXPECT_EQ(error_of("[kubernetes]\nqps = -1.5\n"),
+            path_ + ":2: kubernetes.qps: expected a number > 0, got -1.5");
+  EXPECT_EQ(error_of("[kubernetes]\nqps = \"fast\"\n"),
+            path_ + ":2: kubernetes.qps: expected a number > 0, got \"fast\"");
+  EXPECT_EQ(error_of("[kubernetes]\nqps = nan\n").find(path_ + ":2: kubernetes.qps: "), 0u);
+  EXPECT_EQ(error_of("[kubernetes]\nqps = inf\n").find(path_ + ":2: kubernetes.qps: "), 0u);
+  EXPECT_EQ(error_of("[kubernetes]\nburst = 0\n"),
+            path_ + ":2: kubernetes.burst: expected an integer >= 1, got 0");
+  EXPECT_EQ(error_of("[kubernetes]\nburst = 2.5\n"),
+            path_ + ":2: kubernetes.burst: expected an integer >= 1, got 2.5");
+}
+
+TEST_F(ConfigTest, KubernetesTimeoutsAreValidated) {
+  auto r = load_text("[kubernetes]\nrequest_timeout_seconds = 1\npending_timeout_seconds = 10\n");
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->config.kubernetes.request_timeout_seconds, 1);
+  EXPECT_EQ(r->config.kubernetes.pending_timeout_seconds, 10);
+  EXPECT_EQ(error_of("[kubernetes]\nrequest_timeout_seconds = 0\n"),
+            path_ + ":2: kubernetes.request_timeout_seconds: expected an integer >= 1, got 0");
+  EXPECT_EQ(error_of("[kubernetes]\nrequest_timeout_seconds = \"30s\"\n"),
+            path_ +
+                ":2: kubernetes.request_timeout_seconds: expected an integer >= 1, got \"30s\"");
+  EXPECT_EQ(error_of("[kubernetes]\n\npending_timeout_seconds = 9\n"),
+            path_ + ":3: kubernetes.pending_timeout_seconds: expected an integer >= 10, got 9");
+}
+
+TEST_F(ConfigTest, LeaseNameAndDurationAreValidated) {
+  auto r = load_text("[kubernetes]\nlease_name = \"sandboxd-0\"\nlease_duration_seconds = 3\n");
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->config.kubernetes.lease_name, "sandboxd-0");
+  EXPECT_EQ(r->config.kubernetes.lease_duration_seconds, 3);
+  const std::string requirement =
+      "expected a DNS-1123 name (lower-case letters, digits, '-' and '.', at most 253 "
+      "characters, starting and ending with a letter or digit)";
+  const std::vector<std::string> bad_names = {"Sandboxd", "-sandboxd", "sandboxd-", "sand_boxd",
+                                             "a..b",     ".a",        "",
+                                             std::string(254, 'a'), std::string(64, 'a') + ".b"};
+  for (const std::string& bad : bad_names) {
+    EXPECT_EQ(error_of("[kubernetes]\nlease_name = \"" + bad + "\"\n"),
+              path_ + ":2: kubernetes.lease_name: " + requirement + ", got \"" + bad + "\"")
+        << bad;
+  }
+  EXPECT_EQ(error_of("[kubernetes]\nlease_duration_seconds = 2\n"),
+            path_ + ":2: kubernetes.lease_duration_seconds: expected an integer >= 3, got 2");
+}
+
+TEST_F(ConfigTest, Dns1123NamesFollowTheKubernetesRules) {
+  EXPECT_TRUE(is_dns1123_name("a"));
+  EXPECT_TRUE(is_dns1123_name("kata-qemu"));
+  EXPECT_TRUE(is_dns1123_name("a.b-c.d0"));
+  EXPECT_TRUE(is_dns1123_name(std::string(63, 'a') + "." + std::string(63, 'b')));
+  EXPECT_FALSE(is_dns1123_name(""));
+  EXPECT_FALSE(is_dns1123_name("A"));
+  EXPECT_FALSE(is_dns1123_name("a-"));
+  EXPECT_FALSE(is_dns1123_name("a.-b"));
+  EXPECT_FALSE(is_dns1123_name("a."));
+  EXPECT_FALSE(is_dns1123_name("a b"));
+  EXPECT_FALSE(is_dns1123_name(std::string(64, 'a')));
+}
+
+TEST_F(ConfigTest, SecureRuntimeKeysAreRead) {
+  auto r = load_text("[secure_runtime]\ntype = \"kata\"\nk8s_runtime_class = \"kata-qemu\"\n");
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_TRUE(r->warnings.empty()) << r->warnings.front().message;
+  EXPECT_EQ(r->config.secure_runtime.type, "kata");
+  EXPECT_EQ(r->config.secure_runtime.k8s_runtime_class, "kata-qemu");
+
+  // "" means unset, as for every optional string.
+  r = load_text("[secure_runtime]\ntype = \"\"\nk8s_runtime_class = \"\"\n");
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_FALSE(r->config.secure_runtime.type);
+  EXPECT_FALSE(r->config.secure_runtime.k8s_runtime_class);
+
+  EXPECT_EQ(error_of("[secure_runtime]\nk8s_runtime_class = \"Kata_QEMU\"\n"),
+            path_ +
+                ":2: secure_runtime.k8s_runtime_class: expected a DNS-1123 name (lower-case "
+                "letters, digits, '-' and '.', at most 253 characters, starting and ending with a "
+                "letter or digit), got \"Kata_QEMU\"");
+  EXPECT_EQ(error_of("[secure_runtime]\ntype = 3\n"),
+            path_ + ":2: secure_runtime.type: expected a string, got 3");
+}
+
+TEST_F(ConfigTest, DockerRuntimeIsIgnoredWithAWarningThatSaysSo) {
+  auto r = load_text("[secure_runtime]\ntype = \"gvisor\"\ndocker_runtime = \"runsc\"\n");
+  ASSERT_TRUE(r) << r.error().message;
+  ASSERT_EQ(r->warnings.size(), 1u);
+  EXPECT_EQ(r->warnings[0].key, "secure_runtime.docker_runtime");
+  EXPECT_EQ(r->warnings[0].line, 3);
+  EXPECT_NE(r->warnings[0].message.find(path_ + ":3: secure_runtime.docker_runtime is not "
+                                                "honoured by this version"),
+            std::string::npos)
+      << r->warnings[0].message;
+  // Any value, even of another type, is only a warning: the key is not read.
+  r = load_text("[secure_runtime]\ndocker_runtime = 5\n");
+  ASSERT_TRUE(r) << r.error().message;
+  ASSERT_EQ(r->warnings.size(), 1u);
+  EXPECT_EQ(r->warnings[0].key, "secure_runtime.docker_runtime");
+  // Other unknown keys of the table keep the ordinary warning.
+  r = load_text("[secure_runtime]\nk8s_runtimeclass = \"x\"\n");
+  ASSERT_TRUE(r) << r.error().message;
+  ASSERT_EQ(r->warnings.size(), 1u);
+  EXPECT_EQ(r->warnings[0].message,
+            path_ +
+                ":2: unknown key secure_runtime.k8s_runtimeclass (ignored; did you mean "
+                "secure_runtime.k8s_runtime_class?)");
 }
 
 TEST_F(ConfigTest, ParseConfigUsesTheGivenSourceName) {

@@ -107,7 +107,11 @@ TEST_F(ExampleConfigTest, ExampleListsEveryKeyWithAnExplanation) {
        {"host", "network_mode", "host_ip", "api_timeout", "drop_capabilities", "no_new_privileges",
         "apparmor_profile", "seccomp_profile", "pids_limit", "port_bind_ip", "port_range",
         "tls_verify", "cert_path"}},
-      {"kubernetes", {"kubeconfig_path", "namespace", "workload_provider"}},
+      {"kubernetes",
+       {"kubeconfig_path", "namespace", "workload_provider", "image_pull_policy", "qps", "burst",
+        "request_timeout_seconds", "pending_timeout_seconds", "lease_name",
+        "lease_duration_seconds"}},
+      {"secure_runtime", {"type", "k8s_runtime_class"}},
       {"ingress", {"mode"}},
       {"ingress.gateway", {"address"}},
       {"ingress.gateway.route", {"mode"}},
@@ -132,7 +136,7 @@ TEST_F(ExampleConfigTest, ExampleListsEveryKeyWithAnExplanation) {
 TEST_F(ExampleConfigTest, CommentedOutKeysAreValidWhenUncommented) {
   // Uncomment every "# key = value" and "# [table]" line.
   std::string text = render_example_config("docker");
-  text = std::regex_replace(text, std::regex(R"((^|\n)# (\[[a-z.]+\]|[a-z_]+ = ))"), "$1$2");
+  text = std::regex_replace(text, std::regex(R"((^|\n)# (\[[a-z.]+\]|[a-z0-9_]+ = ))"), "$1$2");
   text = std::regex_replace(text, std::regex(R"(mode = "direct")"), R"(mode = "gateway")");
   const std::string path = (dir_ / "all.toml").string();
   std::ofstream(path) << text;
@@ -151,6 +155,21 @@ TEST_F(ExampleConfigTest, CommentedOutKeysAreValidWhenUncommented) {
   EXPECT_FALSE(c.ingress.gateway_address.empty());
   EXPECT_EQ(c.ingress.gateway_route_mode, GatewayRouteMode::kHeader);
   EXPECT_TRUE(c.egress.image);
+  EXPECT_EQ(c.secure_runtime.type, "gvisor");
+  EXPECT_EQ(c.secure_runtime.k8s_runtime_class, "gvisor");
+}
+
+TEST_F(ExampleConfigTest, KubernetesExampleWritesTheClientAndLeaseKeys) {
+  const std::string text = render_example_config("kubernetes");
+  for (const char* line :
+       {"\nimage_pull_policy = \"IfNotPresent\"\n", "\nqps = 50.0\n", "\nburst = 100\n",
+        "\nrequest_timeout_seconds = 30\n", "\npending_timeout_seconds = 300\n",
+        "\nlease_name = \"sandboxd\"\n", "\nlease_duration_seconds = 15\n",
+        "\n# k8s_runtime_class = \"gvisor\"\n"}) {
+    EXPECT_NE(text.find(line), std::string::npos) << line;
+  }
+  // docker_runtime is only mentioned in prose: uncommenting the example never sets it.
+  EXPECT_EQ(text.find("docker_runtime ="), std::string::npos);
 }
 
 }  // namespace

@@ -170,7 +170,10 @@ void write_data(JsonWriter& w, const EventData& data) {
                    if (e.expires_at) w.time_member("expiresAt", *e.expires_at);
                  },
                  [&](const ProvisioningStarted& e) { w.member("worker", e.worker); },
-                 [&](const SandboxStarted& e) { w.member("runtimeId", e.runtime_id); },
+                 [&](const SandboxStarted& e) {
+                   w.member("runtimeId", e.runtime_id);
+                   if (!e.address.empty()) w.member("address", e.address);
+                 },
                  [&](const ProvisioningFailed& e) {
                    w.member("errorCode", e.error_code);
                    w.member("message", e.message);
@@ -447,7 +450,10 @@ EventData decode_data(std::string_view type, Object v) {
   if (is(type, "SandboxStarted")) {
     SandboxStarted e;
     fields([&](std::string_view k, Value x, const Path& p) {
-      if (is(k, "runtimeId")) e.runtime_id = get_string(x, p);
+      if (is(k, "runtimeId"))
+        e.runtime_id = get_string(x, p);
+      else if (is(k, "address"))
+        e.address = get_string(x, p);
     });
     return e;
   }
@@ -741,6 +747,7 @@ std::string encode_sandbox(const Sandbox& sb) {
   w.key("spec");
   write_spec(w, sb.spec);
   w.member("runtimeId", sb.runtime_id);
+  if (!sb.address.empty()) w.member("address", sb.address);
   if (sb.exit_code) w.member("exitCode", *sb.exit_code);
   w.member("deleted", sb.deleted);
   w.end_object();
@@ -783,6 +790,8 @@ Result<Sandbox> decode_sandbox(std::string_view json) {
             decode_spec(x, p, sb.spec, has_spec);
           } else if (is(k, "runtimeId")) {
             sb.runtime_id = get_string(x, p);
+          } else if (is(k, "address")) {
+            sb.address = get_string(x, p);
           } else if (is(k, "exitCode")) {
             sb.exit_code = get_int32(x, p);
           } else if (is(k, "deleted")) {

@@ -34,7 +34,10 @@ struct PatchMetadata {
 
 // --- from the runtime workers (outcomes) ------------------------------------------------
 struct RecordProvisioningStarted { std::string worker; };
-struct RecordStarted { std::string runtime_id; };
+struct RecordStarted {
+  std::string runtime_id;
+  std::string address;  // the pod IP on Kubernetes, "" on Docker (SandboxStarted::address)
+};
 struct RecordProvisioningFailed { std::string error_code; std::string message; };
 struct RecordPaused {};
 struct RecordPauseFailed { std::string message; };

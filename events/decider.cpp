@@ -118,7 +118,7 @@ Result<Events> decide_record(const Sandbox& sb, const Command& command) {
             return misfit("provisioning", "Pending");
           },
           [&](const RecordStarted& c) -> Result<Events> {
-            if (s == S::kPending) return one(SandboxStarted{c.runtime_id});
+            if (s == S::kPending) return one(SandboxStarted{c.runtime_id, c.address});
             // Only reachable after the start was recorded: already reflected.
             if (s == S::kRunning || s == S::kPausing || s == S::kPaused || s == S::kResuming)
               return Events{};
@@ -234,6 +234,7 @@ Sandbox evolve(const std::optional<Sandbox>& state, const Event& event) {
                  [&](const SandboxStarted& e) {
                    if (s != S::kPending) return;
                    sb.runtime_id = e.runtime_id;
+                   sb.address = e.address;
                    transition(sb, S::kRunning, t);
                  },
                  [&](const ProvisioningFailed& e) {
@@ -286,11 +287,13 @@ Sandbox evolve(const std::optional<Sandbox>& state, const Event& event) {
                    std::string message =
                        e.message.empty() && s == S::kStopping ? sb.status_message : e.message;
                    if (e.exit_code) sb.exit_code = e.exit_code;
+                   sb.address.clear();
                    transition(sb, S::kTerminated, t, std::move(reason), std::move(message));
                  },
                  [&](const SandboxFailed& e) {
                    if (is_final(s)) return;
                    if (e.exit_code) sb.exit_code = e.exit_code;
+                   sb.address.clear();
                    transition(sb, S::kFailed, t, e.error_code, e.message);
                  },
                  // SandboxRequested on an existing stream, ProvisioningStarted and system-stream

@@ -33,6 +33,10 @@ struct ProvisioningStarted {       // a worker picked the request up (state unch
 };
 struct SandboxStarted {            // Pending -> Running
   std::string runtime_id;
+  // Where the sandbox is reached directly: the pod IP on Kubernetes; "" on Docker (whose
+  // endpoints come from the host and the allocated ports). Written only when non-empty;
+  // events from before the field decode as "" (same schema: an optional addition).
+  std::string address;
   bool operator==(const SandboxStarted&) const = default;
 };
 struct ProvisioningFailed {        // Pending -> Failed

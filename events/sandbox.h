@@ -90,6 +90,10 @@ struct Sandbox {
   std::map<std::string, std::string> metadata;  // current user metadata
   SandboxSpec spec;
   std::string runtime_id;            // container id / pod name once started
+  // The pod IP recorded by SandboxStarted ("" on Docker and before the start). Cleared
+  // when the sandbox becomes Failed or Terminated: the pod is gone and its IP may already
+  // belong to another pod, so no endpoint may point at it.
+  std::string address;
   std::optional<int> exit_code;      // when the runtime reported one
   bool deleted = false;              // deletion requested on a final (Failed) sandbox
   bool operator==(const Sandbox&) const = default;

@@ -49,6 +49,7 @@ std::vector<EventData> samples() {
       SandboxRequested{"sb1", minimal_spec(), {}, std::nullopt},
       ProvisioningStarted{"provisioner-0"},
       SandboxStarted{"c0ffee"},
+      SandboxStarted{"pod-sb1", "10.244.1.7"},
       ProvisioningFailed{"DOCKER::IMAGE_NOT_FOUND", "pull access denied"},
       PauseRequested{},
       SandboxPaused{},
@@ -250,6 +251,7 @@ Sandbox full_sandbox() {
   sb.metadata = {{"team", "ml"}};
   sb.spec = full_spec();
   sb.runtime_id = "c0ffee";
+  sb.address = "10.244.1.7";
   sb.exit_code = 0;
   sb.deleted = true;
   return sb;
@@ -271,6 +273,7 @@ TEST(Codec, SandboxRoundTripsWithOptionalFieldsUnsetInEveryState) {
     const std::string json = encode_sandbox(sb);
     EXPECT_EQ(json.find("expiresAt"), std::string::npos);
     EXPECT_EQ(json.find("exitCode"), std::string::npos);
+    EXPECT_EQ(json.find("address"), std::string::npos);
     const auto back = decode_sandbox(json);
     ASSERT_TRUE(back) << back.error().message;
     EXPECT_EQ(*back, sb);
@@ -497,6 +500,36 @@ TEST(Golden, EncodingTheExpectedEventReproducesTheCurrentGoldenFile) {
     const auto golden = nlohmann::json::parse(read_file(kGoldenDir / (name + ".json")));
     EXPECT_EQ(nlohmann::json::parse(encode_event(expected)), golden) << name;
   }
+}
+
+TEST(Codec, SandboxStartedWritesTheAddressOnlyWhenKnown) {
+  Event e = decode_event(with("")).value();
+  EXPECT_EQ(std::get<SandboxStarted>(e.data).address, "");
+  EXPECT_EQ(encode_event(e).find("address"), std::string::npos);  // Docker: as before
+
+  e.data = SandboxStarted{"sandbox-x", "10.244.0.12"};
+  const std::string json = encode_event(e);
+  EXPECT_NE(json.find(R"("data":{"runtimeId":"sandbox-x","address":"10.244.0.12"})"),
+            std::string::npos)
+      << json;
+  const auto back = decode_event(json);
+  ASSERT_TRUE(back) << back.error().message;
+  EXPECT_EQ(back->schema, 1) << "an optional addition, not a new schema";
+  EXPECT_EQ(std::get<SandboxStarted>(back->data), (SandboxStarted{"sandbox-x", "10.244.0.12"}));
+  expect_data_loss(with(R"("data":{"runtimeId":"c","address":7})"), "data.address");
+}
+
+TEST(Codec, SandboxRecordWithoutAddressDecodesAsNoAddress) {
+  // A record written before the field existed (every Docker record too).
+  const auto old = decode_sandbox(
+      R"({"schema":1,"id":"a","version":3,"state":"Running","runtimeId":"c","spec":{}})");
+  ASSERT_TRUE(old) << old.error().message;
+  EXPECT_EQ(old->address, "");
+  EXPECT_EQ(old->runtime_id, "c");
+  const auto k8s = decode_sandbox(
+      R"({"schema":1,"id":"a","state":"Running","runtimeId":"p","address":"10.0.0.9","spec":{}})");
+  ASSERT_TRUE(k8s) << k8s.error().message;
+  EXPECT_EQ(k8s->address, "10.0.0.9");
 }
 
 TEST(Upcast, SandboxRequestedV2CredentialsAreDroppedAndNeverReEncoded) {

@@ -296,6 +296,10 @@ TEST(Decide, RecordOutcomesCarryTheirPayload) {
   auto started = decide(pending, RecordStarted{"cid"}, kNow);
   ASSERT_TRUE(started);
   EXPECT_EQ(std::get<SandboxStarted>(started->front()).runtime_id, "cid");
+  EXPECT_EQ(std::get<SandboxStarted>(started->front()).address, "");
+  started = decide(pending, RecordStarted{"pod-1", "10.244.3.4"}, kNow);
+  ASSERT_TRUE(started);
+  EXPECT_EQ(std::get<SandboxStarted>(started->front()), (SandboxStarted{"pod-1", "10.244.3.4"}));
 
   auto prov = decide(pending, RecordProvisioningFailed{"E", "m"}, kNow);
   ASSERT_TRUE(prov);
@@ -431,6 +435,29 @@ TEST(Evolve, SandboxRequestedCreatesPendingProjection) {
   EXPECT_EQ(sb.metadata, requested().metadata);
   EXPECT_EQ(sb.spec, requested().spec);
   EXPECT_FALSE(sb.deleted);
+}
+
+TEST(Evolve, TheAddressComesFromTheStartAndGoesWithTheSandbox) {
+  const Sandbox pending = evolve(std::nullopt, make_event(1, kNow, requested()));
+  EXPECT_EQ(pending.address, "");
+  Sandbox running =
+      evolve(pending, make_event(2, kNow + 1, SandboxStarted{"pod", "10.244.0.5"}, Reason::kRuntime));
+  EXPECT_EQ(running.state, SandboxState::kRunning);
+  EXPECT_EQ(running.address, "10.244.0.5");
+  // Kept while the pod lives: stopping still has it.
+  const Sandbox stopping = evolve(running, make_event(3, kNow + 2, DeletionRequested{}));
+  EXPECT_EQ(stopping.state, SandboxState::kStopping);
+  EXPECT_EQ(stopping.address, "10.244.0.5");
+  // A final sandbox has no pod, so no address another pod could since have taken.
+  const Sandbox terminated =
+      evolve(stopping, make_event(4, kNow + 3, SandboxTerminated{0, ""}, Reason::kRuntime));
+  EXPECT_EQ(terminated.state, SandboxState::kTerminated);
+  EXPECT_EQ(terminated.address, "");
+  const Sandbox failed = evolve(
+      running, make_event(3, kNow + 2, SandboxFailed{"KUBERNETES::POD_EVICTED", "evicted", {}},
+                          Reason::kRuntime));
+  EXPECT_EQ(failed.state, SandboxState::kFailed);
+  EXPECT_EQ(failed.address, "");
 }
 
 TEST(Evolve, FullLifecycleTracksStateVersionAndTransitionTimes) {

@@ -89,7 +89,10 @@ ojson data_to_json(const EventData& data) {
                    if (e.expires_at) j["expiresAt"] = format_rfc3339(*e.expires_at);
                  },
                  [&](const ProvisioningStarted& e) { j["worker"] = e.worker; },
-                 [&](const SandboxStarted& e) { j["runtimeId"] = e.runtime_id; },
+                 [&](const SandboxStarted& e) {
+                   j["runtimeId"] = e.runtime_id;
+                   if (!e.address.empty()) j["address"] = e.address;
+                 },
                  [&](const ProvisioningFailed& e) {
                    j["errorCode"] = e.error_code;
                    j["message"] = e.message;
@@ -170,6 +173,7 @@ std::string encode_sandbox(const Sandbox& sb) {
   j["metadata"] = string_map(sb.metadata);
   j["spec"] = spec_to_json(sb.spec);
   j["runtimeId"] = sb.runtime_id;
+  if (!sb.address.empty()) j["address"] = sb.address;
   if (sb.exit_code) j["exitCode"] = *sb.exit_code;
   j["deleted"] = sb.deleted;
   return dump(j);
@@ -395,7 +399,10 @@ void fill(Gen& g, SandboxRequested& e) {
   e.expires_at = maybe(g, g.time());
 }
 void fill(Gen& g, ProvisioningStarted& e) { e.worker = g.str(); }
-void fill(Gen& g, SandboxStarted& e) { e.runtime_id = g.str(); }
+void fill(Gen& g, SandboxStarted& e) {
+  e.runtime_id = g.str();
+  if (g.percent(50)) e.address = g.str();
+}
 void fill(Gen& g, ProvisioningFailed& e) {
   e.error_code = g.str();
   e.message = g.str();
@@ -484,6 +491,7 @@ Sandbox random_sandbox(Gen& g) {
   sb.metadata = g.string_map();
   sb.spec = random_spec(g);
   sb.runtime_id = g.str();
+  if (g.percent(50)) sb.address = g.str();
   sb.exit_code = maybe(g, g.integer<int>());
   sb.deleted = g.percent(50);
   return sb;

@@ -22,7 +22,15 @@ std::string_view to_string(RuntimeType v) {
 }
 
 std::string_view to_string(WorkloadProvider v) {
-  return v == WorkloadProvider::kPod ? "pod" : "batchsandbox";
+  switch (v) {
+    case WorkloadProvider::kPod:
+      return "pod";
+    case WorkloadProvider::kBatchSandbox:
+      return "batchsandbox";
+    case WorkloadProvider::kAgentSandbox:
+      return "agent-sandbox";
+  }
+  return "pod";
 }
 
 std::string_view to_string(IngressMode v) {
@@ -153,7 +161,9 @@ void build(Ctx& ctx, const toml::table* root, const EnvMap& env, Config& c) {
   kubernetes.string("namespace", c.kubernetes.namespace_);
   kubernetes.choice(
       "workload_provider",
-      {{"pod", WorkloadProvider::kPod}, {"batchsandbox", WorkloadProvider::kBatchSandbox}},
+      {{"pod", WorkloadProvider::kPod},
+       {"batchsandbox", WorkloadProvider::kBatchSandbox},
+       {"agent-sandbox", WorkloadProvider::kAgentSandbox}},
       c.kubernetes.workload_provider);
   kubernetes.choice("image_pull_policy",
                     {{"IfNotPresent", ImagePullPolicy::kIfNotPresent},

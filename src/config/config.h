@@ -54,13 +54,13 @@
 namespace sbx {
 
 enum class RuntimeType { kDocker, kKubernetes };
-enum class WorkloadProvider { kPod, kBatchSandbox };
+enum class WorkloadProvider { kPod, kBatchSandbox, kAgentSandbox };
 enum class IngressMode { kDirect, kGateway };
 enum class GatewayRouteMode { kWildcard, kHeader, kUri };
 enum class ImagePullPolicy { kIfNotPresent, kAlways, kNever };
 
-// The TOML spelling: "docker", "kubernetes", "pod", "batchsandbox", "direct", "gateway",
-// "wildcard", "header", "uri", "IfNotPresent", "Always", "Never".
+// The TOML spelling: "docker", "kubernetes", "pod", "batchsandbox", "agent-sandbox",
+// "direct", "gateway", "wildcard", "header", "uri", "IfNotPresent", "Always", "Never".
 std::string_view to_string(RuntimeType v);
 std::string_view to_string(WorkloadProvider v);
 std::string_view to_string(IngressMode v);

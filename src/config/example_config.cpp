@@ -171,7 +171,7 @@ std::string render_example_config(std::string_view kind) {
               toml_string("~/.kube/config"));
   w.key("Namespace sandboxes are created in.", "namespace",
         toml_string(k8s ? k.kubernetes.namespace_ : d.kubernetes.namespace_));
-  w.key("\"pod\" or \"batchsandbox\".", "workload_provider",
+  w.key("\"pod\", \"batchsandbox\" or \"agent-sandbox\".", "workload_provider",
         toml_string(
             to_string(k8s ? k.kubernetes.workload_provider : d.kubernetes.workload_provider)));
   w.key("imagePullPolicy of sandbox containers: \"IfNotPresent\", \"Always\" or \"Never\".",

@@ -48,7 +48,7 @@ Result<KubernetesRuntimeOptions> kubernetes_options_from(const Config& c,
   o.provider = provider_from(c.kubernetes.workload_provider);
   o.instance_id = instance_id;
   o.workload.execd_image = c.runtime.execd_image;
-  o.workload.image_pull_policy = c.kubernetes.image_pull_policy;
+  o.workload.image_pull_policy = std::string(to_string(c.kubernetes.image_pull_policy));
   o.workload.runtime_class = c.secure_runtime.k8s_runtime_class;
   o.workload.drop_capabilities = c.docker.drop_capabilities;
   return o;

@@ -350,13 +350,26 @@ TEST_F(ConfigTest, OutOfRangeNamesKeyFileAndLine) {
   EXPECT_EQ(error_of("[docker]\npids_limit = -1\n"), "");
 }
 
+TEST_F(ConfigTest, EveryWorkloadProviderOfTheReferenceIsAccepted) {
+  for (const auto& [text, provider] :
+       std::vector<std::pair<std::string, WorkloadProvider>>{
+           {"pod", WorkloadProvider::kPod},
+           {"batchsandbox", WorkloadProvider::kBatchSandbox},
+           {"agent-sandbox", WorkloadProvider::kAgentSandbox}}) {
+    auto c = load_text("[kubernetes]\nworkload_provider = \"" + text + "\"\n");
+    ASSERT_TRUE(c) << c.error().message;
+    EXPECT_EQ(c->kubernetes.workload_provider, provider);
+    EXPECT_EQ(to_string(provider), text);
+  }
+}
+
 TEST_F(ConfigTest, BadEnumValueNamesKeyFileAndLine) {
   EXPECT_EQ(error_of("[runtime]\ntype = \"podman\"\n"),
             path_ + ":2: runtime.type: expected one of \"docker\", \"kubernetes\", got \"podman\"");
   EXPECT_EQ(error_of("[kubernetes]\nworkload_provider = \"job\"\n"),
             path_ +
-                ":2: kubernetes.workload_provider: expected one of \"pod\", \"batchsandbox\", got "
-                "\"job\"");
+                ":2: kubernetes.workload_provider: expected one of \"pod\", \"batchsandbox\", "
+                "\"agent-sandbox\", got \"job\"");
   EXPECT_EQ(error_of("[ingress]\nmode = \"proxy\"\n"),
             path_ + ":2: ingress.mode: expected one of \"direct\", \"gateway\", got \"proxy\"");
   EXPECT_EQ(error_of("[server]\nlog_level = \"verbose\"\n"),

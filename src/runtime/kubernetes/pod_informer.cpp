@@ -166,7 +166,8 @@ Result<void> PodInformer::list(std::stop_token stop) {
   std::map<std::string, PodState> fresh;
   std::string rv;
   std::string cont;
-  do {
+  std::uint64_t pages = 0;
+  for (;;) {
     if (stop.stop_requested()) return fail(ErrorCode::kUnavailable, "stopped");
     std::string path = base_path() + "limit=" + std::to_string(options_.page_size);
     if (!cont.empty()) path += "&continue=" + url_encode(cont);
@@ -176,9 +177,11 @@ Result<void> PodInformer::list(std::stop_token stop) {
       // The continue token expired mid-list: start over for a fresh snapshot.
       fresh.clear();
       cont.clear();
+      pages = 0;
       continue;
     }
     if (r->status < 200 || r->status > 299) return std::unexpected(kube_error(*r, "GET " + path));
+    ++pages;
     auto page = parse_pod_list(r->body);
     if (!page) return std::unexpected(page.error());
     if (cont.empty()) rv = page->resource_version;  // every page shares the first's snapshot
@@ -187,7 +190,8 @@ Result<void> PodInformer::list(std::stop_token stop) {
       fresh.insert_or_assign(std::move(name), std::move(p));
     }
     cont = page->continue_token;
-  } while (!cont.empty());
+    if (cont.empty()) break;
+  }
 
   // Diff against the cache: only the differences become events.
   std::vector<std::pair<PodEventType, PodState>> gone;
@@ -201,9 +205,11 @@ Result<void> PodInformer::list(std::stop_token stop) {
   for (auto& [name, pod] : fresh) apply(PodEventType::kAdded, std::move(pod));  // or MODIFIED
 
   resource_version_ = rv;
+  set_healthy(true);  // before synced: whoever waits for synced sees a healthy informer
   {
     std::lock_guard lock(mu_);
     ++stats_.lists;
+    stats_.last_list_pages = pages;
     if (synced_) ++stats_.relists;
     stats_.last_list_duration = std::chrono::duration_cast<std::chrono::microseconds>(
         std::chrono::steady_clock::now() - started);

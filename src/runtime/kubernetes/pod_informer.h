@@ -57,6 +57,7 @@ struct PodInformerStats {
   std::uint64_t lists = 0;           // complete LISTs (the first and every relist)
   std::uint64_t relists = 0;         // LISTs after the first (410, broken stream, error)
   std::chrono::microseconds last_list_duration{0};
+  std::uint64_t last_list_pages = 0;  // pages (requests) of the last complete LIST
   std::uint64_t watch_restarts = 0;  // watches started after the first of each list
   std::uint64_t gone = 0;            // 410s seen (watch answers and ERROR events)
   std::uint64_t events = 0;          // handler calls

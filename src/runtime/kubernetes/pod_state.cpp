@@ -34,7 +34,6 @@ bool has_type(Elem e, dom::element_type want) {
   return e.type().get(t) == simdjson::SUCCESS && t == want;
 }
 bool is_object(Elem e) { return has_type(e, dom::element_type::OBJECT); }
-bool is_array(Elem e) { return has_type(e, dom::element_type::ARRAY); }
 
 // The main container's status: named "sandbox", else the first in the list.
 Elem main_container_status(Elem status) {

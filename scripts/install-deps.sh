@@ -19,6 +19,24 @@ test_pkgs=(docker.io busybox-static prometheus python3 python3-venv curl wrk ope
 # runtimes) are in libclang-rt-19-dev; llvm brings llvm-symbolizer for readable crash stacks.
 fuzz_pkgs=(clang-19 libclang-rt-19-dev llvm)
 
+# The Kubernetes test peer (scripts/kube-env.sh builds etcd + kube-apiserver + kubectl from
+# the Go module proxy) needs Go >= 1.26. Debian 12's golang is 1.19; bookworm-backports has
+# golang-1.23-go, new enough to fetch the go1.26.8 toolchain from the module proxy
+# (GOTOOLCHAIN, done by kube-env.sh). Installed only where no Go >= 1.21 is found.
+go_pkg=golang-1.23-go
+go_backports=/etc/apt/sources.list.d/sandboxd-bookworm-backports.list
+have_usable_go() {
+  local c v
+  for c in "$(command -v go 2>/dev/null || true)" /usr/local/go/bin/go /usr/lib/go-1.*/bin/go; do
+    [[ -n "$c" && -x "$c" ]] || continue
+    v=$(GOTOOLCHAIN=local "$c" env GOVERSION 2>/dev/null) || continue
+    [[ "$v" =~ ^go1\.([0-9]+) ]] && (( BASH_REMATCH[1] >= 21 )) && return 0
+  done
+  return 1
+}
+need_go=0
+[[ "${1:-build}" == "test" ]] && ! have_usable_go && need_go=1
+
 want=("${build_pkgs[@]}")
 [[ "${1:-build}" == "test" ]] && want+=("${test_pkgs[@]}")
 [[ "${1:-build}" == "fuzz" ]] && want+=("${fuzz_pkgs[@]}")
@@ -27,14 +45,30 @@ missing=()
 for p in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-[[ ${#missing[@]} -eq 0 ]] && exit 0
+[[ ${#missing[@]} -eq 0 && $need_go -eq 0 ]] && exit 0
 
 if [[ $(id -u) -ne 0 ]]; then
-  echo "sandboxd: missing Debian packages. Install them with:" >&2
-  echo "  sudo apt-get install -y --no-install-recommends ${missing[*]}" >&2
+  if [[ ${#missing[@]} -gt 0 ]]; then
+    echo "sandboxd: missing Debian packages. Install them with:" >&2
+    echo "  sudo apt-get install -y --no-install-recommends ${missing[*]}" >&2
+  fi
+  if [[ $need_go -eq 1 ]]; then
+    echo "sandboxd: no Go >= 1.21 for the Kubernetes test peer. On Debian 12:" >&2
+    echo "  echo 'deb http://deb.debian.org/debian bookworm-backports main' | sudo tee $go_backports" >&2
+    echo "  sudo apt-get update && sudo apt-get install -y -t bookworm-backports $go_pkg" >&2
+  fi
   exit 1
 fi
-echo "sandboxd: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+if [[ ${#missing[@]} -gt 0 ]]; then
+  echo "sandboxd: installing ${missing[*]}" >&2
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+if [[ $need_go -eq 1 ]]; then
+  echo "sandboxd: installing $go_pkg from bookworm-backports (the Kubernetes test peer's Go)" >&2
+  [[ -f $go_backports ]] ||
+    echo "deb http://deb.debian.org/debian bookworm-backports main" >"$go_backports"
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends -t bookworm-backports "$go_pkg" >/dev/null
+fi

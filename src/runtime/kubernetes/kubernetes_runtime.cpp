@@ -1,0 +1,457 @@
+#include "src/runtime/kubernetes/kubernetes_runtime.h"
+
+#include <cctype>
+#include <chrono>
+#include <utility>
+
+#include "events/time.h"
+#include "src/common/log.h"
+
+namespace sbx {
+
+namespace {
+
+constexpr std::string_view kPauseNotSupported = "KUBERNETES::PAUSE_NOT_SUPPORTED";
+
+Micros wall_now() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+bool ended(const PodState& p) { return p.phase == "Succeeded" || p.phase == "Failed"; }
+bool ready(const PodState& p) { return p.phase == "Running" && p.ready && !p.deleting; }
+
+// Reasons that never clear by themselves: the sandbox fails at once, not after the pending
+// timeout.
+bool permanent_reason(std::string_view reason) {
+  return reason == "InvalidImageName" || reason == "ErrImageNeverPull";
+}
+
+struct ProviderApi {
+  std::string_view group_version;  // "v1" for the core group
+  std::string_view plural;
+  std::string_view kind;
+};
+
+ProviderApi provider_api(KubernetesProvider provider) {
+  switch (provider) {
+    case KubernetesProvider::kPod:
+      return {"v1", "pods", "Pod"};
+    case KubernetesProvider::kBatchSandbox:
+      return {"sandbox.opensandbox.io/v1alpha1", "batchsandboxes", "BatchSandbox"};
+    case KubernetesProvider::kAgentSandbox:
+      return {"agents.x-k8s.io/v1alpha1", "sandboxes", "Sandbox"};
+  }
+  return {"v1", "pods", "Pod"};
+}
+
+// The runtime id of a sandbox's workload: "<kind>/<name>" (e.g. "pod/sandbox-<id>"), stable
+// across the workload's pods and the same whoever (sandboxd or a controller) made the pod.
+std::string runtime_id_of(KubernetesProvider provider, std::string_view sandbox_id) {
+  std::string kind(provider_api(provider).kind);
+  for (char& c : kind) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return kind + "/" + workload_name(sandbox_id);
+}
+
+std::string api_prefix(std::string_view group_version) {
+  return group_version == "v1" ? std::string("/api/v1") : "/apis/" + std::string(group_version);
+}
+
+std::string label_of(const nlohmann::json& object, std::string_view key) {
+  const auto* labels = object.contains("metadata") && object["metadata"].contains("labels")
+                           ? &object["metadata"]["labels"]
+                           : nullptr;
+  if (labels == nullptr || !labels->is_object()) return "";
+  auto it = labels->find(std::string(key));
+  return it != labels->end() && it->is_string() ? it->get<std::string>() : "";
+}
+
+std::string uid_of(const nlohmann::json& object) {
+  if (!object.contains("metadata")) return "";
+  const auto& m = object["metadata"];
+  auto it = m.find("uid");
+  return it != m.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
+Result<nlohmann::json> parse_body(const HttpResponse& response, std::string_view what) {
+  auto parsed = nlohmann::json::parse(response.body, nullptr, /*allow_exceptions=*/false);
+  if (parsed.is_discarded() || !parsed.is_object()) {
+    return fail(ErrorCode::kInternal,
+                "KUBERNETES::API_ERROR: " + std::string(what) + ": the answer is not a JSON object");
+  }
+  return parsed;
+}
+
+}  // namespace
+
+std::string_view to_string(KubernetesProvider provider) {
+  switch (provider) {
+    case KubernetesProvider::kPod:
+      return "pod";
+    case KubernetesProvider::kBatchSandbox:
+      return "batchsandbox";
+    case KubernetesProvider::kAgentSandbox:
+      return "agent-sandbox";
+  }
+  return "pod";
+}
+
+Result<std::unique_ptr<KubernetesRuntime>> KubernetesRuntime::create(
+    KubernetesRuntimeOptions options) {
+  if (options.namespace_.empty()) {
+    return fail(ErrorCode::kInvalidArgument, "the Kubernetes namespace is empty",
+                "kubernetes.namespace");
+  }
+  auto client = KubeClient::create(options.client);
+  if (!client) return std::unexpected(client.error());
+  options.workload.namespace_ = options.namespace_;
+  options.workload.instance_id = options.instance_id;
+  std::unique_ptr<KubernetesRuntime> runtime(
+      new KubernetesRuntime(std::move(options), std::move(*client)));
+  runtime->informer_->start();
+  return runtime;
+}
+
+KubernetesRuntime::KubernetesRuntime(KubernetesRuntimeOptions options,
+                                     std::unique_ptr<KubeClient> client)
+    : options_(std::move(options)), client_(std::move(client)) {
+  PodInformerOptions io;
+  io.namespace_ = options_.namespace_;
+  io.label_selector = std::string(kSandboxIdLabel);
+  io.page_size = options_.list_page_size;
+  io.watch_timeout = std::chrono::seconds(options_.watch_timeout_seconds);
+  informer_ = std::make_unique<PodInformer>(
+      *client_, io, [this](PodEventType type, const PodState& now, const PodState* before) {
+        on_pod_event(type, now, before);
+      });
+}
+
+KubernetesRuntime::~KubernetesRuntime() {
+  informer_->stop();
+  std::lock_guard lock(events_mu_);
+  events_cv_.notify_all();
+}
+
+std::string KubernetesRuntime::workload_path(std::string_view name) const {
+  const ProviderApi api = provider_api(options_.provider);
+  std::string path = api_prefix(api.group_version) + "/namespaces/" + options_.namespace_ + "/" +
+                     std::string(api.plural);
+  if (!name.empty()) path += "/" + std::string(name);
+  return path;
+}
+
+std::string KubernetesRuntime::pods_path(std::string_view name) const {
+  std::string path = "/api/v1/namespaces/" + options_.namespace_ + "/pods";
+  if (!name.empty()) path += "/" + std::string(name);
+  return path;
+}
+
+std::string KubernetesRuntime::secrets_path(std::string_view name) const {
+  std::string path = "/api/v1/namespaces/" + options_.namespace_ + "/secrets";
+  if (!name.empty()) path += "/" + std::string(name);
+  return path;
+}
+
+nlohmann::json KubernetesRuntime::workload_manifest(const ContainerSpec& spec) const {
+  switch (options_.provider) {
+    case KubernetesProvider::kPod:
+      return pod_manifest(spec, options_.workload);
+    case KubernetesProvider::kBatchSandbox:
+      return batchsandbox_manifest(spec, options_.workload);
+    case KubernetesProvider::kAgentSandbox:
+      return agent_sandbox_manifest(spec, options_.workload);
+  }
+  return pod_manifest(spec, options_.workload);
+}
+
+Result<void> KubernetesRuntime::wait_synced() {
+  if (informer_->wait_synced(options_.sync_timeout)) return {};
+  return fail(ErrorCode::kUnavailable,
+              "KUBERNETES::UNAVAILABLE: the pod cache of namespace " + options_.namespace_ +
+                  " has not synced with the API server at " + options_.client.credentials.server +
+                  " within " + std::to_string(options_.sync_timeout.count()) + " ms");
+}
+
+ContainerStatus KubernetesRuntime::to_status(const PodState& pod) const {
+  ContainerStatus s;
+  s.runtime_id = runtime_id_of(options_.provider, pod.sandbox_id);
+  s.sandbox_id = pod.sandbox_id;
+  s.instance_id = pod.instance_id;
+  if (pod.deleting) {
+    s.state = ContainerState::kRemoving;
+  } else if (pod.phase == "Running" || pod.phase == "Unknown") {
+    s.state = ContainerState::kRunning;
+  } else if (ended(pod)) {
+    s.state = ContainerState::kExited;
+  } else {
+    s.state = ContainerState::kCreated;
+  }
+  s.exit_code = pod.exit_code;
+  s.oom_killed = pod.oom_killed;
+  s.started_at = pod.started_at;
+  s.finished_at = pod.finished_at;
+  s.ready = ready(pod);
+  s.address = pod.pod_ip;
+  s.reason = pod.reason;
+  s.message = pod.message;
+  s.permanent = pod.phase == "Pending" && permanent_reason(pod.reason);
+  return s;
+}
+
+void KubernetesRuntime::on_pod_event(PodEventType type, const PodState& now,
+                                     const PodState* before) {
+  if (now.sandbox_id.empty()) return;
+  std::vector<RuntimeEvent> out;
+  auto make = [&](RuntimeEventKind kind) {
+    RuntimeEvent e;
+    e.kind = kind;
+    e.sandbox_id = now.sandbox_id;
+    e.runtime_id = runtime_id_of(options_.provider, now.sandbox_id);
+    e.instance_id = now.instance_id;
+    e.time = wall_now();
+    return e;
+  };
+  if (type == PodEventType::kDeleted) {
+    out.push_back(make(RuntimeEventKind::kDestroyed));
+  } else {
+    if (ready(now) && (before == nullptr || !ready(*before))) {
+      out.push_back(make(RuntimeEventKind::kStarted));
+    }
+    if (ended(now) && (before == nullptr || !ended(*before))) {
+      auto e = make(now.oom_killed ? RuntimeEventKind::kOomKilled : RuntimeEventKind::kDied);
+      e.exit_code = now.exit_code;
+      out.push_back(std::move(e));
+    } else if (now.phase == "Pending" && permanent_reason(now.reason) &&
+               (before == nullptr || before->reason != now.reason)) {
+      // The pod cannot start: for the reconciler this is a death before the start.
+      out.push_back(make(RuntimeEventKind::kDied));
+    }
+  }
+  if (out.empty()) return;
+  std::lock_guard lock(events_mu_);
+  for (auto& e : out) {
+    if (events_.size() >= kMaxQueuedEvents) {
+      events_.pop_front();
+      overflowed_ = true;
+    }
+    events_.push_back(std::move(e));
+  }
+  events_cv_.notify_all();
+}
+
+Result<std::optional<nlohmann::json>> KubernetesRuntime::get_workload(const std::string& id) {
+  const std::string path = workload_path(workload_name(id));
+  auto response = client_->request("GET", path);
+  if (!response) return std::unexpected(response.error());
+  if (response->status == 404) return std::optional<nlohmann::json>{};
+  if (response->status / 100 != 2) return std::unexpected(kube_error(*response, "GET " + path));
+  auto body = parse_body(*response, "GET " + path);
+  if (!body) return std::unexpected(body.error());
+  return std::optional<nlohmann::json>(std::move(*body));
+}
+
+Result<void> KubernetesRuntime::ensure_pull_secret(const ContainerSpec& spec) {
+  if (!spec.auth) return {};
+  const std::string body = pull_secret_manifest(spec, options_.workload).dump();
+  const std::string path = secrets_path();
+  auto response = client_->request("POST", path, body);
+  if (!response) return std::unexpected(response.error());
+  if (response->status / 100 == 2) return {};
+  if (response->status == 409) {
+    // Left by an earlier attempt of this create: make it hold the credentials of this one.
+    const std::string one = secrets_path(pull_secret_name(spec.sandbox_id));
+    auto replaced = client_->request("PATCH", one, body, "application/merge-patch+json");
+    if (!replaced) return std::unexpected(replaced.error());
+    if (replaced->status / 100 == 2) return {};
+    return std::unexpected(kube_error(*replaced, "PATCH " + one));
+  }
+  return std::unexpected(kube_error(*response, "POST " + path));
+}
+
+void KubernetesRuntime::adopt_pull_secret(const std::string& id, const nlohmann::json& workload) {
+  const std::string uid = uid_of(workload);
+  if (uid.empty()) return;
+  const ProviderApi api = provider_api(options_.provider);
+  nlohmann::json patch = {
+      {"metadata",
+       {{"ownerReferences",
+         nlohmann::json::array({{{"apiVersion", std::string(api.group_version)},
+                                 {"kind", std::string(api.kind)},
+                                 {"name", workload_name(id)},
+                                 {"uid", uid},
+                                 {"blockOwnerDeletion", false}}})}}}};
+  const std::string path = secrets_path(pull_secret_name(id));
+  auto r = client_->request("PATCH", path, patch.dump(), "application/merge-patch+json");
+  if (!r || r->status / 100 != 2) {
+    logger("kubernetes")
+        ->warn("sandbox {}: could not make its pull secret owned by the workload ({}); it is "
+               "deleted with the sandbox all the same",
+               id, r ? kube_error(*r, "PATCH " + path).message : r.error().message);
+  }
+}
+
+Result<RuntimeInfo> KubernetesRuntime::create_and_start(const ContainerSpec& spec) {
+  if (auto valid = validate_container_spec(spec); !valid) return std::unexpected(valid.error());
+  if (auto synced = wait_synced(); !synced) return std::unexpected(synced.error());
+  const std::string& id = spec.sandbox_id;
+  if (auto pod = informer_->find_by_sandbox(id); pod && !pod->deleting) {
+    if (!options_.instance_id.empty() && pod->instance_id != options_.instance_id) {
+      return fail(ErrorCode::kFailedPrecondition,
+                  "KUBERNETES::API_ERROR: pod " + pod->name + " of sandbox " + id +
+                      " belongs to another sandboxd (instance " + pod->instance_id + ")");
+    }
+    return RuntimeInfo{runtime_id_of(options_.provider, id), ready(*pod),
+                       ready(*pod) ? pod->pod_ip : std::string()};
+  }
+  if (auto secret = ensure_pull_secret(spec); !secret) return std::unexpected(secret.error());
+  const std::string path = workload_path();
+  auto response = client_->request("POST", path, workload_manifest(spec).dump());
+  if (!response) return std::unexpected(response.error());
+  nlohmann::json workload;
+  if (response->status / 100 == 2) {
+    auto body = parse_body(*response, "POST " + path);
+    if (!body) return std::unexpected(body.error());
+    workload = std::move(*body);
+  } else if (response->status == 409) {
+    // Created by an earlier attempt (or another sandboxd with the same sandbox id).
+    auto existing = get_workload(id);
+    if (!existing) return std::unexpected(existing.error());
+    if (!*existing) return fail(ErrorCode::kUnavailable,
+                                "KUBERNETES::API_ERROR: " + workload_name(id) +
+                                    " exists and vanished at once; retry");
+    workload = std::move(**existing);
+    const std::string owner = label_of(workload, kInstanceLabel);
+    if (!options_.instance_id.empty() && owner != options_.instance_id) {
+      return fail(ErrorCode::kFailedPrecondition,
+                  "KUBERNETES::API_ERROR: " + std::string(provider_api(options_.provider).kind) +
+                      " " + workload_name(id) + " belongs to another sandboxd (instance " +
+                      owner + ")");
+    }
+  } else {
+    const Error error = kube_error(*response, "POST " + path);
+    if (error.code == ErrorCode::kInvalidArgument) {
+      return fail(ErrorCode::kInvalidArgument, error.message, "spec");
+    }
+    return std::unexpected(error);
+  }
+  if (spec.auth) adopt_pull_secret(id, workload);
+  return RuntimeInfo{runtime_id_of(options_.provider, id), false, ""};
+}
+
+Result<void> KubernetesRuntime::pause(const std::string& sandbox_id) {
+  auto status = inspect(sandbox_id);
+  if (!status) return std::unexpected(status.error());
+  if (!*status) {
+    return fail(ErrorCode::kNotFound, "no pod for sandbox " + sandbox_id);
+  }
+  return fail(ErrorCode::kFailedPrecondition,
+              std::string(kPauseNotSupported) +
+                  ": pause is not supported by the kubernetes runtime: Kubernetes cannot freeze "
+                  "a pod's processes");
+}
+
+Result<void> KubernetesRuntime::resume(const std::string& sandbox_id) {
+  auto status = inspect(sandbox_id);
+  if (!status) return std::unexpected(status.error());
+  if (!*status) {
+    return fail(ErrorCode::kNotFound, "no pod for sandbox " + sandbox_id);
+  }
+  return fail(ErrorCode::kFailedPrecondition,
+              std::string(kPauseNotSupported) +
+                  ": resume is not supported by the kubernetes runtime: Kubernetes cannot freeze "
+                  "a pod's processes");
+}
+
+Result<void> KubernetesRuntime::remove(const std::string& sandbox_id) {
+  auto delete_one = [&](const std::string& path) -> Result<void> {
+    auto response =
+        client_->request("DELETE", path, R"({"propagationPolicy":"Background"})");
+    if (!response) return std::unexpected(response.error());
+    if (response->status / 100 == 2 || response->status == 404) return {};
+    return std::unexpected(kube_error(*response, "DELETE " + path));
+  };
+  const std::string name = workload_name(sandbox_id);
+  if (auto r = delete_one(workload_path(name)); !r) return r;
+  // Pods made by a controller from the workload: a cluster's garbage collector removes them
+  // too, but not before the workload is gone, and not at all where it does not run.
+  if (options_.provider != KubernetesProvider::kPod) {
+    for (const PodState& pod : informer_->snapshot()) {
+      if (pod.sandbox_id != sandbox_id || pod.deleting) continue;
+      if (!options_.instance_id.empty() && pod.instance_id != options_.instance_id) continue;
+      if (auto r = delete_one(pods_path(pod.name)); !r) return r;
+    }
+  }
+  return delete_one(secrets_path(pull_secret_name(sandbox_id)));
+}
+
+Result<std::optional<ContainerStatus>> KubernetesRuntime::inspect(const std::string& sandbox_id) {
+  if (auto synced = wait_synced(); !synced) return std::unexpected(synced.error());
+  auto pod = informer_->find_by_sandbox(sandbox_id);
+  if (!pod) return std::optional<ContainerStatus>{};
+  return std::optional<ContainerStatus>(to_status(*pod));
+}
+
+Result<std::vector<ContainerStatus>> KubernetesRuntime::list() {
+  if (auto synced = wait_synced(); !synced) return std::unexpected(synced.error());
+  std::vector<ContainerStatus> out;
+  for (const PodState& pod : informer_->snapshot()) {
+    if (pod.sandbox_id.empty()) continue;
+    out.push_back(to_status(pod));
+  }
+  return out;
+}
+
+Result<void> KubernetesRuntime::ping() { return client_->ping(); }
+
+Result<void> KubernetesRuntime::watch(std::optional<Micros> since, const EventCallback& on_event,
+                                      std::stop_token stop) {
+  (void)since;  // the informer keeps its own place (resourceVersion) and relists on gaps
+  {
+    std::lock_guard lock(events_mu_);
+    if (watching_) {
+      return fail(ErrorCode::kFailedPrecondition, "the Kubernetes runtime is already watched");
+    }
+    watching_ = true;
+  }
+  std::stop_callback wake(stop, [this] {
+    std::lock_guard lock(events_mu_);
+    events_cv_.notify_all();
+  });
+  Result<void> result;
+  while (!stop.stop_requested()) {
+    std::deque<RuntimeEvent> batch;
+    {
+      std::unique_lock lock(events_mu_);
+      events_cv_.wait(lock, stop, [this] { return !events_.empty() || overflowed_; });
+      if (overflowed_) {
+        overflowed_ = false;
+        events_.clear();
+        result = fail(ErrorCode::kUnavailable,
+                      "KUBERNETES::UNAVAILABLE: more than " + std::to_string(kMaxQueuedEvents) +
+                          " pod events were waiting; the oldest were dropped");
+        break;
+      }
+      batch.swap(events_);
+    }
+    for (const RuntimeEvent& e : batch) {
+      if (stop.stop_requested()) break;
+      on_event(e);
+    }
+  }
+  std::lock_guard lock(events_mu_);
+  watching_ = false;
+  return result;
+}
+
+Result<void> KubernetesRuntime::renew(const std::string& sandbox_id, Micros expires_at) {
+  if (options_.provider != KubernetesProvider::kBatchSandbox) return {};
+  nlohmann::json patch = {{"spec", {{"expireTime", format_rfc3339(expires_at)}}}};
+  const std::string path = workload_path(workload_name(sandbox_id));
+  auto response = client_->request("PATCH", path, patch.dump(), "application/merge-patch+json");
+  if (!response) return std::unexpected(response.error());
+  if (response->status / 100 == 2 || response->status == 404) return {};
+  return std::unexpected(kube_error(*response, "PATCH " + path));
+}
+
+}  // namespace sbx

@@ -1,0 +1,132 @@
+// KubernetesRuntime: the Runtime (src/runtime/runtime.h) on a Kubernetes cluster. Each sandbox
+// is one workload in one namespace, chosen by the workload provider:
+//   kPod           a bare Pod `sandbox-<id>` (workload_body.h: execd through an init container
+//                  and an emptyDir, a readiness probe on execd's /ping)
+//   kBatchSandbox  a sandbox.opensandbox.io/v1alpha1 BatchSandbox `sandbox-<id>` (replicas 1,
+//                  the same pod template, expireTime = the sandbox's expiry) for clusters that
+//                  run the OpenSandbox controller, which creates the pod
+//   kAgentSandbox  an agents.x-k8s.io/v1alpha1 Sandbox `sandbox-<id>` (kubernetes-sigs
+//                  agent-sandbox), whose controller creates the pod
+// Whatever creates the pod, it carries the labels `sandboxd.io/id` (and `sandboxd.io/instance`),
+// and that is how it is found: one PodInformer (list + watch of labelled pods) is the cache that
+// inspect(), list(), watch() and the idempotency of create_and_start() read. Registry
+// credentials become a per-sandbox dockerconfigjson Secret `sandbox-<id>-pull` owned by the
+// workload (and deleted with it).
+//
+// Readiness comes from the pod itself (reports_readiness() is true): create_and_start()
+// answers as soon as the workload exists (RuntimeInfo::ready false unless its pod is already
+// Ready); the pod's Ready condition, seen by the informer, is reported as a kStarted event and
+// as ContainerStatus::ready with the pod IP in ContainerStatus::address. sandboxd never
+// connects to a pod.
+//
+// Mapping of a pod to ContainerStatus: Pending -> kCreated, Running -> kRunning (ready = the
+// Ready condition), Succeeded/Failed -> kExited (exit code of the main container, OOMKilled),
+// being deleted -> kRemoving; runtime_id = "<kind>/<workload name>" ("pod/sandbox-<id>",
+// "batchsandbox/sandbox-<id>"), the same for create_and_start and every status and event; reason/message from the pod
+// (pod_state.h). Events (watch): pod became Ready -> kStarted; pod ended -> kDied (kOomKilled
+// when OOM-killed); pod deleted -> kDestroyed. Relists after a broken watch or a 410 emit the
+// differences, so nothing is missed.
+//
+// Pause and resume are not possible (supports_pause() false): they answer kFailedPrecondition
+// with the code KUBERNETES::PAUSE_NOT_SUPPORTED (kNotFound for an absent sandbox, as the
+// contract says). renew() patches the BatchSandbox's expireTime (other providers: nothing).
+//
+// Thread-safety: thread-safe. Only one watch() at a time (the reconciler's); a second one
+// answers kFailedPrecondition. The informer runs from create() until destruction; an API
+// server that is down makes list()/inspect() answer kUnavailable once the informer has not
+// synced within options.sync_timeout, and ping() kUnavailable.
+//
+// Errors: as Runtime. kUnavailable / kDeadlineExceeded for an unreachable API server (messages
+// start with "KUBERNETES::UNAVAILABLE: "), the API server's refusals through kube_error()
+// ("KUBERNETES::API_ERROR: ...").
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "src/runtime/kubernetes/kube_client.h"
+#include "src/runtime/kubernetes/pod_informer.h"
+#include "src/runtime/kubernetes/workload_body.h"
+#include "src/runtime/runtime.h"
+
+namespace sbx {
+
+enum class KubernetesProvider { kPod, kBatchSandbox, kAgentSandbox };
+std::string_view to_string(KubernetesProvider provider);
+
+struct KubernetesRuntimeOptions {
+  KubeClientOptions client;
+  std::string namespace_ = "default";
+  KubernetesProvider provider = KubernetesProvider::kPod;
+  KubernetesWorkloadOptions workload;  // its namespace_ and instance_id are set from here
+  std::string instance_id;             // the store's identity ("" = unscoped)
+  // How long list()/inspect()/create_and_start() wait for the informer's first sync.
+  std::chrono::milliseconds sync_timeout{10'000};
+  // Informer tuning (tests and the benchmark shrink them).
+  int list_page_size = 500;
+  int watch_timeout_seconds = 300;
+};
+
+class KubernetesRuntime final : public Runtime {
+ public:
+  // Builds the client and starts the informer (it does not wait for the first sync: an API
+  // server that is down at start leaves sandboxd serving reads). kInvalidArgument for bad
+  // credentials or options.
+  static Result<std::unique_ptr<KubernetesRuntime>> create(KubernetesRuntimeOptions options);
+  ~KubernetesRuntime() override;
+  KubernetesRuntime(const KubernetesRuntime&) = delete;
+  KubernetesRuntime& operator=(const KubernetesRuntime&) = delete;
+
+  Result<RuntimeInfo> create_and_start(const ContainerSpec& spec) override;
+  Result<void> pause(const std::string& sandbox_id) override;
+  Result<void> resume(const std::string& sandbox_id) override;
+  Result<void> remove(const std::string& sandbox_id) override;
+  Result<std::optional<ContainerStatus>> inspect(const std::string& sandbox_id) override;
+  Result<std::vector<ContainerStatus>> list() override;
+  Result<void> ping() override;
+  Result<void> watch(std::optional<Micros> since, const EventCallback& on_event,
+                     std::stop_token stop) override;
+  bool reports_readiness() const override { return true; }
+  bool supports_pause() const override { return false; }
+  Result<void> renew(const std::string& sandbox_id, Micros expires_at) override;
+
+  KubeClient& client() { return *client_; }
+  const PodInformer& informer() const { return *informer_; }
+
+ private:
+  KubernetesRuntime(KubernetesRuntimeOptions options, std::unique_ptr<KubeClient> client);
+  void on_pod_event(PodEventType type, const PodState& now, const PodState* before);
+  Result<void> wait_synced();
+  std::string workload_path(std::string_view name = {}) const;  // collection or one object
+  std::string pods_path(std::string_view name = {}) const;
+  std::string secrets_path(std::string_view name = {}) const;
+  nlohmann::json workload_manifest(const ContainerSpec& spec) const;
+  // The workload object of a sandbox, if it exists (GET; 404 -> nullopt).
+  Result<std::optional<nlohmann::json>> get_workload(const std::string& sandbox_id);
+  Result<void> ensure_pull_secret(const ContainerSpec& spec);
+  // Makes the pull secret owned by the workload (best effort: without it, remove() still
+  // deletes it).
+  void adopt_pull_secret(const std::string& sandbox_id, const nlohmann::json& workload);
+  ContainerStatus to_status(const PodState& pod) const;
+
+  KubernetesRuntimeOptions options_;
+  std::unique_ptr<KubeClient> client_;
+  std::unique_ptr<PodInformer> informer_;
+
+  // Runtime events waiting for the watcher (bounded: the oldest are dropped when full, and
+  // the watcher is told with kUnavailable so that the reconciler re-checks everything).
+  static constexpr std::size_t kMaxQueuedEvents = 65'536;
+  std::mutex events_mu_;
+  std::condition_variable_any events_cv_;
+  std::deque<RuntimeEvent> events_;  // events_mu_
+  bool overflowed_ = false;          // events_mu_
+  bool watching_ = false;            // events_mu_
+};
+
+}  // namespace sbx

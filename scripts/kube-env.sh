@@ -11,6 +11,8 @@
 #   scripts/kube-env.sh stop    DIR         stop that pair by its pid files (apiserver first,
 #                                           bounded wait, then SIGKILL); removes nothing
 #   scripts/kube-env.sh kubectl DIR ARGS... the testbed's kubectl against DIR/kubeconfig
+#   scripts/kube-env.sh apiserver-stop  DIR stop only the API server (etcd keeps the data)
+#   scripts/kube-env.sh apiserver-start DIR start it again on the same port (an outage ends)
 #
 # The binary (`kube-testbed etcd|apiserver|kubectl`, ~250 MB) lives outside the checkout in
 # ${SANDBOXD_KUBE_CACHE:-$HOME/.cache/sandboxd-kube}, with kube-testbed.inputs beside it (a
@@ -58,7 +60,7 @@ log() { echo "kube-env: $*" >&2; }
 die() { log "error: $*"; exit 1; }
 
 usage() {
-  echo "usage: $0 build | start DIR | stop DIR | kubectl DIR ARGS..." >&2
+  echo "usage: $0 build | start DIR | stop DIR | kubectl DIR ARGS... | apiserver-stop DIR | apiserver-start DIR" >&2
   exit 2
 }
 
@@ -253,6 +255,53 @@ spawn() {
   die "$name did not start"
 }
 
+# spawn_apiserver ETCD_PORT API_PORT: starts kube-apiserver (it does not wait for it).
+spawn_apiserver() {
+  local etcd_port=$1 api_port=$2
+  log "starting kube-apiserver on 127.0.0.1:$api_port (log: $DIR/apiserver.log)"
+  spawn apiserver apiserver \
+    --etcd-servers "http://127.0.0.1:$etcd_port" \
+    --bind-address 127.0.0.1 --advertise-address 127.0.0.1 \
+    --secure-port "$api_port" --cert-dir "$DIR/certs" \
+    --endpoint-reconciler-type none \
+    --service-cluster-ip-range 10.0.0.0/24 \
+    --service-account-issuer https://kubernetes.default.svc.cluster.local \
+    --service-account-key-file "$DIR/sa.pub" \
+    --service-account-signing-key-file "$DIR/sa.key" \
+    --token-auth-file "$DIR/tokens.csv" \
+    --authorization-mode Node,RBAC \
+    --disable-admission-plugins ServiceAccount \
+    --watch-cache=false --etcd-compaction-interval=5s
+}
+
+# apiserver-stop / apiserver-start: takes the API server away and brings it back on the same
+# port with the same etcd, certificates and token (the tests' API server outage).
+apiserver_stop() {
+  pid_of apiserver >/dev/null || die "no kube-apiserver running for $DIR"
+  stop_one apiserver
+}
+
+apiserver_start() {
+  [[ -s "$DIR/ports" ]] || die "no $DIR/ports: '$0 start $DIR' first"
+  local etcd_port peer_port api_port
+  read -r etcd_port peer_port api_port <"$DIR/ports"
+  pid_of etcd >/dev/null || die "etcd of $DIR is not running"
+  if pid_of apiserver >/dev/null && apiserver_ready; then
+    log "kube-apiserver already ready for $DIR"
+    return 0
+  fi
+  spawn_apiserver "$etcd_port" "$api_port"
+  local deadline=$(( SECONDS + READY_TIMEOUT_S ))
+  until apiserver_ready; do
+    if ! pid_of apiserver >/dev/null || (( SECONDS >= deadline )); then
+      tail -n 30 "$DIR/apiserver.log" >&2 || true
+      die "kube-apiserver did not come back within ${READY_TIMEOUT_S}s"
+    fi
+    sleep 0.2
+  done
+  log "kube-apiserver $(cat "$DIR/apiserver.pid") back at https://127.0.0.1:$api_port"
+}
+
 # One try at starting etcd then the apiserver on fresh ports; fails (after stopping what it
 # started) if either exits or does not answer in time — a port taken between picking and
 # binding is the usual cause, and the caller tries again.
@@ -282,20 +331,7 @@ try_start() {
     sleep 0.2
   done
 
-  log "starting kube-apiserver on 127.0.0.1:$api_port (log: $DIR/apiserver.log)"
-  spawn apiserver apiserver \
-    --etcd-servers "http://127.0.0.1:$etcd_port" \
-    --bind-address 127.0.0.1 --advertise-address 127.0.0.1 \
-    --secure-port "$api_port" --cert-dir "$DIR/certs" \
-    --endpoint-reconciler-type none \
-    --service-cluster-ip-range 10.0.0.0/24 \
-    --service-account-issuer https://kubernetes.default.svc.cluster.local \
-    --service-account-key-file "$DIR/sa.pub" \
-    --service-account-signing-key-file "$DIR/sa.key" \
-    --token-auth-file "$DIR/tokens.csv" \
-    --authorization-mode Node,RBAC \
-    --disable-admission-plugins ServiceAccount \
-    --watch-cache=false --etcd-compaction-interval=5s
+  spawn_apiserver "$etcd_port" "$api_port"
   deadline=$(( SECONDS + READY_TIMEOUT_S ))
   until apiserver_ready; do
     if ! pid_of apiserver >/dev/null || (( SECONDS >= deadline )); then
@@ -362,7 +398,7 @@ case "$CMD" in
     [[ $# -eq 0 ]] || usage
     build
     ;;
-  start|stop|kubectl)
+  start|stop|kubectl|apiserver-stop|apiserver-start)
     [[ $# -ge 1 ]] || usage
     mkdir -p "$1"
     DIR=$(cd "$1" && pwd)
@@ -376,6 +412,14 @@ case "$CMD" in
         [[ $# -eq 0 ]] || usage
         stop_one apiserver
         stop_one etcd
+        ;;
+      apiserver-stop)
+        [[ $# -eq 0 ]] || usage
+        apiserver_stop
+        ;;
+      apiserver-start)
+        [[ $# -eq 0 ]] || usage
+        apiserver_start
         ;;
       kubectl)
         [[ -x "$BIN" ]] || die "no $BIN: run '$0 build' first"

@@ -252,8 +252,9 @@ Result<std::optional<nlohmann::json>> KubernetesRuntime::get_workload(const std:
 }
 
 Result<void> KubernetesRuntime::ensure_pull_secret(const ContainerSpec& spec) {
-  if (!spec.auth) return {};
-  const std::string body = pull_secret_manifest(spec, options_.workload).dump();
+  const auto manifest = pull_secret_manifest(spec, options_.workload);
+  if (!manifest) return {};
+  const std::string body = manifest->dump();
   const std::string path = secrets_path();
   auto response = client_->request("POST", path, body);
   if (!response) return std::unexpected(response.error());
@@ -446,7 +447,7 @@ Result<void> KubernetesRuntime::watch(std::optional<Micros> since, const EventCa
 
 Result<void> KubernetesRuntime::renew(const std::string& sandbox_id, Micros expires_at) {
   if (options_.provider != KubernetesProvider::kBatchSandbox) return {};
-  nlohmann::json patch = {{"spec", {{"expireTime", format_rfc3339(expires_at)}}}};
+  nlohmann::json patch = {{"spec", {{"expireTime", kubernetes_time(expires_at)}}}};
   const std::string path = workload_path(workload_name(sandbox_id));
   auto response = client_->request("PATCH", path, patch.dump(), "application/merge-patch+json");
   if (!response) return std::unexpected(response.error());

@@ -89,6 +89,10 @@ struct ContainerSpec {
   std::string network_mode = "host";             // "host", "bridge" or a user network name
   std::map<std::uint16_t, std::uint16_t> ports;  // container port -> host port (not host mode)
   std::optional<Platform> platform;
+  // When the sandbox expires (the lifecycle's expiry). Runtimes that can hand expiry to the
+  // cluster use it (BatchSandbox spec.expireTime, agent-sandbox spec.shutdownTime), so the
+  // workload is removed even while sandboxd is down; unset = no expiry. Docker ignores it.
+  std::optional<Micros> expires_at;
 };
 
 // The checks every implementation applies before acting (kInvalidArgument, `field` set):

@@ -22,7 +22,8 @@ fuzz_pkgs=(clang-19 libclang-rt-19-dev llvm)
 # The Kubernetes test peer (scripts/kube-env.sh builds etcd + kube-apiserver + kubectl from
 # the Go module proxy) needs Go >= 1.26. Debian 12's golang is 1.19; bookworm-backports has
 # golang-1.23-go, new enough to fetch the go1.26.8 toolchain from the module proxy
-# (GOTOOLCHAIN, done by kube-env.sh). Installed only where no Go >= 1.21 is found.
+# (GOTOOLCHAIN, done by kube-env.sh; tried: golang-1.23-go 1.23.5~bpo12 fetched go1.26.8
+# in ~10 s). Installed only where no Go >= 1.21 is found (later Debian: golang-go).
 go_pkg=golang-1.23-go
 go_backports=/etc/apt/sources.list.d/sandboxd-bookworm-backports.list
 have_usable_go() {
@@ -66,9 +67,17 @@ if [[ ${#missing[@]} -gt 0 ]]; then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 if [[ $need_go -eq 1 ]]; then
-  echo "sandboxd: installing $go_pkg from bookworm-backports (the Kubernetes test peer's Go)" >&2
-  [[ -f $go_backports ]] ||
-    echo "deb http://deb.debian.org/debian bookworm-backports main" >"$go_backports"
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends -t bookworm-backports "$go_pkg" >/dev/null
+  codename=$(. /etc/os-release 2>/dev/null && echo "${VERSION_CODENAME:-}")
+  if [[ "$codename" == "bookworm" ]]; then
+    echo "sandboxd: installing $go_pkg from bookworm-backports (the Kubernetes test peer's Go)" >&2
+    [[ -f $go_backports ]] ||
+      echo "deb http://deb.debian.org/debian bookworm-backports main" >"$go_backports"
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends -t bookworm-backports "$go_pkg" >/dev/null
+  else
+    # Later Debian releases ship a golang-go >= 1.21 in main.
+    echo "sandboxd: installing golang-go (the Kubernetes test peer's Go)" >&2
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends golang-go >/dev/null
+  fi
 fi

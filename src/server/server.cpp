@@ -163,7 +163,7 @@ Result<std::unique_ptr<Server>> Server::create(const Config& config, const Serve
     p->lease_client = std::move(*client);
     p->lease = std::make_unique<LeaseElector>(
         *p->lease_client, lease_options_from(config, lease_identity(p->store->instance_id())),
-        [raw](bool leading) { on_lease(*raw, leading); });
+        [raw](bool leading) { on_lease(*raw, leading); }, p->clock);
     p->service->set_fence(not_leading_message(config, ""));
   }
   Recorder recorder = [raw](const std::string& id, const Command& cmd,

@@ -20,17 +20,10 @@
 
 #include "events/result.h"
 #include "src/runtime/docker/docker_engine.h"
+#include "src/runtime/image_reference.h"  // split_image_reference, registry_of
 #include "src/runtime/runtime.h"
 
 namespace sbx {
-
-// "repo/name:tag" -> {"repo/name", "tag"}; "name@sha256:..." -> {"name", "sha256:..."};
-// no tag -> "latest".
-std::pair<std::string, std::string> split_image_reference(const std::string& ref);
-
-// The registry part of a repository ("127.0.0.1:5000/x" -> "127.0.0.1:5000"), or "" for
-// Docker Hub names ("library/busybox", "busybox").
-std::string registry_of(const std::string& repo);
 
 // The X-Registry-Auth header value for `auth` when pulling from `repo`.
 std::string registry_auth_header(const RegistryAuth& auth, const std::string& repo);

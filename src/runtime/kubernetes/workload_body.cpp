@@ -1,0 +1,276 @@
+#include "src/runtime/kubernetes/workload_body.h"
+
+#include <algorithm>
+
+#include "events/time.h"
+#include "src/runtime/docker/execd_archive.h"  // kExecdDir, kExecdPath, kBootstrapPath
+#include "src/runtime/image_reference.h"
+
+namespace sbx {
+namespace {
+
+using json = nlohmann::json;
+
+std::string base64(std::string_view in) {
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  out.reserve((in.size() + 2) / 3 * 4);
+  std::size_t i = 0;
+  for (; i + 2 < in.size(); i += 3) {
+    unsigned v = (static_cast<unsigned char>(in[i]) << 16) |
+                 (static_cast<unsigned char>(in[i + 1]) << 8) |
+                 static_cast<unsigned char>(in[i + 2]);
+    out += kAlphabet[(v >> 18) & 63];
+    out += kAlphabet[(v >> 12) & 63];
+    out += kAlphabet[(v >> 6) & 63];
+    out += kAlphabet[v & 63];
+  }
+  if (i + 1 == in.size()) {
+    unsigned v = static_cast<unsigned char>(in[i]) << 16;
+    out += kAlphabet[(v >> 18) & 63];
+    out += kAlphabet[(v >> 12) & 63];
+    out += "==";
+  } else if (i + 2 == in.size()) {
+    unsigned v =
+        (static_cast<unsigned char>(in[i]) << 16) | (static_cast<unsigned char>(in[i + 1]) << 8);
+    out += kAlphabet[(v >> 18) & 63];
+    out += kAlphabet[(v >> 12) & 63];
+    out += kAlphabet[(v >> 6) & 63];
+    out += '=';
+  }
+  return out;
+}
+
+bool is_alnum(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+// 1..63 of [A-Za-z0-9-_.], alphanumeric at both ends: a label name or non-empty value.
+bool is_qualified_name_part(std::string_view s) {
+  if (s.empty() || s.size() > 63) return false;
+  if (!is_alnum(s.front()) || !is_alnum(s.back())) return false;
+  return std::all_of(s.begin(), s.end(),
+                     [](char c) { return is_alnum(c) || c == '-' || c == '_' || c == '.'; });
+}
+
+// A DNS-1123 subdomain: dot-separated lowercase labels of [a-z0-9-], alphanumeric ends.
+bool is_dns_subdomain(std::string_view s) {
+  if (s.empty() || s.size() > 253) return false;
+  std::size_t start = 0;
+  while (true) {
+    std::size_t dot = s.find('.', start);
+    std::string_view part = s.substr(start, dot == std::string_view::npos ? s.npos : dot - start);
+    if (part.empty() || part.size() > 63) return false;
+    auto lower_alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
+    if (!lower_alnum(part.front()) || !lower_alnum(part.back())) return false;
+    for (char c : part) {
+      if (!lower_alnum(c) && c != '-') return false;
+    }
+    if (dot == std::string_view::npos) return true;
+    start = dot + 1;
+  }
+}
+
+// sandboxd.io/id (+ sandboxd.io/instance): the labels every object of a sandbox carries.
+json own_labels(const ContainerSpec& spec, const KubernetesWorkloadOptions& options) {
+  json labels = json::object();
+  labels[std::string(kSandboxIdLabel)] = spec.sandbox_id;
+  if (!options.instance_id.empty()) {
+    labels[std::string(kInstanceLabel)] = options.instance_id;
+  }
+  return labels;
+}
+
+json object_metadata(const ContainerSpec& spec, const KubernetesWorkloadOptions& options,
+                     std::string name) {
+  return {{"name", std::move(name)},
+          {"namespace", options.namespace_},
+          {"labels", own_labels(spec, options)}};
+}
+
+json resources(const ResourceLimits& limits) {
+  json amounts = json::object();
+  if (!limits.cpu.empty()) amounts["cpu"] = limits.cpu;
+  if (!limits.memory.empty()) amounts["memory"] = limits.memory;
+  if (amounts.empty()) return json::object();
+  return {{"limits", amounts}, {"requests", amounts}};
+}
+
+}  // namespace
+
+std::string workload_name(std::string_view sandbox_id) { return container_name(sandbox_id); }
+
+std::string pull_secret_name(std::string_view sandbox_id) {
+  return container_name(sandbox_id) + "-pull";
+}
+
+bool is_valid_label_key(std::string_view key) {
+  const auto slash = key.find('/');
+  if (slash == std::string_view::npos) return is_qualified_name_part(key);
+  return is_dns_subdomain(key.substr(0, slash)) && is_qualified_name_part(key.substr(slash + 1));
+}
+
+bool is_valid_label_value(std::string_view value) {
+  return value.empty() || is_qualified_name_part(value);
+}
+
+std::vector<std::string> dropped_label_keys(const ContainerSpec& spec) {
+  std::vector<std::string> dropped;
+  for (const auto& [key, value] : spec.labels) {
+    if (is_reserved_label(key) || !is_valid_label_key(key)) dropped.push_back(key);
+  }
+  return dropped;  // std::map order: sorted
+}
+
+std::string kubernetes_time(Micros t) {
+  Micros seconds = t / kMicrosPerSecond;
+  if (t % kMicrosPerSecond > 0) ++seconds;  // round up (truncation already rounds up below 0)
+  std::string s = format_rfc3339(seconds * kMicrosPerSecond);
+  // "...:SS.000000Z" -> "...:SS Z" without the fraction.
+  if (auto dot = s.rfind('.'); dot != std::string::npos) s.erase(dot, s.size() - 1 - dot);
+  return s;
+}
+
+json pod_template(const ContainerSpec& spec, const KubernetesWorkloadOptions& options) {
+  const bool with_execd = !options.execd_image.empty();
+
+  json labels = json::object();
+  json annotations = json::object();
+  for (const auto& [key, value] : spec.labels) {
+    if (is_reserved_label(key) || !is_valid_label_key(key)) continue;
+    if (is_valid_label_value(value)) {
+      labels[key] = value;
+    } else {
+      annotations[key] = value;
+    }
+  }
+  labels.update(own_labels(spec, options));  // sandboxd's own labels win
+  json metadata = {{"labels", labels}};
+  if (!annotations.empty()) metadata["annotations"] = annotations;
+
+  json env = json::array();
+  for (const auto& [name, value] : spec.env) {
+    if (with_execd && name == "EXECD") continue;
+    env.push_back({{"name", name}, {"value", value}});
+  }
+  json command = json::array();
+  if (with_execd) {
+    env.push_back({{"name", "EXECD"}, {"value", std::string(kExecdPath)}});
+    command.push_back(std::string(kBootstrapPath));
+  }
+  for (const auto& arg : spec.entrypoint) command.push_back(arg);
+
+  json sandbox = {
+      {"name", std::string(kSandboxContainerName)},
+      {"image", spec.image_uri},
+      {"imagePullPolicy", options.image_pull_policy},
+      {"command", command},
+      {"env", env},
+      {"ports", json::array({{{"name", "execd"}, {"containerPort", kPodExecdPort}, {"protocol", "TCP"}},
+                             {{"name", "http"},
+                              {"containerPort", kSandboxHttpPort},
+                              {"protocol", "TCP"}}})},
+      {"securityContext",
+       {{"allowPrivilegeEscalation", false},
+        {"capabilities", {{"drop", options.drop_capabilities}}}}},
+      {"readinessProbe",
+       {{"httpGet", {{"path", "/ping"}, {"port", kPodExecdPort}}},
+        {"periodSeconds", kReadinessPeriodSeconds},
+        {"timeoutSeconds", kReadinessTimeoutSeconds},
+        {"successThreshold", 1},
+        {"failureThreshold", kReadinessFailureThreshold}}},
+  };
+  json res = resources(spec.limits);
+  if (!res.empty()) sandbox["resources"] = res;
+
+  json pod = {
+      {"restartPolicy", "Never"},
+      {"automountServiceAccountToken", false},
+      {"enableServiceLinks", false},
+      {"terminationGracePeriodSeconds", kTerminationGracePeriodSeconds},
+      {"securityContext", {{"seccompProfile", {{"type", "RuntimeDefault"}}}}},
+  };
+  if (with_execd) {
+    sandbox["volumeMounts"] = json::array(
+        {{{"name", std::string(kExecdVolumeName)}, {"mountPath", std::string(kExecdDir)},
+          {"readOnly", true}}});
+    json installer = {
+        {"name", std::string(kExecdInstallerName)},
+        {"image", options.execd_image},
+        {"imagePullPolicy", options.image_pull_policy},
+        {"command", json::array({"/bin/sh", "-c", std::string(kExecdInstallCommand)})},
+        {"volumeMounts", json::array({{{"name", std::string(kExecdVolumeName)},
+                                       {"mountPath", std::string(kExecdDir)}}})},
+        {"securityContext",
+         {{"allowPrivilegeEscalation", false},
+          {"readOnlyRootFilesystem", true},
+          {"capabilities", {{"drop", json::array({"ALL"})}}}}},
+    };
+    if (!res.empty()) installer["resources"] = res;
+    pod["initContainers"] = json::array({installer});
+    pod["volumes"] = json::array({{{"name", std::string(kExecdVolumeName)}, {"emptyDir", json::object()}}});
+  }
+  pod["containers"] = json::array({sandbox});
+  if (options.runtime_class) pod["runtimeClassName"] = *options.runtime_class;
+  if (spec.platform) {
+    json selector = json::object();
+    if (!spec.platform->os.empty()) selector["kubernetes.io/os"] = spec.platform->os;
+    if (!spec.platform->arch.empty()) selector["kubernetes.io/arch"] = spec.platform->arch;
+    if (!selector.empty()) pod["nodeSelector"] = selector;
+  }
+  if (spec.auth) {
+    pod["imagePullSecrets"] = json::array({{{"name", pull_secret_name(spec.sandbox_id)}}});
+  }
+  return {{"metadata", metadata}, {"spec", pod}};
+}
+
+json pod_manifest(const ContainerSpec& spec, const KubernetesWorkloadOptions& options) {
+  json tmpl = pod_template(spec, options);
+  json metadata = tmpl["metadata"];
+  metadata["name"] = workload_name(spec.sandbox_id);
+  metadata["namespace"] = options.namespace_;
+  return {{"apiVersion", "v1"},
+          {"kind", "Pod"},
+          {"metadata", metadata},
+          {"spec", std::move(tmpl["spec"])}};
+}
+
+std::optional<json> pull_secret_manifest(const ContainerSpec& spec,
+                                         const KubernetesWorkloadOptions& options) {
+  if (!spec.auth) return std::nullopt;
+  const RegistryAuth& auth = *spec.auth;
+  json config = {{"auths",
+                  {{credentials_registry(spec.image_uri),
+                    {{"username", auth.username},
+                     {"password", auth.password},
+                     {"auth", base64(auth.username + ":" + auth.password)}}}}}};
+  return json{{"apiVersion", "v1"},
+              {"kind", "Secret"},
+              {"metadata", object_metadata(spec, options, pull_secret_name(spec.sandbox_id))},
+              {"type", "kubernetes.io/dockerconfigjson"},
+              {"data", {{".dockerconfigjson", base64(config.dump())}}}};
+}
+
+json batchsandbox_manifest(const ContainerSpec& spec, const KubernetesWorkloadOptions& options) {
+  json body = {{"replicas", 1}, {"template", pod_template(spec, options)}};
+  if (spec.expires_at) body["expireTime"] = kubernetes_time(*spec.expires_at);
+  return {{"apiVersion", std::string(kBatchSandboxApiVersion)},
+          {"kind", "BatchSandbox"},
+          {"metadata", object_metadata(spec, options, workload_name(spec.sandbox_id))},
+          {"spec", body}};
+}
+
+json agent_sandbox_manifest(const ContainerSpec& spec, const KubernetesWorkloadOptions& options) {
+  json body = {{"podTemplate", pod_template(spec, options)}, {"replicas", 1}};
+  if (spec.expires_at) {
+    body["shutdownTime"] = kubernetes_time(*spec.expires_at);
+    body["shutdownPolicy"] = "Delete";
+  }
+  return {{"apiVersion", std::string(kAgentSandboxApiVersion)},
+          {"kind", "Sandbox"},
+          {"metadata", object_metadata(spec, options, workload_name(spec.sandbox_id))},
+          {"spec", body}};
+}
+
+}  // namespace sbx

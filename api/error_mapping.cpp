@@ -37,6 +37,8 @@ constexpr Row kServiceRows[] = {
     {ErrorCode::kFailedPrecondition, false, Operation::kResume, "", 409, true,
      "SANDBOX_NOT_PAUSED"},
     {ErrorCode::kFailedPrecondition, false, Operation::kRenew, "", 409, true, "INVALID_EXPIRATION"},
+    {ErrorCode::kFailedPrecondition, false, Operation::kEndpoint, "address", 409, true,
+     "ENDPOINT_NOT_READY"},
     {ErrorCode::kFailedPrecondition, false, Operation::kEndpoint, "", 409, true,
      "NETWORK_MODE_ENDPOINT_UNAVAILABLE"},
     {ErrorCode::kFailedPrecondition, true, kAnyOp, "", 409, false, "SANDBOX::INVALID_STATE"},
@@ -49,9 +51,13 @@ constexpr Row kServiceRows[] = {
      "PORT_RANGE_EXHAUSTED"},
     {ErrorCode::kResourceExhausted, true, kAnyOp, "", 503, false, "SANDBOX::RESOURCE_EXHAUSTED"},
     {ErrorCode::kUnavailable, true, kAnyOp, "store", 503, false, "SANDBOX::STORAGE_UNAVAILABLE"},
+    {ErrorCode::kUnavailable, true, kAnyOp, "lease", 503, true, "LEASE_NOT_HELD"},
     {ErrorCode::kUnavailable, true, kAnyOp, "", 503, true, "INITIALIZATION_ERROR"},
     {ErrorCode::kDeadlineExceeded, true, kAnyOp, "", 504, false, "SANDBOX::TIMEOUT"},
     {ErrorCode::kUnauthenticated, true, kAnyOp, "", 401, false, "INVALID_API_KEY"},
+    // -- what this runtime cannot do ------------------------------------------------------
+    {ErrorCode::kUnimplemented, true, kAnyOp, "runtime.pause", 501, true, "PAUSE_NOT_SUPPORTED"},
+    {ErrorCode::kUnimplemented, true, kAnyOp, "", 501, false, "SANDBOX::NOT_IMPLEMENTED"},
     {ErrorCode::kDataLoss, true, kAnyOp, "", 500, false, "SANDBOX::UNKNOWN_ERROR"},
     {ErrorCode::kInternal, true, kAnyOp, "", 500, false, "SANDBOX::UNKNOWN_ERROR"},
 };

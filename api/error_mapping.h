@@ -9,7 +9,11 @@
 //   api_error(ApiErrorKind, ...)   failures the API layer finds itself (malformed JSON,
 //                                  request-shape validation, auth, body size, routing).
 // Runtime-specific codes carry the prefix of the configured runtime ("DOCKER" or
-// "KUBERNETES"), as the upstream server does.
+// "KUBERNETES"), as the upstream server does. Among them: kUnimplemented with field
+// "runtime.pause" -> 501 <RUNTIME>::PAUSE_NOT_SUPPORTED; kUnavailable with field "lease"
+// (another sandboxd holds the Kubernetes lease) -> 503 <RUNTIME>::LEASE_NOT_HELD;
+// kFailedPrecondition of an endpoint with field "address" (no pod IP yet) -> 409
+// <RUNTIME>::ENDPOINT_NOT_READY.
 //
 // Bodies: {"code","message"} and, for request-shape errors (422), "detail":
 // [{"loc":[...],"msg":...,"type":...}] in FastAPI's shape so both kinds of client can

@@ -228,7 +228,7 @@ struct Stack {
     so.port_range_low = 1024;
     so.port_range_high = 65535;
     so.probe_host_ports = false;
-    so.endpoint_host = "127.0.0.1";
+    so.endpoint_rules.host = "127.0.0.1";
     so.mutation_threads = 64;
     service = std::make_unique<SandboxService>(*store, clock, so);
     reads = std::make_unique<EventReads>(*store);

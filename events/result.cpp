@@ -14,6 +14,7 @@ std::string_view to_string(ErrorCode code) {
     case ErrorCode::kDataLoss: return "DataLoss";
     case ErrorCode::kResourceExhausted: return "ResourceExhausted";
     case ErrorCode::kUnauthenticated: return "Unauthenticated";
+    case ErrorCode::kUnimplemented: return "Unimplemented";
     case ErrorCode::kInternal: return "Internal";
   }
   return "Unknown";

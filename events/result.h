@@ -27,6 +27,7 @@ enum class ErrorCode {
   kDataLoss,            // stored data is corrupt or unreadable
   kResourceExhausted,   // out of ports, body too large, ...
   kUnauthenticated,     // missing or wrong credentials
+  kUnimplemented,       // the operation cannot be done by this configuration (pause on Kubernetes)
   kInternal,            // a bug or an unexpected failure
 };
 

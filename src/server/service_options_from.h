@@ -1,6 +1,8 @@
 // service_options_from: what SandboxService needs from the loaded configuration — network
-// mode, port range, bind ip, endpoint host (resolved once, here), timeout cap, egress image,
-// mutation queue cap. One of the composition root's Config -> *Options mappings; the
+// mode, port range, bind ip, endpoint rules (runtime, the Docker endpoint host resolved
+// once here, the ingress mode), whether pause is supported (not on Kubernetes), timeout
+// cap, egress image, mutation queue cap. On Kubernetes network_mode is "pod" with no
+// published ports (docker.network_mode does not apply to pods). One of the composition root's Config -> *Options mappings; the
 // service itself never sees Config.
 //
 // Pure (but for resolving the endpoint host, which may look up the primary address).

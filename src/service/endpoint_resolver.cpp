@@ -7,11 +7,9 @@
 
 namespace sbx {
 
-Result<Endpoint> resolve_endpoint(const Sandbox& sandbox, int port, const std::string& host) {
-  if (port < 1 || port > 65535) {
-    return fail(ErrorCode::kInvalidArgument,
-                "port must be an integer in 1..65535, got " + std::to_string(port), "port");
-  }
+namespace {
+
+Result<Endpoint> docker_endpoint(const Sandbox& sandbox, int port, const std::string& host) {
   Endpoint out;
   if (sandbox.spec.network_mode == "host") {
     out.endpoint = host + ":" + std::to_string(port);
@@ -32,6 +30,56 @@ Result<Endpoint> resolve_endpoint(const Sandbox& sandbox, int port, const std::s
   }
   out.endpoint = host + ":" + std::to_string(execd->second) + "/proxy/" + std::to_string(port);
   return out;
+}
+
+Result<Endpoint> kubernetes_endpoint(const Sandbox& sandbox, int port, const EndpointRules& r) {
+  Endpoint out;
+  const std::string p = std::to_string(port);
+  if (r.ingress == IngressKind::kGateway) {
+    switch (r.gateway_route) {
+      case GatewayRoute::kWildcard:
+        out.endpoint = sandbox.id + "-" + p + "." + r.gateway_address;
+        break;
+      case GatewayRoute::kUri:
+        out.endpoint = r.gateway_address + "/" + sandbox.id + "/" + p;
+        break;
+      case GatewayRoute::kHeader:
+        out.endpoint = r.gateway_address;
+        out.headers.emplace(std::string(kIngressRouteHeader), sandbox.id + "-" + p);
+        break;
+    }
+    return out;
+  }
+  if (sandbox.address.empty()) {
+    const std::string state(to_string(sandbox.state));
+    if (sandbox.state == SandboxState::kPending) {
+      return fail(ErrorCode::kFailedPrecondition,
+                  "sandbox " + sandbox.id + " has no pod IP yet (state " + state +
+                      "); its endpoints resolve once it is Running",
+                  "address");
+    }
+    return fail(ErrorCode::kFailedPrecondition,
+                "sandbox " + sandbox.id + " has no pod IP (state " + state +
+                    "); its endpoints resolve only while its pod runs",
+                "address");
+  }
+  // An IPv6 pod IP is bracketed so that the port stays separable.
+  const bool v6 = sandbox.address.find(':') != std::string::npos;
+  out.endpoint = (v6 ? "[" + sandbox.address + "]" : sandbox.address) + ":" + p;
+  return out;
+}
+
+}  // namespace
+
+Result<Endpoint> resolve_endpoint(const Sandbox& sandbox, int port, const EndpointRules& rules) {
+  if (port < 1 || port > 65535) {
+    return fail(ErrorCode::kInvalidArgument,
+                "port must be an integer in 1..65535, got " + std::to_string(port), "port");
+  }
+  if (rules.runtime == EndpointRuntime::kKubernetes) {
+    return kubernetes_endpoint(sandbox, port, rules);
+  }
+  return docker_endpoint(sandbox, port, rules.host);
 }
 
 std::optional<std::string> primary_host_address() {

@@ -1,12 +1,23 @@
 // Endpoints: how a sandbox's port is reached from outside, computed from the projection
-// alone (ports are allocated by the control plane at request time, so an endpoint is
-// answerable while the sandbox is still Pending). No runtime round trip.
+// alone (never a runtime round trip): ports are allocated by the control plane at request
+// time, and the pod IP is recorded in the log by SandboxStarted (Sandbox::address).
 //
-// Docker rules (API.md):
+// Docker rules (API.md), whatever the ingress mode says (ingress.* is a Kubernetes
+// setting; on Docker it is accepted by the configuration and not used):
 //   host networking          {host}:{port}
 //   bridge, port 8080        {host}:{hostPort(8080)}
 //   bridge, any other port   {host}:{hostPort(44772)}/proxy/{port}
-// No scheme. {host} is resolve_endpoint_host()'s answer, fixed at startup.
+// {host} is resolve_endpoint_host()'s answer, fixed at startup.
+//
+// Kubernetes rules (issue 11 "Endpoints"):
+//   direct                   {address}:{port}, address = the pod IP; a sandbox without one
+//                            (Pending, or a final sandbox whose pod is gone) answers
+//                            kFailedPrecondition, field "address"
+//   gateway, wildcard        {id}-{port}.{gateway address}
+//   gateway, uri             {gateway address}/{id}/{port}
+//   gateway, header          {gateway address}, header OpenSandbox-Ingress-To: {id}-{port}
+// Gateway endpoints resolve at once, in every state (the gateway routes by name).
+// No scheme in any endpoint.
 //
 // Pure functions (resolve_endpoint_host reads the host's interfaces). Thread-safe.
 #pragma once
@@ -14,6 +25,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "events/result.h"
 #include "events/sandbox.h"
@@ -23,15 +35,34 @@ namespace sbx {
 inline constexpr int kExecdPort = 44772;
 inline constexpr int kHttpPort = 8080;
 
-struct Endpoint {
-  std::string endpoint;                        // "10.0.0.5:40001/proxy/18080"
-  std::map<std::string, std::string> headers;  // headers a client must send (none for Docker)
+inline constexpr std::string_view kIngressRouteHeader = "OpenSandbox-Ingress-To";
+
+enum class EndpointRuntime { kDocker, kKubernetes };
+enum class IngressKind { kDirect, kGateway };
+enum class GatewayRoute { kWildcard, kUri, kHeader };
+
+// Which rules above apply, as plain values (the composition root maps the configuration
+// onto it: runtime.type, server.eip/docker.host_ip, ingress.*).
+struct EndpointRules {
+  EndpointRuntime runtime = EndpointRuntime::kDocker;
+  std::string host = "127.0.0.1";  // Docker: the host part of endpoints
+  IngressKind ingress = IngressKind::kDirect;  // Kubernetes only
+  std::string gateway_address;                 // Kubernetes gateway: "gw.example.com[:port]"
+  GatewayRoute gateway_route = GatewayRoute::kWildcard;
+  bool operator==(const EndpointRules&) const = default;
 };
 
-// `port` must be 1..65535 (kInvalidArgument, field "port"). A bridge-mode sandbox without
-// the needed published port answers kFailedPrecondition.
+struct Endpoint {
+  std::string endpoint;                        // "10.0.0.5:40001/proxy/18080"
+  std::map<std::string, std::string> headers;  // headers a client must send (gateway header mode)
+};
+
+// `port` must be 1..65535 (kInvalidArgument, field "port"). kFailedPrecondition: a Docker
+// bridge-mode sandbox without the needed published port; a Kubernetes direct-mode sandbox
+// without a pod IP (field "address"; for a Pending one the message is "sandbox <id> has no
+// pod IP yet (state Pending); its endpoints resolve once it is Running").
 [[nodiscard]] Result<Endpoint> resolve_endpoint(const Sandbox& sandbox, int port,
-                                                const std::string& host);
+                                                const EndpointRules& rules);
 
 // server.eip if set, else docker.host_ip if set, else `bind_host` when it is not a
 // wildcard ("0.0.0.0", "::", ""), else the primary host address: the first IPv4 address

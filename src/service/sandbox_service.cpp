@@ -21,6 +21,35 @@ bool needs_runtime(const Command& command) {
   return false;
 }
 
+// Commands a client sends through the API (every one but the workers' Record* outcomes
+// and the expirer's and reconciler's deletions): what a fenced instance refuses.
+bool is_client_mutation(const Command& command) {
+  if (const auto* d = std::get_if<DeleteSandbox>(&command)) return d->reason == Reason::kUser;
+  return std::holds_alternative<CreateSandbox>(command) ||
+         std::holds_alternative<PauseSandbox>(command) ||
+         std::holds_alternative<ResumeSandbox>(command) ||
+         std::holds_alternative<RenewExpiration>(command) ||
+         std::holds_alternative<PatchMetadata>(command);
+}
+
+Error pause_unsupported_error(const ServiceOptions& o) {
+  std::string runtime = o.runtime_type;
+  return Error(ErrorCode::kUnimplemented,
+               "pause is not supported by the " + runtime + " runtime: " +
+                   (runtime == "kubernetes" ? "Kubernetes cannot freeze a pod's processes; "
+                                              "delete the sandbox or keep it running"
+                                            : "this runtime cannot freeze a sandbox's processes"),
+               "runtime.pause");
+}
+
+Error fenced_error(const std::string& holder) {
+  return Error(ErrorCode::kUnavailable,
+               holder +
+                   "; this sandboxd refuses lifecycle changes until the lease is free (reads keep "
+                   "working)",
+               "lease");
+}
+
 std::string runtime_prefix(const ServiceOptions& o) {
   return o.runtime_type == "kubernetes" ? "Kubernetes" : "Docker";
 }
@@ -189,7 +218,7 @@ Result<Endpoint> SandboxService::endpoint(std::string_view sandbox_id, int port)
   }
   auto sb = store_.get_sandbox(sandbox_id);
   if (!sb) return fail(ErrorCode::kNotFound, "sandbox " + std::string(sandbox_id) + " not found");
-  return resolve_endpoint(*sb, port, options_.endpoint_host);
+  return resolve_endpoint(*sb, port, options_.endpoint_rules);
 }
 
 // --- create -------------------------------------------------------------------------------
@@ -255,6 +284,7 @@ Result<CreateResult> SandboxService::replay(const IdempotencyRecord& record) con
 
 Result<CreateResult> SandboxService::create(CreateRequest request, const RequestContext& ctx) {
   if (auto v = validate_create(request); !v) return std::unexpected(v.error());
+  if (auto fence = fence_holder()) return std::unexpected(fenced_error(*fence));
   if (!store_.writable()) return std::unexpected(storage_error());
   if (!runtime_available()) return std::unexpected(unavailable_error(options_));
   if (request.idempotency_key.empty()) return create_locked_key(std::move(request), ctx);
@@ -353,6 +383,13 @@ Result<CommandResult> SandboxService::execute(std::string_view sandbox_id, const
                                               const RequestContext& ctx) {
   if (std::holds_alternative<CreateSandbox>(command)) {
     return fail(ErrorCode::kInvalidArgument, "use create() to create a sandbox");
+  }
+  if (!options_.pause_supported && (std::holds_alternative<PauseSandbox>(command) ||
+                                    std::holds_alternative<ResumeSandbox>(command))) {
+    return std::unexpected(pause_unsupported_error(options_));
+  }
+  if (is_client_mutation(command)) {
+    if (auto fence = fence_holder()) return std::unexpected(fenced_error(*fence));
   }
   if (needs_runtime(command) && !store_.writable()) return std::unexpected(storage_error());
   if (needs_runtime(command) && !runtime_available()) {
@@ -470,6 +507,26 @@ void SandboxService::set_runtime_available(bool available) {
 }
 
 bool SandboxService::runtime_available() const { return runtime_available_.load(); }
+
+void SandboxService::set_fence(std::optional<std::string> holder) {
+  const bool fenced = holder.has_value();
+  bool changed = false;
+  {
+    std::lock_guard lock(fence_mu_);
+    changed = fence_.has_value() != fenced;
+    fence_ = std::move(holder);
+    fenced_.store(fenced);
+  }
+  if (changed) {
+    logger("service")->warn("lifecycle changes are now {}", fenced ? "fenced" : "served");
+  }
+}
+
+std::optional<std::string> SandboxService::fence_holder() const {
+  if (!fenced_.load()) return std::nullopt;
+  std::lock_guard lock(fence_mu_);
+  return fence_;
+}
 
 // --- resource release -------------------------------------------------------------------------
 

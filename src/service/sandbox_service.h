@@ -30,7 +30,18 @@
 // runtime to act (create, pause, resume, a user delete) fail with kUnavailable; reads,
 // metadata patches, renewals and every worker/expirer command keep working.
 //
-// Errors: kInvalidArgument (field set: request values such as timeout above the cap,
+// Fencing (Kubernetes: another sandboxd holds the namespace's Lease): while set_fence()
+// holds a value, every client mutation (create, pause, resume, renew, metadata patch, a
+// user delete) fails at once with kUnavailable, field "lease" (the api's 503
+// <RUNTIME>::LEASE_NOT_HELD), its message naming the holder; reads keep working, and so
+// do the Record* outcomes of runtime calls already made and the expirer's/reconciler's
+// deletions (the lease keeps this instance's workers from acting on them).
+//
+// Pause support: with ServiceOptions::pause_supported false, pause and resume fail at
+// once with kUnimplemented, field "runtime.pause" (checked before anything else, even
+// whether the sandbox exists: the answer is the same for every sandbox).
+//
+// Errors: kUnimplemented (pause/resume without pause support), kInvalidArgument (field set: request values such as timeout above the cap,
 // networkPolicy without bridge mode or egress.image, secureAccess on Docker), kNotFound,
 // kFailedPrecondition (the decider's state checks; message names the state), kConflict (host
 // network mode already holds a live sandbox: field "docker.network_mode"; or the retries ran out),
@@ -162,6 +173,14 @@ class SandboxService {
   void set_runtime_available(bool available);
   bool runtime_available() const;
 
+  // --- fencing ----------------------------------------------------------------------------
+  // nullopt: this instance may mutate. A value: another instance holds the lease; the
+  // value names it and becomes the start of every refusal's message, e.g. "the lease
+  // sandboxes/sandboxd is held by sandboxd-1". Any thread.
+  void set_fence(std::optional<std::string> holder);
+  // The current fence value (nullopt when not fenced).
+  std::optional<std::string> fence_holder() const;
+
   const ServiceOptions& options() const { return options_; }
   const PortAllocator& ports() const { return ports_; }
   std::size_t pending_waits() const;
@@ -183,6 +202,9 @@ class SandboxService {
   const ServiceOptions options_;
   PortAllocator ports_;
   std::atomic<bool> runtime_available_{true};
+  std::atomic<bool> fenced_{false};           // == fence_.has_value(); the lock-free fast path
+  mutable std::mutex fence_mu_;
+  std::optional<std::string> fence_;          // guarded by fence_mu_
 
   std::mutex host_mu_;
   std::set<std::string, std::less<>> host_holders_;  // live sandboxes in host network mode

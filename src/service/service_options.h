@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "events/time.h"
+#include "src/service/endpoint_resolver.h"
 
 namespace sbx {
 
@@ -22,6 +23,12 @@ struct ServiceOptions {
   // "docker" or "kubernetes" (runtime.type). Decides the runtime prefix of error codes
   // and which create options are supported (secureAccess is Kubernetes-only).
   std::string runtime_type = "docker";
+
+  // Whether the runtime can pause and resume sandboxes. False (Kubernetes: no workload
+  // provider can freeze a pod's processes): pause and resume fail at once, before any
+  // append, with kUnimplemented (field "runtime.pause", the api's 501
+  // <RUNTIME>::PAUSE_NOT_SUPPORTED).
+  bool pause_supported = true;
 
   // docker.network_mode: "host" holds one live sandbox at a time; anything else ("bridge"
   // or a user network) publishes the container ports below on host ports allocated from
@@ -36,10 +43,10 @@ struct ServiceOptions {
   bool probe_host_ports = true;
   std::string port_bind_ip = "0.0.0.0";
 
-  // The host part of endpoint strings (server.eip, else docker.host_ip, else the bind
-  // address when not a wildcard, else the primary host address): see
-  // resolve_endpoint_host() in endpoint_resolver.h.
-  std::string endpoint_host = "127.0.0.1";
+  // How endpoints are computed (endpoint_resolver.h): the runtime, the Docker host part
+  // (server.eip, else docker.host_ip, else the bind address when not a wildcard, else the
+  // primary host address: resolve_endpoint_host()) and the Kubernetes ingress mode.
+  EndpointRules endpoint_rules;
 
   // server.max_sandbox_timeout_seconds: nullopt = no cap.
   std::optional<std::int64_t> max_sandbox_timeout_seconds;

@@ -90,7 +90,7 @@ inline ApiHarnessOptions default_harness_options() {
   o.service.port_range_low = 43000;
   o.service.port_range_high = 44999;
   o.service.probe_host_ports = false;
-  o.service.endpoint_host = "127.0.0.1";
+  o.service.endpoint_rules.host = "127.0.0.1";
   o.service.mutation_threads = 8;
   o.api.create_wait_ms = 5000;
   o.api.transition_wait_ms = 5000;

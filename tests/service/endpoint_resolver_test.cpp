@@ -16,5 +16,109 @@ TEST(EndpointHost, EipThenHostIpThenBindAddressThenPrimaryAddress) {
   EXPECT_NE(primary, "");
 }
 
+Sandbox sandbox(SandboxState state, std::string address = {}) {
+  Sandbox sb;
+  sb.id = "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b";
+  sb.state = state;
+  sb.address = std::move(address);
+  sb.spec.network_mode = "pod";
+  return sb;
+}
+
+EndpointRules kubernetes(IngressKind ingress = IngressKind::kDirect,
+                         GatewayRoute route = GatewayRoute::kWildcard) {
+  EndpointRules r;
+  r.runtime = EndpointRuntime::kKubernetes;
+  r.host = "198.51.100.1";  // Docker's host: never used on Kubernetes
+  r.ingress = ingress;
+  r.gateway_address = "gw.example.test:8443";
+  r.gateway_route = route;
+  return r;
+}
+
+TEST(ResolveEndpoint, DockerRulesAreKeptWhateverTheIngressSays) {
+  Sandbox host_sb = sandbox(SandboxState::kRunning, "10.0.0.1");
+  host_sb.spec.network_mode = "host";
+  Sandbox bridge_sb = sandbox(SandboxState::kPending);
+  bridge_sb.spec.network_mode = "bridge";
+  bridge_sb.spec.ports = {{44772, 40001}, {8080, 40002}};
+  for (IngressKind ingress : {IngressKind::kDirect, IngressKind::kGateway}) {
+    EndpointRules r;
+    r.host = "203.0.113.9";
+    r.ingress = ingress;
+    r.gateway_address = "gw.example.test";
+    auto e = resolve_endpoint(host_sb, 9000, r);
+    ASSERT_TRUE(e) << e.error().message;
+    EXPECT_EQ(e->endpoint, "203.0.113.9:9000");  // not the address, not the gateway
+    EXPECT_TRUE(e->headers.empty());
+    EXPECT_EQ(resolve_endpoint(bridge_sb, 8080, r)->endpoint, "203.0.113.9:40002");
+    EXPECT_EQ(resolve_endpoint(bridge_sb, 18080, r)->endpoint, "203.0.113.9:40001/proxy/18080");
+  }
+  Sandbox unpublished = bridge_sb;
+  unpublished.spec.ports.clear();
+  EXPECT_EQ(resolve_endpoint(unpublished, 18080, EndpointRules{}).error().code,
+            ErrorCode::kFailedPrecondition);
+}
+
+TEST(ResolveEndpoint, KubernetesDirectIsThePodIpAndPort) {
+  for (SandboxState s : {SandboxState::kRunning, SandboxState::kStopping}) {
+    auto e = resolve_endpoint(sandbox(s, "10.244.1.7"), 44772, kubernetes());
+    ASSERT_TRUE(e) << e.error().message;
+    EXPECT_EQ(e->endpoint, "10.244.1.7:44772");
+    EXPECT_TRUE(e->headers.empty());
+  }
+  EXPECT_EQ(resolve_endpoint(sandbox(SandboxState::kRunning, "fd00::7"), 8080, kubernetes())
+                ->endpoint,
+            "[fd00::7]:8080");
+}
+
+TEST(ResolveEndpoint, KubernetesDirectWithoutAPodIpIsAFailedPrecondition) {
+  const Sandbox pending = sandbox(SandboxState::kPending);
+  auto e = resolve_endpoint(pending, 44772, kubernetes());
+  ASSERT_FALSE(e);
+  EXPECT_EQ(e.error().code, ErrorCode::kFailedPrecondition);
+  EXPECT_EQ(e.error().field, "address");
+  EXPECT_EQ(e.error().message, "sandbox " + pending.id +
+                                   " has no pod IP yet (state Pending); its endpoints resolve "
+                                   "once it is Running");
+  auto failed = resolve_endpoint(sandbox(SandboxState::kFailed), 44772, kubernetes());
+  ASSERT_FALSE(failed);
+  EXPECT_EQ(failed.error().field, "address");
+  EXPECT_NE(failed.error().message.find("(state Failed)"), std::string::npos);
+}
+
+TEST(ResolveEndpoint, KubernetesGatewayRoutesResolveAtOnceInEveryState) {
+  for (SandboxState s : {SandboxState::kPending, SandboxState::kRunning}) {
+    const Sandbox sb = sandbox(s);  // no pod IP needed
+    auto wildcard =
+        resolve_endpoint(sb, 18080, kubernetes(IngressKind::kGateway, GatewayRoute::kWildcard));
+    ASSERT_TRUE(wildcard) << wildcard.error().message;
+    EXPECT_EQ(wildcard->endpoint, sb.id + "-18080.gw.example.test:8443");
+    EXPECT_TRUE(wildcard->headers.empty());
+
+    auto uri = resolve_endpoint(sb, 18080, kubernetes(IngressKind::kGateway, GatewayRoute::kUri));
+    ASSERT_TRUE(uri) << uri.error().message;
+    EXPECT_EQ(uri->endpoint, "gw.example.test:8443/" + sb.id + "/18080");
+    EXPECT_TRUE(uri->headers.empty());
+
+    auto header =
+        resolve_endpoint(sb, 44772, kubernetes(IngressKind::kGateway, GatewayRoute::kHeader));
+    ASSERT_TRUE(header) << header.error().message;
+    EXPECT_EQ(header->endpoint, "gw.example.test:8443");
+    EXPECT_EQ(header->headers,
+              (std::map<std::string, std::string>{{"OpenSandbox-Ingress-To", sb.id + "-44772"}}));
+  }
+}
+
+TEST(ResolveEndpoint, PortOutsideTheRangeIsInvalidOnEveryRuntime) {
+  for (const EndpointRules& r :
+       {EndpointRules{}, kubernetes(), kubernetes(IngressKind::kGateway, GatewayRoute::kUri)}) {
+    auto e = resolve_endpoint(sandbox(SandboxState::kRunning, "10.0.0.1"), 0, r);
+    ASSERT_FALSE(e);
+    EXPECT_EQ(e.error().code, ErrorCode::kInvalidArgument);
+    EXPECT_EQ(e.error().field, "port");
+  }
+}
+
 }  // namespace
 }  // namespace sbx

@@ -20,7 +20,7 @@ ServiceOptions bridge_options() {
   o.port_range_low = 42000;
   o.port_range_high = 42999;
   o.probe_host_ports = false;
-  o.endpoint_host = "127.0.0.1";
+  o.endpoint_rules.host = "127.0.0.1";
   o.mutation_threads = 4;
   return o;
 }
@@ -470,6 +470,132 @@ TEST_F(SandboxServiceTest, RuntimeUnavailableRefusesRuntimeCommandsButNotOutcome
   EXPECT_TRUE(svc->create(image_request(), kUser).has_value());
 }
 
+ServiceOptions kubernetes_options() {
+  ServiceOptions o;
+  o.runtime_type = "kubernetes";
+  o.pause_supported = false;
+  o.network_mode = "pod";
+  o.published_ports.clear();
+  o.probe_host_ports = false;
+  o.endpoint_rules.runtime = EndpointRuntime::kKubernetes;
+  o.mutation_threads = 2;
+  return o;
+}
+
+TEST_F(SandboxServiceTest, PauseAndResumeWithoutPauseSupportFailAtOnceAndAppendNothing) {
+  auto svc = make(kubernetes_options());
+  auto c = svc->create(image_request(), kUser);
+  ASSERT_TRUE(c.has_value()) << c.error().message;
+  const std::string id = c->sandbox.id;
+  ASSERT_TRUE(svc->execute(id, RecordStarted{"pod", "10.244.0.9"}, kWorker).has_value());
+  const std::uint64_t head = store_->head();
+  for (const Command& command : {Command{PauseSandbox{}}, Command{ResumeSandbox{}}}) {
+    auto r = svc->execute(id, command, kUser);
+    ASSERT_FALSE(r.has_value());
+    EXPECT_EQ(r.error().code, ErrorCode::kUnimplemented);
+    EXPECT_EQ(r.error().field, "runtime.pause");
+    EXPECT_EQ(r.error().message,
+              "pause is not supported by the kubernetes runtime: Kubernetes cannot freeze a "
+              "pod's processes; delete the sandbox or keep it running");
+  }
+  // The same answer for any sandbox, known or not: nothing about it is looked at.
+  EXPECT_EQ(svc->execute(new_uuid(), PauseSandbox{}, kUser).error().code,
+            ErrorCode::kUnimplemented);
+  EXPECT_EQ(store_->head(), head);
+  EXPECT_EQ(svc->get(id)->state, SandboxState::kRunning);
+  // Docker keeps pausing.
+  auto docker = restart(std::move(svc), bridge_options());
+  EXPECT_TRUE(docker->execute(id, PauseSandbox{}, kUser).has_value());
+}
+
+TEST_F(SandboxServiceTest, PodsNeedNoHostSlotNorHostPorts) {
+  auto svc = make(kubernetes_options());
+  for (int i = 0; i < 3; ++i) {
+    auto c = svc->create(image_request(), kUser);
+    ASSERT_TRUE(c.has_value()) << c.error().message;
+    EXPECT_EQ(c->sandbox.spec.network_mode, "pod");
+    EXPECT_TRUE(c->sandbox.spec.ports.empty());
+  }
+}
+
+TEST_F(SandboxServiceTest, FenceRefusesClientMutationsNamingTheHolderButNotReadsOrOutcomes) {
+  auto svc = make(bridge_options());
+  auto c = svc->create(image_request(), kUser);
+  ASSERT_TRUE(c.has_value()) << c.error().message;
+  const std::string id = c->sandbox.id;
+  EXPECT_FALSE(svc->fence_holder());
+  svc->set_fence("the lease sandboxes/sandboxd is held by sandboxd-1");
+  EXPECT_EQ(svc->fence_holder(), "the lease sandboxes/sandboxd is held by sandboxd-1");
+  const std::uint64_t head = store_->head();
+
+  auto expect_fenced = [&](const Result<CommandResult>& r, const char* what) {
+    ASSERT_FALSE(r.has_value()) << what;
+    EXPECT_EQ(r.error().code, ErrorCode::kUnavailable) << what;
+    EXPECT_EQ(r.error().field, "lease") << what;
+    EXPECT_EQ(r.error().message.rfind("the lease sandboxes/sandboxd is held by sandboxd-1", 0), 0u)
+        << r.error().message;
+  };
+  auto created = svc->create(image_request(), kUser);
+  ASSERT_FALSE(created.has_value());
+  EXPECT_EQ(created.error().field, "lease");
+  EXPECT_NE(created.error().message.find("sandboxd-1"), std::string::npos);
+  expect_fenced(svc->execute(id, PauseSandbox{}, kUser), "pause");
+  expect_fenced(svc->execute(id, ResumeSandbox{}, kUser), "resume");
+  expect_fenced(svc->execute(id, RenewExpiration{clock_.now() + 7200 * kMicrosPerSecond}, kUser),
+                "renew");
+  expect_fenced(svc->execute(id, PatchMetadata{{{"a", std::string("b")}}}, kUser), "patch");
+  expect_fenced(svc->execute(id, DeleteSandbox{}, kUser), "delete");
+  EXPECT_EQ(store_->head(), head) << "a fenced instance appends nothing for a client";
+
+  // Reads keep working; an outcome of a runtime call already made is still recorded.
+  EXPECT_TRUE(svc->get(id));
+  EXPECT_EQ(svc->list(ListQuery{}).total_items, 1u);
+  EXPECT_TRUE(svc->endpoint(id, 44772).has_value());
+  EXPECT_TRUE(svc->execute(id, RecordStarted{"c"}, kWorker).has_value());
+
+  // Async mutations get the same answer.
+  std::promise<Result<CommandResult>> done;
+  svc->execute_async(id, PauseSandbox{}, kUser,
+                     [&](Result<CommandResult> r) { done.set_value(std::move(r)); });
+  expect_fenced(done.get_future().get(), "async pause");
+
+  svc->set_fence(std::nullopt);
+  EXPECT_FALSE(svc->fence_holder());
+  EXPECT_TRUE(svc->execute(id, PauseSandbox{}, kUser).has_value());
+  EXPECT_TRUE(svc->create(image_request(), kUser).has_value());
+}
+
+TEST_F(SandboxServiceTest, KubernetesEndpointsComeFromThePodIpInTheLog) {
+  auto svc = make(kubernetes_options());
+  auto c = svc->create(image_request(), kUser);
+  ASSERT_TRUE(c.has_value()) << c.error().message;
+  const std::string id = c->sandbox.id;
+  auto pending = svc->endpoint(id, 44772);
+  ASSERT_FALSE(pending.has_value());
+  EXPECT_EQ(pending.error().code, ErrorCode::kFailedPrecondition);
+  EXPECT_EQ(pending.error().message, "sandbox " + id +
+                                         " has no pod IP yet (state Pending); its endpoints "
+                                         "resolve once it is Running");
+  ASSERT_TRUE(svc->execute(id, RecordStarted{"sandbox-" + id, "10.244.2.3"}, kWorker).has_value());
+  EXPECT_EQ(svc->get(id)->address, "10.244.2.3");
+  EXPECT_EQ(svc->endpoint(id, 44772)->endpoint, "10.244.2.3:44772");
+  // After a restart the address comes back from the sandboxes column family.
+  auto again = restart(std::move(svc), kubernetes_options());
+  EXPECT_EQ(again->endpoint(id, 18080)->endpoint, "10.244.2.3:18080");
+
+  auto gateway = kubernetes_options();
+  gateway.endpoint_rules.ingress = IngressKind::kGateway;
+  gateway.endpoint_rules.gateway_address = "gw.test";
+  gateway.endpoint_rules.gateway_route = GatewayRoute::kHeader;
+  auto gw = restart(std::move(again), gateway);
+  auto other = gw->create(image_request(), kUser);
+  ASSERT_TRUE(other.has_value());
+  auto e = gw->endpoint(other->sandbox.id, 8080);  // Pending: resolves at once
+  ASSERT_TRUE(e.has_value()) << e.error().message;
+  EXPECT_EQ(e->endpoint, "gw.test");
+  EXPECT_EQ(e->headers.at("OpenSandbox-Ingress-To"), other->sandbox.id + "-8080");
+}
+
 TEST_F(SandboxServiceTest, EndpointsFollowTheNetworkModeAndResolveWhilePending) {
   auto svc = make(bridge_options());
   auto c = svc->create(image_request(), kUser);
@@ -492,7 +618,7 @@ TEST_F(SandboxServiceTest, EndpointsFollowTheNetworkModeAndResolveWhilePending) 
 
   auto o = bridge_options();
   o.network_mode = "host";
-  o.endpoint_host = "10.1.2.3";
+  o.endpoint_rules.host = "10.1.2.3";
   auto host_svc = restart(std::move(svc), o);
   // The bridge sandbox keeps its bridge endpoints; a new host-mode sandbox uses host ports.
   EXPECT_EQ(host_svc->endpoint(sb.id, 8080)->endpoint, "10.1.2.3:" + std::to_string(http));

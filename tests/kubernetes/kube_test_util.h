@@ -2,6 +2,9 @@
 // DIR exports SANDBOXD_TEST_KUBECONFIG; scripts/run-tests.sh starts one for `make test`).
 // Without it the tests skip with a loud message, and fail under CI=true.
 //
+// The environment, the skip/fail rule and random names come from
+// tests/runtime/kubernetes/kube_test_util.h (the client layer's own tests).
+//
 //   KubeCluster   a test-side client (the same KubeClient sandboxd uses) bound to a namespace
 //                 of the test's own, created at start and deleted at the end.
 //   playing the kubelet: there is no scheduler or kubelet, so pods stay Pending until the
@@ -36,54 +39,26 @@
 
 #include "events/time.h"
 #include "tests/kubernetes/pod_status.h"
+#include "tests/runtime/kubernetes/kube_test_util.h"
 #include "src/runtime/kubernetes/kube_client.h"
 #include "src/runtime/kubernetes/kube_credentials.h"
 
 namespace sbx::testing {
 
-inline std::optional<std::string> test_kubeconfig() {
-  const char* v = std::getenv("SANDBOXD_TEST_KUBECONFIG");
-  if (v == nullptr || *v == '\0') return std::nullopt;
-  return std::string(v);
-}
-
-inline bool kube_running_in_ci() {
-  const char* v = std::getenv("CI");
-  return v != nullptr && *v != '\0' && std::string(v) != "0" && std::string(v) != "false";
-}
-
-inline std::string missing_kube_message() {
-  return "\n##############################################################################\n"
-         "# no Kubernetes API server for this test: SANDBOXD_TEST_KUBECONFIG is unset.  #\n"
-         "# Start one with `scripts/kube-env.sh start DIR` and `source DIR/env`, or run  #\n"
-         "# `make test`, which does both.                                              #\n"
-         "##############################################################################";
-}
-
-// Declares std::string `var` = the kubeconfig path, or skips (fails under CI=true).
-#define SBX_REQUIRE_KUBE(var)                                    \
-  std::string var;                                               \
-  do {                                                           \
-    auto sbx_kubeconfig_ = ::sbx::testing::test_kubeconfig();    \
-    if (!sbx_kubeconfig_) {                                      \
-      if (::sbx::testing::kube_running_in_ci()) {                \
-        GTEST_FAIL() << ::sbx::testing::missing_kube_message();  \
-      } else {                                                   \
-        GTEST_SKIP() << ::sbx::testing::missing_kube_message();  \
-      }                                                          \
-    }                                                            \
-    var = *sbx_kubeconfig_;                                      \
+// Declares std::string `var` = the kubeconfig path of the test API server, or skips
+// (fails under CI=true); see tests/runtime/kubernetes/kube_test_util.h.
+#define SBX_REQUIRE_KUBECONFIG(var)                               \
+  std::string var;                                                \
+  do {                                                            \
+    if (::sbx::testing::test_kubeconfig().empty()) {              \
+      if (::sbx::testing::running_in_ci()) {                      \
+        GTEST_FAIL() << ::sbx::testing::missing_kube_message();   \
+      } else {                                                    \
+        GTEST_SKIP() << ::sbx::testing::missing_kube_message();   \
+      }                                                           \
+    }                                                             \
+    var = ::sbx::testing::test_kubeconfig();                      \
   } while (false)
-
-inline std::string random_suffix() {
-  static std::mt19937_64 rng{std::random_device{}()};
-  static std::mutex mu;
-  std::lock_guard lock(mu);
-  const char* digits = "0123456789abcdefghijklmnopqrstuvwxyz";
-  std::string out;
-  for (int i = 0; i < 8; ++i) out.push_back(digits[rng() % 36]);
-  return out;
-}
 
 class KubeCluster {
  public:
@@ -117,6 +92,7 @@ class KubeCluster {
   ~KubeCluster() {
     // Pods without a node are deleted at once; the namespace itself stays Terminating in a
     // cluster without the namespace controller, which is harmless.
+    (void)call("DELETE", path("pods"), nlohmann::json{{"gracePeriodSeconds", 0}});
     (void)call("DELETE", "/api/v1/namespaces/" + ns_, nlohmann::json::object());
   }
 

@@ -23,7 +23,7 @@ using namespace std::chrono_literals;
 class KubernetesE2e : public ::testing::Test {
  protected:
   void SetUp() override {
-    SBX_REQUIRE_KUBE(kubeconfig);
+    SBX_REQUIRE_KUBECONFIG(kubeconfig);
     kubeconfig_ = kubeconfig;
     cluster_ = KubeCluster::create(kubeconfig_, "sbx-e2e");
     ASSERT_TRUE(cluster_);

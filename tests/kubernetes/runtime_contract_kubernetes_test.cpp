@@ -119,7 +119,7 @@ class KubernetesHarness final : public Harness {
 std::unique_ptr<Harness> make_contract_harness(const std::string& name) {
   std::unique_ptr<Harness> out;
   [&] {
-    SBX_REQUIRE_KUBE(kubeconfig);
+    SBX_REQUIRE_KUBECONFIG(kubeconfig);
     const KubernetesProvider provider = name == "pod"            ? KubernetesProvider::kPod
                                         : name == "batchsandbox" ? KubernetesProvider::kBatchSandbox
                                                                  : KubernetesProvider::kAgentSandbox;

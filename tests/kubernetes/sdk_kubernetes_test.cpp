@@ -72,7 +72,7 @@ class PingServer {
 };
 
 TEST(KubernetesPythonSdk, LifecycleScenario) {
-  SBX_REQUIRE_KUBE(kubeconfig);
+  SBX_REQUIRE_KUBECONFIG(kubeconfig);
   const std::string venv_error = ensure_sdk_venv();
   ASSERT_EQ(venv_error, "");
   auto cluster = KubeCluster::create(kubeconfig, "sbx-sdk");

@@ -11,7 +11,6 @@ namespace sbx {
 namespace {
 
 using json = nlohmann::json;
-constexpr auto kTokenRereadInterval = std::chrono::minutes(1);
 
 std::string trim(std::string s) {
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
@@ -113,7 +112,7 @@ std::string KubeClient::bearer_token() {
   const std::string& file = options_.credentials.token_file;
   if (!file.empty()) {
     const auto now = std::chrono::steady_clock::now();
-    if (now - token_read_at_ >= kTokenRereadInterval) {
+    if (now - token_read_at_ >= options_.token_reread_interval) {
       token_read_at_ = now;
       std::ifstream in(file);
       std::ostringstream s;

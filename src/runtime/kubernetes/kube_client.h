@@ -1,6 +1,6 @@
 // KubeClient: sandboxd's client of the Kubernetes API server, over the one HttpClient
 // (libcurl, HTTPS). It adds what every Kubernetes call needs: the bearer token (re-read
-// from `token_file` at most once a minute, for in-cluster token rotation), a client-side
+// from `token_file` at most once a minute by default, for in-cluster token rotation), a client-side
 // token-bucket rate limit (qps/burst, shared by every call of this client; a call waits
 // for its turn, it is never dropped; a watch is limited once, at its start), the mapping
 // of non-2xx answers (a metav1.Status body) to Error, and watch streams split into JSON
@@ -37,6 +37,9 @@ struct KubeClientOptions {
   int burst = 100;   // bucket size (at least 1)
   std::chrono::milliseconds request_timeout{30'000};
   std::chrono::milliseconds connect_timeout{5'000};
+  // How often credentials.token_file is read again (the kubelet rotates the projected
+  // service-account token; client-go re-reads it once a minute too).
+  std::chrono::milliseconds token_reread_interval{60'000};
 };
 
 // Every Kubernetes error message starts with this (410 Gone starts with kKubeGonePrefix).

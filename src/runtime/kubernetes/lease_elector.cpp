@@ -33,6 +33,13 @@ std::string LeaseElector::lease_path() const {
          options_.name;
 }
 
+bool LeaseElector::leading() const {
+  if (!leading_.load()) return false;
+  const auto renewed = std::chrono::steady_clock::time_point(
+      std::chrono::nanoseconds(renewed_at_ns_.load()));
+  return std::chrono::steady_clock::now() - renewed < options_.duration;
+}
+
 std::string LeaseElector::holder() const {
   std::lock_guard lock(mu_);
   return holder_;
@@ -145,10 +152,16 @@ void LeaseElector::release() {
 void LeaseElector::run(std::stop_token stop) {
   auto last_renewal = std::chrono::steady_clock::now();
   while (!stop.stop_requested()) {
+    // The round's start, not its end: the renewTime written is from before the call, and
+    // the others count the lease's expiry from it.
+    const auto round_start = std::chrono::steady_clock::now();
     auto r = try_acquire_or_renew();
     const auto now = std::chrono::steady_clock::now();
     if (r && *r) {
-      last_renewal = now;
+      last_renewal = round_start;
+      renewed_at_ns_.store(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                               round_start.time_since_epoch())
+                               .count());
       set_leading(true);
     } else if (r) {
       set_leading(false);  // someone else holds it (or won the race)

@@ -19,6 +19,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -54,7 +55,10 @@ class LeaseElector {
   void start();  // idempotent
   void stop();   // idempotent; releases the lease when leading (see release_on_stop)
 
-  bool leading() const { return leading_.load(); }
+  // True while we hold the lease and the last successful renewal is younger than
+  // `duration` — also while a renewal call hangs (on_change(false) then comes only when
+  // that call returns, but leading() is false as soon as the deadline passes).
+  bool leading() const;
   std::string holder() const;  // the holder last seen ("" = none or unknown)
 
   // One acquire-or-renew round (what the thread does each period). Returns true when we
@@ -75,6 +79,7 @@ class LeaseElector {
   std::shared_ptr<spdlog::logger> log_;
 
   std::atomic<bool> leading_{false};
+  std::atomic<std::int64_t> renewed_at_ns_{0};  // steady clock of the last successful round
   mutable std::mutex mu_;
   std::condition_variable_any cv_;  // stop wakes the wait between rounds
   std::string holder_;              // guarded by mu_

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <thread>
@@ -89,6 +90,34 @@ TEST(KubeClientApiServer, AWrongTokenIsUnauthenticated) {
   auto r = (*client)->get_json("/api/v1/namespaces");
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, ErrorCode::kUnauthenticated) << r.error().message;
+}
+
+TEST(KubeClientApiServer, ARotatedTokenFileIsReadAgain) {
+  SBX_REQUIRE_KUBE(good);
+  TempDir dir("sandboxd-token");
+  const std::string file = (dir / "token").string();
+  std::ofstream(file) << "stale-token\n";
+  KubeClientOptions o;
+  o.credentials = good->credentials();
+  const std::string real = o.credentials.token;
+  ASSERT_FALSE(real.empty()) << "the test kubeconfig has no token";
+  o.credentials.token = "stale-token";
+  o.credentials.token_file = file;
+  o.token_reread_interval = 200ms;
+  auto client = KubeClient::create(o);
+  ASSERT_TRUE(client);
+  auto before = (*client)->get_json("/api/v1/namespaces");
+  ASSERT_FALSE(before);
+  EXPECT_EQ(before.error().code, ErrorCode::kUnauthenticated);
+  std::ofstream(file) << real << "\n";  // the kubelet rotates the projected token
+  std::this_thread::sleep_for(300ms);
+  auto after = (*client)->get_json("/api/v1/namespaces");
+  EXPECT_TRUE(after) << after.error().message;
+  // An unreadable file keeps the last good token.
+  std::filesystem::remove(file);
+  std::this_thread::sleep_for(300ms);
+  auto kept = (*client)->get_json("/api/v1/namespaces");
+  EXPECT_TRUE(kept) << kept.error().message;
 }
 
 TEST(KubeClientApiServer, CaFromKubeconfigDataVerifiesTheServer) {

@@ -6,8 +6,10 @@
 
 #include <chrono>
 #include <future>
+#include <regex>
 #include <set>
 #include <thread>
+#include <tuple>
 
 #include "events/time.h"
 #include "src/common/uuid.h"
@@ -455,6 +457,89 @@ TEST_P(ApiTest, RuntimeUnavailableRefusesMutationsWith503ButReadsWork) {
   auto health = body_json(c.get("/health"));
   EXPECT_EQ(health["status"], "healthy");
   EXPECT_EQ(health["runtime"]["available"], false);
+}
+
+ApiHarnessOptions kubernetes_harness_options() {
+  auto o = default_harness_options();
+  o.worker = false;  // the test records the start, with the pod IP
+  o.api.runtime_type = "kubernetes";
+  o.service.runtime_type = "kubernetes";
+  o.service.pause_supported = false;
+  o.service.network_mode = "pod";
+  o.service.published_ports.clear();
+  o.service.endpoint_rules.runtime = EndpointRuntime::kKubernetes;
+  return o;
+}
+
+TEST_P(ApiTest, KubernetesPauseAndResumeAre501PauseNotSupported) {
+  ApiHarness h(kubernetes_harness_options());
+  HttpClient c(h.port());
+  const std::string id = create(h, json::object(), {{"Prefer", "respond-async"}});
+  ASSERT_TRUE(h.service().execute(id, RecordStarted{"pod", "10.244.0.4"}, {"", "test"}));
+  for (const char* op : {"/pause", "/resume"}) {
+    auto r = c.post(p("/sandboxes/" + id + op), "");
+    expect_error(r, 501, "KUBERNETES::PAUSE_NOT_SUPPORTED");
+    EXPECT_EQ(body_json(r)["message"],
+              "pause is not supported by the kubernetes runtime: Kubernetes cannot freeze a pod's "
+              "processes; delete the sandbox or keep it running");
+  }
+  EXPECT_EQ(body_json(c.get(p("/sandboxes/" + id)))["status"]["state"], "Running");
+}
+
+TEST_P(ApiTest, KubernetesDirectEndpointIsThePodIpOnce409BeforeIt) {
+  ApiHarness h(kubernetes_harness_options());
+  HttpClient c(h.port());
+  const std::string id = create(h, json::object(), {{"Prefer", "respond-async"}});
+  auto pending = c.get(p("/sandboxes/" + id + "/endpoints/44772"));
+  expect_error(pending, 409, "KUBERNETES::ENDPOINT_NOT_READY");
+  EXPECT_NE(body_json(pending)["message"].get<std::string>().find("has no pod IP yet"),
+            std::string::npos);
+  ASSERT_TRUE(h.service().execute(id, RecordStarted{"pod", "10.244.0.4"}, {"", "test"}));
+  auto r = c.get(p("/sandboxes/" + id + "/endpoints/44772"));
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(body_json(r), json({{"endpoint", "10.244.0.4:44772"}}));
+  // The sandbox JSON has no address field (the OpenSandbox schema has none).
+  EXPECT_FALSE(body_json(c.get(p("/sandboxes/" + id))).contains("address"));
+}
+
+TEST_P(ApiTest, KubernetesGatewayEndpointsPerRouteModeWithTheirHeaders) {
+  for (auto [route, want_endpoint, want_header] :
+       {std::tuple{GatewayRoute::kWildcard, std::string("{id}-18080.gw.test"), false},
+        std::tuple{GatewayRoute::kUri, std::string("gw.test/{id}/18080"), false},
+        std::tuple{GatewayRoute::kHeader, std::string("gw.test"), true}}) {
+    auto o = kubernetes_harness_options();
+    o.service.endpoint_rules.ingress = IngressKind::kGateway;
+    o.service.endpoint_rules.gateway_address = "gw.test";
+    o.service.endpoint_rules.gateway_route = route;
+    ApiHarness h(o);
+    HttpClient c(h.port());
+    const std::string id = create(h, json::object(), {{"Prefer", "respond-async"}});
+    auto r = c.get(p("/sandboxes/" + id + "/endpoints/18080"));  // Pending: at once
+    ASSERT_EQ(r.status, 200) << r.body;
+    json want = {{"endpoint", std::regex_replace(want_endpoint, std::regex("\\{id\\}"), id)}};
+    if (want_header) want["headers"] = {{"OpenSandbox-Ingress-To", id + "-18080"}};
+    EXPECT_EQ(body_json(r), want);
+  }
+}
+
+TEST_P(ApiTest, FencedInstanceAnswers503LeaseNotHeldForMutationsButServesReads) {
+  ApiHarness h(kubernetes_harness_options());
+  HttpClient c(h.port());
+  const std::string id = create(h, json::object(), {{"Prefer", "respond-async"}});
+  h.service().set_fence("the lease sandboxes/sandboxd is held by sandboxd-7");
+  auto r = c.post(p("/sandboxes"), create_body());
+  expect_error(r, 503, "KUBERNETES::LEASE_NOT_HELD");
+  EXPECT_NE(body_json(r)["message"].get<std::string>().find("sandboxd-7"), std::string::npos);
+  expect_error(c.del(p("/sandboxes/" + id)), 503, "KUBERNETES::LEASE_NOT_HELD");
+  expect_error(c.post(p("/sandboxes/" + id + "/renew-expiration"),
+                      json({{"expiresAt", "2099-01-01T00:00:00Z"}}).dump()),
+               503, "KUBERNETES::LEASE_NOT_HELD");
+  EXPECT_EQ(c.get(p("/sandboxes/" + id)).status, 200);
+  EXPECT_EQ(c.get(p("/sandboxes")).status, 200);
+  h.service().set_fence(std::nullopt);
+  auto renewed = c.post(p("/sandboxes/" + id + "/renew-expiration"),
+                        json({{"expiresAt", "2099-01-01T00:00:00Z"}}).dump());
+  EXPECT_EQ(renewed.status, 200) << renewed.body;
 }
 
 // --- list -----------------------------------------------------------------------------------

@@ -44,7 +44,7 @@ TEST(ErrorMapping, EveryErrorCodeHasAnAnswer) {
        {ErrorCode::kInvalidArgument, ErrorCode::kNotFound, ErrorCode::kAlreadyExists,
         ErrorCode::kFailedPrecondition, ErrorCode::kConflict, ErrorCode::kUnavailable,
         ErrorCode::kDeadlineExceeded, ErrorCode::kDataLoss, ErrorCode::kResourceExhausted,
-        ErrorCode::kUnauthenticated, ErrorCode::kInternal}) {
+        ErrorCode::kUnauthenticated, ErrorCode::kUnimplemented, ErrorCode::kInternal}) {
     auto e = map_error(Error(code, "m"), Operation::kOther, "DOCKER");
     EXPECT_GE(e.status, 400);
     EXPECT_FALSE(e.code.empty());
@@ -53,6 +53,32 @@ TEST(ErrorMapping, EveryErrorCodeHasAnAnswer) {
             "DOCKER::SANDBOX_NOT_FOUND");
   EXPECT_EQ(map_error(Error(ErrorCode::kUnavailable, "m"), Operation::kCreate, "DOCKER").code,
             "DOCKER::INITIALIZATION_ERROR");
+}
+
+TEST(ErrorMapping, KubernetesRuntimeCodes) {
+  auto pause = map_error(Error(ErrorCode::kUnimplemented, "no pause", "runtime.pause"),
+                         Operation::kPause, "KUBERNETES");
+  EXPECT_EQ(pause.status, 501);
+  EXPECT_EQ(pause.code, "KUBERNETES::PAUSE_NOT_SUPPORTED");
+  EXPECT_EQ(pause.message, "no pause");
+  auto other = map_error(Error(ErrorCode::kUnimplemented, "m"), Operation::kOther, "KUBERNETES");
+  EXPECT_EQ(other.status, 501);
+  EXPECT_EQ(other.code, "SANDBOX::NOT_IMPLEMENTED");
+  for (Operation op : {Operation::kCreate, Operation::kDelete, Operation::kRenew, Operation::kPause,
+                       Operation::kResume, Operation::kPatchMetadata}) {
+    auto lease = map_error(Error(ErrorCode::kUnavailable, "held by b", "lease"), op, "KUBERNETES");
+    EXPECT_EQ(lease.status, 503);
+    EXPECT_EQ(lease.code, "KUBERNETES::LEASE_NOT_HELD");
+  }
+  auto ip = map_error(Error(ErrorCode::kFailedPrecondition, "no pod IP yet", "address"),
+                      Operation::kEndpoint, "KUBERNETES");
+  EXPECT_EQ(ip.status, 409);
+  EXPECT_EQ(ip.code, "KUBERNETES::ENDPOINT_NOT_READY");
+  // Docker's endpoint precondition keeps its code.
+  EXPECT_EQ(map_error(Error(ErrorCode::kFailedPrecondition, "no execd port"), Operation::kEndpoint,
+                      "DOCKER")
+                .code,
+            "DOCKER::NETWORK_MODE_ENDPOINT_UNAVAILABLE");
 }
 
 // Issue 10 item 9: the store's write failures (field "store") say storage, not runtime.

@@ -158,8 +158,19 @@ TEST(OpenApiDocument, DocumentsOurAdditionsAndErrorCodes) {
   for (const char* needle :
        {"Idempotency-Key", "respond-async", "text/event-stream", "Last-Event-ID",
         "SANDBOX::HOST_NETWORK_BUSY", "DOCKER::SANDBOX_NOT_FOUND", "MISSING_API_KEY",
-        "INVALID_API_KEY", "SANDBOX::INVALID_METADATA_FORMAT", "X-Request-ID"}) {
+        "INVALID_API_KEY", "SANDBOX::INVALID_METADATA_FORMAT", "X-Request-ID",
+        "KUBERNETES::PAUSE_NOT_SUPPORTED", "KUBERNETES::LEASE_NOT_HELD",
+        "KUBERNETES::ENDPOINT_NOT_READY"}) {
     EXPECT_NE(text.find(needle), std::string_view::npos) << needle;
+  }
+}
+
+TEST(OpenApiDocument, PauseAndResumeDocument501) {
+  const auto doc = nlohmann::json::parse(openapi_document());
+  for (const char* path : {"/sandboxes/{sandboxId}/pause", "/sandboxes/{sandboxId}/resume"}) {
+    const auto& responses = doc["paths"][path]["post"]["responses"];
+    ASSERT_TRUE(responses.contains("501")) << path;
+    EXPECT_EQ(responses["501"]["$ref"], "#/components/responses/NotImplemented") << path;
   }
 }
 

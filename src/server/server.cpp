@@ -69,9 +69,9 @@ std::string lease_identity(const std::string& instance_id) {
 }
 
 std::string not_leading_message(const Config& c, const std::string& holder) {
-  return "another sandboxd holds the lease " + c.kubernetes.namespace_ + "/" +
-         c.kubernetes.lease_name + (holder.empty() ? "" : " (holder " + holder + ")") +
-         "; this one serves reads only until the lease is free";
+  return (holder.empty() ? std::string("another sandboxd")
+                         : "another sandboxd (" + holder + ")") +
+         " holds the lease " + c.kubernetes.namespace_ + "/" + c.kubernetes.lease_name;
 }
 
 }  // namespace
@@ -164,7 +164,9 @@ Result<std::unique_ptr<Server>> Server::create(const Config& config, const Serve
     p->lease = std::make_unique<LeaseElector>(
         *p->lease_client, lease_options_from(config, lease_identity(p->store->instance_id())),
         [raw](bool leading) { on_lease(*raw, leading); }, p->clock);
-    p->service->set_fence(not_leading_message(config, ""));
+    p->service->set_fence("this sandboxd has not acquired the lease " +
+                          config.kubernetes.namespace_ + "/" + config.kubernetes.lease_name +
+                          " yet");
   }
   Recorder recorder = [raw](const std::string& id, const Command& cmd,
                             const RecordContext& ctx) -> Result<void> {
@@ -181,7 +183,21 @@ Result<std::unique_ptr<Server>> Server::create(const Config& config, const Serve
   // The API reports runtime {type, available} and store {head, liveSandboxes} itself;
   // the composition root adds what only it knows.
   deps.health_details = [raw] {
-    return nlohmann::json{{"version", kVersion}, {"dockerHost", raw->config.docker.host}};
+    nlohmann::json details{{"version", kVersion}};
+    if (raw->config.runtime.type == RuntimeType::kDocker) {
+      details["dockerHost"] = raw->config.docker.host;
+    } else {
+      details["kubernetes"] = {{"namespace", raw->config.kubernetes.namespace_},
+                               {"provider", to_string(raw->config.kubernetes.workload_provider)}};
+    }
+    if (raw->lease) {
+      // Whether this instance serves mutations (it holds the namespace's Lease), and who does.
+      // "held": it holds the lease and its workers run (mutations are served).
+      details["lease"] = {{"name", raw->config.kubernetes.lease_name},
+                          {"held", raw->lease->leading() && !raw->service->fence_holder()},
+                          {"holder", raw->lease->holder()}};
+    }
+    return details;
   };
   p->api = std::make_unique<api::ApiServer>(std::move(deps), api_options_from(config));
   p->api->set_metrics_provider([raw] { return raw->registry.expose(); });

@@ -358,7 +358,7 @@ TEST_F(ConfigTest, EveryWorkloadProviderOfTheReferenceIsAccepted) {
            {"agent-sandbox", WorkloadProvider::kAgentSandbox}}) {
     auto c = load_text("[kubernetes]\nworkload_provider = \"" + text + "\"\n");
     ASSERT_TRUE(c) << c.error().message;
-    EXPECT_EQ(c->kubernetes.workload_provider, provider);
+    EXPECT_EQ(c->config.kubernetes.workload_provider, provider);
     EXPECT_EQ(to_string(provider), text);
   }
 }

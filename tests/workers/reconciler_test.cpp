@@ -430,6 +430,8 @@ TEST_F(ReadinessReconcilerTest, AWorkloadThatCanNeverStartFailsItsSandboxAtOnce)
   EXPECT_NE(sb->status_message.find("InvalidImageName: couldn't parse image reference"),
             std::string::npos)
       << sb->status_message;
+  // The finding is appended right after the outcome, on the reconciler's thread.
+  ASSERT_TRUE(eventually([&] { return !findings().empty(); }));
   EXPECT_EQ(findings().at(0).kind, "failed_pending");
 }
 

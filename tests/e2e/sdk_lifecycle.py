@@ -15,7 +15,6 @@ import logging
 import re
 import sys
 import time
-import traceback
 import uuid
 from datetime import datetime, timedelta, timezone
 
@@ -24,41 +23,10 @@ from opensandbox.exceptions import SandboxApiException
 from opensandbox.models.sandboxes import SandboxFilter
 from opensandbox.sync.manager import SandboxManagerSync
 from opensandbox.sync.sandbox import SandboxSync
+from sdk_checks import FAILED, check, run, state_of, step
 
 EXECD_PORT = 44772
 APP_PORT = 8080
-
-passed = 0
-failed = 0
-
-
-def check(name, ok, detail=""):
-    global passed, failed
-    if ok:
-        passed += 1
-        print(f"PASS {name}", flush=True)
-    else:
-        failed += 1
-        print(f"FAIL {name}" + (f": {detail}" if detail else ""), flush=True)
-    return ok
-
-
-class Failed:
-    """What step() returns when its call raised."""
-
-
-FAILED = Failed()
-
-
-def step(name, fn):
-    """Runs fn(); an exception is one failed check named `name` and gives FAILED."""
-    try:
-        value = fn()
-    except Exception as e:  # noqa: BLE001 - every SDK failure is a reportable check failure
-        check(name, False, f"{type(e).__name__}: {e}\n{traceback.format_exc()}")
-        return FAILED
-    check(name, True)
-    return value
 
 
 def wait_for(what, fn, timeout_s, interval_s=0.2):
@@ -70,15 +38,6 @@ def wait_for(what, fn, timeout_s, interval_s=0.2):
         if value or time.monotonic() >= deadline:
             return value
         time.sleep(interval_s)
-
-
-def state_of(manager, sandbox_id):
-    try:
-        return manager.get_sandbox_info(sandbox_id).status.state
-    except SandboxApiException as e:
-        if e.status_code == 404:
-            return "NotFound"
-        raise
 
 
 def ids_of(paged):
@@ -249,9 +208,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except Exception as e:  # noqa: BLE001
-        check("script", False, f"{type(e).__name__}: {e}\n{traceback.format_exc()}")
-    print(f"{passed} passed, {failed} failed", flush=True)
-    sys.exit(0 if failed == 0 and passed > 0 else 1)
+    run(main)

@@ -10,10 +10,10 @@
 # Run by tests/kubernetes/sdk_kubernetes_test.cpp. Prints one line per check and a last
 # line `N passed, M failed`; exits 1 when any check failed. Kills what it created.
 import argparse
+import os
 import re
 import sys
 import time
-import traceback
 import uuid
 from datetime import datetime, timedelta, timezone
 
@@ -23,41 +23,8 @@ from opensandbox.models.sandboxes import SandboxFilter
 from opensandbox.sync.manager import SandboxManagerSync
 from opensandbox.sync.sandbox import SandboxSync
 
-passed = 0
-failed = 0
-
-
-def check(name, ok, detail=""):
-    global passed, failed
-    if ok:
-        passed += 1
-        print(f"PASS {name}", flush=True)
-    else:
-        failed += 1
-        print(f"FAIL {name}" + (f": {detail}" if detail else ""), flush=True)
-    return ok
-
-
-FAILED = object()
-
-
-def step(name, fn):
-    try:
-        value = fn()
-    except Exception as e:  # noqa: BLE001 - every SDK failure is a reportable check failure
-        check(name, False, f"{type(e).__name__}: {e}\n{traceback.format_exc()}")
-        return FAILED
-    check(name, True)
-    return value
-
-
-def state_of(manager, sandbox_id):
-    try:
-        return manager.get_sandbox_info(sandbox_id).status.state
-    except SandboxApiException as e:
-        if e.status_code == 404:
-            return "NotFound"
-        raise
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "e2e"))
+from sdk_checks import FAILED, check, run, state_of, step  # noqa: E402
 
 
 def main():
@@ -148,9 +115,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except Exception as e:  # noqa: BLE001
-        check("script", False, f"{type(e).__name__}: {e}\n{traceback.format_exc()}")
-    print(f"{passed} passed, {failed} failed", flush=True)
-    sys.exit(0 if failed == 0 and passed > 0 else 1)
+    run(main)

@@ -1,5 +1,7 @@
 #include "src/runtime/docker/image_pull.h"
 
+#include "src/runtime/base64.h"
+
 #include <sstream>
 #include <vector>
 
@@ -10,43 +12,13 @@ namespace {
 
 using json = nlohmann::json;
 
-std::string base64url(std::string_view in) {
-  static constexpr char kAlphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  std::string out;
-  std::size_t i = 0;
-  while (i + 2 < in.size()) {
-    unsigned v = (static_cast<unsigned char>(in[i]) << 16) |
-                 (static_cast<unsigned char>(in[i + 1]) << 8) |
-                 static_cast<unsigned char>(in[i + 2]);
-    out += kAlphabet[(v >> 18) & 63];
-    out += kAlphabet[(v >> 12) & 63];
-    out += kAlphabet[(v >> 6) & 63];
-    out += kAlphabet[v & 63];
-    i += 3;
-  }
-  if (i + 1 == in.size()) {
-    unsigned v = static_cast<unsigned char>(in[i]) << 16;
-    out += kAlphabet[(v >> 18) & 63];
-    out += kAlphabet[(v >> 12) & 63];
-    out += "==";
-  } else if (i + 2 == in.size()) {
-    unsigned v =
-        (static_cast<unsigned char>(in[i]) << 16) | (static_cast<unsigned char>(in[i + 1]) << 8);
-    out += kAlphabet[(v >> 18) & 63];
-    out += kAlphabet[(v >> 12) & 63];
-    out += kAlphabet[(v >> 6) & 63];
-    out += '=';
-  }
-  return out;
-}
 
 }  // namespace
 
 std::string registry_auth_header(const RegistryAuth& auth, const std::string& repo) {
   json a = {{"username", auth.username}, {"password", auth.password}};
   if (auto reg = registry_of(repo); !reg.empty()) a["serveraddress"] = reg;
-  return base64url(a.dump());
+  return encode_base64(a.dump(), Base64Alphabet::kUrl);
 }
 
 Result<void> pull_image(DockerEngine& engine, const std::string& image,

@@ -231,37 +231,6 @@ HttpTlsOptions KubeCredentials::tls() const {
   return t;
 }
 
-std::optional<std::string> decode_base64(std::string_view in) {
-  static constexpr std::string_view kAlphabet =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::array<int, 256> value{};
-  value.fill(-1);
-  for (std::size_t i = 0; i < kAlphabet.size(); ++i) {
-    value[static_cast<unsigned char>(kAlphabet[i])] = static_cast<int>(i);
-  }
-  std::string out;
-  out.reserve(in.size() * 3 / 4);
-  std::uint32_t acc = 0;
-  int bits = 0;
-  bool padding = false;
-  for (char ch : in) {
-    const auto u = static_cast<unsigned char>(ch);
-    if (std::isspace(u)) continue;
-    if (ch == '=') {
-      padding = true;
-      continue;
-    }
-    if (padding || value[u] < 0) return std::nullopt;  // data after '=' or a foreign byte
-    acc = (acc << 6) | static_cast<std::uint32_t>(value[u]);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out.push_back(static_cast<char>((acc >> bits) & 0xFF));
-    }
-  }
-  if (bits >= 6) return std::nullopt;  // a lone trailing character cannot be a byte
-  return out;
-}
 
 Result<KubeCredentials> load_kubeconfig(const std::string& path, const std::string& context) {
   return KubeconfigReader(path).load(context);

@@ -16,6 +16,7 @@
 #include <string_view>
 
 #include "events/result.h"
+#include "src/runtime/base64.h"  // decode_base64, for the *-data keys
 #include "src/http/http_client.h"
 
 namespace sbx {
@@ -51,8 +52,5 @@ Result<KubeCredentials> load_in_cluster(const std::map<std::string, std::string>
                                         const std::string& service_account_dir =
                                             kDefaultServiceAccountDir);
 
-// RFC 4648 base64 (standard alphabet, padding optional, whitespace ignored); nullopt when
-// `in` holds anything else. Exposed for tests.
-std::optional<std::string> decode_base64(std::string_view in);
 
 }  // namespace sbx

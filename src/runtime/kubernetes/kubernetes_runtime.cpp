@@ -340,28 +340,22 @@ Result<RuntimeInfo> KubernetesRuntime::create_and_start(const ContainerSpec& spe
   return RuntimeInfo{runtime_id_of(options_.provider, id), false, ""};
 }
 
-Result<void> KubernetesRuntime::pause(const std::string& sandbox_id) {
+Result<void> KubernetesRuntime::not_pausable(const std::string& sandbox_id, std::string_view verb) {
   auto status = inspect(sandbox_id);
   if (!status) return std::unexpected(status.error());
-  if (!*status) {
-    return fail(ErrorCode::kNotFound, "no pod for sandbox " + sandbox_id);
-  }
+  if (!*status) return fail(ErrorCode::kNotFound, "no pod for sandbox " + sandbox_id);
   return fail(ErrorCode::kFailedPrecondition,
-              std::string(kPauseNotSupported) +
-                  ": pause is not supported by the kubernetes runtime: Kubernetes cannot freeze "
-                  "a pod's processes");
+              std::string(kPauseNotSupported) + ": " + std::string(verb) +
+                  " is not supported by the kubernetes runtime: Kubernetes cannot freeze a "
+                  "pod's processes");
+}
+
+Result<void> KubernetesRuntime::pause(const std::string& sandbox_id) {
+  return not_pausable(sandbox_id, "pause");
 }
 
 Result<void> KubernetesRuntime::resume(const std::string& sandbox_id) {
-  auto status = inspect(sandbox_id);
-  if (!status) return std::unexpected(status.error());
-  if (!*status) {
-    return fail(ErrorCode::kNotFound, "no pod for sandbox " + sandbox_id);
-  }
-  return fail(ErrorCode::kFailedPrecondition,
-              std::string(kPauseNotSupported) +
-                  ": resume is not supported by the kubernetes runtime: Kubernetes cannot freeze "
-                  "a pod's processes");
+  return not_pausable(sandbox_id, "resume");
 }
 
 Result<void> KubernetesRuntime::remove(const std::string& sandbox_id) {

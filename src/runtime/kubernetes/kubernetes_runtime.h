@@ -114,6 +114,8 @@ class KubernetesRuntime final : public Runtime {
   // deletes it).
   void adopt_pull_secret(const std::string& sandbox_id, const nlohmann::json& workload);
   ContainerStatus to_status(const PodState& pod) const;
+  // pause/resume: kNotFound without a pod, else kFailedPrecondition PAUSE_NOT_SUPPORTED.
+  Result<void> not_pausable(const std::string& sandbox_id, std::string_view verb);
 
   KubernetesRuntimeOptions options_;
   std::unique_ptr<KubeClient> client_;

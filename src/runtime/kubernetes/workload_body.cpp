@@ -4,6 +4,7 @@
 
 #include "events/time.h"
 #include "src/runtime/docker/execd_archive.h"  // kExecdDir, kExecdPath, kBootstrapPath
+#include "src/runtime/base64.h"
 #include "src/runtime/image_reference.h"
 
 namespace sbx {
@@ -11,36 +12,6 @@ namespace {
 
 using json = nlohmann::json;
 
-std::string base64(std::string_view in) {
-  static constexpr char kAlphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  out.reserve((in.size() + 2) / 3 * 4);
-  std::size_t i = 0;
-  for (; i + 2 < in.size(); i += 3) {
-    unsigned v = (static_cast<unsigned char>(in[i]) << 16) |
-                 (static_cast<unsigned char>(in[i + 1]) << 8) |
-                 static_cast<unsigned char>(in[i + 2]);
-    out += kAlphabet[(v >> 18) & 63];
-    out += kAlphabet[(v >> 12) & 63];
-    out += kAlphabet[(v >> 6) & 63];
-    out += kAlphabet[v & 63];
-  }
-  if (i + 1 == in.size()) {
-    unsigned v = static_cast<unsigned char>(in[i]) << 16;
-    out += kAlphabet[(v >> 18) & 63];
-    out += kAlphabet[(v >> 12) & 63];
-    out += "==";
-  } else if (i + 2 == in.size()) {
-    unsigned v =
-        (static_cast<unsigned char>(in[i]) << 16) | (static_cast<unsigned char>(in[i + 1]) << 8);
-    out += kAlphabet[(v >> 18) & 63];
-    out += kAlphabet[(v >> 12) & 63];
-    out += kAlphabet[(v >> 6) & 63];
-    out += '=';
-  }
-  return out;
-}
 
 bool is_alnum(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
@@ -244,12 +215,12 @@ std::optional<json> pull_secret_manifest(const ContainerSpec& spec,
                   {{credentials_registry(spec.image_uri),
                     {{"username", auth.username},
                      {"password", auth.password},
-                     {"auth", base64(auth.username + ":" + auth.password)}}}}}};
+                     {"auth", encode_base64(auth.username + ":" + auth.password)}}}}}};
   return json{{"apiVersion", "v1"},
               {"kind", "Secret"},
               {"metadata", object_metadata(spec, options, pull_secret_name(spec.sandbox_id))},
               {"type", "kubernetes.io/dockerconfigjson"},
-              {"data", {{".dockerconfigjson", base64(config.dump())}}}};
+              {"data", {{".dockerconfigjson", encode_base64(config.dump())}}}};
 }
 
 json batchsandbox_manifest(const ContainerSpec& spec, const KubernetesWorkloadOptions& options) {

@@ -440,8 +440,12 @@ Result<void> KubernetesRuntime::watch(std::optional<Micros> since, const EventCa
 }
 
 Result<void> KubernetesRuntime::renew(const std::string& sandbox_id, Micros expires_at) {
-  if (options_.provider != KubernetesProvider::kBatchSandbox) return {};
-  nlohmann::json patch = {{"spec", {{"expireTime", kubernetes_time(expires_at)}}}};
+  // The workload's own expiry (the cluster removes it then, even while sandboxd is down).
+  const char* field = options_.provider == KubernetesProvider::kBatchSandbox   ? "expireTime"
+                      : options_.provider == KubernetesProvider::kAgentSandbox ? "shutdownTime"
+                                                                               : nullptr;
+  if (field == nullptr) return {};
+  nlohmann::json patch = {{"spec", {{field, kubernetes_time(expires_at)}}}};
   const std::string path = workload_path(workload_name(sandbox_id));
   auto response = client_->request("PATCH", path, patch.dump(), "application/merge-patch+json");
   if (!response) return std::unexpected(response.error());

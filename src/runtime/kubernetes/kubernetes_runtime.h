@@ -29,7 +29,8 @@
 //
 // Pause and resume are not possible (supports_pause() false): they answer kFailedPrecondition
 // with the code KUBERNETES::PAUSE_NOT_SUPPORTED (kNotFound for an absent sandbox, as the
-// contract says). renew() patches the BatchSandbox's expireTime (other providers: nothing).
+// contract says). renew() patches the BatchSandbox's expireTime or the agent Sandbox's
+// shutdownTime (a bare pod has no expiry of its own: nothing).
 //
 // Thread-safety: thread-safe. Only one watch() at a time (the reconciler's); a second one
 // answers kFailedPrecondition. The informer runs from create() until destruction; an API

@@ -26,8 +26,7 @@ std::string registry_of(const std::string& repo) {
 }
 
 std::string credentials_registry(const std::string& image) {
-  std::string registry = registry_of(split_image_reference(image).first);
-  return registry.empty() ? std::string(kDockerHubIndex) : registry;
+  return registry_of(split_image_reference(image).first);
 }
 
 }  // namespace sbx

@@ -10,10 +10,6 @@
 
 namespace sbx {
 
-// The key Docker (and a kubelet reading a kubernetes.io/dockerconfigjson Secret) uses for
-// Docker Hub credentials.
-inline constexpr std::string_view kDockerHubIndex = "https://index.docker.io/v1/";
-
 // "repo/name:tag" -> {"repo/name", "tag"}; "name@sha256:..." -> {"name", "sha256:..."};
 // no tag -> "latest".
 std::pair<std::string, std::string> split_image_reference(const std::string& ref);
@@ -24,7 +20,8 @@ std::pair<std::string, std::string> split_image_reference(const std::string& ref
 std::string registry_of(const std::string& repo);
 
 // The registry that credentials for pulling `image` (a full reference) are filed under:
-// registry_of() its repository, or kDockerHubIndex for a Docker Hub image.
+// registry_of() its repository; "" for an image without a registry host (sandboxd writes no
+// default registry's name anywhere: such credentials cannot be filed on Kubernetes).
 std::string credentials_registry(const std::string& image);
 
 }  // namespace sbx

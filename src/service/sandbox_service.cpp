@@ -253,6 +253,22 @@ Result<void> SandboxService::validate_create(const CreateRequest& r) const {
                   "networkPolicy");
     }
   }
+  if (r.image_auth && options_.runtime_type == "kubernetes") {
+    // A pull Secret files credentials under the image's registry host; a reference without
+    // one ("team/app:1") names no host to file them under (sandboxd assumes no default
+    // registry). The host is the first path segment when it has '.' or ':' or is localhost.
+    const std::string& uri = r.spec.image_uri;
+    const auto slash = uri.find('/');
+    const std::string first = slash == std::string::npos ? "" : uri.substr(0, slash);
+    const bool has_host = first.find('.') != std::string::npos ||
+                          first.find(':') != std::string::npos || first == "localhost";
+    if (!has_host) {
+      return fail(ErrorCode::kInvalidArgument,
+                  "image.auth on Kubernetes needs image.uri to name its registry host (\"" + uri +
+                      "\" has none), e.g. \"registry.internal:5000/team/app:1\"",
+                  "image.auth");
+    }
+  }
   if (r.secure_access && options_.runtime_type != "kubernetes") {
     return fail(ErrorCode::kInvalidArgument,
                 "secureAccess is only supported on Kubernetes in ingress gateway mode",

@@ -33,7 +33,9 @@ class KubernetesE2e : public ::testing::Test {
   void TearDown() override {
     for (auto* s : {sandboxd_.get(), second_.get()}) {
       if (s == nullptr) continue;
-      if (s->running()) EXPECT_TRUE(s->stop());
+      if (s->running()) {
+        EXPECT_TRUE(s->stop());
+      }
       if (HasFailure()) std::cerr << s->all_logs() << std::endl;
     }
     sandboxd_.reset();
@@ -103,6 +105,7 @@ TEST_F(KubernetesE2e, PodLifecycleOverHttp) {
   ASSERT_NO_FATAL_FAILURE(start_sandboxd(options()));
 
   Json request = create_request(600, {{"team", "blue"}});
+  request["image"]["uri"] = "registry.internal.test:5000/team/app:1";  // credentials need a host
   request["env"] = {{"GREETING", "hello"}};
   request["image"]["auth"] = {{"username", "robot"}, {"password", "pw-Zq81"}};
   const auto t0 = SteadyClock::now();
@@ -122,7 +125,7 @@ TEST_F(KubernetesE2e, PodLifecycleOverHttp) {
   ASSERT_EQ(spec["initContainers"].size(), 1u);
   EXPECT_EQ(spec["initContainers"][0]["image"], "sandboxd-test/execd:1");
   const Json& main = spec["containers"][0];
-  EXPECT_EQ(main["image"], kTestBusyboxImage);
+  EXPECT_EQ(main["image"], "registry.internal.test:5000/team/app:1");
   EXPECT_EQ(main["readinessProbe"]["httpGet"]["path"], "/ping");
   EXPECT_EQ(main["readinessProbe"]["httpGet"]["port"], 44772);
   EXPECT_EQ(main["securityContext"]["allowPrivilegeEscalation"], false);
@@ -134,6 +137,12 @@ TEST_F(KubernetesE2e, PodLifecycleOverHttp) {
   const std::string secret = spec["imagePullSecrets"][0]["name"];
   EXPECT_TRUE(cluster_->call("GET", cluster_->path("secrets", secret)));
   EXPECT_EQ(pod->dump().find("pw-Zq81"), std::string::npos) << "a password in the pod spec";
+  // Credentials for an image without a registry host cannot be filed: 400 at once.
+  Json hostless = create_request();
+  hostless["image"]["auth"] = {{"username", "robot"}, {"password", "pw"}};
+  Reply refused = api().post("/v1/sandboxes", hostless);
+  EXPECT_EQ(refused.status, 400) << refused.describe();
+  EXPECT_NE(refused.body.find("image.auth"), std::string::npos) << refused.describe();
 
   // Direct endpoints are the pod IP the kubelet gave.
   const std::string ip = kubelet_->ip_of(id);
@@ -202,7 +211,9 @@ TEST_F(KubernetesE2e, GatewayEndpointsResolveAtOnceInEachRouteMode) {
   kubelet_ = std::make_unique<Kubelet>(*cluster_, Kubelet::Options{});
   for (const std::string mode : {"wildcard", "uri", "header"}) {
     SCOPED_TRACE(mode);
-    if (sandboxd_) ASSERT_TRUE(sandboxd_->stop());
+    if (sandboxd_) {
+      ASSERT_TRUE(sandboxd_->stop());
+    }
     ASSERT_NO_FATAL_FAILURE(start_sandboxd(
         options("pod", "", "[ingress]\nmode = \"gateway\"\n[ingress.gateway]\naddress = "
                            "\"sandboxes.gw.test\"\n[ingress.gateway.route]\nmode = \"" +
@@ -279,7 +290,9 @@ TEST_F(KubernetesE2e, KillDuringConcurrentCreatesLeavesOnePodPerSandboxAndNoOrph
   }
   for (const auto& id : live) {
     const std::string state = state_of(api(), id);
-    if (state == "Running") EXPECT_EQ(pods_per_sandbox[id], 1) << id;
+    if (state == "Running") {
+      EXPECT_EQ(pods_per_sandbox[id], 1) << id;
+    }
   }
 }
 

@@ -23,7 +23,7 @@ TEST(ImageReference, SplitsTagDigestAndDefaultsToLatest) {
 TEST(ImageReference, RegistryIsTheFirstComponentOnlyWhenItLooksLikeAHost) {
   EXPECT_EQ(sbx::registry_of("busybox"), "");
   EXPECT_EQ(sbx::registry_of("library/busybox"), "");
-  EXPECT_EQ(sbx::registry_of("ghcr.io/team/app"), "ghcr.io");
+  EXPECT_EQ(sbx::registry_of("registry.internal.test/team/app"), "registry.internal.test");
   EXPECT_EQ(sbx::registry_of("127.0.0.1:5000/app"), "127.0.0.1:5000");
   EXPECT_EQ(sbx::registry_of("localhost/app"), "localhost");
 }

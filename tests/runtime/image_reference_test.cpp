@@ -6,14 +6,14 @@
 
 namespace {
 
-TEST(ImageReference, CredentialsOfHubImagesGoToTheDockerHubIndex) {
-  EXPECT_EQ(sbx::credentials_registry("busybox"), "https://index.docker.io/v1/");
-  EXPECT_EQ(sbx::credentials_registry("library/busybox:1.36"), "https://index.docker.io/v1/");
-  EXPECT_EQ(sbx::credentials_registry("team/app@sha256:abcd"), "https://index.docker.io/v1/");
+TEST(ImageReference, ImagesWithoutARegistryHostHaveNoCredentialsRegistry) {
+  EXPECT_EQ(sbx::credentials_registry("busybox"), "");
+  EXPECT_EQ(sbx::credentials_registry("library/busybox:1.36"), "");
+  EXPECT_EQ(sbx::credentials_registry("team/app@sha256:abcd"), "");
 }
 
 TEST(ImageReference, CredentialsOfOtherImagesGoToTheirRegistryHost) {
-  EXPECT_EQ(sbx::credentials_registry("ghcr.io/org/app:1"), "ghcr.io");
+  EXPECT_EQ(sbx::credentials_registry("registry.internal.test/org/app:1"), "registry.internal.test");
   EXPECT_EQ(sbx::credentials_registry("127.0.0.1:5000/app"), "127.0.0.1:5000");
   EXPECT_EQ(sbx::credentials_registry("localhost/app:dev"), "localhost");
   EXPECT_EQ(sbx::credentials_registry("registry.example.com:5000/team/app:v2"),

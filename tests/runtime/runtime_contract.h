@@ -162,7 +162,9 @@ TEST_P(RuntimeContract, ListShowsOnlyLabelledContainers) {
   harness_->make_ready(b);
   const ContainerState b_state =
       harness_->can_pause() ? ContainerState::kPaused : ContainerState::kRunning;
-  if (harness_->can_pause()) ASSERT_TRUE(rt().pause(b));
+  if (harness_->can_pause()) {
+    ASSERT_TRUE(rt().pause(b));
+  }
   const std::string foreign = harness_->add_unlabelled_container();
   ASSERT_FALSE(foreign.empty());
 

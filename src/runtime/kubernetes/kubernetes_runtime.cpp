@@ -133,24 +133,31 @@ KubernetesRuntime::~KubernetesRuntime() {
   events_cv_.notify_all();
 }
 
+namespace {
+
+// "<prefix>/namespaces/<ns>/<plural>[/<name>]", appended piece by piece (GCC 12 warns
+// falsely about `"literal" + std::string` temporaries here).
+std::string collection_path(std::string_view prefix, std::string_view ns, std::string_view plural,
+                            std::string_view name) {
+  std::string path(prefix);
+  path.append("/namespaces/").append(ns).append("/").append(plural);
+  if (!name.empty()) path.append("/").append(name);
+  return path;
+}
+
+}  // namespace
+
 std::string KubernetesRuntime::workload_path(std::string_view name) const {
   const ProviderApi api = provider_api(options_.provider);
-  std::string path = api_prefix(api.group_version) + "/namespaces/" + options_.namespace_ + "/" +
-                     std::string(api.plural);
-  if (!name.empty()) path += "/" + std::string(name);
-  return path;
+  return collection_path(api_prefix(api.group_version), options_.namespace_, api.plural, name);
 }
 
 std::string KubernetesRuntime::pods_path(std::string_view name) const {
-  std::string path = "/api/v1/namespaces/" + options_.namespace_ + "/pods";
-  if (!name.empty()) path += "/" + std::string(name);
-  return path;
+  return collection_path("/api/v1", options_.namespace_, "pods", name);
 }
 
 std::string KubernetesRuntime::secrets_path(std::string_view name) const {
-  std::string path = "/api/v1/namespaces/" + options_.namespace_ + "/secrets";
-  if (!name.empty()) path += "/" + std::string(name);
-  return path;
+  return collection_path("/api/v1", options_.namespace_, "secrets", name);
 }
 
 nlohmann::json KubernetesRuntime::workload_manifest(const ContainerSpec& spec) const {
@@ -252,8 +259,14 @@ Result<std::optional<nlohmann::json>> KubernetesRuntime::get_workload(const std:
 }
 
 Result<void> KubernetesRuntime::ensure_pull_secret(const ContainerSpec& spec) {
+  if (!spec.auth) return {};
   const auto manifest = pull_secret_manifest(spec, options_.workload);
-  if (!manifest) return {};
+  if (!manifest) {
+    return fail(ErrorCode::kInvalidArgument,
+                "image.auth needs an image reference that names its registry host (\"" +
+                    spec.image_uri + "\" has none): a pull Secret files credentials under it",
+                "image.auth");
+  }
   const std::string body = manifest->dump();
   const std::string path = secrets_path();
   auto response = client_->request("POST", path, body);

@@ -210,9 +210,11 @@ json pod_manifest(const ContainerSpec& spec, const KubernetesWorkloadOptions& op
 std::optional<json> pull_secret_manifest(const ContainerSpec& spec,
                                          const KubernetesWorkloadOptions& options) {
   if (!spec.auth) return std::nullopt;
+  const std::string registry = credentials_registry(spec.image_uri);
+  if (registry.empty()) return std::nullopt;
   const RegistryAuth& auth = *spec.auth;
   json config = {{"auths",
-                  {{credentials_registry(spec.image_uri),
+                  {{registry,
                     {{"username", auth.username},
                      {"password", auth.password},
                      {"auth", encode_base64(auth.username + ":" + auth.password)}}}}}};

@@ -121,7 +121,8 @@ nlohmann::json pod_manifest(const ContainerSpec& spec, const KubernetesWorkloadO
 // The v1 Secret pull_secret_name(id) of type kubernetes.io/dockerconfigjson holding
 // spec.auth, labelled sandboxd.io/id (+ sandboxd.io/instance): data[".dockerconfigjson"] =
 // base64 of {"auths": {<credentials_registry(image_uri)>: {username, password,
-// auth: base64("username:password")}}}. std::nullopt when spec.auth is unset.
+// auth: base64("username:password")}}}. std::nullopt when spec.auth is unset or the image
+// has no registry host (credentials_registry() is ""): the runtime refuses such a create.
 std::optional<nlohmann::json> pull_secret_manifest(const ContainerSpec& spec,
                                                    const KubernetesWorkloadOptions& options);
 

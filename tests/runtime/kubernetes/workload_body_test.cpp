@@ -307,7 +307,7 @@ TEST(WorkloadBody, PullSecretHoldsDockerConfigForTheImagesRegistry) {
             json::parse(R"([{"name":"sandbox-0f4c2d6e-1b7a-4c1e-9d3f-2a6b8c0e1f35-pull"}])"));
 }
 
-TEST(WorkloadBody, PullSecretRegistryKeyForHubAndLocalhost) {
+TEST(WorkloadBody, PullSecretIsFiledUnderTheImagesRegistryHost) {
   auto s = spec();
   s.auth = sbx::RegistryAuth{"u", "p"};
   auto registry_key = [&](const std::string& image) {
@@ -316,15 +316,16 @@ TEST(WorkloadBody, PullSecretRegistryKeyForHubAndLocalhost) {
                                                                      [".dockerconfigjson"]));
     return config["auths"].begin().key();
   };
-  EXPECT_EQ(registry_key("python:3.12"), "https://index.docker.io/v1/");
-  EXPECT_EQ(registry_key("team/app:1"), "https://index.docker.io/v1/");
   EXPECT_EQ(registry_key("localhost/app"), "localhost");
-  EXPECT_EQ(registry_key("ghcr.io/org/app@sha256:abcd"), "ghcr.io");
+  EXPECT_EQ(registry_key("registry.internal.test/org/app@sha256:abcd"), "registry.internal.test");
+  // Without a registry host there is nowhere to file the credentials: no Secret.
+  s.image_uri = "team/app:1";
+  EXPECT_FALSE(sbx::pull_secret_manifest(s, options()).has_value());
 }
 
 TEST(WorkloadBody, NoCredentialAppearsInAnyWorkload) {
   auto s = spec();
-  s.image_uri = "ghcr.io/org/app:1";
+  s.image_uri = "registry.internal.test/org/app:1";
   s.auth = sbx::RegistryAuth{"robot-user-x", "hunter2-very-secret"};
   s.expires_at = 1'800'000'000'000'000;
   const std::string secret_b64_fragment =

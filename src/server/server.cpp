@@ -3,9 +3,11 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <functional>
 #include <filesystem>
 #include <mutex>
 #include <optional>
+#include <vector>
 
 #include "api/api_server.h"
 #include "migrations/migrations.h"
@@ -58,6 +60,9 @@ struct Server::Parts {
   std::unique_ptr<LeaseElector> lease;
   std::mutex workers_mu;  // on_lease() (the elector's thread) against stop() (main)
   bool stopped = false;   // workers_mu
+  // Kubernetes only: scrape-time metrics of the pod informer and the Lease. Last, so they
+  // are unregistered before the runtime and the elector they read go away.
+  std::vector<metrics::CallbackHandle> kubernetes_metrics;
 };
 
 namespace {
@@ -75,6 +80,51 @@ std::string not_leading_message(const Config& c, const std::string& holder) {
 }
 
 }  // namespace
+
+Result<void> Server::add_kubernetes_metrics(Parts& p, KubernetesRuntime& kube) {
+  using metrics::CallbackSample;
+  using metrics::MetricType;
+  struct Def {
+    const char* name;
+    const char* help;
+    MetricType type;
+    std::function<double()> read;
+  };
+  const PodInformer* informer = &kube.informer();
+  Parts* parts = &p;
+  const std::vector<Def> defs = {
+      {"sandboxd_kubernetes_pods_cached", "Sandbox pods in the informer's cache.",
+       MetricType::kGauge, [informer] { return double(informer->stats().objects); }},
+      {"sandboxd_kubernetes_informer_healthy",
+       "1 while the pod informer can list and watch the API server, else 0.", MetricType::kGauge,
+       [informer] { return informer->healthy() ? 1.0 : 0.0; }},
+      {"sandboxd_kubernetes_informer_lists_total",
+       "Complete pod LISTs (the first and every relist).", MetricType::kCounter,
+       [informer] { return double(informer->stats().lists); }},
+      {"sandboxd_kubernetes_informer_gone_total",
+       "410 Gone answers to the pod watch (each one is followed by a relist).",
+       MetricType::kCounter, [informer] { return double(informer->stats().gone); }},
+      {"sandboxd_kubernetes_informer_watch_restarts_total",
+       "Pod watches started again after one ended or broke.", MetricType::kCounter,
+       [informer] { return double(informer->stats().watch_restarts); }},
+      {"sandboxd_kubernetes_lease_held",
+       "1 while this sandboxd holds the namespace's Lease and runs its workers, else 0.",
+       MetricType::kGauge,
+       [parts] {
+         return parts->lease && parts->lease->leading() && !parts->service->fence_holder() ? 1.0
+                                                                                          : 0.0;
+       }},
+  };
+  for (const Def& def : defs) {
+    auto handle = p.registry.add_callback(def.name, def.help, def.type, {},
+                                          [read = def.read]() -> std::vector<CallbackSample> {
+                                            return {{{}, read()}};
+                                          });
+    if (!handle) return std::unexpected(handle.error());
+    p.kubernetes_metrics.push_back(std::move(*handle));
+  }
+  return {};
+}
 
 Server::Server(std::unique_ptr<Parts> parts) : parts_(std::move(parts)) {}
 Server::~Server() { stop(); }
@@ -167,6 +217,10 @@ Result<std::unique_ptr<Server>> Server::create(const Config& config, const Serve
     p->service->set_fence("this sandboxd has not acquired the lease " +
                           config.kubernetes.namespace_ + "/" + config.kubernetes.lease_name +
                           " yet");
+  }
+  if (auto* kube = dynamic_cast<KubernetesRuntime*>(
+          &static_cast<InstrumentedRuntime&>(*p->runtime).inner())) {
+    if (auto r = add_kubernetes_metrics(*p, *kube); !r) return std::unexpected(r.error());
   }
   Recorder recorder = [raw](const std::string& id, const Command& cmd,
                             const RecordContext& ctx) -> Result<void> {

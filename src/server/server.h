@@ -47,6 +47,8 @@ class Env;
 
 namespace sbx {
 
+class KubernetesRuntime;
+
 // Test seams, never set in production.
 struct ServerHooks {
   rocksdb::Env* store_env = nullptr;  // the store's RocksDB environment (fault injection)
@@ -71,6 +73,8 @@ class Server {
   // The Lease changed hands (Kubernetes): start the workers and serve mutations, or stop
   // them and serve reads only. Runs on the elector's thread.
   static void on_lease(Parts& parts, bool leading);
+  // sandboxd_kubernetes_* (pod informer and Lease), read at each scrape.
+  [[nodiscard]] static Result<void> add_kubernetes_metrics(Parts& parts, KubernetesRuntime& kube);
   std::unique_ptr<Parts> parts_;
 };
 

@@ -144,6 +144,17 @@ TEST_F(KubernetesE2e, PodLifecycleOverHttp) {
   EXPECT_EQ(refused.status, 400) << refused.describe();
   EXPECT_NE(refused.body.find("image.auth"), std::string::npos) << refused.describe();
 
+  // The informer and the Lease show in /metrics; the runtime calls are counted too.
+  Reply metrics = api().get("/metrics");
+  ASSERT_EQ(metrics.status, 200);
+  EXPECT_NE(metrics.body.find("\nsandboxd_kubernetes_lease_held 1\n"), std::string::npos)
+      << metrics.body.substr(0, 3000);
+  EXPECT_NE(metrics.body.find("\nsandboxd_kubernetes_informer_healthy 1\n"), std::string::npos);
+  EXPECT_NE(metrics.body.find("\nsandboxd_kubernetes_pods_cached 1\n"), std::string::npos);
+  EXPECT_NE(metrics.body.find(
+                "sandboxd_runtime_call_duration_seconds_count{operation=\"create_and_start\"} 1"),
+            std::string::npos);
+
   // Direct endpoints are the pod IP the kubelet gave.
   const std::string ip = kubelet_->ip_of(id);
   ASSERT_FALSE(ip.empty());

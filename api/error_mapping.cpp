@@ -30,6 +30,8 @@ constexpr Row kServiceRows[] = {
     {ErrorCode::kInvalidArgument, true, kAnyOp, "port", 400, true, "INVALID_PORT"},
     {ErrorCode::kInvalidArgument, true, kAnyOp, "metadata", 400, false,
      "SANDBOX::INVALID_METADATA_LABEL"},
+    {ErrorCode::kInvalidArgument, true, kAnyOp, "extensions.poolRef", 400, false,
+     "SANDBOX::UNSUPPORTED_POOL_REF"},
     {ErrorCode::kInvalidArgument, true, kAnyOp, "", 400, false, "SANDBOX::INVALID_PARAMETER"},
     // -- state ----------------------------------------------------------------------------
     {ErrorCode::kFailedPrecondition, false, Operation::kPause, "", 409, true,
@@ -57,6 +59,11 @@ constexpr Row kServiceRows[] = {
     {ErrorCode::kUnauthenticated, true, kAnyOp, "", 401, false, "INVALID_API_KEY"},
     // -- what this runtime cannot do ------------------------------------------------------
     {ErrorCode::kUnimplemented, true, kAnyOp, "runtime.pause", 501, true, "PAUSE_NOT_SUPPORTED"},
+    {ErrorCode::kUnimplemented, true, kAnyOp, "snapshotId", 501, false,
+     "SANDBOX::SNAPSHOTS_NOT_SUPPORTED"},
+    {ErrorCode::kUnimplemented, true, kAnyOp, "volumes", 501, false, "VOLUME::NOT_SUPPORTED"},
+    {ErrorCode::kUnimplemented, true, kAnyOp, "networkPolicy", 501, false,
+     "SANDBOX::NETWORK_POLICY_NOT_SUPPORTED"},
     {ErrorCode::kUnimplemented, true, kAnyOp, "", 501, false, "SANDBOX::NOT_IMPLEMENTED"},
     {ErrorCode::kDataLoss, true, kAnyOp, "", 500, false, "SANDBOX::UNKNOWN_ERROR"},
     {ErrorCode::kInternal, true, kAnyOp, "", 500, false, "SANDBOX::UNKNOWN_ERROR"},

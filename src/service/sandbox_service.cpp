@@ -253,6 +253,32 @@ Result<void> SandboxService::validate_create(const CreateRequest& r) const {
                   "networkPolicy");
     }
   }
+  // Fields this version cannot honour are refused here, before anything is appended, rather
+  // than accepted and failed by the provisioner (a client would see 202, then a sandbox that
+  // never becomes ready).
+  if (!r.spec.network_policy_json.empty()) {
+    return fail(ErrorCode::kUnimplemented,
+                "networkPolicy is enforced by the egress sidecar, which this version does not "
+                "run yet; nothing was created",
+                "networkPolicy");
+  }
+  if (r.spec.image_uri.empty() && !r.spec.snapshot_id.empty()) {
+    return fail(ErrorCode::kUnimplemented,
+                "creating a sandbox from a snapshot (snapshotId \"" + r.spec.snapshot_id +
+                    "\") is not supported by this version; create it from image.uri",
+                "snapshotId");
+  }
+  if (!r.spec.volumes_json.empty()) {
+    return fail(ErrorCode::kUnimplemented,
+                "volumes (host, pvc, ossfs) are not supported by this version; nothing was created",
+                "volumes");
+  }
+  if (r.spec.extensions_json.find("\"poolRef\"") != std::string::npos) {
+    return fail(ErrorCode::kInvalidArgument,
+                "extensions.poolRef names a pool, and this server has no pools; create the "
+                "sandbox without it",
+                "extensions.poolRef");
+  }
   if (r.image_auth && options_.runtime_type == "kubernetes") {
     // A pull Secret files credentials under the image's registry host; a reference without
     // one ("team/app:1") names no host to file them under (sandboxd assumes no default

@@ -174,18 +174,23 @@ TEST_P(ApiTest, IdempotencyKeyReturnsTheSameSandboxAndStatus) {
   EXPECT_EQ(h.store().live_sandbox_count(), 2u);
 }
 
-TEST_P(ApiTest, SnapshotCreateIsAcceptedWithoutEntrypoint) {
+TEST_P(ApiTest, FieldsThisVersionCannotHonourAreRefusedAtOnceWithACode) {
   ApiHarness h;
   HttpClient c(h.port());
   auto r = c.post(p("/sandboxes"),
                   json{{"snapshotId", "snap-1"}, {"resourceLimits", {{"cpu", "1"}}}}.dump(),
                   {{"Prefer", "respond-async"}});
-  ASSERT_EQ(r.status, 202) << r.body;
-  auto g = c.get(p("/sandboxes/" + body_json(r)["id"].get<std::string>()));
-  auto s = body_json(g);
-  EXPECT_EQ(s["snapshotId"], "snap-1");
-  EXPECT_FALSE(s.contains("image"));
-  EXPECT_EQ(s["entrypoint"], json({"tail", "-f", "/dev/null"}));
+  expect_error(r, 501, "SANDBOX::SNAPSHOTS_NOT_SUPPORTED");
+  r = c.post(p("/sandboxes"),
+             create_body({{"volumes",
+                           {{{"name", "data"}, {"mountPath", "/data"}, {"pvc", {{"claimName", "c"}}}}}}}));
+  expect_error(r, 501, "VOLUME::NOT_SUPPORTED");
+  r = c.post(p("/sandboxes"), create_body({{"extensions", {{"poolRef", "warm"}}}}));
+  expect_error(r, 400, "SANDBOX::UNSUPPORTED_POOL_REF");
+  EXPECT_NE(body_json(r)["message"].get<std::string>().find("poolRef"), std::string::npos);
+  // Nothing was created by any of them.
+  auto list = body_json(c.get(p("/sandboxes")));
+  EXPECT_TRUE(list["items"].empty()) << list.dump();
 }
 
 // --- create validation -------------------------------------------------------------------------
@@ -414,7 +419,7 @@ TEST_P(ApiTest, TimeoutAboveTheServerCapIs400) {
   EXPECT_EQ(c.post(p("/sandboxes"), create_body({{"timeout", 400}})).status, 202);
 }
 
-TEST_P(ApiTest, NetworkPolicyIsAcceptedInBridgeModeWithAnEgressImage) {
+TEST_P(ApiTest, NetworkPolicyIs501InBridgeModeWithAnEgressImageUntilTheSidecarExists) {
   auto o = default_harness_options();
   o.service.egress_image = "opensandbox/egress:v1";
   ApiHarness h(o);
@@ -424,7 +429,7 @@ TEST_P(ApiTest, NetworkPolicyIsAcceptedInBridgeModeWithAnEgressImage) {
              create_body({{"networkPolicy",
                            {{"defaultAction", "deny"},
                             {"egress", {{{"action", "allow"}, {"target", "example.com"}}}}}}}));
-  EXPECT_EQ(r.status, 202) << r.body;
+  expect_error(r, 501, "SANDBOX::NETWORK_POLICY_NOT_SUPPORTED");
 }
 
 TEST_P(ApiTest, HostNetworkModeHoldsOneSandbox) {

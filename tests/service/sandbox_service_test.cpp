@@ -131,15 +131,33 @@ TEST_F(SandboxServiceTest, ManualCleanupCreateHasNoExpiry) {
   EXPECT_FALSE(created->sandbox.expires_at.has_value());
 }
 
-TEST_F(SandboxServiceTest, SnapshotCreateGetsTheDefaultEntrypoint) {
+TEST_F(SandboxServiceTest, FieldsThisVersionCannotHonourAreRefusedBeforeAnyAppend) {
   auto svc = make(bridge_options());
-  CreateRequest r;
-  r.spec.snapshot_id = "snap-1";
-  r.spec.resource_limits = {{"cpu", "1"}};
-  auto created = svc->create(r, kUser);
-  ASSERT_TRUE(created.has_value());
-  EXPECT_EQ(created->sandbox.spec.entrypoint,
-            (std::vector<std::string>{"tail", "-f", "/dev/null"}));
+  const std::uint64_t head = store_->head();
+  CreateRequest snapshot;
+  snapshot.spec.snapshot_id = "snap-1";
+  snapshot.spec.resource_limits = {{"cpu", "1"}};
+  auto c = svc->create(snapshot, kUser);
+  ASSERT_FALSE(c.has_value());
+  EXPECT_EQ(c.error().code, ErrorCode::kUnimplemented);
+  EXPECT_EQ(c.error().field, "snapshotId");
+
+  auto volumes = image_request();
+  volumes.spec.volumes_json = R"([{"name":"v","host":{"path":"/tmp"},"mountPath":"/data"}])";
+  c = svc->create(volumes, kUser);
+  ASSERT_FALSE(c.has_value());
+  EXPECT_EQ(c.error().code, ErrorCode::kUnimplemented);
+  EXPECT_EQ(c.error().field, "volumes");
+
+  auto pool = image_request();
+  pool.spec.extensions_json = R"({"poolRef":"warm"})";
+  c = svc->create(pool, kUser);
+  ASSERT_FALSE(c.has_value());
+  EXPECT_EQ(c.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(c.error().field, "extensions.poolRef");
+
+  EXPECT_EQ(store_->head(), head) << "a refused create appended something";
+  EXPECT_TRUE(svc->create(image_request(), kUser).has_value());
 }
 
 TEST_F(SandboxServiceTest, TimeoutAboveTheServerCapIsInvalidArgumentNamingTimeout) {
@@ -179,12 +197,14 @@ TEST_F(SandboxServiceTest, NetworkPolicyNeedsBridgeModeAndAnEgressImage) {
     EXPECT_EQ(c.error().message.find("egress.image"), std::string::npos);
   }
   {
+    // Bridge mode and an egress image: valid, but the sidecar does not exist yet.
     auto o = bridge_options();
     o.egress_image = "opensandbox/egress:v1";
     auto svc = make(o);
     auto c = svc->create(r, kUser);
-    ASSERT_TRUE(c.has_value());
-    EXPECT_EQ(c->sandbox.spec.network_policy_json, R"({"defaultAction":"deny"})");
+    ASSERT_FALSE(c.has_value());
+    EXPECT_EQ(c.error().code, ErrorCode::kUnimplemented);
+    EXPECT_EQ(c.error().field, "networkPolicy");
   }
 }
 

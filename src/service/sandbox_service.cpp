@@ -364,9 +364,6 @@ Result<CreateResult> SandboxService::create_locked_key(CreateRequest request,
   // store's secrets area in the batch of the append (AppendRequest::secrets).
   spec.image_auth_provided = request.image_auth.has_value();
   spec.ports.clear();
-  if (spec.entrypoint.empty() && !spec.snapshot_id.empty()) {
-    spec.entrypoint = {"tail", "-f", "/dev/null"};
-  }
 
   // Reserve what only one live sandbox may hold, before the append.
   if (is_host_mode()) {

@@ -102,6 +102,8 @@ constexpr KindRow kApiRows[] = {
     {ApiErrorKind::kServerBusy, 503, false, "SANDBOX::SERVER_BUSY"},
     {ApiErrorKind::kRequestTimeout, 408, false, "SANDBOX::REQUEST_TIMEOUT"},
     {ApiErrorKind::kInternal, 500, false, "SANDBOX::UNKNOWN_ERROR"},
+    {ApiErrorKind::kApiNotSupported, 400, false, "SANDBOX::API_NOT_SUPPORTED"},
+    {ApiErrorKind::kServerProxyNotSupported, 501, false, "SANDBOX::SERVER_PROXY_NOT_SUPPORTED"},
 };
 
 std::string code_of(bool prefixed, std::string_view code, std::string_view runtime_prefix) {

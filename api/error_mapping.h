@@ -72,6 +72,9 @@ enum class ApiErrorKind {
   kServerBusy,             // 503: a configured cap (connections, event streams) is reached
   kRequestTimeout,         // 408: headers or body not received within their timeout
   kInternal,               // 500
+  kApiNotSupported,        // 400 SANDBOX::API_NOT_SUPPORTED: e.g. endpoint ?expires= (signed
+                           //     routes) on a server without them
+  kServerProxyNotSupported,  // 501 SANDBOX::SERVER_PROXY_NOT_SUPPORTED: ?use_server_proxy=true
 };
 
 // One item of a 422's detail list. `loc` parts that are decimal numbers are rendered as

@@ -1,6 +1,8 @@
 #include "api/request_parsing.h"
 
 #include <algorithm>
+#include <cctype>
+#include <cstdint>
 
 #include "api/parse_support.h"
 #include "events/time.h"
@@ -65,21 +67,18 @@ std::expected<RenewExpiration, ApiError> parse_renew_request(std::string_view bo
 std::expected<ListQuery, ApiError> parse_list_query(const QueryParams& query) {
   ListQuery q;
   std::vector<Issue> issues;
+  bool state_given = false;
   for (const auto& s : query_values(query, "state")) {
-    // Also accept one comma-separated value ("Running,Paused").
+    // Also accept one comma-separated value ("Running,Paused"). An unknown state matches
+    // no sandbox (the reference server answers 200 with no items, and so do we).
     std::string_view rest = s;
     while (true) {
       const auto comma = rest.find(',');
       const std::string_view one = trim(rest.substr(0, comma));
       if (!one.empty()) {
+        state_given = true;
         auto st = parse_state(one);
-        if (!st) {
-          issues.push_back(Issue{{"query", "state"},
-                                 "unknown state \"" + std::string(one) +
-                                     "\" (Pending, Running, Pausing, Paused, Resuming, Stopping, "
-                                     "Terminated, Failed)",
-                                 "enum"});
-        } else if (std::find(q.states.begin(), q.states.end(), *st) == q.states.end()) {
+        if (st && std::find(q.states.begin(), q.states.end(), *st) == q.states.end()) {
           q.states.push_back(*st);
         }
       }
@@ -87,6 +86,7 @@ std::expected<ListQuery, ApiError> parse_list_query(const QueryParams& query) {
       rest.remove_prefix(comma + 1);
     }
   }
+  q.no_state_matches = state_given && q.states.empty();
   auto int_param = [&](const char* name, int low, int high, int& out) {
     auto v = query_value(query, name);
     if (!v) return;
@@ -138,6 +138,43 @@ std::expected<ListQuery, ApiError> parse_list_query(const QueryParams& query) {
       }
       q.metadata.emplace_back(std::move(*k), std::move(*v));
     }
+  }
+  return q;
+}
+
+std::expected<EndpointQuery, ApiError> parse_endpoint_query(const QueryParams& query) {
+  EndpointQuery q;
+  std::vector<Issue> issues;
+  if (auto v = query_value(query, "use_server_proxy")) {
+    std::string lower;
+    for (char c : trim(*v)) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (lower == "true" || lower == "1" || lower == "yes" || lower == "on") {
+      q.use_server_proxy = true;
+    } else if (lower == "false" || lower == "0" || lower == "no" || lower == "off") {
+      q.use_server_proxy = false;
+    } else {
+      issues.push_back(Issue{{"query", "use_server_proxy"},
+                             "Input should be a valid boolean (true or false)", "bool_parsing"});
+    }
+  }
+  if (auto v = query_value(query, "expires")) {
+    auto n = parse_int(trim(*v), SignPolicy::kAllowPlus);
+    if (!n || *n < 0) {
+      issues.push_back(Issue{{"query", "expires"},
+                             "Input should be Unix epoch seconds (an integer >= 0)",
+                             "int_parsing"});
+    } else {
+      q.expires = static_cast<std::uint64_t>(*n);
+    }
+  }
+  if (!issues.empty()) {
+    std::string message = "invalid query: ";
+    for (std::size_t i = 0; i < issues.size(); ++i) {
+      if (i) message += "; ";
+      message += issues[i].loc.back() + ": " + issues[i].msg;
+    }
+    return std::unexpected(
+        api_error(ApiErrorKind::kValidation, std::move(message), std::move(issues)));
   }
   return q;
 }

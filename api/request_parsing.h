@@ -50,6 +50,15 @@ std::expected<RenewExpiration, ApiError> parse_renew_request(std::string_view bo
 // URL-encoded), page >= 1, pageSize 1..200.
 std::expected<ListQuery, ApiError> parse_list_query(const QueryParams& query);
 
+// GET /sandboxes/{id}/endpoints/{port} query: `use_server_proxy` (a boolean: true/false,
+// 1/0, yes/no, on/off, any case; default false) and `expires` (Unix epoch seconds, an
+// integer >= 0). A bad value is a 422 naming the parameter.
+struct EndpointQuery {
+  bool use_server_proxy = false;
+  std::optional<std::uint64_t> expires;
+};
+std::expected<EndpointQuery, ApiError> parse_endpoint_query(const QueryParams& query);
+
 // Endpoint port path segment: an integer in 1..65535.
 std::expected<int, ApiError> parse_port(std::string_view segment, std::string_view runtime_prefix);
 

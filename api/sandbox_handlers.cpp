@@ -202,6 +202,34 @@ void get_endpoint(const Call& call) {
     call.exchange->send_error(port.error());
     return;
   }
+  // The reference's order: the combination first, then signed routes, before the sandbox
+  // is looked up. Neither the server proxy nor signed routes exist in this version.
+  auto query = parse_endpoint_query(call.query);
+  if (!query) {
+    call.exchange->send_error(query.error());
+    return;
+  }
+  if (query->use_server_proxy && query->expires) {
+    call.exchange->send_error(api_error(
+        ApiErrorKind::kInvalidValue,
+        "use_server_proxy cannot be combined with expires: a signed endpoint is a gateway "
+        "route, not a server-proxied one"));
+    return;
+  }
+  if (query->expires) {
+    call.exchange->send_error(api_error(
+        ApiErrorKind::kApiNotSupported,
+        "signed routes (the expires parameter) are not supported by this server; ask for the "
+        "endpoint without expires"));
+    return;
+  }
+  if (query->use_server_proxy) {
+    call.exchange->send_error(api_error(
+        ApiErrorKind::kServerProxyNotSupported,
+        "this server has no server proxy (use_server_proxy=true); ask for the endpoint without "
+        "it and reach the sandbox at the address it gives"));
+    return;
+  }
   auto endpoint = server.deps.service.endpoint(call.id(), *port);
   if (!endpoint) {
     call.exchange->send_error(

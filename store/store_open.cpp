@@ -303,6 +303,23 @@ Result<void> open_parts(StoreParts& p, const StoreOptions& options, rocksdb::Env
   if (options.clock != nullptr) ctx.clock = options.clock;
   auto started = std::chrono::steady_clock::now();
 
+  // A store is a directory. An existing file at the path is someone else's data (the
+  // reference server's SQLite database at the same store.path, say): never opened, never
+  // turned into a store.
+  {
+    std::error_code ec;
+    auto st = std::filesystem::symlink_status(options.path, ec);
+    if (!ec && std::filesystem::exists(st) && !std::filesystem::is_directory(st) &&
+        !(std::filesystem::is_symlink(st) && std::filesystem::is_directory(options.path, ec))) {
+      return fail(ErrorCode::kInvalidArgument,
+                  options.path +
+                      " is an existing file, not a sandboxd store (a directory); it is not "
+                      "opened. Point store.path at a directory (the reference server's "
+                      "database file cannot be shared)",
+                  "store.path");
+    }
+  }
+
   if (options.read_only) {
     std::string secondary = options.secondary_path;
     if (secondary.empty()) {

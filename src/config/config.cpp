@@ -122,7 +122,31 @@ void build(Ctx& ctx, const toml::table* root, const EnvMap& env, Config& c) {
   server.integer("header_timeout_seconds", 1, 3600, c.server.header_timeout_seconds);
   server.integer("body_timeout_seconds", 1, 3600, c.server.body_timeout_seconds);
   const int metrics_auth_line = server.line_of_key("metrics_auth");
+  const bool server_log_level_set = server.has("log_level");
   server.finish();
+
+  // [log] is the reference server's table: its `level` is our server.log_level. When both
+  // are set and disagree, server.log_level wins and the warning says so.
+  Section log = top.table("log");
+  std::string log_level = c.server.log_level;
+  log.log_level("level", log_level);
+  if (log.has("level") && !ctx.error) {
+    if (!server_log_level_set) {
+      c.server.log_level = log_level;
+    } else if (log_level != c.server.log_level) {
+      ctx.warn(log.line_of_key("level"), "log.level",
+               "log.level = " + quote(log_level) + " is overridden by server.log_level = " +
+                   quote(c.server.log_level) + " (both set; remove one)");
+    }
+  }
+  log.finish();
+
+  // [proxy] of the reference server tunes its server-side reverse proxy.
+  Section proxy = top.table("proxy");
+  proxy.not_honoured("resolve_internal",
+                     "this version has no server proxy; endpoints are the published host ports "
+                     "(docker.port_bind_ip) or the pod address");
+  proxy.finish();
 
   Section runtime = top.table("runtime");
   runtime.choice("type",
@@ -145,6 +169,20 @@ void build(Ctx& ctx, const toml::table* root, const EnvMap& env, Config& c) {
   docker.integer("pids_limit", -1, kNoMax, c.docker.pids_limit);
   docker.checked_string("port_bind_ip", c.docker.port_bind_ip, is_ip_address,
                         "expected an IPv4 or IPv6 address");
+  // docker.publish_host is the reference server's name for port_bind_ip.
+  std::string publish_host;
+  docker.checked_string("publish_host", publish_host, is_ip_address,
+                        "expected an IPv4 or IPv6 address");
+  if (!publish_host.empty() && !ctx.error) {
+    if (docker.has("port_bind_ip") && publish_host != c.docker.port_bind_ip) {
+      ctx.fail(docker.line_of_key("publish_host"), "docker.publish_host",
+               "docker.publish_host = " + quote(publish_host) +
+                   " disagrees with docker.port_bind_ip = " + quote(c.docker.port_bind_ip) +
+                   " (the same setting under two names; keep one)");
+    } else {
+      c.docker.port_bind_ip = publish_host;
+    }
+  }
   std::string port_range;
   docker.checked_string(
       "port_range", port_range, [](std::string_view s) { return parse_port_range(s).has_value(); },
@@ -152,6 +190,27 @@ void build(Ctx& ctx, const toml::table* root, const EnvMap& env, Config& c) {
   if (auto range = parse_port_range(port_range)) {
     c.docker.port_range_low = range->first;
     c.docker.port_range_high = range->second;
+  }
+  // docker.port_range_min / port_range_max are the reference server's names for the two
+  // ends of docker.port_range; one form only.
+  int range_min = c.docker.port_range_low;
+  int range_max = c.docker.port_range_high;
+  docker.integer("port_range_min", 1, 65535, range_min);
+  docker.integer("port_range_max", 1, 65535, range_max);
+  if (!ctx.error && (docker.has("port_range_min") || docker.has("port_range_max"))) {
+    const int line = docker.line_of_key(docker.has("port_range_min") ? "port_range_min"
+                                                                     : "port_range_max");
+    if (docker.has("port_range")) {
+      ctx.fail(line, "docker.port_range_min",
+               "set either docker.port_range or docker.port_range_min/port_range_max, not both");
+    } else if (range_min > range_max) {
+      ctx.fail(line, "docker.port_range_min",
+               "docker.port_range_min (" + std::to_string(range_min) +
+                   ") is above docker.port_range_max (" + std::to_string(range_max) + ")");
+    } else {
+      c.docker.port_range_low = range_min;
+      c.docker.port_range_high = range_max;
+    }
   }
   docker.finish();
 
@@ -177,6 +236,23 @@ void build(Ctx& ctx, const toml::table* root, const EnvMap& env, Config& c) {
   kubernetes.checked_string("lease_name", c.kubernetes.lease_name, is_dns1123_name,
                             kDns1123Requirement);
   kubernetes.integer("lease_duration_seconds", 3, kNoMax, c.kubernetes.lease_duration_seconds);
+  // The reference server's Kubernetes keys that have no counterpart here, each with why.
+  kubernetes.not_honoured("informer_resync_seconds",
+                          "the informer never resyncs on a timer; it relists when a watch "
+                          "expires (410) or breaks, and the reconciler passes every "
+                          "workers.reconcile_interval_seconds");
+  kubernetes.not_honoured("informer_watch_timeout_seconds",
+                          "watches stay open with bookmarks until the API server ends them");
+  kubernetes.not_honoured("batchsandbox_template_file",
+                          "the BatchSandbox pod template is sandboxd's own (execd init "
+                          "container, hardening, labels)");
+  kubernetes.not_honoured("insecure_skip_tls_verify",
+                          "the API server's certificate is always verified against the "
+                          "kubeconfig's CA");
+  for (const char* k : {"read_qps", "read_burst", "write_qps", "write_burst"}) {
+    kubernetes.not_honoured(k, "one client-side limit covers reads and writes: kubernetes.qps "
+                               "and kubernetes.burst");
+  }
   kubernetes.finish();
 
   Section ingress = top.table("ingress");
@@ -224,11 +300,49 @@ void build(Ctx& ctx, const toml::table* root, const EnvMap& env, Config& c) {
   Section storage = top.table("storage");
   storage.string_list("allowed_host_paths", c.storage.allowed_host_paths, is_absolute_path,
                       "expected an array of absolute paths");
+  storage.not_honoured("volume_default_size",
+                       "sandboxd never creates Kubernetes PersistentVolumeClaims; a pvc volume "
+                       "names a claim that exists");
+  storage.not_honoured("ossfs_mount_root", "ossfs volumes are not supported by this server");
   storage.finish();
 
+  // [renew_intent]: renew a sandbox's expiry when it is accessed through the server proxy.
+  Section renew_intent = top.table("renew_intent");
+  renew_intent.boolean("enabled", c.renew_intent.enabled);
+  renew_intent.integer("min_interval_seconds", 1, kNoMax, c.renew_intent.min_interval_seconds);
+  renew_intent.not_honoured("redis", "renew intents are not queued; sandboxd has one process");
+  if (!ctx.error && c.renew_intent.enabled) {
+    ctx.warn(renew_intent.line_of_key("enabled"), "renew_intent.enabled",
+             "renew_intent.enabled has no effect in this version: renewal on access happens "
+             "through the server proxy, which this version does not have; no sandbox is "
+             "renewed on access (renew with POST /sandboxes/{id}/renew-expiration)");
+  }
+  renew_intent.finish();
+
+  // [store] is also the reference server's table, for its SQLite or PostgreSQL database.
+  // `type` tells the two apart: "rocksdb" (or absent) is ours; any other type is the
+  // reference's, whose `path` names its database file and is never used for our store.
   Section store = top.table("store");
-  store.string("path", c.store.path);
-  const int store_path_line = store.line_of_key("path");
+  std::string store_type = "rocksdb";
+  store.string("type", store_type);
+  const bool foreign_store = store.has("type") && store_type != "rocksdb";
+  if (foreign_store && !ctx.error) {
+    // Where the store will be: store.path is at its default here (env overrides come
+    // later, and none of them moves the store).
+    const std::string our_path = expand_home(c.store.path, env).value_or(c.store.path);
+    ctx.warn(store.line_of_key("type"), "store.type",
+             "store.type = " + quote(store_type) +
+                 " is the reference server's database; sandboxd keeps its own event log "
+                 "(RocksDB) at " + our_path +
+                 (store.has("path") ? " and does not use store.path" : "") +
+                 " (set store.type = \"rocksdb\" with store.path to choose where)");
+    store.not_honoured("postgresql", "sandboxd keeps its log in RocksDB");
+    std::string ignored_path;
+    store.string("path", ignored_path);  // known, validated as a string, not used
+  } else {
+    store.string("path", c.store.path);
+  }
+  const int store_path_line = foreign_store ? 0 : store.line_of_key("path");
   store.boolean("sync", c.store.sync);
   store.integer("retention_days", 0, kNoMax, c.store.retention_days);
   // Accepted but never acted on, it would promise a deletion that does not happen (a user

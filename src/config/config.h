@@ -33,6 +33,14 @@
 //     "/etc/x.toml: config file not found (from --config)"; a directory: kInvalidArgument.
 // `secure_runtime.docker_runtime` (an upstream key) is read by a later version: when set it
 // is ignored with a warning that says it is not honoured.
+// The reference server's files load too (issue 12): its names are read as ours
+// (`log.level` = server.log_level, server's wins when both are set; `docker.publish_host` =
+// port_bind_ip; `docker.port_range_min/max` = the ends of docker.port_range, one form
+// only), `[renew_intent]` is read, and what has no counterpart here ([proxy], the
+// reference's storage and Kubernetes tuning keys, `renew_intent.redis`) warns with the
+// reason. Its `[store]` (`type = "sqlite"|"postgresql"`, `path` = its database file) is
+// recognised by `store.type`: any type but "rocksdb" leaves store.path at our default and
+// warns where our store is. (The store itself never opens an existing file as a store.)
 // Unknown keys and unknown tables are not errors: each becomes a ConfigWarning
 // ("/etc/x.toml:4: unknown key server.prot (ignored; did you mean server.port?)").
 // load_config() does not log; the caller logs the source and the warnings.
@@ -182,6 +190,15 @@ struct StorageConfig {
   bool operator==(const StorageConfig&) const = default;
 };
 
+// renew_intent (the reference server's table): renew a sandbox's expiry when a request
+// reaches it through the server proxy. Read and validated; with no server proxy in this
+// version it has no effect (`enabled = true` warns so).
+struct RenewIntentConfig {
+  bool enabled = false;
+  int64_t min_interval_seconds = 60;  // >= 1: at most one renewal per sandbox per interval
+  bool operator==(const RenewIntentConfig&) const = default;
+};
+
 struct StoreConfig {
   // load_config() always returns it with `~` expanded; a default-constructed Config holds
   // kDefaultStorePath unexpanded.
@@ -207,6 +224,7 @@ struct Config {
   EgressConfig egress;
   SecureRuntimeConfig secure_runtime;
   StorageConfig storage;
+  RenewIntentConfig renew_intent;
   StoreConfig store;
   WorkersConfig workers;
   bool operator==(const Config&) const = default;

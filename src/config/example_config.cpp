@@ -164,6 +164,8 @@ std::string render_example_config(std::string_view kind) {
   w.key("Host ports handed out to sandboxes, \"LOW-HIGH\".", "port_range",
         toml_string(std::to_string(d.docker.port_range_low) + "-" +
                     std::to_string(d.docker.port_range_high)));
+  w.raw("# The reference server's names are read too: publish_host (= port_bind_ip) and\n"
+        "# port_range_min / port_range_max (= the two ends of port_range; one form only).\n");
 
   w.raw("\n# Used when runtime.type = \"kubernetes\".");
   w.table("kubernetes");
@@ -217,8 +219,19 @@ std::string render_example_config(std::string_view kind) {
   w.key("Absolute host paths sandboxes may mount; [] = no host mounts.", "allowed_host_paths",
         toml_strings(d.storage.allowed_host_paths));
 
+  w.table("renew_intent");
+  w.key("Renew a sandbox's expiry when it is reached through the server proxy. This version\n"
+        "# has no server proxy: true has no effect (a warning says so).",
+        "enabled", toml_bool(d.renew_intent.enabled));
+  w.key("At most one renewal per sandbox in this many seconds (>= 1).", "min_interval_seconds",
+        std::to_string(d.renew_intent.min_interval_seconds));
+
+  w.raw("\n# A reference server's [store] (type = \"sqlite\" or \"postgresql\") is recognised: its\n"
+        "# path is never used for this store, which then stays at the default path.");
   w.table("store");
-  w.key("Directory of the event store (RocksDB); ~ is $HOME.", "path", toml_string(d.store.path));
+  w.key("Directory of the event store (RocksDB); ~ is $HOME. An existing file there is\n"
+        "# refused, never opened.",
+        "path", toml_string(d.store.path));
   w.key("fsync the write-ahead log before acknowledging.", "sync", toml_bool(d.store.sync));
   w.key("Days of events kept; only 0 (keep every event forever) in this version.", "retention_days",
         std::to_string(d.store.retention_days));

@@ -147,6 +147,16 @@ Result<std::unique_ptr<Server>> Server::create(const Config& config, const Serve
   // The store: migrate first (creates a new directory at the newest schema), then open.
   const std::string& path = config.store.path;
   std::error_code ec;
+  // An existing file there is someone else's data (the reference server's SQLite database
+  // at a store.path copied from its config): refused, never opened or migrated.
+  if (std::filesystem::exists(path, ec) && !std::filesystem::is_directory(path, ec)) {
+    return fail(ErrorCode::kInvalidArgument,
+                "store.path " + path +
+                    " is an existing file, not a sandboxd store (a directory); it is not "
+                    "opened. Point store.path at a directory (the reference server's database "
+                    "file cannot be shared)",
+                "store.path");
+  }
   std::filesystem::create_directories(path, ec);
   if (ec) {
     return fail(ErrorCode::kUnavailable, "cannot create store.path " + path + ": " + ec.message(),

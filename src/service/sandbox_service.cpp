@@ -174,6 +174,7 @@ ListPage SandboxService::list(const ListQuery& query) const {
   std::vector<std::shared_ptr<const Sandbox>> matched;
   matched.reserve(all.size());
   for (auto& sb : all) {
+    if (query.no_state_matches) continue;
     if (!query.states.empty() &&
         std::find(query.states.begin(), query.states.end(), sb->state) == query.states.end()) {
       continue;

@@ -115,6 +115,9 @@ struct CommandResult {
 
 struct ListQuery {
   std::vector<SandboxState> states;                           // OR; empty = any
+  // A state filter was given but names no known state (?state=Unknown): nothing matches,
+  // as the reference server answers (200 with no items), instead of "any state".
+  bool no_state_matches = false;
   std::vector<std::pair<std::string, std::string>> metadata;  // AND, exact
   int page = 1;                                               // >= 1
   int page_size = 20;                                         // >= 1

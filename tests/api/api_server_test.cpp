@@ -599,7 +599,16 @@ TEST_P(ApiTest, ListFiltersByRepeatedStatesAndMetadataAndPaginates) {
   expect_error(c.get(p("/sandboxes?page=0")), 422, "SANDBOX::INVALID_PARAMETER");
   expect_error(c.get(p("/sandboxes?pageSize=201")), 422, "SANDBOX::INVALID_PARAMETER");
   expect_error(c.get(p("/sandboxes?pageSize=abc")), 422, "SANDBOX::INVALID_PARAMETER");
-  expect_error(c.get(p("/sandboxes?state=Sleeping")), 422, "SANDBOX::INVALID_PARAMETER");
+  // An unknown state matches nothing (the reference server's answer), beside a known one it
+  // changes nothing.
+  auto sleeping = c.get(p("/sandboxes?state=Sleeping"));
+  EXPECT_EQ(sleeping.status, 200);
+  EXPECT_EQ(body_json(sleeping)["items"].size(), 0u);
+  EXPECT_EQ(body_json(sleeping)["pagination"]["totalItems"], 0);
+  auto mixed = body_json(c.get(p("/sandboxes?state=Sleeping&state=running")));
+  EXPECT_EQ(mixed["pagination"]["totalItems"],
+            body_json(c.get(p("/sandboxes?state=running")))["pagination"]["totalItems"]);
+  EXPECT_GE(mixed["pagination"]["totalItems"], 1);
   EXPECT_EQ(c.get(p("/sandboxes?pageSize=200")).status, 200);
 }
 
@@ -729,6 +738,27 @@ TEST_P(ApiTest, EndpointPortMustBeInRange) {
   EXPECT_EQ(c.get(p("/sandboxes/" + id + "/endpoints/1")).status, 200);
   expect_error(c.get(p("/sandboxes/" + new_uuid() + "/endpoints/8080")), 404,
                "DOCKER::SANDBOX_NOT_FOUND");
+}
+
+TEST_P(ApiTest, EndpointServerProxyAndSignedRouteParametersAnswerAsTheReference) {
+  ApiHarness h;
+  HttpClient c(h.port());
+  const std::string id = create(h);
+  const std::string base = p("/sandboxes/" + id + "/endpoints/8080");
+  // The combination first (before the sandbox is even looked up), as the reference does.
+  expect_error(c.get(base + "?use_server_proxy=true&expires=4102444800"), 400,
+               "SANDBOX::INVALID_PARAMETER");
+  expect_error(c.get(p("/sandboxes/" + new_uuid() + "/endpoints/8080?use_server_proxy=true&"
+                       "expires=1")),
+               400, "SANDBOX::INVALID_PARAMETER");
+  expect_error(c.get(base + "?expires=4102444800"), 400, "SANDBOX::API_NOT_SUPPORTED");
+  expect_error(c.get(base + "?use_server_proxy=TRUE"), 501, "SANDBOX::SERVER_PROXY_NOT_SUPPORTED");
+  expect_error(c.get(base + "?use_server_proxy=maybe"), 422, "SANDBOX::INVALID_PARAMETER");
+  expect_error(c.get(base + "?expires=-5"), 422, "SANDBOX::INVALID_PARAMETER");
+  expect_error(c.get(base + "?expires=soon"), 422, "SANDBOX::INVALID_PARAMETER");
+  for (const char* off : {"false", "0", "no", "OFF"}) {
+    EXPECT_EQ(c.get(base + "?use_server_proxy=" + off).status, 200) << off;
+  }
 }
 
 // --- routing, auth, request ids ---------------------------------------------------------------

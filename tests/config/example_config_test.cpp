@@ -117,6 +117,7 @@ TEST_F(ExampleConfigTest, ExampleListsEveryKeyWithAnExplanation) {
       {"ingress.gateway.route", {"mode"}},
       {"egress", {"image"}},
       {"storage", {"allowed_host_paths"}},
+      {"renew_intent", {"enabled", "min_interval_seconds"}},
       {"store", {"path", "sync", "retention_days"}},
       {"workers", {"provisioners", "reconcile_interval_seconds", "pending_failure_ttl_seconds"}},
   };

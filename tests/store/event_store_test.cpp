@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <sstream>
+
 #include <atomic>
 #include <chrono>
 #include <map>
@@ -764,6 +767,36 @@ TEST(EventStore, ReadOnlyOpenOfAMissingStoreFails) {
   auto s = EventStore::open(o);
   ASSERT_FALSE(s);
   EXPECT_EQ(s.error().code, ErrorCode::kNotFound);
+}
+
+// The reference server's SQLite database may sit at a store.path copied from its config:
+// an existing file is never opened (read-write or read-only) nor turned into a store.
+TEST(EventStore, AnExistingFileAtThePathIsNeverOpenedAsAStore) {
+  TempDir dir;
+  const auto file = dir / "opensandbox.db";
+  const std::string contents = std::string("SQLite format 3") + '\0' + "not ours";
+  { std::ofstream(file, std::ios::binary) << contents; }
+  for (bool read_only : {false, true}) {
+    StoreOptions o;
+    o.path = file.string();
+    o.read_only = read_only;
+    auto s = EventStore::open(o);
+    ASSERT_FALSE(s) << "read_only=" << read_only;
+    EXPECT_EQ(s.error().code, ErrorCode::kInvalidArgument);
+    EXPECT_EQ(s.error().field, "store.path");
+    EXPECT_NE(s.error().message.find("is an existing file"), std::string::npos);
+  }
+  std::ifstream in(file, std::ios::binary);
+  std::stringstream now;
+  now << in.rdbuf();
+  EXPECT_EQ(now.str(), contents);
+  EXPECT_TRUE(std::filesystem::is_regular_file(file));
+  // A symlink to a directory is a directory.
+  std::filesystem::create_directory(dir / "real");
+  std::filesystem::create_directory_symlink(dir / "real", dir / "link");
+  StoreOptions o;
+  o.path = (dir / "link").string();
+  EXPECT_TRUE(EventStore::open(o));
 }
 
 TEST(EventStore, ManyConcurrentAppendersAreGroupCommitted) {

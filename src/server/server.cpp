@@ -88,39 +88,36 @@ Result<void> check_secure_runtime(const Config& config, Runtime& runtime, bool r
   auto log = logger("server");
   const auto& sr = config.secure_runtime;
   const bool docker = config.runtime.type == RuntimeType::kDocker;
+  if (sr.docker_runtime && !docker) {
+    log->warn("secure_runtime.docker_runtime = \"{}\" is used only with runtime.type = "
+              "\"docker\" (ignored; on Kubernetes set secure_runtime.k8s_runtime_class)",
+              *sr.docker_runtime);
+  } else if (sr.docker_runtime) {
+    auto* engine =
+        dynamic_cast<DockerRuntime*>(&static_cast<InstrumentedRuntime&>(runtime).inner());
+    auto ok = engine == nullptr || !reachable ? Result<void>() : engine->check_oci_runtime();
+    if (!ok && ok.error().code == ErrorCode::kFailedPrecondition) {
+      return std::unexpected(ok.error());
+    }
+    if (!reachable || !ok) {
+      log->warn("secure_runtime.docker_runtime = \"{}\" could not be checked against the Docker "
+                "engine's runtimes ({}); it is checked before the first create",
+                *sr.docker_runtime, ok ? "the engine is unreachable" : ok.error().message);
+    }
+  }
   if (sr.type) {
-    log->info("secure_runtime.type = \"{}\" (informational); sandbox containers run with {}", *sr.type,
+    log->info("secure_runtime.type = \"{}\" (informational); sandbox containers run with {}",
+              *sr.type,
               docker ? (sr.docker_runtime ? "the Docker runtime \"" + *sr.docker_runtime + "\""
                                           : std::string("the Docker engine's default runtime"))
                      : (sr.k8s_runtime_class
                             ? "the RuntimeClass \"" + *sr.k8s_runtime_class + "\""
                             : std::string("the cluster's default RuntimeClass")));
-  }
-  if (!sr.docker_runtime) return {};
-  if (!docker) {
-    log->warn("secure_runtime.docker_runtime = \"{}\" is used only with runtime.type = "
-              "\"docker\" (ignored; on Kubernetes set secure_runtime.k8s_runtime_class)",
+  } else if (sr.docker_runtime && docker) {
+    log->info("sandbox containers run with the Docker runtime \"{}\" "
+              "(secure_runtime.docker_runtime)",
               *sr.docker_runtime);
-    return {};
   }
-  auto* engine =
-      dynamic_cast<DockerRuntime*>(&static_cast<InstrumentedRuntime&>(runtime).inner());
-  if (engine == nullptr) return {};
-  if (!reachable) {
-    log->warn("secure_runtime.docker_runtime = \"{}\" cannot be checked while the Docker engine "
-              "is unreachable; it is checked before the first create",
-              *sr.docker_runtime);
-    return {};
-  }
-  if (auto ok = engine->check_oci_runtime(); !ok) {
-    if (ok.error().code == ErrorCode::kFailedPrecondition) return std::unexpected(ok.error());
-    log->warn("secure_runtime.docker_runtime = \"{}\" could not be checked ({}); it is checked "
-              "before the first create",
-              *sr.docker_runtime, ok.error().message);
-    return {};
-  }
-  log->info("sandbox containers run with the Docker runtime \"{}\" (secure_runtime.docker_runtime)",
-            *sr.docker_runtime);
   return {};
 }
 

@@ -92,6 +92,8 @@ TEST_F(RegistryE2e, AlwaysRefusesAWrongPasswordForAPresentImageIfNotPresentRunsI
 
   // The same server under IfNotPresent: the present image runs for a wrong password.
   ASSERT_TRUE(sandboxd_->stop());
+  std::string shown = read_text(dir_->path() / "sandboxd-1.log");  // the next run reuses the name
+  ASSERT_NE(shown.find("listening on"), std::string::npos);
   sandboxd_ = std::make_unique<Sandboxd>(dir_->path(), options(""));
   ASSERT_TRUE(sandboxd_->start());
   EXPECT_EQ(create(wrong).first, "Running");
@@ -99,12 +101,13 @@ TEST_F(RegistryE2e, AlwaysRefusesAWrongPasswordForAPresentImageIfNotPresentRunsI
 
   // Neither password appears in what sandboxd wrote or shows: its logs, the history of
   // every sandbox over the API, and the whole event log (sandbox-events dump).
-  std::string shown;
-  for (const auto& id : ids_) shown += api().get(sandbox_path(id) + "/events").body;
-  ASSERT_TRUE(sandboxd_->stop());
-  for (int run = 1; run <= 2; ++run) {
-    shown += read_text(dir_->path() / ("sandboxd-" + std::to_string(run) + ".log"));
+  for (const auto& id : ids_) {
+    Reply history = api().get(sandbox_path(id) + "/events");
+    EXPECT_EQ(history.status, 200) << history.describe();
+    shown += history.body;
   }
+  ASSERT_TRUE(sandboxd_->stop());
+  shown += read_text(dir_->path() / "sandboxd-1.log");
   ChildProcess dump({std::string(SANDBOXD_BINARY_DIR) + "/sandbox-events", "--data",
                      (dir_->path() / "data").string(), "dump"});
   dump.drain(std::chrono::milliseconds(60'000));

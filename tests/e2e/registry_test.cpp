@@ -26,24 +26,13 @@ std::string runtime_tables(const SandboxdOptions& o, const std::string& docker_e
          std::to_string(o.port_low) + "-" + std::to_string(o.port_high) + "\"\n" + docker_extra;
 }
 
-class RegistryE2e : public E2eTest {
+// E2eTest with the engine's API at hand and options for the [docker] keys of a test.
+class DockerKeysE2e : public E2eTest {
  protected:
   void SetUp() override {
     E2eTest::SetUp();
     if (HasFatalFailure() || IsSkipped()) return;
     engine_ = std::make_unique<Http>(docker_host_);
-    ASSERT_TRUE(registry_.start(source_dir(), docker_host_)) << registry_.error();
-    remove_image();
-  }
-
-  void TearDown() override {
-    E2eTest::TearDown();
-    if (engine_ && !registry_.image().empty()) remove_image();
-  }
-
-  void remove_image() {
-    Reply r = engine_->request("DELETE", "/images/" + registry_.image() + "?force=1");
-    EXPECT_TRUE(r.status == 200 || r.status == 404) << r.describe();
   }
 
   SandboxdOptions options(const std::string& docker_extra, const std::string& extra = "") {
@@ -52,6 +41,30 @@ class RegistryE2e : public E2eTest {
     o.runtime_toml = runtime_tables(o, docker_extra);
     o.extra_toml = extra;
     return o;
+  }
+
+  std::unique_ptr<Http> engine_;
+};
+
+class SecureRuntimeE2e : public DockerKeysE2e {};
+
+class RegistryE2e : public DockerKeysE2e {
+ protected:
+  void SetUp() override {
+    DockerKeysE2e::SetUp();
+    if (HasFatalFailure() || IsSkipped()) return;
+    ASSERT_TRUE(registry_.start(source_dir(), docker_host_)) << registry_.error();
+    remove_image();
+  }
+
+  void TearDown() override {
+    DockerKeysE2e::TearDown();
+    if (engine_ && !registry_.image().empty()) remove_image();
+  }
+
+  void remove_image() {
+    Reply r = engine_->request("DELETE", "/images/" + registry_.image() + "?force=1");
+    EXPECT_TRUE(r.status == 200 || r.status == 404) << r.describe();
   }
 
   Json create_with(const std::optional<std::string>& password) const {
@@ -73,7 +86,6 @@ class RegistryE2e : public E2eTest {
     return {j["status"].value("state", ""), j["status"].value("reason", "")};
   }
 
-  std::unique_ptr<Http> engine_;
   TestRegistry registry_;
   std::vector<std::string> ids_;
 };
@@ -121,7 +133,7 @@ TEST_F(RegistryE2e, AlwaysRefusesAWrongPasswordForAPresentImageIfNotPresentRunsI
   EXPECT_EQ(shown.find(wrong), std::string::npos);
 }
 
-TEST_F(RegistryE2e, SecureRuntimeRunsSandboxesWithTheConfiguredDockerRuntime) {
+TEST_F(SecureRuntimeE2e, SandboxesRunWithTheConfiguredDockerRuntime) {
   Reply info = engine_->get("/info");
   ASSERT_EQ(info.status, 200);
   ASSERT_TRUE(info.json()["Runtimes"].contains(kAliasRuntime))
@@ -140,7 +152,7 @@ TEST_F(RegistryE2e, SecureRuntimeRunsSandboxesWithTheConfiguredDockerRuntime) {
       << sandboxd_->log_tail(200);
 }
 
-TEST_F(RegistryE2e, AMissingDockerRuntimeRefusesToStartAndNamesTheEnginesRuntimes) {
+TEST_F(SecureRuntimeE2e, AMissingDockerRuntimeRefusesToStartAndNamesTheEnginesRuntimes) {
   sandboxd_ = std::make_unique<Sandboxd>(
       dir_->path(),
       options("", "[secure_runtime]\ndocker_runtime = \"sandboxd-no-such-runtime\"\n"));

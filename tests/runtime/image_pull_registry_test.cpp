@@ -41,7 +41,8 @@ class ImagePullRegistryTest : public ::testing::Test {
   void TearDown() override {
     if (!http_) return;
     for (const auto& id : created_) {
-      auto r = http_->send({.method = "DELETE", .target = "/containers/sandbox-" + id + "?force=1&v=1"});
+      auto r = http_->send(
+          {.method = "DELETE", .target = "/containers/sandbox-" + id + "?force=1&v=1"});
       EXPECT_TRUE(r && (r->status == 204 || r->status == 404)) << "cleanup " << id;
     }
     if (!registry_.image().empty()) remove_image(registry_.image());
@@ -83,10 +84,7 @@ class ImagePullRegistryTest : public ::testing::Test {
 
   // How many times the engine pulled `image` since `since` (its image "pull" events).
   int pulls_since(std::int64_t since, const std::string& image) {
-    const std::int64_t until = std::chrono::duration_cast<std::chrono::seconds>(
-                                   std::chrono::system_clock::now().time_since_epoch())
-                                   .count() +
-                               1;
+    const std::int64_t until = now_seconds() + 1;
     const std::string filters =
         json{{"type", {"image"}}, {"event", {"pull"}}, {"image", {image}}}.dump();
     auto r = http_->send({.target = "/events?since=" + std::to_string(since) +
@@ -244,8 +242,8 @@ TEST_F(ImagePullRegistryTest, AlwaysFailsWhenTheRegistryDoesNotKnowTheImageOrIsU
 TEST_F(ImagePullRegistryTest, NeverDoesNotPullAnAbsentImageWhateverTheCredentials) {
   auto rt = runtime(PullPolicy::kNever);
   const std::int64_t t0 = now_seconds();
-  for (const auto& auth : {std::optional<RegistryAuth>(right()), std::optional<RegistryAuth>(wrong()),
-                           std::optional<RegistryAuth>()}) {
+  using Auth = std::optional<RegistryAuth>;
+  for (const Auth& auth : {Auth(right()), Auth(wrong()), Auth()}) {
     sbx::Error e = expect_refused(*rt, spec(auth), sbx::kImageNotFoundCode);
     EXPECT_EQ(e.code, ErrorCode::kNotFound);
     EXPECT_EQ(e.field, "image.uri");

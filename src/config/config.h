@@ -137,6 +137,7 @@ struct DockerConfig {
   //                 request's credentials (the engine's distribution inspect): refused
   //                 credentials fail the create (DOCKER::IMAGE_PULL_UNAUTHORIZED) even when
   //                 the image is present; pulled only when the engine lacks that digest.
+  //                 Every sandbox image must then come from a registry the engine reaches.
   //   Never         never pull; an absent image fails (DOCKER::IMAGE_NOT_FOUND).
   ImagePullPolicy image_pull_policy = ImagePullPolicy::kIfNotPresent;
   int port_range_low = 40000;            // from docker.port_range "LOW-HIGH",

@@ -20,6 +20,11 @@
 # engines started at once (two test runs, or a user's Docker) would share docker0 and
 # its NAT rules. If the bridge cannot be created, the default bridge is used.
 #
+# A second name for runc: the engine is started with `--add-runtime
+# sandboxd-test-runc=<path of runc>` (when runc is found), so tests can set a non-default
+# OCI runtime (secure_runtime.docker_runtime) and see it honoured without gVisor or Kata.
+# `host`/`start` on an engine that is already running keep whatever it was started with.
+#
 # Test images (built with `docker import`, no registry involved):
 #   sandboxd-test/busybox:1  /bin/busybox (static) plus symlinks (sh, sleep, cat, env, ...)
 #   sandboxd-test/execd:1    the same plus the stand-in execd of TESTING.md: /execd runs
@@ -32,6 +37,7 @@ set -euo pipefail
 
 BUSYBOX_IMAGE="sandboxd-test/busybox:1"
 EXECD_IMAGE="sandboxd-test/execd:1"
+TEST_RUNTIME="sandboxd-test-runc"
 READY_TIMEOUT_S=${SANDBOXD_DOCKER_READY_TIMEOUT:-60}
 STOP_TIMEOUT_S=${SANDBOXD_DOCKER_STOP_TIMEOUT:-40}
 
@@ -185,6 +191,13 @@ start_engine() {
 
   local args=(--data-root "$DIR/data" --exec-root "$DIR/exec" --pidfile "$PIDFILE"
               --host "$HOST")
+  local runc
+  if runc=$(command -v runc 2>/dev/null) || runc=$(command -v docker-runc 2>/dev/null); then
+    args+=(--add-runtime "$TEST_RUNTIME=$runc")
+    log "registering runtime $TEST_RUNTIME ($runc)"
+  else
+    log "no runc found: runtime $TEST_RUNTIME is not registered"
+  fi
   local bridge=""
   if bridge=$(make_bridge); then
     echo "$bridge" >"$BRIDGEFILE"

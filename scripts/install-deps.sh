@@ -10,9 +10,12 @@ build_pkgs=(cmake ninja-build g++ pkg-config ccache
   libcurl4-openssl-dev libarchive-dev libyaml-cpp-dev uuid-dev libcli11-dev libspdlog-dev
   libgtest-dev libgmock-dev libbenchmark-dev)
 # Tests also need a Docker engine (started privately by scripts/docker-env.sh), the
-# busybox that the test images are made of, Prometheus + promtool, and Python for the
-# official OpenSandbox SDK (installed into a venv by the tests).
-test_pkgs=(docker.io busybox-static prometheus python3 python3-venv curl wrk openssl)
+# busybox that the test images are made of, Prometheus + promtool, Python for the
+# official OpenSandbox SDK (installed into a venv by the tests), and a private image
+# registry with htpasswd auth (docker-registry + apache2-utils' htpasswd, started by
+# scripts/registry-env.sh).
+test_pkgs=(docker.io busybox-static prometheus python3 python3-venv curl wrk openssl
+  docker-registry apache2-utils)
 # `make fuzz` only (not `make test`, which replays the corpus with GCC): libFuzzer needs
 # clang, and Debian 12's default clang-14 cannot compile libstdc++ 12's <expected>
 # (__cpp_concepts too old); clang-19 can. libclang_rt.fuzzer*.a (and the ASan/UBSan

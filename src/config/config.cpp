@@ -80,6 +80,16 @@ bool is_dns1123_name(std::string_view s) {
   return true;
 }
 
+bool is_docker_runtime_name(std::string_view s) {
+  if (s.empty() || s.size() > 128) return false;
+  for (char c : s) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '.' || c == '_' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
 int default_thread_count() {
   unsigned n = std::thread::hardware_concurrency();
   return n == 0 ? 1 : static_cast<int>(n);
@@ -91,6 +101,9 @@ constexpr int64_t kMaxWaitMs = 3'600'000;
 constexpr std::string_view kDns1123Requirement =
     "expected a DNS-1123 name (lower-case letters, digits, '-' and '.', at most 253 "
     "characters, starting and ending with a letter or digit)";
+constexpr std::string_view kDockerRuntimeRequirement =
+    "expected the name of an OCI runtime registered with the Docker engine (letters, digits, "
+    "'.', '_' and '-', at most 128 characters), e.g. \"runsc\"";
 
 // Reads every key of `root` (nullptr: none, the built-in defaults) into `c`, validates the
 // combinations, then applies the environment (config_environment.h).
@@ -167,6 +180,11 @@ void build(Ctx& ctx, const toml::table* root, const EnvMap& env, Config& c) {
   docker.optional_string("apparmor_profile", c.docker.apparmor_profile);
   docker.optional_string("seccomp_profile", c.docker.seccomp_profile);
   docker.integer("pids_limit", -1, kNoMax, c.docker.pids_limit);
+  docker.choice("image_pull_policy",
+                {{"IfNotPresent", ImagePullPolicy::kIfNotPresent},
+                 {"Always", ImagePullPolicy::kAlways},
+                 {"Never", ImagePullPolicy::kNever}},
+                c.docker.image_pull_policy);
   docker.checked_string("port_bind_ip", c.docker.port_bind_ip, is_ip_address,
                         "expected an IPv4 or IPv6 address");
   // docker.publish_host is the reference server's name for port_bind_ip.
@@ -293,8 +311,8 @@ void build(Ctx& ctx, const toml::table* root, const EnvMap& env, Config& c) {
   secure_runtime.optional_string("type", c.secure_runtime.type);
   secure_runtime.optional_checked_string("k8s_runtime_class", c.secure_runtime.k8s_runtime_class,
                                          is_dns1123_name, kDns1123Requirement);
-  secure_runtime.not_honoured("docker_runtime",
-                              "sandbox containers run with Docker's default runtime");
+  secure_runtime.optional_checked_string("docker_runtime", c.secure_runtime.docker_runtime,
+                                         is_docker_runtime_name, kDockerRuntimeRequirement);
   secure_runtime.finish();
 
   Section storage = top.table("storage");

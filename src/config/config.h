@@ -31,8 +31,6 @@
 //     got \"soon\""
 //   explicit or SANDBOX_CONFIG_PATH file missing (kNotFound) or unreadable (kUnavailable):
 //     "/etc/x.toml: config file not found (from --config)"; a directory: kInvalidArgument.
-// `secure_runtime.docker_runtime` (an upstream key) is read by a later version: when set it
-// is ignored with a warning that says it is not honoured.
 // The reference server's files load too (issue 12): its names are read as ours
 // (`log.level` = server.log_level, server's wins when both are set; `docker.publish_host` =
 // port_bind_ip; `docker.port_range_min/max` = the ends of docker.port_range, one form
@@ -79,6 +77,11 @@ std::string_view to_string(ImagePullPolicy v);
 // characters of lower-case alphanumerics, '-' and '.', starting and ending with an
 // alphanumeric, each '.'-separated label 1..63 characters not starting or ending with '-'.
 bool is_dns1123_name(std::string_view s);
+
+// A name Docker could have registered an OCI runtime under (secure_runtime.docker_runtime):
+// 1..128 characters of letters, digits, '.', '_' and '-' ("runsc", "io.containerd.runc.v2").
+// Whether the engine has it is checked at startup (src/server), not here.
+bool is_docker_runtime_name(std::string_view s);
 
 // std::thread::hardware_concurrency(), at least 1.
 int default_thread_count();
@@ -134,6 +137,17 @@ struct DockerConfig {
   std::optional<std::string> seccomp_profile;
   int64_t pids_limit = 4096;             // >= -1; 0 or -1 = unlimited
   std::string port_bind_ip = "0.0.0.0";  // an IPv4 or IPv6 address
+  // When a sandbox's image is pulled (the Kubernetes names; the reference server has them
+  // only for kubernetes.image_pull_policy). The image of execd is not affected.
+  //   IfNotPresent  pull only when the engine lacks the image. Once any create has pulled
+  //                 it, creates with wrong or no credentials run it too.
+  //   Always        every create asks the registry for the image's manifest with the
+  //                 request's credentials (the engine's distribution inspect): refused
+  //                 credentials fail the create (DOCKER::IMAGE_PULL_UNAUTHORIZED) even when
+  //                 the image is present; pulled only when the engine lacks that digest.
+  //                 Every sandbox image must then come from a registry the engine reaches.
+  //   Never         never pull; an absent image fails (DOCKER::IMAGE_NOT_FOUND).
+  ImagePullPolicy image_pull_policy = ImagePullPolicy::kIfNotPresent;
   int port_range_low = 40000;            // from docker.port_range "LOW-HIGH",
   int port_range_high = 60000;           //   1 <= LOW <= HIGH <= 65535
   // A tcp:// host over TLS, as the docker CLI: env DOCKER_TLS_VERIFY (non-empty) and
@@ -177,10 +191,14 @@ struct EgressConfig {
 };
 
 // secure_runtime: a stronger isolation runtime for sandboxes (gVisor, Kata, ...).
-// `docker_runtime` is not read by this version (it stays an unknown key, with a warning
-// that says so).
 struct SecureRuntimeConfig {
-  std::optional<std::string> type;               // e.g. "gvisor", "kata"; informational
+  std::optional<std::string> type;  // e.g. "gvisor", "kata"; informational (logged at start)
+  // The OCI runtime of every sandbox container on Docker (HostConfig.Runtime, e.g. "runsc");
+  // unset = the engine's default runtime. The server refuses to start when the engine does
+  // not list it in GET /info Runtimes (an engine unreachable at startup is checked when it
+  // answers; until then creates fail as with any missing runtime). is_docker_runtime_name().
+  // Unlike the reference server, no runtime is inferred from `type`.
+  std::optional<std::string> docker_runtime;
   std::optional<std::string> k8s_runtime_class;  // runtimeClassName of sandbox pods (DNS-1123)
   bool operator==(const SecureRuntimeConfig&) const = default;
 };

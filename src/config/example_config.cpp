@@ -159,6 +159,10 @@ std::string render_example_config(std::string_view kind) {
               toml_string("/etc/sandboxd/seccomp.json"));
   w.key("Process limit per sandbox container (0 or -1 = unlimited).", "pids_limit",
         std::to_string(d.docker.pids_limit));
+  w.key("When sandbox images are pulled: \"IfNotPresent\" (only when missing; then anyone\n"
+        "# may run it, whatever credentials they send), \"Always\" (every create checks the\n"
+        "# request's credentials with the registry; pulls only a new digest) or \"Never\".",
+        "image_pull_policy", toml_string(to_string(d.docker.image_pull_policy)));
   w.key("Host address that published sandbox ports bind to.", "port_bind_ip",
         toml_string(d.docker.port_bind_ip));
   w.key("Host ports handed out to sandboxes, \"LOW-HIGH\".", "port_range",
@@ -207,11 +211,13 @@ std::string render_example_config(std::string_view kind) {
   w.unset_key("Egress sidecar image; unset = requests with a networkPolicy are rejected.", "image",
               toml_string("opensandbox/egress:v1.0.0"));
 
-  w.raw("\n# A stronger isolation runtime for sandboxes (gVisor, Kata, ...). docker_runtime is\n"
-        "# not honoured by this version (set, it is ignored with a warning).");
+  w.raw("\n# A stronger isolation runtime for sandboxes (gVisor, Kata, ...).");
   w.table("secure_runtime");
   w.unset_key("Which secure runtime the cluster provides (informational), e.g. \"gvisor\".",
               "type", toml_string("gvisor"));
+  w.unset_key("Docker OCI runtime of sandbox containers; the engine must list it (docker info\n"
+              "# Runtimes) or sandboxd refuses to start. Unset = the engine's default.",
+              "docker_runtime", toml_string("runsc"));
   w.unset_key("RuntimeClass of sandbox pods (runtimeClassName); unset = the cluster default.",
               "k8s_runtime_class", toml_string("gvisor"));
 

@@ -54,6 +54,8 @@ inline constexpr std::string_view kInstanceLabel = "sandboxd.io/instance";
 // Marks execd helper containers and execd volumes (value "execd").
 inline constexpr std::string_view kHelperLabel = "sandboxd.io/helper";
 inline constexpr std::string_view kImageNotFoundCode = "DOCKER::IMAGE_NOT_FOUND";
+// The configured OCI runtime (secure_runtime.docker_runtime) is not one of the engine's.
+inline constexpr std::string_view kRuntimeNotAvailableCode = "DOCKER::RUNTIME_NOT_AVAILABLE";
 
 // "sandbox-<id>": the deterministic container name of a sandbox.
 std::string container_name(std::string_view sandbox_id);

@@ -16,6 +16,18 @@ DockerOptions docker_options_from(const Config& c, const std::string& instance_i
   o.seccomp_profile = c.docker.seccomp_profile.value_or("");
   o.pids_limit = c.docker.pids_limit;
   o.port_bind_ip = c.docker.port_bind_ip;
+  switch (c.docker.image_pull_policy) {
+    case ImagePullPolicy::kIfNotPresent:
+      o.pull_policy = PullPolicy::kIfNotPresent;
+      break;
+    case ImagePullPolicy::kAlways:
+      o.pull_policy = PullPolicy::kAlways;
+      break;
+    case ImagePullPolicy::kNever:
+      o.pull_policy = PullPolicy::kNever;
+      break;
+  }
+  o.oci_runtime = c.secure_runtime.docker_runtime.value_or("");
   if (c.docker.tls_verify) {
     o.tls = HttpTlsOptions{c.docker.cert_path + "/ca.pem", c.docker.cert_path + "/cert.pem",
                            c.docker.cert_path + "/key.pem"};

@@ -13,7 +13,8 @@
 
 namespace sbx {
 
-// [docker] + runtime.execd_image. `instance_id`: the store's identity, which labels
+// [docker] + runtime.execd_image + secure_runtime.docker_runtime (oci_runtime).
+// `instance_id`: the store's identity, which labels
 // everything the runtime creates. docker.tls_verify reads ca.pem, cert.pem and key.pem in
 // docker.cert_path.
 DockerOptions docker_options_from(const Config& c, const std::string& instance_id);

@@ -21,6 +21,7 @@
 #include "src/metrics/sandbox_metrics.h"
 #include "src/metrics/store_metrics.h"
 #include "src/metrics/worker_metrics.h"
+#include "src/runtime/docker/docker_runtime.h"
 #include "src/server/api_options.h"
 #include "src/server/log_metrics.h"
 #include "src/server/runtime_factory.h"
@@ -77,6 +78,47 @@ std::string not_leading_message(const Config& c, const std::string& holder) {
   return (holder.empty() ? std::string("another sandboxd")
                          : "another sandboxd (" + holder + ")") +
          " holds the lease " + c.kubernetes.namespace_ + "/" + c.kubernetes.lease_name;
+}
+
+// secure_runtime at startup: `type` is logged (informational); on Docker, docker_runtime must
+// be one of the engine's runtimes. An engine that did not answer the ping cannot be asked:
+// the check is left to the first create (DockerRuntime::create_and_start), as everything
+// else that needs the engine.
+Result<void> check_secure_runtime(const Config& config, Runtime& runtime, bool reachable) {
+  auto log = logger("server");
+  const auto& sr = config.secure_runtime;
+  const bool docker = config.runtime.type == RuntimeType::kDocker;
+  if (sr.docker_runtime && !docker) {
+    log->warn("secure_runtime.docker_runtime = \"{}\" is used only with runtime.type = "
+              "\"docker\" (ignored; on Kubernetes set secure_runtime.k8s_runtime_class)",
+              *sr.docker_runtime);
+  } else if (sr.docker_runtime) {
+    auto* engine =
+        dynamic_cast<DockerRuntime*>(&static_cast<InstrumentedRuntime&>(runtime).inner());
+    auto ok = engine == nullptr || !reachable ? Result<void>() : engine->check_oci_runtime();
+    if (!ok && ok.error().code == ErrorCode::kFailedPrecondition) {
+      return std::unexpected(ok.error());
+    }
+    if (!reachable || !ok) {
+      log->warn("secure_runtime.docker_runtime = \"{}\" could not be checked against the Docker "
+                "engine's runtimes ({}); it is checked before the first create",
+                *sr.docker_runtime, ok ? "the engine is unreachable" : ok.error().message);
+    }
+  }
+  if (sr.type) {
+    log->info("secure_runtime.type = \"{}\" (informational); sandbox containers run with {}",
+              *sr.type,
+              docker ? (sr.docker_runtime ? "the Docker runtime \"" + *sr.docker_runtime + "\""
+                                          : std::string("the Docker engine's default runtime"))
+                     : (sr.k8s_runtime_class
+                            ? "the RuntimeClass \"" + *sr.k8s_runtime_class + "\""
+                            : std::string("the cluster's default RuntimeClass")));
+  } else if (sr.docker_runtime && docker) {
+    log->info("sandbox containers run with the Docker runtime \"{}\" "
+              "(secure_runtime.docker_runtime)",
+              *sr.docker_runtime);
+  }
+  return {};
 }
 
 }  // namespace
@@ -183,6 +225,16 @@ Result<std::unique_ptr<Server>> Server::create(const Config& config, const Serve
             p->store->live_sandbox_count(), p->store->instance_id());
   p->log_metrics = std::make_unique<LogMetrics>(*p->store, *p->store_metrics, *p->sandbox_metrics);
 
+  // The runtime, before anything is recorded: a configuration the engine cannot serve
+  // (secure_runtime.docker_runtime it lacks) refuses the start.
+  auto runtime = runtimes.create(config, RuntimeDeps{.instance_id = p->store->instance_id()});
+  if (!runtime) return std::unexpected(runtime.error());
+  p->runtime = std::make_unique<InstrumentedRuntime>(std::move(*runtime), *p->runtime_metrics);
+  auto ping = p->runtime->ping();
+  if (auto ok = check_secure_runtime(config, *p->runtime, ping.has_value()); !ok) {
+    return std::unexpected(ok.error());
+  }
+
   // A control-plane fact for the audit trail.
   AppendRequest started;
   started.stream = std::string(kSystemStream);
@@ -205,10 +257,7 @@ Result<std::unique_ptr<Server>> Server::create(const Config& config, const Serve
   p->service = std::make_unique<SandboxService>(*p->store, p->clock, service_options_from(config));
   p->reads = std::make_unique<EventReads>(*p->store);
 
-  auto runtime = runtimes.create(config, RuntimeDeps{.instance_id = p->store->instance_id()});
-  if (!runtime) return std::unexpected(runtime.error());
-  p->runtime = std::make_unique<InstrumentedRuntime>(std::move(*runtime), *p->runtime_metrics);
-  if (auto ping = p->runtime->ping(); !ping) {
+  if (!ping) {
     log->warn("{} is not reachable ({}); serving reads, mutations answer 503 until it is",
               runtimes.describe(config), ping.error().message);
     p->service->set_runtime_available(false);

@@ -160,7 +160,8 @@ TEST(OpenApiDocument, DocumentsOurAdditionsAndErrorCodes) {
         "SANDBOX::HOST_NETWORK_BUSY", "DOCKER::SANDBOX_NOT_FOUND", "MISSING_API_KEY",
         "INVALID_API_KEY", "SANDBOX::INVALID_METADATA_FORMAT", "X-Request-ID",
         "KUBERNETES::PAUSE_NOT_SUPPORTED", "KUBERNETES::LEASE_NOT_HELD",
-        "KUBERNETES::ENDPOINT_NOT_READY"}) {
+        "KUBERNETES::ENDPOINT_NOT_READY", "DOCKER::IMAGE_PULL_UNAUTHORIZED",
+        "DOCKER::RUNTIME_NOT_AVAILABLE"}) {
     EXPECT_NE(text.find(needle), std::string_view::npos) << needle;
   }
 }

@@ -95,6 +95,8 @@ TEST_F(ConfigTest, NoFileAnywhereGivesBuiltinDefaults) {
   EXPECT_EQ(c.kubernetes.lease_duration_seconds, 15);
   EXPECT_FALSE(c.secure_runtime.type);
   EXPECT_FALSE(c.secure_runtime.k8s_runtime_class);
+  EXPECT_FALSE(c.secure_runtime.docker_runtime);
+  EXPECT_EQ(c.docker.image_pull_policy, ImagePullPolicy::kIfNotPresent);
   EXPECT_EQ(c.ingress.mode, IngressMode::kDirect);
   EXPECT_EQ(c.ingress.gateway_address, "");
   EXPECT_FALSE(c.ingress.gateway_route_mode);
@@ -144,6 +146,7 @@ seccomp_profile = "/etc/seccomp.json"
 pids_limit = 128
 port_bind_ip = "127.0.0.1"
 port_range = "41000-41999"
+image_pull_policy = "Never"
 
 [kubernetes]
 kubeconfig_path = "~/.kube/config"
@@ -160,6 +163,7 @@ lease_duration_seconds = 9
 [secure_runtime]
 type = "gvisor"
 k8s_runtime_class = "gvisor-v2"
+docker_runtime = "runsc"
 
 [ingress]
 mode = "gateway"
@@ -213,6 +217,7 @@ pending_failure_ttl_seconds = 60
   EXPECT_EQ(c.docker.port_bind_ip, "127.0.0.1");
   EXPECT_EQ(c.docker.port_range_low, 41000);
   EXPECT_EQ(c.docker.port_range_high, 41999);
+  EXPECT_EQ(c.docker.image_pull_policy, ImagePullPolicy::kNever);
   EXPECT_EQ(c.kubernetes.kubeconfig_path, home_.str() + "/.kube/config");
   EXPECT_EQ(c.kubernetes.namespace_, "sandboxes");
   EXPECT_EQ(c.kubernetes.workload_provider, WorkloadProvider::kBatchSandbox);
@@ -225,6 +230,7 @@ pending_failure_ttl_seconds = 60
   EXPECT_EQ(c.kubernetes.lease_duration_seconds, 9);
   EXPECT_EQ(c.secure_runtime.type, "gvisor");
   EXPECT_EQ(c.secure_runtime.k8s_runtime_class, "gvisor-v2");
+  EXPECT_EQ(c.secure_runtime.docker_runtime, "runsc");
   EXPECT_EQ(c.ingress.mode, IngressMode::kGateway);
   EXPECT_EQ(c.ingress.gateway_address, "gw.internal:8000");
   EXPECT_EQ(c.ingress.gateway_route_mode, GatewayRouteMode::kUri);
@@ -598,21 +604,29 @@ TEST_F(ConfigTest, MetricsAuthWithoutApiKeyWarns) {
 }
 
 TEST_F(ConfigTest, ImagePullPolicyIsOneOfTheKubernetesNames) {
-  for (auto [name, want] : {std::pair{"IfNotPresent", ImagePullPolicy::kIfNotPresent},
-                            std::pair{"Always", ImagePullPolicy::kAlways},
-                            std::pair{"Never", ImagePullPolicy::kNever}}) {
-    auto r = load_text(std::string("[kubernetes]\nimage_pull_policy = \"") + name + "\"\n");
-    ASSERT_TRUE(r) << r.error().message;
-    EXPECT_EQ(r->config.kubernetes.image_pull_policy, want);
-    EXPECT_EQ(to_string(want), name);
+  // The same names for kubernetes.image_pull_policy and docker.image_pull_policy, each read
+  // into its own table's field only.
+  for (std::string table : {"kubernetes", "docker"}) {
+    for (auto [name, want] : {std::pair{"IfNotPresent", ImagePullPolicy::kIfNotPresent},
+                              std::pair{"Always", ImagePullPolicy::kAlways},
+                              std::pair{"Never", ImagePullPolicy::kNever}}) {
+      auto r = load_text("[" + table + "]\nimage_pull_policy = \"" + name + "\"\n");
+      ASSERT_TRUE(r) << r.error().message;
+      const Config& c = r->config;
+      EXPECT_EQ(table == "docker" ? c.docker.image_pull_policy : c.kubernetes.image_pull_policy,
+                want);
+      EXPECT_EQ(table == "docker" ? c.kubernetes.image_pull_policy : c.docker.image_pull_policy,
+                ImagePullPolicy::kIfNotPresent);
+      EXPECT_EQ(to_string(want), name);
+    }
+    const std::string want_error = ":2: " + table +
+                                   ".image_pull_policy: expected one of \"IfNotPresent\", "
+                                   "\"Always\", \"Never\", got ";
+    // Case matters, as in a pod spec.
+    EXPECT_EQ(error_of("[" + table + "]\nimage_pull_policy = \"always\"\n"),
+              path_ + want_error + "\"always\"");
+    EXPECT_EQ(error_of("[" + table + "]\nimage_pull_policy = 1\n"), path_ + want_error + "1");
   }
-  const std::string want_error =
-      ":2: kubernetes.image_pull_policy: expected one of \"IfNotPresent\", \"Always\", "
-      "\"Never\", got ";
-  // Case matters, as in a pod spec.
-  EXPECT_EQ(error_of("[kubernetes]\nimage_pull_policy = \"always\"\n"),
-            path_ + want_error + "\"always\"");
-  EXPECT_EQ(error_of("[kubernetes]\nimage_pull_policy = 1\n"), path_ + want_error + "1");
 }
 
 TEST_F(ConfigTest, KubernetesRateLimitIsValidated) {
@@ -708,21 +722,33 @@ TEST_F(ConfigTest, SecureRuntimeKeysAreRead) {
             path_ + ":2: secure_runtime.type: expected a string, got 3");
 }
 
-TEST_F(ConfigTest, DockerRuntimeIsIgnoredWithAWarningThatSaysSo) {
+TEST_F(ConfigTest, DockerRuntimeIsReadAndMustBeARuntimeName) {
   auto r = load_text("[secure_runtime]\ntype = \"gvisor\"\ndocker_runtime = \"runsc\"\n");
   ASSERT_TRUE(r) << r.error().message;
-  ASSERT_EQ(r->warnings.size(), 1u);
-  EXPECT_EQ(r->warnings[0].key, "secure_runtime.docker_runtime");
-  EXPECT_EQ(r->warnings[0].line, 3);
-  EXPECT_NE(r->warnings[0].message.find(path_ + ":3: secure_runtime.docker_runtime is not "
-                                                "honoured by this version"),
-            std::string::npos)
-      << r->warnings[0].message;
-  // Any value, even of another type, is only a warning: the key is not read.
-  r = load_text("[secure_runtime]\ndocker_runtime = 5\n");
+  EXPECT_TRUE(r->warnings.empty()) << r->warnings.front().message;
+  EXPECT_EQ(r->config.secure_runtime.docker_runtime, "runsc");
+  r = load_text("[secure_runtime]\ndocker_runtime = \"io.containerd.runc.v2\"\n");
   ASSERT_TRUE(r) << r.error().message;
-  ASSERT_EQ(r->warnings.size(), 1u);
-  EXPECT_EQ(r->warnings[0].key, "secure_runtime.docker_runtime");
+  EXPECT_EQ(r->config.secure_runtime.docker_runtime, "io.containerd.runc.v2");
+  // "" = unset (the engine's default runtime).
+  r = load_text("[secure_runtime]\ndocker_runtime = \"\"\n");
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_FALSE(r->config.secure_runtime.docker_runtime);
+
+  const std::string requirement =
+      ":2: secure_runtime.docker_runtime: expected the name of an OCI runtime registered with "
+      "the Docker engine (letters, digits, '.', '_' and '-', at most 128 characters), e.g. "
+      "\"runsc\", got ";
+  EXPECT_EQ(error_of("[secure_runtime]\ndocker_runtime = 5\n"), path_ + requirement + "5");
+  EXPECT_EQ(error_of("[secure_runtime]\ndocker_runtime = \"run sc\"\n"),
+            path_ + requirement + "\"run sc\"");
+  EXPECT_EQ(error_of("[secure_runtime]\ndocker_runtime = \"/usr/bin/runsc\"\n"),
+            path_ + requirement + "\"/usr/bin/runsc\"");
+  EXPECT_EQ(error_of("[secure_runtime]\ndocker_runtime = \"" + std::string(129, 'r') + "\"\n"),
+            path_ + requirement + "\"" + std::string(129, 'r') + "\"");
+  EXPECT_TRUE(is_docker_runtime_name(std::string(128, 'r')));
+  EXPECT_FALSE(is_docker_runtime_name(""));
+
   // Other unknown keys of the table keep the ordinary warning.
   r = load_text("[secure_runtime]\nk8s_runtimeclass = \"x\"\n");
   ASSERT_TRUE(r) << r.error().message;

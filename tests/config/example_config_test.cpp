@@ -106,12 +106,12 @@ TEST_F(ExampleConfigTest, ExampleListsEveryKeyWithAnExplanation) {
       {"docker",
        {"host", "network_mode", "host_ip", "api_timeout", "drop_capabilities", "no_new_privileges",
         "apparmor_profile", "seccomp_profile", "pids_limit", "port_bind_ip", "port_range",
-        "tls_verify", "cert_path"}},
+        "tls_verify", "cert_path", "image_pull_policy"}},
       {"kubernetes",
        {"kubeconfig_path", "namespace", "workload_provider", "image_pull_policy", "qps", "burst",
         "request_timeout_seconds", "pending_timeout_seconds", "lease_name",
         "lease_duration_seconds"}},
-      {"secure_runtime", {"type", "k8s_runtime_class"}},
+      {"secure_runtime", {"type", "k8s_runtime_class", "docker_runtime"}},
       {"ingress", {"mode"}},
       {"ingress.gateway", {"address"}},
       {"ingress.gateway.route", {"mode"}},
@@ -158,6 +158,8 @@ TEST_F(ExampleConfigTest, CommentedOutKeysAreValidWhenUncommented) {
   EXPECT_TRUE(c.egress.image);
   EXPECT_EQ(c.secure_runtime.type, "gvisor");
   EXPECT_EQ(c.secure_runtime.k8s_runtime_class, "gvisor");
+  EXPECT_EQ(c.secure_runtime.docker_runtime, "runsc");
+  EXPECT_EQ(c.docker.image_pull_policy, ImagePullPolicy::kIfNotPresent);
 }
 
 TEST_F(ExampleConfigTest, KubernetesExampleWritesTheClientAndLeaseKeys) {
@@ -166,11 +168,10 @@ TEST_F(ExampleConfigTest, KubernetesExampleWritesTheClientAndLeaseKeys) {
        {"\nimage_pull_policy = \"IfNotPresent\"\n", "\nqps = 50.0\n", "\nburst = 100\n",
         "\nrequest_timeout_seconds = 30\n", "\npending_timeout_seconds = 300\n",
         "\nlease_name = \"sandboxd\"\n", "\nlease_duration_seconds = 15\n",
-        "\n# k8s_runtime_class = \"gvisor\"\n"}) {
+        "\n# k8s_runtime_class = \"gvisor\"\n",
+        "\n# docker_runtime = \"runsc\"\n"}) {
     EXPECT_NE(text.find(line), std::string::npos) << line;
   }
-  // docker_runtime is only mentioned in prose: uncommenting the example never sets it.
-  EXPECT_EQ(text.find("docker_runtime ="), std::string::npos);
 }
 
 }  // namespace

@@ -118,6 +118,15 @@ TEST(ContainerBody, HardeningSwitchedOffLeavesTheKeysOut) {
   EXPECT_FALSE(b["HostConfig"].contains("PidsLimit"));
 }
 
+TEST(ContainerBody, TheOciRuntimeIsSetOnlyWhenConfigured) {
+  EXPECT_FALSE(body_of(spec())["HostConfig"].contains("Runtime"));
+  DockerOptions o;
+  o.oci_runtime = "runsc";
+  const json b = body_of(spec("host"), o);
+  EXPECT_EQ(b["HostConfig"]["Runtime"], "runsc");
+  EXPECT_EQ(b["HostConfig"]["NetworkMode"], "host");
+}
+
 TEST(ContainerBody, ReservedUserLabelsAreDroppedAndReportedSandboxdsOwnAreSet) {
   auto s = spec();
   s.labels = {{"sandboxd.io/helper", "execd"},

@@ -29,6 +29,25 @@ TEST(RuntimeOptions, DockerOptionsCarryEveryDockerKeyTheExecdImageAndTheInstance
   EXPECT_EQ(o.pids_limit, 128);
   EXPECT_EQ(o.port_bind_ip, "127.0.0.1");
   EXPECT_FALSE(o.tls);
+  // Unset: the engine's default runtime, pull only when missing.
+  EXPECT_EQ(o.oci_runtime, "");
+  EXPECT_EQ(o.pull_policy, PullPolicy::kIfNotPresent);
+}
+
+TEST(RuntimeOptions, PullPolicyAndOciRuntimeComeFromDockerAndSecureRuntime) {
+  Config c;
+  c.secure_runtime.docker_runtime = "runsc";
+  c.secure_runtime.type = "gvisor";
+  for (auto [policy, want] : {std::pair{ImagePullPolicy::kIfNotPresent, PullPolicy::kIfNotPresent},
+                              std::pair{ImagePullPolicy::kAlways, PullPolicy::kAlways},
+                              std::pair{ImagePullPolicy::kNever, PullPolicy::kNever}}) {
+    c.docker.image_pull_policy = policy;
+    // kubernetes.image_pull_policy is another key: it never leaks into the Docker options.
+    c.kubernetes.image_pull_policy = ImagePullPolicy::kAlways;
+    const DockerOptions o = docker_options_from(c, "");
+    EXPECT_EQ(o.pull_policy, want);
+    EXPECT_EQ(o.oci_runtime, "runsc");
+  }
 }
 
 TEST(RuntimeOptions, UnsetProfilesAreEngineDefaultsAndTlsReadsTheCertPath) {

@@ -78,6 +78,29 @@ TEST(ServerBinary, DockerDownIsOneWarningNotAFailure) {
   EXPECT_EQ(WEXITSTATUS(*status), 0);
 }
 
+// secure_runtime.docker_runtime cannot be checked without an engine: as with everything
+// else that needs the engine, the server starts and says when it will check.
+TEST(ServerBinary, DockerDownWithADockerRuntimeStartsAndDefersTheRuntimeCheck) {
+  TempDir dir;
+  ChildProcess proc(
+      {kBinary, "--config",
+       write_config(dir, "[secure_runtime]\ntype = \"gvisor\"\ndocker_runtime = \"runsc\"\n")},
+      {{"HOME", dir.str()}});
+  ASSERT_TRUE(proc.wait_for_line(kListening, 20s)) << proc.output();
+  EXPECT_NE(proc.output().find("secure_runtime.docker_runtime = \"runsc\" could not be checked "
+                               "against the Docker engine's runtimes (the engine is unreachable); "
+                               "it is checked before the first create"),
+            std::string::npos)
+      << proc.output();
+  EXPECT_NE(proc.output().find("secure_runtime.type = \"gvisor\" (informational)"),
+            std::string::npos)
+      << proc.output();
+  proc.signal(SIGTERM);
+  auto status = proc.wait(2000ms);
+  ASSERT_TRUE(status);
+  EXPECT_EQ(WEXITSTATUS(*status), 0);
+}
+
 TEST(ServerBinary, BadConfigExitsNonZeroNamingKeyFileAndLine) {
   TempDir dir;
   const std::string path = dir.str() + "/bad.toml";

@@ -50,6 +50,7 @@ Result<ContainerCreateBody> container_create_body(const ContainerSpec& spec,
     host["Memory"] = *memory;
   }
   if (options.pids_limit > 0) host["PidsLimit"] = options.pids_limit;
+  if (!options.oci_runtime.empty()) host["Runtime"] = options.oci_runtime;
   if (!options.drop_capabilities.empty()) host["CapDrop"] = options.drop_capabilities;
   json security = json::array();
   if (options.no_new_privileges) security.push_back("no-new-privileges:true");

@@ -15,7 +15,8 @@
 //   ExposedPorts  only when spec.network_mode is not "host" and spec.ports is not empty:
 //                 "<container port>/tcp" for each port
 //   HostConfig    NetworkMode = spec.network_mode; NanoCpus / Memory from spec.limits (when
-//                 set); PidsLimit (options.pids_limit > 0); CapDrop (non-empty
+//                 set); PidsLimit (options.pids_limit > 0); Runtime (options.oci_runtime,
+//                 when non-empty: the OCI runtime, e.g. runsc); CapDrop (non-empty
 //                 options.drop_capabilities); SecurityOpt ["no-new-privileges:true" (when
 //                 options.no_new_privileges), "apparmor=<profile>" (when set),
 //                 `seccomp_option` (when non-empty)], left out when empty; PortBindings

@@ -12,6 +12,9 @@
 
 namespace sbx {
 
+// When a sandbox image is pulled (docker.image_pull_policy; image_pull.h says what each does).
+enum class PullPolicy { kIfNotPresent, kAlways, kNever };
+
 struct DockerOptions {
   std::string host = "unix:///var/run/docker.sock";  // unix:///path or tcp://host:port
   std::chrono::seconds api_timeout{180};             // docker.api_timeout, per request
@@ -25,6 +28,10 @@ struct DockerOptions {
   std::string seccomp_profile;     // empty = engine default; "unconfined"; else a JSON file path
   std::int64_t pids_limit = 4096;  // <= 0: no limit
   std::string port_bind_ip = "0.0.0.0";
+  PullPolicy pull_policy = PullPolicy::kIfNotPresent;  // sandbox images only, not execd's
+  // HostConfig.Runtime of every sandbox container (secure_runtime.docker_runtime, e.g.
+  // "runsc"); empty = the engine's default runtime. See DockerRuntime::check_oci_runtime().
+  std::string oci_runtime;
   // The store's identity (EventStore::instance_id()). Every container, execd helper and
   // execd volume this runtime creates is labelled sandboxd.io/instance=<it>, and it sweeps
   // and prunes only helpers and volumes carrying it. Empty: unscoped (benchmarks and tests

@@ -1,5 +1,6 @@
 #include "src/runtime/docker/docker_runtime.h"
 
+#include <atomic>
 #include <chrono>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -65,8 +66,36 @@ struct DockerRuntime::Impl {
   std::unique_ptr<DockerEngine> engine;
   std::unique_ptr<ExecdInjection> execd;  // also sweeps helpers when execd_image is empty
   std::shared_ptr<spdlog::logger> log = logger("docker");
+  std::atomic<bool> oci_runtime_found{false};  // check_oci_runtime() succeeded once
 
   bool with_execd() const { return !options.execd_image.empty(); }
+
+  Result<void> check_oci_runtime() {
+    if (options.oci_runtime.empty() || oci_runtime_found.load()) return {};
+    auto r = engine->call("GET", "/info");
+    if (!r) return std::unexpected(r.error());
+    if (r->status != 200) return std::unexpected(engine_error(*r, "docker info"));
+    std::string names;
+    try {
+      const json info = json::parse(r->body);
+      if (info.contains("Runtimes") && info["Runtimes"].is_object()) {
+        for (const auto& [name, runtime] : info["Runtimes"].items()) {
+          if (name == options.oci_runtime) {
+            oci_runtime_found.store(true);
+            return {};
+          }
+          names += (names.empty() ? "" : ", ") + name;
+        }
+      }
+    } catch (const json::exception& e) {
+      return fail(ErrorCode::kInternal, std::string("docker info: malformed answer: ") + e.what());
+    }
+    return fail(ErrorCode::kFailedPrecondition,
+                std::string(kRuntimeNotAvailableCode) + ": secure_runtime.docker_runtime = \"" +
+                    options.oci_runtime + "\" is not a runtime of the Docker engine at " +
+                    options.host + " (its runtimes: " + (names.empty() ? "none" : names) + ")",
+                "secure_runtime.docker_runtime");
+  }
 
   // The body for `spec`, logging the reserved labels it leaves out.
   Result<json> create_body(const ContainerSpec& spec, const std::string& execd_volume) const {
@@ -127,14 +156,15 @@ struct DockerRuntime::Impl {
           log->warn("no execd volume ({}); copying execd into {} instead", v.error().message, name);
         }
       }
+      if (auto rt = check_oci_runtime(); !rt) return std::unexpected(rt.error());
       auto body = create_body(spec, volume);
       if (!body) return std::unexpected(body.error());
       std::string query = "?name=" + url_encode(name);
       if (spec.platform) {
         query += "&platform=" + url_encode(spec.platform->os + "/" + spec.platform->arch);
       }
-      auto created =
-          create_container_pulling(*engine, query, *body, spec.image_uri, spec.auth, spec.platform);
+      auto created = create_container_pulling(*engine, query, *body, spec.image_uri, spec.auth,
+                                              spec.platform, options.pull_policy);
       if (!created) return std::unexpected(created.error());
       if (created->status == 409) continue;  // created concurrently: look again
       if (created->status != 201) {
@@ -220,6 +250,8 @@ DockerRuntime::DockerRuntime(std::unique_ptr<Impl> impl) : impl_(std::move(impl)
 DockerRuntime::~DockerRuntime() = default;
 
 Result<std::string> DockerRuntime::api_version() { return impl_->engine->api_version(); }
+
+Result<void> DockerRuntime::check_oci_runtime() { return impl_->check_oci_runtime(); }
 
 Result<RuntimeInfo> DockerRuntime::create_and_start(const ContainerSpec& spec) {
   return impl_->create_and_start(spec);

@@ -1,21 +1,24 @@
 // DockerRuntime: the Runtime on the Docker Engine API (unix socket or tcp). A thin
 // coordinator over its parts in this folder:
 //   docker_engine.h    the engine client: API version negotiation, calls, error mapping
-//   image_pull.h       image pull with registry auth; the create that pulls on demand
+//   image_pull.h       image pull with registry auth; the create under the pull policy
 //   execd_injection.h  execd for every sandbox: the shared read-only volume, or a copy
 //   container_body.h   the pure ContainerSpec -> create body (labels, env, limits,
 //                      hardening, network mode, port bindings)
 //   event_watch.h      the lifecycle event stream
 //
 // create_and_start(spec), for the container `sandbox-<id>`:
-//   - creates it (pulling the image first when the engine lacks it, with X-Registry-Auth
-//     when spec.auth is set) with the body of container_create_body(): labels spec.labels
-//     (minus keys under sandboxd.io/ or *.sandboxd.io/: only sandboxd writes those; each
-//     dropped key is logged) + {sandboxd.io/id: id, sandboxd.io/instance:
-//     options.instance_id (when set)}, env + EXECD=/opt/opensandbox/execd, Entrypoint
-//     /opt/opensandbox/bootstrap.sh and Cmd the user's entrypoint, NanoCpus/Memory from the
-//     limits, PidsLimit, CapDrop, SecurityOpt no-new-privileges (+ apparmor, seccomp), the
-//     network mode, and in non-host modes ExposedPorts + PortBindings on
+//   - when options.oci_runtime is set and has not been found yet: check_oci_runtime();
+//   - creates it, getting the image as options.pull_policy says (image_pull.h: pulled when
+//     the engine lacks it, or checked with the registry on every create, or never pulled;
+//     with X-Registry-Auth when spec.auth is set), with the body of
+//     container_create_body(): labels spec.labels (minus keys under sandboxd.io/ or
+//     *.sandboxd.io/: only sandboxd writes those; each dropped key is logged) +
+//     {sandboxd.io/id: id, sandboxd.io/instance: options.instance_id (when set)}, env +
+//     EXECD=/opt/opensandbox/execd, Entrypoint /opt/opensandbox/bootstrap.sh and Cmd the
+//     user's entrypoint, NanoCpus/Memory from the limits, PidsLimit, Runtime
+//     (options.oci_runtime), CapDrop, SecurityOpt no-new-privileges (+ apparmor, seccomp),
+//     the network mode, and in non-host modes ExposedPorts + PortBindings on
 //     options.port_bind_ip;
 //   - gives it execd (ExecdInjection): the shared execd volume mounted read-only at
 //     /opt/opensandbox, or, when the engine cannot give the volume (a non-transient
@@ -25,8 +28,10 @@
 // With an empty options.execd_image nothing is injected and the user's entrypoint runs
 // as the container's entrypoint (used by benchmarks as the raw baseline).
 //
-// Errors: see runtime.h and docker_engine.h. A missing image that cannot be pulled is
-// kNotFound with a message starting "DOCKER::IMAGE_NOT_FOUND: ".
+// Errors: see runtime.h, docker_engine.h and image_pull.h. A missing image that cannot be
+// pulled is kNotFound with a message starting "DOCKER::IMAGE_NOT_FOUND: "; credentials the
+// registry refuses are kUnauthenticated "DOCKER::IMAGE_PULL_UNAUTHORIZED: ..."; an
+// options.oci_runtime the engine lacks is check_oci_runtime()'s error.
 //
 // Thread-safe: all state (negotiated version, execd cache) is behind mutexes; any number
 // of threads may call at once. watch() holds one streaming connection per call.
@@ -68,6 +73,15 @@ class DockerRuntime final : public Runtime {
 
   // The negotiated API version ("1.41"), negotiating if not done yet.
   Result<std::string> api_version();
+
+  // Whether the engine has options.oci_runtime among its runtimes (GET /info Runtimes);
+  // success at once when it is empty or was found before. The composition root calls it at
+  // startup and refuses to start on kFailedPrecondition: field
+  // "secure_runtime.docker_runtime", message "DOCKER::RUNTIME_NOT_AVAILABLE:
+  // secure_runtime.docker_runtime = "x" is not a runtime of the Docker engine at <host> (its
+  // runtimes: io.containerd.runc.v2, runc, ...)". An unreachable engine is the engine's
+  // error (kUnavailable); create_and_start() checks again until it has been found once.
+  Result<void> check_oci_runtime();
 
  private:
   struct Impl;

@@ -224,8 +224,8 @@ Sandbox evolve(const std::optional<Sandbox>& state, const Event& event) {
       sb.id = a->sandbox_id;
       sb.state = a->state == S::kPaused ? S::kPaused : S::kRunning;
       sb.status_reason = "adopted";
-      sb.status_message = std::string("adopted from ") + (a->source.empty() ? std::string("another server")
-                                                               : a->source);
+      sb.status_message =
+          std::string("adopted from ") + (a->source.empty() ? "another server" : a->source);
       sb.created_at = a->created_at != 0 ? a->created_at : event.time;
       sb.last_transition_at = event.time;
       sb.expires_at = a->expires_at;

@@ -89,8 +89,10 @@ TEST_F(Adopt, ReferenceSandboxesKeepWorkingUnderSandboxd) {
                     idd = d.value("id", "");
   ASSERT_TRUE(ref.pause(idb));
   const Json a_ref = ref.api().get("/v1/sandboxes/" + ida).json();
-  const std::string a_execd = ref.api().get("/v1/sandboxes/" + ida + "/endpoints/44772").str("endpoint");
-  const std::string a_http = ref.api().get("/v1/sandboxes/" + ida + "/endpoints/8080").str("endpoint");
+  const std::string a_execd =
+      ref.api().get("/v1/sandboxes/" + ida + "/endpoints/44772").str("endpoint");
+  const std::string a_http =
+      ref.api().get("/v1/sandboxes/" + ida + "/endpoints/8080").str("endpoint");
   ASSERT_FALSE(a_execd.empty());
   ASSERT_TRUE(ref.stop());
   // d's container dies: not running, not paused, so not adoptable.
@@ -177,7 +179,8 @@ TEST_F(Adopt, ReferenceSandboxesKeepWorkingUnderSandboxd) {
         return true;
       },
       milliseconds(wait_us / 1000), milliseconds(100));
-  ASSERT_NE(gone_at, 0) << "the 60 s sandbox did not expire; " << api().get(sandbox_path(idc)).describe();
+  ASSERT_NE(gone_at, 0) << "the 60 s sandbox did not expire; "
+                        << api().get(sandbox_path(idc)).describe();
   EXPECT_GE(gone_at, *c_deadline - kMicrosPerSecond) << "not before its deadline";
   EXPECT_LE(gone_at, *c_deadline + 5 * kMicrosPerSecond) << "on time";
   EXPECT_TRUE(poll_until([&] { return container_state(idc) == "absent"; }, milliseconds(10'000)));
@@ -198,6 +201,70 @@ TEST_F(Adopt, ReferenceSandboxesKeepWorkingUnderSandboxd) {
   EXPECT_EQ(wait_for_state(api(), ida, {"NotFound"}, milliseconds(30'000)), "NotFound");
   EXPECT_TRUE(poll_until([&] { return container_state(ida) == "absent"; }, milliseconds(10'000)));
   EXPECT_EQ(container_state(idd), "exited");
+}
+
+// `sandbox-events adopt` with sandboxd stopped; refused while sandboxd holds the store.
+TEST_F(Adopt, TheToolAdoptsOfflineAndRefusesBesideARunningServer) {
+  ReferenceServer ref(dir_->path() / "reference", docker_host_, reference_port_window());
+  ASSERT_TRUE(ref.start());
+  const Json a = ref.create(create_request(900, {{"team", "tools"}}));
+  const std::string id = a.value("id", "");
+  ASSERT_FALSE(id.empty());
+  ASSERT_TRUE(ref.stop());
+
+  // sandboxd with adoption at startup switched off: it leaves the container alone.
+  SandboxdOptions o = default_options();
+  const auto [low, high] = random_port_window();
+  o.runtime_toml = std::string("[runtime]\ntype = \"docker\"\nexecd_image = \"") +
+                   kTestExecdImage + "\"\n\n[docker]\nhost = \"" + docker_host_ +
+                   "\"\nnetwork_mode = \"bridge\"\nport_bind_ip = \"127.0.0.1\"\n"
+                   "host_ip = \"127.0.0.1\"\nport_range = \"" +
+                   std::to_string(low) + "-" + std::to_string(high) +
+                   "\"\nadopt_reference_sandboxes = false\n";
+  ASSERT_NO_FATAL_FAILURE(start_sandboxd(o));
+  EXPECT_NE(sandboxd_->log_tail(200).find("adopt_reference_sandboxes = false"), std::string::npos);
+  EXPECT_EQ(state_of(api(), id), "NotFound");
+  sleep_ms(3'000);  // a reconcile pass
+  EXPECT_EQ(container_state(id), "running") << "not adopted, not touched";
+
+  const std::string config = (dir_->path() / "sandboxd.toml").string();
+  auto run_tool = [&](int* status) {
+    ChildProcess p({std::string(SANDBOXD_BINARY_DIR) + "/sandbox-events", "adopt", "--config",
+                    config},
+                   {{"DOCKER_HOST", ""}, {"SANDBOX_CONFIG_PATH", ""}});
+    auto st = p.wait(milliseconds(60'000));
+    if (!st) {
+      p.signal(SIGKILL);
+      *status = -1;
+    } else {
+      *status = WIFEXITED(*st) ? WEXITSTATUS(*st) : -1;
+    }
+    p.drain(milliseconds(500));
+    return p.output();
+  };
+  int status = 0;
+  std::string output = run_tool(&status);
+  EXPECT_EQ(status, 2) << output;
+  EXPECT_NE(output.find("held by a running sandboxd"), std::string::npos) << output;
+
+  ASSERT_TRUE(sandboxd_->stop());
+  output = run_tool(&status);
+  EXPECT_EQ(status, 0) << output;
+  EXPECT_NE(output.find("1 adopted"), std::string::npos) << output;
+  output = run_tool(&status);
+  EXPECT_EQ(status, 0) << output;
+  EXPECT_NE(output.find("0 adopted"), std::string::npos) << output;
+  EXPECT_NE(output.find("1 already known"), std::string::npos) << output;
+
+  ASSERT_TRUE(sandboxd_->start());
+  EXPECT_EQ(state_of(api(), id), "Running");
+  EXPECT_EQ(get(id).value("metadata", Json::object()), (Json{{"team", "tools"}}));
+  std::string last;
+  EXPECT_TRUE(ping_execd(endpoint(id, 44772), milliseconds(15'000), &last)) << last;
+  Reply r = api().del(sandbox_path(id));
+  EXPECT_TRUE(r.status == 200 || r.status == 202 || r.status == 204) << r.describe();
+  EXPECT_EQ(wait_for_state(api(), id, {"NotFound"}, milliseconds(30'000)), "NotFound");
+  EXPECT_TRUE(poll_until([&] { return container_state(id) == "absent"; }, milliseconds(10'000)));
 }
 
 }  // namespace

@@ -21,8 +21,8 @@ namespace sbx {
 
 // One line of the engine's event stream. nullopt for an event that is not one of the six
 // lifecycle actions or belongs to no sandbox (neither sandboxd.io/id nor a reference
-// sandbox's opensandbox.io/id; egress sidecars and helpers are no sandbox); kInvalidArgument for a line that
-// is not a JSON event (the caller logs and skips it). The time is timeNano (else time, in
+// sandbox's opensandbox.io/id; egress sidecars and helpers are no sandbox);
+// kInvalidArgument for a line that is not a JSON event (the caller logs and skips it). The time is timeNano (else time, in
 // seconds); exit_code is the exitCode attribute of a die.
 Result<std::optional<RuntimeEvent>> parse_engine_event(std::string_view line);
 

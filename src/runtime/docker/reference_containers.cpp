@@ -130,7 +130,8 @@ ReferenceCandidate reference_candidate(const json& inspect, const json& image_la
   } else if (status == "running") {
     a.state = SandboxState::kRunning;
   } else {
-    return skip(std::string("container is ") + (status.empty() ? std::string("in no known state") : status) +
+    const std::string what = status.empty() ? std::string("in no known state") : status;
+    return skip(std::string("container is ") + what +
                 "; only running and paused containers are adopted");
   }
 

@@ -61,7 +61,12 @@ int run_adopt(const AdoptOptions& options, std::ostream& out, std::ostream& err)
                   " does not answer: " + ping.error().message);
   }
   set_log_level("info");  // the per-sandbox lines are the command's report
-  auto summary = adopt_reference_sandboxes(**runtime, **store, clock, "sandbox-events");
+  ReferenceAdoptionOptions ref;
+  ref.actor = "sandbox-events";
+  ref.metadata_dir = options.reference_metadata_dir.empty()
+                         ? default_reference_metadata_dir()
+                         : std::filesystem::path(expand_home(options.reference_metadata_dir));
+  auto summary = adopt_reference_sandboxes(**runtime, **store, clock, ref);
   if (!summary) return refuse(summary.error().message);
   out << "reference server sandboxes: " << summary->found << " found, " << summary->adopted
       << " adopted (" << summary->expired << " already expired), " << summary->already_known

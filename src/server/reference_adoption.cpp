@@ -1,5 +1,11 @@
 #include "src/server/reference_adoption.h"
 
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <sstream>
 #include <utility>
 #include <vector>
 
@@ -8,9 +14,75 @@
 #include "src/service/adoption.h"
 
 namespace sbx {
+namespace {
+
+// A reference override file as JSON; nullopt when absent; a JSON null with a warning when
+// it cannot be used (not a regular file, too large, unreadable, not JSON).
+std::optional<nlohmann::json> read_override(const std::filesystem::path& path) {
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) return std::nullopt;
+  auto log = logger("adopt");
+  constexpr std::uintmax_t kMaxBytes = 1 << 20;
+  if (!std::filesystem::is_regular_file(path, ec) ||
+      std::filesystem::file_size(path, ec) > kMaxBytes || ec) {
+    log->warn("ignoring {}: not a regular file of at most 1 MiB", path.string());
+    return nlohmann::json();
+  }
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream text;
+  text << in.rdbuf();
+  nlohmann::json j = nlohmann::json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) {
+    log->warn("ignoring {}: not JSON", path.string());
+    return nlohmann::json();
+  }
+  return j;
+}
+
+// What the reference server changed after the create: its override files win.
+void apply_overrides(const std::filesystem::path& dir, SandboxAdopted& a) {
+  if (dir.empty()) return;
+  auto log = logger("adopt");
+  if (auto m = read_override(dir / (a.sandbox_id + ".json")); m && !m->is_null()) {
+    if (m->is_object()) {
+      std::map<std::string, std::string> metadata;
+      for (const auto& [k, v] : m->items())
+        if (v.is_string()) metadata.emplace(k, v.get<std::string>());
+      a.metadata = std::move(metadata);
+      log->info("sandbox {}: metadata from the reference server's {}", a.sandbox_id,
+                (dir / (a.sandbox_id + ".json")).string());
+    } else {
+      log->warn("sandbox {}: ignoring its reference metadata file: not a JSON object",
+                a.sandbox_id);
+    }
+  }
+  const auto expiration = dir / "_expiration" / (a.sandbox_id + ".json");
+  if (auto e = read_override(expiration); e && !e->is_null()) {
+    const nlohmann::json& v =
+        e->is_object() && e->contains("expires_at") ? (*e)["expires_at"] : nlohmann::json();
+    auto t = v.is_string() ? parse_rfc3339(v.get<std::string>()) : std::nullopt;
+    if (t) {
+      a.expires_at = *t;
+      log->info("sandbox {}: expiry {} from the reference server's {} (a renewal)", a.sandbox_id,
+                format_rfc3339(*t), expiration.string());
+    } else {
+      log->warn("sandbox {}: ignoring {}: no expires_at time with an offset", a.sandbox_id,
+                expiration.string());
+    }
+  }
+}
+
+}  // namespace
+
+std::filesystem::path default_reference_metadata_dir() {
+  const char* home = std::getenv("HOME");
+  if (home == nullptr || *home == '\0') return {};
+  return std::filesystem::path(home) / ".opensandbox" / "metadata";
+}
 
 Result<AdoptionSummary> adopt_reference_sandboxes(DockerRuntime& runtime, EventStore& store,
-                                                  const Clock& clock, const std::string& actor) {
+                                                  const Clock& clock,
+                                                  const ReferenceAdoptionOptions& ref) {
   auto log = logger("adopt");
   auto found = runtime.reference_sandboxes();
   if (!found) return std::unexpected(found.error());
@@ -31,10 +103,13 @@ Result<AdoptionSummary> adopt_reference_sandboxes(DockerRuntime& runtime, EventS
       continue;
     }
     names.push_back(c.container_name);
+    if (store.stream_version(stream_of(c.sandbox_id)) == 0) {
+      apply_overrides(ref.metadata_dir, *c.adopted);
+    }
     candidates.push_back(std::move(*c.adopted));
   }
   AdoptionOptions options;
-  options.actor = actor;
+  options.actor = ref.actor;
   options.metadata_key_problem = [](std::string_view k) { return api::metadata_key_problem(k); };
   options.metadata_value_problem = [](std::string_view v) {
     return api::metadata_value_problem(v);

@@ -147,7 +147,10 @@ void Server::adopt_at_startup(Parts& p, bool engine_reachable) {
   auto* docker =
       dynamic_cast<DockerRuntime*>(&static_cast<InstrumentedRuntime&>(*p.runtime).inner());
   if (docker == nullptr) return;
-  if (auto r = adopt_reference_sandboxes(*docker, *p.store, p.clock, "server"); !r) {
+  ReferenceAdoptionOptions options;
+  options.actor = "server";
+  options.metadata_dir = default_reference_metadata_dir();
+  if (auto r = adopt_reference_sandboxes(*docker, *p.store, p.clock, options); !r) {
     log->warn("adopting the reference server's sandboxes failed ({}); serving without them",
               r.error().message);
   }

@@ -117,6 +117,10 @@ int run_cli(int argc, const char* const* argv, std::ostream& out, std::ostream& 
   std::string config_path;
   adopt->add_option("--config", config_path,
                     "sandboxd configuration (docker.*, store.path); default: sandboxd's lookup");
+  std::string reference_metadata;
+  adopt->add_option("--reference-metadata", reference_metadata,
+                    "The reference server's metadata override directory (renewals, patched "
+                    "metadata); default: ~/.opensandbox/metadata");
 
   try {
     app.parse(argc, argv);
@@ -164,6 +168,7 @@ int run_cli(int argc, const char* const* argv, std::ostream& out, std::ostream& 
     }
     AdoptOptions a;
     a.config_path = config_path;
+    a.reference_metadata_dir = reference_metadata;
     if (data_option->count() > 0) a.data_dir = data_dir;
     return commands.adopt(a, out, err);
   }

@@ -9,8 +9,8 @@
 //     replay  --into DIR
 //     verify  [--scratch DIR] [--max-differences N]
 //     stats
-//     adopt   [--config PATH]   (offline: no sandboxd may hold the store; --data defaults to
-//                                the configuration's store.path here)
+//     adopt   [--config PATH] [--reference-metadata DIR]   (offline: no sandboxd may hold
+//             the store; --data defaults to the configuration's store.path here)
 //   filters: --sandbox ID | --stream NAME, --from N, --to N, --since TIME, --until TIME,
 //            --type T (repeatable, or comma-separated)
 //

@@ -94,6 +94,9 @@ struct StatsOptions {
 struct AdoptOptions {
   std::string config_path;              // --config; "" = sandboxd's own lookup
   std::optional<std::string> data_dir;  // --data when given, else the config's store.path
+  // --reference-metadata: the reference server's override directory (its PATCHed metadata
+  // and renewals); "" = ~/.opensandbox/metadata, its default.
+  std::string reference_metadata_dir;
 };
 using AdoptCommand =
     std::function<int(const AdoptOptions& options, std::ostream& out, std::ostream& err)>;

@@ -210,6 +210,14 @@ TEST_F(Adopt, TheToolAdoptsOfflineAndRefusesBesideARunningServer) {
   const Json a = ref.create(create_request(900, {{"team", "tools"}}));
   const std::string id = a.value("id", "");
   ASSERT_FALSE(id.empty());
+  // Changed after the create: the reference keeps both in its override files under HOME.
+  const Micros renewed = wall_now() + 7200 * kMicrosPerSecond;
+  Reply renew = ref.api().post("/v1/sandboxes/" + id + "/renew-expiration",
+                               {{"expiresAt", format_rfc3339(renewed)}});
+  EXPECT_EQ(renew.status, 200) << renew.describe();
+  Reply patch = ref.api().request("PATCH", "/v1/sandboxes/" + id + "/metadata",
+                                  Json{{"stage", "adopted"}}.dump());
+  EXPECT_EQ(patch.status, 200) << patch.describe();
   ASSERT_TRUE(ref.stop());
 
   // sandboxd with adoption at startup switched off: it leaves the container alone.
@@ -231,7 +239,10 @@ TEST_F(Adopt, TheToolAdoptsOfflineAndRefusesBesideARunningServer) {
   auto run_tool = [&](int* status) {
     ChildProcess p({std::string(SANDBOXD_BINARY_DIR) + "/sandbox-events", "adopt", "--config",
                     config},
-                   {{"DOCKER_HOST", ""}, {"SANDBOX_CONFIG_PATH", ""}});
+                   {{"DOCKER_HOST", ""},
+                    {"SANDBOX_CONFIG_PATH", ""},
+                    // Where the reference kept its overrides (~/.opensandbox/metadata).
+                    {"HOME", (dir_->path() / "reference" / "home").string()}});
     auto st = p.wait(milliseconds(60'000));
     if (!st) {
       p.signal(SIGKILL);
@@ -258,7 +269,11 @@ TEST_F(Adopt, TheToolAdoptsOfflineAndRefusesBesideARunningServer) {
 
   ASSERT_TRUE(sandboxd_->start());
   EXPECT_EQ(state_of(api(), id), "Running");
-  EXPECT_EQ(get(id).value("metadata", Json::object()), (Json{{"team", "tools"}}));
+  EXPECT_EQ(get(id).value("metadata", Json::object()),
+            (Json{{"team", "tools"}, {"stage", "adopted"}}))
+      << "the reference's PATCH, from its override file";
+  EXPECT_EQ(parse_rfc3339(get(id).value("expiresAt", "")), renewed)
+      << "the reference's renewal, from its override file";
   std::string last;
   EXPECT_TRUE(ping_execd(endpoint(id, 44772), milliseconds(15'000), &last)) << last;
   Reply r = api().del(sandbox_path(id));

@@ -7,6 +7,7 @@
 
 #include <set>
 
+#include "events/decider.h"
 #include "src/common/clock.h"
 #include "src/service/sandbox_service.h"
 #include "tests/support/temp_dir.h"

@@ -73,9 +73,7 @@ TEST(Summary, DescribesThePayloadOnOneShortLine) {
   adopted.metadata = {{"team", "ml"}};
   adopted.state = SandboxState::kPaused;
   adopted.source = "opensandbox-server";
-  EXPECT_EQ(data_summary(adopted),
-            "Paused from opensandbox-server runtimeId=c0ffee image=busybox:1 expires=never "
-            "metadata=team=ml");
+  EXPECT_EQ(data_summary(adopted), "Paused image=busybox:1 expires=never metadata=team=ml");
   std::string long_message(200, 'x');
   std::string s = data_summary(PauseFailed{long_message});
   EXPECT_EQ(s.size(), kSummaryWidth);

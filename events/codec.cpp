@@ -32,7 +32,7 @@ constexpr SchemaVersion kSchemaVersions[] = {
     {"ResumeFailed", 1},       {"ExpirationRenewed", 1},   {"MetadataPatched", 1},
     {"DeletionRequested", 1},  {"SandboxTerminated", 1},   {"SandboxFailed", 1},
     {"ServerStarted", 1},      {"OrphanRemoved", 1},       {"ReconcileFinding", 1},
-    {"MigrationApplied", 1},
+    {"MigrationApplied", 1},   {"SandboxAdopted", 1},
 };
 static_assert(std::size(kSchemaVersions) == std::variant_size_v<EventData>);
 
@@ -168,6 +168,18 @@ void write_data(JsonWriter& w, const EventData& data) {
                    w.key("metadata");
                    write_string_map(w, e.metadata);
                    if (e.expires_at) w.time_member("expiresAt", *e.expires_at);
+                 },
+                 [&](const SandboxAdopted& e) {
+                   w.member("sandboxId", e.sandbox_id);
+                   w.member("runtimeId", e.runtime_id);
+                   w.key("spec");
+                   write_spec(w, e.spec);
+                   w.key("metadata");
+                   write_string_map(w, e.metadata);
+                   if (e.expires_at) w.time_member("expiresAt", *e.expires_at);
+                   w.member("state", to_string(e.state));
+                   if (e.created_at != 0) w.time_member("createdAt", e.created_at);
+                   w.member("source", e.source);
                  },
                  [&](const ProvisioningStarted& e) { w.member("worker", e.worker); },
                  [&](const SandboxStarted& e) {
@@ -437,6 +449,34 @@ EventData decode_data(std::string_view type, Object v) {
         e.metadata = get_string_map(x, p);
       else if (is(k, "expiresAt"))
         e.expires_at = get_time(x, p);
+    });
+    return e;
+  }
+  if (is(type, "SandboxAdopted")) {
+    SandboxAdopted e;
+    bool has_spec = false;
+    fields([&](std::string_view k, Value x, const Path& p) {
+      if (is(k, "sandboxId")) {
+        e.sandbox_id = get_string(x, p);
+      } else if (is(k, "runtimeId")) {
+        e.runtime_id = get_string(x, p);
+      } else if (is(k, "spec")) {
+        decode_spec(x, p, e.spec, has_spec);
+      } else if (is(k, "metadata")) {
+        e.metadata = get_string_map(x, p);
+      } else if (is(k, "expiresAt")) {
+        e.expires_at = get_time(x, p);
+      } else if (is(k, "state")) {
+        const std::string name = get_string(x, p);
+        const auto st = parse_state(name);
+        if (!st || (*st != SandboxState::kRunning && *st != SandboxState::kPaused))
+          bad(p.str() + ": an adopted sandbox is Running or Paused, got \"" + name + "\"");
+        e.state = *st;
+      } else if (is(k, "createdAt")) {
+        e.created_at = get_time(x, p);
+      } else if (is(k, "source")) {
+        e.source = get_string(x, p);
+      }
     });
     return e;
   }

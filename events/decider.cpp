@@ -220,6 +220,18 @@ Sandbox evolve(const std::optional<Sandbox>& state, const Event& event) {
       sb.expires_at = r->expires_at;
       sb.metadata = r->metadata;
       sb.spec = r->spec;
+    } else if (const auto* a = std::get_if<SandboxAdopted>(&event.data)) {
+      sb.id = a->sandbox_id;
+      sb.state = a->state == S::kPaused ? S::kPaused : S::kRunning;
+      sb.status_reason = "adopted";
+      sb.status_message =
+          std::string("adopted from ") + (a->source.empty() ? "another server" : a->source);
+      sb.created_at = a->created_at != 0 ? a->created_at : event.time;
+      sb.last_transition_at = event.time;
+      sb.expires_at = a->expires_at;
+      sb.metadata = a->metadata;
+      sb.spec = a->spec;
+      sb.runtime_id = a->runtime_id;
     } else {
       sb.id = id_of_stream(event.stream);
     }
@@ -296,7 +308,8 @@ Sandbox evolve(const std::optional<Sandbox>& state, const Event& event) {
                    sb.address.clear();
                    transition(sb, S::kFailed, t, e.error_code, e.message);
                  },
-                 // SandboxRequested on an existing stream, ProvisioningStarted and system-stream
+                 // SandboxRequested or SandboxAdopted on an existing stream, ProvisioningStarted
+                 // and system-stream
                  // events change nothing but the version.
                  [&](const auto&) {},
              },

@@ -37,7 +37,9 @@ inline constexpr std::size_t kMaxMetadataEntries = 64;
                                                     const Command& command, Micros now);
 
 // Folds `event` (a sandbox-stream event) into `state`. `state` is nullopt before the
-// stream's first event. Sets version, last_transition_at (on a state change), etc.
+// stream's first event (SandboxRequested -> Pending; SandboxAdopted -> its Running or
+// Paused state, status reason "adopted", created_at the container's). Sets version,
+// last_transition_at (on a state change), etc.
 [[nodiscard]] Sandbox evolve(const std::optional<Sandbox>& state, const Event& event);
 
 // The reason recorded on the envelope of events produced by `command`.

@@ -46,10 +46,17 @@ std::string_view event_type(const EventData& data) {
           return "ReconcileFinding";
         else if constexpr (std::is_same_v<T, MigrationApplied>)
           return "MigrationApplied";
+        else if constexpr (std::is_same_v<T, SandboxAdopted>)
+          return "SandboxAdopted";
         else
           static_assert(sizeof(T) == 0, "event type without a name");
       },
       data);
+}
+
+bool opens_sandbox_stream(const EventData& data) {
+  return std::holds_alternative<SandboxRequested>(data) ||
+         std::holds_alternative<SandboxAdopted>(data);
 }
 
 }  // namespace sbx

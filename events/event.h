@@ -27,6 +27,23 @@ struct SandboxRequested {          // -> Pending
   std::optional<Micros> expires_at;
   bool operator==(const SandboxRequested&) const = default;
 };
+// A running or paused container that another server (the reference opensandbox-server)
+// created was taken over: the stream starts here instead of with SandboxRequested, and the
+// sandbox is Running or Paused at once (nothing is provisioned). The spec records what the
+// container shows (image, command, limits, network mode, published ports); env is not
+// recorded. `created_at` is the container's creation time (0: unknown, the event time is
+// used). `source` names the server it came from ("opensandbox-server").
+struct SandboxAdopted {            // -> Running | Paused
+  std::string sandbox_id;
+  std::string runtime_id;
+  SandboxSpec spec;
+  std::map<std::string, std::string> metadata;
+  std::optional<Micros> expires_at;
+  SandboxState state = SandboxState::kRunning;  // kRunning or kPaused only
+  Micros created_at = 0;
+  std::string source;
+  bool operator==(const SandboxAdopted&) const = default;
+};
 struct ProvisioningStarted {       // a worker picked the request up (state unchanged)
   std::string worker;
   bool operator==(const ProvisioningStarted&) const = default;
@@ -116,7 +133,11 @@ using EventData =
                  PauseRequested, SandboxPaused, PauseFailed, ResumeRequested, SandboxResumed,
                  ResumeFailed, ExpirationRenewed, MetadataPatched, DeletionRequested,
                  SandboxTerminated, SandboxFailed, ServerStarted, OrphanRemoved,
-                 ReconcileFinding, MigrationApplied>;
+                 ReconcileFinding, MigrationApplied, SandboxAdopted>;
+
+// Whether `data` may open a sandbox stream (SandboxRequested or SandboxAdopted): a stream
+// whose first event is anything else is not projected.
+bool opens_sandbox_stream(const EventData& data);
 
 // "SandboxRequested", ... (the `type` field of the envelope).
 std::string_view event_type(const EventData& data);

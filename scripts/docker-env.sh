@@ -31,13 +31,18 @@
 #                            `busybox httpd -f -p 44772 -h /www`, /www/ping and
 #                            /www/proxy/44772/ping answer 200 (copied into another
 #                            busybox image it writes its own /tmp/.execd-www), and
-#                            /bootstrap.sh starts $EXECD
-#                            in the background and then exec "$@".
+#                            /bootstrap.sh starts $EXECD (or, run as
+#                            /opt/opensandbox/bootstrap.sh as the reference server
+#                            does, the execd beside it) in the background and then
+#                            exec "$@".
 set -euo pipefail
 
 BUSYBOX_IMAGE="sandboxd-test/busybox:1"
 EXECD_IMAGE="sandboxd-test/execd:1"
 TEST_RUNTIME="sandboxd-test-runc"
+# Bumped whenever the stand-in execd or bootstrap.sh changes (build_images rebuilds).
+# 2: bootstrap.sh also starts /opt/opensandbox/execd without $EXECD (the reference server).
+EXECD_REVISION=2
 READY_TIMEOUT_S=${SANDBOXD_DOCKER_READY_TIMEOUT:-60}
 STOP_TIMEOUT_S=${SANDBOXD_DOCKER_STOP_TIMEOUT:-40}
 
@@ -130,8 +135,10 @@ make_bridge() {
 
 build_images() {
   engine_answers || die "no engine answers at $HOST"
+  # The execd image carries the revision of its stand-in scripts: an older one is rebuilt.
   if docker_cli image inspect "$BUSYBOX_IMAGE" >/dev/null 2>&1 &&
-     docker_cli image inspect "$EXECD_IMAGE" >/dev/null 2>&1; then
+     [[ "$(docker_cli image inspect -f '{{index .Config.Labels "sandboxd-test.revision"}}' \
+           "$EXECD_IMAGE" 2>/dev/null)" == "$EXECD_REVISION" ]]; then
     log "test images present"
     return 0
   fi
@@ -166,12 +173,18 @@ exec /bin/busybox httpd -f -p 44772 -h "$www"
 EOF
   cat >"$root/bootstrap.sh" <<'EOF'
 #!/bin/sh
-# Starts execd in the background, then runs the sandbox's entrypoint.
-if [ -n "$EXECD" ]; then "$EXECD" & fi
+# Starts execd in the background, then runs the sandbox's entrypoint. execd is $EXECD
+# (sandboxd sets it), else the execd beside this script (the reference server copies both
+# into /opt/opensandbox and sets no EXECD).
+execd=${EXECD:-${0%/*}/execd}
+if [ -n "$EXECD" ] || [ "${0%/*}" = /opt/opensandbox ]; then
+  if [ -x "$execd" ]; then "$execd" & fi
+fi
 exec "$@"
 EOF
   chmod 0755 "$root/execd" "$root/bootstrap.sh"
-  tar -C "$root" -c . | docker_cli import -c 'ENV PATH=/bin' - "$EXECD_IMAGE" >/dev/null
+  tar -C "$root" -c . | docker_cli import -c 'ENV PATH=/bin' \
+    -c "LABEL sandboxd-test.revision=$EXECD_REVISION" - "$EXECD_IMAGE" >/dev/null
   rm -rf "$root"
   log "built $BUSYBOX_IMAGE and $EXECD_IMAGE"
 }

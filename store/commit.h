@@ -32,7 +32,7 @@ struct CommitStats {
 
 // What one event did to its sandbox's projection. Only events that the projection folded
 // have one: events of a sandbox stream that is projected (it starts with SandboxRequested
-// and its sandbox had not left the projection before the event).
+// or SandboxAdopted, and its sandbox had not left the projection before the event).
 struct SandboxChange {
   std::uint64_t position = 0;        // the event's
   std::optional<SandboxState> from;  // the projected state before it; nullopt: it created it

@@ -57,8 +57,8 @@
 // - The sandboxes projection holds live sandboxes only: a sandbox that becomes Terminated,
 //   or is deleted while Failed, is removed from it (and from the expiry and by_state
 //   indexes) while its history stays in the log. Events appended to the stream of a removed
-//   sandbox, or to a sandbox stream whose first event is not SandboxRequested, change no
-//   projection.
+//   sandbox, or to a sandbox stream whose first event is neither SandboxRequested nor
+//   SandboxAdopted (events/event.h opens_sandbox_stream), change no projection.
 // - The expiry index holds (expires_at, id) of every live sandbox that has a deadline and is
 //   not Stopping, Failed or Terminated; a renewal moves the entry in the same batch.
 // - An event with an empty event_id gets a fresh UUID. An append whose event ids were all
@@ -176,7 +176,7 @@ struct AppendResult {
   // projection now holds (get_sandbox returns it until the next change), or — when this
   // append took the sandbox out of the projection (Terminated, or deleted while Failed) —
   // its final state, which no read serves any more. Null when the stream is not a sandbox
-  // stream or has no projection (it did not start with SandboxRequested, or its sandbox
+  // stream or has no projection (it did not start with SandboxRequested/-Adopted, or its sandbox
   // had left the projection before), and on a deduplicated append (nothing was appended:
   // read the projection with get_sandbox).
   std::shared_ptr<const Sandbox> sandbox;

@@ -30,8 +30,8 @@ std::optional<std::uint64_t> SandboxProjection::cached_version(std::string_view 
 void project(StreamWork& w, const Event& e, std::vector<SandboxChange>* changes) {
   if (!w.sandbox || w.removed) return;
   if (w.touched && !w.state && w.after) w.state = *w.after;  // reopened by a later append
-  if (!w.state && !std::holds_alternative<SandboxRequested>(e.data)) {
-    w.removed = true;  // a sandbox stream must start with SandboxRequested to be projected
+  if (!w.state && !opens_sandbox_stream(e.data)) {
+    w.removed = true;  // a sandbox stream must start with SandboxRequested/-Adopted
     return;
   }
   std::optional<SandboxState> from;

@@ -9,7 +9,7 @@
 //
 // Rules (store/FORMAT.md, event_store.h): the table holds live sandboxes only (not
 // Terminated, not deleted); a sandbox stream is projected only if it starts with
-// SandboxRequested; the expiry index holds live sandboxes with a deadline that are not
+// SandboxRequested or SandboxAdopted; the expiry index holds live sandboxes with a deadline that are not
 // Stopping or Failed; by_state holds every live sandbox.
 //
 // Thread-safety: SandboxProjection's fields are guarded by `mu` (shared for reads,

@@ -84,7 +84,7 @@ Result<void> rebuild_record(StoreParts& p, const std::string& id, const std::str
   const std::string stream = stream_of(id);
   const std::string prefix = keys::stream_prefix(stream);
   std::optional<Sandbox> state;
-  bool unprojected = false;  // the stream does not start with SandboxRequested
+  bool unprojected = false;  // the stream does not start with SandboxRequested/-Adopted
   std::uint64_t version = 0;
   std::size_t events = 0;
   std::optional<CorruptEvent> bad;
@@ -111,7 +111,7 @@ Result<void> rebuild_record(StoreParts& p, const std::string& id, const std::str
       }
       ++events;
       if (unprojected || (state && !is_live(*state))) continue;
-      if (!state && !std::holds_alternative<SandboxRequested>(e->data)) {
+      if (!state && !opens_sandbox_stream(e->data)) {
         unprojected = true;
         continue;
       }

@@ -177,6 +177,7 @@ void build(Ctx& ctx, const toml::table* root, const EnvMap& env, Config& c) {
   docker.integer("api_timeout", 1, kNoMax, c.docker.api_timeout);
   docker.string_list("drop_capabilities", c.docker.drop_capabilities);
   docker.boolean("no_new_privileges", c.docker.no_new_privileges);
+  docker.boolean("adopt_reference_sandboxes", c.docker.adopt_reference_sandboxes);
   docker.optional_string("apparmor_profile", c.docker.apparmor_profile);
   docker.optional_string("seccomp_profile", c.docker.seccomp_profile);
   docker.integer("pids_limit", -1, kNoMax, c.docker.pids_limit);

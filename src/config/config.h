@@ -154,6 +154,9 @@ struct DockerConfig {
   // DOCKER_CERT_PATH (default ~/.docker) override; ca.pem, cert.pem, key.pem in cert_path.
   bool tls_verify = false;
   std::string cert_path = "~/.docker";
+  // At startup, record the reference server's running/paused sandbox containers on this
+  // engine (labelled opensandbox.io/id) as adopted sandboxes (src/service/adoption.h).
+  bool adopt_reference_sandboxes = true;
   bool operator==(const DockerConfig&) const = default;
 };
 

@@ -168,6 +168,9 @@ std::string render_example_config(std::string_view kind) {
   w.key("Host ports handed out to sandboxes, \"LOW-HIGH\".", "port_range",
         toml_string(std::to_string(d.docker.port_range_low) + "-" +
                     std::to_string(d.docker.port_range_high)));
+  w.key("At startup, adopt the running and paused sandboxes of a reference server\n"
+        "# (opensandbox-server) on this engine, so they keep working and expire on time.",
+        "adopt_reference_sandboxes", toml_bool(d.docker.adopt_reference_sandboxes));
   w.raw("# The reference server's names are read too: publish_host (= port_bind_ip) and\n"
         "# port_range_min / port_range_max (= the two ends of port_range; one form only).\n");
 

@@ -24,6 +24,7 @@
 #include "src/runtime/docker/docker_runtime.h"
 #include "src/server/api_options.h"
 #include "src/server/log_metrics.h"
+#include "src/server/reference_adoption.h"
 #include "src/server/runtime_factory.h"
 #include "src/server/instrumented_runtime.h"
 #include "src/server/kubernetes_options.h"
@@ -168,6 +169,34 @@ Result<void> Server::add_kubernetes_metrics(Parts& p, KubernetesRuntime& kube) {
   return {};
 }
 
+// docker.adopt_reference_sandboxes: the reference server's sandboxes on the engine become
+// adopted sandboxes (src/server/reference_adoption.h). Never fatal: the server runs without.
+void Server::adopt_at_startup(Parts& p, bool engine_reachable) {
+  const Config& config = p.config;
+  if (config.runtime.type != RuntimeType::kDocker) return;
+  auto log = logger("server");
+  if (!config.docker.adopt_reference_sandboxes) {
+    log->info("docker.adopt_reference_sandboxes = false: the reference server's sandboxes are "
+              "not adopted");
+    return;
+  }
+  if (!engine_reachable || !p.store->writable()) {
+    log->warn("not adopting the reference server's sandboxes now: {}",
+              engine_reachable ? "the store cannot write" : "the engine is not reachable");
+    return;
+  }
+  auto* docker =
+      dynamic_cast<DockerRuntime*>(&static_cast<InstrumentedRuntime&>(*p.runtime).inner());
+  if (docker == nullptr) return;
+  ReferenceAdoptionOptions options;
+  options.actor = "server";
+  options.metadata_dir = default_reference_metadata_dir();
+  if (auto r = adopt_reference_sandboxes(*docker, *p.store, p.clock, options); !r) {
+    log->warn("adopting the reference server's sandboxes failed ({}); serving without them",
+              r.error().message);
+  }
+}
+
 Server::Server(std::unique_ptr<Parts> parts) : parts_(std::move(parts)) {}
 Server::~Server() { stop(); }
 
@@ -254,14 +283,17 @@ Result<std::unique_ptr<Server>> Server::create(const Config& config, const Serve
     log->error("recording ServerStarted failed ({}); serving anyway", r.error().message);
   }
 
-  p->service = std::make_unique<SandboxService>(*p->store, p->clock, service_options_from(config));
-  p->reads = std::make_unique<EventReads>(*p->store);
-
   if (!ping) {
     log->warn("{} is not reachable ({}); serving reads, mutations answer 503 until it is",
               runtimes.describe(config), ping.error().message);
-    p->service->set_runtime_available(false);
   }
+  // Before the service (its port allocator seeds from the live projection, adopted
+  // sandboxes' host ports included) and before the workers start.
+  adopt_at_startup(*p, ping.has_value());
+
+  p->service = std::make_unique<SandboxService>(*p->store, p->clock, service_options_from(config));
+  p->reads = std::make_unique<EventReads>(*p->store);
+  if (!ping) p->service->set_runtime_available(false);
 
   Parts* raw = p.get();
   if (config.runtime.type == RuntimeType::kKubernetes) {

@@ -73,6 +73,9 @@ class Server {
   // The Lease changed hands (Kubernetes): start the workers and serve mutations, or stop
   // them and serve reads only. Runs on the elector's thread.
   static void on_lease(Parts& parts, bool leading);
+  // Docker, docker.adopt_reference_sandboxes: the reference server's sandboxes on the engine
+  // become adopted sandboxes (reference_adoption.h). Never fatal (logged).
+  static void adopt_at_startup(Parts& parts, bool engine_reachable);
   // sandboxd_kubernetes_* (pod informer and Lease), read at each scrape.
   [[nodiscard]] static Result<void> add_kubernetes_metrics(Parts& parts, KubernetesRuntime& kube);
   std::unique_ptr<Parts> parts_;

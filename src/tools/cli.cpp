@@ -69,14 +69,15 @@ Result<DumpOptions> to_dump_options(const FilterArgs& a, const std::string& data
 }  // namespace
 
 int run_cli(int argc, const char* const* argv, std::ostream& out, std::ostream& err,
-            const std::atomic<bool>* stop) {
+            const std::atomic<bool>* stop, const CliCommands& commands) {
   CLI::App app{"sandbox-events: audit a sandboxd event log (works beside a running server)",
                "sandbox-events"};
   app.require_subcommand(1);
   app.fallthrough();  // --data after the command too
   std::string data_dir = kDefaultDataDir;
   bool verbose = false;
-  app.add_option("--data", data_dir, "sandboxd data directory (store.path)")->capture_default_str();
+  auto* data_option = app.add_option("--data", data_dir, "sandboxd data directory (store.path)")
+                          ->capture_default_str();
   app.add_flag("--verbose", verbose, "Log what the store does (to stderr)");
 
   FilterArgs dump_args, follow_args;
@@ -108,6 +109,18 @@ int run_cli(int argc, const char* const* argv, std::ostream& out, std::ostream& 
       ->check(CLI::PositiveNumber);
 
   auto* stats = app.add_subcommand("stats", "Events by type, sandboxes by state, log size");
+
+  auto* adopt = app.add_subcommand(
+      "adopt",
+      "Record the reference server's running and paused sandboxes on the Docker engine "
+      "(offline: stop sandboxd first)");
+  std::string config_path;
+  adopt->add_option("--config", config_path,
+                    "sandboxd configuration (docker.*, store.path); default: sandboxd's lookup");
+  std::string reference_metadata;
+  adopt->add_option("--reference-metadata", reference_metadata,
+                    "The reference server's metadata override directory (renewals, patched "
+                    "metadata); default: ~/.opensandbox/metadata");
 
   try {
     app.parse(argc, argv);
@@ -148,6 +161,17 @@ int run_cli(int argc, const char* const* argv, std::ostream& out, std::ostream& 
     return run_verify(v, out, err);
   }
   if (stats->parsed()) return run_stats({data_dir}, out, err);
+  if (adopt->parsed()) {
+    if (!commands.adopt) {
+      return usage_error(
+          Error(ErrorCode::kFailedPrecondition, "adopt is not available in this build"));
+    }
+    AdoptOptions a;
+    a.config_path = config_path;
+    a.reference_metadata_dir = reference_metadata;
+    if (data_option->count() > 0) a.data_dir = data_dir;
+    return commands.adopt(a, out, err);
+  }
   return usage_error(Error(ErrorCode::kInvalidArgument, "no command given"));
 }
 

@@ -105,6 +105,13 @@ std::string data_summary(const EventData& data) {
           [](const MigrationApplied& e) {
             return "schema=" + std::to_string(e.schema_version) + " " + e.name;
           },
+          [](const SandboxAdopted& e) {
+            // The summary column is short: the source and runtime id are in the JSON lines.
+            std::string out = std::string(to_string(e.state)) + " image=" + e.spec.image_uri;
+            out += e.expires_at ? " expires=" + format_rfc3339(*e.expires_at) : " expires=never";
+            if (!e.metadata.empty()) out += " metadata=" + join_map(e.metadata);
+            return out;
+          },
           [](const auto&) { return std::string(); },
       },
       data);

@@ -4,7 +4,8 @@
 // possibly running sandboxd, so it works beside the server and never writes to the
 // directory (the secondary keeps its own files in a temporary directory it removes).
 // Each run_* takes parsed options and writes its report to `out` and its diagnostics to
-// `err`; src/tools/cli.h turns argv into these options, src/tools/main.cpp is the thin main.
+// `err`; src/tools/cli.h turns argv into these options, src/server/sandbox_events/main.cpp
+// is the thin main.
 //
 //   dump    events in log order matching an EventFilter, as JSON Lines (the codec's
 //           envelope, one object per line) or an aligned table. Env values are shown as
@@ -20,6 +21,8 @@
 //           (verify_projections); print each difference (projection, key, live, rebuilt).
 //   stats   events by type, live sandboxes by state, sandbox streams, log size (events,
 //           bytes on disk), first and last event time.
+//   adopt   the one command that writes: adopts the reference server's sandboxes from the
+//           Docker engine into the store (AdoptOptions), which no running sandboxd may hold.
 //
 // A stored event that does not decode is skipped by dump, follow and stats, each one
 // reported on `err` ("corrupt event at position N (stream S): why (skipped)"); verify prints
@@ -37,6 +40,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <ostream>
@@ -83,6 +87,19 @@ struct VerifyOptions {
 struct StatsOptions {
   std::string data_dir;
 };
+
+// `adopt`: record the reference server's sandboxes on the Docker engine in the log, offline
+// (src/server/adopt_command.h does it: it needs the configuration and the engine, which
+// this library does not reach; the sandbox-events main hands it to run_cli).
+struct AdoptOptions {
+  std::string config_path;              // --config; "" = sandboxd's own lookup
+  std::optional<std::string> data_dir;  // --data when given, else the config's store.path
+  // --reference-metadata: the reference server's override directory (its PATCHed metadata
+  // and renewals); "" = ~/.opensandbox/metadata, its default.
+  std::string reference_metadata_dir;
+};
+using AdoptCommand =
+    std::function<int(const AdoptOptions& options, std::ostream& out, std::ostream& err)>;
 
 [[nodiscard]] int run_dump(const DumpOptions& options, std::ostream& out, std::ostream& err);
 [[nodiscard]] int run_follow(const FollowOptions& options, std::ostream& out, std::ostream& err);

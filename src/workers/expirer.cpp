@@ -97,8 +97,7 @@ void Expirer::on_batch(Subscription& subscription, const Subscription::Batch& ba
   using namespace std::chrono;
   const bool moves_deadline =
       std::any_of(batch.events().begin(), batch.events().end(), [](const Event& e) {
-        return std::holds_alternative<SandboxRequested>(e.data) ||
-               std::holds_alternative<ExpirationRenewed>(e.data);
+        return opens_sandbox_stream(e.data) || std::holds_alternative<ExpirationRenewed>(e.data);
       });
   if (!batch.woken() && !batch.timed_out() && !moves_deadline) return;  // the alarm stands
   PassResult result;

@@ -83,6 +83,7 @@ TEST_F(ConfigTest, NoFileAnywhereGivesBuiltinDefaults) {
   EXPECT_EQ(c.docker.port_bind_ip, "0.0.0.0");
   EXPECT_EQ(c.docker.port_range_low, 40000);
   EXPECT_EQ(c.docker.port_range_high, 60000);
+  EXPECT_TRUE(c.docker.adopt_reference_sandboxes);
   EXPECT_FALSE(c.kubernetes.kubeconfig_path);
   EXPECT_EQ(c.kubernetes.namespace_, "default");
   EXPECT_EQ(c.kubernetes.workload_provider, WorkloadProvider::kPod);
@@ -147,6 +148,7 @@ pids_limit = 128
 port_bind_ip = "127.0.0.1"
 port_range = "41000-41999"
 image_pull_policy = "Never"
+adopt_reference_sandboxes = false
 
 [kubernetes]
 kubeconfig_path = "~/.kube/config"
@@ -218,6 +220,7 @@ pending_failure_ttl_seconds = 60
   EXPECT_EQ(c.docker.port_range_low, 41000);
   EXPECT_EQ(c.docker.port_range_high, 41999);
   EXPECT_EQ(c.docker.image_pull_policy, ImagePullPolicy::kNever);
+  EXPECT_FALSE(c.docker.adopt_reference_sandboxes);
   EXPECT_EQ(c.kubernetes.kubeconfig_path, home_.str() + "/.kube/config");
   EXPECT_EQ(c.kubernetes.namespace_, "sandboxes");
   EXPECT_EQ(c.kubernetes.workload_provider, WorkloadProvider::kBatchSandbox);

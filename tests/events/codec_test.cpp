@@ -70,6 +70,10 @@ std::vector<EventData> samples() {
       OrphanRemoved{"deadbeef", "77aa"},
       ReconcileFinding{"died", "sb1", "exit code 1"},
       MigrationApplied{2, "expiry index"},
+      SandboxAdopted{"sb1", "c0ffee", minimal_spec(), {{"team", "ml"}}, kT + 600'000'000,
+                     SandboxState::kPaused, kT - 5'000'000, "opensandbox-server"},
+      SandboxAdopted{"sb1", "c0ffee", full_spec(), {}, std::nullopt, SandboxState::kRunning, 0,
+                     ""},
   };
 }
 
@@ -410,6 +414,18 @@ SandboxSpec golden_spec() {
   return s;
 }
 
+// What an adopted reference container's spec looks like (no env, no auth).
+SandboxSpec adopted_spec() {
+  SandboxSpec s;
+  s.image_uri = "python:3.12-slim";
+  s.entrypoint = {"python", "-m", "http.server"};
+  s.resource_limits = {{"cpu", "500m"}, {"memory", "512Mi"}};
+  s.timeout_seconds = 660;
+  s.network_mode = "bridge";
+  s.ports = {{8080, 41001}, {44772, 41000}};
+  return s;
+}
+
 // What each golden file must decode to, forever.
 std::vector<std::pair<std::string, Event>> golden_expectations() {
   SandboxSpec v2_spec = golden_spec();
@@ -456,6 +472,12 @@ std::vector<std::pair<std::string, Event>> golden_expectations() {
                        ReconcileFinding{"died", "4f1c2a9e", "exit code 1"})},
       {"MigrationApplied.v1", golden_envelope(15, "system", 4, Reason::kRuntime, "migrations", "",
                                               MigrationApplied{2, "expiry index by deadline"})},
+      {"SandboxAdopted.v1",
+       golden_envelope(1, "sandbox-4f1c2a9e", 1, Reason::kRuntime, "server", "",
+                       SandboxAdopted{"4f1c2a9e", "c0ffee1234", adopted_spec(), {{"team", "ml"}},
+                                      in_ten_minutes, SandboxState::kPaused,
+                                      kGoldenTime - 60 * kMicrosPerSecond,
+                                      "opensandbox-server"})},
   };
 }
 
@@ -580,6 +602,24 @@ TEST(Upcast, SandboxRequestedV1ExpiryIsEventTimePlusTimeout) {
   const auto& r = std::get<SandboxRequested>(e->data);
   EXPECT_EQ(r.expires_at, parse_rfc3339("2026-03-01T12:01:30.5Z"));
   EXPECT_EQ(r.spec.timeout_seconds, 90);
+}
+
+TEST(Codec, SandboxAdoptedIsRunningOrPausedOnly) {
+  Event e = envelope(SandboxAdopted{"sb1", "c0ffee", minimal_spec(), {}, std::nullopt,
+                                    SandboxState::kRunning, 0, "opensandbox-server"});
+  std::string json = encode_event(e);
+  const auto pos = json.find(R"("state":"Running")");
+  ASSERT_NE(pos, std::string::npos) << json;
+  for (const char* bad_state : {"Pending", "Terminated", "Sleeping"}) {
+    std::string broken = json;
+    broken.replace(pos, std::string(R"("state":"Running")").size(),
+                   std::string(R"("state":")") + bad_state + "\"");
+    const auto back = decode_event(broken);
+    ASSERT_FALSE(back) << bad_state;
+    EXPECT_EQ(back.error().code, ErrorCode::kDataLoss);
+    EXPECT_NE(back.error().message.find("data.state"), std::string::npos)
+        << back.error().message;
+  }
 }
 
 }  // namespace

@@ -437,6 +437,56 @@ TEST(Evolve, SandboxRequestedCreatesPendingProjection) {
   EXPECT_FALSE(sb.deleted);
 }
 
+SandboxAdopted adopted(SandboxState state) {
+  SandboxAdopted a;
+  a.sandbox_id = "sb1";
+  a.runtime_id = "c0ffee";
+  a.spec.image_uri = "python:3.12";
+  a.spec.network_mode = "bridge";
+  a.spec.ports = {{44772, 41000}, {8080, 41001}};
+  a.metadata = {{"team", "ml"}};
+  a.expires_at = kNow + kHour;
+  a.state = state;
+  a.created_at = kNow - kHour;
+  a.source = "opensandbox-server";
+  return a;
+}
+
+TEST(Evolve, SandboxAdoptedOpensTheStreamInItsRuntimeState) {
+  const Sandbox running = evolve(std::nullopt, make_event(1, kNow, adopted(SandboxState::kRunning),
+                                                          Reason::kRuntime));
+  EXPECT_EQ(running.id, "sb1");
+  EXPECT_EQ(running.state, SandboxState::kRunning);
+  EXPECT_EQ(running.status_reason, "adopted");
+  EXPECT_EQ(running.created_at, kNow - kHour) << "the container's creation time";
+  EXPECT_EQ(running.last_transition_at, kNow);
+  EXPECT_EQ(running.runtime_id, "c0ffee");
+  EXPECT_EQ(running.expires_at, kNow + kHour);
+  EXPECT_EQ(running.metadata, adopted(SandboxState::kRunning).metadata);
+  EXPECT_EQ(running.spec, adopted(SandboxState::kRunning).spec);
+
+  const Sandbox paused =
+      evolve(std::nullopt, make_event(1, kNow, adopted(SandboxState::kPaused), Reason::kRuntime));
+  EXPECT_EQ(paused.state, SandboxState::kPaused);
+  // From there the ordinary commands apply: resume a paused one, pause a running one.
+  auto resume = decide(paused, ResumeSandbox{}, kNow);
+  ASSERT_TRUE(resume);
+  ASSERT_EQ(resume->size(), 1u);
+  EXPECT_TRUE(std::holds_alternative<ResumeRequested>(resume->front()));
+  auto renew = decide(running, RenewExpiration{kNow + 2 * kHour}, kNow);
+  ASSERT_TRUE(renew);
+  EXPECT_EQ(renew->size(), 1u);
+
+  // Unknown creation time: the event's.
+  SandboxAdopted no_time = adopted(SandboxState::kRunning);
+  no_time.created_at = 0;
+  EXPECT_EQ(evolve(std::nullopt, make_event(1, kNow, no_time)).created_at, kNow);
+  // A second adoption on an existing stream changes nothing but the version.
+  const Sandbox again = evolve(running, make_event(2, kNow + 1, adopted(SandboxState::kPaused)));
+  EXPECT_EQ(again.state, SandboxState::kRunning);
+  EXPECT_EQ(again.version, 2u);
+}
+
 TEST(Evolve, TheAddressComesFromTheStartAndGoesWithTheSandbox) {
   const Sandbox pending = evolve(std::nullopt, make_event(1, kNow, requested()));
   EXPECT_EQ(pending.address, "");

@@ -130,6 +130,16 @@ ojson data_to_json(const EventData& data) {
                    j["schemaVersion"] = e.schema_version;
                    j["name"] = e.name;
                  },
+                 [&](const SandboxAdopted& e) {
+                   j["sandboxId"] = e.sandbox_id;
+                   j["runtimeId"] = e.runtime_id;
+                   j["spec"] = spec_to_json(e.spec);
+                   j["metadata"] = string_map(e.metadata);
+                   if (e.expires_at) j["expiresAt"] = format_rfc3339(*e.expires_at);
+                   j["state"] = std::string(to_string(e.state));
+                   if (e.created_at != 0) j["createdAt"] = format_rfc3339(e.created_at);
+                   j["source"] = e.source;
+                 },
                  [&](const auto&) {},
              },
              data);
@@ -439,6 +449,16 @@ void fill(Gen& g, ReconcileFinding& e) {
 void fill(Gen& g, MigrationApplied& e) {
   e.schema_version = g.integer<int>();
   e.name = g.str();
+}
+void fill(Gen& g, SandboxAdopted& e) {
+  e.sandbox_id = g.str();
+  e.runtime_id = g.str();
+  e.spec = random_spec(g);
+  e.metadata = g.string_map();
+  e.expires_at = maybe(g, g.time());
+  e.state = g.percent(50) ? SandboxState::kRunning : SandboxState::kPaused;
+  if (g.percent(50)) e.created_at = g.time();
+  e.source = g.str();
 }
 template <class T>
 void fill(Gen&, T&) {

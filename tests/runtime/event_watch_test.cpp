@@ -51,6 +51,28 @@ TEST(EngineEvent, OtherActionsAndUnlabelledContainersAreSkipped) {
   EXPECT_FALSE(*unlabelled);
 }
 
+TEST(EngineEvent, ReferenceSandboxesAreReportedUnderTheirIdAndItsHelpersAreNot) {
+  auto adopted = sbx::parse_engine_event(
+      R"({"Action":"pause","Actor":{"ID":"c2","Attributes":{"opensandbox.io/id":"r1",)"
+      R"("opensandbox.io/expires-at":"2026-12-05T05:00:00+00:00"}},"time":5})");
+  ASSERT_TRUE(adopted && *adopted);
+  EXPECT_EQ((*adopted)->sandbox_id, "r1");
+  EXPECT_EQ((*adopted)->instance_id, "") << "no instance: the reconciler asks its log";
+  EXPECT_EQ((*adopted)->kind, RuntimeEventKind::kPaused);
+  // The reference server's egress sidecar is no sandbox.
+  auto sidecar = sbx::parse_engine_event(
+      R"({"Action":"die","Actor":{"ID":"c3","Attributes":{"opensandbox.io/id":"r1",)"
+      R"("opensandbox.io/egress-sidecar-for":"r1"}},"time":5})");
+  ASSERT_TRUE(sidecar);
+  EXPECT_FALSE(*sidecar);
+  // sandboxd's own label wins over a copied reference label.
+  auto ours = sbx::parse_engine_event(
+      R"({"Action":"die","Actor":{"ID":"c4","Attributes":{"opensandbox.io/id":"r9",)"
+      R"("sandboxd.io/id":"s4"}},"time":5})");
+  ASSERT_TRUE(ours && *ours);
+  EXPECT_EQ((*ours)->sandbox_id, "s4");
+}
+
 TEST(EngineEvent, AMalformedLineIsAnError) {
   auto e = sbx::parse_engine_event("{not json");
   ASSERT_FALSE(e);

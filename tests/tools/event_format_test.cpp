@@ -67,6 +67,13 @@ TEST(Summary, DescribesThePayloadOnOneShortLine) {
   EXPECT_EQ(data_summary(MetadataPatched{{{"a", "1"}, {"b", "2"}}, {"c", "d"}}),
             "set a=1,b=2 removed c,d");
   EXPECT_EQ(data_summary(PauseRequested{}), "");
+  SandboxAdopted adopted;
+  adopted.runtime_id = "c0ffee";
+  adopted.spec.image_uri = "busybox:1";
+  adopted.metadata = {{"team", "ml"}};
+  adopted.state = SandboxState::kPaused;
+  adopted.source = "opensandbox-server";
+  EXPECT_EQ(data_summary(adopted), "Paused image=busybox:1 expires=never metadata=team=ml");
   std::string long_message(200, 'x');
   std::string s = data_summary(PauseFailed{long_message});
   EXPECT_EQ(s.size(), kSummaryWidth);

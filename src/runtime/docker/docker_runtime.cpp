@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <thread>
 #include <utility>
@@ -192,11 +193,149 @@ struct DockerRuntime::Impl {
     return fail(ErrorCode::kConflict, "container " + name + " keeps changing; try again");
   }
 
+  // --- containers adopted from the reference server (reference_containers.h) -----------
+
+  // Containers whose labels match `label_filter` ("key" or "key=value"), every state.
+  Result<json> list_labelled(const std::string& label_filter) {
+    const std::string filters = json{{"label", {label_filter}}}.dump();
+    auto r = engine->call("GET", "/containers/json?all=1&filters=" + url_encode(filters));
+    if (!r) return std::unexpected(r.error());
+    if (r->status != 200) return std::unexpected(engine_error(*r, "list containers"));
+    try {
+      json list = json::parse(r->body);
+      if (!list.is_array()) return fail(ErrorCode::kInternal, "list containers: not an array");
+      return list;
+    } catch (const json::exception& e) {
+      return fail(ErrorCode::kInternal,
+                  std::string("list containers: malformed answer: ") + e.what());
+    }
+  }
+
+  // Ids of the reference sandbox containers of `sandbox_id` (normally none or one).
+  Result<std::vector<std::string>> reference_containers_of(const std::string& sandbox_id) {
+    auto list = list_labelled(std::string(kReferenceIdLabel) + "=" + sandbox_id);
+    if (!list) return std::unexpected(list.error());
+    std::vector<std::string> ids;
+    for (const json& c : *list) {
+      if (!c.is_object() || reference_sandbox_id(c.value("Labels", json::object())) != sandbox_id)
+        continue;
+      if (auto id = c.value("Id", ""); !id.empty()) ids.push_back(std::move(id));
+    }
+    return ids;
+  }
+
+  // The container of `sandbox_id` when it is not named `sandbox-<id>` (the caller tried
+  // that name first and the engine did not know it): the one reference container labelled
+  // `opensandbox.io/id=<id>`; nullopt when there is none (or, ambiguously, several).
+  Result<std::optional<std::string>> resolve_container(const std::string& sandbox_id) {
+    auto ids = reference_containers_of(sandbox_id);
+    if (!ids) return std::unexpected(ids.error());
+    if (ids->size() != 1) return std::optional<std::string>();
+    return std::optional<std::string>(ids->front());
+  }
+
+  // The inspect document of the container of `sandbox_id` (by name, else resolve_container).
+  Result<std::optional<json>> inspect_sandbox(const std::string& sandbox_id) {
+    auto by_name = engine->inspect_container(container_name(sandbox_id));
+    if (!by_name || *by_name) return by_name;
+    auto resolved = resolve_container(sandbox_id);
+    if (!resolved) return std::unexpected(resolved.error());
+    if (!*resolved) return std::optional<json>();
+    return engine->inspect_container(**resolved);
+  }
+
+  // After `sandbox-<id>` is removed: the reference containers of the id under another name,
+  // and the reference's egress sidecar of the id.
+  Result<void> remove_reference_leftovers(const std::string& sandbox_id) {
+    auto ids = reference_containers_of(sandbox_id);
+    if (!ids) return std::unexpected(ids.error());
+    auto sidecars = list_labelled(std::string(kReferenceEgressSidecarLabel) + "=" + sandbox_id);
+    if (!sidecars) return std::unexpected(sidecars.error());
+    for (const json& c : *sidecars) {
+      if (!c.is_object()) continue;
+      const json labels = c.value("Labels", json::object());
+      if (labels.is_object() && labels.contains(std::string(kSandboxIdLabel))) continue;
+      if (auto id = c.value("Id", ""); !id.empty()) ids->push_back(std::move(id));
+    }
+    for (const std::string& id : *ids) {
+      if (auto rm = engine->remove_container(id); !rm) return rm;
+      log->info("sandbox {}: removed reference server container {}", sandbox_id, id);
+    }
+    return {};
+  }
+
+  // Reference sandbox containers as list() reports them.
+  Result<std::vector<ContainerStatus>> list_reference() {
+    auto list = list_labelled(std::string(kReferenceIdLabel));
+    if (!list) return std::unexpected(list.error());
+    std::vector<ContainerStatus> out;
+    for (const json& c : *list) {
+      if (!c.is_object()) continue;
+      ContainerStatus s;
+      s.sandbox_id = reference_sandbox_id(c.value("Labels", json::object()));
+      if (s.sandbox_id.empty()) continue;
+      s.runtime_id = c.value("Id", "");
+      s.state = parse_container_state(c.value("State", "")).value_or(ContainerState::kDead);
+      if (s.state == ContainerState::kExited) {
+        s.exit_code = exit_code_from_status_text(c.value("Status", ""));
+      }
+      out.push_back(std::move(s));
+    }
+    return out;
+  }
+
+  Result<std::vector<ReferenceCandidate>> reference_sandboxes() {
+    auto list = list_labelled(std::string(kReferenceIdLabel));
+    if (!list) return std::unexpected(list.error());
+    std::vector<ReferenceCandidate> out;
+    std::map<std::string, json> image_labels;  // image id -> its labels
+    for (const json& c : *list) {
+      if (!c.is_object()) continue;
+      if (reference_sandbox_id(c.value("Labels", json::object())).empty()) continue;
+      const std::string id = c.value("Id", "");
+      if (id.empty()) continue;
+      auto inspected = engine->inspect_container(id);
+      if (!inspected) return std::unexpected(inspected.error());
+      if (!*inspected) continue;  // removed meanwhile
+      const std::string image = (*inspected)->value("Image", "");
+      auto known = image_labels.find(image);
+      if (known == image_labels.end()) {
+        json labels = json::object();
+        if (!image.empty()) {
+          auto r = engine->call("GET", "/images/" + url_encode(image) + "/json");
+          if (!r) return std::unexpected(r.error());
+          if (r->status == 200) {
+            try {
+              json j = json::parse(r->body);
+              if (j.contains("Config") && j["Config"].is_object() &&
+                  j["Config"].contains("Labels") && j["Config"]["Labels"].is_object()) {
+                labels = j["Config"]["Labels"];
+              }
+            } catch (const json::exception&) {
+            }
+          }
+        }
+        known = image_labels.emplace(image, std::move(labels)).first;
+      }
+      out.push_back(reference_candidate(**inspected, known->second));
+    }
+    return out;
+  }
+
   Result<void> pause_or_resume(const std::string& sandbox_id, bool pause) {
-    const std::string name = container_name(sandbox_id);
+    std::string name = container_name(sandbox_id);
     const char* verb = pause ? "pause" : "unpause";
     auto r = engine->call("POST", "/containers/" + name + "/" + verb);
     if (!r) return std::unexpected(r.error());
+    if (r->status == 404) {  // an adopted container under another name?
+      auto resolved = resolve_container(sandbox_id);
+      if (!resolved) return std::unexpected(resolved.error());
+      if (*resolved) {
+        name = **resolved;
+        r = engine->call("POST", "/containers/" + name + "/" + verb);
+        if (!r) return std::unexpected(r.error());
+      }
+    }
     if (r->status == 204) return {};
     if (r->status == 404) {
       return fail(ErrorCode::kNotFound, "no container for sandbox " + sandbox_id);
@@ -266,14 +405,19 @@ Result<void> DockerRuntime::resume(const std::string& sandbox_id) {
 }
 
 Result<void> DockerRuntime::remove(const std::string& sandbox_id) {
-  return impl_->engine->remove_container(container_name(sandbox_id));
+  if (auto rm = impl_->engine->remove_container(container_name(sandbox_id)); !rm) return rm;
+  return impl_->remove_reference_leftovers(sandbox_id);
 }
 
 Result<std::optional<ContainerStatus>> DockerRuntime::inspect(const std::string& sandbox_id) {
-  auto j = impl_->engine->inspect_container(container_name(sandbox_id));
+  auto j = impl_->inspect_sandbox(sandbox_id);
   if (!j) return std::unexpected(j.error());
   if (!*j) return std::nullopt;
   return status_from_inspect(**j, sandbox_id);
+}
+
+Result<std::vector<ReferenceCandidate>> DockerRuntime::reference_sandboxes() {
+  return impl_->reference_sandboxes();
 }
 
 Result<std::vector<ContainerStatus>> DockerRuntime::list() {
@@ -300,6 +444,9 @@ Result<std::vector<ContainerStatus>> DockerRuntime::list() {
     return fail(ErrorCode::kInternal,
                 std::string("list containers: malformed answer: ") + e.what());
   }
+  auto reference = impl_->list_reference();
+  if (!reference) return std::unexpected(reference.error());
+  for (auto& c : *reference) out.push_back(std::move(c));
   impl_->execd->sweep_stale_helpers();
   return out;
 }

@@ -28,6 +28,16 @@
 // With an empty options.execd_image nothing is injected and the user's entrypoint runs
 // as the container's entrypoint (used by benchmarks as the raw baseline).
 //
+// Sandboxes adopted from the reference server (reference_containers.h) are containers it
+// created: named `sandbox-<id>` like ours but labelled `opensandbox.io/id=<id>` instead of
+// `sandboxd.io/id`. Every operation finds a sandbox's container through resolve_container
+// (the name `sandbox-<id>`, else the one container labelled `opensandbox.io/id=<id>`);
+// remove also removes the reference's egress sidecar of that id; list() and watch() report
+// reference sandbox containers too, under their `opensandbox.io/id` and without an
+// instance id (so the reconciler treats them as its own only when its log knows the
+// sandbox: those adopted). The reference server's helpers (egress sidecars, execd-cache
+// containers) are never reported, nor touched except that sidecar.
+//
 // Errors: see runtime.h, docker_engine.h and image_pull.h. A missing image that cannot be
 // pulled is kNotFound with a message starting "DOCKER::IMAGE_NOT_FOUND: "; credentials the
 // registry refuses are kUnauthenticated "DOCKER::IMAGE_PULL_UNAUTHORIZED: ..."; an
@@ -44,6 +54,7 @@
 #include "src/http/http_client.h"
 #include "src/runtime/docker/docker_engine.h"
 #include "src/runtime/docker/docker_options.h"
+#include "src/runtime/docker/reference_containers.h"
 #include "src/runtime/runtime.h"
 
 namespace sbx {
@@ -70,6 +81,11 @@ class DockerRuntime final : public Runtime {
   Result<void> ping() override;
   Result<void> watch(std::optional<Micros> since, const EventCallback& on_event,
                      std::stop_token stop) override;
+
+  // The reference server's sandbox containers on this engine (all states), each with what it
+  // would be adopted as or why it cannot be (reference_candidate()). Containers that carry
+  // `sandboxd.io/id`, egress sidecars and unlabelled helpers are not listed.
+  Result<std::vector<ReferenceCandidate>> reference_sandboxes();
 
   // The negotiated API version ("1.41"), negotiating if not done yet.
   Result<std::string> api_version();

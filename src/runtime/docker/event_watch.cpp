@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "src/common/log.h"
+#include "src/runtime/docker/reference_containers.h"
 
 namespace sbx {
 
@@ -33,6 +34,8 @@ Result<std::optional<RuntimeEvent>> parse_engine_event(std::string_view line) {
     e.runtime_id = actor.value("ID", j.value("id", ""));
     const json& attrs = actor.contains("Attributes") ? actor["Attributes"] : json::object();
     e.sandbox_id = attrs.value(std::string(kSandboxIdLabel), "");
+    // A container adopted from the reference server: reported under its opensandbox.io/id.
+    if (e.sandbox_id.empty()) e.sandbox_id = reference_sandbox_id(attrs);
     e.instance_id = attrs.value(std::string(kInstanceLabel), "");
     if (e.kind == RuntimeEventKind::kDied && attrs.contains("exitCode")) {
       try {
@@ -66,8 +69,10 @@ std::string format_since(Micros t) {
 
 Result<void> watch_engine_events(DockerEngine& engine, std::optional<Micros> since,
                                  const Runtime::EventCallback& on_event, std::stop_token stop) {
+  // No label filter: the engine ANDs label filters, and the stream must carry both
+  // sandboxd's containers (sandboxd.io/id) and adopted ones (opensandbox.io/id);
+  // parse_engine_event drops every other container's events.
   const json filters = {{"type", {"container"}},
-                        {"label", {std::string(kSandboxIdLabel)}},
                         {"event", {"start", "die", "oom", "destroy", "pause", "unpause"}}};
   std::string path = "/events?filters=" + url_encode(filters.dump());
   if (since) path += "&since=" + format_since(*since);

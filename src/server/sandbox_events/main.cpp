@@ -1,8 +1,11 @@
 // sandbox-events: the thin main of the audit tool (src/tools/cli.h does the work). SIGINT
-// and SIGTERM end `follow` cleanly (exit 0).
+// and SIGTERM end `follow` cleanly (exit 0). It lives under src/server because `adopt`
+// needs the configuration and the Docker engine (src/server/adopt_command.h), which the
+// tool library itself does not reach.
 #include <csignal>
 #include <iostream>
 
+#include "src/server/adopt_command.h"
 #include "src/tools/cli.h"
 
 namespace {
@@ -17,5 +20,7 @@ int main(int argc, char** argv) {
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
-  return sbx::run_cli(argc, argv, std::cout, std::cerr, &g_stop);
+  sbx::CliCommands commands;
+  commands.adopt = &sbx::run_adopt;
+  return sbx::run_cli(argc, argv, std::cout, std::cerr, &g_stop, commands);
 }

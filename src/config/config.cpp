@@ -143,6 +143,11 @@ void build(Ctx& ctx, const toml::table* root, const EnvMap& env, Config& c) {
   docker.optional_string("apparmor_profile", c.docker.apparmor_profile);
   docker.optional_string("seccomp_profile", c.docker.seccomp_profile);
   docker.integer("pids_limit", -1, kNoMax, c.docker.pids_limit);
+  docker.string_table("sandbox_env", c.docker.sandbox_env, is_env_name,
+                      "expected an environment variable name (non-empty, without '=' or NUL)");
+  docker.string_list("sandbox_binds", c.docker.sandbox_binds, is_docker_bind,
+                     "expected Docker binds \"SRC:DST[:ro|:rw]\" with absolute paths without "
+                     "'..'");
   docker.checked_string("port_bind_ip", c.docker.port_bind_ip, is_ip_address,
                         "expected an IPv4 or IPv6 address");
   std::string port_range;

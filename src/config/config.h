@@ -132,6 +132,12 @@ struct DockerConfig {
   // DOCKER_CERT_PATH (default ~/.docker) override; ca.pem, cert.pem, key.pem in cert_path.
   bool tls_verify = false;
   std::string cert_path = "~/.docker";
+  // --- sandbox-wide env and binds (issue 12) ---
+  // Set in every sandbox on Docker; operator policy: sandbox_env wins over the request's
+  // env for the same name; sandbox_binds ("SRC:DST[:ro|:rw]", absolute, no "..") are not
+  // subject to storage.allowed_host_paths.
+  std::map<std::string, std::string> sandbox_env;
+  std::vector<std::string> sandbox_binds;
   bool operator==(const DockerConfig&) const = default;
 };
 

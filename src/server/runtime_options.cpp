@@ -16,6 +16,9 @@ DockerOptions docker_options_from(const Config& c, const std::string& instance_i
   o.seccomp_profile = c.docker.seccomp_profile.value_or("");
   o.pids_limit = c.docker.pids_limit;
   o.port_bind_ip = c.docker.port_bind_ip;
+  o.allowed_host_paths = c.storage.allowed_host_paths;
+  o.sandbox_env = c.docker.sandbox_env;
+  o.sandbox_binds = c.docker.sandbox_binds;
   if (c.docker.tls_verify) {
     o.tls = HttpTlsOptions{c.docker.cert_path + "/ca.pem", c.docker.cert_path + "/cert.pem",
                            c.docker.cert_path + "/key.pem"};

@@ -106,7 +106,7 @@ TEST_F(ExampleConfigTest, ExampleListsEveryKeyWithAnExplanation) {
       {"docker",
        {"host", "network_mode", "host_ip", "api_timeout", "drop_capabilities", "no_new_privileges",
         "apparmor_profile", "seccomp_profile", "pids_limit", "port_bind_ip", "port_range",
-        "tls_verify", "cert_path"}},
+        "tls_verify", "cert_path", "sandbox_env", "sandbox_binds"}},
       {"kubernetes",
        {"kubeconfig_path", "namespace", "workload_provider", "image_pull_policy", "qps", "burst",
         "request_timeout_seconds", "pending_timeout_seconds", "lease_name",

@@ -29,6 +29,14 @@ Result<void> check_create_volumes(const SandboxSpec& spec, std::string_view runt
   }
   for (std::size_t i = 0; i < volumes->size(); ++i) {
     const VolumeSpec& v = (*volumes)[i];
+    if (v.backend == VolumeBackend::kPvc && v.claim_name.starts_with(kReservedVolumePrefix)) {
+      const std::string field = volume_field(i, ".pvc.claimName");
+      return fail(ErrorCode::kInvalidArgument,
+                  std::string(kInvalidPvcNameCode) + ": " + field + " \"" + v.claim_name +
+                      "\": names starting with \"" + std::string(kReservedVolumePrefix) +
+                      "\" are sandboxd's own volumes",
+                  field);
+    }
     if (v.backend != VolumeBackend::kHost) continue;
     auto resolved = resolve_allowed_host_path(v.host_path, v.sub_path, allowed_host_paths,
                                               volume_field(i, ".host.path"));

@@ -258,6 +258,29 @@ TEST_F(DockerVolumesTest, NamedVolumeWithoutCreateIfNotExistsMustExist) {
   EXPECT_EQ(inspect(s.sandbox_id), json::object());
 }
 
+TEST_F(DockerVolumesTest, SandboxdsOwnExecdVolumeCannotBeMounted) {
+  // The first sandbox makes the execd volume; a second one asking for it by name is refused.
+  auto first = spec();
+  ASSERT_TRUE(rt_->create_and_start(first));
+  json c = inspect(first.sandbox_id);
+  std::string execd;
+  for (const auto& m : c["Mounts"]) {
+    if (m.value("Destination", "") == "/opt/opensandbox") execd = m.value("Name", "");
+  }
+  ASSERT_FALSE(execd.empty()) << c["Mounts"].dump();
+  auto s = spec();
+  VolumeSpec v;
+  v.name = "evil";
+  v.backend = VolumeBackend::kPvc;
+  v.claim_name = execd;
+  v.mount_path = "/mnt/execd";
+  s.volumes = {v};
+  auto started = rt_->create_and_start(s);
+  ASSERT_FALSE(started);
+  EXPECT_EQ(sbx::runtime_error_code(started.error()), "VOLUME::INVALID_PVC_NAME");
+  EXPECT_EQ(inspect(s.sandbox_id), json::object());
+}
+
 TEST_F(DockerVolumesTest, NamedVolumeSubPathNeedsApi145) {
   auto version = rt_->api_version();
   ASSERT_TRUE(version);
@@ -307,6 +330,36 @@ TEST_F(DockerVolumesTest, GpuRequestOnAnEngineWithoutGpusFailsWithACode) {
       << started.error().message;
   EXPECT_LT(took, 30s);
   EXPECT_EQ(inspect(s.sandbox_id), json::object()) << "the failed container is removed";
+}
+
+// platform reaches the engine (create query; the pull too when the image is missing): the
+// engine's own platform runs, another one is not silently run on the local image.
+TEST_F(DockerVolumesTest, PlatformIsHonouredByTheEngine) {
+  auto v = http_->send({.target = "/version"});
+  ASSERT_TRUE(v && v->status == 200);
+  const json version = json::parse(v->body);
+  auto s = spec();
+  s.platform = sbx::Platform{version.value("Os", "linux"), version.value("Arch", "amd64")};
+  auto started = rt_->create_and_start(s);
+  ASSERT_TRUE(started) << started.error().message;
+
+  // A local image of another platform: the engine refuses it for the create, sandboxd then
+  // pulls for the platform asked, from a loopback registry that is not there: a failure
+  // with a code, never the local image of the wrong platform.
+  const std::string other = "127.0.0.1:9/sandboxd-platform-test";
+  auto tagged = http_->send({.method = "POST",
+                             .target = "/images/" + std::string(sbx::testing::kTestBusyboxImage) +
+                                       "/tag?repo=" + other + "&tag=1"});
+  ASSERT_TRUE(tagged && tagged->status == 201) << (tagged ? tagged->body : "no answer");
+  auto s2 = spec();
+  s2.image_uri = other + ":1";
+  s2.platform = sbx::Platform{"linux", version.value("Arch", "") == "s390x" ? "arm64" : "s390x"};
+  auto refused = rt_->create_and_start(s2);
+  (void)http_->send({.method = "DELETE", .target = "/images/" + other + ":1"});
+  ASSERT_FALSE(refused) << "a container of the wrong platform was created";
+  EXPECT_EQ(sbx::runtime_error_code(refused.error()), "DOCKER::IMAGE_NOT_FOUND")
+      << refused.error().message;
+  EXPECT_EQ(inspect(s2.sandbox_id), json::object());
 }
 
 }  // namespace

@@ -208,6 +208,16 @@ TEST_F(SandboxServiceTest, HostVolumesAreCheckedAgainstTheAllowlistBeforeAnyAppe
   ASSERT_TRUE(ok.has_value()) << ok.error().message;
   EXPECT_EQ(ok->sandbox.spec.volumes_json, with_path((root / "allowed" / "data").string()).spec.volumes_json);
 
+  // sandboxd's own volumes (the execd volume) are not a sandbox's to mount.
+  auto own = image_request();
+  own.spec.volumes_json =
+      R"([{"name":"x","pvc":{"claimName":"sandboxd-execd-abc"},"mountPath":"/x"}])";
+  auto refused = svc->create(own, kUser);
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_EQ(refused.error().field, "volumes[0].pvc.claimName");
+  EXPECT_TRUE(refused.error().message.starts_with("VOLUME::INVALID_PVC_NAME: "))
+      << refused.error().message;
+
   // Kubernetes does not mount volumes in this version: refused at once, with a code.
   auto k = bridge_options();
   k.runtime_type = "kubernetes";

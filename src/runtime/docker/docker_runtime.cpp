@@ -166,6 +166,15 @@ struct DockerRuntime::Impl {
       } else {
         return std::unexpected(engine_error(*found, "inspect volume " + v.claim_name));
       }
+      // sandboxd's own volumes (the execd volume every sandbox runs from) are never a
+      // sandbox's to mount: read-write, one sandbox could change every sandbox's execd.
+      if (info.contains("Labels") && info["Labels"].is_object() &&
+          info["Labels"].contains(std::string(kHelperLabel))) {
+        return fail(ErrorCode::kInvalidArgument,
+                    "VOLUME::INVALID_PVC_NAME: " + field + ": \"" + v.claim_name +
+                        "\" is a volume of sandboxd itself",
+                    field);
+      }
       if (!v.sub_path.empty() && info.value("Driver", "local") != "local") {
         return fail(ErrorCode::kInvalidArgument,
                     std::string(kPvcSubPathUnsupportedCode) + ": " + volume_field(i, ".subPath") +

@@ -460,8 +460,10 @@ bool Provisioner::pause_or_resume(const std::string& id, const Event& event, boo
 
 // The named volumes to remove with a sandbox, from its log: those SandboxStarted records
 // as created by sandboxd whose pvc in SandboxRequested says deleteOnSandboxTermination.
-// A failure is logged, not recorded: the sandbox is gone either way, and the runtime
-// removes only volumes labelled as made for this sandbox.
+// A sandbox that never started (deleted while its create was under way, so the start was
+// not recorded) has no such record: then every pvc with the flag is named, and the
+// runtime's labels decide (it removes only volumes labelled as made for this sandbox by
+// this instance). A failure is logged, not recorded: the sandbox is gone either way.
 void Provisioner::remove_volumes(const std::string& id) {
   auto log = logger("provisioner");
   auto events = store_.read_stream(stream_of(id));
@@ -471,7 +473,7 @@ void Provisioner::remove_volumes(const std::string& id) {
     return;
   }
   std::vector<VolumeSpec> volumes;
-  std::vector<std::string> created;
+  std::optional<std::vector<std::string>> created;
   for (const Event& e : *events) {
     if (const auto* req = std::get_if<SandboxRequested>(&e.data)) {
       if (auto v = parse_volumes(req->spec.volumes_json)) volumes = std::move(*v);
@@ -482,7 +484,7 @@ void Provisioner::remove_volumes(const std::string& id) {
   std::vector<std::string> names;
   for (const VolumeSpec& v : volumes) {
     if (v.backend == VolumeBackend::kPvc && v.delete_on_sandbox_termination &&
-        std::find(created.begin(), created.end(), v.claim_name) != created.end()) {
+        (!created || std::find(created->begin(), created->end(), v.claim_name) != created->end())) {
       names.push_back(v.claim_name);
     }
   }

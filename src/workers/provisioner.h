@@ -26,8 +26,9 @@
 //                      Failed and a new delete retries the removal). After the
 //                      container, the named volumes the log says sandboxd created for it
 //                      (SandboxStarted.createdVolumes) whose pvc has
-//                      deleteOnSandboxTermination: Runtime::remove_volumes (best effort,
-//                      a failure is logged)
+//                      deleteOnSandboxTermination (no start recorded: every such pvc,
+//                      the runtime's volume labels decide): Runtime::remove_volumes (best
+//                      effort, a failure is logged)
 // Transient runtime errors (kUnavailable, kDeadlineExceeded) are retried with
 // options.runtime_retry (re-checking the projection before each attempt: a create whose
 // sandbox was deleted meanwhile is abandoned), then recorded as a failure whose message

@@ -229,6 +229,22 @@ TEST_F(ProvisionerTest, DeletionRemovesOnlyCreatedVolumesMarkedDeleteOnTerminati
   EXPECT_EQ(runtime_.removed_volumes("sb1"), std::vector<std::string>{"scratch"});
 }
 
+// Deleted before its start was recorded: no createdVolumes in the log, so every pvc with
+// deleteOnSandboxTermination is named and the runtime's labels decide.
+TEST_F(ProvisionerTest, DeletionBeforeAnyStartNamesEveryVolumeMarkedDeleteOnTermination) {
+  SandboxSpec spec = basic_spec();
+  spec.volumes_json = R"([
+    {"name":"a","mountPath":"/a","pvc":{"claimName":"scratch","deleteOnSandboxTermination":true}},
+    {"name":"b","mountPath":"/b","pvc":{"claimName":"keep"}}])";
+  ASSERT_TRUE(create("sb1", spec));
+  ASSERT_TRUE(run("sb1", DeleteSandbox{}));  // Pending -> Stopping before any worker ran
+  Provisioner provisioner(store(), runtime_, recorder(), fast_options());
+  ASSERT_TRUE(provisioner.start().has_value());
+  ASSERT_TRUE(wait_state("sb1", std::nullopt));
+  ASSERT_TRUE(provisioner.wait_until_done(store().head(), 5s));
+  EXPECT_EQ(runtime_.removed_volumes("sb1"), std::vector<std::string>{"scratch"});
+}
+
 TEST_F(ProvisionerTest, PauseOfAnExitedContainerRecordsPauseFailed) {
   Provisioner provisioner(store(), runtime_, recorder(), fast_options());
   ASSERT_TRUE(provisioner.start().has_value());

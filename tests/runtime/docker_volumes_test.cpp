@@ -46,7 +46,8 @@ class DockerVolumesTest : public ::testing::Test {
     ASSERT_TRUE(http) << http.error().message;
     http_ = std::move(*http);
     fs::create_directories(allowed_ / "data");
-    instance_ = "test-" + sbx::new_uuid().substr(0, 8);
+    // One fixed instance: its execd volume is made once and reused by every test here.
+    instance_ = "docker-volumes-test";
     make_runtime({allowed_.str()});
   }
 

@@ -282,6 +282,24 @@ TEST_F(DockerVolumesTest, SandboxdsOwnExecdVolumeCannotBeMounted) {
   EXPECT_EQ(inspect(s.sandbox_id), json::object());
 }
 
+TEST_F(DockerVolumesTest, AFailedCreateRemovesTheVolumesItMadeForDeletion) {
+  // The first volume is made, the second must exist and does not: the create fails for
+  // good and the volume made for it (deleteOnSandboxTermination) does not stay behind;
+  // one made without that flag is the user's to keep.
+  const std::string scratch = "sbx-test-scratch-" + sbx::new_uuid().substr(0, 8);
+  const std::string kept = "sbx-test-kept-" + sbx::new_uuid().substr(0, 8);
+  const std::string absent = "sbx-test-absent-" + sbx::new_uuid().substr(0, 8);
+  auto s = spec();
+  s.volumes = {pvc(scratch, "/a", true, true), pvc(kept, "/b", true, false),
+               pvc(absent, "/c", false, false)};
+  auto started = rt_->create_and_start(s);
+  ASSERT_FALSE(started);
+  EXPECT_EQ(sbx::runtime_error_code(started.error()), "VOLUME::PVC_NOT_FOUND");
+  EXPECT_EQ(volume_status(scratch), 404);
+  EXPECT_EQ(volume_status(kept), 200);
+  EXPECT_EQ(volume_status(absent), 404);
+}
+
 TEST_F(DockerVolumesTest, NamedVolumeSubPathNeedsApi145) {
   auto version = rt_->api_version();
   ASSERT_TRUE(version);

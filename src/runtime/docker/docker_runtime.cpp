@@ -107,29 +107,32 @@ struct DockerRuntime::Impl {
   }
 
   // The pvc volumes of `spec` as named volumes: present, or created (createIfNotExists)
-  // with the sandboxd.io/volume-of + sandboxd.io/instance labels. Returns the names this
-  // runtime created for the sandbox (also by an earlier attempt of the same create: the
-  // labels say so). Errors start with their OpenSandbox code: VOLUME::PVC_NOT_FOUND
+  // with the sandboxd.io/volume-of + sandboxd.io/instance labels. Appends to `created` the
+  // names this runtime created for the sandbox (also by an earlier attempt of the same
+  // create: the labels say so), as it goes, so a caller can undo them when a later volume
+  // fails. Errors start with their OpenSandbox code: VOLUME::PVC_NOT_FOUND
   // (createIfNotExists false and absent), VOLUME::PVC_SUBPATH_UNSUPPORTED (subPath on an
-  // engine older than API 1.45, or a driver other than local).
-  Result<std::vector<std::string>> ensure_volumes(const ContainerSpec& spec) {
-    std::vector<std::string> created;
+  // engine older than API 1.45, checked before anything is made, or a driver other than
+  // local), VOLUME::INVALID_PVC_NAME (one of sandboxd's own volumes).
+  Result<void> ensure_volumes(const ContainerSpec& spec, std::vector<std::string>& created) {
+    for (std::size_t i = 0; i < spec.volumes.size(); ++i) {
+      const VolumeSpec& v = spec.volumes[i];
+      if (v.backend != VolumeBackend::kPvc || v.sub_path.empty()) continue;
+      auto version = engine->api_version();
+      if (!version) return std::unexpected(version.error());
+      if (docker_api_version_less(*version, "1.45")) {
+        return fail(ErrorCode::kUnimplemented,
+                    std::string(kPvcSubPathUnsupportedCode) + ": " + volume_field(i, ".subPath") +
+                        ": a subPath of a named volume needs Docker Engine API 1.45 or newer; "
+                        "this engine speaks " +
+                        *version,
+                    volume_field(i, ".subPath"));
+      }
+    }
     for (std::size_t i = 0; i < spec.volumes.size(); ++i) {
       const VolumeSpec& v = spec.volumes[i];
       if (v.backend != VolumeBackend::kPvc) continue;
       const std::string field = volume_field(i, ".pvc.claimName");
-      if (!v.sub_path.empty()) {
-        auto version = engine->api_version();
-        if (!version) return std::unexpected(version.error());
-        if (docker_api_version_less(*version, "1.45")) {
-          return fail(ErrorCode::kUnimplemented,
-                      std::string(kPvcSubPathUnsupportedCode) + ": " + volume_field(i, ".subPath") +
-                          ": a subPath of a named volume needs Docker Engine API 1.45 or newer; "
-                          "this engine speaks " +
-                          *version,
-                      volume_field(i, ".subPath"));
-        }
-      }
       const std::string path = "/volumes/" + url_encode(v.claim_name);
       auto found = engine->call("GET", path);
       if (!found) return std::unexpected(found.error());
@@ -187,7 +190,7 @@ struct DockerRuntime::Impl {
         created.push_back(v.claim_name);
       }
     }
-    return created;
+    return {};
   }
 
   // Removes the volumes among `names` this runtime created for `sandbox_id`.
@@ -261,20 +264,25 @@ struct DockerRuntime::Impl {
     if (auto ok = validate_container_spec(spec); !ok) return std::unexpected(ok.error());
     auto mounts = mounts_for(spec);
     if (!mounts) return std::unexpected(mounts.error());
-    auto created = ensure_volumes(spec);
-    if (!created) return std::unexpected(created.error());
+    std::vector<std::string> created;
+    auto undo = [&](const Error& error) {
+      if (retryable(error)) return;  // a retry picks the volumes up again (their labels)
+      if (auto rm = remove_volumes(spec.sandbox_id, to_delete(spec, created)); !rm) {
+        log->warn("sandbox {}: could not remove its volumes: {}", spec.sandbox_id,
+                  rm.error().message);
+      }
+    };
+    if (auto ensured = ensure_volumes(spec, created); !ensured) {
+      undo(ensured.error());
+      return std::unexpected(ensured.error());
+    }
     auto info = create_and_start_container(spec, *mounts);
     if (!info) {
       Error error = gpu_error(spec, info.error());
-      if (!retryable(error)) {
-        if (auto rm = remove_volumes(spec.sandbox_id, to_delete(spec, *created)); !rm) {
-          log->warn("sandbox {}: could not remove its volumes: {}", spec.sandbox_id,
-                    rm.error().message);
-        }
-      }
+      undo(error);
       return std::unexpected(std::move(error));
     }
-    info->created_volumes = std::move(*created);
+    info->created_volumes = std::move(created);
     return info;
   }
 

@@ -44,6 +44,7 @@ void check_volumes(Checker& c, const json& volumes, const CreateParseOptions& op
     return;
   }
   std::set<std::string> names;
+  std::set<std::string> mount_paths;  // normalised: trailing '/' dropped
   for (std::size_t i = 0; i < volumes.size(); ++i) {
     const json& v = volumes[i];
     const std::string idx = std::to_string(i);
@@ -76,6 +77,16 @@ void check_volumes(Checker& c, const json& volumes, const CreateParseOptions& op
               "volumes[" + idx + "].mountPath must be an absolute path without NUL, got \"" +
                   printable(mount) + "\"");
       continue;
+    }
+    {
+      std::string normal = mount;
+      while (normal.size() > 1 && normal.back() == '/') normal.pop_back();
+      if (!mount_paths.insert(normal).second) {
+        c.value(ApiErrorKind::kDuplicateMountPath,
+                "volumes[" + idx + "].mountPath \"" + printable(mount) +
+                    "\" is already the mountPath of another volume");
+        continue;
+      }
     }
     if (present(v, "subPath")) {
       if (!v["subPath"].is_string()) {
@@ -136,6 +147,11 @@ void check_volumes(Checker& c, const json& volumes, const CreateParseOptions& op
         c.value(ApiErrorKind::kInvalidVolumeBackend,
                 "volumes[" + idx + "].pvc.claimName \"" + claim + "\" must be a DNS label");
         continue;
+      }
+      for (const char* flag : {"createIfNotExists", "deleteOnSandboxTermination"}) {
+        if (present(p, flag) && !p[flag].is_boolean()) {
+          c.wrong_type({"volumes", idx, "pvc", flag}, "a boolean", p[flag]);
+        }
       }
     } else if (!v["ossfs"].is_object()) {
       c.wrong_type({"volumes", idx, "ossfs"}, "an object", v["ossfs"]);
@@ -268,10 +284,12 @@ std::expected<CreateRequest, ApiError> parse_create_request(std::string_view bod
       } else if (k == "memory") {
         if (auto p = memory_limit_problem(v); !p.empty()) c.value(ApiErrorKind::kInvalidValue, p);
       } else if (k == "gpu") {
+        // "all" (every GPU of the host) or a positive whole number of devices.
         auto n = parse_int(v, SignPolicy::kAllowPlus);
-        if (!n || *n < 0 || *n > 64) {
+        if (v != "all" && (!n || *n < 1 || *n > 64)) {
           c.value(ApiErrorKind::kInvalidValue,
-                  "resourceLimits.gpu: \"" + printable(v) + "\" is not a whole number of devices (0..64)");
+                  "resourceLimits.gpu: \"" + printable(v) +
+                      "\" must be \"all\" or a whole number of devices (1..64)");
         }
       }
     }

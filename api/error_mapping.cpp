@@ -90,6 +90,7 @@ constexpr KindRow kApiRows[] = {
     {ApiErrorKind::kInvalidSubPath, 400, false, "VOLUME::INVALID_SUB_PATH"},
     {ApiErrorKind::kInvalidHostPath, 400, false, "VOLUME::INVALID_HOST_PATH"},
     {ApiErrorKind::kHostPathNotAllowed, 400, false, "VOLUME::HOST_PATH_NOT_ALLOWED"},
+    {ApiErrorKind::kDuplicateMountPath, 400, false, "VOLUME::DUPLICATE_MOUNT_PATH"},
     {ApiErrorKind::kBodyTooLarge, 413, false, "SANDBOX::REQUEST_TOO_LARGE"},
     {ApiErrorKind::kHeadersTooLarge, 431, false, "SANDBOX::HEADERS_TOO_LARGE"},
     {ApiErrorKind::kMissingApiKey, 401, false, "MISSING_API_KEY"},
@@ -126,6 +127,17 @@ std::string_view runtime_prefix_of(std::string_view runtime_type) {
 }
 
 ApiError map_error(const Error& error, Operation op, std::string_view runtime_prefix) {
+  // Volume checks put their OpenSandbox code at the start of the message ("VOLUME::X: ...",
+  // src/service/volume_checks.h): 400 for a bad value, 501 for what this server cannot do.
+  if (std::string_view(error.field).starts_with("volumes") &&
+      std::string_view(error.message).starts_with("VOLUME::") &&
+      (error.code == ErrorCode::kInvalidArgument || error.code == ErrorCode::kUnimplemented)) {
+    const auto colon = error.message.find(": ");
+    if (colon != std::string::npos) {
+      return ApiError{error.code == ErrorCode::kInvalidArgument ? 400 : 501,
+                      error.message.substr(0, colon), error.message.substr(colon + 2), {}};
+    }
+  }
   for (const Row& row : kServiceRows) {
     if (row.error != error.code) continue;
     if (!row.any_op && row.op != op) continue;

@@ -60,6 +60,7 @@ enum class ApiErrorKind {
   kInvalidSubPath,         // 400 VOLUME::INVALID_SUB_PATH
   kInvalidHostPath,        // 400 VOLUME::INVALID_HOST_PATH
   kHostPathNotAllowed,     // 400 VOLUME::HOST_PATH_NOT_ALLOWED
+  kDuplicateMountPath,     // 400 VOLUME::DUPLICATE_MOUNT_PATH
   kBodyTooLarge,           // 413
   kHeadersTooLarge,        // 431
   kMissingApiKey,          // 401

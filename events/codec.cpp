@@ -185,6 +185,10 @@ void write_data(JsonWriter& w, const EventData& data) {
                  [&](const SandboxStarted& e) {
                    w.member("runtimeId", e.runtime_id);
                    if (!e.address.empty()) w.member("address", e.address);
+                   if (!e.created_volumes.empty()) {
+                     w.key("createdVolumes");
+                     write_string_array(w, e.created_volumes);
+                   }
                  },
                  [&](const ProvisioningFailed& e) {
                    w.member("errorCode", e.error_code);
@@ -494,6 +498,8 @@ EventData decode_data(std::string_view type, Object v) {
         e.runtime_id = get_string(x, p);
       else if (is(k, "address"))
         e.address = get_string(x, p);
+      else if (is(k, "createdVolumes"))
+        e.created_volumes = get_string_array(x, p);
     });
     return e;
   }

@@ -37,6 +37,7 @@ struct RecordProvisioningStarted { std::string worker; };
 struct RecordStarted {
   std::string runtime_id;
   std::string address;  // the pod IP on Kubernetes, "" on Docker (SandboxStarted::address)
+  std::vector<std::string> created_volumes;  // SandboxStarted::created_volumes
 };
 struct RecordProvisioningFailed { std::string error_code; std::string message; };
 struct RecordPaused {};

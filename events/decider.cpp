@@ -118,7 +118,9 @@ Result<Events> decide_record(const Sandbox& sb, const Command& command) {
             return misfit("provisioning", "Pending");
           },
           [&](const RecordStarted& c) -> Result<Events> {
-            if (s == S::kPending) return one(SandboxStarted{c.runtime_id, c.address});
+            if (s == S::kPending) {
+              return one(SandboxStarted{c.runtime_id, c.address, c.created_volumes});
+            }
             // Only reachable after the start was recorded: already reflected.
             if (s == S::kRunning || s == S::kPausing || s == S::kPaused || s == S::kResuming)
               return Events{};

@@ -54,6 +54,10 @@ struct SandboxStarted {            // Pending -> Running
   // endpoints come from the host and the allocated ports). Written only when non-empty;
   // events from before the field decode as "" (same schema: an optional addition).
   std::string address;
+  // The named volumes (pvc volumes on Docker) sandboxd created for this sandbox, as opposed
+  // to ones that already existed: only these may be removed when the sandbox ends (with
+  // deleteOnSandboxTermination). Written only when non-empty (an optional addition).
+  std::vector<std::string> created_volumes;
   bool operator==(const SandboxStarted&) const = default;
 };
 struct ProvisioningFailed {        // Pending -> Failed

@@ -186,6 +186,11 @@ void build(Ctx& ctx, const toml::table* root, const EnvMap& env, Config& c) {
                  {"Always", ImagePullPolicy::kAlways},
                  {"Never", ImagePullPolicy::kNever}},
                 c.docker.image_pull_policy);
+  docker.string_table("sandbox_env", c.docker.sandbox_env, is_env_name,
+                      "expected an environment variable name (non-empty, without '=' or NUL)");
+  docker.string_list("sandbox_binds", c.docker.sandbox_binds, is_docker_bind,
+                     "expected Docker binds \"SRC:DST[:ro|:rw]\" with absolute paths without "
+                     "'..'");
   docker.checked_string("port_bind_ip", c.docker.port_bind_ip, is_ip_address,
                         "expected an IPv4 or IPv6 address");
   // docker.publish_host is the reference server's name for port_bind_ip.

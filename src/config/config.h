@@ -157,6 +157,12 @@ struct DockerConfig {
   // At startup, record the reference server's running/paused sandbox containers on this
   // engine (labelled opensandbox.io/id) as adopted sandboxes (src/service/adoption.h).
   bool adopt_reference_sandboxes = true;
+  // --- sandbox-wide env and binds (issue 12) ---
+  // Set in every sandbox on Docker; operator policy: sandbox_env wins over the request's
+  // env for the same name; sandbox_binds ("SRC:DST[:ro|:rw]", absolute, no "..") are not
+  // subject to storage.allowed_host_paths.
+  std::map<std::string, std::string> sandbox_env;
+  std::vector<std::string> sandbox_binds;
   bool operator==(const DockerConfig&) const = default;
 };
 

@@ -89,6 +89,43 @@ bool is_docker_host(std::string_view s) {
 
 bool is_absolute_path(std::string_view s) { return s.starts_with('/'); }
 
+namespace {
+// Absolute, no ".." segment, no NUL, no ':' (the bind separator).
+bool is_clean_bind_path(std::string_view p) {
+  if (!p.starts_with('/') || p.find('\0') != std::string_view::npos ||
+      p.find(':') != std::string_view::npos) {
+    return false;
+  }
+  while (!p.empty()) {
+    const auto slash = p.find('/');
+    if (p.substr(0, slash) == "..") return false;
+    if (slash == std::string_view::npos) break;
+    p.remove_prefix(slash + 1);
+  }
+  return true;
+}
+}  // namespace
+
+bool is_docker_bind(std::string_view s) {
+  const auto first = s.find(':');
+  if (first == std::string_view::npos) return false;
+  std::string_view src = s.substr(0, first);
+  std::string_view rest = s.substr(first + 1);
+  std::string_view dst = rest;
+  const auto second = rest.find(':');
+  if (second != std::string_view::npos) {
+    dst = rest.substr(0, second);
+    const std::string_view mode = rest.substr(second + 1);
+    if (mode != "ro" && mode != "rw") return false;
+  }
+  return is_clean_bind_path(src) && is_clean_bind_path(dst);
+}
+
+bool is_env_name(std::string_view s) {
+  return !s.empty() && s.find('=') == std::string_view::npos &&
+         s.find('\0') == std::string_view::npos;
+}
+
 // "LOW-HIGH" with 1 <= LOW <= HIGH <= 65535.
 std::optional<std::pair<int, int>> parse_port_range(std::string_view s) {
   size_t dash = s.find('-');

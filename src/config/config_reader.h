@@ -13,6 +13,7 @@
 #include <functional>
 #include <initializer_list>
 #include <limits>
+#include <map>
 #include <optional>
 #include <set>
 #include <string>
@@ -43,6 +44,10 @@ std::string upper(std::string_view s);
 bool is_ip_address(std::string_view s);
 bool is_docker_host(std::string_view s);
 bool is_absolute_path(std::string_view s);
+// Docker bind syntax "SRC:DST[:ro|:rw]", both absolute without ".." segments or NUL.
+bool is_docker_bind(std::string_view s);
+// An environment variable name: non-empty, without '=' or NUL.
+bool is_env_name(std::string_view s);
 // "LOW-HIGH" with 1 <= LOW <= HIGH <= 65535.
 std::optional<std::pair<int, int>> parse_port_range(std::string_view s);
 
@@ -207,6 +212,31 @@ class Section {
         return;
       }
       values.push_back(s->get());
+    }
+    out = std::move(values);
+  }
+
+  // A table of strings (string -> string); keys accepted by `key_ok`, values without NUL.
+  void string_table(std::string_view k, std::map<std::string, std::string>& out,
+                    bool (*key_ok)(std::string_view), std::string_view key_requirement) {
+    const toml::node* n = find(k);
+    if (n == nullptr) return;
+    const auto* t = n->as_table();
+    if (t == nullptr) return bad(*n, k, "expected a table of strings");
+    std::map<std::string, std::string> values;
+    for (auto&& [key, node] : *t) {
+      const std::string name(key.str());
+      const auto* s = node.as_string();
+      if (!key_ok(name)) {
+        ctx_.fail(line_of(key.source()), key_path(k) + "." + name, key_requirement);
+        return;
+      }
+      if (s == nullptr || s->get().find('\0') != std::string::npos) {
+        ctx_.fail(line_of(node.source()), key_path(k) + "." + name,
+                  "expected a string without NUL, got " + describe(node));
+        return;
+      }
+      values[name] = s->get();
     }
     out = std::move(values);
   }

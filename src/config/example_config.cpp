@@ -165,6 +165,12 @@ std::string render_example_config(std::string_view kind) {
         "image_pull_policy", toml_string(to_string(d.docker.image_pull_policy)));
   w.key("Host address that published sandbox ports bind to.", "port_bind_ip",
         toml_string(d.docker.port_bind_ip));
+  w.key("Environment set in every sandbox, e.g. { HTTP_PROXY = \"http://proxy:3128\" };\n"
+        "# operator policy: it wins over a create's env for the same name.",
+        "sandbox_env", "{}");
+  w.key("Docker binds \"SRC:DST[:ro|:rw]\" (absolute, no \"..\") given to every sandbox;\n"
+        "# operator policy, not limited by storage.allowed_host_paths.",
+        "sandbox_binds", toml_strings(d.docker.sandbox_binds));
   w.key("Host ports handed out to sandboxes, \"LOW-HIGH\".", "port_range",
         toml_string(std::to_string(d.docker.port_range_low) + "-" +
                     std::to_string(d.docker.port_range_high)));

@@ -45,6 +45,7 @@
 #include "events/result.h"
 #include "events/sandbox.h"  // Platform {os, arch}
 #include "events/time.h"
+#include "events/volume.h"
 
 namespace sbx {
 
@@ -56,6 +57,11 @@ inline constexpr std::string_view kHelperLabel = "sandboxd.io/helper";
 inline constexpr std::string_view kImageNotFoundCode = "DOCKER::IMAGE_NOT_FOUND";
 // The configured OCI runtime (secure_runtime.docker_runtime) is not one of the engine's.
 inline constexpr std::string_view kRuntimeNotAvailableCode = "DOCKER::RUNTIME_NOT_AVAILABLE";
+// On a named volume sandboxd created for a sandbox (pvc with createIfNotExists): its id.
+inline constexpr std::string_view kVolumeOfLabel = "sandboxd.io/volume-of";
+inline constexpr std::string_view kPvcNotFoundCode = "VOLUME::PVC_NOT_FOUND";
+inline constexpr std::string_view kPvcSubPathUnsupportedCode = "VOLUME::PVC_SUBPATH_UNSUPPORTED";
+inline constexpr std::string_view kGpuUnavailableCode = "DOCKER::GPU_UNAVAILABLE";
 
 // "sandbox-<id>": the deterministic container name of a sandbox.
 std::string container_name(std::string_view sandbox_id);
@@ -95,6 +101,16 @@ struct ContainerSpec {
   // cluster use it (BatchSandbox spec.expireTime, agent-sandbox spec.shutdownTime), so the
   // workload is removed even while sandboxd is down; unset = no expiry. Docker ignores it.
   std::optional<Micros> expires_at;
+
+  // --- volumes and GPUs (issue 12) ---
+  // The create's volumes (host and pvc; ossfs is refused before a spec is made). Host paths
+  // are as the client gave them: a runtime resolves them again against its allowlist right
+  // before the mount (resolve_allowed_host_path, src/common/host_path.h) and mounts the
+  // resolved path. Docker: pvc = a named volume `claim_name`.
+  std::vector<VolumeSpec> volumes;
+  // resourceLimits.gpu: "" = none, "all", or a positive count (Docker: DeviceRequests with
+  // the "gpu" capability; Kubernetes: the nvidia.com/gpu limit).
+  std::string gpu;
 };
 
 // The checks every implementation applies before acting (kInvalidArgument, `field` set):
@@ -110,6 +126,9 @@ struct RuntimeInfo {
   // when the runtime reports it (ContainerStatus::ready, RuntimeEventKind::kStarted).
   bool ready = true;
   std::string address;  // the workload's IP when ready (Kubernetes: the pod IP); "" else
+  // Named volumes this runtime created for the sandbox (not ones that existed before),
+  // recorded in SandboxStarted.createdVolumes so the removal can be decided from the log.
+  std::vector<std::string> created_volumes;
 };
 
 enum class ContainerState { kCreated, kRunning, kPaused, kRestarting, kRemoving, kExited, kDead };
@@ -179,6 +198,17 @@ class Runtime {
   virtual Result<void> renew(const std::string& sandbox_id, Micros expires_at) {
     (void)sandbox_id;
     (void)expires_at;
+    return {};
+  }
+
+  // Removes the named volumes `names` that this runtime created for `sandbox_id` (labelled
+  // kVolumeOfLabel = the id and, when scoped, kInstanceLabel = its instance); a name that
+  // is absent or not labelled so is left alone (success). A volume still in use by a
+  // container is kFailedPrecondition. Default: nothing to do.
+  virtual Result<void> remove_volumes(const std::string& sandbox_id,
+                                      const std::vector<std::string>& names) {
+    (void)sandbox_id;
+    (void)names;
     return {};
   }
 

@@ -56,6 +56,12 @@ Result<void> InstrumentedRuntime::renew(const std::string& id, Micros expires_at
   return measured<Result<void>>("renew", [&] { return inner_->renew(id, expires_at); });
 }
 
+Result<void> InstrumentedRuntime::remove_volumes(const std::string& id,
+                                                 const std::vector<std::string>& names) {
+  return measured<Result<void>>("remove_volumes",
+                                [&] { return inner_->remove_volumes(id, names); });
+}
+
 Result<void> InstrumentedRuntime::watch(std::optional<Micros> since, const EventCallback& on_event,
                                         std::stop_token stop) {
   auto r = inner_->watch(since, on_event, std::move(stop));

@@ -4,7 +4,7 @@
 //   sandboxd_runtime_call_errors_total{operation,code}  calls that answered an error
 //
 // operation is "create_and_start", "pause", "resume", "remove", "inspect", "list", "ping",
-// "renew"; code is to_string(ErrorCode). An absent sandbox answered by inspect() (nullopt)
+// "renew", "remove_volumes"; code is to_string(ErrorCode). An absent sandbox answered by inspect() (nullopt)
 // or remove() (success) is an outcome, not an error. watch() is long-lived: only its errors
 // (a broken stream) are counted, under operation "watch".
 //
@@ -35,6 +35,8 @@ class InstrumentedRuntime final : public Runtime {
   bool reports_readiness() const override { return inner_->reports_readiness(); }
   bool supports_pause() const override { return inner_->supports_pause(); }
   Result<void> renew(const std::string& sandbox_id, Micros expires_at) override;
+  Result<void> remove_volumes(const std::string& sandbox_id,
+                              const std::vector<std::string>& names) override;
 
   Runtime& inner() { return *inner_; }
 

@@ -28,6 +28,9 @@ DockerOptions docker_options_from(const Config& c, const std::string& instance_i
       break;
   }
   o.oci_runtime = c.secure_runtime.docker_runtime.value_or("");
+  o.allowed_host_paths = c.storage.allowed_host_paths;
+  o.sandbox_env = c.docker.sandbox_env;
+  o.sandbox_binds = c.docker.sandbox_binds;
   if (c.docker.tls_verify) {
     o.tls = HttpTlsOptions{c.docker.cert_path + "/ca.pem", c.docker.cert_path + "/cert.pem",
                            c.docker.cert_path + "/key.pem"};

@@ -39,6 +39,7 @@ ServiceOptions service_options_from(const Config& config) {
   }
   o.max_sandbox_timeout_seconds = config.server.max_sandbox_timeout_seconds;
   o.egress_image = config.egress.image;
+  o.allowed_host_paths = config.storage.allowed_host_paths;
   o.max_queued_mutations = static_cast<std::size_t>(config.server.max_queued_mutations);
   return o;
 }

@@ -7,6 +7,7 @@
 #include "events/decider.h"
 #include "src/common/log.h"
 #include "src/common/uuid.h"
+#include "src/service/volume_checks.h"
 
 namespace sbx {
 namespace {
@@ -269,10 +270,20 @@ Result<void> SandboxService::validate_create(const CreateRequest& r) const {
                     "\") is not supported by this version; create it from image.uri",
                 "snapshotId");
   }
-  if (!r.spec.volumes_json.empty()) {
-    return fail(ErrorCode::kUnimplemented,
-                "volumes (host, pvc, ossfs) are not supported by this version; nothing was created",
-                "volumes");
+  // resourceLimits.gpu = "all" has no Kubernetes form (nvidia.com/gpu takes a count).
+  if (options_.runtime_type == "kubernetes") {
+    if (auto it = r.spec.resource_limits.find("gpu");
+        it != r.spec.resource_limits.end() && it->second == "all") {
+      return fail(ErrorCode::kInvalidArgument,
+                  "resourceLimits.gpu = \"all\" is not supported on Kubernetes; give a count",
+                  "resourceLimits.gpu");
+    }
+  }
+  // Volumes (src/service/volume_checks.h): ossfs refused, host paths resolved against
+  // storage.allowed_host_paths on the real file system.
+  if (auto v = check_create_volumes(r.spec, options_.runtime_type, options_.allowed_host_paths);
+      !v) {
+    return v;
   }
   if (r.spec.extensions_json.find("\"poolRef\"") != std::string::npos) {
     return fail(ErrorCode::kInvalidArgument,

@@ -53,6 +53,11 @@ struct ServiceOptions {
   // egress.image: unset = a networkPolicy is rejected.
   std::optional<std::string> egress_image;
 
+  // --- volumes (issue 12) ---
+  // storage.allowed_host_paths: where `host` volumes may point (after resolving symlinks);
+  // empty = host volumes refused (VOLUME::HOST_PATH_NOT_ALLOWED).
+  std::vector<std::string> allowed_host_paths;
+
   // Idempotency-Key lifetime.
   Micros idempotency_ttl = 24LL * 3600 * kMicrosPerSecond;
   // Optimistic-concurrency retries of one command before it fails with kConflict.

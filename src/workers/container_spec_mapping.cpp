@@ -13,10 +13,6 @@ Result<ContainerSpec> to_container_spec(std::string_view sandbox_id, const Sandb
                     " is not supported by this runtime",
                 "snapshotId");
   }
-  if (!spec.volumes_json.empty()) {
-    return fail(ErrorCode::kInvalidArgument, "volumes are not supported by this runtime",
-                "volumes");
-  }
   if (!spec.network_policy_json.empty()) {
     return fail(ErrorCode::kInvalidArgument, "a network policy is not supported by this runtime",
                 "networkPolicy");
@@ -54,6 +50,20 @@ Result<ContainerSpec> to_container_spec(std::string_view sandbox_id, const Sandb
                       static_cast<std::uint16_t>(host_port));
   }
   out.platform = spec.platform;
+  // --- volumes and GPUs (issue 12) ---
+  auto volumes = parse_volumes(spec.volumes_json);
+  if (!volumes) return std::unexpected(volumes.error());
+  for (std::size_t i = 0; i < volumes->size(); ++i) {
+    if ((*volumes)[i].backend == VolumeBackend::kOssfs) {
+      return fail(ErrorCode::kInvalidArgument,
+                  "VOLUME::UNSUPPORTED_BACKEND: ossfs volumes are not supported by this server",
+                  volume_field(i, ".ossfs"));
+    }
+  }
+  out.volumes = std::move(*volumes);
+  if (auto it = spec.resource_limits.find("gpu"); it != spec.resource_limits.end()) {
+    out.gpu = it->second;
+  }
   if (auto valid = validate_container_spec(out); !valid) return std::unexpected(valid.error());
   return out;
 }

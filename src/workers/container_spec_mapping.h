@@ -6,10 +6,12 @@
 //   resource_limits cpu/memory -> limits         metadata -> labels
 //   network_mode -> network_mode (empty: the ContainerSpec default, "host")
 //   ports -> ports (each 1..65535)               platform -> platform
+//   volumes_json -> volumes (parse_volumes)      resource_limits gpu -> gpu
 //
 // Errors (kInvalidArgument, `field` names the spec field; never retried): a snapshot-based
-// spec (no runtime creates from snapshots yet), volumes or a network policy (the runtimes
-// cannot honour them, and silently dropping either would be wrong), a port outside
+// spec (no runtime creates from snapshots yet), ossfs volumes or a network policy (the
+// runtimes cannot honour them, and silently dropping either would be wrong), volumes JSON
+// that does not parse, a port outside
 // 1..65535, and whatever validate_container_spec() rejects. Pure; thread-safe.
 #pragma once
 

@@ -366,8 +366,9 @@ bool Provisioner::provision(const std::string& id, const Event& event, std::size
     }
     if (created) {
       log->info("sandbox {}: started container {}", id, created->runtime_id);
-      return record(id, RecordStarted{created->runtime_id, created->address}, event, stop) !=
-             Recorded::kStopped;
+      return record(id, RecordStarted{created->runtime_id, created->address,
+                                      created->created_volumes},
+                    event, stop) != Recorded::kStopped;
     }
     const Error& error = created.error();
     std::string message;
@@ -457,6 +458,42 @@ bool Provisioner::pause_or_resume(const std::string& id, const Event& event, boo
   }
 }
 
+// The named volumes to remove with a sandbox, from its log: those SandboxStarted records
+// as created by sandboxd whose pvc in SandboxRequested says deleteOnSandboxTermination.
+// A sandbox that never started (deleted while its create was under way, so the start was
+// not recorded) has no such record: then every pvc with the flag is named, and the
+// runtime's labels decide (it removes only volumes labelled as made for this sandbox by
+// this instance). A failure is logged, not recorded: the sandbox is gone either way.
+void Provisioner::remove_volumes(const std::string& id) {
+  auto log = logger("provisioner");
+  auto events = store_.read_stream(stream_of(id));
+  if (!events) {
+    log->warn("sandbox {}: reading its log for its volumes failed: {}", id,
+              events.error().message);
+    return;
+  }
+  std::vector<VolumeSpec> volumes;
+  std::optional<std::vector<std::string>> created;
+  for (const Event& e : *events) {
+    if (const auto* req = std::get_if<SandboxRequested>(&e.data)) {
+      if (auto v = parse_volumes(req->spec.volumes_json)) volumes = std::move(*v);
+    } else if (const auto* started = std::get_if<SandboxStarted>(&e.data)) {
+      created = started->created_volumes;
+    }
+  }
+  std::vector<std::string> names;
+  for (const VolumeSpec& v : volumes) {
+    if (v.backend == VolumeBackend::kPvc && v.delete_on_sandbox_termination &&
+        (!created || std::find(created->begin(), created->end(), v.claim_name) != created->end())) {
+      names.push_back(v.claim_name);
+    }
+  }
+  if (names.empty()) return;
+  if (auto r = runtime_.remove_volumes(id, names); !r) {
+    log->warn("sandbox {}: removing its volumes failed: {}", id, r.error().message);
+  }
+}
+
 bool Provisioner::remove(const std::string& id, const Event& event, std::stop_token stop) {
   auto log = logger("provisioner");
   Backoff backoff(options_.runtime_retry);
@@ -464,6 +501,7 @@ bool Provisioner::remove(const std::string& id, const Event& event, std::stop_to
     auto r = runtime_.remove(id);
     if (r) {
       log->info("sandbox {}: container removed", id);
+      remove_volumes(id);
       return record(id, RecordTerminated{std::nullopt, ""}, event, stop) != Recorded::kStopped;
     }
     std::string message;

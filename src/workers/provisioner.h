@@ -23,7 +23,12 @@
 //   ResumeRequested    only if Resuming: resume -> RecordResumed | RecordResumeFailed
 //   DeletionRequested  always: remove (absent is success) -> RecordTerminated; a removal
 //                      that fails for good -> RecordFailed (the sandbox stays listed as
-//                      Failed and a new delete retries the removal)
+//                      Failed and a new delete retries the removal). After the
+//                      container, the named volumes the log says sandboxd created for it
+//                      (SandboxStarted.createdVolumes) whose pvc has
+//                      deleteOnSandboxTermination (no start recorded: every such pvc,
+//                      the runtime's volume labels decide): Runtime::remove_volumes (best
+//                      effort, a failure is logged)
 // Transient runtime errors (kUnavailable, kDeadlineExceeded) are retried with
 // options.runtime_retry (re-checking the projection before each attempt: a create whose
 // sandbox was deleted meanwhile is abandoned), then recorded as a failure whose message
@@ -124,6 +129,7 @@ class Provisioner {
                  std::stop_token stop);
   bool pause_or_resume(const std::string& id, const Event& event, bool pause, std::stop_token stop);
   bool remove(const std::string& id, const Event& event, std::stop_token stop);
+  void remove_volumes(const std::string& id);
   // Tells the runtime the new expiry (Runtime::renew) while it is still the sandbox's.
   bool renew(const std::string& id, const ExpirationRenewed& renewed, std::stop_token stop);
   // Records through the Recorder, retrying retryable errors (kUnavailable, kConflict,

@@ -183,8 +183,11 @@ TEST_P(ApiTest, FieldsThisVersionCannotHonourAreRefusedAtOnceWithACode) {
   expect_error(r, 501, "SANDBOX::SNAPSHOTS_NOT_SUPPORTED");
   r = c.post(p("/sandboxes"),
              create_body({{"volumes",
-                           {{{"name", "data"}, {"mountPath", "/data"}, {"pvc", {{"claimName", "c"}}}}}}}));
-  expect_error(r, 501, "VOLUME::NOT_SUPPORTED");
+                           {{{"name", "data"}, {"mountPath", "/data"}, {"pvc", {{"claimName", "c"}}}},
+                            {{"name", "oss"}, {"mountPath", "/oss"}, {"ossfs", {{"bucket", "b"}}}}}}}));
+  expect_error(r, 501, "VOLUME::UNSUPPORTED_BACKEND");
+  EXPECT_NE(body_json(r)["message"].get<std::string>().find("volumes[1].ossfs"), std::string::npos)
+      << r.body;
   r = c.post(p("/sandboxes"), create_body({{"extensions", {{"poolRef", "warm"}}}}));
   expect_error(r, 400, "SANDBOX::UNSUPPORTED_POOL_REF");
   EXPECT_NE(body_json(r)["message"].get<std::string>().find("poolRef"), std::string::npos);
@@ -339,6 +342,31 @@ TEST_P(ApiTest, CreateValidationErrors) {
        400,
        "VOLUME::INVALID_BACKEND",
        "exactly one"},
+      {"volume mount path twice",
+       {{"volumes",
+         {{{"name", "a"}, {"mountPath", "/data"}, {"pvc", {{"claimName", "a"}}}},
+          {{"name", "b"}, {"mountPath", "/data/"}, {"pvc", {{"claimName", "b"}}}}}}},
+       400,
+       "VOLUME::DUPLICATE_MOUNT_PATH",
+       "volumes[1].mountPath"},
+      {"volume pvc flag not a boolean",
+       {{"volumes",
+         {{{"name", "a"},
+           {"mountPath", "/data"},
+           {"pvc", {{"claimName", "a"}, {"createIfNotExists", "yes"}}}}}}},
+       422,
+       "SANDBOX::INVALID_PARAMETER",
+       "boolean"},
+      {"gpu zero",
+       {{"resourceLimits", {{"gpu", "0"}}}},
+       400,
+       "SANDBOX::INVALID_PARAMETER",
+       "resourceLimits.gpu"},
+      {"gpu word",
+       {{"resourceLimits", {{"gpu", "any"}}}},
+       400,
+       "SANDBOX::INVALID_PARAMETER",
+       "resourceLimits.gpu"},
       {"extension out of range",
        {{"extensions", {{"access.renew.extend.seconds", "10"}}}},
        400,

@@ -39,6 +39,32 @@ TEST(ErrorMapping, FieldsSelectCodes) {
       "DOCKER::INVALID_PORT");
 }
 
+TEST(ErrorMapping, VolumeErrorsCarryTheirCodeInTheMessage) {
+  auto bad = map_error(Error(ErrorCode::kInvalidArgument,
+                             "VOLUME::HOST_PATH_NOT_FOUND: volumes[0].host.path \"/x\" does not exist",
+                             "volumes[0].host.path"),
+                       Operation::kCreate, "DOCKER");
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_EQ(bad.code, "VOLUME::HOST_PATH_NOT_FOUND");
+  EXPECT_EQ(bad.message, "volumes[0].host.path \"/x\" does not exist");
+  auto ossfs = map_error(Error(ErrorCode::kUnimplemented,
+                               "VOLUME::UNSUPPORTED_BACKEND: volumes[1].ossfs: not here",
+                               "volumes[1].ossfs"),
+                         Operation::kCreate, "DOCKER");
+  EXPECT_EQ(ossfs.status, 501);
+  EXPECT_EQ(ossfs.code, "VOLUME::UNSUPPORTED_BACKEND");
+  // Without a code in the message: the table's answer.
+  auto plain = map_error(Error(ErrorCode::kUnimplemented, "no volumes", "volumes"),
+                         Operation::kCreate, "DOCKER");
+  EXPECT_EQ(plain.status, 501);
+  EXPECT_EQ(plain.code, "VOLUME::NOT_SUPPORTED");
+  // A code-looking message on another field is left alone.
+  EXPECT_EQ(map_error(Error(ErrorCode::kInvalidArgument, "VOLUME::X: y", "timeout"),
+                      Operation::kCreate, "DOCKER")
+                .code,
+            "SANDBOX::INVALID_PARAMETER");
+}
+
 TEST(ErrorMapping, EveryErrorCodeHasAnAnswer) {
   for (ErrorCode code :
        {ErrorCode::kInvalidArgument, ErrorCode::kNotFound, ErrorCode::kAlreadyExists,

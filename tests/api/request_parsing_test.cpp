@@ -119,6 +119,41 @@ TEST(CreateParsing, HostVolumesNeedAnAllowedPrefix) {
   EXPECT_TRUE(parse_create_request(body, CreateParseOptions{{"/srv/database/"}}).has_value());
 }
 
+TEST(CreateParsing, GpuIsAllOrAPositiveCount) {
+  auto with_gpu = [](const std::string& gpu) {
+    return parse_create_request(R"({"image":{"uri":"x"},"entrypoint":["x"],"resourceLimits":{"gpu":")" +
+                                    gpu + R"("}})",
+                                {});
+  };
+  for (const char* ok : {"all", "1", "8"}) {
+    auto r = with_gpu(ok);
+    ASSERT_TRUE(r.has_value()) << ok;
+    EXPECT_EQ(r->spec.resource_limits.at("gpu"), ok);
+  }
+  for (const char* bad : {"0", "-1", "1.5", "ALL", "", "65"}) {
+    auto r = with_gpu(bad);
+    ASSERT_FALSE(r.has_value()) << bad;
+    EXPECT_EQ(r.error().status, 400) << bad;
+    EXPECT_NE(r.error().message.find("resourceLimits.gpu"), std::string::npos) << bad;
+  }
+}
+
+TEST(CreateParsing, PvcVolumeFlagsAndDuplicateMountPaths) {
+  auto ok = parse_create_request(R"({"image":{"uri":"x"},"entrypoint":["x"],"resourceLimits":{},
+      "volumes":[{"name":"a","mountPath":"/a","pvc":{"claimName":"a","createIfNotExists":false,
+                                                   "deleteOnSandboxTermination":true}}]})",
+                                 {});
+  ASSERT_TRUE(ok.has_value()) << ok.error().message;
+  EXPECT_NE(ok->spec.volumes_json.find("deleteOnSandboxTermination"), std::string::npos);
+  auto twice = parse_create_request(R"({"image":{"uri":"x"},"entrypoint":["x"],"resourceLimits":{},
+      "volumes":[{"name":"a","mountPath":"/d","pvc":{"claimName":"a"}},
+                 {"name":"b","mountPath":"/d","pvc":{"claimName":"b"}}]})",
+                                    {});
+  ASSERT_FALSE(twice.has_value());
+  EXPECT_EQ(twice.error().code, "VOLUME::DUPLICATE_MOUNT_PATH");
+  EXPECT_NE(twice.error().message.find("volumes[1].mountPath"), std::string::npos);
+}
+
 TEST(ListQueryParsing, StatesMetadataAndPaging) {
   auto q = parse_list_query(*parse_query(
       "state=running&state=Paused,failed&metadata=a%3D1%26b%3Dx%2520y&page=3&pageSize=7"));

@@ -448,6 +448,39 @@ TEST_F(ConfigTest, AllowedHostPathsMustBeAbsolute) {
                 "\"relative/dir\" at index 1");
 }
 
+TEST_F(ConfigTest, SandboxEnvAndBindsAreReadAndChecked) {
+  auto r = load_text(
+      "[docker]\nsandbox_env = { HTTP_PROXY = \"http://127.0.0.1:3128\", TEAM = \"\" }\n"
+      "sandbox_binds = [\"/etc/ssl/certs:/etc/ssl/certs:ro\", \"/srv/tools:/opt/tools\"]\n");
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->config.docker.sandbox_env,
+            (std::map<std::string, std::string>{{"HTTP_PROXY", "http://127.0.0.1:3128"},
+                                                {"TEAM", ""}}));
+  EXPECT_EQ(r->config.docker.sandbox_binds,
+            (std::vector<std::string>{"/etc/ssl/certs:/etc/ssl/certs:ro", "/srv/tools:/opt/tools"}));
+  EXPECT_TRUE(r->warnings.empty());
+  // Defaults: nothing.
+  auto d = load_text("[docker]\n");
+  ASSERT_TRUE(d);
+  EXPECT_TRUE(d->config.docker.sandbox_env.empty());
+  EXPECT_TRUE(d->config.docker.sandbox_binds.empty());
+
+  for (const char* bad : {"relative:/x", "/x:relative", "/x", "/a/../b:/x", "/x:/a/..:ro",
+                          "/x:/y:rx", "/x:/y:ro:z", "volume-name:/x"}) {
+    const std::string text = std::string("[docker]\nsandbox_binds = [\"") + bad + "\"]\n";
+    EXPECT_EQ(error_of(text),
+              path_ + ":2: docker.sandbox_binds: expected Docker binds \"SRC:DST[:ro|:rw]\" with "
+                      "absolute paths without '..', got \"" + bad + "\" at index 0")
+        << bad;
+  }
+  EXPECT_EQ(error_of("[docker]\nsandbox_env = [\"A=1\"]\n"),
+            path_ + ":2: docker.sandbox_env: expected a table of strings, got an array");
+  EXPECT_NE(error_of("[docker]\nsandbox_env = { A = 1 }\n").find("docker.sandbox_env.A"),
+            std::string::npos);
+  EXPECT_NE(error_of("[docker.sandbox_env]\n\"A=B\" = \"x\"\n").find("docker.sandbox_env.A=B"),
+            std::string::npos);
+}
+
 TEST_F(ConfigTest, GatewayModeRequiresAddressAndRouteMode) {
   auto r = load_text("[ingress]\nmode = \"gateway\"\n");
   ASSERT_FALSE(r);

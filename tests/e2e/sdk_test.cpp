@@ -4,6 +4,7 @@
 // pause, resume, list by state and metadata, kill; with server.api_key set, so the SDK's
 // OPEN-SANDBOX-API-KEY header is checked too.
 //
+// HostVolumeScenario: tests/e2e/sdk_volumes.py, a sandbox with host volumes.
 // The SDK's venv: tests/e2e/sdk_venv.h.
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -45,6 +46,34 @@ TEST_F(PythonSdk, LifecycleScenario) {
                               << py.output();
   EXPECT_TRUE(WIFEXITED(*st) && WEXITSTATUS(*st) == 0)
       << "the SDK scenario failed (wait status " << *st << "); output:\n"
+      << py.output();
+  EXPECT_NE(py.output().find(" passed, 0 failed"), std::string::npos) << py.output();
+  if (!HasFailure()) std::cerr << last_lines(py.output(), 1);
+}
+
+// The SDK creating a sandbox with host volumes (tests/e2e/sdk_volumes.py): written from
+// inside through the read-write one, refused through the read-only one, and a path outside
+// storage.allowed_host_paths refused with 400 VOLUME::HOST_PATH_NOT_ALLOWED.
+TEST_F(PythonSdk, HostVolumeScenario) {
+  ASSERT_EQ(ensure_sdk_venv(), "");
+  TempDir allowed("sandboxd-sdk-volumes");
+  TempDir outside("sandboxd-sdk-outside");
+  auto opts = default_options("bridge");
+  opts.extra_toml = "[storage]\nallowed_host_paths = [\"" + allowed.str() + "\"]\n";
+  ASSERT_NO_FATAL_FAILURE(start_sandboxd(opts));
+
+  ChildProcess py({(venv_dir() / "bin" / "python").string(),
+                   source_dir() + "/tests/e2e/sdk_volumes.py", "--domain", sandboxd_->address(),
+                   "--image", kTestBusyboxImage, "--allowed", allowed.str(), "--outside",
+                   outside.str()},
+                  {{"PYTHONUNBUFFERED", "1"}, {"OPEN_SANDBOX_API_KEY", ""}, {"OPEN_SANDBOX_DOMAIN", ""}});
+  auto st = py.wait(milliseconds(180'000));
+  if (!st) py.signal(SIGKILL);
+  py.drain(milliseconds(1'000));
+  ASSERT_TRUE(st.has_value()) << "the SDK volume scenario did not finish in 180 s; output:\n"
+                              << py.output();
+  EXPECT_TRUE(WIFEXITED(*st) && WEXITSTATUS(*st) == 0)
+      << "the SDK volume scenario failed (wait status " << *st << "); output:\n"
       << py.output();
   EXPECT_NE(py.output().find(" passed, 0 failed"), std::string::npos) << py.output();
   if (!HasFailure()) std::cerr << last_lines(py.output(), 1);

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -206,6 +207,88 @@ TEST(SeccompOption, EmptyUnconfinedAndAProfileFile) {
   auto missing = sbx::seccomp_security_option(dir.str() + "/absent.json");
   ASSERT_FALSE(missing);
   EXPECT_EQ(missing.error().field, "docker.seccomp_profile");
+}
+
+}  // namespace
+
+// --- volumes, GPUs, sandbox-wide env and binds (issue 12) ---------------------------------
+
+namespace {
+
+using sbx::ResolvedMount;
+
+TEST(ContainerBodyVolumes, MountsFollowTheExecdVolumeWithReadOnlyAndSubpath) {
+  auto s = spec();
+  json b = body_of(s, {}, "", "sandboxd-execd-x");
+  std::vector<ResolvedMount> mounts = {
+      {ResolvedMount::Type::kBind, "/srv/data/team", "/data", false, ""},
+      {ResolvedMount::Type::kBind, "/srv/ro", "/ro", true, ""},
+      {ResolvedMount::Type::kVolume, "cache", "/cache", false, "a/b"},
+  };
+  ASSERT_TRUE(sbx::add_volumes_and_devices(b, s, {}, mounts));
+  const json& m = b["HostConfig"]["Mounts"];
+  ASSERT_EQ(m.size(), 4u) << m.dump();
+  EXPECT_EQ(m[0]["Source"], "sandboxd-execd-x");
+  EXPECT_EQ(m[1], json({{"Type", "bind"}, {"Source", "/srv/data/team"}, {"Target", "/data"},
+                        {"ReadOnly", false}}));
+  EXPECT_EQ(m[2]["ReadOnly"], true);
+  EXPECT_EQ(m[3]["Type"], "volume");
+  EXPECT_EQ(m[3]["Source"], "cache");
+  EXPECT_EQ(m[3]["VolumeOptions"]["Subpath"], "a/b");
+  EXPECT_FALSE(b["HostConfig"].contains("Binds"));
+  EXPECT_FALSE(b["HostConfig"].contains("DeviceRequests"));
+}
+
+TEST(ContainerBodyVolumes, NoVolumesNoExecdVolumeLeavesMountsOut) {
+  auto s = spec();
+  json b = body_of(s);
+  ASSERT_TRUE(sbx::add_volumes_and_devices(b, s, {}, {}));
+  EXPECT_FALSE(b["HostConfig"].contains("Mounts"));
+}
+
+TEST(ContainerBodyVolumes, SandboxBindsAndEnvAreAppliedAndTheOperatorsEnvWins) {
+  auto s = spec();
+  s.env = {{"TEAM", "red"}, {"MINE", "1"}};
+  DockerOptions o;
+  o.sandbox_env = {{"TEAM", "blue"}, {"PROXY", "http://127.0.0.1:3128"}};
+  o.sandbox_binds = {"/etc/ssl/certs:/etc/ssl/certs:ro"};
+  json b = body_of(sbx::with_sandbox_env(s, o), o);
+  ASSERT_TRUE(sbx::add_volumes_and_devices(b, s, o, {}));
+  EXPECT_EQ(b["HostConfig"]["Binds"], json::array({"/etc/ssl/certs:/etc/ssl/certs:ro"}));
+  const json& env = b["Env"];
+  auto has = [&](const std::string& kv) {
+    return std::find(env.begin(), env.end(), kv) != env.end();
+  };
+  EXPECT_TRUE(has("TEAM=blue")) << env.dump();
+  EXPECT_FALSE(has("TEAM=red")) << env.dump();
+  EXPECT_TRUE(has("MINE=1"));
+  EXPECT_TRUE(has("PROXY=http://127.0.0.1:3128"));
+}
+
+TEST(ContainerBodyVolumes, GpuBecomesADeviceRequest) {
+  auto s = spec();
+  s.gpu = "all";
+  json b = body_of(s);
+  ASSERT_TRUE(sbx::add_volumes_and_devices(b, s, {}, {}));
+  EXPECT_EQ(b["HostConfig"]["DeviceRequests"],
+            json::parse(R"([{"Driver":"","Count":-1,"Capabilities":[["gpu"]]}])"));
+  s.gpu = "2";
+  b = body_of(s);
+  ASSERT_TRUE(sbx::add_volumes_and_devices(b, s, {}, {}));
+  EXPECT_EQ(b["HostConfig"]["DeviceRequests"][0]["Count"], 2);
+  for (const char* bad : {"0", "-1", "two", "2x", ""}) {
+    s.gpu = bad;
+    b = body_of(s);
+    auto r = sbx::add_volumes_and_devices(b, s, {}, {});
+    if (std::string(bad).empty()) {
+      EXPECT_TRUE(r);
+      EXPECT_FALSE(b["HostConfig"].contains("DeviceRequests"));
+      continue;
+    }
+    ASSERT_FALSE(r) << bad;
+    EXPECT_EQ(r.error().code, ErrorCode::kInvalidArgument);
+    EXPECT_EQ(r.error().field, "resourceLimits.gpu");
+  }
 }
 
 }  // namespace

@@ -50,6 +50,17 @@ TEST(RuntimeOptions, PullPolicyAndOciRuntimeComeFromDockerAndSecureRuntime) {
   }
 }
 
+TEST(RuntimeOptions, DockerOptionsCarryTheAllowlistSandboxEnvAndBinds) {
+  Config c;
+  c.storage.allowed_host_paths = {"/srv/data"};
+  c.docker.sandbox_env = {{"HTTP_PROXY", "http://127.0.0.1:3128"}};
+  c.docker.sandbox_binds = {"/etc/ssl/certs:/etc/ssl/certs:ro"};
+  const DockerOptions o = docker_options_from(c, "");
+  EXPECT_EQ(o.allowed_host_paths, std::vector<std::string>{"/srv/data"});
+  EXPECT_EQ(o.sandbox_env, c.docker.sandbox_env);
+  EXPECT_EQ(o.sandbox_binds, c.docker.sandbox_binds);
+}
+
 TEST(RuntimeOptions, UnsetProfilesAreEngineDefaultsAndTlsReadsTheCertPath) {
   Config c;
   c.docker.tls_verify = true;

@@ -15,7 +15,9 @@ TEST(ServiceOptionsFromConfig, CopiesTheKeysTheServiceUses) {
   c.server.max_queued_mutations = 17;
   c.egress.image = "egress:1";
   c.server.eip = "203.0.113.7";
+  c.storage.allowed_host_paths = {"/srv/data"};
   const ServiceOptions o = service_options_from(c);
+  EXPECT_EQ(o.allowed_host_paths, std::vector<std::string>{"/srv/data"});
   EXPECT_EQ(o.runtime_type, "docker");
   EXPECT_EQ(o.network_mode, "bridge");
   EXPECT_EQ(o.port_range_low, 41000);

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <future>
 #include <set>
 #include <thread>
@@ -142,12 +143,23 @@ TEST_F(SandboxServiceTest, FieldsThisVersionCannotHonourAreRefusedBeforeAnyAppen
   EXPECT_EQ(c.error().code, ErrorCode::kUnimplemented);
   EXPECT_EQ(c.error().field, "snapshotId");
 
+  // Host volumes with no storage.allowed_host_paths; ossfs, which no runtime mounts.
   auto volumes = image_request();
   volumes.spec.volumes_json = R"([{"name":"v","host":{"path":"/tmp"},"mountPath":"/data"}])";
   c = svc->create(volumes, kUser);
   ASSERT_FALSE(c.has_value());
+  EXPECT_EQ(c.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(c.error().field, "volumes[0].host.path");
+  EXPECT_TRUE(c.error().message.starts_with("VOLUME::HOST_PATH_NOT_ALLOWED: ")) << c.error().message;
+  auto ossfs = image_request();
+  ossfs.spec.volumes_json =
+      R"([{"name":"p","pvc":{"claimName":"c"},"mountPath":"/c"},)"
+      R"({"name":"o","ossfs":{"bucket":"b"},"mountPath":"/o"}])";
+  c = svc->create(ossfs, kUser);
+  ASSERT_FALSE(c.has_value());
   EXPECT_EQ(c.error().code, ErrorCode::kUnimplemented);
-  EXPECT_EQ(c.error().field, "volumes");
+  EXPECT_EQ(c.error().field, "volumes[1].ossfs");
+  EXPECT_TRUE(c.error().message.starts_with("VOLUME::UNSUPPORTED_BACKEND: ")) << c.error().message;
 
   auto pool = image_request();
   pool.spec.extensions_json = R"({"poolRef":"warm"})";
@@ -158,6 +170,64 @@ TEST_F(SandboxServiceTest, FieldsThisVersionCannotHonourAreRefusedBeforeAnyAppen
 
   EXPECT_EQ(store_->head(), head) << "a refused create appended something";
   EXPECT_TRUE(svc->create(image_request(), kUser).has_value());
+}
+
+// Host volumes are checked on the real file system before the append: under the
+// allowlist after resolving links, and present; the spec is recorded as given.
+TEST_F(SandboxServiceTest, HostVolumesAreCheckedAgainstTheAllowlistBeforeAnyAppend) {
+  testing::TempDir root("sbx-svc-volumes");
+  std::filesystem::create_directories(root / "allowed" / "data");
+  std::filesystem::create_directories(root / "outside");
+  std::filesystem::create_directory_symlink(root / "outside", root / "allowed" / "escape");
+  auto o = bridge_options();
+  o.allowed_host_paths = {(root / "allowed").string()};
+  auto svc = make(o);
+  const std::uint64_t head = store_->head();
+  auto with_path = [&](const std::string& path) {
+    auto r = image_request();
+    r.spec.volumes_json = R"([{"name":"c","pvc":{"claimName":"c"},"mountPath":"/c"},)"
+                          R"({"name":"v","host":{"path":")" +
+                          path + R"("},"mountPath":"/data"}])";
+    return r;
+  };
+  struct Case {
+    std::string path;
+    std::string code;
+  };
+  for (const Case& k : {Case{(root / "outside").string(), "VOLUME::HOST_PATH_NOT_ALLOWED"},
+                        Case{(root / "allowed" / "escape").string(), "VOLUME::HOST_PATH_NOT_ALLOWED"},
+                        Case{(root / "allowed" / "missing").string(), "VOLUME::HOST_PATH_NOT_FOUND"}}) {
+    auto c = svc->create(with_path(k.path), kUser);
+    ASSERT_FALSE(c.has_value()) << k.path;
+    EXPECT_EQ(c.error().code, ErrorCode::kInvalidArgument);
+    EXPECT_EQ(c.error().field, "volumes[1].host.path");
+    EXPECT_TRUE(c.error().message.starts_with(k.code + ": volumes[1].host.path")) << c.error().message;
+  }
+  EXPECT_EQ(store_->head(), head) << "a refused create appended something";
+  auto ok = svc->create(with_path((root / "allowed" / "data").string()), kUser);
+  ASSERT_TRUE(ok.has_value()) << ok.error().message;
+  EXPECT_EQ(ok->sandbox.spec.volumes_json, with_path((root / "allowed" / "data").string()).spec.volumes_json);
+
+  // sandboxd's own volumes (the execd volume) are not a sandbox's to mount.
+  auto own = image_request();
+  own.spec.volumes_json =
+      R"([{"name":"x","pvc":{"claimName":"sandboxd-execd-abc"},"mountPath":"/x"}])";
+  auto refused = svc->create(own, kUser);
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_EQ(refused.error().field, "volumes[0].pvc.claimName");
+  EXPECT_TRUE(refused.error().message.starts_with("VOLUME::INVALID_PVC_NAME: "))
+      << refused.error().message;
+
+  // Kubernetes does not mount volumes in this version: refused at once, with a code.
+  auto k = bridge_options();
+  k.runtime_type = "kubernetes";
+  k.allowed_host_paths = o.allowed_host_paths;
+  svc.reset();
+  auto kube = make(k);
+  auto c = kube->create(with_path((root / "allowed" / "data").string()), kUser);
+  ASSERT_FALSE(c.has_value());
+  EXPECT_EQ(c.error().code, ErrorCode::kUnimplemented);
+  EXPECT_TRUE(c.error().message.starts_with("VOLUME::NOT_SUPPORTED: ")) << c.error().message;
 }
 
 TEST_F(SandboxServiceTest, TimeoutAboveTheServerCapIsInvalidArgumentNamingTimeout) {

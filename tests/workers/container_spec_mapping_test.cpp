@@ -58,6 +58,22 @@ TEST(ContainerSpecMapping, EmptyNetworkModeMeansHost) {
   EXPECT_FALSE(c->platform.has_value());
 }
 
+TEST(ContainerSpecMapping, VolumesAndGpuAreCarriedOver) {
+  SandboxSpec s = spec();
+  s.volumes_json = R"([{"name":"h","mountPath":"/h","readOnly":true,"host":{"path":"/srv/h"}},
+                       {"name":"p","mountPath":"/p","subPath":"x","pvc":{"claimName":"c"}}])";
+  s.resource_limits["gpu"] = "all";
+  auto c = to_container_spec("a", s, {});
+  ASSERT_TRUE(c) << c.error().message;
+  ASSERT_EQ(c->volumes.size(), 2u);
+  EXPECT_EQ(c->volumes[0].host_path, "/srv/h");
+  EXPECT_TRUE(c->volumes[0].read_only);
+  EXPECT_EQ(c->volumes[1].claim_name, "c");
+  EXPECT_EQ(c->volumes[1].sub_path, "x");
+  EXPECT_EQ(c->gpu, "all");
+  EXPECT_TRUE(to_container_spec("a", spec(), {})->gpu.empty());
+}
+
 TEST(ContainerSpecMapping, RejectsWhatTheRuntimeCannotHonour) {
   SandboxSpec snapshot = spec();
   snapshot.image_uri.clear();
@@ -66,7 +82,10 @@ TEST(ContainerSpecMapping, RejectsWhatTheRuntimeCannotHonour) {
 
   SandboxSpec volumes = spec();
   volumes.volumes_json = "[{}]";
-  EXPECT_EQ(to_container_spec("a", volumes, {}).error().field, "volumes");
+  EXPECT_EQ(to_container_spec("a", volumes, {}).error().field, "volumes[0].name");
+  SandboxSpec ossfs = spec();
+  ossfs.volumes_json = R"([{"name":"o","mountPath":"/o","ossfs":{}}])";
+  EXPECT_EQ(to_container_spec("a", ossfs, {}).error().field, "volumes[0].ossfs");
 
   SandboxSpec policy = spec();
   policy.network_policy_json = "{}";

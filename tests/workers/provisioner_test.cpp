@@ -201,6 +201,50 @@ TEST_F(ProvisionerTest, PausesResumesAndDeletes) {
   EXPECT_EQ(stream("sandbox-sb1").back().type(), "SandboxTerminated");
 }
 
+// The log records which named volumes sandboxd created (SandboxStarted.createdVolumes);
+// the deletion removes those whose pvc says deleteOnSandboxTermination, and only those.
+TEST_F(ProvisionerTest, DeletionRemovesOnlyCreatedVolumesMarkedDeleteOnTermination) {
+  Provisioner provisioner(store(), runtime_, recorder(), fast_options());
+  ASSERT_TRUE(provisioner.start().has_value());
+  SandboxSpec spec = basic_spec();
+  spec.volumes_json = R"([
+    {"name":"a","mountPath":"/a","pvc":{"claimName":"scratch","deleteOnSandboxTermination":true}},
+    {"name":"b","mountPath":"/b","pvc":{"claimName":"keep"}},
+    {"name":"c","mountPath":"/c","pvc":{"claimName":"shared","createIfNotExists":false,
+                                        "deleteOnSandboxTermination":true}}])";
+  ASSERT_TRUE(create("sb1", spec));
+  ASSERT_TRUE(wait_state("sb1", SandboxState::kRunning));
+  auto started = stream("sandbox-sb1");
+  const SandboxStarted* s = nullptr;
+  for (const auto& e : started) {
+    if (auto* p = std::get_if<SandboxStarted>(&e.data)) s = p;
+  }
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(s->created_volumes, (std::vector<std::string>{"scratch", "keep"}));
+  ASSERT_EQ(runtime_.last_spec("sb1")->volumes.size(), 3u);
+
+  ASSERT_TRUE(run("sb1", DeleteSandbox{}));
+  ASSERT_TRUE(wait_state("sb1", std::nullopt));
+  // "keep" is not marked; "shared" was not created by sandboxd.
+  EXPECT_EQ(runtime_.removed_volumes("sb1"), std::vector<std::string>{"scratch"});
+}
+
+// Deleted before its start was recorded: no createdVolumes in the log, so every pvc with
+// deleteOnSandboxTermination is named and the runtime's labels decide.
+TEST_F(ProvisionerTest, DeletionBeforeAnyStartNamesEveryVolumeMarkedDeleteOnTermination) {
+  SandboxSpec spec = basic_spec();
+  spec.volumes_json = R"([
+    {"name":"a","mountPath":"/a","pvc":{"claimName":"scratch","deleteOnSandboxTermination":true}},
+    {"name":"b","mountPath":"/b","pvc":{"claimName":"keep"}}])";
+  ASSERT_TRUE(create("sb1", spec));
+  ASSERT_TRUE(run("sb1", DeleteSandbox{}));  // Pending -> Stopping before any worker ran
+  Provisioner provisioner(store(), runtime_, recorder(), fast_options());
+  ASSERT_TRUE(provisioner.start().has_value());
+  ASSERT_TRUE(wait_state("sb1", std::nullopt));
+  ASSERT_TRUE(provisioner.wait_until_done(store().head(), 5s));
+  EXPECT_EQ(runtime_.removed_volumes("sb1"), std::vector<std::string>{"scratch"});
+}
+
 TEST_F(ProvisionerTest, PauseOfAnExitedContainerRecordsPauseFailed) {
   Provisioner provisioner(store(), runtime_, recorder(), fast_options());
   ASSERT_TRUE(provisioner.start().has_value());
@@ -311,7 +355,7 @@ TEST_F(ProvisionerTest, SpecTheRuntimeCannotHonourFailsAsInvalidParameter) {
   Provisioner provisioner(store(), runtime_, recorder(), fast_options());
   ASSERT_TRUE(provisioner.start().has_value());
   SandboxSpec spec = basic_spec();
-  spec.volumes_json = R"([{"name":"v","host":{"path":"/tmp"},"mountPath":"/data"}])";
+  spec.volumes_json = R"([{"name":"v","ossfs":{"bucket":"b"},"mountPath":"/data"}])";
   ASSERT_TRUE(create("sb1", spec));
   ASSERT_TRUE(wait_state("sb1", SandboxState::kFailed));
   EXPECT_EQ(store().get_sandbox("sb1")->status_reason, "SANDBOX::INVALID_PARAMETER");

@@ -95,6 +95,53 @@ Result<ContainerCreateBody> container_create_body(const ContainerSpec& spec,
   return out;
 }
 
+ContainerSpec with_sandbox_env(const ContainerSpec& spec, const DockerOptions& options) {
+  ContainerSpec out = spec;
+  for (const auto& [k, v] : options.sandbox_env) out.env[k] = v;
+  return out;
+}
+
+Result<void> add_volumes_and_devices(json& body, const ContainerSpec& spec,
+                                     const DockerOptions& options,
+                                     const std::vector<ResolvedMount>& mounts) {
+  json& host = body["HostConfig"];
+  if (!mounts.empty()) {
+    json& list = host["Mounts"];
+    if (!list.is_array()) list = json::array();
+    for (const ResolvedMount& m : mounts) {
+      json mount = {{"Type", m.type == ResolvedMount::Type::kBind ? "bind" : "volume"},
+                    {"Source", m.source},
+                    {"Target", m.target},
+                    {"ReadOnly", m.read_only}};
+      if (m.type == ResolvedMount::Type::kVolume && !m.sub_path.empty()) {
+        mount["VolumeOptions"] = {{"Subpath", m.sub_path}};
+      }
+      list.push_back(std::move(mount));
+    }
+  }
+  if (!options.sandbox_binds.empty()) host["Binds"] = options.sandbox_binds;
+  if (!spec.gpu.empty()) {
+    long long count = -1;
+    if (spec.gpu != "all") {
+      std::size_t used = 0;
+      try {
+        count = std::stoll(spec.gpu, &used);
+      } catch (const std::exception&) {
+        used = 0;
+      }
+      if (used != spec.gpu.size() || count < 1) {
+        return fail(ErrorCode::kInvalidArgument,
+                    "resourceLimits.gpu must be \"all\" or a positive count, got \"" + spec.gpu +
+                        "\"",
+                    "resourceLimits.gpu");
+      }
+    }
+    host["DeviceRequests"] = json::array(
+        {{{"Driver", ""}, {"Count", count}, {"Capabilities", json::array({json::array({"gpu"})})}}});
+  }
+  return {};
+}
+
 Result<std::string> seccomp_security_option(const std::string& profile) {
   if (profile.empty()) return std::string();
   if (profile == "unconfined") return std::string("seccomp=unconfined");

@@ -22,7 +22,8 @@
 //                 `seccomp_option` (when non-empty)], left out when empty; PortBindings
 //                 (same condition as ExposedPorts) "<port>/tcp" -> [{HostIp:
 //                 options.port_bind_ip, HostPort: "<host port>"}]; Mounts: the execd volume
-//                 read-only at /opt/opensandbox, when `execd_volume` is non-empty.
+//                 read-only at /opt/opensandbox, when `execd_volume` is non-empty
+//                 (the sandbox's volumes, binds and GPUs: add_volumes_and_devices).
 //
 // Thread-safe (pure).
 #pragma once
@@ -42,6 +43,31 @@ struct ContainerCreateBody {
   nlohmann::json body;
   std::vector<std::string> dropped_labels;  // reserved user label keys left out
 };
+
+// --- volumes, GPUs, sandbox-wide env and binds (issue 12) ---
+// One mount of a sandbox's volumes, resolved by the runtime: a host volume is a bind of
+// the path resolve_allowed_host_path() returned (subPath already applied); a pvc volume is
+// the named volume `source`, with `sub_path` as VolumeOptions.Subpath (engine API >= 1.45).
+struct ResolvedMount {
+  enum class Type { kBind, kVolume };
+  Type type = Type::kBind;
+  std::string source;
+  std::string target;
+  bool read_only = false;
+  std::string sub_path;  // kVolume only
+};
+
+// `spec` with options.sandbox_env merged into its env (the operator's value wins).
+ContainerSpec with_sandbox_env(const ContainerSpec& spec, const DockerOptions& options);
+
+// Adds to a body from container_create_body(): `mounts` to HostConfig.Mounts (after the
+// execd volume, if any), options.sandbox_binds as HostConfig.Binds, and spec.gpu as
+// HostConfig.DeviceRequests [{Driver "", Count -1 ("all") or n, Capabilities [["gpu"]]}].
+// kInvalidArgument (field resourceLimits.gpu) for a gpu that is neither "all" nor a
+// positive count.
+Result<void> add_volumes_and_devices(nlohmann::json& body, const ContainerSpec& spec,
+                                     const DockerOptions& options,
+                                     const std::vector<ResolvedMount>& mounts);
 
 // `seccomp_option`: the SecurityOpt entry for options.seccomp_profile, as
 // seccomp_security_option() resolves it ("" = engine default). `execd_volume`: the execd

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -39,6 +40,19 @@ struct DockerOptions {
   std::string instance_id;
   // tcp:// over TLS with server verification and a client certificate (docker.tls_verify).
   std::optional<HttpTlsOptions> tls;
+
+  // --- volumes, sandbox-wide env and binds (issue 12) ---
+  // storage.allowed_host_paths: host volumes are resolved against it again right before
+  // the mount (the service checked it at create; a link may have changed since). Empty =
+  // host volumes refused.
+  std::vector<std::string> allowed_host_paths;
+  // docker.sandbox_env: set in every sandbox; operator policy, so it wins over the
+  // request's env for the same name.
+  std::map<std::string, std::string> sandbox_env;
+  // docker.sandbox_binds: Docker bind specs "SRC:DST[:ro]" (absolute, no "..", checked at
+  // config load) given to every sandbox as HostConfig.Binds; operator policy, not subject
+  // to allowed_host_paths.
+  std::vector<std::string> sandbox_binds;
 };
 
 }  // namespace sbx

@@ -1,12 +1,14 @@
 #include "src/runtime/docker/docker_runtime.h"
 
 #include <atomic>
+#include <algorithm>
 #include <chrono>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <thread>
 #include <utility>
 
+#include "src/common/host_path.h"
 #include "src/common/log.h"
 #include "src/runtime/docker/container_body.h"
 #include "src/runtime/docker/event_watch.h"
@@ -98,10 +100,186 @@ struct DockerRuntime::Impl {
                 "secure_runtime.docker_runtime");
   }
 
+  // --- volumes (issue 12) ---------------------------------------------------------------
+  // The mounts of spec.volumes: host paths resolved against options.allowed_host_paths
+  // right now (the service checked them at create; a link may have changed since: the
+  // resolved path is what gets mounted), pvc volumes as named volumes.
+  Result<std::vector<ResolvedMount>> mounts_for(const ContainerSpec& spec) {
+    std::vector<ResolvedMount> out;
+    for (std::size_t i = 0; i < spec.volumes.size(); ++i) {
+      const VolumeSpec& v = spec.volumes[i];
+      if (v.backend == VolumeBackend::kHost) {
+        auto path = resolve_allowed_host_path(v.host_path, v.sub_path, options.allowed_host_paths,
+                                              volume_field(i, ".host.path"));
+        if (!path) return std::unexpected(path.error());
+        out.push_back({ResolvedMount::Type::kBind, *path, v.mount_path, v.read_only, ""});
+      } else if (v.backend == VolumeBackend::kPvc) {
+        out.push_back(
+            {ResolvedMount::Type::kVolume, v.claim_name, v.mount_path, v.read_only, v.sub_path});
+      } else {
+        return fail(ErrorCode::kInvalidArgument,
+                    "VOLUME::UNSUPPORTED_BACKEND: " + volume_field(i, ".ossfs") +
+                        ": ossfs volumes are not supported by this server",
+                    volume_field(i, ".ossfs"));
+      }
+    }
+    return out;
+  }
+
+  // Whether a volume's inspect JSON says this runtime created it for `sandbox_id`.
+  bool created_for(const json& volume, const std::string& sandbox_id) const {
+    const json* labels = volume.contains("Labels") && volume["Labels"].is_object()
+                             ? &volume["Labels"]
+                             : nullptr;
+    if (labels == nullptr) return false;
+    if (labels->value(std::string(kVolumeOfLabel), "") != sandbox_id) return false;
+    return labels->value(std::string(kInstanceLabel), "") == options.instance_id;
+  }
+
+  // The pvc volumes of `spec` as named volumes: present, or created (createIfNotExists)
+  // with the sandboxd.io/volume-of + sandboxd.io/instance labels. Appends to `created` the
+  // names this runtime created for the sandbox (also by an earlier attempt of the same
+  // create: the labels say so), as it goes, so a caller can undo them when a later volume
+  // fails. Errors start with their OpenSandbox code: VOLUME::PVC_NOT_FOUND
+  // (createIfNotExists false and absent), VOLUME::PVC_SUBPATH_UNSUPPORTED (subPath on an
+  // engine older than API 1.45, checked before anything is made, or a driver other than
+  // local), VOLUME::INVALID_PVC_NAME (one of sandboxd's own volumes).
+  Result<void> ensure_volumes(const ContainerSpec& spec, std::vector<std::string>& created) {
+    for (std::size_t i = 0; i < spec.volumes.size(); ++i) {
+      const VolumeSpec& v = spec.volumes[i];
+      if (v.backend != VolumeBackend::kPvc || v.sub_path.empty()) continue;
+      auto version = engine->api_version();
+      if (!version) return std::unexpected(version.error());
+      if (docker_api_version_less(*version, "1.45")) {
+        return fail(ErrorCode::kUnimplemented,
+                    std::string(kPvcSubPathUnsupportedCode) + ": " + volume_field(i, ".subPath") +
+                        ": a subPath of a named volume needs Docker Engine API 1.45 or newer; "
+                        "this engine speaks " +
+                        *version,
+                    volume_field(i, ".subPath"));
+      }
+    }
+    for (std::size_t i = 0; i < spec.volumes.size(); ++i) {
+      const VolumeSpec& v = spec.volumes[i];
+      if (v.backend != VolumeBackend::kPvc) continue;
+      const std::string field = volume_field(i, ".pvc.claimName");
+      const std::string path = "/volumes/" + url_encode(v.claim_name);
+      auto found = engine->call("GET", path);
+      if (!found) return std::unexpected(found.error());
+      json info;
+      if (found->status == 404) {
+        if (!v.create_if_not_exists) {
+          return fail(ErrorCode::kNotFound,
+                      std::string(kPvcNotFoundCode) + ": " + field + ": the named volume \"" +
+                          v.claim_name +
+                          "\" does not exist and createIfNotExists is false",
+                      field);
+        }
+        json labels = {{std::string(kVolumeOfLabel), spec.sandbox_id}};
+        if (!options.instance_id.empty()) labels[std::string(kInstanceLabel)] = options.instance_id;
+        auto made = engine->call("POST", "/volumes/create",
+                                 json{{"Name", v.claim_name}, {"Labels", labels}}.dump());
+        if (!made) return std::unexpected(made.error());
+        if (made->status != 201 && made->status != 200) {
+          return std::unexpected(engine_error(*made, "create volume " + v.claim_name));
+        }
+        log->info("sandbox {}: created named volume {}", spec.sandbox_id, v.claim_name);
+        // Creating an existing name answers the existing volume: its labels tell whose it is.
+        try {
+          info = json::parse(made->body);
+        } catch (const json::exception&) {
+          info = json::object();
+        }
+      } else if (found->status == 200) {
+        try {
+          info = json::parse(found->body);
+        } catch (const json::exception& e) {
+          return fail(ErrorCode::kInternal, std::string("malformed volume answer: ") + e.what());
+        }
+      } else {
+        return std::unexpected(engine_error(*found, "inspect volume " + v.claim_name));
+      }
+      // sandboxd's own volumes (the execd volume every sandbox runs from) are never a
+      // sandbox's to mount: read-write, one sandbox could change every sandbox's execd.
+      if (info.contains("Labels") && info["Labels"].is_object() &&
+          info["Labels"].contains(std::string(kHelperLabel))) {
+        return fail(ErrorCode::kInvalidArgument,
+                    "VOLUME::INVALID_PVC_NAME: " + field + ": \"" + v.claim_name +
+                        "\" is a volume of sandboxd itself",
+                    field);
+      }
+      if (!v.sub_path.empty() && info.value("Driver", "local") != "local") {
+        return fail(ErrorCode::kInvalidArgument,
+                    std::string(kPvcSubPathUnsupportedCode) + ": " + volume_field(i, ".subPath") +
+                        ": subPath needs a volume of the local driver; \"" + v.claim_name +
+                        "\" uses \"" + info.value("Driver", "") + "\"",
+                    volume_field(i, ".subPath"));
+      }
+      if (created_for(info, spec.sandbox_id) &&
+          std::find(created.begin(), created.end(), v.claim_name) == created.end()) {
+        created.push_back(v.claim_name);
+      }
+    }
+    return {};
+  }
+
+  // Removes the volumes among `names` this runtime created for `sandbox_id`.
+  Result<void> remove_volumes(const std::string& sandbox_id,
+                              const std::vector<std::string>& names) {
+    for (const std::string& name : names) {
+      const std::string path = "/volumes/" + url_encode(name);
+      auto found = engine->call("GET", path);
+      if (!found) return std::unexpected(found.error());
+      if (found->status == 404) continue;
+      if (found->status != 200) return std::unexpected(engine_error(*found, "inspect volume " + name));
+      json info;
+      try {
+        info = json::parse(found->body);
+      } catch (const json::exception& e) {
+        return fail(ErrorCode::kInternal, std::string("malformed volume answer: ") + e.what());
+      }
+      if (!created_for(info, sandbox_id)) {
+        log->warn("sandbox {}: volume {} is not labelled as created for it; left in place",
+                  sandbox_id, name);
+        continue;
+      }
+      auto r = engine->call("DELETE", path);
+      if (!r) return std::unexpected(r.error());
+      if (r->status == 204 || r->status == 404) {
+        log->info("sandbox {}: removed named volume {}", sandbox_id, name);
+        continue;
+      }
+      if (r->status == 409) {
+        return fail(ErrorCode::kFailedPrecondition,
+                    "volume " + name + " is still in use: " + engine_message(*r));
+      }
+      return std::unexpected(engine_error(*r, "remove volume " + name));
+    }
+    return {};
+  }
+
+  // The volumes among `created` whose pvc says deleteOnSandboxTermination.
+  static std::vector<std::string> to_delete(const ContainerSpec& spec,
+                                            const std::vector<std::string>& created) {
+    std::vector<std::string> out;
+    for (const VolumeSpec& v : spec.volumes) {
+      if (v.backend == VolumeBackend::kPvc && v.delete_on_sandbox_termination &&
+          std::find(created.begin(), created.end(), v.claim_name) != created.end()) {
+        out.push_back(v.claim_name);
+      }
+    }
+    return out;
+  }
+
   // The body for `spec`, logging the reserved labels it leaves out.
-  Result<json> create_body(const ContainerSpec& spec, const std::string& execd_volume) const {
-    auto body = container_create_body(spec, options, seccomp_option, execd_volume);
+  Result<json> create_body(const ContainerSpec& spec, const std::string& execd_volume,
+                           const std::vector<ResolvedMount>& mounts) const {
+    auto body = container_create_body(with_sandbox_env(spec, options), options, seccomp_option,
+                                      execd_volume);
     if (!body) return std::unexpected(body.error());
+    if (auto added = add_volumes_and_devices(body->body, spec, options, mounts); !added) {
+      return std::unexpected(added.error());
+    }
     for (const std::string& key : body->dropped_labels) {
       log->warn("sandbox {}: label {} is reserved for sandboxd; not set on the container",
                 spec.sandbox_id, key);
@@ -109,8 +287,52 @@ struct DockerRuntime::Impl {
     return std::move(body->body);
   }
 
+  // The volumes first (host paths resolved now, named volumes made), then the container;
+  // named volumes made for a create that fails for good are removed again when their pvc
+  // says deleteOnSandboxTermination (nothing will ever end that sandbox's use of them).
   Result<RuntimeInfo> create_and_start(const ContainerSpec& spec) {
     if (auto ok = validate_container_spec(spec); !ok) return std::unexpected(ok.error());
+    auto mounts = mounts_for(spec);
+    if (!mounts) return std::unexpected(mounts.error());
+    std::vector<std::string> created;
+    auto undo = [&](const Error& error) {
+      if (retryable(error)) return;  // a retry picks the volumes up again (their labels)
+      if (auto rm = remove_volumes(spec.sandbox_id, to_delete(spec, created)); !rm) {
+        log->warn("sandbox {}: could not remove its volumes: {}", spec.sandbox_id,
+                  rm.error().message);
+      }
+    };
+    if (auto ensured = ensure_volumes(spec, created); !ensured) {
+      undo(ensured.error());
+      return std::unexpected(ensured.error());
+    }
+    auto info = create_and_start_container(spec, *mounts);
+    if (!info) {
+      Error error = gpu_error(spec, info.error());
+      undo(error);
+      return std::unexpected(std::move(error));
+    }
+    info->created_volumes = std::move(created);
+    return info;
+  }
+
+  // An engine that cannot satisfy a GPU request ("could not select device driver ...")
+  // fails the create with DOCKER::GPU_UNAVAILABLE (not retried: the host has no GPU).
+  static Error gpu_error(const ContainerSpec& spec, Error error) {
+    if (spec.gpu.empty() || retryable(error)) return error;
+    if (error.message.find("device driver") == std::string::npos &&
+        error.message.find("gpu") == std::string::npos) {
+      return error;
+    }
+    error.code = ErrorCode::kFailedPrecondition;
+    error.message = std::string(kGpuUnavailableCode) + ": resourceLimits.gpu = \"" + spec.gpu +
+                    "\" cannot be satisfied by this engine: " + error.message;
+    error.field = "resourceLimits.gpu";
+    return error;
+  }
+
+  Result<RuntimeInfo> create_and_start_container(const ContainerSpec& spec,
+                                                 const std::vector<ResolvedMount>& mounts) {
     const std::string name = container_name(spec.sandbox_id);
     // A concurrent create of the same name answers 409 before the engine lets the
     // container be inspected: look again after a short pause, a bounded number of times.
@@ -158,7 +380,7 @@ struct DockerRuntime::Impl {
         }
       }
       if (auto rt = check_oci_runtime(); !rt) return std::unexpected(rt.error());
-      auto body = create_body(spec, volume);
+      auto body = create_body(spec, volume, mounts);
       if (!body) return std::unexpected(body.error());
       std::string query = "?name=" + url_encode(name);
       if (spec.platform) {
@@ -418,6 +640,11 @@ Result<std::optional<ContainerStatus>> DockerRuntime::inspect(const std::string&
 
 Result<std::vector<ReferenceCandidate>> DockerRuntime::reference_sandboxes() {
   return impl_->reference_sandboxes();
+}
+
+Result<void> DockerRuntime::remove_volumes(const std::string& sandbox_id,
+                                           const std::vector<std::string>& names) {
+  return impl_->remove_volumes(sandbox_id, names);
 }
 
 Result<std::vector<ContainerStatus>> DockerRuntime::list() {

@@ -25,6 +25,19 @@
 //     error), the files PUT into the container;
 //   - starts it. A container this call created is removed again if injection or start
 //     fails (except when the engine became unreachable: a retry resumes the work).
+// Volumes, GPUs, sandbox-wide env and binds (issue 12), before the container is made:
+//   - host volumes are resolved again against options.allowed_host_paths
+//     (resolve_allowed_host_path: a link changed since the create's check is refused with
+//     VOLUME::HOST_PATH_NOT_ALLOWED) and the resolved path is bind-mounted (readOnly);
+//   - pvc volumes are Docker named volumes: an absent one is created (createIfNotExists,
+//     labelled sandboxd.io/volume-of=<id> + sandboxd.io/instance) or the create fails with
+//     VOLUME::PVC_NOT_FOUND; subPath needs API >= 1.45 and the local driver
+//     (VOLUME::PVC_SUBPATH_UNSUPPORTED otherwise). RuntimeInfo::created_volumes lists the
+//     ones made for this sandbox; remove_volumes() removes only volumes so labelled. A
+//     create that fails for good removes those with deleteOnSandboxTermination again;
+//   - options.sandbox_env is merged into the env (operator wins), options.sandbox_binds
+//     become HostConfig.Binds, spec.gpu becomes DeviceRequests; an engine that cannot
+//     satisfy the GPU request fails with DOCKER::GPU_UNAVAILABLE (kFailedPrecondition).
 // With an empty options.execd_image nothing is injected and the user's entrypoint runs
 // as the container's entrypoint (used by benchmarks as the raw baseline).
 //
@@ -77,6 +90,8 @@ class DockerRuntime final : public Runtime {
   // Also removes execd helper containers a crashed process of this instance left behind
   // (sweep_stale_helpers: labelled sandboxd.io/helper, with this runtime's instance label,
   // never one that carries sandboxd.io/id).
+  Result<void> remove_volumes(const std::string& sandbox_id,
+                              const std::vector<std::string>& names) override;
   Result<std::vector<ContainerStatus>> list() override;
   Result<void> ping() override;
   Result<void> watch(std::optional<Micros> since, const EventCallback& on_event,

@@ -69,7 +69,29 @@ Result<RuntimeInfo> FakeRuntime::create_and_start(const ContainerSpec& spec) {
   c.status.started_at = clock_.now();
   auto [pos, _] = containers_.emplace(spec.sandbox_id, std::move(c));
   emit(RuntimeEventKind::kStarted, pos->second, std::nullopt);
-  return RuntimeInfo{pos->second.status.runtime_id};
+  RuntimeInfo info{pos->second.status.runtime_id};
+  // Like Docker on an engine without the volumes: every pvc with createIfNotExists is made.
+  for (const VolumeSpec& v : spec.volumes) {
+    if (v.backend == VolumeBackend::kPvc && v.create_if_not_exists) {
+      info.created_volumes.push_back(v.claim_name);
+    }
+  }
+  return info;
+}
+
+Result<void> FakeRuntime::remove_volumes(const std::string& sandbox_id,
+                                         const std::vector<std::string>& names) {
+  std::lock_guard lock(mu_);
+  if (auto r = enter("remove_volumes"); !r) return r;
+  auto& removed = removed_volumes_[sandbox_id];
+  removed.insert(removed.end(), names.begin(), names.end());
+  return {};
+}
+
+std::vector<std::string> FakeRuntime::removed_volumes(const std::string& sandbox_id) const {
+  std::lock_guard lock(mu_);
+  auto it = removed_volumes_.find(sandbox_id);
+  return it == removed_volumes_.end() ? std::vector<std::string>{} : it->second;
 }
 
 Result<void> FakeRuntime::pause(const std::string& sandbox_id) {

@@ -69,6 +69,11 @@ class FakeRuntime final : public Runtime {
   // Records the expiry (renewed_expiry()); an absent sandbox is success, as the contract says.
   Result<void> renew(const std::string& sandbox_id, Micros expires_at) override;
   std::optional<Micros> renewed_expiry(const std::string& sandbox_id) const;
+  // create_and_start reports every pvc volume with createIfNotExists as created
+  // (RuntimeInfo::created_volumes); remove_volumes records the names (removed_volumes()).
+  Result<void> remove_volumes(const std::string& sandbox_id,
+                              const std::vector<std::string>& names) override;
+  std::vector<std::string> removed_volumes(const std::string& sandbox_id) const;
   void set_reports_readiness(bool on);
   bool reports_readiness() const override;
   // False when the sandbox has no container waiting to become ready (kCreated).
@@ -104,6 +109,7 @@ class FakeRuntime final : public Runtime {
   bool unreachable_ = false;
   bool reports_readiness_ = false;
   std::map<std::string, Micros> renewed_;  // sandbox id -> last expiry given to renew()
+  std::map<std::string, std::vector<std::string>> removed_volumes_;  // by sandbox id
   std::uint64_t watch_generation_ = 0;
   std::uint64_t next_id_ = 1;
 };

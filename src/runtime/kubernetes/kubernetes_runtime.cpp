@@ -307,6 +307,14 @@ void KubernetesRuntime::adopt_pull_secret(const std::string& id, const nlohmann:
 
 Result<RuntimeInfo> KubernetesRuntime::create_and_start(const ContainerSpec& spec) {
   if (auto valid = validate_container_spec(spec); !valid) return std::unexpected(valid.error());
+  // Volumes are not mounted on Kubernetes in this version (the service refuses them at
+  // create); a spec with some is refused rather than run without them.
+  if (!spec.volumes.empty()) {
+    return fail(ErrorCode::kInvalidArgument,
+                "VOLUME::NOT_SUPPORTED: volumes are not supported on the Kubernetes runtime of "
+                "this server",
+                "volumes");
+  }
   if (auto synced = wait_synced(); !synced) return std::unexpected(synced.error());
   const std::string& id = spec.sandbox_id;
   if (auto pod = informer_->find_by_sandbox(id); pod && !pod->deleting) {

@@ -60,10 +60,13 @@ json object_metadata(const ContainerSpec& spec, const KubernetesWorkloadOptions&
           {"labels", own_labels(spec, options)}};
 }
 
-json resources(const ResourceLimits& limits) {
+json resources(const ResourceLimits& limits, const std::string& gpu) {
   json amounts = json::object();
   if (!limits.cpu.empty()) amounts["cpu"] = limits.cpu;
   if (!limits.memory.empty()) amounts["memory"] = limits.memory;
+  // GPUs (issue 12): a count of the NVIDIA device plugin's extended resource ("all" has no
+  // Kubernetes form; the service refuses it before).
+  if (!gpu.empty() && gpu != "all") amounts["nvidia.com/gpu"] = gpu;
   if (amounts.empty()) return json::object();
   return {{"limits", amounts}, {"requests", amounts}};
 }
@@ -152,7 +155,7 @@ json pod_template(const ContainerSpec& spec, const KubernetesWorkloadOptions& op
         {"successThreshold", 1},
         {"failureThreshold", kReadinessFailureThreshold}}},
   };
-  json res = resources(spec.limits);
+  json res = resources(spec.limits, spec.gpu);
   if (!res.empty()) sandbox["resources"] = res;
 
   json pod = {

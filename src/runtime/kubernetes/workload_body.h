@@ -4,7 +4,8 @@
 // without an API server (tests/runtime/kubernetes/workload_body_test.cpp). Thread-safe.
 //
 // The caller validates the spec first (validate_container_spec: id charset, non-empty image
-// and entrypoint, parsable limits); quantities are copied as given. Object names are
+// and entrypoint, parsable limits); quantities are copied as given (spec.gpu as the
+// nvidia.com/gpu limit and request). Object names are
 // "sandbox-<id>", so an id must also make a valid DNS-1123 name on Kubernetes (lowercase:
 // a UUID is).
 //

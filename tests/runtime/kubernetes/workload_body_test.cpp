@@ -390,3 +390,20 @@ TEST(WorkloadBody, SameSpecGivesTheSameBytes) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(WorkloadBody, GpuCountBecomesTheNvidiaLimitAndRequest) {
+  auto s = spec();
+  s.limits = sbx::ResourceLimits{std::string(1, '1'), {}};
+  s.gpu = std::string(1, '2');
+  json c = sbx::pod_manifest(s, options())["spec"]["containers"][0];
+  EXPECT_EQ(c["resources"]["limits"]["nvidia.com/gpu"], "2") << c.dump();
+  EXPECT_EQ(c["resources"]["requests"]["nvidia.com/gpu"], "2");
+  EXPECT_EQ(c["resources"]["limits"]["cpu"], "1");
+  s.gpu.clear();
+  c = sbx::pod_manifest(s, options())["spec"]["containers"][0];
+  EXPECT_FALSE(c["resources"]["limits"].contains("nvidia.com/gpu"));
+}
+
+}  // namespace

@@ -49,6 +49,10 @@ std::string_view to_string(GatewayRouteMode v) {
   return "wildcard";
 }
 
+std::string_view to_string(EgressMode v) {
+  return v == EgressMode::kDnsNft ? "dns+nft" : "dns";
+}
+
 std::string_view to_string(ImagePullPolicy v) {
   switch (v) {
     case ImagePullPolicy::kIfNotPresent:
@@ -211,6 +215,10 @@ void build(Ctx& ctx, const toml::table* root, const EnvMap& env, Config& c) {
 
   Section egress = top.table("egress");
   egress.optional_string("image", c.egress.image);
+  egress.choice("mode", {{"dns", EgressMode::kDns}, {"dns+nft", EgressMode::kDnsNft}},
+                c.egress.mode);
+  egress.boolean("disable_ipv6", c.egress.disable_ipv6);
+  egress.positive_number("readiness_timeout_seconds", c.egress.readiness_timeout_seconds);
   egress.finish();
 
   Section secure_runtime = top.table("secure_runtime");

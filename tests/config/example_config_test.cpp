@@ -115,7 +115,7 @@ TEST_F(ExampleConfigTest, ExampleListsEveryKeyWithAnExplanation) {
       {"ingress", {"mode"}},
       {"ingress.gateway", {"address"}},
       {"ingress.gateway.route", {"mode"}},
-      {"egress", {"image"}},
+      {"egress", {"image", "mode", "disable_ipv6", "readiness_timeout_seconds"}},
       {"storage", {"allowed_host_paths"}},
       {"store", {"path", "sync", "retention_days"}},
       {"workers", {"provisioners", "reconcile_interval_seconds", "pending_failure_ttl_seconds"}},

@@ -43,6 +43,10 @@ constexpr Row kServiceRows[] = {
      "ENDPOINT_NOT_READY"},
     {ErrorCode::kFailedPrecondition, false, Operation::kEndpoint, "", 409, true,
      "NETWORK_MODE_ENDPOINT_UNAVAILABLE"},
+    {ErrorCode::kFailedPrecondition, true, kAnyOp, "networkPolicy", 409, false,
+     "SANDBOX::NETWORK_POLICY_NOT_ENABLED"},
+    {ErrorCode::kFailedPrecondition, false, Operation::kNetworkPolicy, "", 409, false,
+     "SANDBOX::NOT_RUNNING"},
     {ErrorCode::kFailedPrecondition, true, kAnyOp, "", 409, false, "SANDBOX::INVALID_STATE"},
     {ErrorCode::kConflict, true, kAnyOp, "docker.network_mode", 409, false,
      "SANDBOX::HOST_NETWORK_BUSY"},
@@ -54,6 +58,7 @@ constexpr Row kServiceRows[] = {
     {ErrorCode::kResourceExhausted, true, kAnyOp, "", 503, false, "SANDBOX::RESOURCE_EXHAUSTED"},
     {ErrorCode::kUnavailable, true, kAnyOp, "store", 503, false, "SANDBOX::STORAGE_UNAVAILABLE"},
     {ErrorCode::kUnavailable, true, kAnyOp, "lease", 503, true, "LEASE_NOT_HELD"},
+    {ErrorCode::kUnavailable, true, kAnyOp, "egress", 503, false, "SANDBOX::EGRESS_UNAVAILABLE"},
     {ErrorCode::kUnavailable, true, kAnyOp, "", 503, true, "INITIALIZATION_ERROR"},
     {ErrorCode::kDeadlineExceeded, true, kAnyOp, "", 504, false, "SANDBOX::TIMEOUT"},
     {ErrorCode::kUnauthenticated, true, kAnyOp, "", 401, false, "INVALID_API_KEY"},
@@ -101,6 +106,7 @@ constexpr KindRow kApiRows[] = {
     {ApiErrorKind::kShuttingDown, 503, false, "SANDBOX::SHUTTING_DOWN"},
     {ApiErrorKind::kServerBusy, 503, false, "SANDBOX::SERVER_BUSY"},
     {ApiErrorKind::kRequestTimeout, 408, false, "SANDBOX::REQUEST_TIMEOUT"},
+    {ApiErrorKind::kEgressError, 502, false, "SANDBOX::EGRESS_ERROR"},
     {ApiErrorKind::kInternal, 500, false, "SANDBOX::UNKNOWN_ERROR"},
 };
 

@@ -73,6 +73,11 @@ struct MetadataPatched {           // RFC 7396 merge patch already applied: sets
   std::vector<std::string> removed;
   bool operator==(const MetadataPatched&) const = default;
 };
+struct NetworkPolicyChanged {      // state unchanged: the egress sidecar accepted a change
+  std::string method;              // "PUT" (replace), "PATCH" (merge rules), "DELETE" (targets)
+  std::string policy;              // the request body sandboxd forwarded (JSON text)
+  bool operator==(const NetworkPolicyChanged&) const = default;
+};
 struct DeletionRequested {         // Pending/Running/Paused/... -> Stopping (reason on envelope)
   bool operator==(const DeletionRequested&) const = default;
 };
@@ -116,7 +121,7 @@ using EventData =
                  PauseRequested, SandboxPaused, PauseFailed, ResumeRequested, SandboxResumed,
                  ResumeFailed, ExpirationRenewed, MetadataPatched, DeletionRequested,
                  SandboxTerminated, SandboxFailed, ServerStarted, OrphanRemoved,
-                 ReconcileFinding, MigrationApplied>;
+                 ReconcileFinding, MigrationApplied, NetworkPolicyChanged>;
 
 // "SandboxRequested", ... (the `type` field of the envelope).
 std::string_view event_type(const EventData& data);

@@ -28,10 +28,22 @@
 #                            busybox image it writes its own /tmp/.execd-www), and
 #                            /bootstrap.sh starts $EXECD
 #                            in the background and then exec "$@".
+#   sandboxd-test/egress:1   the stand-in egress sidecar: /egress saves its environment
+#                            and $OPENSANDBOX_EGRESS_RULES under /tmp/egress, then serves
+#                            HTTP on 18080 (busybox nc -ll -e /egress-handler, one shell per
+#                            connection: busybox httpd knows no PUT/PATCH/DELETE).
+#                            GET /healthz answers 200 without a token; everything else
+#                            needs OPENSANDBOX-EGRESS-AUTH = $OPENSANDBOX_EGRESS_TOKEN (else
+#                            401): GET /policy (the current policy), PUT /policy (stores the
+#                            body), PATCH|DELETE /policy (recorded only), GET /requests (each
+#                            policy call: "METHOD BODY" per line), GET /env.
+#   sandboxd-test/egress-silent:1  an "egress" image that never serves /healthz (sleeps).
 set -euo pipefail
 
 BUSYBOX_IMAGE="sandboxd-test/busybox:1"
 EXECD_IMAGE="sandboxd-test/execd:1"
+EGRESS_IMAGE="sandboxd-test/egress:1"
+EGRESS_SILENT_IMAGE="sandboxd-test/egress-silent:1"
 READY_TIMEOUT_S=${SANDBOXD_DOCKER_READY_TIMEOUT:-60}
 STOP_TIMEOUT_S=${SANDBOXD_DOCKER_STOP_TIMEOUT:-40}
 
@@ -125,7 +137,9 @@ make_bridge() {
 build_images() {
   engine_answers || die "no engine answers at $HOST"
   if docker_cli image inspect "$BUSYBOX_IMAGE" >/dev/null 2>&1 &&
-     docker_cli image inspect "$EXECD_IMAGE" >/dev/null 2>&1; then
+     docker_cli image inspect "$EXECD_IMAGE" >/dev/null 2>&1 &&
+     docker_cli image inspect "$EGRESS_IMAGE" >/dev/null 2>&1 &&
+     docker_cli image inspect "$EGRESS_SILENT_IMAGE" >/dev/null 2>&1; then
     log "test images present"
     return 0
   fi
@@ -137,7 +151,7 @@ build_images() {
   cp "$busybox" "$root/bin/busybox"
   local c
   for c in sh sleep cat env echo ls ps kill true false test mkdir rm wc head tail grep \
-           sed id hostname httpd wget nc; do
+           sed id hostname httpd wget nc tr dd; do
     ln -s busybox "$root/bin/$c"
   done
   echo "root:x:0:0:root:/root:/bin/sh" >"$root/etc/passwd"
@@ -166,8 +180,63 @@ exec "$@"
 EOF
   chmod 0755 "$root/execd" "$root/bootstrap.sh"
   tar -C "$root" -c . | docker_cli import -c 'ENV PATH=/bin' - "$EXECD_IMAGE" >/dev/null
+
+  cat >"$root/egress" <<'EOF'
+#!/bin/sh
+# Stand-in egress sidecar: keeps what it was given, then serves its API on 18080.
+mkdir -p /tmp/egress
+env >/tmp/egress/env
+printf %s "$OPENSANDBOX_EGRESS_RULES" >/tmp/egress/policy.json
+: >/tmp/egress/requests.log
+exec /bin/busybox nc -ll -p 18080 -e /egress-handler
+EOF
+  cat >"$root/egress-handler" <<'EOF'
+#!/bin/sh
+# One HTTP/1.1 exchange on stdin/stdout (busybox nc -ll -e runs it per connection).
+dir=/tmp/egress
+respond() {
+  printf 'HTTP/1.1 %s\r\nContent-Type: application/json\r\nContent-Length: %s\r\nConnection: close\r\n\r\n%s' \
+    "$1" "$(printf %s "$2" | wc -c)" "$2"
+  exit 0
+}
+read -r method target proto || exit 0
+method=$(printf %s "$method" | tr -d '\r')
+target=$(printf %s "$target" | tr -d '\r')
+len=0
+auth=
+while IFS= read -r line; do
+  line=$(printf %s "$line" | tr -d '\r')
+  [ -z "$line" ] && break
+  name=$(printf %s "${line%%:*}" | tr 'A-Z' 'a-z')
+  value=$(printf %s "${line#*:}" | sed 's/^ *//')
+  case "$name" in
+    content-length) len=$value ;;
+    opensandbox-egress-auth) auth=$value ;;
+  esac
+done
+body=
+if [ "$len" -gt 0 ] 2>/dev/null; then body=$(dd bs=1 count="$len" 2>/dev/null); fi
+[ "$target" = /healthz ] && respond "200 OK" '{"status":"ok"}'
+[ "$auth" = "$OPENSANDBOX_EGRESS_TOKEN" ] || respond "401 Unauthorized" '{"error":"bad token"}'
+case "$method $target" in
+  "GET /policy") respond "200 OK" "$(cat "$dir/policy.json")" ;;
+  "PUT /policy") printf %s "$body" >"$dir/policy.json" ;;
+  "PATCH /policy"|"DELETE /policy") ;;
+  "GET /requests") respond "200 OK" "$(cat "$dir/requests.log")" ;;
+  "GET /env") respond "200 OK" "$(cat "$dir/env")" ;;
+  *) respond "404 Not Found" '{"error":"not found"}' ;;
+esac
+printf '%s %s\n' "$method" "$body" >>"$dir/requests.log"
+respond "200 OK" "$(cat "$dir/policy.json")"
+EOF
+  chmod 0755 "$root/egress" "$root/egress-handler"
+  tar -C "$root" -c . |
+    docker_cli import -c 'ENV PATH=/bin' -c 'CMD ["/egress"]' - "$EGRESS_IMAGE" >/dev/null
+  tar -C "$root" -c . |
+    docker_cli import -c 'ENV PATH=/bin' -c 'CMD ["/bin/sleep", "3600"]' - \
+      "$EGRESS_SILENT_IMAGE" >/dev/null
   rm -rf "$root"
-  log "built $BUSYBOX_IMAGE and $EXECD_IMAGE"
+  log "built $BUSYBOX_IMAGE, $EXECD_IMAGE, $EGRESS_IMAGE and $EGRESS_SILENT_IMAGE"
 }
 
 start_engine() {

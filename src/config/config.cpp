@@ -219,6 +219,10 @@ void build(Ctx& ctx, const toml::table* root, const EnvMap& env, Config& c) {
                 c.egress.mode);
   egress.boolean("disable_ipv6", c.egress.disable_ipv6);
   egress.positive_number("readiness_timeout_seconds", c.egress.readiness_timeout_seconds);
+  if (!ctx.error && c.egress.readiness_timeout_seconds > 3600) {
+    ctx.fail(egress.line_of_key("readiness_timeout_seconds"), "egress.readiness_timeout_seconds",
+             "expected a number > 0 and <= 3600");
+  }
   egress.finish();
 
   Section secure_runtime = top.table("secure_runtime");

@@ -174,7 +174,7 @@ struct EgressConfig {
   // egress.disable_ipv6: the sidecar (and so the sandbox sharing its network namespace)
   // gets net.ipv6.conf.{all,default,lo}.disable_ipv6=1, so IPv6 cannot bypass the policy.
   bool disable_ipv6 = true;
-  // egress.readiness_timeout_seconds (> 0): how long a create waits for the sidecar's
+  // egress.readiness_timeout_seconds (> 0, <= 3600): how long a create waits for the sidecar's
   // /healthz before it fails with DOCKER::EGRESS_NOT_READY.
   double readiness_timeout_seconds = 30;
   bool operator==(const EgressConfig&) const = default;

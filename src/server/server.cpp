@@ -22,6 +22,7 @@
 #include "src/metrics/store_metrics.h"
 #include "src/metrics/worker_metrics.h"
 #include "src/server/api_options.h"
+#include "src/server/egress_policy_client.h"
 #include "src/server/log_metrics.h"
 #include "src/server/runtime_factory.h"
 #include "src/server/instrumented_runtime.h"
@@ -193,6 +194,10 @@ Result<std::unique_ptr<Server>> Server::create(const Config& config, const Serve
   }
 
   p->service = std::make_unique<SandboxService>(*p->store, p->clock, service_options_from(config));
+  // The policy routes reach egress sidecars on their published 18080 host port.
+  p->service->set_egress_client(std::make_shared<HttpEgressPolicyClient>(
+      HttpEgressPolicyClient::host_for(config.docker.port_bind_ip),
+      std::chrono::milliseconds(10'000)));
   p->reads = std::make_unique<EventReads>(*p->store);
 
   auto runtime = runtimes.create(config, RuntimeDeps{.instance_id = p->store->instance_id()});

@@ -6,7 +6,9 @@ namespace sbx {
 
 Result<ContainerSpec> to_container_spec(std::string_view sandbox_id, const SandboxSpec& spec,
                                         const std::map<std::string, std::string>& metadata,
-                                        const std::optional<ImageAuth>& image_auth) {
+                                        const std::optional<ImageAuth>& image_auth,
+                                        const std::optional<EgressSettings>& egress,
+                                        std::string_view egress_token) {
   if (spec.image_uri.empty() && !spec.snapshot_id.empty()) {
     return fail(ErrorCode::kInvalidArgument,
                 "creating a sandbox from snapshot " + spec.snapshot_id +
@@ -17,8 +19,14 @@ Result<ContainerSpec> to_container_spec(std::string_view sandbox_id, const Sandb
     return fail(ErrorCode::kInvalidArgument, "volumes are not supported by this runtime",
                 "volumes");
   }
-  if (!spec.network_policy_json.empty()) {
-    return fail(ErrorCode::kInvalidArgument, "a network policy is not supported by this runtime",
+  if (!spec.network_policy_json.empty() && (!egress || egress->image.empty())) {
+    return fail(ErrorCode::kInvalidArgument,
+                "a network policy needs the egress sidecar, and egress.image is not configured",
+                "networkPolicy");
+  }
+  if (!spec.network_policy_json.empty() && egress_token.empty()) {
+    return fail(ErrorCode::kInvalidArgument,
+                "a network policy needs an egress token, and the store has no token key",
                 "networkPolicy");
   }
 
@@ -54,6 +62,11 @@ Result<ContainerSpec> to_container_spec(std::string_view sandbox_id, const Sandb
                       static_cast<std::uint16_t>(host_port));
   }
   out.platform = spec.platform;
+  if (!spec.network_policy_json.empty()) {
+    out.egress = EgressSpec{egress->image,         spec.network_policy_json,
+                            egress->mode,          egress->disable_ipv6,
+                            std::string(egress_token), egress->readiness_timeout};
+  }
   if (auto valid = validate_container_spec(out); !valid) return std::unexpected(valid.error());
   return out;
 }

@@ -441,6 +441,9 @@ std::vector<std::pair<std::string, Event>> golden_expectations() {
       {"ExpirationRenewed.v1",
        user_event(8, ExpirationRenewed{kGoldenTime + 3600 * kMicrosPerSecond})},
       {"MetadataPatched.v1", user_event(9, MetadataPatched{{{"owner", "alice"}}, {"team"}})},
+      {"NetworkPolicyChanged.v1",
+       user_event(12, NetworkPolicyChanged{
+                          "PUT", R"({"defaultAction":"deny","egress":[{"action":"allow","target":"pypi.org"}]})"})},
       {"DeletionRequested.v1", golden_envelope(10, "sandbox-4f1c2a9e", 10, Reason::kExpired,
                                                "worker:expirer", "", DeletionRequested{})},
       {"SandboxTerminated.v1", runtime_event(11, SandboxTerminated{137, "killed"})},

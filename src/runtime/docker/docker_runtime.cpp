@@ -1,12 +1,15 @@
 #include "src/runtime/docker/docker_runtime.h"
 
 #include <chrono>
+#include <map>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <thread>
 #include <utility>
 
 #include "src/common/log.h"
 #include "src/runtime/docker/container_body.h"
+#include "src/runtime/docker/egress_sidecar.h"
 #include "src/runtime/docker/event_watch.h"
 #include "src/runtime/docker/execd_injection.h"
 #include "src/runtime/docker/image_pull.h"
@@ -64,6 +67,7 @@ struct DockerRuntime::Impl {
   std::string seccomp_option;  // "seccomp=..." or empty
   std::unique_ptr<DockerEngine> engine;
   std::unique_ptr<ExecdInjection> execd;  // also sweeps helpers when execd_image is empty
+  std::unique_ptr<EgressSidecars> egress;
   std::shared_ptr<spdlog::logger> log = logger("docker");
 
   bool with_execd() const { return !options.execd_image.empty(); }
@@ -79,8 +83,36 @@ struct DockerRuntime::Impl {
     return std::move(body->body);
   }
 
+  // --- egress: the sidecar first, then the sandbox container in its namespace -----------
+  // The two are one unit: a failure that is not the engine being away removes both.
   Result<RuntimeInfo> create_and_start(const ContainerSpec& spec) {
     if (auto ok = validate_container_spec(spec); !ok) return std::unexpected(ok.error());
+    if (!spec.egress) return create_and_start_container(spec);
+    EgressSidecars::InFlight guard(*egress, spec.sandbox_id);
+    auto undo = [&](const Error& e) -> Result<RuntimeInfo> {
+      if (!retryable(e)) {
+        if (auto rm = engine->remove_container(container_name(spec.sandbox_id)); !rm) {
+          log->warn("sandbox {}: could not remove its container: {}", spec.sandbox_id,
+                    rm.error().message);
+        }
+        if (auto rm = egress->remove(spec.sandbox_id); !rm) {
+          log->warn("sandbox {}: could not remove its egress sidecar: {}", spec.sandbox_id,
+                    rm.error().message);
+        }
+      }
+      return std::unexpected(e);
+    };
+    auto sidecar = egress->ensure_started(spec);
+    if (!sidecar) return undo(sidecar.error());
+    if (!sidecar->paused) {
+      if (auto ready = egress->wait_ready(spec); !ready) return undo(ready.error());
+    }
+    auto created = create_and_start_container(spec);
+    if (!created) return undo(created.error());
+    return created;
+  }
+
+  Result<RuntimeInfo> create_and_start_container(const ContainerSpec& spec) {
     const std::string name = container_name(spec.sandbox_id);
     // A concurrent create of the same name answers 409 before the engine lets the
     // container be inspected: look again after a short pause, a bounded number of times.
@@ -129,6 +161,7 @@ struct DockerRuntime::Impl {
       }
       auto body = create_body(spec, volume);
       if (!body) return std::unexpected(body.error());
+      if (spec.egress) join_egress_namespace(*body, spec.sandbox_id);
       std::string query = "?name=" + url_encode(name);
       if (spec.platform) {
         query += "&platform=" + url_encode(spec.platform->os + "/" + spec.platform->arch);
@@ -213,6 +246,8 @@ Result<std::unique_ptr<DockerRuntime>> DockerRuntime::create(
   impl->execd =
       std::make_unique<ExecdInjection>(*impl->engine, options.execd_image, options.instance_id);
   impl->options = std::move(options);
+  impl->egress =
+      std::make_unique<EgressSidecars>(*impl->engine, impl->options, impl->seccomp_option);
   return std::unique_ptr<DockerRuntime>(new DockerRuntime(std::move(impl)));
 }
 
@@ -225,23 +260,52 @@ Result<RuntimeInfo> DockerRuntime::create_and_start(const ContainerSpec& spec) {
   return impl_->create_and_start(spec);
 }
 
+// Pause freezes the sandbox, then its egress sidecar (absent: nothing to do); resume thaws
+// the sidecar first, so the sandbox never runs without its network.
 Result<void> DockerRuntime::pause(const std::string& sandbox_id) {
-  return impl_->pause_or_resume(sandbox_id, true);
+  if (auto r = impl_->pause_or_resume(sandbox_id, true); !r) return r;
+  return impl_->egress->pause_or_resume(sandbox_id, true);
 }
 
 Result<void> DockerRuntime::resume(const std::string& sandbox_id) {
+  if (auto r = impl_->egress->pause_or_resume(sandbox_id, false); !r) return r;
   return impl_->pause_or_resume(sandbox_id, false);
 }
 
 Result<void> DockerRuntime::remove(const std::string& sandbox_id) {
-  return impl_->engine->remove_container(container_name(sandbox_id));
+  if (auto r = impl_->engine->remove_container(container_name(sandbox_id)); !r) return r;
+  return impl_->egress->remove(sandbox_id);
 }
 
 Result<std::optional<ContainerStatus>> DockerRuntime::inspect(const std::string& sandbox_id) {
   auto j = impl_->engine->inspect_container(container_name(sandbox_id));
   if (!j) return std::unexpected(j.error());
   if (!*j) return std::nullopt;
-  return status_from_inspect(**j, sandbox_id);
+  ContainerStatus s = status_from_inspect(**j, sandbox_id);
+  // A sandbox in an egress sidecar's namespace lives only as long as the sidecar does.
+  const bool alive = s.state == ContainerState::kRunning || s.state == ContainerState::kPaused ||
+                     s.state == ContainerState::kRestarting;
+  if (alive && joins_egress_sidecar(**j, sandbox_id)) {
+    auto sidecar = impl_->egress->status(sandbox_id);
+    if (!sidecar) return std::unexpected(sidecar.error());
+    const bool sidecar_alive = *sidecar && ((*sidecar)->state == ContainerState::kRunning ||
+                                            (*sidecar)->state == ContainerState::kPaused ||
+                                            (*sidecar)->state == ContainerState::kRestarting);
+    if (!sidecar_alive) {
+      s.state = ContainerState::kDead;
+      s.exit_code.reset();
+      s.reason = "EgressSidecarDied";
+      s.message = "the egress sidecar " + egress_container_name(sandbox_id) +
+                  (*sidecar ? " died (it is " + std::string(to_string((*sidecar)->state)) +
+                                  ((*sidecar)->exit_code
+                                       ? ", exit code " + std::to_string(*(*sidecar)->exit_code)
+                                       : std::string()) +
+                                  ")"
+                            : std::string(" is gone")) +
+                  "; the sandbox has no network";
+    }
+  }
+  return s;
 }
 
 Result<std::vector<ContainerStatus>> DockerRuntime::list() {
@@ -249,6 +313,26 @@ Result<std::vector<ContainerStatus>> DockerRuntime::list() {
   auto r = impl_->engine->call("GET", "/containers/json?all=1&filters=" + url_encode(filters));
   if (!r) return std::unexpected(r.error());
   if (r->status != 200) return std::unexpected(engine_error(*r, "list containers"));
+  // The egress sidecars, listed first: a sidecar whose sandbox container is not in the
+  // later listing is an orphan candidate (sweep_orphans looks again before removing).
+  const std::string sidecar_filters = json{{"label", {std::string(kEgressOfLabel)}}}.dump();
+  auto sr =
+      impl_->engine->call("GET", "/containers/json?all=1&filters=" + url_encode(sidecar_filters));
+  if (!sr) return std::unexpected(sr.error());
+  if (sr->status != 200) return std::unexpected(engine_error(*sr, "list egress sidecars"));
+  json sidecars;
+  std::map<std::string, ContainerState> sidecar_state;
+  try {
+    sidecars = json::parse(sr->body);
+    for (const json& c : sidecars) {
+      if (!c.contains("Labels") || !c["Labels"].is_object()) continue;
+      sidecar_state[c["Labels"].value(std::string(kEgressOfLabel), "")] =
+          parse_container_state(c.value("State", "")).value_or(ContainerState::kDead);
+    }
+  } catch (const json::exception& e) {
+    return fail(ErrorCode::kInternal,
+                std::string("list egress sidecars: malformed answer: ") + e.what());
+  }
   std::vector<ContainerStatus> out;
   try {
     for (const json& c : json::parse(r->body)) {
@@ -262,6 +346,16 @@ Result<std::vector<ContainerStatus>> DockerRuntime::list() {
       if (s.state == ContainerState::kExited) {
         s.exit_code = exit_code_from_status_text(c.value("Status", ""));
       }
+      if ((s.state == ContainerState::kRunning || s.state == ContainerState::kPaused) &&
+          joins_egress_sidecar(c, s.sandbox_id)) {
+        auto it = sidecar_state.find(s.sandbox_id);
+        if (it == sidecar_state.end() ||
+            (it->second != ContainerState::kRunning && it->second != ContainerState::kPaused &&
+             it->second != ContainerState::kRestarting)) {
+          s.state = ContainerState::kDead;  // inspect() says why
+          s.reason = "EgressSidecarDied";
+        }
+      }
       out.push_back(std::move(s));
     }
   } catch (const json::exception& e) {
@@ -269,6 +363,9 @@ Result<std::vector<ContainerStatus>> DockerRuntime::list() {
                 std::string("list containers: malformed answer: ") + e.what());
   }
   impl_->execd->sweep_stale_helpers();
+  std::set<std::string> with_container;
+  for (const auto& s : out) with_container.insert(s.sandbox_id);
+  impl_->egress->sweep_orphans(sidecars, with_container);
   return out;
 }
 

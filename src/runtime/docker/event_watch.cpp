@@ -34,6 +34,14 @@ Result<std::optional<RuntimeEvent>> parse_engine_event(std::string_view line) {
     const json& attrs = actor.contains("Attributes") ? actor["Attributes"] : json::object();
     e.sandbox_id = attrs.value(std::string(kSandboxIdLabel), "");
     e.instance_id = attrs.value(std::string(kInstanceLabel), "");
+    if (e.sandbox_id.empty()) {
+      // An egress sidecar: its death (or removal) is its sandbox's, which has no network
+      // without it. Its other events are not the sandbox's.
+      e.sandbox_id = attrs.value(std::string(kEgressOfLabel), "");
+      if (e.sandbox_id.empty()) return std::nullopt;
+      if (e.kind == RuntimeEventKind::kDestroyed) e.kind = RuntimeEventKind::kDied;
+      if (e.kind != RuntimeEventKind::kDied) return std::nullopt;
+    }
     if (e.kind == RuntimeEventKind::kDied && attrs.contains("exitCode")) {
       try {
         e.exit_code = std::stoi(attrs["exitCode"].get<std::string>());
@@ -66,8 +74,10 @@ std::string format_since(Micros t) {
 
 Result<void> watch_engine_events(DockerEngine& engine, std::optional<Micros> since,
                                  const Runtime::EventCallback& on_event, std::stop_token stop) {
+  // No label filter: Docker ANDs label filters, and both sandbox containers
+  // (sandboxd.io/id) and egress sidecars (sandboxd.io/egress-of) matter; parse_engine_event
+  // drops every other container's events.
   const json filters = {{"type", {"container"}},
-                        {"label", {std::string(kSandboxIdLabel)}},
                         {"event", {"start", "die", "oom", "destroy", "pause", "unpause"}}};
   std::string path = "/events?filters=" + url_encode(filters.dump());
   if (since) path += "&since=" + format_since(*since);

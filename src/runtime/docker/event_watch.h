@@ -1,6 +1,7 @@
 // The Docker event watch: GET /events filtered to lifecycle events (start, die, oom,
-// destroy, pause, unpause) of containers carrying sandboxd.io/id, read as a stream of JSON
-// lines and turned into RuntimeEvents (see Runtime::watch for the contract).
+// destroy, pause, unpause) of containers carrying sandboxd.io/id, and the die/destroy of
+// egress sidecars (sandboxd.io/egress-of, reported as their sandbox's kDied), read as a
+// stream of JSON lines and turned into RuntimeEvents (see Runtime::watch for the contract).
 //
 // Thread-safe: each call holds its own streaming connection.
 #pragma once
@@ -18,7 +19,8 @@
 namespace sbx {
 
 // One line of the engine's event stream. nullopt for an event that is not one of the six
-// lifecycle actions or has no sandboxd.io/id attribute; kInvalidArgument for a line that
+// lifecycle actions or has no sandboxd.io/id attribute (an egress sidecar's die or
+// destroy is its sandbox's kDied, its other events are nullopt); kInvalidArgument for a line that
 // is not a JSON event (the caller logs and skips it). The time is timeNano (else time, in
 // seconds); exit_code is the exitCode attribute of a die.
 Result<std::optional<RuntimeEvent>> parse_engine_event(std::string_view line);

@@ -307,6 +307,11 @@ void KubernetesRuntime::adopt_pull_secret(const std::string& id, const nlohmann:
 
 Result<RuntimeInfo> KubernetesRuntime::create_and_start(const ContainerSpec& spec) {
   if (auto valid = validate_container_spec(spec); !valid) return std::unexpected(valid.error());
+  if (spec.egress) {
+    // The service refuses such a create up front; this is the defence behind it.
+    return fail(ErrorCode::kInvalidArgument,
+                "a network policy (egress sidecar) is not supported on Kubernetes", "networkPolicy");
+  }
   if (auto synced = wait_synced(); !synced) return std::unexpected(synced.error());
   const std::string& id = spec.sandbox_id;
   if (auto pod = informer_->find_by_sandbox(id); pod && !pod->deleting) {

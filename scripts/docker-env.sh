@@ -34,9 +34,11 @@
 #                            connection: busybox httpd knows no PUT/PATCH/DELETE).
 #                            GET /healthz answers 200 without a token; everything else
 #                            needs OPENSANDBOX-EGRESS-AUTH = $OPENSANDBOX_EGRESS_TOKEN (else
-#                            401): GET /policy (the current policy), PUT /policy (stores the
-#                            body), PATCH|DELETE /policy (recorded only), GET /requests (each
-#                            policy call: "METHOD BODY" per line), GET /env.
+#                            401): GET /policy ({"status":"ok","policy":<current>}, the
+#                            upstream sidecar's answer shape), PUT /policy (stores the body),
+#                            PATCH|DELETE /policy (recorded only; each answers like GET),
+#                            GET /requests (each policy call: "METHOD BODY" per line),
+#                            GET /env.
 #   sandboxd-test/egress-silent:1  an "egress" image that never serves /healthz (sleeps).
 set -euo pipefail
 
@@ -219,7 +221,7 @@ if [ "$len" -gt 0 ] 2>/dev/null; then body=$(dd bs=1 count="$len" 2>/dev/null); 
 [ "$target" = /healthz ] && respond "200 OK" '{"status":"ok"}'
 [ "$auth" = "$OPENSANDBOX_EGRESS_TOKEN" ] || respond "401 Unauthorized" '{"error":"bad token"}'
 case "$method $target" in
-  "GET /policy") respond "200 OK" "$(cat "$dir/policy.json")" ;;
+  "GET /policy") respond "200 OK" "{\"status\":\"ok\",\"policy\":$(cat "$dir/policy.json")}" ;;
   "PUT /policy") printf %s "$body" >"$dir/policy.json" ;;
   "PATCH /policy"|"DELETE /policy") ;;
   "GET /requests") respond "200 OK" "$(cat "$dir/requests.log")" ;;
@@ -227,7 +229,7 @@ case "$method $target" in
   *) respond "404 Not Found" '{"error":"not found"}' ;;
 esac
 printf '%s %s\n' "$method" "$body" >>"$dir/requests.log"
-respond "200 OK" "$(cat "$dir/policy.json")"
+respond "200 OK" "{\"status\":\"ok\",\"policy\":$(cat "$dir/policy.json")}"
 EOF
   chmod 0755 "$root/egress" "$root/egress-handler"
   tar -C "$root" -c . |

@@ -158,19 +158,21 @@ TEST_F(Egress, SidecarOwnsTheNetworkAndThePolicyRoutesForwardToIt) {
   EXPECT_EQ(eg.json()["headers"].value("OPENSANDBOX-EGRESS-AUTH", ""), token) << eg.describe();
   Http sidecar_api("http://" + egress_ep);
   const std::vector<HttpHeader> auth = {{"OPENSANDBOX-EGRESS-AUTH", token}};
-  EXPECT_EQ(sidecar_api.request("GET", "/policy", "", auth).json(), kPolicy);
+  EXPECT_EQ(sidecar_api.request("GET", "/policy", "", auth).json()["policy"], kPolicy);
+  EXPECT_EQ(sidecar_api.request("GET", "/policy").status, 401);  // the stand-in checks it
   // The token is in no event of the log.
   EXPECT_EQ(api().get(sandbox_path(id) + "/events").body.find(token), std::string::npos);
 
   // --- the policy routes, both prefixes --------------------------------------------------
   Reply got = api().get(sandbox_path(id) + "/networkpolicy");
   ASSERT_EQ(got.status, 200) << got.describe();
-  EXPECT_EQ(got.json(), kPolicy);
+  EXPECT_EQ(got.json()["policy"], kPolicy);
   const Json replaced = {{"defaultAction", "allow"},
                          {"egress", {{{"action", "deny"}, {"target", "*.example.com"}}}}};
   Reply put = api().request("PUT", sandbox_path(id) + "/networkpolicy", replaced.dump());
   ASSERT_EQ(put.status, 200) << put.describe();
-  EXPECT_EQ(api().get("/sandboxes/" + id + "/networkpolicy").json(), replaced);
+  EXPECT_EQ(put.json()["policy"], replaced);
+  EXPECT_EQ(api().get("/sandboxes/" + id + "/networkpolicy").json()["policy"], replaced);
   const Json rules = {{{"action", "allow"}, {"target", "pypi.org"}}};
   Reply patch = api().request("PATCH", sandbox_path(id) + "/networkpolicy", rules.dump());
   EXPECT_EQ(patch.status, 200) << patch.describe();
@@ -286,7 +288,7 @@ TEST_F(Egress, ARestartKeepsSandboxSidecarAndToken) {
   EXPECT_EQ(eg.json()["headers"].value("OPENSANDBOX-EGRESS-AUTH", ""), token);
   Reply got = api().get(sandbox_path(id) + "/networkpolicy");
   EXPECT_EQ(got.status, 200) << got.describe();
-  EXPECT_EQ(got.json(), kPolicy);
+  EXPECT_EQ(got.json()["policy"], kPolicy);
   // A few reconcile passes later both still run (no orphan sweep of a live pair).
   std::this_thread::sleep_for(milliseconds(5'000));
   EXPECT_EQ(state_of(api(), id), "Running");

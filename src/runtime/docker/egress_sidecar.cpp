@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <thread>
 
 #include "src/common/log.h"
@@ -198,7 +199,9 @@ Result<void> EgressSidecars::wait_ready(const ContainerSpec& spec) {
   if (!client) return std::unexpected(client.error());
   std::string last = "no answer yet";
   auto seconds = [](std::chrono::milliseconds ms) {
-    return std::to_string(static_cast<double>(ms.count()) / 1000.0);
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%g", static_cast<double>(ms.count()) / 1000.0);
+    return std::string(buf);
   };
   while (true) {
     const auto now = std::chrono::steady_clock::now();

@@ -32,8 +32,9 @@ struct PatchMetadata {
   std::map<std::string, std::optional<std::string>> patch;
 };
 
-// The egress sidecar of a Running sandbox accepted a policy change (the API forwarded it).
-struct RecordNetworkPolicyChange {
+// The egress sidecar of a Running sandbox accepted a policy change (the API forwarded it;
+// this records it, reason user).
+struct ChangeNetworkPolicy {
   std::string method;  // "PUT" | "PATCH" | "DELETE"
   std::string policy;  // the forwarded body (JSON text)
 };
@@ -56,6 +57,6 @@ using Command =
     std::variant<CreateSandbox, PauseSandbox, ResumeSandbox, DeleteSandbox, RenewExpiration,
                  PatchMetadata, RecordProvisioningStarted, RecordStarted,
                  RecordProvisioningFailed, RecordPaused, RecordPauseFailed, RecordResumed,
-                 RecordResumeFailed, RecordTerminated, RecordFailed, RecordNetworkPolicyChange>;
+                 RecordResumeFailed, RecordTerminated, RecordFailed, ChangeNetworkPolicy>;
 
 }  // namespace sbx

@@ -72,7 +72,7 @@ Result<Events> decide_api(const Sandbox& sb, const Command& command, Micros now)
                           "expiresAt");
             return one(ExpirationRenewed{c.expires_at});
           },
-          [&](const RecordNetworkPolicyChange& c) -> Result<Events> {
+          [&](const ChangeNetworkPolicy& c) -> Result<Events> {
             if (s != S::kRunning)
               return precondition(s, "changing the network policy", "a Running sandbox");
             if (sb.spec.network_policy_json.empty())

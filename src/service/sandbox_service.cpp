@@ -30,7 +30,8 @@ bool is_client_mutation(const Command& command) {
          std::holds_alternative<PauseSandbox>(command) ||
          std::holds_alternative<ResumeSandbox>(command) ||
          std::holds_alternative<RenewExpiration>(command) ||
-         std::holds_alternative<PatchMetadata>(command);
+         std::holds_alternative<PatchMetadata>(command) ||
+         std::holds_alternative<ChangeNetworkPolicy>(command);
 }
 
 Error pause_unsupported_error(const ServiceOptions& o) {
@@ -631,7 +632,7 @@ Result<EgressReply> SandboxService::network_policy(std::string_view sandbox_id,
     return std::unexpected(std::move(e));
   }
   if (change && reply->status >= 200 && reply->status < 300) {
-    auto recorded = execute(sandbox_id, RecordNetworkPolicyChange{method, body}, ctx);
+    auto recorded = execute(sandbox_id, ChangeNetworkPolicy{method, body}, ctx);
     if (!recorded) return std::unexpected(recorded.error());
   }
   return reply;

@@ -60,6 +60,7 @@ std::vector<EventData> samples() {
       ExpirationRenewed{kT + 3'600'000'000},
       MetadataPatched{{{"owner", "alice"}}, {"team", "old"}},
       MetadataPatched{},
+      NetworkPolicyChanged{"PATCH", R"([{"action":"allow","target":"*.pypi.org"}])"},
       DeletionRequested{},
       SandboxTerminated{137, "killed"},
       SandboxTerminated{std::nullopt, ""},

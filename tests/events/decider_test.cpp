@@ -105,7 +105,7 @@ std::vector<NamedCommand> all_commands() {
       {"RecordResumeFailed", RecordResumeFailed{"thaw failed"}},
       {"RecordTerminated", RecordTerminated{0, "exited"}},
       {"RecordFailed", RecordFailed{"SANDBOX::DIED", "died", 1}},
-      {"RecordNetworkPolicyChange", RecordNetworkPolicyChange{"PUT", R"({"egress":[]})"}},
+      {"ChangeNetworkPolicy", ChangeNetworkPolicy{"PUT", R"({"egress":[]})"}},
   };
 }
 
@@ -139,7 +139,7 @@ const TableRow kTable[] = {
   {"RecordResumeFailed",        {NF, FP,                       FP,                FP,               NONE,              "ResumeFailed",    FP,                  NF,   FP,   NF}},
   {"RecordTerminated",          {NF, "SandboxTerminated",      "SandboxTerminated","SandboxTerminated","SandboxTerminated","SandboxTerminated","SandboxTerminated", NONE, NONE, NONE}},
   {"RecordFailed",              {NF, "SandboxFailed",          "SandboxFailed",   "SandboxFailed",  "SandboxFailed",   "SandboxFailed",   "SandboxFailed",     NONE, NONE, NONE}},
-  {"RecordNetworkPolicyChange", {NF, FP,                       "NetworkPolicyChanged", FP,          FP,                FP,                FP,                  NF,   FP,   NF}},
+  {"ChangeNetworkPolicy", {NF, FP,                       "NetworkPolicyChanged", FP,          FP,                FP,                FP,                  NF,   FP,   NF}},
 };
 // clang-format on
 
@@ -564,18 +564,18 @@ TEST(Evolve, ExpirationRenewedMovesDeadlineWithoutTransition) {
 TEST(Decide, NetworkPolicyChangeOfASandboxWithoutAPolicyIsAFailedPrecondition) {
   Sandbox sb = live_sandbox(SandboxState::kRunning);
   sb.spec.network_policy_json.clear();
-  auto r = decide(sb, RecordNetworkPolicyChange{"PUT", "{}"}, kNow);
+  auto r = decide(sb, ChangeNetworkPolicy{"PUT", "{}"}, kNow);
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, ErrorCode::kFailedPrecondition);
   EXPECT_EQ(r.error().field, "networkPolicy");
   auto ok = decide(live_sandbox(SandboxState::kRunning),
-                   RecordNetworkPolicyChange{"PATCH", R"([{"action":"allow","target":"a.b"}])"},
+                   ChangeNetworkPolicy{"PATCH", R"([{"action":"allow","target":"a.b"}])"},
                    kNow);
   ASSERT_TRUE(ok);
   ASSERT_EQ(ok->size(), 1u);
   EXPECT_EQ(std::get<NetworkPolicyChanged>(ok->front()),
             (NetworkPolicyChanged{"PATCH", R"([{"action":"allow","target":"a.b"}])"}));
-  EXPECT_EQ(reason_of(Command{RecordNetworkPolicyChange{}}), Reason::kUser);
+  EXPECT_EQ(reason_of(Command{ChangeNetworkPolicy{}}), Reason::kUser);
 }
 
 TEST(Evolve, NetworkPolicyChangedLeavesTheStateAlone) {

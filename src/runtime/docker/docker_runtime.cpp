@@ -313,8 +313,10 @@ Result<std::vector<ContainerStatus>> DockerRuntime::list() {
   auto r = impl_->engine->call("GET", "/containers/json?all=1&filters=" + url_encode(filters));
   if (!r) return std::unexpected(r.error());
   if (r->status != 200) return std::unexpected(engine_error(*r, "list containers"));
-  // The egress sidecars, listed first: a sidecar whose sandbox container is not in the
-  // later listing is an orphan candidate (sweep_orphans looks again before removing).
+  // The egress sidecars, listed after the sandbox containers: a sidecar whose sandbox
+  // container is not in that listing is an orphan candidate (sweep_orphans looks again,
+  // under its lock, before removing it); a running sandbox container whose sidecar is not
+  // alive is reported dead (inspect() says why).
   const std::string sidecar_filters = json{{"label", {std::string(kEgressOfLabel)}}}.dump();
   auto sr =
       impl_->engine->call("GET", "/containers/json?all=1&filters=" + url_encode(sidecar_filters));

@@ -22,6 +22,17 @@
 //     error), the files PUT into the container;
 //   - starts it. A container this call created is removed again if injection or start
 //     fails (except when the engine became unreachable: a retry resumes the work).
+// With spec.egress (runtime.h EgressSpec; egress_sidecar.h): the sidecar
+// sandbox-egress-<id> is created (or reused) and started first, its /healthz waited for
+// (DOCKER::EGRESS_NOT_READY when the readiness timeout runs out or it exits: both
+// containers are removed), then the sandbox container is created in its network namespace
+// (container:sandbox-egress-<id>, no ports, no NET_ADMIN). pause() pauses the sandbox then
+// the sidecar; resume() the other way round; remove() removes both; inspect() and list()
+// report a running sandbox container whose sidecar is not alive as kDead (reason
+// "EgressSidecarDied"); watch() reports a sidecar's die/destroy as its sandbox's kDied; and
+// list() removes sidecars of this instance whose sandbox container is gone (not while a
+// create of theirs runs in this process).
+//
 // With an empty options.execd_image nothing is injected and the user's entrypoint runs
 // as the container's entrypoint (used by benchmarks as the raw baseline).
 //

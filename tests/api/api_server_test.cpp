@@ -521,7 +521,9 @@ TEST_P(ApiTest, NetworkPolicyRoutesForwardValidateAndRecord) {
     }
   }
   std::vector<std::string> methods;
-  for (const auto& e : h.store().read_stream("sandbox-" + id).value())
+  const auto stream = h.store().read_stream("sandbox-" + id);
+  ASSERT_TRUE(stream);
+  for (const auto& e : *stream)
     if (const auto* ch = std::get_if<NetworkPolicyChanged>(&e.data)) methods.push_back(ch->method);
   EXPECT_EQ(methods, (std::vector<std::string>{"PUT", "PATCH", "DELETE"}));
 
@@ -531,8 +533,7 @@ TEST_P(ApiTest, NetworkPolicyRoutesForwardValidateAndRecord) {
            {"PUT", R"({"defaultAction":"deny","extra":1})"},
            {"PUT", R"([])"},
            {"PATCH", R"([])"},
-           {"PATCH", R"([{"action":"allow","target":"a b
-;rm -rf"}])"},
+           {"PATCH", R"([{"action":"allow","target":"a b;rm -rf"}])"},
            {"PATCH", R"({"action":"allow","target":"a.b"})"},
            {"DELETE", R"([1])"},
            {"DELETE", R"(["..."])"}}) {
@@ -558,7 +559,9 @@ TEST_P(ApiTest, NetworkPolicyRoutesForwardValidateAndRecord) {
   auto down = c.get(route);
   expect_error(down, 503, "SANDBOX::EGRESS_UNAVAILABLE");
   methods.clear();
-  for (const auto& e : h.store().read_stream("sandbox-" + id).value())
+  const auto after = h.store().read_stream("sandbox-" + id);
+  ASSERT_TRUE(after);
+  for (const auto& e : *after)
     if (std::holds_alternative<NetworkPolicyChanged>(e.data)) methods.emplace_back("x");
   EXPECT_EQ(methods.size(), 3u);
 

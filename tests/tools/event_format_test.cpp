@@ -67,6 +67,7 @@ TEST(Summary, DescribesThePayloadOnOneShortLine) {
   EXPECT_EQ(data_summary(MetadataPatched{{{"a", "1"}, {"b", "2"}}, {"c", "d"}}),
             "set a=1,b=2 removed c,d");
   EXPECT_EQ(data_summary(PauseRequested{}), "");
+  EXPECT_EQ(data_summary(NetworkPolicyChanged{"DELETE", R"(["a.b"])"}), R"(DELETE ["a.b"])");
   std::string long_message(200, 'x');
   std::string s = data_summary(PauseFailed{long_message});
   EXPECT_EQ(s.size(), kSummaryWidth);

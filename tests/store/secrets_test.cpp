@@ -216,6 +216,40 @@ TEST(Secrets, OnlyACreateCarriesThemAndOnlyAReadWriteStoreReadsThem) {
   EXPECT_EQ(read.error().code, ErrorCode::kFailedPrecondition);
 }
 
+TEST(Secrets, TheEgressTokenKeyIsMadeOnceKeptAcrossReopensAndNeverInTheLog) {
+  TempDir dir;
+  const std::string path = (dir / "data").string();
+  std::string key;
+  {
+    auto store = open_store(path);
+    ASSERT_NE(store, nullptr);
+    key = store->egress_token_key();
+    ASSERT_EQ(key.size(), 32u);
+    EXPECT_NE(key, std::string(32, '\0'));
+    ASSERT_TRUE(store->append(create_with_auth("sb1")));
+    // The key's record is not a sandbox's: sandbox secrets are unaffected by it.
+    auto read = store->sandbox_secrets("sb1");
+    ASSERT_TRUE(read && *read);
+    EXPECT_EQ((*read)->image_auth->username, kUser);
+  }
+  {
+    auto again = open_store(path);
+    ASSERT_NE(again, nullptr);
+    EXPECT_EQ(again->egress_token_key(), key);
+  }
+  StoreOptions o;
+  o.path = path;
+  o.read_only = true;
+  auto secondary = EventStore::open(o);
+  ASSERT_TRUE(secondary.has_value()) << secondary.error().message;
+  EXPECT_EQ((*secondary)->egress_token_key(), key);
+  // Another data directory, another key.
+  TempDir other;
+  auto fresh = open_store((other / "data").string());
+  ASSERT_NE(fresh, nullptr);
+  EXPECT_NE(fresh->egress_token_key(), key);
+}
+
 TEST(Secrets, ValueEncodingRoundTrips) {
   for (const SandboxSecrets& s :
        {kSecrets, SandboxSecrets{ImageAuth{"", ""}},

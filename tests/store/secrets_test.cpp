@@ -13,6 +13,7 @@
 #include "store/internal.h"
 #include "store/keys.h"
 #include "store/layout.h"
+#include "store/secrets.h"
 #include "tests/store/workload.h"
 #include "tests/support/temp_dir.h"
 
@@ -176,11 +177,14 @@ TEST(Secrets, AreDeletedWithTheEventThatEndsPending) {
   ASSERT_TRUE(store->append(std::move(both)));
   EXPECT_EQ(store->get_sandbox("one-batch")->state, SandboxState::kRunning);
   EXPECT_EQ(secrets_of(*store, "one-batch"), std::nullopt);
-  // Nothing is left in the family.
+  // Nothing is left in the family but the store's egress token key (not a sandbox's).
   const auto& raw = store_internal::Access::raw(*store);
   std::unique_ptr<rocksdb::Iterator> it(
       raw.db()->NewIterator(rocksdb::ReadOptions(), raw.cf(layout::kSecrets)));
   it->SeekToFirst();
+  ASSERT_TRUE(it->Valid());
+  EXPECT_EQ(it->key().ToString(), std::string(store_detail::kEgressTokenKeyName));
+  it->Next();
   EXPECT_FALSE(it->Valid());
 }
 

@@ -43,6 +43,7 @@ enum class Operation {
   kEndpoint,
   kSandboxEvents,
   kWatchEvents,
+  kNetworkPolicy,
   kOther,
 };
 
@@ -72,6 +73,7 @@ enum class ApiErrorKind {
   kShuttingDown,           // 503
   kServerBusy,             // 503: a configured cap (connections, event streams) is reached
   kRequestTimeout,         // 408: headers or body not received within their timeout
+  kEgressError,            // 502: the egress sidecar refused a forwarded policy call
   kInternal,               // 500
   kApiNotSupported,        // 400 SANDBOX::API_NOT_SUPPORTED: e.g. endpoint ?expires= (signed
                            //     routes) on a server without them

@@ -51,6 +51,8 @@ void pause_sandbox(const Call& call);
 void resume_sandbox(const Call& call);
 void renew_expiration(const Call& call);
 void get_endpoint(const Call& call);
+// GET|PUT|PATCH|DELETE /sandboxes/{id}/networkpolicy (network_policy_handlers.cpp).
+void network_policy(const Call& call);
 
 // event_handlers.cpp
 void sandbox_history(const Call& call);

@@ -33,6 +33,7 @@ constexpr SchemaVersion kSchemaVersions[] = {
     {"DeletionRequested", 1},  {"SandboxTerminated", 1},   {"SandboxFailed", 1},
     {"ServerStarted", 1},      {"OrphanRemoved", 1},       {"ReconcileFinding", 1},
     {"MigrationApplied", 1},   {"SandboxAdopted", 1},
+    {"NetworkPolicyChanged", 1},
 };
 static_assert(std::size(kSchemaVersions) == std::variant_size_v<EventData>);
 
@@ -197,6 +198,10 @@ void write_data(JsonWriter& w, const EventData& data) {
                  [&](const PauseFailed& e) { w.member("message", e.message); },
                  [&](const ResumeFailed& e) { w.member("message", e.message); },
                  [&](const ExpirationRenewed& e) { w.time_member("expiresAt", e.expires_at); },
+                 [&](const NetworkPolicyChanged& e) {
+                   w.member("method", e.method);
+                   w.member("policy", e.policy);
+                 },
                  [&](const MetadataPatched& e) {
                    w.key("set");
                    write_string_map(w, e.set);
@@ -546,6 +551,16 @@ EventData decode_data(std::string_view type, Object v) {
       }
     });
     if (!seen) bad("data.expiresAt: missing");
+    return e;
+  }
+  if (is(type, "NetworkPolicyChanged")) {
+    NetworkPolicyChanged e;
+    fields([&](std::string_view k, Value x, const Path& p) {
+      if (is(k, "method"))
+        e.method = get_string(x, p);
+      else if (is(k, "policy"))
+        e.policy = get_string(x, p);
+    });
     return e;
   }
   if (is(type, "MetadataPatched")) {

@@ -32,6 +32,13 @@ struct PatchMetadata {
   std::map<std::string, std::optional<std::string>> patch;
 };
 
+// The egress sidecar of a Running sandbox accepted a policy change (the API forwarded it;
+// this records it, reason user).
+struct ChangeNetworkPolicy {
+  std::string method;  // "PUT" | "PATCH" | "DELETE"
+  std::string policy;  // the forwarded body (JSON text)
+};
+
 // --- from the runtime workers (outcomes) ------------------------------------------------
 struct RecordProvisioningStarted { std::string worker; };
 struct RecordStarted {
@@ -51,6 +58,6 @@ using Command =
     std::variant<CreateSandbox, PauseSandbox, ResumeSandbox, DeleteSandbox, RenewExpiration,
                  PatchMetadata, RecordProvisioningStarted, RecordStarted,
                  RecordProvisioningFailed, RecordPaused, RecordPauseFailed, RecordResumed,
-                 RecordResumeFailed, RecordTerminated, RecordFailed>;
+                 RecordResumeFailed, RecordTerminated, RecordFailed, ChangeNetworkPolicy>;
 
 }  // namespace sbx

@@ -72,6 +72,15 @@ Result<Events> decide_api(const Sandbox& sb, const Command& command, Micros now)
                           "expiresAt");
             return one(ExpirationRenewed{c.expires_at});
           },
+          [&](const ChangeNetworkPolicy& c) -> Result<Events> {
+            if (s != S::kRunning)
+              return precondition(s, "changing the network policy", "a Running sandbox");
+            if (sb.spec.network_policy_json.empty())
+              return fail(ErrorCode::kFailedPrecondition,
+                          "sandbox " + sb.id + " was created without a network policy",
+                          "networkPolicy");
+            return one(NetworkPolicyChanged{c.method, c.policy});
+          },
           [&](const PatchMetadata& c) -> Result<Events> {
             if (is_final(s) || s == S::kStopping)
               return precondition(s, "patching metadata", "a live sandbox");
@@ -276,6 +285,7 @@ Sandbox evolve(const std::optional<Sandbox>& state, const Event& event) {
                  [&](const ExpirationRenewed& e) {
                    if (!is_final(s)) sb.expires_at = e.expires_at;
                  },
+                 [&](const NetworkPolicyChanged&) {},
                  [&](const MetadataPatched& e) {
                    if (is_final(s)) return;
                    for (const auto& [k, v] : e.set) sb.metadata[k] = v;

@@ -32,6 +32,8 @@ std::string_view event_type(const EventData& data) {
           return "ExpirationRenewed";
         else if constexpr (std::is_same_v<T, MetadataPatched>)
           return "MetadataPatched";
+        else if constexpr (std::is_same_v<T, NetworkPolicyChanged>)
+          return "NetworkPolicyChanged";
         else if constexpr (std::is_same_v<T, DeletionRequested>)
           return "DeletionRequested";
         else if constexpr (std::is_same_v<T, SandboxTerminated>)

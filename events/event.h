@@ -94,6 +94,11 @@ struct MetadataPatched {           // RFC 7396 merge patch already applied: sets
   std::vector<std::string> removed;
   bool operator==(const MetadataPatched&) const = default;
 };
+struct NetworkPolicyChanged {      // state unchanged: the egress sidecar accepted a change
+  std::string method;              // "PUT" (replace), "PATCH" (merge rules), "DELETE" (targets)
+  std::string policy;              // the request body sandboxd forwarded (JSON text)
+  bool operator==(const NetworkPolicyChanged&) const = default;
+};
 struct DeletionRequested {         // Pending/Running/Paused/... -> Stopping (reason on envelope)
   bool operator==(const DeletionRequested&) const = default;
 };
@@ -137,7 +142,8 @@ using EventData =
                  PauseRequested, SandboxPaused, PauseFailed, ResumeRequested, SandboxResumed,
                  ResumeFailed, ExpirationRenewed, MetadataPatched, DeletionRequested,
                  SandboxTerminated, SandboxFailed, ServerStarted, OrphanRemoved,
-                 ReconcileFinding, MigrationApplied, SandboxAdopted>;
+                 ReconcileFinding, MigrationApplied, SandboxAdopted,
+                 NetworkPolicyChanged>;
 
 // Whether `data` may open a sandbox stream (SandboxRequested or SandboxAdopted): a stream
 // whose first event is anything else is not projected.

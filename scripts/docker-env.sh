@@ -35,6 +35,18 @@
 #                            /opt/opensandbox/bootstrap.sh as the reference server
 #                            does, the execd beside it) in the background and then
 #                            exec "$@".
+#   sandboxd-test/egress:1   the stand-in egress sidecar: /egress saves its environment
+#                            and $OPENSANDBOX_EGRESS_RULES under /tmp/egress, then serves
+#                            HTTP on 18080 (busybox nc -ll -e /egress-handler, one shell per
+#                            connection: busybox httpd knows no PUT/PATCH/DELETE).
+#                            GET /healthz answers 200 without a token; everything else
+#                            needs OPENSANDBOX-EGRESS-AUTH = $OPENSANDBOX_EGRESS_TOKEN (else
+#                            401): GET /policy ({"status":"ok","policy":<current>}, the
+#                            upstream sidecar's answer shape), PUT /policy (stores the body),
+#                            PATCH|DELETE /policy (recorded only; each answers like GET),
+#                            GET /requests (each policy call: "METHOD BODY" per line),
+#                            GET /env.
+#   sandboxd-test/egress-silent:1  an "egress" image that never serves /healthz (sleeps).
 set -euo pipefail
 
 BUSYBOX_IMAGE="sandboxd-test/busybox:1"
@@ -43,6 +55,8 @@ TEST_RUNTIME="sandboxd-test-runc"
 # Bumped whenever the stand-in execd or bootstrap.sh changes (build_images rebuilds).
 # 2: bootstrap.sh also starts /opt/opensandbox/execd without $EXECD (the reference server).
 EXECD_REVISION=2
+EGRESS_IMAGE="sandboxd-test/egress:1"
+EGRESS_SILENT_IMAGE="sandboxd-test/egress-silent:1"
 READY_TIMEOUT_S=${SANDBOXD_DOCKER_READY_TIMEOUT:-60}
 STOP_TIMEOUT_S=${SANDBOXD_DOCKER_STOP_TIMEOUT:-40}
 
@@ -138,7 +152,9 @@ build_images() {
   # The execd image carries the revision of its stand-in scripts: an older one is rebuilt.
   if docker_cli image inspect "$BUSYBOX_IMAGE" >/dev/null 2>&1 &&
      [[ "$(docker_cli image inspect -f '{{index .Config.Labels "sandboxd-test.revision"}}' \
-           "$EXECD_IMAGE" 2>/dev/null)" == "$EXECD_REVISION" ]]; then
+           "$EXECD_IMAGE" 2>/dev/null)" == "$EXECD_REVISION" ]] &&
+     docker_cli image inspect "$EGRESS_IMAGE" >/dev/null 2>&1 &&
+     docker_cli image inspect "$EGRESS_SILENT_IMAGE" >/dev/null 2>&1; then
     log "test images present"
     return 0
   fi
@@ -150,7 +166,7 @@ build_images() {
   cp "$busybox" "$root/bin/busybox"
   local c
   for c in sh sleep cat env echo ls ps kill true false test mkdir rm wc head tail grep \
-           sed id hostname httpd wget nc; do
+           sed id hostname httpd wget nc tr dd; do
     ln -s busybox "$root/bin/$c"
   done
   echo "root:x:0:0:root:/root:/bin/sh" >"$root/etc/passwd"
@@ -185,8 +201,63 @@ EOF
   chmod 0755 "$root/execd" "$root/bootstrap.sh"
   tar -C "$root" -c . | docker_cli import -c 'ENV PATH=/bin' \
     -c "LABEL sandboxd-test.revision=$EXECD_REVISION" - "$EXECD_IMAGE" >/dev/null
+
+  cat >"$root/egress" <<'EOF'
+#!/bin/sh
+# Stand-in egress sidecar: keeps what it was given, then serves its API on 18080.
+mkdir -p /tmp/egress
+env >/tmp/egress/env
+printf %s "$OPENSANDBOX_EGRESS_RULES" >/tmp/egress/policy.json
+: >/tmp/egress/requests.log
+exec /bin/busybox nc -ll -p 18080 -e /egress-handler
+EOF
+  cat >"$root/egress-handler" <<'EOF'
+#!/bin/sh
+# One HTTP/1.1 exchange on stdin/stdout (busybox nc -ll -e runs it per connection).
+dir=/tmp/egress
+respond() {
+  printf 'HTTP/1.1 %s\r\nContent-Type: application/json\r\nContent-Length: %s\r\nConnection: close\r\n\r\n%s' \
+    "$1" "$(printf %s "$2" | wc -c)" "$2"
+  exit 0
+}
+read -r method target proto || exit 0
+method=$(printf %s "$method" | tr -d '\r')
+target=$(printf %s "$target" | tr -d '\r')
+len=0
+auth=
+while IFS= read -r line; do
+  line=$(printf %s "$line" | tr -d '\r')
+  [ -z "$line" ] && break
+  name=$(printf %s "${line%%:*}" | tr 'A-Z' 'a-z')
+  value=$(printf %s "${line#*:}" | sed 's/^ *//')
+  case "$name" in
+    content-length) len=$value ;;
+    opensandbox-egress-auth) auth=$value ;;
+  esac
+done
+body=
+if [ "$len" -gt 0 ] 2>/dev/null; then body=$(dd bs=1 count="$len" 2>/dev/null); fi
+[ "$target" = /healthz ] && respond "200 OK" '{"status":"ok"}'
+[ "$auth" = "$OPENSANDBOX_EGRESS_TOKEN" ] || respond "401 Unauthorized" '{"error":"bad token"}'
+case "$method $target" in
+  "GET /policy") respond "200 OK" "{\"status\":\"ok\",\"policy\":$(cat "$dir/policy.json")}" ;;
+  "PUT /policy") printf %s "$body" >"$dir/policy.json" ;;
+  "PATCH /policy"|"DELETE /policy") ;;
+  "GET /requests") respond "200 OK" "$(cat "$dir/requests.log")" ;;
+  "GET /env") respond "200 OK" "$(cat "$dir/env")" ;;
+  *) respond "404 Not Found" '{"error":"not found"}' ;;
+esac
+printf '%s %s\n' "$method" "$body" >>"$dir/requests.log"
+respond "200 OK" "{\"status\":\"ok\",\"policy\":$(cat "$dir/policy.json")}"
+EOF
+  chmod 0755 "$root/egress" "$root/egress-handler"
+  tar -C "$root" -c . |
+    docker_cli import -c 'ENV PATH=/bin' -c 'CMD ["/egress"]' - "$EGRESS_IMAGE" >/dev/null
+  tar -C "$root" -c . |
+    docker_cli import -c 'ENV PATH=/bin' -c 'CMD ["/bin/sleep", "3600"]' - \
+      "$EGRESS_SILENT_IMAGE" >/dev/null
   rm -rf "$root"
-  log "built $BUSYBOX_IMAGE and $EXECD_IMAGE"
+  log "built $BUSYBOX_IMAGE, $EXECD_IMAGE, $EGRESS_IMAGE and $EGRESS_SILENT_IMAGE"
 }
 
 start_engine() {

@@ -53,6 +53,7 @@ void EventStore::close() { store_detail::close_parts(*impl_); }
 const StoreOptions& EventStore::options() const { return impl_->ctx.options; }
 const Logger& EventStore::logger() const { return impl_->ctx.logger; }
 const std::string& EventStore::instance_id() const { return impl_->ctx.instance_id; }
+const std::string& EventStore::egress_token_key() const { return impl_->ctx.egress_token_key; }
 
 // ---------------------------------------------------------------------------------------
 // writes

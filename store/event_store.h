@@ -328,6 +328,13 @@ class EventStore {
   // "" on a read-only one whose primary never wrote one (a version before identities).
   const std::string& instance_id() const;
 
+  // The store's egress token key: 32 random bytes made once for its data directory and kept
+  // in `secrets` (store/FORMAT.md), never in the log or a projection. The token of a
+  // sandbox's egress sidecar is HMAC-SHA256(key, sandbox id) (src/common/egress_token.h), so
+  // it survives restarts without a record per sandbox. "" on a read-only store of a primary
+  // that never made one.
+  const std::string& egress_token_key() const;
+
  private:
   friend struct store_internal::Access;
   explicit EventStore(std::unique_ptr<store_detail::StoreParts> parts);

@@ -1,5 +1,9 @@
 #include "store/secrets.h"
 
+#include <sys/random.h>
+
+#include <cerrno>
+#include <cstring>
 #include <variant>
 
 #include "store/keys.h"
@@ -61,6 +65,37 @@ Result<std::optional<SandboxSecrets>> read_secrets(const StoreContext& ctx,
                 "secrets record of sandbox " + std::string(sandbox_id) + " is malformed");
   }
   return std::optional<SandboxSecrets>(std::move(*parsed));
+}
+
+Result<void> load_egress_token_key(StoreContext& ctx) {
+  if (ctx.secrets == nullptr) return {};
+  auto v = ctx.get(ctx.secrets, kEgressTokenKeyName);
+  if (!v) return std::unexpected(v.error());
+  if (*v && (*v)->size() == 32) {
+    ctx.egress_token_key = std::move(**v);
+    return {};
+  }
+  if (!ctx.may_write()) return {};
+  std::string key(32, '\0');
+  std::size_t got = 0;
+  while (got < key.size()) {
+    const ssize_t n = ::getrandom(key.data() + got, key.size() - got, 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return fail(ErrorCode::kInternal,
+                  std::string("no randomness for the egress token key: ") + std::strerror(errno));
+    }
+    got += static_cast<std::size_t>(n);
+  }
+  rocksdb::WriteBatch batch;
+  (void)batch.Put(ctx.secrets, kEgressTokenKeyName, key);
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  if (auto s = ctx.db->Write(wo, &batch); !s.ok()) {
+    return fail(ErrorCode::kInternal, "write the egress token key: " + s.ToString());
+  }
+  ctx.egress_token_key = std::move(key);
+  return {};
 }
 
 }  // namespace sbx::store_detail

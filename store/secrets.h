@@ -7,6 +7,10 @@
 // that takes the sandbox out of Pending (started, failed, stopping, terminated) or out of
 // the projection. Only the provisioner reads them (EventStore::sandbox_secrets).
 //
+// The same family also holds one record that is not a sandbox's: the store's egress token
+// key (kEgressTokenKeyName, 32 random bytes made at the first read-write open and kept
+// across reopens). Sandbox ids never start with '\0', so it cannot collide with one.
+//
 // Thread-safety: pure functions over their arguments; read_secrets holds the context's
 // lifetime lock itself.
 #pragma once
@@ -39,5 +43,13 @@ void stage_secrets_release(rocksdb::WriteBatch& batch, const StoreContext& ctx,
 // read-only store, kUnavailable once closed, kDataLoss if the record does not decode.
 [[nodiscard]] Result<std::optional<SandboxSecrets>> read_secrets(const StoreContext& ctx,
                                                                  std::string_view sandbox_id);
+
+// The key under which the egress token key is kept in `secrets`.
+inline constexpr std::string_view kEgressTokenKeyName{"\0egress-token-key", 17};
+
+// Loads the egress token key into ctx.egress_token_key; a read-write open of a store that
+// has none makes one (32 bytes from getrandom) in a synced write of its own. A read-only
+// open (or one whose disk refused writes) takes what is there ("" when none). kInternal when no randomness can be had, RocksDB errors otherwise.
+[[nodiscard]] Result<void> load_egress_token_key(StoreContext& ctx);
 
 }  // namespace sbx::store_detail

@@ -53,6 +53,7 @@ struct StoreContext {
   rocksdb::WriteOptions write_options;
   std::string owned_secondary_dir;  // removed at close
   std::string instance_id;          // meta/instance_id; set at open, never changed
+  std::string egress_token_key;     // secrets/<kEgressTokenKeyName>; set at open (read-write)
   // Opened read-only because the directory refused writes (read_only_if_unwritable).
   bool unwritable_open = false;
   Logger logger;

@@ -16,6 +16,7 @@
 #include "events/uuid.h"
 #include "store/keys.h"
 #include "store/layout.h"
+#include "store/secrets.h"
 
 namespace sbx::store_detail {
 
@@ -402,6 +403,7 @@ Result<void> open_parts(StoreParts& p, const StoreOptions& options, rocksdb::Env
   ctx.idempotency = ctx.raw->cf(layout::kIdempotency);
   ctx.by_state = ctx.raw->cf(layout::kByState);
   ctx.secrets = ctx.raw->cf(layout::kSecrets);
+  if (auto r = load_egress_token_key(ctx); !r) return std::unexpected(r.error());
 
   if (auto r = load(p); !r) return std::unexpected(r.error());
   ctx.logger.info("opened " + options.path + (options.read_only ? " read-only" : "") + " (" +

@@ -49,6 +49,10 @@ std::string_view to_string(GatewayRouteMode v) {
   return "wildcard";
 }
 
+std::string_view to_string(EgressMode v) {
+  return v == EgressMode::kDnsNft ? "dns+nft" : "dns";
+}
+
 std::string_view to_string(ImagePullPolicy v) {
   switch (v) {
     case ImagePullPolicy::kIfNotPresent:
@@ -311,6 +315,20 @@ void build(Ctx& ctx, const toml::table* root, const EnvMap& env, Config& c) {
 
   Section egress = top.table("egress");
   egress.optional_string("image", c.egress.image);
+  egress.choice("mode", {{"dns", EgressMode::kDns}, {"dns+nft", EgressMode::kDnsNft}},
+                c.egress.mode);
+  egress.boolean("disable_ipv6", c.egress.disable_ipv6);
+  egress.positive_number("readiness_timeout_seconds", c.egress.readiness_timeout_seconds);
+  if (!ctx.error && c.egress.readiness_timeout_seconds > 3600) {
+    ctx.fail(egress.line_of_key("readiness_timeout_seconds"), "egress.readiness_timeout_seconds",
+             "expected a number > 0 and <= 3600");
+  }
+  // The reference server's other egress keys, each with why it has no effect here.
+  egress.not_honoured("otlp_endpoint", "the sidecar's metrics are not exported by this version");
+  egress.not_honoured("upstream_proxy",
+                      "egress is not chained through an upstream proxy by this version");
+  egress.not_honoured("requests", "the egress sidecar runs without resource requests");
+  egress.not_honoured("limits", "the egress sidecar runs without resource limits");
   egress.finish();
 
   Section secure_runtime = top.table("secure_runtime");

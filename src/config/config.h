@@ -194,8 +194,20 @@ struct IngressConfig {
   bool operator==(const IngressConfig&) const = default;
 };
 
+enum class EgressMode { kDns, kDnsNft };
+std::string_view to_string(EgressMode mode);  // "dns", "dns+nft"
+
 struct EgressConfig {
   std::optional<std::string> image;  // unset = networkPolicy rejected
+  // egress.mode: how the sidecar enforces the policy (OPENSANDBOX_EGRESS_MODE): DNS
+  // filtering only, or DNS plus nftables rules on the resolved addresses.
+  EgressMode mode = EgressMode::kDns;
+  // egress.disable_ipv6: the sidecar (and so the sandbox sharing its network namespace)
+  // gets net.ipv6.conf.{all,default,lo}.disable_ipv6=1, so IPv6 cannot bypass the policy.
+  bool disable_ipv6 = true;
+  // egress.readiness_timeout_seconds (> 0, <= 3600): how long a create waits for the sidecar's
+  // /healthz before it fails with DOCKER::EGRESS_NOT_READY.
+  double readiness_timeout_seconds = 30;
   bool operator==(const EgressConfig&) const = default;
 };
 

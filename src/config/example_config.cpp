@@ -219,6 +219,13 @@ std::string render_example_config(std::string_view kind) {
   w.table("egress");
   w.unset_key("Egress sidecar image; unset = requests with a networkPolicy are rejected.", "image",
               toml_string("opensandbox/egress:v1.0.0"));
+  w.key("How the sidecar enforces the policy: \"dns\" (DNS filtering) or \"dns+nft\" (also "
+        "nftables rules on the resolved addresses).",
+        "mode", toml_string(to_string(d.egress.mode)));
+  w.key("Disable IPv6 in the sidecar's network namespace (shared by the sandbox).",
+        "disable_ipv6", toml_bool(d.egress.disable_ipv6));
+  w.key("Seconds a create waits for the sidecar's /healthz before it fails.",
+        "readiness_timeout_seconds", toml_float(d.egress.readiness_timeout_seconds));
 
   w.raw("\n# A stronger isolation runtime for sandboxes (gVisor, Kata, ...).");
   w.table("secure_runtime");

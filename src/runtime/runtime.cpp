@@ -11,6 +11,10 @@ std::string container_name(std::string_view sandbox_id) {
   return "sandbox-" + std::string(sandbox_id);
 }
 
+std::string egress_container_name(std::string_view sandbox_id) {
+  return "sandbox-egress-" + std::string(sandbox_id);
+}
+
 std::string_view runtime_error_code(const Error& error) {
   std::string_view m = error.message;
   auto sep = m.find("::");
@@ -78,6 +82,30 @@ Result<void> validate_container_spec(const ContainerSpec& spec) {
   for (auto [container_port, host_port] : spec.ports) {
     if (container_port == 0 || host_port == 0) {
       return fail(ErrorCode::kInvalidArgument, "ports must be in 1..65535", "ports");
+    }
+  }
+  if (spec.egress) {
+    const EgressSpec& e = *spec.egress;
+    if (e.image.empty()) {
+      return fail(ErrorCode::kInvalidArgument, "the egress sidecar needs an image (egress.image)",
+                  "egress.image");
+    }
+    if (e.token.empty()) {
+      return fail(ErrorCode::kInvalidArgument, "the egress sidecar needs a token", "networkPolicy");
+    }
+    if (e.readiness_timeout.count() <= 0) {
+      return fail(ErrorCode::kInvalidArgument, "the egress readiness timeout must be positive",
+                  "egress.readiness_timeout_seconds");
+    }
+    if (spec.network_mode == "host" || spec.network_mode.starts_with("container:")) {
+      return fail(ErrorCode::kInvalidArgument,
+                  "a network policy needs a bridge-type network, not \"" + spec.network_mode +
+                      "\"",
+                  "networkPolicy");
+    }
+    if (!spec.ports.contains(18080)) {
+      return fail(ErrorCode::kInvalidArgument,
+                  "a sandbox with an egress sidecar needs a host port for 18080", "ports");
     }
   }
   return {};

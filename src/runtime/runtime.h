@@ -12,6 +12,8 @@
 //                     (re)start it; absent -> pull the image if needed, create, start
 //   pause / resume    already paused / already running -> success
 //   remove            kill and remove with volumes; absent -> success
+//                     (with an egress sidecar, the sidecar too: the two are one unit for
+//                     pause, resume, remove, inspect and watch; see EgressSpec)
 //   inspect           absent -> std::nullopt (not an error)
 //   list              only containers carrying the `sandboxd.io/id` label (of every
 //                     instance: each status says whose it is)
@@ -33,6 +35,7 @@
 // that code and ": " (e.g. "DOCKER::IMAGE_NOT_FOUND: ..."); runtime_error_code() reads it.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -62,9 +65,24 @@ inline constexpr std::string_view kVolumeOfLabel = "sandboxd.io/volume-of";
 inline constexpr std::string_view kPvcNotFoundCode = "VOLUME::PVC_NOT_FOUND";
 inline constexpr std::string_view kPvcSubPathUnsupportedCode = "VOLUME::PVC_SUBPATH_UNSUPPORTED";
 inline constexpr std::string_view kGpuUnavailableCode = "DOCKER::GPU_UNAVAILABLE";
+// Marks a sandbox's egress sidecar (value: the sandbox id). A sidecar never carries
+// kSandboxIdLabel (list() would see two containers for one sandbox); it carries this and
+// kInstanceLabel.
+inline constexpr std::string_view kEgressOfLabel = "sandboxd.io/egress-of";
+// The create failed because the sidecar never answered /healthz within its readiness
+// timeout (both containers were removed).
+inline constexpr std::string_view kEgressNotReadyCode = "DOCKER::EGRESS_NOT_READY";
+// The sidecar's network policy, mode and token in its environment (the upstream egress
+// sidecar's variable names).
+inline constexpr std::string_view kEgressRulesEnv = "OPENSANDBOX_EGRESS_RULES";
+inline constexpr std::string_view kEgressModeEnv = "OPENSANDBOX_EGRESS_MODE";
+inline constexpr std::string_view kEgressTokenEnv = "OPENSANDBOX_EGRESS_TOKEN";
+inline constexpr std::string_view kEgressSandboxIdEnv = "OPENSANDBOX_EGRESS_SANDBOX_ID";
 
 // "sandbox-<id>": the deterministic container name of a sandbox.
 std::string container_name(std::string_view sandbox_id);
+// "sandbox-egress-<id>": the deterministic container name of a sandbox's egress sidecar.
+std::string egress_container_name(std::string_view sandbox_id);
 
 // Whether a label key is in sandboxd's own namespace: its prefix (before the first '/') is
 // `sandboxd.io` or ends with `.sandboxd.io` (case-insensitive). Such labels are written only
@@ -84,6 +102,25 @@ struct ResourceLimits {
   std::string memory;  // Kubernetes quantity, e.g. "512Mi", "2Gi", "1G"; empty = unlimited
 };
 
+// The egress sidecar of a sandbox with a network policy (Docker, bridge-type networks
+// only). The sidecar `sandbox-egress-<id>` is created and started first from `image`; it
+// publishes every port of ContainerSpec::ports (the service allocates one for 18080, its
+// policy API), has NET_ADMIN (it installs the DNS/nftables rules), IPv6 switched off by
+// sysctl when `disable_ipv6`, and gets OPENSANDBOX_EGRESS_RULES=<policy_json>,
+// OPENSANDBOX_EGRESS_MODE=<mode>, OPENSANDBOX_EGRESS_TOKEN=<token> and
+// OPENSANDBOX_EGRESS_SANDBOX_ID=<id>. The runtime waits up to `readiness_timeout` for its
+// GET /healthz (with the OPENSANDBOX-EGRESS-AUTH token header) through its published 18080
+// port to answer 2xx; then the sandbox container joins its network namespace
+// (NetworkMode container:sandbox-egress-<id>), publishes nothing and never has NET_ADMIN.
+// The token is a secret: it is never logged.
+struct EgressSpec {
+  std::string image;
+  std::string policy_json;  // the NetworkPolicy as the create gave it (JSON object)
+  std::string mode = "dns";  // "dns" | "dns+nft"
+  bool disable_ipv6 = true;
+  std::string token;
+  std::chrono::milliseconds readiness_timeout{30'000};
+};
 
 struct ContainerSpec {
   std::string sandbox_id;  // [A-Za-z0-9_.-], non-empty (a UUID in practice)
@@ -111,11 +148,15 @@ struct ContainerSpec {
   // resourceLimits.gpu: "" = none, "all", or a positive count (Docker: DeviceRequests with
   // the "gpu" capability; Kubernetes: the nvidia.com/gpu limit).
   std::string gpu;
+  // A network policy enforced by an egress sidecar (see EgressSpec); unset = none.
+  // Runtimes that cannot run one refuse the spec (kInvalidArgument, field networkPolicy).
+  std::optional<EgressSpec> egress;
 };
 
 // The checks every implementation applies before acting (kInvalidArgument, `field` set):
 // sandbox id charset, non-empty image and entrypoint and network mode, parsable limits,
-// non-zero ports.
+// non-zero ports; with egress: an image, a token, a positive readiness timeout, a
+// bridge-type network mode (not "host", not "container:...") and the 18080 port published.
 Result<void> validate_container_spec(const ContainerSpec& spec);
 
 struct RuntimeInfo {

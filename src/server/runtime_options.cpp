@@ -1,6 +1,7 @@
 #include "src/server/runtime_options.h"
 
 #include <cctype>
+#include <cstdint>
 
 namespace sbx {
 
@@ -44,6 +45,12 @@ WorkerOptions worker_options_from(const Config& c) {
   o.reconcile_interval = std::chrono::seconds(c.workers.reconcile_interval_seconds);
   o.pending_failure_ttl = c.workers.pending_failure_ttl_seconds * kMicrosPerSecond;
   o.pending_timeout = c.kubernetes.pending_timeout_seconds * kMicrosPerSecond;
+  if (c.egress.image && !c.egress.image->empty()) {
+    o.egress = EgressSettings{
+        *c.egress.image, std::string(to_string(c.egress.mode)), c.egress.disable_ipv6,
+        std::chrono::milliseconds(
+            static_cast<std::int64_t>(c.egress.readiness_timeout_seconds * 1000.0 + 0.5))};
+  }
   o.error_code_prefix.clear();
   for (char ch : to_string(c.runtime.type)) {
     o.error_code_prefix.push_back(static_cast<char>(std::toupper(static_cast<unsigned char>(ch))));

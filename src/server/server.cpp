@@ -23,6 +23,7 @@
 #include "src/metrics/worker_metrics.h"
 #include "src/runtime/docker/docker_runtime.h"
 #include "src/server/api_options.h"
+#include "src/server/egress_policy_client.h"
 #include "src/server/log_metrics.h"
 #include "src/server/reference_adoption.h"
 #include "src/server/runtime_factory.h"
@@ -292,6 +293,10 @@ Result<std::unique_ptr<Server>> Server::create(const Config& config, const Serve
   adopt_at_startup(*p, ping.has_value());
 
   p->service = std::make_unique<SandboxService>(*p->store, p->clock, service_options_from(config));
+  // The policy routes reach egress sidecars on their published 18080 host port.
+  p->service->set_egress_client(std::make_shared<HttpEgressPolicyClient>(
+      HttpEgressPolicyClient::host_for(config.docker.port_bind_ip),
+      std::chrono::milliseconds(10'000)));
   p->reads = std::make_unique<EventReads>(*p->store);
   if (!ping) p->service->set_runtime_available(false);
 

@@ -16,8 +16,10 @@ Result<Endpoint> docker_endpoint(const Sandbox& sandbox, int port, const std::st
     return out;
   }
   const auto& ports = sandbox.spec.ports;
-  if (port == kHttpPort) {
-    if (auto it = ports.find(kHttpPort); it != ports.end()) {
+  // 8080, and an egress sidecar's policy API (18080, published only for sandboxes with a
+  // network policy), are published directly.
+  if (port == kHttpPort || port == kEgressPolicyPort) {
+    if (auto it = ports.find(port); it != ports.end()) {
       out.endpoint = host + ":" + std::to_string(it->second);
       return out;
     }

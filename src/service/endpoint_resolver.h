@@ -6,6 +6,9 @@
 // setting; on Docker it is accepted by the configuration and not used):
 //   host networking          {host}:{port}
 //   bridge, port 8080        {host}:{hostPort(8080)}
+//   bridge, port 18080       {host}:{hostPort(18080)} when the sandbox has a network policy
+//                            (its egress sidecar publishes it); SandboxService::endpoint
+//                            adds the header OPENSANDBOX-EGRESS-AUTH: <the sandbox's token>
 //   bridge, any other port   {host}:{hostPort(44772)}/proxy/{port}
 // {host} is resolve_endpoint_host()'s answer, fixed at startup.
 //
@@ -34,6 +37,7 @@ namespace sbx {
 
 inline constexpr int kExecdPort = 44772;
 inline constexpr int kHttpPort = 8080;
+inline constexpr int kEgressPolicyPort = 18080;  // the egress sidecar's policy API
 
 inline constexpr std::string_view kIngressRouteHeader = "OpenSandbox-Ingress-To";
 

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "events/decider.h"
+#include "src/common/egress_token.h"
 #include "src/common/log.h"
 #include "src/common/uuid.h"
 #include "src/service/volume_checks.h"
@@ -30,7 +31,8 @@ bool is_client_mutation(const Command& command) {
          std::holds_alternative<PauseSandbox>(command) ||
          std::holds_alternative<ResumeSandbox>(command) ||
          std::holds_alternative<RenewExpiration>(command) ||
-         std::holds_alternative<PatchMetadata>(command);
+         std::holds_alternative<PatchMetadata>(command) ||
+         std::holds_alternative<ChangeNetworkPolicy>(command);
 }
 
 Error pause_unsupported_error(const ServiceOptions& o) {
@@ -220,7 +222,12 @@ Result<Endpoint> SandboxService::endpoint(std::string_view sandbox_id, int port)
   }
   auto sb = store_.get_sandbox(sandbox_id);
   if (!sb) return fail(ErrorCode::kNotFound, "sandbox " + std::string(sandbox_id) + " not found");
-  return resolve_endpoint(*sb, port, options_.endpoint_rules);
+  auto out = resolve_endpoint(*sb, port, options_.endpoint_rules);
+  if (out && port == kEgressPort && !sb->spec.network_policy_json.empty()) {
+    const std::string token = egress_token(store_.egress_token_key(), sb->id);
+    if (!token.empty()) out->headers[std::string(kEgressAuthHeader)] = token;
+  }
+  return out;
 }
 
 // --- create -------------------------------------------------------------------------------
@@ -258,10 +265,10 @@ Result<void> SandboxService::validate_create(const CreateRequest& r) const {
   // Fields this version cannot honour are refused here, before anything is appended, rather
   // than accepted and failed by the provisioner (a client would see 202, then a sandbox that
   // never becomes ready).
-  if (!r.spec.network_policy_json.empty()) {
+  if (!r.spec.network_policy_json.empty() && options_.runtime_type == "kubernetes") {
     return fail(ErrorCode::kUnimplemented,
-                "networkPolicy is enforced by the egress sidecar, which this version does not "
-                "run yet; nothing was created",
+                "networkPolicy (the egress sidecar) is supported on the Docker runtime only; "
+                "nothing was created",
                 "networkPolicy");
   }
   if (r.spec.image_uri.empty() && !r.spec.snapshot_id.empty()) {
@@ -391,10 +398,16 @@ Result<CreateResult> SandboxService::create_locked_key(CreateRequest request,
     }
     host_holders_.insert(id);
   } else {
-    auto got = ports_.reserve(id, options_.published_ports.size());
+    // A sandbox with a network policy also publishes its egress sidecar's policy API (18080),
+    // on a host port recorded like the others (endpoints resolve it; restarts keep it).
+    std::vector<int> published = options_.published_ports;
+    if (!spec.network_policy_json.empty() &&
+        std::find(published.begin(), published.end(), kEgressPort) == published.end()) {
+      published.push_back(kEgressPort);
+    }
+    auto got = ports_.reserve(id, published.size());
     if (!got) return std::unexpected(got.error());
-    for (std::size_t i = 0; i < got->size(); ++i)
-      spec.ports[options_.published_ports[i]] = (*got)[i];
+    for (std::size_t i = 0; i < got->size(); ++i) spec.ports[published[i]] = (*got)[i];
   }
 
   std::optional<Micros> expires_at;
@@ -577,6 +590,83 @@ std::optional<std::string> SandboxService::fence_holder() const {
   if (!fenced_.load()) return std::nullopt;
   std::lock_guard lock(fence_mu_);
   return fence_;
+}
+
+// --- network policy ---------------------------------------------------------------------------
+
+void SandboxService::set_egress_client(std::shared_ptr<EgressPolicyClient> client) {
+  std::lock_guard lock(egress_mu_);
+  egress_client_ = std::move(client);
+}
+
+Result<EgressReply> SandboxService::network_policy(std::string_view sandbox_id,
+                                                   const std::string& method,
+                                                   const std::string& body,
+                                                   const RequestContext& ctx) {
+  const bool change = method != "GET";
+  if (change) {
+    if (auto fence = fence_holder()) return std::unexpected(fenced_error(*fence));
+    if (!store_.writable()) return std::unexpected(storage_error());
+  }
+  auto sb = store_.get_sandbox(sandbox_id);
+  if (!sb || sb->deleted) {
+    return fail(ErrorCode::kNotFound, "sandbox " + std::string(sandbox_id) + " not found");
+  }
+  if (sb->spec.network_policy_json.empty()) {
+    return fail(ErrorCode::kFailedPrecondition,
+                "sandbox " + sb->id +
+                    " was created without a networkPolicy, so it has no egress sidecar to ask",
+                "networkPolicy");
+  }
+  if (sb->state != SandboxState::kRunning) {
+    return fail(ErrorCode::kFailedPrecondition,
+                "sandbox " + sb->id + " is " + std::string(to_string(sb->state)) +
+                    "; its network policy can be read or changed only while it is Running");
+  }
+  const auto port = sb->spec.ports.find(kEgressPort);
+  const std::string token = egress_token(store_.egress_token_key(), sb->id);
+  std::shared_ptr<EgressPolicyClient> client;
+  {
+    std::lock_guard lock(egress_mu_);
+    client = egress_client_;
+  }
+  if (port == sb->spec.ports.end() || token.empty() || !client) {
+    return fail(ErrorCode::kUnavailable,
+                "the egress sidecar of sandbox " + sb->id + " cannot be reached from here",
+                "egress");
+  }
+  auto reply = client->call(method, port->second, token, body);
+  if (!reply) {
+    Error e = reply.error();
+    e.code = ErrorCode::kUnavailable;
+    e.field = "egress";
+    e.message = "the egress sidecar of sandbox " + sb->id + " did not answer: " + e.message;
+    return std::unexpected(std::move(e));
+  }
+  if (change && reply->status >= 200 && reply->status < 300) {
+    auto recorded = execute(sandbox_id, ChangeNetworkPolicy{method, body}, ctx);
+    if (!recorded) return std::unexpected(recorded.error());
+  }
+  return reply;
+}
+
+void SandboxService::network_policy_async(std::string sandbox_id, std::string method,
+                                          std::string body, RequestContext ctx,
+                                          std::function<void(Result<EgressReply>)> done) {
+  if (auto ok = admit_mutation(); !ok) {
+    done(std::unexpected(ok.error()));
+    return;
+  }
+  auto task = std::make_shared<std::tuple<std::string, std::string, std::string, RequestContext,
+                                          std::function<void(Result<EgressReply>)>>>(
+      std::move(sandbox_id), std::move(method), std::move(body), std::move(ctx), std::move(done));
+  const bool queued = pool_.submit([this, task] {
+    auto& [id, m, b, c, cb] = *task;
+    cb(network_policy(id, m, b, c));
+  });
+  if (!queued) {
+    std::get<4> (*task)(fail(ErrorCode::kUnavailable, "the server is shutting down"));
+  }
 }
 
 // --- resource release -------------------------------------------------------------------------

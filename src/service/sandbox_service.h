@@ -9,7 +9,8 @@
 // the RequestContext, and reason_of(command).
 //
 // Create also allocates what only the control plane can: the sandbox id (UUID v7, time-ordered),
-// the host ports of the published container ports in bridge mode (recorded in
+// the host ports of the published container ports in bridge mode (plus 18080, the egress
+// sidecar's policy API, for a sandbox with a network policy) (recorded in
 // SandboxRequested.spec.ports so endpoints resolve while Pending; never two live
 // sandboxes on one port), the single slot of host network mode, and the Idempotency-Key
 // record (written in the same batch as SandboxRequested, so it survives restarts).
@@ -42,7 +43,8 @@
 // whether the sandbox exists: the answer is the same for every sandbox).
 //
 // Errors: kUnimplemented (pause/resume without pause support), kInvalidArgument (field set: request values such as timeout above the cap,
-// networkPolicy without bridge mode or egress.image, secureAccess on Docker), kNotFound,
+// networkPolicy without bridge mode or egress.image, secureAccess on Docker), kUnimplemented
+// (field set: networkPolicy on Kubernetes, snapshotId, volumes), kNotFound,
 // kFailedPrecondition (the decider's state checks; message names the state), kConflict (host
 // network mode already holds a live sandbox: field "docker.network_mode"; or the retries ran out),
 // kResourceExhausted (port range full: field "docker.port_range"), kUnavailable (runtime flag,
@@ -73,6 +75,7 @@
 #include "events/result.h"
 #include "events/sandbox.h"
 #include "src/common/clock.h"
+#include "src/service/egress_policy.h"
 #include "src/service/endpoint_resolver.h"
 #include "src/service/port_allocator.h"
 #include "src/service/service_options.h"
@@ -148,6 +151,8 @@ class SandboxService {
   // nullptr when absent, Terminated or deleted.
   std::shared_ptr<const Sandbox> get(std::string_view sandbox_id) const;
   ListPage list(const ListQuery& query) const;
+  // Port 18080 of a sandbox with a network policy carries the header
+  // OPENSANDBOX-EGRESS-AUTH: <its egress token> (src/common/egress_token.h).
   [[nodiscard]] Result<Endpoint> endpoint(std::string_view sandbox_id, int port) const;
 
   // --- mutations (block the caller for one durable append, never on a runtime) ---------
@@ -165,6 +170,26 @@ class SandboxService {
                     std::function<void(Result<CreateResult>)> done);
   void execute_async(std::string sandbox_id, Command command, RequestContext ctx,
                      std::function<void(Result<CommandResult>)> done);
+
+  // --- network policy (the egress sidecar's API) ----------------------------------------
+  // The client that reaches sidecars (set once by the composition root, before serving;
+  // without one every policy call is kUnavailable, field "egress").
+  void set_egress_client(std::shared_ptr<EgressPolicyClient> client);
+  // Forwards `method` ("GET", "PUT", "PATCH", "DELETE") with `body` (already validated
+  // JSON, "" for GET) to the policy API of sandbox `sandbox_id`'s egress sidecar and returns
+  // the sidecar's answer. A 2xx answer to a change is then recorded as NetworkPolicyChanged
+  // {method, body} in the sandbox's stream (its append error is returned if that fails).
+  // Errors: kNotFound; kFailedPrecondition field "networkPolicy" (created without a
+  // policy); kFailedPrecondition (not Running; the message names the state); kUnavailable
+  // field "egress" (the sidecar cannot be reached); the fence and storage refusals of a
+  // client mutation for changes.
+  [[nodiscard]] Result<EgressReply> network_policy(std::string_view sandbox_id,
+                                                   const std::string& method,
+                                                   const std::string& body,
+                                                   const RequestContext& ctx);
+  // The same on the mutation threads (see create_async for the refusals).
+  void network_policy_async(std::string sandbox_id, std::string method, std::string body,
+                            RequestContext ctx, std::function<void(Result<EgressReply>)> done);
 
   // --- waiting --------------------------------------------------------------------------
   // See transition_waiter.h: completes when `predicate` holds for the projection, when
@@ -215,6 +240,9 @@ class SandboxService {
   std::mutex idem_mu_;
   std::condition_variable idem_cv_;
   std::set<std::string, std::less<>> idem_in_flight_;
+
+  mutable std::mutex egress_mu_;
+  std::shared_ptr<EgressPolicyClient> egress_client_;  // guarded by egress_mu_
 
   int listener_id_ = -1;
   TransitionWaiter waiter_;

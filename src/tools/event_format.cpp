@@ -74,6 +74,7 @@ std::string data_summary(const EventData& data) {
           [](const PauseFailed& e) { return e.message; },
           [](const ResumeFailed& e) { return e.message; },
           [](const ExpirationRenewed& e) { return "expires=" + format_rfc3339(e.expires_at); },
+          [](const NetworkPolicyChanged& e) { return e.method + " " + e.policy; },
           [](const MetadataPatched& e) {
             std::string out;
             if (!e.set.empty()) out = "set " + join_map(e.set);

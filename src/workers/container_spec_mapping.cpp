@@ -6,15 +6,23 @@ namespace sbx {
 
 Result<ContainerSpec> to_container_spec(std::string_view sandbox_id, const SandboxSpec& spec,
                                         const std::map<std::string, std::string>& metadata,
-                                        const std::optional<ImageAuth>& image_auth) {
+                                        const std::optional<ImageAuth>& image_auth,
+                                        const std::optional<EgressSettings>& egress,
+                                        std::string_view egress_token) {
   if (spec.image_uri.empty() && !spec.snapshot_id.empty()) {
     return fail(ErrorCode::kInvalidArgument,
                 "creating a sandbox from snapshot " + spec.snapshot_id +
                     " is not supported by this runtime",
                 "snapshotId");
   }
-  if (!spec.network_policy_json.empty()) {
-    return fail(ErrorCode::kInvalidArgument, "a network policy is not supported by this runtime",
+  if (!spec.network_policy_json.empty() && (!egress || egress->image.empty())) {
+    return fail(ErrorCode::kInvalidArgument,
+                "a network policy needs the egress sidecar, and egress.image is not configured",
+                "networkPolicy");
+  }
+  if (!spec.network_policy_json.empty() && egress_token.empty()) {
+    return fail(ErrorCode::kInvalidArgument,
+                "a network policy needs an egress token, and the store has no token key",
                 "networkPolicy");
   }
 
@@ -63,6 +71,11 @@ Result<ContainerSpec> to_container_spec(std::string_view sandbox_id, const Sandb
   out.volumes = std::move(*volumes);
   if (auto it = spec.resource_limits.find("gpu"); it != spec.resource_limits.end()) {
     out.gpu = it->second;
+  }
+  if (!spec.network_policy_json.empty()) {
+    out.egress = EgressSpec{egress->image,         spec.network_policy_json,
+                            egress->mode,          egress->disable_ipv6,
+                            std::string(egress_token), egress->readiness_timeout};
   }
   if (auto valid = validate_container_spec(out); !valid) return std::unexpected(valid.error());
   return out;

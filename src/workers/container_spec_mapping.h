@@ -7,14 +7,17 @@
 //   network_mode -> network_mode (empty: the ContainerSpec default, "host")
 //   ports -> ports (each 1..65535)               platform -> platform
 //   volumes_json -> volumes (parse_volumes)      resource_limits gpu -> gpu
+
+//   network_policy_json + EgressSettings + token -> egress (EgressSpec)
 //
 // Errors (kInvalidArgument, `field` names the spec field; never retried): a snapshot-based
-// spec (no runtime creates from snapshots yet), ossfs volumes or a network policy (the
-// runtimes cannot honour them, and silently dropping either would be wrong), volumes JSON
-// that does not parse, a port outside
+// spec (no runtime creates from snapshots yet), ossfs volumes, volumes JSON that does not
+// parse, a network policy without EgressSettings with an image or without a token
+// (silently dropping either would be wrong), a port outside
 // 1..65535, and whatever validate_container_spec() rejects. Pure; thread-safe.
 #pragma once
 
+#include <chrono>
 #include <map>
 #include <optional>
 #include <string>
@@ -26,9 +29,21 @@
 
 namespace sbx {
 
+// What the configuration says about egress sidecars (egress.*), and the sandbox's token
+// (egress_token(), src/common/egress_token.h). A spec with a network policy becomes a
+// ContainerSpec with `egress` {image, the policy JSON, mode, disable_ipv6, token,
+// readiness timeout}; without `egress` (or with an empty image) it is refused.
+struct EgressSettings {
+  std::string image;
+  std::string mode = "dns";
+  bool disable_ipv6 = true;
+  std::chrono::milliseconds readiness_timeout{30'000};
+};
+
 [[nodiscard]] Result<ContainerSpec> to_container_spec(
     std::string_view sandbox_id, const SandboxSpec& spec,
     const std::map<std::string, std::string>& metadata,
-    const std::optional<ImageAuth>& image_auth = std::nullopt);
+    const std::optional<ImageAuth>& image_auth = std::nullopt,
+    const std::optional<EgressSettings>& egress = std::nullopt, std::string_view egress_token = {});
 
 }  // namespace sbx

@@ -5,6 +5,7 @@
 #include <type_traits>
 #include <variant>
 
+#include "src/common/egress_token.h"
 #include "src/common/log.h"
 #include "src/metrics/worker_metrics.h"
 #include "src/runtime/runtime.h"
@@ -337,7 +338,12 @@ bool Provisioner::provision(const std::string& id, const Event& event, std::size
                     event, stop) != Recorded::kStopped;
     }
   }
-  auto spec = to_container_spec(id, request.spec, sb->metadata, auth);
+  // The egress token is derived from the store's key (src/common/egress_token.h): it is
+  // never in the log, and the same after a restart.
+  const std::string token = request.spec.network_policy_json.empty()
+                                ? std::string()
+                                : egress_token(store_.egress_token_key(), id);
+  auto spec = to_container_spec(id, request.spec, sb->metadata, auth, options_.egress, token);
   if (spec) spec->expires_at = sb->expires_at;
   if (!spec) {
     log->info("sandbox {}: spec rejected: {}", id, spec.error().message);

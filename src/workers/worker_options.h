@@ -8,9 +8,11 @@
 
 #include <chrono>
 #include <cstddef>
+#include <optional>
 #include <string>
 
 #include "events/time.h"
+#include "src/workers/container_spec_mapping.h"
 
 namespace sbx {
 
@@ -66,6 +68,11 @@ struct WorkerOptions {
   // "DOCKER" or "KUBERNETES" (runtime.type upper-cased): prefix of the error codes the
   // workers make up ("DOCKER::INITIALIZATION_ERROR", "DOCKER::API_ERROR").
   std::string error_code_prefix = "DOCKER";
+
+  // egress.*: how a sandbox with a network policy gets its egress sidecar (nullopt or an
+  // empty image: such a sandbox fails with SANDBOX::INVALID_PARAMETER; the service refuses
+  // it before).
+  std::optional<EgressSettings> egress;
 };
 
 }  // namespace sbx

@@ -6,12 +6,14 @@
 
 #include <chrono>
 #include <future>
+#include <mutex>
 #include <regex>
 #include <set>
 #include <thread>
 #include <tuple>
 
 #include "events/time.h"
+#include "src/common/egress_token.h"
 #include "src/common/uuid.h"
 #include "tests/api/api_fixture.h"
 
@@ -447,17 +449,172 @@ TEST_P(ApiTest, TimeoutAboveTheServerCapIs400) {
   EXPECT_EQ(c.post(p("/sandboxes"), create_body({{"timeout", 400}})).status, 202);
 }
 
-TEST_P(ApiTest, NetworkPolicyIs501InBridgeModeWithAnEgressImageUntilTheSidecarExists) {
+// The egress sidecar's policy API as the routes reach it: records every call and answers
+// as told (status 0 = unreachable).
+struct FakeEgressClient : EgressPolicyClient {
+  struct Call {
+    std::string method;
+    int port = 0;
+    std::string token;
+    std::string body;
+  };
+  std::mutex mu;
+  std::vector<Call> calls;
+  int status = 200;
+  Result<EgressReply> call(const std::string& method, int host_port, const std::string& token,
+                           const std::string& body) override {
+    std::lock_guard lock(mu);
+    calls.push_back({method, host_port, token, body});
+    if (status == 0) return fail(ErrorCode::kUnavailable, "connection refused");
+    return EgressReply{status, body.empty() ? R"({"defaultAction":"deny","egress":[]})" : body};
+  }
+};
+
+const json kPolicyBody = {{"defaultAction", "deny"},
+                          {"egress", {{{"action", "allow"}, {"target", "example.com"}}}}};
+
+TEST_P(ApiTest, NetworkPolicyCreatePublishes18080AndTheEndpointCarriesTheToken) {
   auto o = default_harness_options();
   o.service.egress_image = "opensandbox/egress:v1";
   ApiHarness h(o);
   HttpClient c(h.port());
-  auto r =
-      c.post(p("/sandboxes"),
-             create_body({{"networkPolicy",
-                           {{"defaultAction", "deny"},
-                            {"egress", {{{"action", "allow"}, {"target", "example.com"}}}}}}}));
+  const std::string id = create(h, {{"networkPolicy", kPolicyBody}});
+  ASSERT_FALSE(id.empty());
+  auto sb = h.service().get(id);
+  ASSERT_TRUE(sb);
+  ASSERT_TRUE(sb->spec.ports.contains(18080));
+  EXPECT_TRUE(sb->spec.ports.contains(44772));
+  EXPECT_TRUE(sb->spec.ports.contains(8080));
+  auto r = c.get(p("/sandboxes/" + id + "/endpoints/18080"));
+  ASSERT_EQ(r.status, 200) << r.body;
+  const json ep = body_json(r);
+  EXPECT_EQ(ep["endpoint"], "127.0.0.1:" + std::to_string(sb->spec.ports.at(18080)));
+  const std::string token = ep["headers"].value("OPENSANDBOX-EGRESS-AUTH", "");
+  EXPECT_EQ(token, egress_token(h.store().egress_token_key(), id));
+  EXPECT_EQ(token.size(), 64u);
+  // The token is nowhere in the log; a sandbox without a policy gets no header.
+  auto history = c.get(p("/sandboxes/" + id + "/events"));
+  EXPECT_EQ(history.body.find(token), std::string::npos);
+  const std::string plain = create(h);
+  auto r2 = c.get(p("/sandboxes/" + plain + "/endpoints/18080"));
+  ASSERT_EQ(r2.status, 200);
+  EXPECT_FALSE(body_json(r2).contains("headers") &&
+               body_json(r2)["headers"].contains("OPENSANDBOX-EGRESS-AUTH"));
+  // The token key survives a restart: the same token.
+  h.restart();
+  HttpClient c2(h.port());
+  auto again = c2.get(p("/sandboxes/" + id + "/endpoints/18080"));
+  EXPECT_EQ(body_json(again)["headers"].value("OPENSANDBOX-EGRESS-AUTH", ""), token);
+}
+
+TEST_P(ApiTest, NetworkPolicyRoutesForwardValidateAndRecord) {
+  auto o = default_harness_options();
+  o.service.egress_image = "opensandbox/egress:v1";
+  ApiHarness h(o);
+  auto fake = std::make_shared<FakeEgressClient>();
+  h.service().set_egress_client(fake);
+  HttpClient c(h.port());
+  const std::string id = create(h, {{"networkPolicy", kPolicyBody}});
+  ASSERT_FALSE(id.empty());
+  const std::string route = p("/sandboxes/" + id + "/networkpolicy");
+  const int port = h.service().get(id)->spec.ports.at(18080);
+  const std::string token = egress_token(h.store().egress_token_key(), id);
+
+  auto got = c.get(route);
+  EXPECT_EQ(got.status, 200) << got.body;
+  auto put = c.request("PUT", route, R"({"egress":[{"target":"*.pypi.org","action":"allow"}],
+                                          "defaultAction":"allow"})",
+                       {{"Content-Type", "application/json"}});
+  EXPECT_EQ(put.status, 200) << put.body;
+  auto patch = c.patch(route, R"([{"action":"deny","target":"evil.example"}])",
+                       {{"Content-Type", "application/json"}});
+  EXPECT_EQ(patch.status, 200) << patch.body;
+  auto del = c.request("DELETE", route, R"(["evil.example"])",
+                       {{"Content-Type", "application/json"}});
+  EXPECT_EQ(del.status, 200) << del.body;
+  {
+    std::lock_guard lock(fake->mu);
+    ASSERT_EQ(fake->calls.size(), 4u);
+    EXPECT_EQ(fake->calls[0].method, "GET");
+    EXPECT_EQ(fake->calls[0].body, "");
+    EXPECT_EQ(fake->calls[1].method, "PUT");
+    // Forwarded re-serialised, not as the client's bytes.
+    EXPECT_EQ(fake->calls[1].body,
+              R"({"defaultAction":"allow","egress":[{"action":"allow","target":"*.pypi.org"}]})");
+    EXPECT_EQ(fake->calls[2].method, "PATCH");
+    EXPECT_EQ(fake->calls[3].body, R"(["evil.example"])");
+    for (const auto& call : fake->calls) {
+      EXPECT_EQ(call.port, port);
+      EXPECT_EQ(call.token, token);
+    }
+  }
+  std::vector<std::string> methods;
+  const auto stream = h.store().read_stream("sandbox-" + id);
+  ASSERT_TRUE(stream);
+  for (const auto& e : *stream)
+    if (const auto* ch = std::get_if<NetworkPolicyChanged>(&e.data)) methods.push_back(ch->method);
+  EXPECT_EQ(methods, (std::vector<std::string>{"PUT", "PATCH", "DELETE"}));
+
+  // Hostile bodies: refused with a code, nothing forwarded or recorded.
+  for (const auto& [method, body] : std::vector<std::pair<std::string, std::string>>{
+           {"PUT", R"({"egress":[{"action":"maybe","target":"a.b"}]})"},
+           {"PUT", R"({"defaultAction":"deny","extra":1})"},
+           {"PUT", R"([])"},
+           {"PATCH", R"([])"},
+           {"PATCH", R"([{"action":"allow","target":"a b;rm -rf"}])"},
+           {"PATCH", R"({"action":"allow","target":"a.b"})"},
+           {"DELETE", R"([1])"},
+           {"DELETE", R"(["..."])"}}) {
+    auto r = c.request(method, route, body, {{"Content-Type", "application/json"}});
+    EXPECT_EQ(r.status, 422) << method << " " << body << " -> " << r.body;
+    EXPECT_EQ(body_json(r)["code"], "SANDBOX::INVALID_PARAMETER");
+  }
+  auto not_json = c.request("PUT", route, "{nope", {{"Content-Type", "application/json"}});
+  EXPECT_EQ(not_json.status, 400) << not_json.body;
+  auto huge = c.request("PUT", route, "[\"" + std::string(70 * 1024, 'a') + "\"]",
+                        {{"Content-Type", "application/json"}});
+  EXPECT_EQ(huge.status, 413) << huge.body;
+  {
+    std::lock_guard lock(fake->mu);
+    EXPECT_EQ(fake->calls.size(), 4u);
+  }
+
+  // The sidecar refuses (e.g. a wrong token): 502; unreachable: 503; neither is recorded.
+  fake->status = 401;
+  auto refused = c.request("PUT", route, R"({"egress":[]})", {{"Content-Type", "application/json"}});
+  expect_error(refused, 502, "SANDBOX::EGRESS_ERROR");
+  fake->status = 0;
+  auto down = c.get(route);
+  expect_error(down, 503, "SANDBOX::EGRESS_UNAVAILABLE");
+  methods.clear();
+  const auto after = h.store().read_stream("sandbox-" + id);
+  ASSERT_TRUE(after);
+  for (const auto& e : *after)
+    if (std::holds_alternative<NetworkPolicyChanged>(e.data)) methods.emplace_back("x");
+  EXPECT_EQ(methods.size(), 3u);
+
+  // Without a policy: 409 with a code; unknown sandbox: 404; not Running: 409.
+  fake->status = 200;
+  const std::string plain = create(h);
+  expect_error(c.get(p("/sandboxes/" + plain + "/networkpolicy")), 409,
+               "SANDBOX::NETWORK_POLICY_NOT_ENABLED");
+  EXPECT_EQ(c.get(p("/sandboxes/00000000-0000-4000-8000-000000000000/networkpolicy")).status, 404);
+  ASSERT_EQ(c.post(p("/sandboxes/" + id + "/pause"), "").status, 202);
+  expect_error(c.get(route), 409, "SANDBOX::NOT_RUNNING");
+}
+
+TEST_P(ApiTest, NetworkPolicyOnKubernetesIs501AtOnce) {
+  auto o = default_harness_options();
+  o.service.egress_image = "opensandbox/egress:v1";
+  o.service.runtime_type = "kubernetes";
+  o.service.network_mode = "pod";
+  ApiHarness h(o);
+  HttpClient c(h.port());
+  const auto head = h.store().head();
+  auto r = c.post(p("/sandboxes"), create_body({{"networkPolicy", kPolicyBody}}));
   expect_error(r, 501, "SANDBOX::NETWORK_POLICY_NOT_SUPPORTED");
+  EXPECT_NE(body_json(r)["message"].get<std::string>().find("Docker"), std::string::npos);
+  EXPECT_EQ(h.store().head(), head);
 }
 
 TEST_P(ApiTest, HostNetworkModeHoldsOneSandbox) {

@@ -59,6 +59,10 @@ TEST(OpenApiDocument, ParsesAndDescribesEveryRoute) {
       {"/sandboxes/{sandboxId}/resume", "post"},
       {"/sandboxes/{sandboxId}/renew-expiration", "post"},
       {"/sandboxes/{sandboxId}/endpoints/{port}", "get"},
+      {"/sandboxes/{sandboxId}/networkpolicy", "get"},
+      {"/sandboxes/{sandboxId}/networkpolicy", "put"},
+      {"/sandboxes/{sandboxId}/networkpolicy", "patch"},
+      {"/sandboxes/{sandboxId}/networkpolicy", "delete"},
       {"/sandboxes/{sandboxId}/events", "get"},
       {"/events", "get"},
       {"/health", "get"},
@@ -161,7 +165,9 @@ TEST(OpenApiDocument, DocumentsOurAdditionsAndErrorCodes) {
         "INVALID_API_KEY", "SANDBOX::INVALID_METADATA_FORMAT", "X-Request-ID",
         "KUBERNETES::PAUSE_NOT_SUPPORTED", "KUBERNETES::LEASE_NOT_HELD",
         "KUBERNETES::ENDPOINT_NOT_READY", "DOCKER::IMAGE_PULL_UNAUTHORIZED",
-        "DOCKER::RUNTIME_NOT_AVAILABLE"}) {
+        "DOCKER::RUNTIME_NOT_AVAILABLE", "SANDBOX::NETWORK_POLICY_NOT_ENABLED",
+        "SANDBOX::NOT_RUNNING", "SANDBOX::EGRESS_UNAVAILABLE", "SANDBOX::EGRESS_ERROR",
+        "DOCKER::EGRESS_NOT_READY", "OPENSANDBOX-EGRESS-AUTH", "NetworkPolicyChanged"}) {
     EXPECT_NE(text.find(needle), std::string_view::npos) << needle;
   }
 }

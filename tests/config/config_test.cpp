@@ -102,6 +102,9 @@ TEST_F(ConfigTest, NoFileAnywhereGivesBuiltinDefaults) {
   EXPECT_EQ(c.ingress.gateway_address, "");
   EXPECT_FALSE(c.ingress.gateway_route_mode);
   EXPECT_FALSE(c.egress.image);
+  EXPECT_EQ(c.egress.mode, EgressMode::kDns);
+  EXPECT_TRUE(c.egress.disable_ipv6);
+  EXPECT_EQ(c.egress.readiness_timeout_seconds, 30.0);
   EXPECT_TRUE(c.storage.allowed_host_paths.empty());
   EXPECT_EQ(c.store.path, home_.str() + "/.sandboxd/data");
   EXPECT_TRUE(c.store.sync);
@@ -174,6 +177,9 @@ gateway.route.mode = "uri"
 
 [egress]
 image = "example/egress:v2"
+mode = "dns+nft"
+disable_ipv6 = false
+readiness_timeout_seconds = 2.5
 
 [storage]
 allowed_host_paths = ["/srv/data", "/mnt/shared"]
@@ -238,6 +244,9 @@ pending_failure_ttl_seconds = 60
   EXPECT_EQ(c.ingress.gateway_address, "gw.internal:8000");
   EXPECT_EQ(c.ingress.gateway_route_mode, GatewayRouteMode::kUri);
   EXPECT_EQ(c.egress.image, "example/egress:v2");
+  EXPECT_EQ(c.egress.mode, EgressMode::kDnsNft);
+  EXPECT_FALSE(c.egress.disable_ipv6);
+  EXPECT_EQ(c.egress.readiness_timeout_seconds, 2.5);
   EXPECT_EQ(c.storage.allowed_host_paths, (std::vector<std::string>{"/srv/data", "/mnt/shared"}));
   EXPECT_EQ(c.store.path, "/var/lib/sandboxd");
   EXPECT_FALSE(c.store.sync);
@@ -387,6 +396,16 @@ TEST_F(ConfigTest, BadEnumValueNamesKeyFileAndLine) {
                 "case), got \"verbose\"");
   EXPECT_EQ(error_of("[runtime]\ntype = \"Docker\"\n"),
             path_ + ":2: runtime.type: expected one of \"docker\", \"kubernetes\", got \"Docker\"");
+}
+
+TEST_F(ConfigTest, BadEgressValuesNameTheKey) {
+  EXPECT_EQ(error_of("[egress]\nmode = \"nft\"\n"),
+            path_ + ":2: egress.mode: expected one of \"dns\", \"dns+nft\", got \"nft\"");
+  EXPECT_NE(error_of("[egress]\nreadiness_timeout_seconds = 0\n")
+                .find("egress.readiness_timeout_seconds: expected a number > 0"),
+            std::string::npos);
+  EXPECT_NE(error_of("[egress]\ndisable_ipv6 = \"yes\"\n").find("egress.disable_ipv6"),
+            std::string::npos);
 }
 
 TEST_F(ConfigTest, LogLevelIsCaseInsensitiveAndStoredUpperCase) {

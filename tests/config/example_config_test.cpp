@@ -116,7 +116,7 @@ TEST_F(ExampleConfigTest, ExampleListsEveryKeyWithAnExplanation) {
       {"ingress", {"mode"}},
       {"ingress.gateway", {"address"}},
       {"ingress.gateway.route", {"mode"}},
-      {"egress", {"image"}},
+      {"egress", {"image", "mode", "disable_ipv6", "readiness_timeout_seconds"}},
       {"storage", {"allowed_host_paths"}},
       {"renew_intent", {"enabled", "min_interval_seconds"}},
       {"store", {"path", "sync", "retention_days"}},

@@ -610,15 +610,15 @@ class DockerApi {
   Http http_;
 };
 
-// Removes, at cleanup() or destruction, every container labelled sandboxd.io/id or
-// sandboxd.io/helper that was not there when it was constructed (only those: an engine
+// Removes, at cleanup() or destruction, every container labelled sandboxd.io/id,
+// sandboxd.io/helper or sandboxd.io/egress-of that was not there when it was constructed (only those: an engine
 // shared with other runs is left alone), and then the execd volumes that appeared since
 // (each data directory has its own identity, hence its own execd volume, which nothing
 // else would ever remove).
 class ContainerJanitor {
  public:
   explicit ContainerJanitor(const DockerApi& docker) : docker_(docker) {
-    for (const char* label : {kSandboxIdLabel, kHelperLabel})
+    for (const char* label : {kSandboxIdLabel, kHelperLabel, kEgressSidecarLabel})
       if (auto all = docker_.labelled_containers(label))
         for (const auto& c : *all) baseline_.insert(c.id);
     if (auto volumes = docker_.labelled_volumes(kExecdVolumeLabel)) volume_baseline_ = *volumes;
@@ -641,7 +641,7 @@ class ContainerJanitor {
   // Returns how many containers it removed.
   int cleanup() const {
     int removed = 0;
-    for (const char* label : {kSandboxIdLabel, kHelperLabel})
+    for (const char* label : {kSandboxIdLabel, kHelperLabel, kEgressSidecarLabel})
       if (auto fresh = new_containers(label))
         for (const auto& c : *fresh) removed += docker_.remove(c.id) ? 1 : 0;
     if (auto volumes = docker_.labelled_volumes(kExecdVolumeLabel))
@@ -652,6 +652,7 @@ class ContainerJanitor {
 
  private:
   static constexpr char kExecdVolumeLabel[] = "sandboxd.io/helper=execd";
+  static constexpr char kEgressSidecarLabel[] = "sandboxd.io/egress-of";  // egress sidecars
   const DockerApi& docker_;
   std::set<std::string> baseline_;
   std::set<std::string> volume_baseline_;

@@ -60,6 +60,7 @@ std::vector<EventData> samples() {
       ExpirationRenewed{kT + 3'600'000'000},
       MetadataPatched{{{"owner", "alice"}}, {"team", "old"}},
       MetadataPatched{},
+      NetworkPolicyChanged{"PATCH", R"([{"action":"allow","target":"*.pypi.org"}])"},
       DeletionRequested{},
       SandboxTerminated{137, "killed"},
       SandboxTerminated{std::nullopt, ""},
@@ -457,6 +458,9 @@ std::vector<std::pair<std::string, Event>> golden_expectations() {
       {"ExpirationRenewed.v1",
        user_event(8, ExpirationRenewed{kGoldenTime + 3600 * kMicrosPerSecond})},
       {"MetadataPatched.v1", user_event(9, MetadataPatched{{{"owner", "alice"}}, {"team"}})},
+      {"NetworkPolicyChanged.v1",
+       user_event(12, NetworkPolicyChanged{
+                          "PUT", R"({"defaultAction":"deny","egress":[{"action":"allow","target":"pypi.org"}]})"})},
       {"DeletionRequested.v1", golden_envelope(10, "sandbox-4f1c2a9e", 10, Reason::kExpired,
                                                "worker:expirer", "", DeletionRequested{})},
       {"SandboxTerminated.v1", runtime_event(11, SandboxTerminated{137, "killed"})},

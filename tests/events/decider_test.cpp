@@ -44,6 +44,7 @@ Sandbox live_sandbox(SandboxState state) {
   sb.expires_at = kNow + kHour;
   sb.metadata = {{"team", "ml"}};
   sb.spec.image_uri = "python:3.12";
+  sb.spec.network_policy_json = R"({"defaultAction":"deny"})";
   return sb;
 }
 
@@ -104,6 +105,7 @@ std::vector<NamedCommand> all_commands() {
       {"RecordResumeFailed", RecordResumeFailed{"thaw failed"}},
       {"RecordTerminated", RecordTerminated{0, "exited"}},
       {"RecordFailed", RecordFailed{"SANDBOX::DIED", "died", 1}},
+      {"ChangeNetworkPolicy", ChangeNetworkPolicy{"PUT", R"({"egress":[]})"}},
   };
 }
 
@@ -137,6 +139,7 @@ const TableRow kTable[] = {
   {"RecordResumeFailed",        {NF, FP,                       FP,                FP,               NONE,              "ResumeFailed",    FP,                  NF,   FP,   NF}},
   {"RecordTerminated",          {NF, "SandboxTerminated",      "SandboxTerminated","SandboxTerminated","SandboxTerminated","SandboxTerminated","SandboxTerminated", NONE, NONE, NONE}},
   {"RecordFailed",              {NF, "SandboxFailed",          "SandboxFailed",   "SandboxFailed",  "SandboxFailed",   "SandboxFailed",   "SandboxFailed",     NONE, NONE, NONE}},
+  {"ChangeNetworkPolicy", {NF, FP,                       "NetworkPolicyChanged", FP,          FP,                FP,                FP,                  NF,   FP,   NF}},
 };
 // clang-format on
 
@@ -606,6 +609,31 @@ TEST(Evolve, ExpirationRenewedMovesDeadlineWithoutTransition) {
   EXPECT_EQ(sb.state, SandboxState::kRunning);
   EXPECT_EQ(sb.last_transition_at, before.last_transition_at);
   EXPECT_EQ(sb.version, 4u);
+}
+
+TEST(Decide, NetworkPolicyChangeOfASandboxWithoutAPolicyIsAFailedPrecondition) {
+  Sandbox sb = live_sandbox(SandboxState::kRunning);
+  sb.spec.network_policy_json.clear();
+  auto r = decide(sb, ChangeNetworkPolicy{"PUT", "{}"}, kNow);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::kFailedPrecondition);
+  EXPECT_EQ(r.error().field, "networkPolicy");
+  auto ok = decide(live_sandbox(SandboxState::kRunning),
+                   ChangeNetworkPolicy{"PATCH", R"([{"action":"allow","target":"a.b"}])"},
+                   kNow);
+  ASSERT_TRUE(ok);
+  ASSERT_EQ(ok->size(), 1u);
+  EXPECT_EQ(std::get<NetworkPolicyChanged>(ok->front()),
+            (NetworkPolicyChanged{"PATCH", R"([{"action":"allow","target":"a.b"}])"}));
+  EXPECT_EQ(reason_of(Command{ChangeNetworkPolicy{}}), Reason::kUser);
+}
+
+TEST(Evolve, NetworkPolicyChangedLeavesTheStateAlone) {
+  Sandbox sb = live_sandbox(SandboxState::kRunning);
+  Sandbox after = evolve(sb, make_event(4, kNow, NetworkPolicyChanged{"DELETE", R"(["a.b"])"}));
+  EXPECT_EQ(after.state, SandboxState::kRunning);
+  EXPECT_EQ(after.spec, sb.spec);
+  EXPECT_EQ(after.metadata, sb.metadata);
 }
 
 TEST(Evolve, MetadataPatchedAppliesSetsAndRemovals) {

@@ -100,6 +100,10 @@ ojson data_to_json(const EventData& data) {
                  [&](const PauseFailed& e) { j["message"] = e.message; },
                  [&](const ResumeFailed& e) { j["message"] = e.message; },
                  [&](const ExpirationRenewed& e) { j["expiresAt"] = format_rfc3339(e.expires_at); },
+                 [&](const NetworkPolicyChanged& e) {
+                   j["method"] = e.method;
+                   j["policy"] = e.policy;
+                 },
                  [&](const MetadataPatched& e) {
                    j["set"] = string_map(e.set);
                    j["removed"] = e.removed;
@@ -420,6 +424,10 @@ void fill(Gen& g, ProvisioningFailed& e) {
 void fill(Gen& g, PauseFailed& e) { e.message = g.str(); }
 void fill(Gen& g, ResumeFailed& e) { e.message = g.str(); }
 void fill(Gen& g, ExpirationRenewed& e) { e.expires_at = g.time(); }
+void fill(Gen& g, NetworkPolicyChanged& e) {
+  e.method = g.str();
+  e.policy = g.str();
+}
 void fill(Gen& g, MetadataPatched& e) {
   e.set = g.string_map();
   e.removed = g.strings();

@@ -86,6 +86,23 @@ TEST(RuntimeOptions, WorkerOptionsFollowWorkersAndTheErrorPrefixFollowsRuntimeTy
   EXPECT_EQ(o.error_code_prefix, "DOCKER");
   c.runtime.type = RuntimeType::kKubernetes;
   EXPECT_EQ(worker_options_from(c).error_code_prefix, "KUBERNETES");
+  EXPECT_FALSE(o.egress);  // no egress.image: no sidecar settings
+}
+
+TEST(WorkerOptionsFrom, EgressSettingsComeFromTheEgressTable) {
+  Config c;
+  c.egress.image = "egress:2";
+  c.egress.mode = EgressMode::kDnsNft;
+  c.egress.disable_ipv6 = false;
+  c.egress.readiness_timeout_seconds = 2.5;
+  WorkerOptions o = worker_options_from(c);
+  ASSERT_TRUE(o.egress);
+  EXPECT_EQ(o.egress->image, "egress:2");
+  EXPECT_EQ(o.egress->mode, "dns+nft");
+  EXPECT_FALSE(o.egress->disable_ipv6);
+  EXPECT_EQ(o.egress->readiness_timeout, std::chrono::milliseconds(2500));
+  c.egress.image = "";
+  EXPECT_FALSE(worker_options_from(c).egress);
 }
 
 }  // namespace

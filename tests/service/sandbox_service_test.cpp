@@ -267,9 +267,28 @@ TEST_F(SandboxServiceTest, NetworkPolicyNeedsBridgeModeAndAnEgressImage) {
     EXPECT_EQ(c.error().message.find("egress.image"), std::string::npos);
   }
   {
-    // Bridge mode and an egress image: valid, but the sidecar does not exist yet.
+    // Bridge mode and an egress image: accepted, with a host port for the sidecar's 18080
+    // besides the published ones, recorded like them.
     auto o = bridge_options();
     o.egress_image = "opensandbox/egress:v1";
+    auto svc = make(o);
+    auto c = svc->create(r, kUser);
+    ASSERT_TRUE(c.has_value()) << c.error().message;
+    EXPECT_EQ(c->sandbox.spec.ports.size(), o.published_ports.size() + 1);
+    EXPECT_TRUE(c->sandbox.spec.ports.contains(18080));
+    // A sandbox without a policy gets no 18080.
+    auto plain = r;
+    plain.spec.network_policy_json.clear();
+    auto p = svc->create(plain, kUser);
+    ASSERT_TRUE(p.has_value());
+    EXPECT_FALSE(p->sandbox.spec.ports.contains(18080));
+  }
+  {
+    // Kubernetes: refused at once (no egress sidecar there), nothing appended.
+    auto o = bridge_options();
+    o.egress_image = "opensandbox/egress:v1";
+    o.runtime_type = "kubernetes";
+    o.network_mode = "pod";
     auto svc = make(o);
     auto c = svc->create(r, kUser);
     ASSERT_FALSE(c.has_value());

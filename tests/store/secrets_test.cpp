@@ -13,6 +13,7 @@
 #include "store/internal.h"
 #include "store/keys.h"
 #include "store/layout.h"
+#include "store/secrets.h"
 #include "tests/store/workload.h"
 #include "tests/support/temp_dir.h"
 
@@ -176,11 +177,14 @@ TEST(Secrets, AreDeletedWithTheEventThatEndsPending) {
   ASSERT_TRUE(store->append(std::move(both)));
   EXPECT_EQ(store->get_sandbox("one-batch")->state, SandboxState::kRunning);
   EXPECT_EQ(secrets_of(*store, "one-batch"), std::nullopt);
-  // Nothing is left in the family.
+  // Nothing is left in the family but the store's egress token key (not a sandbox's).
   const auto& raw = store_internal::Access::raw(*store);
   std::unique_ptr<rocksdb::Iterator> it(
       raw.db()->NewIterator(rocksdb::ReadOptions(), raw.cf(layout::kSecrets)));
   it->SeekToFirst();
+  ASSERT_TRUE(it->Valid());
+  EXPECT_EQ(it->key().ToString(), std::string(store_detail::kEgressTokenKeyName));
+  it->Next();
   EXPECT_FALSE(it->Valid());
 }
 
@@ -214,6 +218,40 @@ TEST(Secrets, OnlyACreateCarriesThemAndOnlyAReadWriteStoreReadsThem) {
   auto read = (*secondary)->sandbox_secrets("sb1");
   ASSERT_FALSE(read);
   EXPECT_EQ(read.error().code, ErrorCode::kFailedPrecondition);
+}
+
+TEST(Secrets, TheEgressTokenKeyIsMadeOnceKeptAcrossReopensAndNeverInTheLog) {
+  TempDir dir;
+  const std::string path = (dir / "data").string();
+  std::string key;
+  {
+    auto store = open_store(path);
+    ASSERT_NE(store, nullptr);
+    key = store->egress_token_key();
+    ASSERT_EQ(key.size(), 32u);
+    EXPECT_NE(key, std::string(32, '\0'));
+    ASSERT_TRUE(store->append(create_with_auth("sb1")));
+    // The key's record is not a sandbox's: sandbox secrets are unaffected by it.
+    auto read = store->sandbox_secrets("sb1");
+    ASSERT_TRUE(read && *read);
+    EXPECT_EQ((*read)->image_auth->username, kUser);
+  }
+  {
+    auto again = open_store(path);
+    ASSERT_NE(again, nullptr);
+    EXPECT_EQ(again->egress_token_key(), key);
+  }
+  StoreOptions o;
+  o.path = path;
+  o.read_only = true;
+  auto secondary = EventStore::open(o);
+  ASSERT_TRUE(secondary.has_value()) << secondary.error().message;
+  EXPECT_EQ((*secondary)->egress_token_key(), key);
+  // Another data directory, another key.
+  TempDir other;
+  auto fresh = open_store((other / "data").string());
+  ASSERT_NE(fresh, nullptr);
+  EXPECT_NE(fresh->egress_token_key(), key);
 }
 
 TEST(Secrets, ValueEncodingRoundTrips) {

@@ -74,6 +74,7 @@ TEST(Summary, DescribesThePayloadOnOneShortLine) {
   adopted.state = SandboxState::kPaused;
   adopted.source = "opensandbox-server";
   EXPECT_EQ(data_summary(adopted), "Paused image=busybox:1 expires=never metadata=team=ml");
+  EXPECT_EQ(data_summary(NetworkPolicyChanged{"DELETE", R"(["a.b"])"}), R"(DELETE ["a.b"])");
   std::string long_message(200, 'x');
   std::string s = data_summary(PauseFailed{long_message});
   EXPECT_EQ(s.size(), kSummaryWidth);

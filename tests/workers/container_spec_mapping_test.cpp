@@ -87,9 +87,14 @@ TEST(ContainerSpecMapping, RejectsWhatTheRuntimeCannotHonour) {
   ossfs.volumes_json = R"([{"name":"o","mountPath":"/o","ossfs":{}}])";
   EXPECT_EQ(to_container_spec("a", ossfs, {}).error().field, "volumes[0].ossfs");
 
+  // A network policy without the egress settings (or without a token) cannot be enforced.
   SandboxSpec policy = spec();
   policy.network_policy_json = "{}";
   EXPECT_EQ(to_container_spec("a", policy, {}).error().field, "networkPolicy");
+  EXPECT_EQ(to_container_spec("a", policy, {}, std::nullopt, EgressSettings{"egress:1"}, "")
+                .error()
+                .field,
+            "networkPolicy");
 
   SandboxSpec ports = spec();
   ports.network_mode = "bridge";
@@ -99,6 +104,30 @@ TEST(ContainerSpecMapping, RejectsWhatTheRuntimeCannotHonour) {
   SandboxSpec no_entrypoint = spec();
   no_entrypoint.entrypoint.clear();
   EXPECT_EQ(to_container_spec("a", no_entrypoint, {}).error().code, ErrorCode::kInvalidArgument);
+}
+
+TEST(ContainerSpecMapping, ANetworkPolicyBecomesTheEgressSidecarSpec) {
+  SandboxSpec s = spec();
+  s.network_mode = "bridge";
+  s.ports = {{44772, 40001}, {8080, 40002}, {18080, 40003}};
+  s.network_policy_json = R"({"defaultAction":"deny"})";
+  auto c = to_container_spec("a", s, {}, std::nullopt,
+                             EgressSettings{"egress:1", "dns+nft", false, std::chrono::seconds(7)},
+                             "tok");
+  ASSERT_TRUE(c) << c.error().message;
+  ASSERT_TRUE(c->egress);
+  EXPECT_EQ(c->egress->image, "egress:1");
+  EXPECT_EQ(c->egress->policy_json, R"({"defaultAction":"deny"})");
+  EXPECT_EQ(c->egress->mode, "dns+nft");
+  EXPECT_FALSE(c->egress->disable_ipv6);
+  EXPECT_EQ(c->egress->token, "tok");
+  EXPECT_EQ(c->egress->readiness_timeout, std::chrono::milliseconds(7000));
+  // Without a policy, the egress settings change nothing.
+  s.network_policy_json.clear();
+  s.ports.erase(18080);
+  auto plain = to_container_spec("a", s, {}, std::nullopt, EgressSettings{"egress:1"}, "tok");
+  ASSERT_TRUE(plain);
+  EXPECT_FALSE(plain->egress);
 }
 
 }  // namespace

@@ -5,12 +5,14 @@
 #include <chrono>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <thread>
 #include <utility>
 
 #include "src/common/host_path.h"
 #include "src/common/log.h"
 #include "src/runtime/docker/container_body.h"
+#include "src/runtime/docker/egress_sidecar.h"
 #include "src/runtime/docker/event_watch.h"
 #include "src/runtime/docker/execd_injection.h"
 #include "src/runtime/docker/image_pull.h"
@@ -68,6 +70,7 @@ struct DockerRuntime::Impl {
   std::string seccomp_option;  // "seccomp=..." or empty
   std::unique_ptr<DockerEngine> engine;
   std::unique_ptr<ExecdInjection> execd;  // also sweeps helpers when execd_image is empty
+  std::unique_ptr<EgressSidecars> egress;
   std::shared_ptr<spdlog::logger> log = logger("docker");
   std::atomic<bool> oci_runtime_found{false};  // check_oci_runtime() succeeded once
 
@@ -306,7 +309,7 @@ struct DockerRuntime::Impl {
       undo(ensured.error());
       return std::unexpected(ensured.error());
     }
-    auto info = create_and_start_container(spec, *mounts);
+    auto info = create_with_egress(spec, *mounts);
     if (!info) {
       Error error = gpu_error(spec, info.error());
       undo(error);
@@ -329,6 +332,35 @@ struct DockerRuntime::Impl {
                     "\" cannot be satisfied by this engine: " + error.message;
     error.field = "resourceLimits.gpu";
     return error;
+  }
+
+  // --- egress: the sidecar first, then the sandbox container in its namespace -----------
+  // The two are one unit: a failure that is not the engine being away removes both.
+  Result<RuntimeInfo> create_with_egress(const ContainerSpec& spec,
+                                         const std::vector<ResolvedMount>& mounts) {
+    if (!spec.egress) return create_and_start_container(spec, mounts);
+    EgressSidecars::InFlight guard(*egress, spec.sandbox_id);
+    auto undo = [&](const Error& e) -> Result<RuntimeInfo> {
+      if (!retryable(e)) {
+        if (auto rm = engine->remove_container(container_name(spec.sandbox_id)); !rm) {
+          log->warn("sandbox {}: could not remove its container: {}", spec.sandbox_id,
+                    rm.error().message);
+        }
+        if (auto rm = egress->remove(spec.sandbox_id); !rm) {
+          log->warn("sandbox {}: could not remove its egress sidecar: {}", spec.sandbox_id,
+                    rm.error().message);
+        }
+      }
+      return std::unexpected(e);
+    };
+    auto sidecar = egress->ensure_started(spec);
+    if (!sidecar) return undo(sidecar.error());
+    if (!sidecar->paused) {
+      if (auto ready = egress->wait_ready(spec); !ready) return undo(ready.error());
+    }
+    auto created = create_and_start_container(spec, mounts);
+    if (!created) return undo(created.error());
+    return created;
   }
 
   Result<RuntimeInfo> create_and_start_container(const ContainerSpec& spec,
@@ -382,6 +414,7 @@ struct DockerRuntime::Impl {
       if (auto rt = check_oci_runtime(); !rt) return std::unexpected(rt.error());
       auto body = create_body(spec, volume, mounts);
       if (!body) return std::unexpected(body.error());
+      if (spec.egress) join_egress_namespace(*body, spec.sandbox_id);
       std::string query = "?name=" + url_encode(name);
       if (spec.platform) {
         query += "&platform=" + url_encode(spec.platform->os + "/" + spec.platform->arch);
@@ -604,6 +637,8 @@ Result<std::unique_ptr<DockerRuntime>> DockerRuntime::create(
   impl->execd =
       std::make_unique<ExecdInjection>(*impl->engine, options.execd_image, options.instance_id);
   impl->options = std::move(options);
+  impl->egress =
+      std::make_unique<EgressSidecars>(*impl->engine, impl->options, impl->seccomp_option);
   return std::unique_ptr<DockerRuntime>(new DockerRuntime(std::move(impl)));
 }
 
@@ -618,16 +653,21 @@ Result<RuntimeInfo> DockerRuntime::create_and_start(const ContainerSpec& spec) {
   return impl_->create_and_start(spec);
 }
 
+// Pause freezes the sandbox, then its egress sidecar (absent: nothing to do); resume thaws
+// the sidecar first, so the sandbox never runs without its network.
 Result<void> DockerRuntime::pause(const std::string& sandbox_id) {
-  return impl_->pause_or_resume(sandbox_id, true);
+  if (auto r = impl_->pause_or_resume(sandbox_id, true); !r) return r;
+  return impl_->egress->pause_or_resume(sandbox_id, true);
 }
 
 Result<void> DockerRuntime::resume(const std::string& sandbox_id) {
+  if (auto r = impl_->egress->pause_or_resume(sandbox_id, false); !r) return r;
   return impl_->pause_or_resume(sandbox_id, false);
 }
 
 Result<void> DockerRuntime::remove(const std::string& sandbox_id) {
   if (auto rm = impl_->engine->remove_container(container_name(sandbox_id)); !rm) return rm;
+  if (auto rm = impl_->egress->remove(sandbox_id); !rm) return rm;
   return impl_->remove_reference_leftovers(sandbox_id);
 }
 
@@ -635,7 +675,31 @@ Result<std::optional<ContainerStatus>> DockerRuntime::inspect(const std::string&
   auto j = impl_->inspect_sandbox(sandbox_id);
   if (!j) return std::unexpected(j.error());
   if (!*j) return std::nullopt;
-  return status_from_inspect(**j, sandbox_id);
+  ContainerStatus s = status_from_inspect(**j, sandbox_id);
+  // A sandbox in an egress sidecar's namespace lives only as long as the sidecar does.
+  const bool alive = s.state == ContainerState::kRunning || s.state == ContainerState::kPaused ||
+                     s.state == ContainerState::kRestarting;
+  if (alive && joins_egress_sidecar(**j, sandbox_id)) {
+    auto sidecar = impl_->egress->status(sandbox_id);
+    if (!sidecar) return std::unexpected(sidecar.error());
+    const bool sidecar_alive = *sidecar && ((*sidecar)->state == ContainerState::kRunning ||
+                                            (*sidecar)->state == ContainerState::kPaused ||
+                                            (*sidecar)->state == ContainerState::kRestarting);
+    if (!sidecar_alive) {
+      s.state = ContainerState::kDead;
+      s.exit_code.reset();
+      s.reason = "EgressSidecarDied";
+      s.message = "the egress sidecar " + egress_container_name(sandbox_id) +
+                  (*sidecar ? " died (it is " + std::string(to_string((*sidecar)->state)) +
+                                  ((*sidecar)->exit_code
+                                       ? ", exit code " + std::to_string(*(*sidecar)->exit_code)
+                                       : std::string()) +
+                                  ")"
+                            : std::string(" is gone")) +
+                  "; the sandbox has no network";
+    }
+  }
+  return s;
 }
 
 Result<std::vector<ReferenceCandidate>> DockerRuntime::reference_sandboxes() {
@@ -652,6 +716,28 @@ Result<std::vector<ContainerStatus>> DockerRuntime::list() {
   auto r = impl_->engine->call("GET", "/containers/json?all=1&filters=" + url_encode(filters));
   if (!r) return std::unexpected(r.error());
   if (r->status != 200) return std::unexpected(engine_error(*r, "list containers"));
+  // The egress sidecars, listed after the sandbox containers: a sidecar whose sandbox
+  // container is not in that listing is an orphan candidate (sweep_orphans looks again,
+  // under its lock, before removing it); a running sandbox container whose sidecar is not
+  // alive is reported dead (inspect() says why).
+  const std::string sidecar_filters = json{{"label", {std::string(kEgressOfLabel)}}}.dump();
+  auto sr =
+      impl_->engine->call("GET", "/containers/json?all=1&filters=" + url_encode(sidecar_filters));
+  if (!sr) return std::unexpected(sr.error());
+  if (sr->status != 200) return std::unexpected(engine_error(*sr, "list egress sidecars"));
+  json sidecars;
+  std::map<std::string, ContainerState> sidecar_state;
+  try {
+    sidecars = json::parse(sr->body);
+    for (const json& c : sidecars) {
+      if (!c.contains("Labels") || !c["Labels"].is_object()) continue;
+      sidecar_state[c["Labels"].value(std::string(kEgressOfLabel), "")] =
+          parse_container_state(c.value("State", "")).value_or(ContainerState::kDead);
+    }
+  } catch (const json::exception& e) {
+    return fail(ErrorCode::kInternal,
+                std::string("list egress sidecars: malformed answer: ") + e.what());
+  }
   std::vector<ContainerStatus> out;
   try {
     for (const json& c : json::parse(r->body)) {
@@ -665,6 +751,16 @@ Result<std::vector<ContainerStatus>> DockerRuntime::list() {
       if (s.state == ContainerState::kExited) {
         s.exit_code = exit_code_from_status_text(c.value("Status", ""));
       }
+      if ((s.state == ContainerState::kRunning || s.state == ContainerState::kPaused) &&
+          joins_egress_sidecar(c, s.sandbox_id)) {
+        auto it = sidecar_state.find(s.sandbox_id);
+        if (it == sidecar_state.end() ||
+            (it->second != ContainerState::kRunning && it->second != ContainerState::kPaused &&
+             it->second != ContainerState::kRestarting)) {
+          s.state = ContainerState::kDead;  // inspect() says why
+          s.reason = "EgressSidecarDied";
+        }
+      }
       out.push_back(std::move(s));
     }
   } catch (const json::exception& e) {
@@ -675,6 +771,9 @@ Result<std::vector<ContainerStatus>> DockerRuntime::list() {
   if (!reference) return std::unexpected(reference.error());
   for (auto& c : *reference) out.push_back(std::move(c));
   impl_->execd->sweep_stale_helpers();
+  std::set<std::string> with_container;
+  for (const auto& s : out) with_container.insert(s.sandbox_id);
+  impl_->egress->sweep_orphans(sidecars, with_container);
   return out;
 }
 

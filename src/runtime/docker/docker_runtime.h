@@ -38,6 +38,18 @@
 //   - options.sandbox_env is merged into the env (operator wins), options.sandbox_binds
 //     become HostConfig.Binds, spec.gpu becomes DeviceRequests; an engine that cannot
 //     satisfy the GPU request fails with DOCKER::GPU_UNAVAILABLE (kFailedPrecondition).
+//
+// With spec.egress (runtime.h EgressSpec; egress_sidecar.h): the sidecar
+// sandbox-egress-<id> is created (or reused) and started first, its /healthz waited for
+// (DOCKER::EGRESS_NOT_READY when the readiness timeout runs out or it exits: both
+// containers are removed), then the sandbox container is created in its network namespace
+// (container:sandbox-egress-<id>, no ports, no NET_ADMIN). pause() pauses the sandbox then
+// the sidecar; resume() the other way round; remove() removes both; inspect() and list()
+// report a running sandbox container whose sidecar is not alive as kDead (reason
+// "EgressSidecarDied"); watch() reports a sidecar's die/destroy as its sandbox's kDied; and
+// list() removes sidecars of this instance whose sandbox container is gone (not while a
+// create of theirs runs in this process).
+//
 // With an empty options.execd_image nothing is injected and the user's entrypoint runs
 // as the container's entrypoint (used by benchmarks as the raw baseline).
 //

@@ -37,6 +37,14 @@ Result<std::optional<RuntimeEvent>> parse_engine_event(std::string_view line) {
     // A container adopted from the reference server: reported under its opensandbox.io/id.
     if (e.sandbox_id.empty()) e.sandbox_id = reference_sandbox_id(attrs);
     e.instance_id = attrs.value(std::string(kInstanceLabel), "");
+    if (e.sandbox_id.empty()) {
+      // An egress sidecar: its death (or removal) is its sandbox's, which has no network
+      // without it. Its other events are not the sandbox's.
+      e.sandbox_id = attrs.value(std::string(kEgressOfLabel), "");
+      if (e.sandbox_id.empty()) return std::nullopt;
+      if (e.kind == RuntimeEventKind::kDestroyed) e.kind = RuntimeEventKind::kDied;
+      if (e.kind != RuntimeEventKind::kDied) return std::nullopt;
+    }
     if (e.kind == RuntimeEventKind::kDied && attrs.contains("exitCode")) {
       try {
         e.exit_code = std::stoi(attrs["exitCode"].get<std::string>());
@@ -69,9 +77,10 @@ std::string format_since(Micros t) {
 
 Result<void> watch_engine_events(DockerEngine& engine, std::optional<Micros> since,
                                  const Runtime::EventCallback& on_event, std::stop_token stop) {
-  // No label filter: the engine ANDs label filters, and the stream must carry both
-  // sandboxd's containers (sandboxd.io/id) and adopted ones (opensandbox.io/id);
-  // parse_engine_event drops every other container's events.
+  // No label filter: the engine ANDs label filters, and the stream must carry sandboxd's
+  // containers (sandboxd.io/id), egress sidecars (sandboxd.io/egress-of) and adopted
+  // reference sandboxes (opensandbox.io/id); parse_engine_event drops every other
+  // container's events.
   const json filters = {{"type", {"container"}},
                         {"event", {"start", "die", "oom", "destroy", "pause", "unpause"}}};
   std::string path = "/events?filters=" + url_encode(filters.dump());

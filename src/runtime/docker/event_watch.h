@@ -2,7 +2,8 @@
 // destroy, pause, unpause) of containers, read as a stream of JSON lines and turned into
 // RuntimeEvents (see Runtime::watch for the contract) for the containers that carry
 // sandboxd.io/id or are reference server sandboxes (reference_containers.h: reported under
-// their opensandbox.io/id, without an instance id).
+// their opensandbox.io/id, without an instance id), and the die/destroy of egress sidecars
+// (sandboxd.io/egress-of, reported as their sandbox's kDied).
 //
 // Thread-safe: each call holds its own streaming connection.
 #pragma once
@@ -21,8 +22,9 @@ namespace sbx {
 
 // One line of the engine's event stream. nullopt for an event that is not one of the six
 // lifecycle actions or belongs to no sandbox (neither sandboxd.io/id nor a reference
-// sandbox's opensandbox.io/id; egress sidecars and helpers are no sandbox);
-// kInvalidArgument for a line that is not a JSON event (the caller logs and skips it). The time is timeNano (else time, in
+// sandbox's opensandbox.io/id; helpers are no sandbox; an egress sidecar's die or destroy
+// is its sandbox's kDied, its other events are nullopt); kInvalidArgument for a line that
+// is not a JSON event (the caller logs and skips it). The time is timeNano (else time, in
 // seconds); exit_code is the exitCode attribute of a die.
 Result<std::optional<RuntimeEvent>> parse_engine_event(std::string_view line);
 

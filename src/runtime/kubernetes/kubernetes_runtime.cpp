@@ -315,6 +315,11 @@ Result<RuntimeInfo> KubernetesRuntime::create_and_start(const ContainerSpec& spe
                 "this server",
                 "volumes");
   }
+  if (spec.egress) {
+    // The service refuses such a create up front; this is the defence behind it.
+    return fail(ErrorCode::kInvalidArgument,
+                "a network policy (egress sidecar) is not supported on Kubernetes", "networkPolicy");
+  }
   if (auto synced = wait_synced(); !synced) return std::unexpected(synced.error());
   const std::string& id = spec.sandbox_id;
   if (auto pod = informer_->find_by_sandbox(id); pod && !pod->deleting) {

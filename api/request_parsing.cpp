@@ -64,6 +64,20 @@ std::expected<RenewExpiration, ApiError> parse_renew_request(std::string_view bo
   return RenewExpiration{*t};
 }
 
+namespace {
+
+// The 422 of query parameters that do not parse: one message naming each, and the list.
+ApiError query_error(std::vector<Issue> issues) {
+  std::string message = "invalid query: ";
+  for (std::size_t i = 0; i < issues.size(); ++i) {
+    if (i) message += "; ";
+    message += issues[i].loc.back() + ": " + issues[i].msg;
+  }
+  return api_error(ApiErrorKind::kValidation, std::move(message), std::move(issues));
+}
+
+}  // namespace
+
 std::expected<ListQuery, ApiError> parse_list_query(const QueryParams& query) {
   ListQuery q;
   std::vector<Issue> issues;
@@ -104,15 +118,7 @@ std::expected<ListQuery, ApiError> parse_list_query(const QueryParams& query) {
   };
   int_param("page", 1, 1'000'000, q.page);
   int_param("pageSize", 1, 200, q.page_size);
-  if (!issues.empty()) {
-    std::string message = "invalid query: ";
-    for (std::size_t i = 0; i < issues.size(); ++i) {
-      if (i) message += "; ";
-      message += issues[i].loc.back() + ": " + issues[i].msg;
-    }
-    return std::unexpected(
-        api_error(ApiErrorKind::kValidation, std::move(message), std::move(issues)));
-  }
+  if (!issues.empty()) return std::unexpected(query_error(std::move(issues)));
   // metadata: after the query's own decoding, a form-encoded "k=v&k2=v2".
   for (const auto& m : query_values(query, "metadata")) {
     if (trim(m).empty()) continue;
@@ -167,15 +173,7 @@ std::expected<EndpointQuery, ApiError> parse_endpoint_query(const QueryParams& q
       q.expires = static_cast<std::uint64_t>(*n);
     }
   }
-  if (!issues.empty()) {
-    std::string message = "invalid query: ";
-    for (std::size_t i = 0; i < issues.size(); ++i) {
-      if (i) message += "; ";
-      message += issues[i].loc.back() + ": " + issues[i].msg;
-    }
-    return std::unexpected(
-        api_error(ApiErrorKind::kValidation, std::move(message), std::move(issues)));
-  }
+  if (!issues.empty()) return std::unexpected(query_error(std::move(issues)));
   return q;
 }
 

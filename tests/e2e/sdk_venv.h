@@ -24,28 +24,36 @@ inline std::filesystem::path venv_dir() {
   return std::filesystem::path(work && *work ? work : "/tmp") / "sdk-venv";
 }
 
-// Makes sure the venv exists with the pinned SDK; returns "" or what went wrong.
-inline std::string ensure_sdk_venv() {
-  const auto dir = venv_dir();
-  const auto marker = dir / (std::string(".installed-") + kSdkPackage);
+// Makes sure the venv `dir` exists with `package` (a pinned "name==version") installed:
+// `python3 -m venv` + `pip install`, bounded by `timeout`; a marker file says the install
+// finished, so later calls return at once. Returns "" or what went wrong.
+inline std::string ensure_pip_venv(const std::filesystem::path& dir, const std::string& package,
+                                   std::chrono::milliseconds timeout) {
+  const auto marker = dir / (".installed-" + package);
   if (std::filesystem::exists(marker) && std::filesystem::exists(dir / "bin" / "python")) return "";
   std::error_code ec;
   std::filesystem::remove_all(dir, ec);
   const std::string script =
       "set -e; python3 -m venv \"$0\"; \"$0/bin/pip\" install -q "
       "--disable-pip-version-check \"$1\"";
-  ChildProcess p({"/bin/sh", "-c", script, dir.string(), kSdkPackage});
-  auto st = p.wait(std::chrono::milliseconds(300'000));
+  ChildProcess p({"/bin/sh", "-c", script, dir.string(), package});
+  auto st = p.wait(timeout);
   if (!st) {
     p.signal(SIGKILL);
-    return "creating the SDK venv took more than 300 s; output:\n" + p.output();
+    return "creating the venv " + dir.string() + " took more than " +
+           std::to_string(timeout.count() / 1000) + " s; output:\n" + p.output();
   }
   p.drain(std::chrono::milliseconds(500));
   if (!WIFEXITED(*st) || WEXITSTATUS(*st) != 0)
-    return "creating the SDK venv failed (python3 -m venv + pip install " +
-           std::string(kSdkPackage) + "); output:\n" + p.output();
+    return "creating the venv " + dir.string() + " failed (python3 -m venv + pip install " +
+           package + "); output:\n" + p.output();
   write_text(marker, "");
   return "";
+}
+
+// Makes sure the venv exists with the pinned SDK; returns "" or what went wrong.
+inline std::string ensure_sdk_venv() {
+  return ensure_pip_venv(venv_dir(), kSdkPackage, std::chrono::milliseconds(300'000));
 }
 
 }  // namespace sbx::testing

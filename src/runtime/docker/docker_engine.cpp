@@ -30,13 +30,13 @@ bool docker_api_version_less(std::string_view a, std::string_view b) {
   return pa && pb && *pa < *pb;
 }
 
-std::string url_encode(std::string_view s) {
+std::string url_encode(std::string_view s, std::string_view keep) {
   static constexpr char kHex[] = "0123456789ABCDEF";
   std::string out;
   out.reserve(s.size() * 3);
   for (unsigned char c : s) {
     if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-        c == '_' || c == '.' || c == '~') {
+        c == '_' || c == '.' || c == '~' || keep.find(static_cast<char>(c)) != keep.npos) {
       out.push_back(static_cast<char>(c));
     } else {
       out.push_back('%');

@@ -42,8 +42,9 @@ std::string default_docker_host();
 // "1.41" < "1.44": compares dotted numeric versions; false on malformed input.
 bool docker_api_version_less(std::string_view a, std::string_view b);
 
-// Percent-encodes everything but RFC 3986's unreserved characters (query values).
-std::string url_encode(std::string_view s);
+// Percent-encodes everything but RFC 3986's unreserved characters (query values) and the
+// characters of `keep` (an image reference as a path segment keeps "/:@").
+std::string url_encode(std::string_view s, std::string_view keep = {});
 
 // The engine's {"message": ...} of an answer, or its raw body ("HTTP <status>" if empty).
 std::string engine_message(const HttpResponse& r);

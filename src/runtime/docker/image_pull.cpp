@@ -16,21 +16,7 @@ using json = nlohmann::json;
 // An image reference as a path segment of the Engine API: '/', ':' and '@' stay (the
 // engine's routes take the whole reference), anything else outside the reference grammar
 // is percent-encoded.
-std::string image_path(std::string_view image) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  out.reserve(image.size());
-  for (unsigned char c : image) {
-    if (std::isalnum(c) || c == '.' || c == '_' || c == '-' || c == '/' || c == ':' || c == '@') {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out.push_back('%');
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 15]);
-    }
-  }
-  return out;
-}
+std::string image_path(std::string_view image) { return url_encode(image, "/:@"); }
 
 std::string registry_name(const std::string& image) {
   std::string reg = registry_of(split_image_reference(image).first);

@@ -134,8 +134,9 @@ TEST_F(Egress, SidecarOwnsTheNetworkAndThePolicyRoutesForwardToIt) {
               mh["PortBindings"].empty())
       << mh["PortBindings"].dump();
   EXPECT_NE(std::find(mh["CapDrop"].begin(), mh["CapDrop"].end(), "NET_ADMIN"), mh["CapDrop"].end());
-  if (mh.contains("CapAdd") && mh["CapAdd"].is_array())
+  if (mh.contains("CapAdd") && mh["CapAdd"].is_array()) {
     EXPECT_EQ(std::find(mh["CapAdd"].begin(), mh["CapAdd"].end(), "NET_ADMIN"), mh["CapAdd"].end());
+  }
   // For real: the kernel's effective set of the sandbox's PID 1 lacks CAP_NET_ADMIN (12).
   const std::string status = exec(main, {"grep", "CapEff", "/proc/1/status"});
   std::smatch m;

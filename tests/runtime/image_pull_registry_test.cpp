@@ -197,8 +197,8 @@ TEST_F(ImagePullRegistryTest, AlwaysRefusesWrongOrMissingCredentialsEvenWhenTheI
 
 TEST_F(ImagePullRegistryTest, AlwaysRefusesWrongOrMissingCredentialsForAnAbsentImage) {
   auto rt = runtime(PullPolicy::kAlways);
-  expect_refused(*rt, spec(wrong()), sbx::kImagePullUnauthorizedCode);
-  expect_refused(*rt, spec(std::nullopt), sbx::kImagePullUnauthorizedCode);
+  (void)expect_refused(*rt, spec(wrong()), sbx::kImagePullUnauthorizedCode);
+  (void)expect_refused(*rt, spec(std::nullopt), sbx::kImagePullUnauthorizedCode);
   EXPECT_FALSE(image_id(registry_.image()));
 }
 

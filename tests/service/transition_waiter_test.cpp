@@ -55,9 +55,12 @@ class TransitionWaiterTest : public ::testing::Test {
 bool running(const Sandbox& s) { return s.state == SandboxState::kRunning; }
 
 TEST_F(TransitionWaiterTest, PredicateTrueAtRegistrationCompletesOnTheCallingThread) {
-  TransitionWaiter waiter(*store_);
+  // The sandbox is Running before the waiter exists: its subscription starts at the head,
+  // so no batch carrying these commits can complete the wait on the subscription's thread
+  // while wait_async runs (that race made this test flaky under ASan).
   const std::string id = create();
   append(id, SandboxStarted{"c1"});
+  TransitionWaiter waiter(*store_);
   std::thread::id ran_on;
   WaitOutcome got = WaitOutcome::kCancelled;
   waiter.wait_async(id, running, 5s, [&](WaitOutcome o, std::shared_ptr<const Sandbox> sb) {

@@ -98,6 +98,13 @@ struct ApiOptions {
   std::size_t event_stream_buffer_bytes = 1 << 20;
   std::chrono::milliseconds header_timeout{10000};
   std::chrono::milliseconds body_timeout{30000};
+  // --- endpoints of the server proxy (issue 13) ---
+  // proxy.enabled: false = use_server_proxy / expires endpoints answer 501.
+  bool proxy_enabled = true;
+  // server.eip: the base of server-proxied endpoints; unset = the Host the client used.
+  std::optional<std::string> public_base;
+  // proxy.signing_secret: the HMAC key of signed routes; empty = `expires` refused (400).
+  std::string route_signing_secret;
 };
 
 struct ApiDeps {

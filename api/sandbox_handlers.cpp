@@ -4,12 +4,17 @@
 // handlers.h and exchange.h).
 #include <algorithm>
 #include <cctype>
+#include <chrono>
+#include <cstdint>
+#include <map>
 #include <string>
 
 #include "api/handlers.h"
+#include "api/http_util.h"
 #include "api/request_parsing.h"
 #include "api/sandbox_json.h"
 #include "api/server_impl.h"
+#include "src/common/route_signing.h"
 
 namespace sbx::api::handlers {
 
@@ -195,6 +200,106 @@ void renew_expiration(const Call& call) {
       });
 }
 
+namespace {
+
+// The base of server-proxied endpoints: server.eip when set (scheme and trailing '/'
+// dropped), else the Host the client used (when it is a plain host[:port]) or the bound
+// address, plus "/v1" when the client asked under /v1: the reference's form.
+std::string proxy_base(const Call& call) {
+  const ApiOptions& o = call.server.options;
+  if (o.public_base && !o.public_base->empty()) {
+    std::string_view b = *o.public_base;
+    if (b.starts_with("http://")) b.remove_prefix(7);
+    if (b.starts_with("https://")) b.remove_prefix(8);
+    while (b.ends_with('/')) b.remove_suffix(1);
+    return std::string(b);
+  }
+  std::string host;
+  if (auto h = call.request.headers().tryGetRaw("Host")) host = std::string(trim(h->value()));
+  const bool plain = !host.empty() && host.size() <= 255 &&
+                     std::all_of(host.begin(), host.end(), [](char c) {
+                       return std::isalnum(static_cast<unsigned char>(c)) || c == '.' ||
+                              c == '-' || c == ':' || c == '[' || c == ']';
+                     });
+  if (!plain) {
+    const std::string& bound = call.server.bound_host;
+    const bool wildcard = bound.empty() || bound == "0.0.0.0" || bound == "::";
+    host = (wildcard ? std::string("127.0.0.1") : bound) + ":" +
+           std::to_string(call.server.bound_port);
+  }
+  if (call.request.resource().starts_with("/v1/")) host += "/v1";
+  return host;
+}
+
+bool proxy_refused(const Call& call) {
+  if (call.server.options.proxy_enabled) return false;
+  call.exchange->send_error(api_error(
+      ApiErrorKind::kServerProxyNotSupported,
+      "the server proxy is disabled (proxy.enabled = false); ask for the endpoint without "
+      "use_server_proxy or expires and reach the sandbox at the address it gives"));
+  return true;
+}
+
+// The direct endpoint's headers (OPENSANDBOX-EGRESS-AUTH of port 18080) go with a proxied
+// one: the proxy forwards them to the sandbox.
+std::map<std::string, std::string> endpoint_headers(const Call& call, int port) {
+  auto direct = call.server.deps.service.endpoint(call.id(), port);
+  if (!direct) return {};
+  return direct->headers;
+}
+
+void proxied_endpoint(const Call& call, int port) {
+  if (proxy_refused(call)) return;
+  ApiServer::Impl& server = call.server;
+  if (!server.deps.service.get(call.id())) {
+    call.exchange->send_error(map_error(
+        Error(ErrorCode::kNotFound, "sandbox " + std::string(call.id()) + " not found"),
+        Operation::kEndpoint, server.runtime_prefix));
+    return;
+  }
+  Endpoint out;
+  out.endpoint = proxy_base(call) + "/sandboxes/" + std::string(call.id()) + "/proxy/" +
+                 std::to_string(port);
+  out.headers = endpoint_headers(call, port);
+  call.exchange->send_json(200, render_endpoint(out));
+}
+
+void signed_endpoint(const Call& call, int port, std::uint64_t expires) {
+  if (proxy_refused(call)) return;
+  ApiServer::Impl& server = call.server;
+  const std::string& secret = server.options.route_signing_secret;
+  if (secret.empty()) {
+    call.exchange->send_error(api_error(
+        ApiErrorKind::kInvalidValue,
+        "signed routes (expires) need proxy.signing_secret in the server's configuration; ask "
+        "without expires"));
+    return;
+  }
+  const auto now = static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::seconds>(
+          std::chrono::system_clock::now().time_since_epoch())
+          .count());
+  if (expires <= now) {
+    call.exchange->send_error(api_error(ApiErrorKind::kInvalidValue,
+                                        "expires (" + std::to_string(expires) +
+                                            ") must be greater than the current time (" +
+                                            std::to_string(now) + ")"));
+    return;
+  }
+  if (!server.deps.service.get(call.id())) {
+    call.exchange->send_error(map_error(
+        Error(ErrorCode::kNotFound, "sandbox " + std::string(call.id()) + " not found"),
+        Operation::kEndpoint, server.runtime_prefix));
+    return;
+  }
+  Endpoint out;
+  out.endpoint = proxy_base(call) + "/proxy/" + sign_route(secret, call.id(), port, expires);
+  out.headers = endpoint_headers(call, port);
+  call.exchange->send_json(200, render_endpoint(out));
+}
+
+}  // namespace
+
 void get_endpoint(const Call& call) {
   ApiServer::Impl& server = call.server;
   auto port = parse_port(call.match.param("port"), server.runtime_prefix);
@@ -203,7 +308,7 @@ void get_endpoint(const Call& call) {
     return;
   }
   // The reference's order: the combination first, then signed routes, before the sandbox
-  // is looked up. Neither the server proxy nor signed routes exist in this version.
+  // is looked up.
   auto query = parse_endpoint_query(call.query);
   if (!query) {
     call.exchange->send_error(query.error());
@@ -212,22 +317,16 @@ void get_endpoint(const Call& call) {
   if (query->use_server_proxy && query->expires) {
     call.exchange->send_error(api_error(
         ApiErrorKind::kInvalidValue,
-        "use_server_proxy cannot be combined with expires: a signed endpoint is a gateway "
-        "route, not a server-proxied one"));
+        "use_server_proxy cannot be combined with expires: a signed endpoint is already a "
+        "server-proxied route (ask with expires alone)"));
     return;
   }
   if (query->expires) {
-    call.exchange->send_error(api_error(
-        ApiErrorKind::kApiNotSupported,
-        "signed routes (the expires parameter) are not supported by this server; ask for the "
-        "endpoint without expires"));
+    signed_endpoint(call, *port, *query->expires);
     return;
   }
   if (query->use_server_proxy) {
-    call.exchange->send_error(api_error(
-        ApiErrorKind::kServerProxyNotSupported,
-        "this server has no server proxy (use_server_proxy=true); ask for the endpoint without "
-        "it and reach the sandbox at the address it gives"));
+    proxied_endpoint(call, *port);
     return;
   }
   auto endpoint = server.deps.service.endpoint(call.id(), *port);

@@ -158,11 +158,21 @@ void build(Ctx& ctx, const toml::table* root, const EnvMap& env, Config& c) {
   }
   log.finish();
 
-  // [proxy] of the reference server tunes its server-side reverse proxy.
+  // [proxy]: the server proxy (the reference's table has only resolve_internal).
   Section proxy = top.table("proxy");
+  proxy.boolean("enabled", c.proxy.enabled);
+  proxy.integer("threads", 1, 64, c.proxy.threads);
+  proxy.integer("max_connections", 1, 65536, c.proxy.max_connections);
+  proxy.integer("connect_timeout_seconds", 1, 300, c.proxy.connect_timeout_seconds);
+  proxy.integer("idle_timeout_seconds", 1, 86400, c.proxy.idle_timeout_seconds);
+  proxy.integer("buffer_bytes", 4096, 16 * 1024 * 1024, c.proxy.buffer_bytes);
+  proxy.integer("max_idle_upstream", 0, 4096, c.proxy.max_idle_upstream);
+  proxy.boolean("forward_credentials", c.proxy.forward_credentials);
+  proxy.optional_checked_string("signing_secret", c.proxy.signing_secret, is_signing_secret,
+                                kSigningSecretRequirement);
   proxy.not_honoured("resolve_internal",
-                     "this version has no server proxy; endpoints are the published host ports "
-                     "(docker.port_bind_ip) or the pod address");
+                     "the proxy always connects to the sandbox's published host port on "
+                     "loopback (Docker) or its pod address (Kubernetes)");
   proxy.finish();
 
   Section runtime = top.table("runtime");
@@ -353,11 +363,10 @@ void build(Ctx& ctx, const toml::table* root, const EnvMap& env, Config& c) {
   renew_intent.boolean("enabled", c.renew_intent.enabled);
   renew_intent.integer("min_interval_seconds", 1, kNoMax, c.renew_intent.min_interval_seconds);
   renew_intent.not_honoured("redis", "renew intents are not queued; sandboxd has one process");
-  if (!ctx.error && c.renew_intent.enabled) {
+  if (!ctx.error && c.renew_intent.enabled && !c.proxy.enabled) {
     ctx.warn(renew_intent.line_of_key("enabled"), "renew_intent.enabled",
-             "renew_intent.enabled has no effect in this version: renewal on access happens "
-             "through the server proxy, which this version does not have; no sandbox is "
-             "renewed on access (renew with POST /sandboxes/{id}/renew-expiration)");
+             "renew_intent.enabled has no effect with proxy.enabled = false: renewal on access "
+             "happens through the server proxy");
   }
   renew_intent.finish();
 

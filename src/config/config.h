@@ -34,9 +34,9 @@
 // The reference server's files load too (issue 12): its names are read as ours
 // (`log.level` = server.log_level, server's wins when both are set; `docker.publish_host` =
 // port_bind_ip; `docker.port_range_min/max` = the ends of docker.port_range, one form
-// only), `[renew_intent]` is read, and what has no counterpart here ([proxy], the
-// reference's storage and Kubernetes tuning keys, `renew_intent.redis`) warns with the
-// reason. Its `[store]` (`type = "sqlite"|"postgresql"`, `path` = its database file) is
+// only), `[renew_intent]` and `[proxy]` are ours too, and what has no counterpart here
+// (`proxy.resolve_internal`, the reference's storage and Kubernetes tuning keys,
+// `renew_intent.redis`) warns with the reason. Its `[store]` (`type = "sqlite"|"postgresql"`, `path` = its database file) is
 // recognised by `store.type`: any type but "rocksdb" leaves store.path at our default and
 // warns where our store is. (The store itself never opens an existing file as a store.)
 // Unknown keys and unknown tables are not errors: each becomes a ConfigWarning
@@ -229,9 +229,27 @@ struct StorageConfig {
   bool operator==(const StorageConfig&) const = default;
 };
 
+// proxy: the server proxy at /sandboxes/{id}/proxy/{port}[/path] (and signed routes at
+// /proxy/{route}) on the API's own port. Env SANDBOXD_PROXY_SIGNING_SECRET overrides
+// signing_secret.
+struct ProxyConfig {
+  bool enabled = true;                    // false: proxy routes answer 501
+  int threads = 2;                        // 1..64 threads relaying proxied connections
+  int64_t max_connections = 256;          // 1..65536 proxied client connections at once
+  int64_t connect_timeout_seconds = 5;    // 1..300 to connect to a sandbox's port
+  int64_t idle_timeout_seconds = 300;     // 1..86400 without a byte either way closes
+  int64_t buffer_bytes = 65536;           // 4096..16777216 per direction and connection
+  int64_t max_idle_upstream = 64;         // 0..4096 kept-alive connections to sandboxes
+  bool forward_credentials = false;       // pass the client's Authorization and Cookie on
+  // HMAC key of signed routes (endpoint ?expires=); unset = signed routes refused (400).
+  // At least 16 bytes.
+  std::optional<std::string> signing_secret;
+  bool operator==(const ProxyConfig&) const = default;
+};
+
 // renew_intent (the reference server's table): renew a sandbox's expiry when a request
-// reaches it through the server proxy. Read and validated; with no server proxy in this
-// version it has no effect (`enabled = true` warns so).
+// reaches it through the server proxy, for sandboxes created with
+// extensions["access.renew.extend.seconds"] (the new expiry is max(now + that, current)).
 struct RenewIntentConfig {
   bool enabled = false;
   int64_t min_interval_seconds = 60;  // >= 1: at most one renewal per sandbox per interval
@@ -263,6 +281,7 @@ struct Config {
   EgressConfig egress;
   SecureRuntimeConfig secure_runtime;
   StorageConfig storage;
+  ProxyConfig proxy;
   RenewIntentConfig renew_intent;
   StoreConfig store;
   WorkersConfig workers;

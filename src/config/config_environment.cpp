@@ -55,6 +55,16 @@ void apply_environment(Ctx& ctx, const EnvMap& env, Config& c, const Environment
   if (std::string key = env_value(env, "OPENSANDBOX_SERVER_API_KEY"); !key.empty()) {
     c.server.api_key = key;
   }
+  if (std::string secret = env_value(env, "SANDBOXD_PROXY_SIGNING_SECRET"); !secret.empty()) {
+    if (!is_signing_secret(secret)) {
+      ctx.error = Error(ErrorCode::kInvalidArgument,
+                        "env SANDBOXD_PROXY_SIGNING_SECRET: proxy.signing_secret: " +
+                            std::string(kSigningSecretRequirement),
+                        "proxy.signing_secret");
+      return;
+    }
+    c.proxy.signing_secret = secret;
+  }
   if (std::string v = env_value(env, "OPENSANDBOX_INSECURE_SERVER"); !v.empty()) {
     std::transform(v.begin(), v.end(), v.begin(),
                    [](unsigned char ch) { return std::tolower(ch); });

@@ -89,6 +89,10 @@ bool is_docker_host(std::string_view s) {
 
 bool is_absolute_path(std::string_view s) { return s.starts_with('/'); }
 
+bool is_signing_secret(std::string_view s) {
+  return s.size() >= 16 && s.find('\0') == std::string_view::npos;
+}
+
 namespace {
 // Absolute, no ".." segment, no NUL, no ':' (the bind separator).
 bool is_clean_bind_path(std::string_view p) {

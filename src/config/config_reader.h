@@ -44,6 +44,10 @@ std::string upper(std::string_view s);
 bool is_ip_address(std::string_view s);
 bool is_docker_host(std::string_view s);
 bool is_absolute_path(std::string_view s);
+// proxy.signing_secret: at least 16 bytes, no NUL.
+bool is_signing_secret(std::string_view s);
+inline constexpr std::string_view kSigningSecretRequirement =
+    "expected a secret of at least 16 bytes (e.g. 32 random bytes in hex)";
 // Docker bind syntax "SRC:DST[:ro|:rw]", both absolute without ".." segments or NUL.
 bool is_docker_bind(std::string_view s);
 // An environment variable name: non-empty, without '=' or NUL.

@@ -241,9 +241,31 @@ std::string render_example_config(std::string_view kind) {
   w.key("Absolute host paths sandboxes may mount; [] = no host mounts.", "allowed_host_paths",
         toml_strings(d.storage.allowed_host_paths));
 
+  w.raw("\n# The server proxy: /sandboxes/{id}/proxy/{port}[/path] on the API's port (the API key\n"
+        "# is required and never forwarded), and signed routes /proxy/{route} (endpoint ?expires=).");
+  w.table("proxy");
+  w.key("false: proxy routes answer 501 and use_server_proxy endpoints are refused.", "enabled",
+        toml_bool(d.proxy.enabled));
+  w.key("Threads relaying proxied connections (1..64).", "threads", std::to_string(d.proxy.threads));
+  w.key("Proxied client connections at once (1..65536); beyond, 503.", "max_connections",
+        std::to_string(d.proxy.max_connections));
+  w.key("Seconds to connect to a sandbox's port (1..300); then 504.", "connect_timeout_seconds",
+        std::to_string(d.proxy.connect_timeout_seconds));
+  w.key("Seconds without a byte either way before a proxied connection is closed (1..86400).",
+        "idle_timeout_seconds", std::to_string(d.proxy.idle_timeout_seconds));
+  w.key("Bytes buffered per direction and connection (4096..16777216).", "buffer_bytes",
+        std::to_string(d.proxy.buffer_bytes));
+  w.key("Idle kept-alive connections to sandboxes (0..4096).", "max_idle_upstream",
+        std::to_string(d.proxy.max_idle_upstream));
+  w.key("Forward the client's Authorization and Cookie headers to the sandbox.",
+        "forward_credentials", toml_bool(d.proxy.forward_credentials));
+  w.unset_key("HMAC key of signed routes (>= 16 bytes); unset = endpoint ?expires= is refused.\n"
+              "# Env SANDBOXD_PROXY_SIGNING_SECRET overrides it. Changing it revokes every route.",
+              "signing_secret", toml_string("0123456789abcdef0123456789abcdef"));
+
   w.table("renew_intent");
-  w.key("Renew a sandbox's expiry when it is reached through the server proxy. This version\n"
-        "# has no server proxy: true has no effect (a warning says so).",
+  w.key("Renew a sandbox's expiry when it is reached through the server proxy (sandboxes\n"
+        "# created with extensions[\"access.renew.extend.seconds\"]: to max(now + that, expiry)).",
         "enabled", toml_bool(d.renew_intent.enabled));
   w.key("At most one renewal per sandbox in this many seconds (>= 1).", "min_interval_seconds",
         std::to_string(d.renew_intent.min_interval_seconds));

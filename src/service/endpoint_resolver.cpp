@@ -110,4 +110,58 @@ std::string resolve_endpoint_host(const std::optional<std::string>& eip,
   return primary_host_address().value_or("127.0.0.1");
 }
 
+std::string proxy_connect_host(const std::string& port_bind_ip) {
+  if (port_bind_ip.empty() || port_bind_ip == "0.0.0.0") return "127.0.0.1";
+  if (port_bind_ip == "::" || port_bind_ip == "[::]") return "::1";
+  return port_bind_ip;
+}
+
+Result<ProxyTarget> resolve_proxy_target(const Sandbox& sandbox, int port,
+                                         EndpointRuntime runtime,
+                                         const std::string& connect_host) {
+  if (port < 1 || port > 65535) {
+    return fail(ErrorCode::kInvalidArgument,
+                "port must be an integer in 1..65535, got " + std::to_string(port), "port");
+  }
+  if (sandbox.state != SandboxState::kRunning) {
+    return fail(ErrorCode::kFailedPrecondition,
+                "sandbox " + sandbox.id + " is " + std::string(to_string(sandbox.state)) +
+                    "; the server proxy reaches Running sandboxes only",
+                "state");
+  }
+  ProxyTarget t;
+  if (runtime == EndpointRuntime::kKubernetes) {
+    if (sandbox.address.empty()) {
+      return fail(ErrorCode::kFailedPrecondition,
+                  "sandbox " + sandbox.id + " has no pod IP; the server proxy cannot reach it",
+                  "address");
+    }
+    t.host = sandbox.address;
+    t.port = port;
+    return t;
+  }
+  t.host = connect_host;
+  if (sandbox.spec.network_mode == "host") {
+    t.port = port;
+    return t;
+  }
+  const auto& ports = sandbox.spec.ports;
+  if (port == kHttpPort || port == kEgressPolicyPort) {
+    if (auto it = ports.find(port); it != ports.end()) {
+      t.port = it->second;
+      return t;
+    }
+  }
+  auto execd = ports.find(kExecdPort);
+  if (execd == ports.end()) {
+    return fail(ErrorCode::kFailedPrecondition,
+                "sandbox " + sandbox.id + " (network mode " + sandbox.spec.network_mode +
+                    ") has no published execd port; the server proxy cannot reach it",
+                "state");
+  }
+  t.port = execd->second;
+  if (port != kExecdPort) t.path_prefix = "/proxy/" + std::to_string(port);
+  return t;
+}
+
 }  // namespace sbx

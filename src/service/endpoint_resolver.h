@@ -78,4 +78,28 @@ std::string resolve_endpoint_host(const std::optional<std::string>& eip,
 // The first IPv4 address of an up, non-loopback interface, if any.
 std::optional<std::string> primary_host_address();
 
+// Where the server proxy connects for (sandbox, port): never a container's bridge address.
+//   Docker host networking   {loopback}:{port}
+//   Docker bridge            {loopback}:{hostPort(port)} for the published ports (8080, and
+//                            18080 with a network policy), else
+//                            {loopback}:{hostPort(44772)} with path prefix "/proxy/{port}"
+//                            (execd's own proxy, as the direct endpoints do)
+//   Kubernetes               {pod IP}:{port}, whatever the ingress mode (the proxy runs
+//                            beside the pods)
+// {loopback} is `connect_host`: docker.port_bind_ip, or 127.0.0.1 (::1) when that is the
+// IPv4 (IPv6) wildcard. Only a Running sandbox is a target: any other state is
+// kFailedPrecondition with field "state" (a Paused sandbox's processes cannot answer); a
+// Kubernetes sandbox without a pod IP is kFailedPrecondition with field "address".
+struct ProxyTarget {
+  std::string host;         // an IP address (IPv6 without brackets)
+  int port = 0;
+  std::string path_prefix;  // "" or "/proxy/{port}": put before the client's path
+  bool operator==(const ProxyTarget&) const = default;
+};
+[[nodiscard]] Result<ProxyTarget> resolve_proxy_target(const Sandbox& sandbox, int port,
+                                                       EndpointRuntime runtime,
+                                                       const std::string& connect_host);
+// The host the proxy connects to for a Docker sandbox's published ports (see above).
+std::string proxy_connect_host(const std::string& port_bind_ip);
+
 }  // namespace sbx

@@ -1,8 +1,11 @@
 #include "src/service/sandbox_service.h"
 
 #include <algorithm>
+#include <charconv>
 #include <exception>
 #include <utility>
+
+#include <nlohmann/json.hpp>
 
 #include "events/decider.h"
 #include "src/common/egress_token.h"
@@ -228,6 +231,62 @@ Result<Endpoint> SandboxService::endpoint(std::string_view sandbox_id, int port)
     if (!token.empty()) out->headers[std::string(kEgressAuthHeader)] = token;
   }
   return out;
+}
+
+// --- server proxy ---------------------------------------------------------------------------
+
+Result<ProxyTarget> SandboxService::proxy_target(std::string_view sandbox_id, int port) const {
+  auto sb = store_.get_sandbox(sandbox_id);
+  if (!sb || is_final(sb->state)) {
+    return fail(ErrorCode::kNotFound, "sandbox " + std::string(sandbox_id) + " not found");
+  }
+  return resolve_proxy_target(*sb, port, options_.endpoint_rules.runtime,
+                              proxy_connect_host(options_.port_bind_ip));
+}
+
+namespace {
+// extensions["access.renew.extend.seconds"] as the API validated it (300..86400), or 0.
+std::int64_t access_renew_seconds(const std::string& extensions_json) {
+  if (extensions_json.find("access.renew.extend.seconds") == std::string::npos) return 0;
+  auto j = nlohmann::json::parse(extensions_json, nullptr, false);
+  if (!j.is_object()) return 0;
+  auto it = j.find("access.renew.extend.seconds");
+  if (it == j.end() || !it->is_string()) return 0;
+  const std::string& v = it->get_ref<const std::string&>();
+  std::int64_t n = 0;
+  auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+  if (ec != std::errc() || end != v.data() + v.size() || n <= 0) return 0;
+  return n;
+}
+}  // namespace
+
+void SandboxService::note_proxy_access(std::string_view sandbox_id) {
+  if (!options_.renew_on_access) return;
+  auto sb = store_.get_sandbox(sandbox_id);
+  if (!sb || sb->state != SandboxState::kRunning || !sb->expires_at) return;
+  const Micros now = clock_.now();
+  {
+    std::lock_guard lock(renew_mu_);
+    auto [it, inserted] = last_access_renew_.try_emplace(std::string(sandbox_id), now);
+    if (!inserted) {
+      if (now - it->second < options_.renew_min_interval) return;
+      it->second = now;
+    }
+  }
+  const std::int64_t extend = access_renew_seconds(sb->spec.extensions_json);
+  if (extend <= 0) return;
+  const Micros candidate = now + extend * kMicrosPerSecond;
+  if (candidate <= *sb->expires_at) return;
+  access_renewals_.fetch_add(1);
+  RequestContext ctx{"", "proxy:renew-intent"};
+  const std::string id(sandbox_id);
+  execute_async(id, Command(RenewExpiration{candidate}), std::move(ctx),
+                [id](Result<CommandResult> r) {
+                  if (!r) {
+                    logger("service")->warn("renew on proxied access of {} failed: {}", id,
+                                            r.error().message);
+                  }
+                });
 }
 
 // --- create -------------------------------------------------------------------------------
@@ -673,6 +732,10 @@ void SandboxService::network_policy_async(std::string sandbox_id, std::string me
 
 void SandboxService::release_resources(const std::string& sandbox_id) {
   ports_.release(sandbox_id);
+  {
+    std::lock_guard lock(renew_mu_);
+    last_access_renew_.erase(sandbox_id);
+  }
   std::lock_guard lock(host_mu_);
   host_holders_.erase(sandbox_id);
 }

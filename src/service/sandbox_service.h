@@ -67,6 +67,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <unordered_map>
 #include <string_view>
 #include <utility>
 #include <vector>
@@ -191,6 +192,20 @@ class SandboxService {
   void network_policy_async(std::string sandbox_id, std::string method, std::string body,
                             RequestContext ctx, std::function<void(Result<EgressReply>)> done);
 
+  // --- server proxy (issue 13) -----------------------------------------------------------
+  // Where the proxy connects for port `port` of a Running sandbox (endpoint_resolver.h
+  // resolve_proxy_target; Docker's published ports on docker.port_bind_ip, never a bridge
+  // address). kNotFound when absent or final. Memory only; any thread.
+  [[nodiscard]] Result<ProxyTarget> proxy_target(std::string_view sandbox_id, int port) const;
+  // A request reached the sandbox through the proxy. With options().renew_on_access and a
+  // sandbox created with extensions["access.renew.extend.seconds"] = N, its expiry becomes
+  // max(now + N, current) (an ExpirationRenewed event, actor "proxy:renew-intent", run on
+  // the mutation threads), at most once per renew_min_interval per sandbox; a renewal that
+  // would not move the expiry appends nothing. Never blocks the caller (a map lookup).
+  void note_proxy_access(std::string_view sandbox_id);
+  // Renewals note_proxy_access started (for tests and metrics).
+  std::uint64_t access_renewals() const { return access_renewals_.load(); }
+
   // --- waiting --------------------------------------------------------------------------
   // See transition_waiter.h: completes when `predicate` holds for the projection, when
   // the sandbox disappears, at the timeout, or at shutdown. No thread is held meanwhile.
@@ -243,6 +258,10 @@ class SandboxService {
 
   mutable std::mutex egress_mu_;
   std::shared_ptr<EgressPolicyClient> egress_client_;  // guarded by egress_mu_
+
+  std::mutex renew_mu_;
+  std::unordered_map<std::string, Micros> last_access_renew_;  // guarded by renew_mu_
+  std::atomic<std::uint64_t> access_renewals_{0};
 
   int listener_id_ = -1;
   TransitionWaiter waiter_;

@@ -58,6 +58,13 @@ struct ServiceOptions {
   // empty = host volumes refused (VOLUME::HOST_PATH_NOT_ALLOWED).
   std::vector<std::string> allowed_host_paths;
 
+  // --- server proxy (issue 13) ---
+  // renew_intent.enabled (and proxy.enabled): a request proxied to a sandbox created with
+  // extensions["access.renew.extend.seconds"] renews its expiry, at most once per
+  // renew_min_interval per sandbox (SandboxService::note_proxy_access).
+  bool renew_on_access = false;
+  Micros renew_min_interval = 60 * kMicrosPerSecond;
+
   // Idempotency-Key lifetime.
   Micros idempotency_ttl = 24LL * 3600 * kMicrosPerSecond;
   // Optimistic-concurrency retries of one command before it fails with kConflict.

@@ -14,6 +14,7 @@
 
 #include "events/time.h"
 #include "src/common/egress_token.h"
+#include "src/common/route_signing.h"
 #include "src/common/uuid.h"
 #include "tests/api/api_fixture.h"
 
@@ -936,14 +937,76 @@ TEST_P(ApiTest, EndpointServerProxyAndSignedRouteParametersAnswerAsTheReference)
   expect_error(c.get(p("/sandboxes/" + new_uuid() + "/endpoints/8080?use_server_proxy=true&"
                        "expires=1")),
                400, "SANDBOX::INVALID_PARAMETER");
-  expect_error(c.get(base + "?expires=4102444800"), 400, "SANDBOX::API_NOT_SUPPORTED");
-  expect_error(c.get(base + "?use_server_proxy=TRUE"), 501, "SANDBOX::SERVER_PROXY_NOT_SUPPORTED");
+  // No proxy.signing_secret in this harness: signed routes are refused, naming the key.
+  auto unsigned_ = c.get(base + "?expires=4102444800");
+  expect_error(unsigned_, 400, "SANDBOX::INVALID_PARAMETER");
+  EXPECT_NE(unsigned_.body.find("proxy.signing_secret"), std::string::npos) << unsigned_.body;
   expect_error(c.get(base + "?use_server_proxy=maybe"), 422, "SANDBOX::INVALID_PARAMETER");
   expect_error(c.get(base + "?expires=-5"), 422, "SANDBOX::INVALID_PARAMETER");
   expect_error(c.get(base + "?expires=soon"), 422, "SANDBOX::INVALID_PARAMETER");
   for (const char* off : {"false", "0", "no", "OFF"}) {
     EXPECT_EQ(c.get(base + "?use_server_proxy=" + off).status, 200) << off;
   }
+}
+
+TEST_P(ApiTest, ServerProxiedEndpointIsTheProxyRouteOfTheHostTheClientUsed) {
+  ApiHarness h;
+  HttpClient c(h.port());
+  const std::string id = create(h);
+  auto r = c.get(p("/sandboxes/" + id + "/endpoints/44772?use_server_proxy=TRUE"));
+  ASSERT_EQ(r.status, 200) << r.body;
+  // The Host the client sent (127.0.0.1:PORT) and the prefix it asked under.
+  const std::string prefix = GetParam().empty() ? "" : "/v1";
+  EXPECT_EQ(body_json(r)["endpoint"], "127.0.0.1:" + std::to_string(h.port()) + prefix +
+                                          "/sandboxes/" + id + "/proxy/44772");
+  expect_error(c.get(p("/sandboxes/" + new_uuid() + "/endpoints/8080?use_server_proxy=true")), 404,
+               "DOCKER::SANDBOX_NOT_FOUND");
+
+  auto o = default_harness_options();
+  o.api.public_base = "https://sandboxes.example.test:8443/";
+  ApiHarness eip(o);
+  HttpClient c2(eip.port());
+  const std::string id2 = create(eip);
+  auto r2 = c2.get(p("/sandboxes/" + id2 + "/endpoints/8080?use_server_proxy=true"));
+  ASSERT_EQ(r2.status, 200) << r2.body;
+  EXPECT_EQ(body_json(r2)["endpoint"],
+            "sandboxes.example.test:8443/sandboxes/" + id2 + "/proxy/8080");
+
+  auto off = default_harness_options();
+  off.api.proxy_enabled = false;
+  ApiHarness disabled(off);
+  HttpClient c3(disabled.port());
+  const std::string id3 = create(disabled);
+  expect_error(c3.get(p("/sandboxes/" + id3 + "/endpoints/8080?use_server_proxy=true")), 501,
+               "SANDBOX::SERVER_PROXY_NOT_SUPPORTED");
+  expect_error(c3.get(p("/sandboxes/" + id3 + "/endpoints/8080?expires=4102444800")), 501,
+               "SANDBOX::SERVER_PROXY_NOT_SUPPORTED");
+}
+
+TEST_P(ApiTest, SignedEndpointIsAVerifiableRouteUntilItsExpiry) {
+  auto o = default_harness_options();
+  o.api.route_signing_secret = "0123456789abcdef-secret";
+  ApiHarness h(o);
+  HttpClient c(h.port());
+  const std::string id = create(h);
+  const std::uint64_t expires = 4102444800;  // 2100-01-01
+  auto r = c.get(p("/sandboxes/" + id + "/endpoints/8080?expires=" + std::to_string(expires)));
+  ASSERT_EQ(r.status, 200) << r.body;
+  const std::string endpoint = body_json(r)["endpoint"];
+  const std::string prefix = GetParam().empty() ? "" : "/v1";
+  const std::string head = "127.0.0.1:" + std::to_string(h.port()) + prefix + "/proxy/";
+  ASSERT_EQ(endpoint.substr(0, head.size()), head) << endpoint;
+  auto v = verify_route("0123456789abcdef-secret", endpoint.substr(head.size()), expires - 1);
+  ASSERT_TRUE(v) << v.error().message;
+  EXPECT_EQ(v->sandbox_id, id);
+  EXPECT_EQ(v->port, 8080);
+  EXPECT_EQ(v->expires, expires);
+  // Past or present expiries are refused with the reference's message.
+  auto past = c.get(p("/sandboxes/" + id + "/endpoints/8080?expires=1000"));
+  expect_error(past, 400, "SANDBOX::INVALID_PARAMETER");
+  EXPECT_NE(past.body.find("must be greater than the current time"), std::string::npos);
+  expect_error(c.get(p("/sandboxes/" + new_uuid() + "/endpoints/8080?expires=4102444800")), 404,
+               "DOCKER::SANDBOX_NOT_FOUND");
 }
 
 // --- routing, auth, request ids ---------------------------------------------------------------

@@ -823,3 +823,51 @@ TEST_F(ConfigTest, ParseConfigUsesTheGivenSourceName) {
 
 }  // namespace
 }  // namespace sbx
+
+namespace sbx {
+namespace {
+
+class ProxyConfigTest : public ConfigTest {};
+
+TEST_F(ProxyConfigTest, ProxyKeysAreReadWithTheirBounds) {
+  auto d = load_text("");
+  ASSERT_TRUE(d) << d.error().message;
+  EXPECT_TRUE(d->config.proxy.enabled);
+  EXPECT_FALSE(d->config.proxy.signing_secret);
+  auto r = load_text(
+      "[proxy]\nenabled = false\nthreads = 3\nmax_connections = 10\nconnect_timeout_seconds = 2\n"
+      "idle_timeout_seconds = 30\nbuffer_bytes = 8192\nmax_idle_upstream = 0\n"
+      "forward_credentials = true\nsigning_secret = \"0123456789abcdef\"\n");
+  ASSERT_TRUE(r) << r.error().message;
+  const ProxyConfig& p = r->config.proxy;
+  EXPECT_FALSE(p.enabled);
+  EXPECT_EQ(p.threads, 3);
+  EXPECT_EQ(p.max_connections, 10);
+  EXPECT_EQ(p.connect_timeout_seconds, 2);
+  EXPECT_EQ(p.idle_timeout_seconds, 30);
+  EXPECT_EQ(p.buffer_bytes, 8192);
+  EXPECT_EQ(p.max_idle_upstream, 0);
+  EXPECT_TRUE(p.forward_credentials);
+  EXPECT_EQ(p.signing_secret, "0123456789abcdef");
+  for (const char* bad : {"threads = 0", "max_connections = 0", "buffer_bytes = 100",
+                          "connect_timeout_seconds = 301", "idle_timeout_seconds = 0",
+                          "max_idle_upstream = -1", "signing_secret = \"short\""}) {
+    auto e = load_text(std::string("[proxy]\n") + bad + "\n");
+    ASSERT_FALSE(e) << bad;
+    EXPECT_EQ(e.error().field.rfind("proxy.", 0), 0u) << bad << ": " << e.error().field;
+  }
+}
+
+TEST_F(ProxyConfigTest, SigningSecretComesFromTheEnvironmentToo) {
+  auto r = load_text("[proxy]\nsigning_secret = \"file-secret-0123456\"\n",
+                     {{"SANDBOXD_PROXY_SIGNING_SECRET", "env-secret-0123456789"}});
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->config.proxy.signing_secret, "env-secret-0123456789");
+  auto bad = load_text("", {{"SANDBOXD_PROXY_SIGNING_SECRET", "short"}});
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().field, "proxy.signing_secret");
+  EXPECT_NE(bad.error().message.find("SANDBOXD_PROXY_SIGNING_SECRET"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace sbx

@@ -1,6 +1,6 @@
 // The reference server's configuration keys that sandboxd reads under their own names
-// ([log], docker.publish_host, docker.port_range_min/max, [renew_intent]) or recognises
-// and sets aside with a warning that says why ([store] of type sqlite/postgresql, [proxy],
+// ([log], docker.publish_host, docker.port_range_min/max, [renew_intent], [proxy]) or recognises
+// and sets aside with a warning that says why ([store] of type sqlite/postgresql, proxy.resolve_internal,
 // storage keys for PVC creation and ossfs).
 #include <gtest/gtest.h>
 
@@ -93,7 +93,7 @@ TEST(ReferenceKeys, PortRangeMinMaxErrors) {
   EXPECT_EQ(string_value.error().field, "docker.port_range_min");
 }
 
-TEST(ReferenceKeys, RenewIntentIsReadAndItsAbsentProxyIsSaid) {
+TEST(ReferenceKeys, RenewIntentIsReadAndWarnsOnlyWithoutTheProxy) {
   auto off = parse("[renew_intent]\nenabled = false\nmin_interval_seconds = 120\n");
   ASSERT_TRUE(off) << off.error().message;
   EXPECT_FALSE(off->config.renew_intent.enabled);
@@ -102,7 +102,10 @@ TEST(ReferenceKeys, RenewIntentIsReadAndItsAbsentProxyIsSaid) {
   auto on = parse("[renew_intent]\nenabled = true\n");
   ASSERT_TRUE(on) << on.error().message;
   EXPECT_TRUE(on->config.renew_intent.enabled);
-  EXPECT_NE(warning_for(*on, "renew_intent.enabled").find("no effect"), std::string::npos);
+  EXPECT_TRUE(on->warnings.empty());
+  auto no_proxy = parse("[proxy]\nenabled = false\n[renew_intent]\nenabled = true\n");
+  ASSERT_TRUE(no_proxy) << no_proxy.error().message;
+  EXPECT_NE(warning_for(*no_proxy, "renew_intent.enabled").find("no effect"), std::string::npos);
   auto zero = parse("[renew_intent]\nmin_interval_seconds = 0\n");
   ASSERT_FALSE(zero);
   EXPECT_EQ(zero.error().field, "renew_intent.min_interval_seconds");
@@ -141,7 +144,8 @@ TEST(ReferenceKeys, KeysOfFeaturesThisVersionLacksWarnWithTheReason) {
       "[storage]\nallowed_host_paths = []\nvolume_default_size = \"1Gi\"\n"
       "ossfs_mount_root = \"/mnt/ossfs\"\n");
   ASSERT_TRUE(r) << r.error().message;
-  EXPECT_NE(warning_for(*r, "proxy.resolve_internal").find("no server proxy"), std::string::npos);
+  EXPECT_NE(warning_for(*r, "proxy.resolve_internal").find("published host port"),
+            std::string::npos);
   EXPECT_NE(warning_for(*r, "storage.volume_default_size").find("PersistentVolumeClaims"),
             std::string::npos);
   EXPECT_NE(warning_for(*r, "storage.ossfs_mount_root").find("ossfs"), std::string::npos);

@@ -5,6 +5,11 @@
 # by state and by metadata, resume (SandboxSync.resume also waits for /ping), kill.
 #
 #   python sdk_lifecycle.py --domain 127.0.0.1:PORT --image sandboxd-test/busybox:1
+#                           [--use-server-proxy]
+#
+# With --use-server-proxy the SDK is configured with use_server_proxy=True: every endpoint it
+# resolves is sandboxd's proxy route (127.0.0.1:PORT/sandboxes/{id}/proxy/{port}) and its
+# readiness pings (create, resume) and is_healthy reach execd through the server proxy.
 #
 # Run by tests/e2e/sdk_test.cpp from a venv that has opensandbox installed. Prints one line
 # per check and a last line `N passed, M failed`; exits 1 when any check failed (and 2 on
@@ -53,13 +58,15 @@ def main():
     parser.add_argument("--domain", required=True, help="host:port of sandboxd (127.0.0.1:PORT)")
     parser.add_argument("--image", required=True)
     parser.add_argument("--api-key", default=None)
+    parser.add_argument("--use-server-proxy", action="store_true")
     args = parser.parse_args()
 
     logging.basicConfig(level=logging.WARNING, stream=sys.stdout,
                         format="sdk-log %(levelname)s %(name)s: %(message)s")
 
     config = ConnectionConfigSync(domain=args.domain, protocol="http", api_key=args.api_key,
-                                  request_timeout=timedelta(seconds=60))
+                                  request_timeout=timedelta(seconds=60),
+                                  use_server_proxy=args.use_server_proxy)
     manager = SandboxManagerSync.create(connection_config=config)
     if args.api_key:
         # The server checks the key: a client without it is refused with 401.
@@ -111,12 +118,20 @@ def main():
 
         # --- endpoints -----------------------------------------------------------------------
         ep = step("get_endpoint 44772", lambda: sandbox.get_endpoint(EXECD_PORT))
-        if ep is not FAILED:
+        if ep is not FAILED and args.use_server_proxy:
+            want = f"{args.domain}/sandboxes/{sandbox.id}/proxy/{EXECD_PORT}"
+            check("endpoint 44772 is the server proxy route", ep.endpoint == want,
+                  f"{ep.endpoint} (want {want})")
+        elif ep is not FAILED:
             check("endpoint 44772 is 127.0.0.1:<port>/proxy/44772",
                   re.fullmatch(r"127\.0\.0\.1:\d+/proxy/44772", ep.endpoint) is not None,
                   ep.endpoint)
         ep = step("get_endpoint 8080", lambda: sandbox.get_endpoint(APP_PORT))
-        if ep is not FAILED:
+        if ep is not FAILED and args.use_server_proxy:
+            want = f"{args.domain}/sandboxes/{sandbox.id}/proxy/{APP_PORT}"
+            check("endpoint 8080 is the server proxy route", ep.endpoint == want,
+                  f"{ep.endpoint} (want {want})")
+        elif ep is not FAILED:
             check("endpoint 8080 is 127.0.0.1:<port>",
                   re.fullmatch(r"127\.0\.0\.1:\d+", ep.endpoint) is not None, ep.endpoint)
         check("is_healthy (execd /ping)", sandbox.is_healthy())

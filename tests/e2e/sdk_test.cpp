@@ -51,6 +51,39 @@ TEST_F(PythonSdk, LifecycleScenario) {
   if (!HasFailure()) std::cerr << last_lines(py.output(), 1);
 }
 
+// The same scenario with the SDK configured for use_server_proxy=True: every endpoint is
+// sandboxd's proxy route, and the SDK's readiness pings (create, resume) and is_healthy reach
+// the sandbox's execd through the server proxy, with the API key on (the proxy requires it
+// and strips it).
+TEST_F(PythonSdk, LifecycleThroughTheServerProxy) {
+  ASSERT_EQ(ensure_sdk_venv(), "");
+  auto opts = default_options("bridge");
+  opts.api_key = "e2e-sdk-proxy-key-" + std::to_string(::getpid());
+  ASSERT_NO_FATAL_FAILURE(start_sandboxd(opts));
+  ChildProcess py(
+      {(venv_dir() / "bin" / "python").string(), source_dir() + "/tests/e2e/sdk_lifecycle.py",
+       "--domain", sandboxd_->address(), "--image", kTestBusyboxImage, "--api-key", opts.api_key,
+       "--use-server-proxy"},
+      {{"PYTHONUNBUFFERED", "1"}, {"OPEN_SANDBOX_API_KEY", ""}, {"OPEN_SANDBOX_DOMAIN", ""}});
+  auto st = py.wait(milliseconds(240'000));
+  if (!st) py.signal(SIGKILL);
+  py.drain(milliseconds(1'000));
+  ASSERT_TRUE(st.has_value()) << "the SDK scenario did not finish in 240 s; output:\n"
+                              << py.output();
+  EXPECT_TRUE(WIFEXITED(*st) && WEXITSTATUS(*st) == 0)
+      << "the SDK scenario failed (wait status " << *st << "); output:\n"
+      << py.output();
+  EXPECT_NE(py.output().find("endpoint 44772 is the server proxy route"), std::string::npos)
+      << py.output();
+  EXPECT_NE(py.output().find(" passed, 0 failed"), std::string::npos) << py.output();
+  // The pings went through the proxy: its request counter moved.
+  auto metrics = api().request("GET", "/metrics", "", {{"OPEN-SANDBOX-API-KEY", opts.api_key}});
+  EXPECT_NE(metrics.body.find("sandboxd_proxy_requests_total{status_class=\"2xx\"}"),
+            std::string::npos)
+      << metrics.body.substr(0, 2000);
+  if (!HasFailure()) std::cerr << last_lines(py.output(), 1);
+}
+
 // The SDK creating a sandbox with host volumes (tests/e2e/sdk_volumes.py): written from
 // inside through the read-write one, refused through the read-only one, and a path outside
 // storage.allowed_host_paths refused with 400 VOLUME::HOST_PATH_NOT_ALLOWED.

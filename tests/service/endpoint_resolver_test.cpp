@@ -120,5 +120,61 @@ TEST(ResolveEndpoint, PortOutsideTheRangeIsInvalidOnEveryRuntime) {
   }
 }
 
+TEST(ProxyTarget, DockerConnectsToThePublishedPortOnLoopbackNeverABridgeAddress) {
+  EXPECT_EQ(proxy_connect_host("0.0.0.0"), "127.0.0.1");
+  EXPECT_EQ(proxy_connect_host(""), "127.0.0.1");
+  EXPECT_EQ(proxy_connect_host("::"), "::1");
+  EXPECT_EQ(proxy_connect_host("10.1.2.3"), "10.1.2.3");
+
+  Sandbox sb = sandbox(SandboxState::kRunning, "172.17.0.5");
+  sb.spec.network_mode = "bridge";
+  sb.spec.ports = {{44772, 40001}, {8080, 40002}, {18080, 40003}};
+  auto http = resolve_proxy_target(sb, 8080, EndpointRuntime::kDocker, "127.0.0.1");
+  ASSERT_TRUE(http) << http.error().message;
+  EXPECT_EQ(*http, (ProxyTarget{"127.0.0.1", 40002, ""}));
+  auto execd = resolve_proxy_target(sb, 44772, EndpointRuntime::kDocker, "127.0.0.1");
+  ASSERT_TRUE(execd);
+  EXPECT_EQ(*execd, (ProxyTarget{"127.0.0.1", 40001, ""}));
+  auto policy = resolve_proxy_target(sb, 18080, EndpointRuntime::kDocker, "127.0.0.1");
+  ASSERT_TRUE(policy);
+  EXPECT_EQ(*policy, (ProxyTarget{"127.0.0.1", 40003, ""}));
+  // Any other port goes through execd's own proxy, as the direct endpoint does.
+  auto other = resolve_proxy_target(sb, 3000, EndpointRuntime::kDocker, "127.0.0.1");
+  ASSERT_TRUE(other);
+  EXPECT_EQ(*other, (ProxyTarget{"127.0.0.1", 40001, "/proxy/3000"}));
+
+  Sandbox host = sandbox(SandboxState::kRunning);
+  host.spec.network_mode = "host";
+  auto h = resolve_proxy_target(host, 3000, EndpointRuntime::kDocker, "127.0.0.1");
+  ASSERT_TRUE(h);
+  EXPECT_EQ(*h, (ProxyTarget{"127.0.0.1", 3000, ""}));
+}
+
+TEST(ProxyTarget, OnlyRunningSandboxesAreTargets) {
+  for (SandboxState st : {SandboxState::kPending, SandboxState::kPaused, SandboxState::kPausing,
+                          SandboxState::kStopping, SandboxState::kFailed}) {
+    Sandbox sb = sandbox(st, "10.244.0.4");
+    sb.spec.network_mode = "host";
+    auto r = resolve_proxy_target(sb, 8080, EndpointRuntime::kDocker, "127.0.0.1");
+    ASSERT_FALSE(r) << to_string(st);
+    EXPECT_EQ(r.error().code, ErrorCode::kFailedPrecondition);
+    EXPECT_EQ(r.error().field, "state");
+  }
+  Sandbox sb = sandbox(SandboxState::kRunning);
+  EXPECT_EQ(resolve_proxy_target(sb, 0, EndpointRuntime::kDocker, "127.0.0.1").error().code,
+            ErrorCode::kInvalidArgument);
+}
+
+TEST(ProxyTarget, KubernetesConnectsToThePodIp) {
+  auto r = resolve_proxy_target(sandbox(SandboxState::kRunning, "10.244.0.4"), 8080,
+                                EndpointRuntime::kKubernetes, "127.0.0.1");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(*r, (ProxyTarget{"10.244.0.4", 8080, ""}));
+  auto none = resolve_proxy_target(sandbox(SandboxState::kRunning), 8080,
+                                   EndpointRuntime::kKubernetes, "127.0.0.1");
+  ASSERT_FALSE(none);
+  EXPECT_EQ(none.error().field, "address");
+}
+
 }  // namespace
 }  // namespace sbx

@@ -297,6 +297,90 @@ TEST_F(SandboxServiceTest, NetworkPolicyNeedsBridgeModeAndAnEgressImage) {
   }
 }
 
+// The server proxy's hooks: where a proxied request connects, and renew-intent.
+TEST_F(SandboxServiceTest, ProxyTargetIsThePublishedPortOfARunningSandbox) {
+  auto svc = make(bridge_options());
+  auto c = svc->create(image_request(), kUser);
+  ASSERT_TRUE(c.has_value()) << c.error().message;
+  const std::string id = c->sandbox.id;
+  auto pending = svc->proxy_target(id, 8080);
+  ASSERT_FALSE(pending);
+  EXPECT_EQ(pending.error().field, "state");
+  ASSERT_TRUE(svc->execute(id, RecordStarted{"c1"}, kWorker).has_value());
+  auto t = svc->proxy_target(id, 8080);
+  ASSERT_TRUE(t) << t.error().message;
+  EXPECT_EQ(t->host, "127.0.0.1");
+  EXPECT_EQ(t->port, c->sandbox.spec.ports.at(8080));
+  EXPECT_EQ(svc->proxy_target("0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b", 8080).error().code,
+            ErrorCode::kNotFound);
+  ASSERT_TRUE(svc->execute(id, DeleteSandbox{}, kUser).has_value());
+  ASSERT_TRUE(svc->execute(id, RecordTerminated{}, kWorker).has_value());
+  EXPECT_EQ(svc->proxy_target(id, 8080).error().code, ErrorCode::kNotFound);
+}
+
+TEST_F(SandboxServiceTest, ProxiedAccessRenewsAtMostOncePerIntervalWithTheExtension) {
+  ServiceOptions o = bridge_options();
+  o.renew_on_access = true;
+  o.renew_min_interval = 60 * kMicrosPerSecond;
+  auto svc = make(o);
+  CreateRequest r = image_request();
+  r.timeout_seconds = 600;
+  r.spec.extensions_json = R"({"access.renew.extend.seconds":"1800"})";
+  auto c = svc->create(r, kUser);
+  ASSERT_TRUE(c.has_value()) << c.error().message;
+  const std::string id = c->sandbox.id;
+  ASSERT_TRUE(svc->execute(id, RecordStarted{"c1"}, kWorker).has_value());
+  auto plain = svc->create(image_request(), kUser);  // no extension: never renewed on access
+  ASSERT_TRUE(plain.has_value());
+  ASSERT_TRUE(svc->execute(plain->sandbox.id, RecordStarted{"c2"}, kWorker).has_value());
+
+  auto expiry_of = [&](const std::string& sid) { return *svc->get(sid)->expires_at; };
+  auto wait_for_expiry = [&](const std::string& sid, Micros want) {
+    for (int i = 0; i < 500 && expiry_of(sid) != want; ++i) std::this_thread::sleep_for(10ms);
+    return expiry_of(sid);
+  };
+  const Micros first = clock_.now() + 1800 * kMicrosPerSecond;
+  svc->note_proxy_access(id);
+  EXPECT_EQ(wait_for_expiry(id, first), first);
+  auto events = store_->read_stream(stream_of(id));
+  ASSERT_TRUE(events.has_value());
+  ASSERT_TRUE(std::holds_alternative<ExpirationRenewed>(events->back().data));
+  EXPECT_EQ(events->back().actor, "proxy:renew-intent");
+
+  // Within the interval: nothing, however many requests.
+  clock_.advance(30 * kMicrosPerSecond);
+  for (int i = 0; i < 20; ++i) svc->note_proxy_access(id);
+  std::this_thread::sleep_for(50ms);
+  EXPECT_EQ(expiry_of(id), first);
+  EXPECT_EQ(svc->access_renewals(), 1u);
+  // After it: once more, to now + 1800.
+  clock_.advance(31 * kMicrosPerSecond);
+  const Micros second = clock_.now() + 1800 * kMicrosPerSecond;
+  svc->note_proxy_access(id);
+  EXPECT_EQ(wait_for_expiry(id, second), second);
+  EXPECT_EQ(svc->access_renewals(), 2u);
+
+  const Micros plain_expiry = expiry_of(plain->sandbox.id);
+  svc->note_proxy_access(plain->sandbox.id);
+  std::this_thread::sleep_for(50ms);
+  EXPECT_EQ(expiry_of(plain->sandbox.id), plain_expiry);
+  EXPECT_EQ(svc->access_renewals(), 2u);
+}
+
+TEST_F(SandboxServiceTest, ProxiedAccessNeverRenewsWhenRenewIntentIsOff) {
+  auto svc = make(bridge_options());
+  CreateRequest r = image_request();
+  r.spec.extensions_json = R"({"access.renew.extend.seconds":"7200"})";
+  auto c = svc->create(r, kUser);
+  ASSERT_TRUE(c.has_value());
+  ASSERT_TRUE(svc->execute(c->sandbox.id, RecordStarted{"c1"}, kWorker).has_value());
+  const Micros before = *svc->get(c->sandbox.id)->expires_at;
+  svc->note_proxy_access(c->sandbox.id);
+  std::this_thread::sleep_for(50ms);
+  EXPECT_EQ(*svc->get(c->sandbox.id)->expires_at, before);
+  EXPECT_EQ(svc->access_renewals(), 0u);
+}
+
 TEST_F(SandboxServiceTest, SecureAccessIsRefusedOnDocker) {
   auto svc = make(bridge_options());
   auto r = image_request();

@@ -605,6 +605,10 @@ class DockerApi {
   }
 
   bool answers() const { return http_.get("/_ping").status == 200; }
+  // True when the engine has the image (by name or id).
+  bool has_image(const std::string& name) const {
+    return http_.get("/images/" + name + "/json").status == 200;
+  }
 
  private:
   Http http_;

@@ -270,7 +270,10 @@ std::expected<std::string, ApiError> check_scope(
     if (scope == s) return scope;
   }
   std::string list;
-  for (auto s : supported) list += (list.empty() ? "" : ", ") + std::string(s);
+  for (auto s : supported) {
+    if (!list.empty()) list += ", ";
+    list += s;
+  }
   return std::unexpected(api_error(
       ApiErrorKind::kDiagnosticsScopeUnsupported,
       std::string("Unsupported ") + std::string(kind) + " diagnostics scope '" +
@@ -314,7 +317,10 @@ std::string sandbox_section(ApiServer::Impl& server, const std::string& id, cons
                           ? std::string("snapshot ") + one_line(sb->spec.snapshot_id)
                           : one_line(sb->spec.image_uri));
   std::string entry;
-  for (const auto& a : sb->spec.entrypoint) entry += (entry.empty() ? "" : " ") + one_line(a);
+  for (const auto& a : sb->spec.entrypoint) {
+    if (!entry.empty()) entry += ' ';
+    entry += one_line(a);
+  }
   field(out, "Entrypoint", entry.empty() ? "N/A" : entry);
   if (!sb->runtime_id.empty()) field(out, "Runtime ID", one_line(sb->runtime_id));
   if (sb->exit_code) field(out, "Exit Code", std::to_string(*sb->exit_code));
@@ -426,6 +432,7 @@ void diagnostics_logs(const Call& call) {
     }
     bool cut = false;
     std::string content = last_lines(valid_utf8((*r)->text), kStableLogLines, &cut);
+    if (content.empty()) content = "(no logs)\n";
     std::vector<std::string> warnings;
     if ((*r)->truncated) {
       warnings.push_back(std::string("The output exceeds ") + std::to_string(cap) +

@@ -366,7 +366,7 @@ TEST(DiagnosticsSummary, ShowsStateEndpointsRuntimeEventsAndLogs) {
   for (const std::string needle :
        {std::string("SANDBOX DIAGNOSTICS SUMMARY\nSandbox ID: ") + id, std::string("State:          Running"),
         std::string("Image:          busybox:latest"), std::string("Entrypoint:     sleep infinity"),
-        std::string("Endpoints:\n  44772 -> 127.0.0.1:"), std::string("RUNTIME\n"),
+        std::string("Endpoints:\n  8080 -> 127.0.0.1:"), std::string("44772 -> 127.0.0.1:"), std::string("RUNTIME\n"),
         std::string("Status:         running"), std::string("EVENTS (last 1)"),
         std::string("(1 earlier events not shown; 2 in all)"),
         std::string("LOGS (last 3 lines)")}) {

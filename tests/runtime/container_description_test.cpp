@@ -30,8 +30,8 @@ TEST(DescribeContainer, ShowsStateResourcesPortsLabelsAndEnvKeysOnly) {
   for (const char* needle :
        {"Container ID:   0123456789ab\n", "Name:           sandbox-1\n",
         "Image:          busybox:1\n", "Status:         exited\n", "OOMKilled:      True\n",
-        "Exit Code:      137\n", "CPU:        0.50 cores", "Memory:     512 MiB",
-        "PIDs Limit: 4096", "bridge: 172.17.0.2", "44772/tcp -> 127.0.0.1:40001",
+        "Exit Code:      137\n", "CPU:          0.50 cores", "Memory:       512 MiB",
+        "PIDs Limit:   4096", "bridge: 172.17.0.2", "44772/tcp -> 127.0.0.1:40001",
         "8080/tcp (not bound)", "sandboxd.io/id=1", "team=a", "API_TOKEN=***", "PLAIN=***",
         "NOVALUE=***"}) {
     EXPECT_NE(text.find(needle), std::string::npos) << needle << "\n" << text;

@@ -127,6 +127,11 @@ struct DiagnosticsHarness {
 
 const std::string kUnknown = "00000000-0000-4000-8000-000000000000";
 
+// "/v1/sandboxes/<id>/diagnostics/<rest>"
+std::string diag(const std::string& id, const std::string& rest) {
+  return std::string("/v1/sandboxes/") + id + "/diagnostics/" + rest;
+}
+
 TEST(DiagnosticsLogs, AnswerTheContainerOutputAsDeprecatedPlainTextAtBothPrefixes) {
   DiagnosticsHarness h;
   const std::string id = h.create();
@@ -150,10 +155,10 @@ TEST(DiagnosticsLogs, PassTailAndSinceToTheRuntime) {
   DiagnosticsHarness h;
   const std::string id = h.create();
   h.runtime->set(id, "", "");
-  auto r = h.client.get(std::string("/v1/sandboxes/") + id + "/diagnostics/logs?tail=7&since=10m&container=x");
+  auto r = h.client.get(diag(id, "logs?tail=7&since=10m&container=x"));
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(r.body, "(no logs)\n");
-  r = h.client.get(std::string("/v1/sandboxes/") + id + "/diagnostics/logs?tail=10000&since=2H");
+  r = h.client.get(diag(id, "logs?tail=10000&since=2H"));
   ASSERT_EQ(r.status, 200) << r.body;
   auto q = h.runtime->queries();
   ASSERT_EQ(q.size(), 2u);
@@ -168,7 +173,7 @@ TEST(DiagnosticsLogs, RefuseBadQueryValuesNamingThemWithoutAskingTheRuntime) {
   const std::string id = h.create();
   for (const std::string q : {"tail=0", "tail=10001", "tail=abc", "tail=-1", "since=10",
                               "since=10w", "since=m", "since=9999999999s"}) {
-    auto r = h.client.get(std::string("/v1/sandboxes/") + id + "/diagnostics/logs?" + q);
+    auto r = h.client.get(diag(id, "logs?") + q);
     EXPECT_EQ(r.status, 422) << q << " " << r.body;
     auto j = body_json(r);
     EXPECT_EQ(j["code"], "SANDBOX::INVALID_PARAMETER") << q;
@@ -179,25 +184,25 @@ TEST(DiagnosticsLogs, RefuseBadQueryValuesNamingThemWithoutAskingTheRuntime) {
 
 TEST(DiagnosticsLogs, UnknownSandboxAndAGoneContainerAre404) {
   DiagnosticsHarness h;
-  auto r = h.client.get(std::string("/v1/sandboxes/") + kUnknown + "/diagnostics/logs");
+  auto r = h.client.get(diag(kUnknown, "logs"));
   EXPECT_EQ(r.status, 404);
   EXPECT_EQ(body_json(r)["code"], "DOCKER::SANDBOX_NOT_FOUND");
   EXPECT_TRUE(h.runtime->queries().empty());
 
   const std::string id = h.create();  // the runtime knows no container for it
-  r = h.client.get(std::string("/v1/sandboxes/") + id + "/diagnostics/logs");
+  r = h.client.get(diag(id, "logs"));
   EXPECT_EQ(r.status, 404) << r.body;
   EXPECT_EQ(body_json(r)["code"], "DOCKER::SANDBOX_NOT_FOUND");
   EXPECT_NE(body_json(r)["message"].get<std::string>().find("has no container (state Running)"),
             std::string::npos);
-  r = h.client.get(std::string("/v1/sandboxes/") + id + "/diagnostics/inspect");
+  r = h.client.get(diag(id, "inspect"));
   EXPECT_EQ(r.status, 404) << r.body;
 
   // Deleted: not live any more.
   h.runtime->set(id, "x\n", "y");
   ASSERT_EQ(h.client.del(std::string("/v1/sandboxes/") + id).status, 204);
-  EXPECT_EQ(h.client.get(std::string("/v1/sandboxes/") + id + "/diagnostics/logs").status, 404);
-  EXPECT_EQ(h.client.get(std::string("/v1/sandboxes/") + id + "/diagnostics/inspect").status, 404);
+  EXPECT_EQ(h.client.get(diag(id, "logs")).status, 404);
+  EXPECT_EQ(h.client.get(diag(id, "inspect")).status, 404);
 }
 
 TEST(DiagnosticsLogs, ARuntimeFailureIs503WithACode) {
@@ -206,15 +211,15 @@ TEST(DiagnosticsLogs, ARuntimeFailureIs503WithACode) {
   h.runtime->set(id, "x\n", "y");
   h.runtime->fail_with(Error(ErrorCode::kUnavailable, "Docker engine unavailable: refused"));
   for (const char* route : {"logs", "inspect"}) {
-    auto r = h.client.get(std::string("/v1/sandboxes/") + id + "/diagnostics/" + route);
+    auto r = h.client.get(diag(id, "") + route);
     EXPECT_EQ(r.status, 503) << route << " " << r.body;
     EXPECT_EQ(body_json(r)["code"], "DOCKER::SANDBOX_QUERY_FAILED") << route;
     EXPECT_NE(body_json(r)["message"].get<std::string>().find("refused"), std::string::npos);
   }
   h.runtime->fail_with(Error(ErrorCode::kDeadlineExceeded, "too slow"));
-  EXPECT_EQ(h.client.get(std::string("/v1/sandboxes/") + id + "/diagnostics/logs").status, 503);
+  EXPECT_EQ(h.client.get(diag(id, "logs")).status, 503);
   h.runtime->fail_with(Error(ErrorCode::kFailedPrecondition, "pod has no node"));
-  auto r = h.client.get(std::string("/v1/sandboxes/") + id + "/diagnostics/logs");
+  auto r = h.client.get(diag(id, "logs"));
   EXPECT_EQ(r.status, 409) << r.body;
   EXPECT_EQ(body_json(r)["code"], "DOCKER::LOGS_NOT_AVAILABLE");
 }
@@ -223,7 +228,7 @@ TEST(DiagnosticsLogs, AreCutAtTheByteCapAndSaySo) {
   DiagnosticsHarness h(/*log_bytes=*/32);
   const std::string id = h.create();
   h.runtime->set(id, std::string(1000, 'a') + "\n", "");
-  auto r = h.client.get(std::string("/v1/sandboxes/") + id + "/diagnostics/logs");
+  auto r = h.client.get(diag(id, "logs"));
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(h.runtime->queries().at(0).max_bytes, 32u);
   EXPECT_EQ(r.body.substr(0, 33), std::string(32, 'a') + "\n");
@@ -235,7 +240,7 @@ TEST(DiagnosticsLogs, InvalidUtf8IsReplacedSoTheAnswerIsWhatItsTypeSays) {
   DiagnosticsHarness h;
   const std::string id = h.create();
   h.runtime->set(id, "ok \xff\xfe bad \xE2\x82\xAC\n", "");
-  auto r = h.client.get(std::string("/v1/sandboxes/") + id + "/diagnostics/logs");
+  auto r = h.client.get(diag(id, "logs"));
   ASSERT_EQ(r.status, 200);
   EXPECT_EQ(r.body, "ok \xEF\xBF\xBD\xEF\xBF\xBD bad \xE2\x82\xAC\n");
 }
@@ -246,7 +251,7 @@ TEST(DiagnosticsScope, LogsAndEventsAnswerTheStableDescriptor) {
   std::string many;
   for (int i = 1; i <= 150; ++i) many += std::string("line ") + std::to_string(i) + "\n";
   h.runtime->set(id, many, "");
-  auto r = h.client.get(std::string("/v1/sandboxes/") + id + "/diagnostics/logs?scope=Container&tail=3");
+  auto r = h.client.get(diag(id, "logs?scope=Container&tail=3"));
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(r.header("Content-Type"), "application/json");
   EXPECT_FALSE(r.has_header("Deprecation"));
@@ -264,11 +269,11 @@ TEST(DiagnosticsScope, LogsAndEventsAnswerTheStableDescriptor) {
   EXPECT_TRUE(content.ends_with("line 150\n"));
   EXPECT_EQ(h.runtime->queries().back().tail, 101);  // one more than shown, as the reference
 
-  r = h.client.get(std::string("/v1/sandboxes/") + id + "/diagnostics/logs?scope=all");
+  r = h.client.get(diag(id, "logs?scope=all"));
   ASSERT_EQ(r.status, 200);
   EXPECT_EQ(body_json(r)["warnings"].size(), 1u);
 
-  r = h.client.get(std::string("/v1/sandboxes/") + id + "/diagnostics/events?scope=runtime");
+  r = h.client.get(diag(id, "events?scope=runtime"));
   ASSERT_EQ(r.status, 200) << r.body;
   j = body_json(r);
   EXPECT_EQ(j["kind"], "events");
@@ -281,14 +286,14 @@ TEST(DiagnosticsScope, AnUnsupportedScopeIs400WithTheReferencesCode) {
   const std::string id = h.create();
   for (const std::string q : {"logs?scope=pod", "logs?scope=", "events?scope=container",
                               "events?scope=%0A"}) {
-    auto r = h.client.get(std::string("/v1/sandboxes/") + id + "/diagnostics/" + q);
+    auto r = h.client.get(diag(id, "") + q);
     EXPECT_EQ(r.status, 400) << q << " " << r.body;
     auto j = body_json(r);
     EXPECT_EQ(j["code"], "DIAGNOSTICS_SCOPE_UNSUPPORTED") << q;
     EXPECT_NE(j["message"].get<std::string>().find("Supported scopes"), std::string::npos);
   }
   // Also for a sandbox that does not exist: the scope is checked first, as the reference.
-  EXPECT_EQ(h.client.get(std::string("/v1/sandboxes/") + kUnknown + "/diagnostics/logs?scope=x").status, 400);
+  EXPECT_EQ(h.client.get(diag(kUnknown, "logs?scope=x")).status, 400);
   EXPECT_TRUE(h.runtime->queries().empty());
 }
 
@@ -307,8 +312,9 @@ TEST(DiagnosticsEvents, ListTheHistoryFromTheLogAlsoAfterDeleteWithoutEnvValues)
   DiagnosticsHarness h;
   const std::string id = h.create({{"env", {{"API_TOKEN", "hunter2"}}}},
                                   {{"X-Request-ID", "req-create-1"}});
-  ASSERT_EQ(h.client.del(std::string("/v1/sandboxes/") + id, {{"X-Request-ID", "req-delete-1"}}).status, 204);
-  auto r = h.client.get(std::string("/v1/sandboxes/") + id + "/diagnostics/events");
+  const Headers rid = {{"X-Request-ID", "req-delete-1"}};
+  ASSERT_EQ(h.client.del(std::string("/v1/sandboxes/") + id, rid).status, 204);
+  auto r = h.client.get(diag(id, "events"));
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(r.header("Content-Type"), "text/plain; charset=utf-8");
   EXPECT_EQ(r.header("Deprecation"), "true");
@@ -332,7 +338,7 @@ TEST(DiagnosticsEvents, ListTheHistoryFromTheLogAlsoAfterDeleteWithoutEnvValues)
   EXPECT_TRUE(b.starts_with("[20")) << b;
   EXPECT_TRUE(h.runtime->queries().empty());  // events never ask the runtime
 
-  r = h.client.get(std::string("/v1/sandboxes/") + id + "/diagnostics/events?limit=2");
+  r = h.client.get(diag(id, "events?limit=2"));
   ASSERT_EQ(r.status, 200);
   EXPECT_TRUE(r.body.starts_with("(2 earlier events not shown; 4 in all)\n")) << r.body;
   EXPECT_EQ(r.body.find("SandboxRequested"), std::string::npos);
@@ -341,13 +347,13 @@ TEST(DiagnosticsEvents, ListTheHistoryFromTheLogAlsoAfterDeleteWithoutEnvValues)
 
 TEST(DiagnosticsEvents, UnknownSandboxIs404AndBadLimitsAre422) {
   DiagnosticsHarness h;
-  auto r = h.client.get(std::string("/v1/sandboxes/") + kUnknown + "/diagnostics/events");
+  auto r = h.client.get(diag(kUnknown, "events"));
   EXPECT_EQ(r.status, 404);
   EXPECT_EQ(body_json(r)["code"], "DOCKER::SANDBOX_NOT_FOUND");
   EXPECT_EQ(h.client.get("/v1/sandboxes/not-a-uuid/diagnostics/events").status, 404);
   const std::string id = h.create();
   for (const char* q : {"limit=0", "limit=501", "limit=x"}) {
-    r = h.client.get(std::string("/v1/sandboxes/") + id + "/diagnostics/events?" + q);
+    r = h.client.get(diag(id, "events?") + q);
     EXPECT_EQ(r.status, 422) << q;
   }
 }
@@ -358,24 +364,30 @@ TEST(DiagnosticsSummary, ShowsStateEndpointsRuntimeEventsAndLogs) {
   std::string logs;
   for (int i = 1; i <= 9; ++i) logs += std::string("log line ") + std::to_string(i) + "\n";
   h.runtime->set(id, logs, "Container ID:   abc\nStatus:         running");
-  auto r = h.client.get(std::string("/v1/sandboxes/") + id + "/diagnostics/summary?tail=3&event_limit=1");
+  auto r = h.client.get(diag(id, "summary?tail=3&event_limit=1"));
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(r.header("Content-Type"), "text/plain; charset=utf-8");
   EXPECT_FALSE(r.has_header("Deprecation"));
   const std::string& b = r.body;
-  for (const std::string needle :
-       {std::string("SANDBOX DIAGNOSTICS SUMMARY\nSandbox ID: ") + id, std::string("State:          Running"),
-        std::string("Image:          busybox:latest"), std::string("Entrypoint:     sleep infinity"),
-        std::string("Endpoints:\n  8080 -> 127.0.0.1:"), std::string("44772 -> 127.0.0.1:"), std::string("RUNTIME\n"),
-        std::string("Status:         running"), std::string("EVENTS (last 1)"),
-        std::string("(1 earlier events not shown; 2 in all)"),
-        std::string("LOGS (last 3 lines)")}) {
+  const std::vector<std::string> needles = {
+      std::string("SANDBOX DIAGNOSTICS SUMMARY\nSandbox ID: ") + id,
+      "State:          Running",
+      "Image:          busybox:latest",
+      "Entrypoint:     sleep infinity",
+      "Endpoints:\n  8080 -> 127.0.0.1:",
+      "44772 -> 127.0.0.1:",
+      "RUNTIME\n",
+      "Status:         running",
+      "EVENTS (last 1)",
+      "(1 earlier events not shown; 2 in all)",
+      "LOGS (last 3 lines)"};
+  for (const std::string& needle : needles) {
     EXPECT_NE(b.find(needle), std::string::npos) << needle << "\n" << b;
   }
   EXPECT_EQ(h.runtime->queries().at(0).tail, 3);
   // The runtime's failure is shown inline; the rest of the summary still answers.
   h.runtime->fail_with(Error(ErrorCode::kUnavailable, "engine away"));
-  r = h.client.get(std::string("/v1/sandboxes/") + id + "/diagnostics/summary");
+  r = h.client.get(diag(id, "summary"));
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_NE(r.body.find("[error] engine away"), std::string::npos) << r.body;
   EXPECT_NE(r.body.find("State:          Running"), std::string::npos);
@@ -385,13 +397,13 @@ TEST(DiagnosticsSummary, ADeletedSandboxShowsItsHistoryAndAnUnknownOneIs404) {
   DiagnosticsHarness h;
   const std::string id = h.create();
   ASSERT_EQ(h.client.del(std::string("/v1/sandboxes/") + id).status, 204);
-  auto r = h.client.get(std::string("/v1/sandboxes/") + id + "/diagnostics/summary");
+  auto r = h.client.get(diag(id, "summary"));
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_NE(r.body.find("not live"), std::string::npos) << r.body;
   EXPECT_NE(r.body.find("SandboxTerminated"), std::string::npos);
   EXPECT_TRUE(h.runtime->queries().empty());
-  EXPECT_EQ(h.client.get(std::string("/v1/sandboxes/") + kUnknown + "/diagnostics/summary").status, 404);
-  EXPECT_EQ(h.client.get(std::string("/v1/sandboxes/") + id + "/diagnostics/summary?tail=0").status, 422);
+  EXPECT_EQ(h.client.get(diag(kUnknown, "summary")).status, 404);
+  EXPECT_EQ(h.client.get(diag(id, "summary?tail=0")).status, 422);
 }
 
 TEST(DiagnosticsAuth, EveryRouteNeedsTheKey) {
@@ -400,7 +412,7 @@ TEST(DiagnosticsAuth, EveryRouteNeedsTheKey) {
   const std::string id = h.create({}, key);
   h.runtime->set(id, "x\n", "y");
   for (const char* route : {"logs", "inspect", "events", "summary"}) {
-    const std::string path = std::string("/v1/sandboxes/") + id + "/diagnostics/" + route;
+    const std::string path = diag(id, "") + route;
     auto r = h.client.get(path);
     EXPECT_EQ(r.status, 401) << route;
     EXPECT_EQ(body_json(r)["code"], "MISSING_API_KEY");
@@ -420,7 +432,7 @@ TEST(DiagnosticsThreads, ASlowRuntimeNeverHoldsAnHttpThread) {
   for (int i = 0; i < 6; ++i) {  // 2 running + 4 queued (max_queued)
     slow.push_back(std::async(std::launch::async, [&h, &id] {
       HttpClient c(h.api.port());
-      return c.get(std::string("/v1/sandboxes/") + id + "/diagnostics/logs");
+      return c.get(diag(id, "logs"));
     }));
     if (i < 2) {
       for (int t = 0; t < 200 && h.runtime->waiting() <= i; ++t) std::this_thread::sleep_for(10ms);
@@ -432,9 +444,9 @@ TEST(DiagnosticsThreads, ASlowRuntimeNeverHoldsAnHttpThread) {
   const auto t0 = std::chrono::steady_clock::now();
   auto r = fast.get(std::string("/v1/sandboxes/") + id);
   EXPECT_EQ(r.status, 200);
-  r = fast.get(std::string("/v1/sandboxes/") + id + "/diagnostics/events");
+  r = fast.get(diag(id, "events"));
   EXPECT_EQ(r.status, 200);
-  r = fast.get(std::string("/v1/sandboxes/") + id + "/diagnostics/logs");  // the queue is full
+  r = fast.get(diag(id, "logs"));  // the queue is full
   EXPECT_EQ(r.status, 503) << r.body;
   EXPECT_EQ(body_json(r)["code"], "SANDBOX::RESOURCE_EXHAUSTED");
   EXPECT_LT(std::chrono::steady_clock::now() - t0, 2s);
@@ -452,11 +464,11 @@ TEST(DiagnosticsWithoutRuntime, LogsAre503AndEventsStillWork) {
   HttpClient c(api.port());
   auto created = c.post("/v1/sandboxes", create_body());
   const std::string id = body_json(created).value("id", "");
-  auto r = c.get(std::string("/v1/sandboxes/") + id + "/diagnostics/logs");
+  auto r = c.get(diag(id, "logs"));
   EXPECT_EQ(r.status, 503) << r.body;
   EXPECT_EQ(body_json(r)["code"], "DOCKER::SANDBOX_QUERY_FAILED");
-  EXPECT_EQ(c.get(std::string("/v1/sandboxes/") + id + "/diagnostics/events").status, 200);
-  r = c.get(std::string("/v1/sandboxes/") + id + "/diagnostics/summary");
+  EXPECT_EQ(c.get(diag(id, "events")).status, 200);
+  r = c.get(diag(id, "summary"));
   EXPECT_EQ(r.status, 200);
   EXPECT_NE(r.body.find("[error] this server has no runtime diagnostics"), std::string::npos);
 }

@@ -73,7 +73,8 @@ TEST(InstrumentedRuntime, MeasuresTheDiagnosticsCalls) {
   EXPECT_EQ(raw.calls("describe"), 2);
   const std::string text = registry.expose();
   EXPECT_NE(text.find("operation=\"container_logs\""), std::string::npos) << text;
-  EXPECT_NE(text.find("sandboxd_runtime_call_errors_total{operation=\"describe\",code=\"Unavailable\"} 1"),
+  EXPECT_NE(text.find("sandboxd_runtime_call_errors_total{operation=\"describe\","
+                      "code=\"Unavailable\"} 1"),
             std::string::npos)
       << text;
 }

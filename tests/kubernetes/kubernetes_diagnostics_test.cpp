@@ -1,6 +1,6 @@
 // KubernetesRuntime::describe and ::container_logs against the real kube-apiserver. There is
-// no kubelet: describe follows the pod as the test plays the kubelet, and the pod-log call
-// can only show its error path (the API server cannot reach a node for a node-less pod).
+// no kubelet: describe follows the pod as the test plays the kubelet; the pod-log call shows
+// what the API server answers for a node-less pod (200, no text) and its refusal path.
 #include <gtest/gtest.h>
 
 #include "src/common/uuid.h"
@@ -76,9 +76,10 @@ TEST_F(KubernetesDiagnosticsTest, DescribeFollowsThePodAndNeverShowsEnv) {
   ASSERT_TRUE(runtime_->remove(id));
 }
 
-// Without a kubelet the API server cannot serve a pod's log: the call's error path is what
-// can be checked (never a hang, never a success with made-up text).
-TEST_F(KubernetesDiagnosticsTest, ThePodLogWithoutANodeIsAnErrorNotAHang) {
+// Without a kubelet the API server answers the log of a node-less pod with 200 and no text:
+// the query (container, tailLines, limitBytes, timestamps) is accepted and the answer is
+// empty, never made up.
+TEST_F(KubernetesDiagnosticsTest, ThePodLogOfANodelessPodIsEmpty) {
   const std::string id = sbx::new_uuid();
   ContainerSpec spec;
   spec.sandbox_id = id;
@@ -86,18 +87,39 @@ TEST_F(KubernetesDiagnosticsTest, ThePodLogWithoutANodeIsAnErrorNotAHang) {
   spec.entrypoint = {"sleep", "3600"};
   ASSERT_TRUE(runtime_->create_and_start(spec));
   ASSERT_TRUE(wait_inspect(id));
+  auto logs = runtime_->container_logs(id, LogLimits{.tail = 10, .since = 1'000'000});
+  ASSERT_TRUE(logs) << logs.error().message;
+  ASSERT_TRUE(logs->has_value());
+  EXPECT_EQ((*logs)->text, "");
+  EXPECT_FALSE((*logs)->truncated);
+  ASSERT_TRUE(runtime_->remove(id));
+}
+
+// The error path of the log call against the real API server: a labelled pod without a
+// "sandbox" container is refused with 400, which is kFailedPrecondition (field "runtime",
+// the API's 409 LOGS_NOT_AVAILABLE) carrying the API server's message.
+TEST_F(KubernetesDiagnosticsTest, ARefusedLogCallIsAFailedPreconditionWithTheServersMessage) {
+  const std::string id = sbx::new_uuid();
+  const nlohmann::json pod = {
+      {"apiVersion", "v1"},
+      {"kind", "Pod"},
+      {"metadata",
+       {{"name", "sandbox-" + id},
+        {"labels", {{"sandboxd.io/id", id}, {"sandboxd.io/instance", "diag-test"}}}}},
+      {"spec",
+       {{"containers", {{{"name", "other"}, {"image", "sandboxd-test/busybox:1"}}}}}}};
+  ASSERT_TRUE(cluster_->call("POST", cluster_->path("pods"), pod))
+      << "status " << cluster_->last_status();
+  ASSERT_TRUE(wait_inspect(id));
   const auto t0 = std::chrono::steady_clock::now();
   auto logs = runtime_->container_logs(id, LogLimits{.tail = 10});
   EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(30));
-  ASSERT_FALSE(logs) << "a pod without a node has no log to give";
-  std::cerr << "[kubernetes] pod log without a node: " << to_string(logs.error().code) << " "
-            << logs.error().field << ": " << logs.error().message << "\n";
-  EXPECT_TRUE(logs.error().code == ErrorCode::kFailedPrecondition ||
-              logs.error().code == ErrorCode::kUnavailable ||
-              logs.error().code == ErrorCode::kInternal)
-      << to_string(logs.error().code);
+  ASSERT_FALSE(logs) << "the pod has no container named sandbox";
+  EXPECT_EQ(logs.error().code, ErrorCode::kFailedPrecondition) << logs.error().message;
+  EXPECT_EQ(logs.error().field, "runtime");
   EXPECT_NE(logs.error().message.find("KUBERNETES::API_ERROR"), std::string::npos)
       << logs.error().message;
+  EXPECT_NE(logs.error().message.find("sandbox"), std::string::npos) << logs.error().message;
   ASSERT_TRUE(runtime_->remove(id));
 }
 

@@ -387,6 +387,16 @@ namespace handlers {
 void diagnostics_logs(const Call& call) {
   ApiServer::Impl& server = call.server;
   const auto& ex = call.exchange;
+  // The query's shape first (422), then the scope (400), as the reference validates.
+  std::vector<Issue> issues;
+  LogQuery q;
+  q.tail = int_param(call.query, "tail", 1, 10'000, 100, issues);
+  q.since_seconds = since_param(call.query, issues);
+  q.max_bytes = server.options.diagnostics_log_bytes;
+  if (!issues.empty()) {
+    ex->send_error(query_error(std::move(issues)));
+    return;
+  }
   const auto scope_raw = query_value(call.query, "scope");
   std::optional<std::string> scope;
   if (scope_raw) {
@@ -396,15 +406,6 @@ void diagnostics_logs(const Call& call) {
       return;
     }
     scope = std::move(*s);
-  }
-  std::vector<Issue> issues;
-  LogQuery q;
-  q.tail = int_param(call.query, "tail", 1, 10'000, 100, issues);
-  q.since_seconds = since_param(call.query, issues);
-  q.max_bytes = server.options.diagnostics_log_bytes;
-  if (!issues.empty()) {
-    ex->send_error(query_error(std::move(issues)));
-    return;
   }
   if (scope) {  // the stable descriptor: the last 100 lines, whatever ?tail= says
     q.tail = kStableLogLines + 1;
@@ -473,6 +474,12 @@ void diagnostics_inspect(const Call& call) {
 
 void diagnostics_events(const Call& call) {
   const auto& ex = call.exchange;
+  std::vector<Issue> issues;
+  const int limit = int_param(call.query, "limit", 1, 500, 50, issues);
+  if (!issues.empty()) {
+    ex->send_error(query_error(std::move(issues)));
+    return;
+  }
   const auto scope_raw = query_value(call.query, "scope");
   std::optional<std::string> scope;
   if (scope_raw) {
@@ -482,12 +489,6 @@ void diagnostics_events(const Call& call) {
       return;
     }
     scope = std::move(*s);
-  }
-  std::vector<Issue> issues;
-  int limit = int_param(call.query, "limit", 1, 500, 50, issues);
-  if (!issues.empty()) {
-    ex->send_error(query_error(std::move(issues)));
-    return;
   }
   auto history = history_or_answer(call);
   if (!history) return;

@@ -292,6 +292,9 @@ TEST(DiagnosticsScope, AnUnsupportedScopeIs400WithTheReferencesCode) {
     EXPECT_EQ(j["code"], "DIAGNOSTICS_SCOPE_UNSUPPORTED") << q;
     EXPECT_NE(j["message"].get<std::string>().find("Supported scopes"), std::string::npos);
   }
+  // A bad query value is still a 422 (validated before the scope, as the reference does).
+  EXPECT_EQ(h.client.get(diag(id, "logs?scope=pod&tail=0")).status, 422);
+  EXPECT_EQ(h.client.get(diag(id, "events?scope=pod&limit=0")).status, 422);
   // Also for a sandbox that does not exist: the scope is checked first, as the reference.
   EXPECT_EQ(h.client.get(diag(kUnknown, "logs?scope=x")).status, 400);
   EXPECT_TRUE(h.runtime->queries().empty());

@@ -217,10 +217,12 @@ struct RuntimeEvent {
 
 // --- diagnostics (issue 13): GET /sandboxes/{id}/diagnostics/logs|inspect ---------------
 // What container_logs() reads: the last `tail` lines (1..10000) of the sandbox container's
-// stdout and stderr, interleaved as written, from `since` on (nullopt: all), each line
-// prefixed with its RFC 3339 time when `timestamps`. At most `max_bytes` bytes of output
-// are read: the rest is left unread (ContainerLogs::truncated), so a sandbox that printed
-// gigabytes never makes sandboxd buffer them.
+// stdout and stderr (interleaved in the order the engine recorded them: two pipes, so a
+// stderr line may land a little before or after the stdout lines written around it), from
+// `since` on (nullopt: all), each line prefixed with its RFC 3339 time when `timestamps`.
+// At most `max_bytes` bytes of output are read: the rest is left unread
+// (ContainerLogs::truncated), so a sandbox that printed gigabytes never makes sandboxd
+// buffer them.
 struct LogLimits {
   int tail = 100;
   std::optional<Micros> since;
@@ -228,7 +230,7 @@ struct LogLimits {
   bool timestamps = true;
 };
 struct ContainerLogs {
-  std::string text;        // at most LogLimits::max_bytes bytes, as the process wrote them
+  std::string text;        // at most LogLimits::max_bytes bytes, in the engine's order
   bool truncated = false;  // max_bytes was reached before the end of the log
 };
 

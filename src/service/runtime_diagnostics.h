@@ -28,7 +28,7 @@ struct LogQuery {
 };
 
 struct LogOutput {
-  std::string text;        // stdout and stderr as written, each line time-stamped
+  std::string text;        // stdout and stderr in the runtime's order, each line time-stamped
   bool truncated = false;  // max_bytes was reached: the rest was not read
 };
 

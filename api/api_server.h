@@ -12,6 +12,8 @@
 //   GET    /sandboxes/{id}/endpoints/{port} 200 {"endpoint"} (no scheme)
 //   GET    /sandboxes/{id}/events           200 full history, also after delete
 //   GET    /events?since=N                  server-sent events of the global log
+//   GET    /sandboxes/{id}/diagnostics/logs|inspect|events|summary
+//                                           200 text/plain (api/diagnostics_handlers.cpp)
 //   GET    /health  /openapi.json  /docs  /redoc  /metrics
 // Contract details (status codes, error codes, validation) are in
 // ../shared/design/API.md and in our OpenAPI document (api/openapi.json). The routes are
@@ -60,6 +62,7 @@
 #include "api/docs_pages.h"
 #include "events/result.h"
 #include "src/metrics/http_metrics.h"
+#include "src/service/diagnostics_runner.h"
 #include "src/service/event_reads.h"
 #include "src/service/sandbox_service.h"
 
@@ -105,6 +108,10 @@ struct ApiOptions {
   std::optional<std::string> public_base;
   // proxy.signing_secret: the HMAC key of signed routes; empty = `expires` refused (400).
   std::string route_signing_secret;
+  // --- diagnostics (issue 13) ---
+  // The most bytes of container output GET …/diagnostics/logs (and summary) reads; beyond,
+  // the rest is not read and the answer says it was truncated.
+  std::size_t diagnostics_log_bytes = std::size_t{1} << 20;
 };
 
 struct ApiDeps {
@@ -114,6 +121,9 @@ struct ApiDeps {
   std::function<nlohmann::json()> health_details;
   // Request counts and latencies by route template and status; null = not recorded.
   metrics::HttpMetrics* http_metrics = nullptr;
+  // Runs the runtime calls of GET …/diagnostics/logs|inspect|summary off the HTTP threads;
+  // null = those answer 503 (events still work). Must outlive the server.
+  DiagnosticsRunner* diagnostics = nullptr;
 };
 
 class ApiServer {

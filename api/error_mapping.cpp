@@ -25,6 +25,19 @@ struct Row {
 constexpr Row kServiceRows[] = {
     // -- not found ----------------------------------------------------------------------
     {ErrorCode::kNotFound, true, kAnyOp, "", 404, true, "SANDBOX_NOT_FOUND"},
+    // -- diagnostics (issue 13): the runtime's answers (field "runtime", DiagnosticsRunner) --
+    {ErrorCode::kFailedPrecondition, false, Operation::kDiagnostics, "runtime", 409, true,
+     "LOGS_NOT_AVAILABLE"},
+    {ErrorCode::kUnavailable, false, Operation::kDiagnostics, "runtime", 503, true,
+     "SANDBOX_QUERY_FAILED"},
+    {ErrorCode::kDeadlineExceeded, false, Operation::kDiagnostics, "runtime", 503, true,
+     "SANDBOX_QUERY_FAILED"},
+    {ErrorCode::kInternal, false, Operation::kDiagnostics, "runtime", 503, true,
+     "SANDBOX_QUERY_FAILED"},
+    {ErrorCode::kInvalidArgument, false, Operation::kDiagnostics, "runtime", 503, true,
+     "SANDBOX_QUERY_FAILED"},
+    {ErrorCode::kUnauthenticated, false, Operation::kDiagnostics, "runtime", 503, true,
+     "SANDBOX_QUERY_FAILED"},
     // -- invalid input ------------------------------------------------------------------
     {ErrorCode::kInvalidArgument, false, Operation::kRenew, "", 400, true, "INVALID_EXPIRATION"},
     {ErrorCode::kInvalidArgument, true, kAnyOp, "port", 400, true, "INVALID_PORT"},
@@ -111,6 +124,8 @@ constexpr KindRow kApiRows[] = {
     {ApiErrorKind::kInternal, 500, false, "SANDBOX::UNKNOWN_ERROR"},
     {ApiErrorKind::kApiNotSupported, 400, false, "SANDBOX::API_NOT_SUPPORTED"},
     {ApiErrorKind::kServerProxyNotSupported, 501, false, "SANDBOX::SERVER_PROXY_NOT_SUPPORTED"},
+    // diagnostics (issue 13)
+    {ApiErrorKind::kDiagnosticsScopeUnsupported, 400, false, "DIAGNOSTICS_SCOPE_UNSUPPORTED"},
 };
 
 std::string code_of(bool prefixed, std::string_view code, std::string_view runtime_prefix) {

@@ -14,6 +14,9 @@
 // (another sandboxd holds the Kubernetes lease) -> 503 <RUNTIME>::LEASE_NOT_HELD;
 // kFailedPrecondition of an endpoint with field "address" (no pod IP yet) -> 409
 // <RUNTIME>::ENDPOINT_NOT_READY.
+// Diagnostics (Operation::kDiagnostics): the runtime's failures (field "runtime") -> 503
+// <RUNTIME>::SANDBOX_QUERY_FAILED, or 409 <RUNTIME>::LOGS_NOT_AVAILABLE when it cannot give
+// logs yet (kFailedPrecondition).
 //
 // Bodies: {"code","message"} and, for request-shape errors (422), "detail":
 // [{"loc":[...],"msg":...,"type":...}] in FastAPI's shape so both kinds of client can
@@ -44,6 +47,7 @@ enum class Operation {
   kSandboxEvents,
   kWatchEvents,
   kNetworkPolicy,
+  kDiagnostics,  // GET /sandboxes/{id}/diagnostics/* (issue 13)
   kOther,
 };
 
@@ -78,6 +82,8 @@ enum class ApiErrorKind {
   kApiNotSupported,        // 400 SANDBOX::API_NOT_SUPPORTED: e.g. endpoint ?expires= (signed
                            //     routes) on a server without them
   kServerProxyNotSupported,  // 501 SANDBOX::SERVER_PROXY_NOT_SUPPORTED: ?use_server_proxy=true
+  // diagnostics (issue 13)
+  kDiagnosticsScopeUnsupported,  // 400 DIAGNOSTICS_SCOPE_UNSUPPORTED (the reference's code)
 };
 
 // One item of a 422's detail list. `loc` parts that are decimal numbers are rendered as

@@ -3,6 +3,7 @@
 //                            resume, renew-expiration, endpoints
 //   event_handlers.cpp       a sandbox's history and the server-sent events of the log
 //   operations_handlers.cpp  /health, /metrics, /openapi.json, /docs, /redoc
+//   diagnostics_handlers.cpp GET /sandboxes/{id}/diagnostics/logs|inspect|events|summary
 //
 // A handler is called on a Pistache worker thread after the route's auth and the common
 // checks passed (routes.cpp: method, key, shutdown, body size, JSON body, sandbox id,
@@ -57,6 +58,12 @@ void network_policy(const Call& call);
 // event_handlers.cpp
 void sandbox_history(const Call& call);
 void watch_events(const Call& call);
+
+// diagnostics_handlers.cpp: GET /sandboxes/{id}/diagnostics/... (see the file's header)
+void diagnostics_logs(const Call& call);
+void diagnostics_inspect(const Call& call);
+void diagnostics_events(const Call& call);
+void diagnostics_summary(const Call& call);
 
 // operations_handlers.cpp
 void health(const Call& call);

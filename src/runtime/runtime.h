@@ -15,6 +15,7 @@
 //                     (with an egress sidecar, the sidecar too: the two are one unit for
 //                     pause, resume, remove, inspect and watch; see EgressSpec)
 //   inspect           absent -> std::nullopt (not an error)
+//   container_logs, describe  (diagnostics) absent -> std::nullopt, like inspect
 //   list              only containers carrying the `sandboxd.io/id` label (of every
 //                     instance: each status says whose it is)
 //   watch             blocking stream of lifecycle events of labelled containers (of every
@@ -36,6 +37,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -213,6 +215,25 @@ struct RuntimeEvent {
   std::string instance_id;  // the container's kInstanceLabel, as in ContainerStatus
 };
 
+// --- diagnostics (issue 13): GET /sandboxes/{id}/diagnostics/logs|inspect ---------------
+// What container_logs() reads: the last `tail` lines (1..10000) of the sandbox container's
+// stdout and stderr (interleaved in the order the engine recorded them: two pipes, so a
+// stderr line may land a little before or after the stdout lines written around it), from
+// `since` on (nullopt: all), each line prefixed with its RFC 3339 time when `timestamps`.
+// At most `max_bytes` bytes of output are read: the rest is left unread
+// (ContainerLogs::truncated), so a sandbox that printed gigabytes never makes sandboxd
+// buffer them.
+struct LogLimits {
+  int tail = 100;
+  std::optional<Micros> since;
+  std::size_t max_bytes = std::size_t{1} << 20;
+  bool timestamps = true;
+};
+struct ContainerLogs {
+  std::string text;        // at most LogLimits::max_bytes bytes, in the engine's order
+  bool truncated = false;  // max_bytes was reached before the end of the log
+};
+
 class Runtime {
  public:
   using EventCallback = std::function<void(const RuntimeEvent&)>;
@@ -251,6 +272,26 @@ class Runtime {
     (void)sandbox_id;
     (void)names;
     return {};
+  }
+
+  // --- diagnostics (issue 13) -----------------------------------------------------------
+  // The output of the sandbox's container (Docker: GET /containers/{id}/logs, stdout and
+  // stderr demultiplexed from the engine's 8-byte frame headers; Kubernetes: the pod log of
+  // its "sandbox" container) within `limits`; nullopt when the sandbox has no container.
+  // Default: kUnimplemented.
+  virtual Result<std::optional<ContainerLogs>> container_logs(const std::string& sandbox_id,
+                                                              const LogLimits& limits) {
+    (void)sandbox_id;
+    (void)limits;
+    return std::unexpected(Error(ErrorCode::kUnimplemented, "container logs", "runtime"));
+  }
+  // The runtime's view of the sandbox as readable text, one "Key:   value" per line (Docker:
+  // the container's inspect document; Kubernetes: its pod), nullopt when the sandbox has no
+  // container. Never an env value or a registry credential: env keys are shown with "***".
+  // Default: kUnimplemented.
+  virtual Result<std::optional<std::string>> describe(const std::string& sandbox_id) {
+    (void)sandbox_id;
+    return std::unexpected(Error(ErrorCode::kUnimplemented, "describe", "runtime"));
   }
 
   // Calls `on_event` (on the calling thread, in order) for every lifecycle event of a

@@ -44,6 +44,19 @@ Result<std::optional<ContainerStatus>> InstrumentedRuntime::inspect(const std::s
                                                           [&] { return inner_->inspect(id); });
 }
 
+// --- diagnostics (issue 13) ----------------------------------------------------------------
+
+Result<std::optional<ContainerLogs>> InstrumentedRuntime::container_logs(const std::string& id,
+                                                                         const LogLimits& limits) {
+  return measured<Result<std::optional<ContainerLogs>>>(
+      "container_logs", [&] { return inner_->container_logs(id, limits); });
+}
+
+Result<std::optional<std::string>> InstrumentedRuntime::describe(const std::string& id) {
+  return measured<Result<std::optional<std::string>>>("describe",
+                                                      [&] { return inner_->describe(id); });
+}
+
 Result<std::vector<ContainerStatus>> InstrumentedRuntime::list() {
   return measured<Result<std::vector<ContainerStatus>>>("list", [&] { return inner_->list(); });
 }

@@ -4,7 +4,7 @@
 //   sandboxd_runtime_call_errors_total{operation,code}  calls that answered an error
 //
 // operation is "create_and_start", "pause", "resume", "remove", "inspect", "list", "ping",
-// "renew", "remove_volumes"; code is to_string(ErrorCode). An absent sandbox answered by inspect() (nullopt)
+// "renew", "remove_volumes", "container_logs", "describe"; code is to_string(ErrorCode). An absent sandbox answered by inspect() (nullopt)
 // or remove() (success) is an outcome, not an error. watch() is long-lived: only its errors
 // (a broken stream) are counted, under operation "watch".
 //
@@ -37,6 +37,11 @@ class InstrumentedRuntime final : public Runtime {
   Result<void> renew(const std::string& sandbox_id, Micros expires_at) override;
   Result<void> remove_volumes(const std::string& sandbox_id,
                               const std::vector<std::string>& names) override;
+
+  // --- diagnostics (issue 13): operations "container_logs", "describe" ----------------
+  Result<std::optional<ContainerLogs>> container_logs(const std::string& sandbox_id,
+                                                      const LogLimits& limits) override;
+  Result<std::optional<std::string>> describe(const std::string& sandbox_id) override;
 
   Runtime& inner() { return *inner_; }
 

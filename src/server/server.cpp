@@ -29,6 +29,7 @@
 #include "src/server/runtime_factory.h"
 #include "src/server/instrumented_runtime.h"
 #include "src/server/kubernetes_options.h"
+#include "src/server/runtime_diagnostics_source.h"
 #include "src/server/runtime_options.h"
 #include "src/server/service_options_from.h"
 #include "src/server/version.h"
@@ -55,6 +56,9 @@ struct Server::Parts {
   std::unique_ptr<SandboxService> service;
   std::unique_ptr<EventReads> reads;  // the api's read port onto the log
   std::unique_ptr<Runtime> runtime;
+  // Runs the diagnostics routes' runtime calls (issue 13); after the runtime it calls, before
+  // the api that holds it (destroyed in reverse).
+  std::unique_ptr<DiagnosticsRunner> diagnostics;
   std::unique_ptr<Workers> workers;
   std::unique_ptr<api::ApiServer> api;
   // Kubernetes only: the Lease that fences a second sandboxd on the namespace. The workers
@@ -330,6 +334,10 @@ Result<std::unique_ptr<Server>> Server::create(const Config& config, const Serve
       [raw](bool available) { raw->service->set_runtime_available(available); });
 
   api::ApiDeps deps{*p->service, *p->reads, {}, &*p->http_metrics};
+  // Diagnostics (issue 13): logs and inspect through the instrumented runtime.
+  p->diagnostics = std::make_unique<DiagnosticsRunner>(
+      std::make_shared<RuntimeDiagnosticsSource>(*p->runtime, p->clock));
+  deps.diagnostics = p->diagnostics.get();
   // The API reports runtime {type, available} and store {head, liveSandboxes} itself;
   // the composition root adds what only it knows.
   deps.health_details = [raw] {
@@ -412,6 +420,7 @@ void Server::stop() {
   // The lease first (released for a successor at once), then the API, then the workers.
   if (parts_->lease) parts_->lease->stop();
   if (parts_->api) parts_->api->shutdown();
+  if (parts_->diagnostics) parts_->diagnostics->shutdown();
   if (parts_->workers) parts_->workers->stop();
   if (parts_->service) parts_->service->shutdown();
   parts_->log_metrics.reset();

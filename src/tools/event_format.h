@@ -8,8 +8,7 @@
 // - event_json_line: the codec's envelope JSON (events/codec.h encode_event: position,
 //   stream, version, type, schema, time, eventId, requestId, actor, reason, data) on one
 //   line, no trailing newline.
-// - data_summary: a short one-line description of the payload for the table (control
-//   characters replaced by spaces, at most kSummaryWidth characters).
+// - data_summary (src/common/event_summary.h): the one-line payload summary of the table.
 // - TableWriter: columns POSITION TIME STREAM VERSION TYPE REASON ACTOR REQUEST DATA. It
 //   writes rows in blocks; a block's columns are as wide as its widest cell and widths
 //   never shrink, so the rows of one block are aligned and later blocks (follow) stay
@@ -25,16 +24,15 @@
 #include <vector>
 
 #include "events/event.h"
+#include "src/common/event_summary.h"  // data_summary, kSummaryWidth
 
 namespace sbx {
 
 inline constexpr std::string_view kRedacted = "***";
 enum class Reveal { kNo, kYes };
-inline constexpr std::size_t kSummaryWidth = 72;
 
 [[nodiscard]] Event redact_secrets(Event event);
 [[nodiscard]] std::string event_json_line(const Event& event, Reveal reveal = Reveal::kNo);
-[[nodiscard]] std::string data_summary(const EventData& data);
 
 class TableWriter {
  public:

@@ -82,6 +82,7 @@ struct ApiHarnessOptions {
   api::ApiOptions api;
   bool worker = true;  // run a FakeWorker
   bool fail_provisioning = false;
+  DiagnosticsRunner* diagnostics = nullptr;  // the diagnostics routes' runtime calls
 };
 
 inline ApiHarnessOptions default_harness_options() {
@@ -126,7 +127,9 @@ class ApiHarness {
       worker_ = std::make_unique<FakeWorker>(*store_, *service_, options_.fail_provisioning);
     }
     server_ = std::make_unique<api::ApiServer>(
-        api::ApiDeps{*service_, *reads_, health_details, http_metrics}, options_.api);
+        api::ApiDeps{*service_, *reads_, health_details, http_metrics,
+                     options_.diagnostics},
+        options_.api);
     if (metrics_provider) server_->set_metrics_provider(metrics_provider);
     auto port = server_->start();
     if (!port) throw std::runtime_error("server: " + port.error().message);

@@ -64,6 +64,10 @@ TEST(OpenApiDocument, ParsesAndDescribesEveryRoute) {
       {"/sandboxes/{sandboxId}/networkpolicy", "patch"},
       {"/sandboxes/{sandboxId}/networkpolicy", "delete"},
       {"/sandboxes/{sandboxId}/events", "get"},
+      {"/sandboxes/{sandboxId}/diagnostics/logs", "get"},
+      {"/sandboxes/{sandboxId}/diagnostics/inspect", "get"},
+      {"/sandboxes/{sandboxId}/diagnostics/events", "get"},
+      {"/sandboxes/{sandboxId}/diagnostics/summary", "get"},
       {"/events", "get"},
       {"/health", "get"},
       {"/metrics", "get"},
@@ -167,7 +171,8 @@ TEST(OpenApiDocument, DocumentsOurAdditionsAndErrorCodes) {
         "KUBERNETES::ENDPOINT_NOT_READY", "DOCKER::IMAGE_PULL_UNAUTHORIZED",
         "DOCKER::RUNTIME_NOT_AVAILABLE", "SANDBOX::NETWORK_POLICY_NOT_ENABLED",
         "SANDBOX::NOT_RUNNING", "SANDBOX::EGRESS_UNAVAILABLE", "SANDBOX::EGRESS_ERROR",
-        "DOCKER::EGRESS_NOT_READY", "OPENSANDBOX-EGRESS-AUTH", "NetworkPolicyChanged"}) {
+        "DOCKER::EGRESS_NOT_READY", "OPENSANDBOX-EGRESS-AUTH", "NetworkPolicyChanged",
+        "DIAGNOSTICS_SCOPE_UNSUPPORTED", "DOCKER::SANDBOX_QUERY_FAILED", "Deprecation"}) {
     EXPECT_NE(text.find(needle), std::string_view::npos) << needle;
   }
 }

@@ -189,6 +189,48 @@ TEST_F(KubernetesE2e, PodLifecycleOverHttp) {
   EXPECT_EQ(state_of(api(), id), "NotFound");
 }
 
+// The diagnostics routes on Kubernetes (issue 13): inspect shows the pod, logs answers what
+// the API server has for a node-less pod (no text), events and summary come from the log;
+// after the delete events still answers and inspect is 404 with the runtime's code.
+TEST_F(KubernetesE2e, DiagnosticsShowThePodAndTheHistory) {
+  kubelet_ = std::make_unique<Kubelet>(*cluster_, Kubelet::Options{.delay = 100ms});
+  ASSERT_NO_FATAL_FAILURE(start_sandboxd(options()));
+  Json request = create_request(600);
+  request["env"] = {{"K8S_DIAG_SECRET", "k8s-e2e-hunter2"}};
+  const std::string id = create(request);
+  ASSERT_FALSE(id.empty());
+  ASSERT_EQ(wait_for_state(api(), id, {"Running", "Failed"}, 30s), "Running")
+      << api().get(sandbox_path(id)).describe();
+
+  Reply inspect = api().get(sandbox_path(id) + "/diagnostics/inspect");
+  ASSERT_EQ(inspect.status, 200) << inspect.describe();
+  EXPECT_NE(inspect.body.find("Pod Name:       sandbox-" + id), std::string::npos) << inspect.body;
+  EXPECT_NE(inspect.body.find("Phase:          Running"), std::string::npos) << inspect.body;
+  EXPECT_EQ(inspect.body.find("k8s-e2e-hunter2"), std::string::npos) << inspect.body;
+
+  Reply logs = api().get(sandbox_path(id) + "/diagnostics/logs?tail=5");
+  ASSERT_EQ(logs.status, 200) << logs.describe();
+  EXPECT_EQ(logs.header("Deprecation").value_or(""), "true");
+  EXPECT_EQ(logs.body, "(no logs)\n");
+
+  Reply summary = api().get(sandbox_path(id) + "/diagnostics/summary");
+  ASSERT_EQ(summary.status, 200) << summary.describe();
+  EXPECT_NE(summary.body.find("State:          Running"), std::string::npos) << summary.body;
+  EXPECT_NE(summary.body.find("Pod Name:       sandbox-" + id), std::string::npos);
+  EXPECT_EQ(summary.body.find("k8s-e2e-hunter2"), std::string::npos);
+
+  ASSERT_EQ(api().del(sandbox_path(id)).status, 204);
+  ASSERT_EQ(wait_for_state(api(), id, {"NotFound"}, 30s), "NotFound");
+  Reply events = api().get(sandbox_path(id) + "/diagnostics/events");
+  ASSERT_EQ(events.status, 200) << events.describe();
+  for (const char* type : {"SandboxRequested", "SandboxStarted", "DeletionRequested"}) {
+    EXPECT_NE(events.body.find(type), std::string::npos) << type << "\n" << events.body;
+  }
+  Reply gone = api().get(sandbox_path(id) + "/diagnostics/inspect");
+  EXPECT_EQ(gone.status, 404) << gone.describe();
+  EXPECT_EQ(gone.str("code"), "KUBERNETES::SANDBOX_NOT_FOUND");
+}
+
 TEST_F(KubernetesE2e, APodThatCannotStartFailsItsSandboxWithThePodsReason) {
   kubelet_ = std::make_unique<Kubelet>(*cluster_, Kubelet::Options{});
   ASSERT_NO_FATAL_FAILURE(start_sandboxd(options()));

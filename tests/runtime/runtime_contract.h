@@ -322,6 +322,30 @@ TEST_P(RuntimeContract, PausingAnExitedSandboxIsAFailedPrecondition) {
   ASSERT_TRUE(rt().remove(id));
 }
 
+// Diagnostics (issue 13): nullopt for an absent sandbox; for a live one, a description that
+// names no env value and logs within their byte cap.
+TEST_P(RuntimeContract, DiagnosticsDescribeALiveSandboxAndNothingForAnAbsentOne) {
+  const std::string absent = sbx::new_uuid();
+  auto d = rt().describe(absent);
+  ASSERT_TRUE(d) << d.error().message;
+  EXPECT_FALSE(d->has_value());
+  auto l = rt().container_logs(absent, sbx::LogLimits{});
+  ASSERT_TRUE(l) << l.error().message;
+  EXPECT_FALSE(l->has_value());
+
+  const std::string id = sbx::new_uuid();
+  ContainerSpec spec = harness_->long_running(id);
+  spec.env["CONTRACT_SECRET"] = "contract-hunter2";
+  ASSERT_TRUE(rt().create_and_start(spec));
+  harness_->make_ready(id);
+  d = rt().describe(id);
+  ASSERT_TRUE(d) << d.error().message;
+  ASSERT_TRUE(d->has_value());
+  EXPECT_FALSE((*d)->empty());
+  EXPECT_EQ((*d)->find("contract-hunter2"), std::string::npos) << **d;
+  ASSERT_TRUE(rt().remove(id));
+}
+
 TEST_P(RuntimeContract, PingAnswers) {
   auto p = rt().ping();
   EXPECT_TRUE(p) << p.error().message;

@@ -3,6 +3,9 @@
 #include <atomic>
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <stop_token>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -12,6 +15,8 @@
 #include "src/common/host_path.h"
 #include "src/common/log.h"
 #include "src/runtime/docker/container_body.h"
+#include "src/runtime/docker/container_description.h"
+#include "src/runtime/docker/container_logs.h"
 #include "src/runtime/docker/egress_sidecar.h"
 #include "src/runtime/docker/event_watch.h"
 #include "src/runtime/docker/execd_injection.h"
@@ -669,6 +674,58 @@ Result<void> DockerRuntime::remove(const std::string& sandbox_id) {
   if (auto rm = impl_->engine->remove_container(container_name(sandbox_id)); !rm) return rm;
   if (auto rm = impl_->egress->remove(sandbox_id); !rm) return rm;
   return impl_->remove_reference_leftovers(sandbox_id);
+}
+
+// --- diagnostics (issue 13) ----------------------------------------------------------------
+
+Result<std::optional<ContainerLogs>> DockerRuntime::container_logs(const std::string& sandbox_id,
+                                                                   const LogLimits& limits) {
+  auto j = impl_->inspect_sandbox(sandbox_id);
+  if (!j) return std::unexpected(j.error());
+  if (!*j) return std::nullopt;
+  const json& doc = **j;
+  std::string id = container_name(sandbox_id);
+  if (auto it = doc.find("Id"); it != doc.end() && it->is_string()) id = it->get<std::string>();
+  bool tty = false;
+  if (auto c = doc.find("Config"); c != doc.end() && c->is_object()) {
+    if (auto t = c->find("Tty"); t != c->end() && t->is_boolean()) tty = t->get<bool>();
+  }
+  LogDemuxer demux(limits.max_bytes,
+                   tty ? LogDemuxer::Framing::kRaw : LogDemuxer::Framing::kMultiplexed);
+  // The stream has no overall timeout of its own: a watchdog stops it at api_timeout.
+  std::stop_source deadline;
+  const auto timeout = impl_->options.api_timeout;
+  std::jthread watchdog([&deadline, timeout](std::stop_token done) {
+    std::mutex m;
+    std::condition_variable_any cv;
+    std::unique_lock lock(m);
+    cv.wait_for(lock, done, timeout, [] { return false; });
+    if (!done.stop_requested()) deadline.request_stop();
+  });
+  auto r = impl_->engine->stream(
+      docker_logs_path(id, limits), [&demux](std::string_view c) { return demux.feed(c); },
+      deadline.get_token());
+  watchdog.request_stop();
+  watchdog.join();
+  if (!r) return std::unexpected(r.error());
+  if (deadline.stop_requested()) {
+    return fail(ErrorCode::kDeadlineExceeded,
+                std::string("logs of sandbox ") + sandbox_id +
+                    ": the Docker engine did not finish within " +
+                    std::to_string(timeout.count()) + " s (docker.api_timeout)",
+                "runtime");
+  }
+  if (r->status == 404) return std::nullopt;
+  if (r->status != 200) return std::unexpected(engine_error(*r, std::string("logs of ") + id));
+  if (demux.error()) return std::unexpected(*demux.error());
+  return std::optional<ContainerLogs>(std::move(demux).finish());
+}
+
+Result<std::optional<std::string>> DockerRuntime::describe(const std::string& sandbox_id) {
+  auto j = impl_->inspect_sandbox(sandbox_id);
+  if (!j) return std::unexpected(j.error());
+  if (!*j) return std::nullopt;
+  return std::optional<std::string>(describe_container(**j));
 }
 
 Result<std::optional<ContainerStatus>> DockerRuntime::inspect(const std::string& sandbox_id) {

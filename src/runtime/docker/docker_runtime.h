@@ -108,6 +108,15 @@ class DockerRuntime final : public Runtime {
   Result<void> ping() override;
   Result<void> watch(std::optional<Micros> since, const EventCallback& on_event,
                      std::stop_token stop) override;
+  // --- diagnostics (issue 13): container_logs.h, container_description.h ----------------
+  // Logs: the container's inspect (absent -> nullopt; its Config.Tty says raw or
+  // multiplexed), then GET /containers/{id}/logs streamed through a LogDemuxer, cut at
+  // limits.max_bytes (the connection is dropped there) and at options.api_timeout
+  // (kDeadlineExceeded). A malformed multiplexed stream is kInternal.
+  Result<std::optional<ContainerLogs>> container_logs(const std::string& sandbox_id,
+                                                      const LogLimits& limits) override;
+  Result<std::optional<std::string>> describe(const std::string& sandbox_id) override;
+
 
   // The reference server's sandbox containers on this engine (all states), each with what it
   // would be adopted as or why it cannot be (reference_candidate()). Containers that carry

@@ -154,6 +154,54 @@ Result<std::optional<ContainerStatus>> FakeRuntime::inspect(const std::string& s
   return it->second.status;
 }
 
+// --- diagnostics (issue 13) ----------------------------------------------------------------
+
+Result<std::optional<ContainerLogs>> FakeRuntime::container_logs(const std::string& sandbox_id,
+                                                                 const LogLimits& limits) {
+  std::lock_guard lock(mu_);
+  if (auto r = enter("container_logs"); !r) return std::unexpected(r.error());
+  auto it = containers_.find(sandbox_id);
+  if (it == containers_.end() || !it->second.labelled) return std::nullopt;
+  std::string_view text;
+  if (auto l = logs_.find(sandbox_id); l != logs_.end()) text = l->second;
+  // The last `tail` lines (a final line without '\n' counts as one).
+  std::size_t start = text.size();
+  int lines = 0;
+  if (start > 0 && text.back() == '\n') --start;
+  while (start > 0) {
+    if (text[start - 1] == '\n' && ++lines == limits.tail) break;
+    --start;
+  }
+  if (limits.tail <= 0) start = text.size();
+  ContainerLogs out{std::string(text.substr(start)), false};
+  if (out.text.size() > limits.max_bytes) {
+    out.text.resize(limits.max_bytes);
+    out.truncated = true;
+  }
+  return out;
+}
+
+Result<std::optional<std::string>> FakeRuntime::describe(const std::string& sandbox_id) {
+  std::lock_guard lock(mu_);
+  if (auto r = enter("describe"); !r) return std::unexpected(r.error());
+  auto it = containers_.find(sandbox_id);
+  if (it == containers_.end() || !it->second.labelled) return std::nullopt;
+  const ContainerStatus& st = it->second.status;
+  std::string out = std::string("Container ID:   ") + st.runtime_id + "\nStatus:         " +
+                    std::string(to_string(st.state)) + "\nExit Code:      " +
+                    (st.exit_code ? std::to_string(*st.exit_code) : std::string("N/A"));
+  if (auto spec = specs_.find(sandbox_id); spec != specs_.end() && !spec->second.env.empty()) {
+    out += "\n\nEnvironment:";
+    for (const auto& [key, value] : spec->second.env) out += std::string("\n  ") + key + "=***";
+  }
+  return std::optional<std::string>(std::move(out));
+}
+
+void FakeRuntime::set_logs(const std::string& sandbox_id, std::string text) {
+  std::lock_guard lock(mu_);
+  logs_[sandbox_id] = std::move(text);
+}
+
 Result<std::vector<ContainerStatus>> FakeRuntime::list() {
   std::lock_guard lock(mu_);
   if (auto r = enter("list"); !r) return std::unexpected(r.error());

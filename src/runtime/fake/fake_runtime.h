@@ -17,6 +17,7 @@
 //   simulate_ready(id, addr)  makes it Running and ready at `addr` (a kStarted event), or
 //   simulate_not_starting(id, reason, message, permanent)  gives it a reason for not
 //                             starting (a kDied event when permanent)
+//   set_logs(id, text)        what container_logs() answers for it (diagnostics)
 // and observation: calls("pause"), last_spec(id).
 //
 // Like DockerRuntime, the containers it creates carry its instance id (constructor or
@@ -81,6 +82,16 @@ class FakeRuntime final : public Runtime {
   bool simulate_not_starting(const std::string& sandbox_id, const std::string& reason,
                              const std::string& message, bool permanent);
 
+  // --- diagnostics (issue 13) -----------------------------------------------------------
+  // container_logs(): the text set by set_logs() (default ""), its last limits.tail lines,
+  // then cut at limits.max_bytes (truncated); limits.since is ignored. describe(): the
+  // runtime id, state and exit code, and the spec's env keys with "***". Both answer
+  // nullopt for a sandbox without a container and honour the injected faults.
+  Result<std::optional<ContainerLogs>> container_logs(const std::string& sandbox_id,
+                                                      const LogLimits& limits) override;
+  Result<std::optional<std::string>> describe(const std::string& sandbox_id) override;
+  void set_logs(const std::string& sandbox_id, std::string text);
+
   int calls(std::string_view operation) const;  // "create_and_start", "pause", ...
   // The spec of the last valid create_and_start call for the sandbox (kept after remove).
   std::optional<ContainerSpec> last_spec(const std::string& sandbox_id) const;
@@ -110,6 +121,7 @@ class FakeRuntime final : public Runtime {
   bool reports_readiness_ = false;
   std::map<std::string, Micros> renewed_;  // sandbox id -> last expiry given to renew()
   std::map<std::string, std::vector<std::string>> removed_volumes_;  // by sandbox id
+  std::map<std::string, std::string> logs_;  // set_logs(), by sandbox id
   std::uint64_t watch_generation_ = 0;
   std::uint64_t next_id_ = 1;
 };

@@ -1,11 +1,13 @@
 #include "src/runtime/kubernetes/kubernetes_runtime.h"
 
+#include <algorithm>
 #include <cctype>
 #include <chrono>
 #include <utility>
 
 #include "events/time.h"
 #include "src/common/log.h"
+#include "src/runtime/kubernetes/pod_description.h"
 
 namespace sbx {
 
@@ -411,6 +413,49 @@ Result<std::optional<ContainerStatus>> KubernetesRuntime::inspect(const std::str
   auto pod = informer_->find_by_sandbox(sandbox_id);
   if (!pod) return std::optional<ContainerStatus>{};
   return std::optional<ContainerStatus>(to_status(*pod));
+}
+
+// --- diagnostics (issue 13) ----------------------------------------------------------------
+
+Result<std::optional<ContainerLogs>> KubernetesRuntime::container_logs(
+    const std::string& sandbox_id, const LogLimits& limits) {
+  if (auto synced = wait_synced(); !synced) return std::unexpected(synced.error());
+  auto pod = informer_->find_by_sandbox(sandbox_id);
+  if (!pod) return std::optional<ContainerLogs>{};
+  std::string path = pods_path(pod->name) + "/log?container=" +
+                     std::string(kSandboxContainerName) +
+                     "&tailLines=" + std::to_string(std::max(limits.tail, 0)) +
+                     "&limitBytes=" + std::to_string(limits.max_bytes + 1);
+  if (limits.timestamps) path += "&timestamps=true";
+  if (limits.since) path += "&sinceTime=" + format_rfc3339(*limits.since);
+  auto r = client_->request("GET", path);
+  if (!r) return std::unexpected(r.error());
+  if (r->status == 404) return std::optional<ContainerLogs>{};
+  if (r->status == 400) {
+    Error e = kube_error(*r, std::string("GET ") + pods_path(pod->name) + "/log");
+    return fail(ErrorCode::kFailedPrecondition, e.message, "runtime");
+  }
+  if (r->status < 200 || r->status >= 300) {
+    return std::unexpected(kube_error(*r, std::string("GET ") + pods_path(pod->name) + "/log"));
+  }
+  ContainerLogs logs{std::move(r->body), false};
+  if (logs.text.size() > limits.max_bytes) {
+    logs.text.resize(limits.max_bytes);
+    logs.truncated = true;
+  }
+  return std::optional<ContainerLogs>(std::move(logs));
+}
+
+Result<std::optional<std::string>> KubernetesRuntime::describe(const std::string& sandbox_id) {
+  if (auto synced = wait_synced(); !synced) return std::unexpected(synced.error());
+  auto pod = informer_->find_by_sandbox(sandbox_id);
+  if (!pod) return std::optional<std::string>{};
+  auto j = client_->get_json(pods_path(pod->name));
+  if (!j) {
+    if (j.error().code == ErrorCode::kNotFound) return std::optional<std::string>{};
+    return std::unexpected(j.error());
+  }
+  return std::optional<std::string>(describe_pod(*j));
 }
 
 Result<std::vector<ContainerStatus>> KubernetesRuntime::list() {

@@ -96,6 +96,16 @@ class KubernetesRuntime final : public Runtime {
   bool reports_readiness() const override { return true; }
   bool supports_pause() const override { return false; }
   Result<void> renew(const std::string& sandbox_id, Micros expires_at) override;
+  // --- diagnostics (issue 13) -----------------------------------------------------------
+  // The pod is the informer's pod of the sandbox (absent -> nullopt). Logs: GET
+  // pods/<name>/log?container=sandbox&tailLines=&timestamps=true&limitBytes=max_bytes+1
+  // (&sinceTime=), so the API server bounds the answer; a 400 (no node yet, the container
+  // has not started) is kFailedPrecondition field "runtime" with the API server's message.
+  // Describe: GET the pod, rendered by describe_pod() (pod_description.h).
+  Result<std::optional<ContainerLogs>> container_logs(const std::string& sandbox_id,
+                                                      const LogLimits& limits) override;
+  Result<std::optional<std::string>> describe(const std::string& sandbox_id) override;
+
 
   KubeClient& client() { return *client_; }
   const PodInformer& informer() const { return *informer_; }

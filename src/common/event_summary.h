@@ -1,0 +1,21 @@
+// data_summary: a short one-line description of an event's payload, as sandbox-events
+// prints it in its table (src/tools/event_format.h) and the diagnostics routes show a
+// sandbox's history (api/diagnostics_handlers.cpp). Control characters become spaces; at
+// most kSummaryWidth characters (a UTF-8 sequence is never cut). Env values never appear
+// (SandboxRequested shows the image, whether auth was given, the expiry and metadata).
+//
+// Pure; thread-safe.
+#pragma once
+
+#include <cstddef>
+#include <string>
+
+#include "events/event.h"
+
+namespace sbx {
+
+inline constexpr std::size_t kSummaryWidth = 72;
+
+[[nodiscard]] std::string data_summary(const EventData& data);
+
+}  // namespace sbx

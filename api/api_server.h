@@ -62,6 +62,7 @@
 #include "src/metrics/http_metrics.h"
 #include "src/service/event_reads.h"
 #include "src/service/sandbox_service.h"
+#include "src/service/snapshot_service.h"
 
 namespace sbx::api {
 
@@ -107,6 +108,8 @@ struct ApiDeps {
   std::function<nlohmann::json()> health_details;
   // Request counts and latencies by route template and status; null = not recorded.
   metrics::HttpMetrics* http_metrics = nullptr;
+  // Snapshots (issue 13); null: the snapshot routes answer 501 SNAPSHOT::NOT_SUPPORTED.
+  SnapshotService* snapshots = nullptr;
 };
 
 class ApiServer {

@@ -83,6 +83,10 @@ inline std::string_view snapshot_id_of(std::string_view stream) {
 inline std::string snapshot_image_ref(std::string_view snapshot_id) {
   return std::string("sandboxd-snapshot/") + std::string(snapshot_id) + ":latest";
 }
+// Whether `image` names a snapshot image (never pulled from a registry: it is local).
+inline bool is_snapshot_image_ref(std::string_view image) {
+  return image.starts_with("sandboxd-snapshot/");
+}
 
 // --- commands ---------------------------------------------------------------------------
 struct CreateSnapshot {      // the API; ids and image ref allocated by the service

@@ -34,6 +34,8 @@
 #include "src/server/version.h"
 #include "src/service/event_reads.h"
 #include "src/service/sandbox_service.h"
+#include "src/service/snapshot_service.h"
+#include "src/workers/snapshotter.h"
 #include "src/workers/workers.h"
 #include "store/event_store.h"
 
@@ -57,6 +59,9 @@ struct Server::Parts {
   std::unique_ptr<Runtime> runtime;
   std::unique_ptr<Workers> workers;
   std::unique_ptr<api::ApiServer> api;
+  // Snapshots (issue 13): the service always, the worker on runtimes that take snapshots.
+  std::unique_ptr<SnapshotService> snapshots;
+  std::unique_ptr<Snapshotter> snapshotter;
   // Kubernetes only: the Lease that fences a second sandboxd on the namespace. The workers
   // run, and mutations are served, only while it is held (on_lease() starts and stops them).
   std::unique_ptr<KubeClient> lease_client;
@@ -329,7 +334,35 @@ Result<std::unique_ptr<Server>> Server::create(const Config& config, const Serve
       WorkerMetricsRefs{&*p->worker_metrics, &*p->sandbox_metrics},
       [raw](bool available) { raw->service->set_runtime_available(available); });
 
+  // Snapshots (issue 13).
+  p->snapshots = std::make_unique<SnapshotService>(*p->store, p->clock, *p->service,
+                                                   p->runtime->supports_snapshots());
+  if (p->runtime->supports_snapshots()) {
+    p->snapshotter = std::make_unique<Snapshotter>(
+        *p->store, *p->runtime,
+        [raw](const std::string& id, const SnapshotCommand& cmd) -> Result<void> {
+          auto r = raw->snapshots->execute(id, cmd, RequestContext{"", "worker:snapshotter"});
+          if (!r) return std::unexpected(r.error());
+          return {};
+        },
+        [raw](const std::string& kind, const std::string& detail) {
+          AppendRequest req;
+          req.stream = std::string(kSystemStream);
+          req.expected = ExpectedVersion::any();
+          Event e;
+          e.time = raw->clock.now();
+          e.actor = "worker:snapshotter";
+          e.reason = Reason::kReconcile;
+          e.data = ReconcileFinding{kind, "", detail};
+          req.events.push_back(std::move(e));
+          if (auto r = raw->store->append(std::move(req)); !r) {
+            logger("server")->warn("recording {} failed: {}", kind, r.error().message);
+          }
+        });
+  }
+
   api::ApiDeps deps{*p->service, *p->reads, {}, &*p->http_metrics};
+  deps.snapshots = p->snapshots.get();
   // The API reports runtime {type, available} and store {head, liveSandboxes} itself;
   // the composition root adds what only it knows.
   deps.health_details = [raw] {
@@ -383,6 +416,9 @@ Result<std::uint16_t> Server::start() {
   if (!parts_->lease) {
     if (auto w = parts_->workers->start(); !w) return std::unexpected(w.error());
   }
+  if (parts_->snapshotter) {
+    if (auto s = parts_->snapshotter->start(); !s) return std::unexpected(s.error());
+  }
   auto port = parts_->api->start();
   if (!port) return port;
   const RuntimeFactory runtimes = builtin_runtime_factory();
@@ -412,6 +448,8 @@ void Server::stop() {
   // The lease first (released for a successor at once), then the API, then the workers.
   if (parts_->lease) parts_->lease->stop();
   if (parts_->api) parts_->api->shutdown();
+  if (parts_->snapshotter) parts_->snapshotter->stop();
+  if (parts_->snapshots) parts_->snapshots->shutdown();
   if (parts_->workers) parts_->workers->stop();
   if (parts_->service) parts_->service->shutdown();
   parts_->log_metrics.reset();

@@ -49,7 +49,7 @@ std::expected<std::string, ApiError> parse_create_body(std::string_view body) {
   if (body.empty()) return std::string();
   if (body.size() > kMaxSnapshotBody) {
     return std::unexpected(api_error(ApiErrorKind::kBodyTooLarge,
-                                     "a snapshot request body may have at most " +
+                                     std::string("a snapshot request body may have at most ") +
                                          std::to_string(kMaxSnapshotBody) + " bytes"));
   }
   auto parsed = parsing::parse_json(body);
@@ -106,7 +106,7 @@ void create_snapshot(const Call& call) {
           ex->send_error(map_error(r.error(), Operation::kOther, server.runtime_prefix));
           return;
         }
-        ex->send_json(202, render_snapshot(*r), {{"Location", prefix + "/snapshots/" + r->id}});
+        ex->send_json(202, render_snapshot(*r), {{"Location", prefix + std::string("/snapshots/") + r->id}});
       });
 }
 
@@ -150,7 +150,7 @@ void list_snapshots(const Call& call) {
     if (i) out += ',';
     out += render_snapshot(*page.items[i]);
   }
-  out += "],\"pagination\":" +
+  out += std::string("],\"pagination\":") +
          json{{"page", page.page},
               {"pageSize", page.page_size},
               {"totalItems", page.total_items},
@@ -167,7 +167,7 @@ void get_snapshot(const Call& call) {
   auto s = server.deps.snapshots ? server.deps.snapshots->get(id) : nullptr;
   if (!s) {
     call.exchange->send_error(
-        map_error(Error(ErrorCode::kNotFound, "Snapshot " + parsing::printable(id) + " not found",
+        map_error(Error(ErrorCode::kNotFound, std::string("Snapshot ") + parsing::printable(id) + " not found",
                         "snapshot"),
                   Operation::kOther, server.runtime_prefix));
     return;
@@ -181,7 +181,7 @@ void delete_snapshot(const Call& call) {
   const std::string id(call.match.param("snapshotId"));
   if (server.deps.snapshots == nullptr || !server.deps.snapshots->get(id)) {
     ex->send_error(
-        map_error(Error(ErrorCode::kNotFound, "Snapshot " + parsing::printable(id) + " not found",
+        map_error(Error(ErrorCode::kNotFound, std::string("Snapshot ") + parsing::printable(id) + " not found",
                         "snapshot"),
                   Operation::kOther, server.runtime_prefix));
     return;

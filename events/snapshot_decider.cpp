@@ -62,12 +62,12 @@ Reason snapshot_reason_of(const SnapshotCommand& command) {
 Result<std::vector<EventData>> decide_snapshot(const std::optional<Snapshot>& state,
                                                const SnapshotCommand& command, Micros /*now*/) {
   if (const auto* c = std::get_if<CreateSnapshot>(&command)) {
-    if (state) return fail(ErrorCode::kAlreadyExists, "snapshot " + state->id + " already exists");
+    if (state) return fail(ErrorCode::kAlreadyExists, std::string("snapshot ") + state->id + " already exists");
     return one(SnapshotRequested{c->snapshot_id, c->sandbox_id, c->name, c->image_ref});
   }
   if (!state || state->deleted) {
     return fail(ErrorCode::kNotFound,
-                state ? "snapshot " + state->id + " not found" : std::string("snapshot not found"));
+                state ? std::string("snapshot ") + state->id + " not found" : std::string("snapshot not found"));
   }
   const Snapshot& sn = *state;
   return std::visit(
@@ -77,7 +77,7 @@ Result<std::vector<EventData>> decide_snapshot(const std::optional<Snapshot>& st
             if (sn.state == St::kDeleting) return Events{};
             if (sn.state == St::kCreating) {
               return fail(ErrorCode::kFailedPrecondition,
-                          "snapshot " + sn.id +
+                          std::string("snapshot ") + sn.id +
                               " is still being created and cannot be deleted (state Creating)",
                           "snapshot.state");
             }

@@ -347,12 +347,12 @@ Result<void> SandboxService::resolve_snapshot(CreateRequest& r) const {
   }
   auto snapshot = store_.get_snapshot(r.spec.snapshot_id);
   if (!snapshot) {
-    return fail(ErrorCode::kNotFound, "Snapshot " + r.spec.snapshot_id + " not found",
+    return fail(ErrorCode::kNotFound, std::string("Snapshot ") + r.spec.snapshot_id + " not found",
                 "snapshotId");
   }
   if (snapshot->state != SnapshotState::kReady) {
     return fail(ErrorCode::kFailedPrecondition,
-                "Snapshot " + r.spec.snapshot_id + " is not ready for restore (state " +
+                std::string("Snapshot ") + r.spec.snapshot_id + std::string(" is not ready for restore (state ") +
                     std::string(to_string(snapshot->state)) + ")",
                 "snapshotId");
   }

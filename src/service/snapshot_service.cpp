@@ -25,7 +25,7 @@ Result<void> validate_snapshot_name(std::string_view name) {
   if (name.empty()) return fail(ErrorCode::kInvalidArgument, "name must not be empty", "name");
   if (name.size() > kMaxSnapshotNameLength) {
     return fail(ErrorCode::kInvalidArgument,
-                "name must be at most " + std::to_string(kMaxSnapshotNameLength) + " bytes",
+                std::string("name must be at most ") + std::to_string(kMaxSnapshotNameLength) + " bytes",
                 "name");
   }
   for (unsigned char c : name) {
@@ -90,11 +90,11 @@ Result<Snapshot> SnapshotService::create(const std::string& sandbox_id, const st
     if (auto ok = validate_snapshot_name(name); !ok) return std::unexpected(ok.error());
   }
   auto sandbox = sandboxes_.get(sandbox_id);
-  if (!sandbox) return fail(ErrorCode::kNotFound, "sandbox " + sandbox_id + " not found");
+  if (!sandbox) return fail(ErrorCode::kNotFound, std::string("sandbox ") + sandbox_id + " not found");
   if (sandbox->state != SandboxState::kRunning) {
     return fail(ErrorCode::kFailedPrecondition,
-                "Snapshot can only be created from a Running sandbox (sandbox " + sandbox_id +
-                    " is " + std::string(to_string(sandbox->state)) + ")",
+                std::string("Snapshot can only be created from a Running sandbox (sandbox ") + sandbox_id +
+                    std::string(" is ") + std::string(to_string(sandbox->state)) + ")",
                 "snapshot.source");
   }
   const std::string id = new_uuid();
@@ -129,7 +129,7 @@ Result<Snapshot> SnapshotService::run(const std::string& snapshot_id,
     if (!creating) {
       auto current = store_.get_snapshot(snapshot_id);
       if (!current) {
-        return fail(ErrorCode::kNotFound, "snapshot " + snapshot_id + " not found", "snapshot");
+        return fail(ErrorCode::kNotFound, std::string("snapshot ") + snapshot_id + " not found", "snapshot");
       }
       state = *current;
     }
@@ -157,11 +157,11 @@ Result<Snapshot> SnapshotService::run(const std::string& snapshot_id,
       return std::unexpected(appended.error());
     }
     if (!appended->snapshot) {
-      return fail(ErrorCode::kInternal, "snapshot " + snapshot_id + " was not projected");
+      return fail(ErrorCode::kInternal, std::string("snapshot ") + snapshot_id + " was not projected");
     }
     return *appended->snapshot;
   }
-  return fail(ErrorCode::kConflict, "snapshot " + snapshot_id + " changed concurrently");
+  return fail(ErrorCode::kConflict, std::string("snapshot ") + snapshot_id + " changed concurrently");
 }
 
 void SnapshotService::create_async(std::string sandbox_id, std::string name, RequestContext ctx,

@@ -83,8 +83,8 @@ void Snapshotter::commit(const std::string& id, std::stop_token stop) {
   logger("snapshotter")->warn("snapshot {}: commit failed: {}", id, image.error().message);
   record(id,
          RecordSnapshotFailed{gone ? "SNAPSHOT::SOURCE_NOT_FOUND" : "SNAPSHOT::COMMIT_FAILED",
-                              gone ? "the container of sandbox " + sn->sandbox_id +
-                                         " does not exist: " + image.error().message
+                              gone ? std::string("the container of sandbox ") + sn->sandbox_id +
+                                         std::string(" does not exist: ") + image.error().message
                                    : image.error().message},
          stop);
 }
@@ -132,7 +132,7 @@ void Snapshotter::reconcile() {
     }
   }
   for (const auto& sn : store_.list_snapshots()) {
-    if (sn->state != SnapshotState::kFailed) owned_refs.insert(sn->id + "\n" + sn->image_ref);
+    if (sn->state != SnapshotState::kFailed) owned_refs.insert(sn->id + std::string("\n") + sn->image_ref);
   }
   auto images = runtime_.list_snapshot_images();
   if (!images) {
@@ -143,7 +143,7 @@ void Snapshotter::reconcile() {
   }
   for (const auto& img : *images) {
     bool owned = false;
-    for (const auto& ref : img.refs) owned = owned || owned_refs.contains(img.snapshot_id + "\n" + ref);
+    for (const auto& ref : img.refs) owned = owned || owned_refs.contains(img.snapshot_id + std::string("\n") + ref);
     if (owned) continue;
     const std::string ref = img.refs.empty() ? img.image_id : img.refs.front();
     auto r = runtime_.remove_snapshot_image(img.snapshot_id, img.refs.empty() ? img.image_id : ref);
@@ -156,7 +156,7 @@ void Snapshotter::reconcile() {
                                 img.snapshot_id);
     if (finding_) {
       finding_("snapshot_image_removed",
-               "snapshot " + img.snapshot_id + " image " + ref + " (" + img.image_id + ")");
+               std::string("snapshot ") + img.snapshot_id + std::string(" image ") + ref + std::string(" (") + img.image_id + ")");
     }
   }
 }

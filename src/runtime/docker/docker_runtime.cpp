@@ -805,7 +805,7 @@ Result<std::string> DockerRuntime::commit_snapshot(const std::string& sandbox_id
                                                    const std::string& image_ref) {
   if (!is_snapshot_image_ref(image_ref)) {
     return fail(ErrorCode::kInvalidArgument,
-                "snapshot image reference must start with sandboxd-snapshot/: " + image_ref,
+                std::string("snapshot image reference must start with sandboxd-snapshot/: ") + image_ref,
                 "imageRef");
   }
   const auto [repo, tag] = split_ref(image_ref);
@@ -817,33 +817,33 @@ Result<std::string> DockerRuntime::commit_snapshot(const std::string& sandbox_id
   // The body is the image's config override: only its labels (the rest is the container's).
   const json body = {{"Labels", labels}};
   const std::string name = container_name(sandbox_id);
-  auto r = impl_->engine->call("POST", "/commit?container=" + url_encode(name) +
-                                           "&repo=" + url_encode(repo) + "&tag=" + url_encode(tag) +
+  auto r = impl_->engine->call("POST", std::string("/commit?container=") + url_encode(name) +
+                                           std::string("&repo=") + url_encode(repo) + std::string("&tag=") + url_encode(tag) +
                                            "&pause=true",
                                body.dump());
   if (!r) return std::unexpected(r.error());
   if (r->status == 404) {
-    return fail(ErrorCode::kNotFound, "container " + name + " does not exist: " + engine_message(*r));
+    return fail(ErrorCode::kNotFound, std::string("container ") + name + std::string(" does not exist: ") + engine_message(*r));
   }
   if (r->status != 201 && r->status != 200) {
-    return std::unexpected(engine_error(*r, "commit container " + name));
+    return std::unexpected(engine_error(*r, std::string("commit container ") + name));
   }
   try {
     const json j = json::parse(r->body);
     const std::string id = j.value("Id", std::string());
-    if (id.empty()) return fail(ErrorCode::kInternal, "commit of " + name + " returned no image id");
+    if (id.empty()) return fail(ErrorCode::kInternal, std::string("commit of ") + name + " returned no image id");
     return id;
   } catch (const std::exception& e) {
-    return fail(ErrorCode::kInternal, std::string("commit of ") + name + ": bad answer: " + e.what());
+    return fail(ErrorCode::kInternal, std::string("commit of ") + name + std::string(": bad answer: ") + e.what());
   }
 }
 
 Result<std::optional<std::string>> DockerRuntime::snapshot_image(const std::string& snapshot_id,
                                                                  const std::string& image_ref) {
-  auto r = impl_->engine->call("GET", "/images/" + url_encode(image_ref, "/:@") + "/json");
+  auto r = impl_->engine->call("GET", std::string("/images/") + url_encode(image_ref, "/:@") + "/json");
   if (!r) return std::unexpected(r.error());
   if (r->status == 404) return std::nullopt;
-  if (r->status != 200) return std::unexpected(engine_error(*r, "inspect image " + image_ref));
+  if (r->status != 200) return std::unexpected(engine_error(*r, std::string("inspect image ") + image_ref));
   try {
     const json j = json::parse(r->body);
     const json& labels = j["Config"]["Labels"];
@@ -852,7 +852,7 @@ Result<std::optional<std::string>> DockerRuntime::snapshot_image(const std::stri
     }
     return j.value("Id", std::string());
   } catch (const std::exception& e) {
-    return fail(ErrorCode::kInternal, "inspect image " + image_ref + ": bad answer: " + e.what());
+    return fail(ErrorCode::kInternal, std::string("inspect image ") + image_ref + std::string(": bad answer: ") + e.what());
   }
 }
 
@@ -863,23 +863,23 @@ Result<void> DockerRuntime::remove_snapshot_image(const std::string& snapshot_id
   if (!*present) return {};
   // By id: removes the image and every tag it has (a retag elsewhere would be removed
   // too, which is what deleting a snapshot means); force=false keeps images in use.
-  auto r = impl_->engine->call("DELETE", "/images/" + url_encode(**present, ":") + "?noprune=false");
+  auto r = impl_->engine->call("DELETE", std::string("/images/") + url_encode(**present, ":") + "?noprune=false");
   if (!r) return std::unexpected(r.error());
   if (r->status == 200 || r->status == 404) return {};
   if (r->status == 409) {
     return fail(ErrorCode::kFailedPrecondition,
-                "snapshot image " + image_ref + " is in use: " + engine_message(*r));
+                std::string("snapshot image ") + image_ref + std::string(" is in use: ") + engine_message(*r));
   }
-  return std::unexpected(engine_error(*r, "remove image " + image_ref));
+  return std::unexpected(engine_error(*r, std::string("remove image ") + image_ref));
 }
 
 Result<std::vector<SnapshotImage>> DockerRuntime::list_snapshot_images() {
   json label_filter = json::array({std::string(kSnapshotLabel)});
   if (!impl_->options.instance_id.empty()) {
-    label_filter.push_back(std::string(kInstanceLabel) + "=" + impl_->options.instance_id);
+    label_filter.push_back(std::string(kInstanceLabel) + std::string("=") + impl_->options.instance_id);
   }
   const std::string filters = json{{"label", label_filter}}.dump();
-  auto r = impl_->engine->call("GET", "/images/json?filters=" + url_encode(filters));
+  auto r = impl_->engine->call("GET", std::string("/images/json?filters=") + url_encode(filters));
   if (!r) return std::unexpected(r.error());
   if (r->status != 200) return std::unexpected(engine_error(*r, "list snapshot images"));
   std::vector<SnapshotImage> out;

@@ -369,9 +369,9 @@ Result<std::string> FakeRuntime::commit_snapshot(const std::string& sandbox_id,
   if (it == containers_.end() || !it->second.labelled ||
       (it->second.status.state != ContainerState::kRunning &&
        it->second.status.state != ContainerState::kPaused)) {
-    return fail(ErrorCode::kNotFound, "no container for sandbox " + sandbox_id);
+    return fail(ErrorCode::kNotFound, std::string("no container for sandbox ") + sandbox_id);
   }
-  SnapshotImage img{snapshot_id, "sha256:fake" + std::to_string(next_id_++), {image_ref}};
+  SnapshotImage img{snapshot_id, std::string("sha256:fake") + std::to_string(next_id_++), {image_ref}};
   images_[image_ref] = img;
   return img.image_id;
 }
@@ -404,7 +404,7 @@ Result<std::vector<SnapshotImage>> FakeRuntime::list_snapshot_images() {
 
 void FakeRuntime::add_snapshot_image(const std::string& snapshot_id, const std::string& image_ref) {
   std::lock_guard lock(mu_);
-  images_[image_ref] = SnapshotImage{snapshot_id, "sha256:fake" + std::to_string(next_id_++), {image_ref}};
+  images_[image_ref] = SnapshotImage{snapshot_id, std::string("sha256:fake") + std::to_string(next_id_++), {image_ref}};
 }
 
 }  // namespace sbx

@@ -17,6 +17,7 @@
 #include "src/metrics/http_metrics.h"
 #include "src/metrics/process_metrics.h"
 #include "src/metrics/registry.h"
+#include "src/metrics/snapshot_metrics.h"
 #include "src/metrics/runtime_metrics.h"
 #include "src/metrics/sandbox_metrics.h"
 #include "src/metrics/store_metrics.h"
@@ -62,6 +63,8 @@ struct Server::Parts {
   // Snapshots (issue 13): the service always, the worker on runtimes that take snapshots.
   std::unique_ptr<SnapshotService> snapshots;
   std::unique_ptr<Snapshotter> snapshotter;
+  std::optional<metrics::SnapshotMetrics> snapshot_metrics;
+  metrics::CallbackHandle snapshots_by_state;  // before the store goes: reads it
   // Kubernetes only: the Lease that fences a second sandboxd on the namespace. The workers
   // run, and mutations are served, only while it is held (on_lease() starts and stops them).
   std::unique_ptr<KubeClient> lease_client;
@@ -337,6 +340,19 @@ Result<std::unique_ptr<Server>> Server::create(const Config& config, const Serve
   // Snapshots (issue 13).
   p->snapshots = std::make_unique<SnapshotService>(*p->store, p->clock, *p->service,
                                                    p->runtime->supports_snapshots());
+  p->snapshot_metrics.emplace(p->registry);
+  {
+    auto h = p->snapshot_metrics->expose_snapshots_by_state([raw] {
+      std::map<SnapshotState, double> counts;
+      for (SnapshotState s : kAllSnapshotStates) counts[s] = 0;
+      for (const auto& sn : raw->store->list_snapshots()) counts[sn->state] += 1;
+      std::vector<metrics::CallbackSample> out;
+      for (const auto& [state, n] : counts) out.push_back({{std::string(to_string(state))}, n});
+      return out;
+    });
+    if (!h) return std::unexpected(h.error());
+    p->snapshots_by_state = std::move(*h);
+  }
   if (p->runtime->supports_snapshots()) {
     p->snapshotter = std::make_unique<Snapshotter>(
         *p->store, *p->runtime,
@@ -358,7 +374,8 @@ Result<std::unique_ptr<Server>> Server::create(const Config& config, const Serve
           if (auto r = raw->store->append(std::move(req)); !r) {
             logger("server")->warn("recording {} failed: {}", kind, r.error().message);
           }
-        });
+        },
+        &*p->snapshot_metrics);
   }
 
   api::ApiDeps deps{*p->service, *p->reads, {}, &*p->http_metrics};
@@ -453,6 +470,7 @@ void Server::stop() {
   if (parts_->workers) parts_->workers->stop();
   if (parts_->service) parts_->service->shutdown();
   parts_->log_metrics.reset();
+  parts_->snapshots_by_state = metrics::CallbackHandle();
   if (parts_->store) parts_->store->close();
 }
 

@@ -5,6 +5,7 @@
 
 #include "events/event.h"
 #include "src/common/log.h"
+#include "src/metrics/snapshot_metrics.h"
 #include "src/runtime/runtime.h"
 #include "store/event_store.h"
 #include "store/subscription.h"
@@ -22,8 +23,12 @@ bool retryable_error(const Error& e) {
 }  // namespace
 
 Snapshotter::Snapshotter(EventStore& store, Runtime& runtime, SnapshotRecorder record,
-                         FindingRecorder finding)
-    : store_(store), runtime_(runtime), record_(std::move(record)), finding_(std::move(finding)) {}
+                         FindingRecorder finding, metrics::SnapshotMetrics* metrics)
+    : store_(store),
+      runtime_(runtime),
+      record_(std::move(record)),
+      finding_(std::move(finding)),
+      metrics_(metrics) {}
 
 Snapshotter::~Snapshotter() { stop(); }
 
@@ -70,9 +75,14 @@ void Snapshotter::record(const std::string& id, const SnapshotCommand& c, std::s
 void Snapshotter::commit(const std::string& id, std::stop_token stop) {
   auto sn = store_.get_snapshot(id);
   if (!sn || sn->state != SnapshotState::kCreating) return;  // done already, or moved on
+  const auto started = std::chrono::steady_clock::now();
   auto image = with_retry(
       [&] { return runtime_.commit_snapshot(sn->sandbox_id, sn->id, sn->image_ref); }, stop);
   if (stop.stop_requested() && !image && retryable_error(image.error())) return;  // redo later
+  if (metrics_ != nullptr) {
+    metrics_->commit_duration_seconds.with({image ? "ready" : "failed"})
+        .observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+  }
   if (image) {
     logger("snapshotter")->info("snapshot {}: committed sandbox {} to {} ({})", id,
                                 sn->sandbox_id, sn->image_ref, *image);

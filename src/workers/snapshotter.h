@@ -17,6 +17,8 @@
 // Creating/Ready/Deleting snapshot owns under that ref is removed and recorded in the
 // system stream (ReconcileFinding kind "snapshot_image_removed", detail ref and image id).
 //
+// Metrics (when given): sandboxd_snapshot_commit_duration_seconds{outcome} per commit call.
+//
 // Failure codes: SNAPSHOT::SOURCE_NOT_FOUND (no container), SNAPSHOT::COMMIT_FAILED (the
 // runtime refused; message says why). A runtime that is away (kUnavailable) is retried
 // with backoff until stop.
@@ -41,6 +43,9 @@ class EventStore;
 class Runtime;
 class Subscription;
 struct Event;
+namespace metrics {
+struct SnapshotMetrics;
+}
 
 // Records a snapshot outcome (bound by the composition root to SnapshotService::execute).
 // Same contract as Recorder (recorder.h).
@@ -52,7 +57,7 @@ using FindingRecorder = std::function<void(const std::string& kind, const std::s
 class Snapshotter {
  public:
   Snapshotter(EventStore& store, Runtime& runtime, SnapshotRecorder record,
-              FindingRecorder finding);
+              FindingRecorder finding, metrics::SnapshotMetrics* metrics = nullptr);
   ~Snapshotter();
   Snapshotter(const Snapshotter&) = delete;
   Snapshotter& operator=(const Snapshotter&) = delete;
@@ -78,6 +83,7 @@ class Snapshotter {
   Runtime& runtime_;
   SnapshotRecorder record_;
   FindingRecorder finding_;
+  metrics::SnapshotMetrics* metrics_;  // may be null
   std::unique_ptr<Subscription> sub_;
   std::jthread thread_;
 };

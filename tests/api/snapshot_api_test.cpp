@@ -3,6 +3,10 @@
 // paging and filters, hostile bodies, auth, the Kubernetes refusal, create from a snapshot.
 #include <gtest/gtest.h>
 
+#include <functional>
+
+#include "events/snapshot.h"
+#include "src/common/uuid.h"
 #include "tests/api/api_fixture.h"
 
 namespace sbx::testing {

@@ -296,7 +296,7 @@ std::vector<std::string> leaks(const std::string& path, std::string_view needle)
   if (!raw) return out;
   auto& db = **raw;
   for (const auto& name : layout::column_families_of(kStoreSchemaVersion)) {
-    if (name == layout::kSecrets) continue;
+    if (name == layout::kSecrets || !db.has(name)) continue;  // older schemas lack some
     std::unique_ptr<rocksdb::Iterator> it(
         db.db()->NewIterator(rocksdb::ReadOptions(), db.cf(name)));
     for (it->SeekToFirst(); it->Valid(); it->Next()) {

@@ -3,7 +3,8 @@
 //
 //   SnapshotRequested            -> Creating   (the API; source sandbox, name, image ref)
 //   SnapshotReady                Creating -> Ready   (the snapshot worker committed it)
-//   SnapshotFailed               Creating -> Failed  (commit failed, or the source is gone)
+//   SnapshotFailed               Creating | Ready -> Failed  (commit failed, the source is
+//                                gone, or the reconcile found a Ready snapshot's image gone)
 //   SnapshotDeletionRequested    Ready | Failed -> Deleting (the API)
 //   SnapshotDeleted              Deleting -> gone (the image was removed or was absent)
 //

@@ -88,7 +88,8 @@ Result<std::vector<EventData>> decide_snapshot(const std::optional<Snapshot>& st
             return one(SnapshotReady{c.image_id});
           },
           [&](const RecordSnapshotFailed& c) -> Result<Events> {
-            if (sn.state != St::kCreating) return Events{};
+            // Creating: the commit failed. Ready: the reconcile found its image gone.
+            if (sn.state != St::kCreating && sn.state != St::kReady) return Events{};
             return one(SnapshotFailed{c.error_code, c.message});
           },
           [&](const RecordSnapshotDeleted&) -> Result<Events> {
@@ -127,7 +128,7 @@ Snapshot evolve_snapshot(const std::optional<Snapshot>& state, const Event& even
                    move_to(St::kReady, "snapshot_ready", "Snapshot image committed.");
                  },
                  [&](const SnapshotFailed& e) {
-                   if (!state || sn.state != St::kCreating) return;
+                   if (!state || (sn.state != St::kCreating && sn.state != St::kReady)) return;
                    move_to(St::kFailed, e.error_code, e.message);
                  },
                  [&](const SnapshotDeletionRequested&) {

@@ -14,6 +14,7 @@ namespace sbx {
 namespace {
 
 constexpr const char* kConsumer = "snapshotter";
+constexpr std::chrono::seconds kDeleteRetry{30};
 
 bool retryable_error(const Error& e) {
   return e.code == ErrorCode::kUnavailable || e.code == ErrorCode::kDeadlineExceeded ||
@@ -104,10 +105,11 @@ void Snapshotter::remove(const std::string& id, std::stop_token stop) {
   if (!sn || sn->state != SnapshotState::kDeleting) return;
   auto r = with_retry([&] { return runtime_.remove_snapshot_image(sn->id, sn->image_ref); }, stop);
   if (!r) {
-    // In use by a container (or the runtime refused): the snapshot stays Deleting and the
-    // next start retries; the log line says why.
-    logger("snapshotter")->warn("snapshot {}: removing {} failed: {}", id, sn->image_ref,
-                                r.error().message);
+    // In use by a container (or the runtime refused): the snapshot stays Deleting and is
+    // retried kDeleteRetry later (and at the next start); the log line says why.
+    logger("snapshotter")->warn("snapshot {}: removing {} failed (retried in {} s): {}", id,
+                                sn->image_ref, kDeleteRetry.count(), r.error().message);
+    if (sub_) sub_->wake_at(std::chrono::steady_clock::now() + kDeleteRetry);
     return;
   }
   record(id, RecordSnapshotDeleted{}, stop);
@@ -139,6 +141,16 @@ void Snapshotter::reconcile() {
       }
     } else if (sn->state == SnapshotState::kDeleting) {
       remove(sn->id, none);
+    } else if (sn->state == SnapshotState::kReady) {
+      // No record pointing at a missing image: a Ready snapshot whose image is gone fails.
+      auto image = runtime_.snapshot_image(sn->id, sn->image_ref);
+      if (image && !*image) {
+        logger("snapshotter")->warn("snapshot {}: its image {} is gone", sn->id, sn->image_ref);
+        record(sn->id,
+               RecordSnapshotFailed{"SNAPSHOT::IMAGE_MISSING",
+                                    "the image " + sn->image_ref + " no longer exists"},
+               none);
+      }
     }
   }
   for (const auto& sn : store_.list_snapshots()) {
@@ -176,6 +188,12 @@ void Snapshotter::run(std::stop_token stop) {
   while (!stop.stop_requested()) {
     auto batch = sub_->next();
     if (batch.stopped()) break;
+    if (batch.timed_out()) {
+      // A deletion whose image was still in use: try again.
+      for (const auto& sn : store_.list_snapshots()) {
+        if (sn->state == SnapshotState::kDeleting) remove(sn->id, stop);
+      }
+    }
     if (batch.empty()) continue;
     for (const Event& e : batch.events()) {
       if (stop.stop_requested()) return;  // the checkpoint stays before it: redone

@@ -12,7 +12,9 @@
 //
 // Reconcile at start (before following the log): a snapshot still Creating is finished —
 // an image labelled for it exists: Ready; else committed again (the source container is
-// still there) or Failed (SNAPSHOT::SOURCE_NOT_FOUND); a Deleting one is removed again.
+// still there) or Failed (SNAPSHOT::SOURCE_NOT_FOUND); a Deleting one is removed again; a
+// Ready one whose image is gone fails (SNAPSHOT::IMAGE_MISSING). A removal refused because
+// a container still uses the image is retried every 30 s.
 // Then every image labelled sandboxd.io/snapshot (with this instance's label) that no
 // Creating/Ready/Deleting snapshot owns under that ref is removed and recorded in the
 // system stream (ReconcileFinding kind "snapshot_image_removed", detail ref and image id).
@@ -20,7 +22,7 @@
 // Metrics (when given): sandboxd_snapshot_commit_duration_seconds{outcome} per commit call.
 //
 // Failure codes: SNAPSHOT::SOURCE_NOT_FOUND (no container), SNAPSHOT::COMMIT_FAILED (the
-// runtime refused; message says why). A runtime that is away (kUnavailable) is retried
+// runtime refused; message says why), SNAPSHOT::IMAGE_MISSING (reconcile, see above). A runtime that is away (kUnavailable) is retried
 // with backoff until stop.
 //
 // Thread-safety: start()/stop() from the owning thread. Everything is borrowed.

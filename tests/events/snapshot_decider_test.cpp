@@ -56,9 +56,15 @@ TEST(SnapshotDecider, ReadyAndFailedOnlyLeaveCreating) {
   auto redo = decide_snapshot(ready, RecordSnapshotReady{"sha256:cd"}, kNow);
   ASSERT_TRUE(redo);
   EXPECT_TRUE(redo->empty());
-  auto late_fail = decide_snapshot(ready, RecordSnapshotFailed{"X", "y"}, kNow);
-  ASSERT_TRUE(late_fail);
-  EXPECT_TRUE(late_fail->empty());
+  // A Ready snapshot whose image is gone (found by the reconcile) fails.
+  auto gone = fold(ready, RecordSnapshotFailed{"SNAPSHOT::IMAGE_MISSING", "image removed"});
+  EXPECT_EQ(gone->state, SnapshotState::kFailed);
+  EXPECT_EQ(gone->status_reason, "SNAPSHOT::IMAGE_MISSING");
+  // Not once it is being deleted.
+  auto deleting = fold(ready, DeleteSnapshot{});
+  auto late = decide_snapshot(deleting, RecordSnapshotFailed{"X", "y"}, kNow);
+  ASSERT_TRUE(late);
+  EXPECT_TRUE(late->empty());
 
   auto failed = fold(creating(), RecordSnapshotFailed{"SNAPSHOT::SOURCE_NOT_FOUND", "gone"});
   EXPECT_EQ(failed->state, SnapshotState::kFailed);

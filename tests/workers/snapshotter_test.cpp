@@ -131,8 +131,14 @@ TEST_F(SnapshotterTest, StartUpReconcileFinishesCreatingAndRemovesOrphanImages) 
   // The checkpoint is past every request: only the reconcile can finish them.
   ASSERT_TRUE(store_->save_checkpoint("snapshotter", store_->head()));
 
+  // And a Ready snapshot whose image someone removed.
+  const std::string vanished = request(sb);
+  ASSERT_TRUE(execute_snapshot(*store_, clock_, vanished, RecordSnapshotReady{"sha256:old"}));
+
   auto worker = make();
   worker->reconcile();
+  EXPECT_EQ(state_of(vanished), SnapshotState::kFailed);
+  EXPECT_EQ(store_->get_snapshot(vanished)->status_reason, "SNAPSHOT::IMAGE_MISSING");
   EXPECT_EQ(state_of(done), SnapshotState::kReady);
   EXPECT_EQ(state_of(again), SnapshotState::kReady);
   EXPECT_EQ(state_of(lost), SnapshotState::kFailed);

@@ -88,6 +88,7 @@ void Snapshotter::commit(const std::string& id, std::stop_token stop) {
     logger("snapshotter")->info("snapshot {}: committed sandbox {} to {} ({})", id,
                                 sn->sandbox_id, sn->image_ref, *image);
     record(id, RecordSnapshotReady{*image}, stop);
+    remove_superseded(id, *image);
     return;
   }
   const bool gone = image.error().code == ErrorCode::kNotFound;
@@ -98,6 +99,18 @@ void Snapshotter::commit(const std::string& id, std::stop_token stop) {
                                          std::string(" does not exist: ") + image.error().message
                                    : image.error().message},
          stop);
+}
+
+void Snapshotter::remove_superseded(const std::string& id, const std::string& image_id) {
+  auto images = runtime_.list_snapshot_images();
+  if (!images) return;  // the start-up reconcile removes them later
+  for (const auto& img : *images) {
+    if (img.snapshot_id != id || img.image_id == image_id) continue;
+    if (auto r = runtime_.remove_snapshot_image(id, img.image_id); r) {
+      logger("snapshotter")->info("snapshot {}: removed the superseded image {}", id,
+                                  img.image_id);
+    }
+  }
 }
 
 void Snapshotter::remove(const std::string& id, std::stop_token stop) {
@@ -132,8 +145,12 @@ void Snapshotter::reconcile() {
     if (sn->state == SnapshotState::kCreating) {
       auto image = runtime_.snapshot_image(sn->id, sn->image_ref);
       if (image && *image) {
+        logger("snapshotter")->info("snapshot {}: its image {} was committed before the restart",
+                                    sn->id, sn->image_ref);
         record(sn->id, RecordSnapshotReady{**image}, none);
       } else if (image) {
+        logger("snapshotter")->info("snapshot {}: still Creating after a restart, committing again",
+                                    sn->id);
         commit(sn->id, none);  // the source is still there: commit again; else Failed
       } else {
         logger("snapshotter")->warn("snapshot {}: cannot inspect {}: {}", sn->id, sn->image_ref,

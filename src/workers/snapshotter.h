@@ -75,6 +75,9 @@ class Snapshotter {
   void handle(const Event& e, std::stop_token stop);
   void commit(const std::string& snapshot_id, std::stop_token stop);
   void remove(const std::string& snapshot_id, std::stop_token stop);
+  // Removes other images labelled for `snapshot_id` than `image_id` (an earlier commit of
+  // the same snapshot, e.g. one that finished in the engine after sandboxd was killed).
+  void remove_superseded(const std::string& snapshot_id, const std::string& image_id);
   void record(const std::string& snapshot_id, const SnapshotCommand& command,
               std::stop_token stop);
   // Retries `op` while it fails with a retryable error, until stop.

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <iostream>
+#include <sstream>
 
 #include "tests/e2e/e2e_fixture.h"
 
@@ -128,6 +129,12 @@ TEST_F(Snapshots, KillNineMidCommitEndsReadyOrFailedWithNoUnrecordedImage) {
       Reply r = api().get("/v1/snapshots/" + id);
       EXPECT_FALSE(r.json()["status"].value("reason", "").empty()) << r.describe();
     }
+  }
+  // What the worker did (the kill lands before, during or after the commits: all three
+  // must end as checked above).
+  std::istringstream logs(sandboxd_->all_logs());
+  for (std::string line; std::getline(logs, line);) {
+    if (line.find("[snapshotter]") != std::string::npos) std::cerr << "[e2e] " << line << "\n";
   }
   // The source keeps running through all of it.
   EXPECT_EQ(docker_->inspect("sandbox-" + source).second, "running");

@@ -12,17 +12,17 @@
 namespace sbx {
 namespace {
 
-struct Run {
+struct CliResult {
   int code = 0;
   std::string out, err;
 };
 
-Run cli(std::vector<std::string> args) {
+CliResult cli(std::vector<std::string> args) {
   args.insert(args.begin(), "sandbox-events");
   std::vector<const char*> argv;
   for (const auto& a : args) argv.push_back(a.c_str());
   std::ostringstream out, err;
-  Run r;
+  CliResult r;
   r.code = run_cli(static_cast<int>(argv.size()), argv.data(), out, err);
   r.out = out.str();
   r.err = err.str();
@@ -56,7 +56,7 @@ TEST(SnapshotTools, StatsDumpAndVerifyKnowSnapshotStreams) {
     append(store, "c", 2, SnapshotDeletionRequested{});
     append(store, "c", 3, SnapshotDeleted{});
   }
-  Run stats = cli({"stats", "--data", dir.str()});
+  CliResult stats = cli({"stats", "--data", dir.str()});
   ASSERT_EQ(stats.code, 0) << stats.err;
   EXPECT_NE(stats.out.find("snapshots               3 (streams in the log)\n"), std::string::npos)
       << stats.out;
@@ -66,13 +66,13 @@ TEST(SnapshotTools, StatsDumpAndVerifyKnowSnapshotStreams) {
   EXPECT_NE(stats.out.find("sandboxes               0 (streams in the log)\n"), std::string::npos)
       << stats.out;
 
-  Run dump = cli({"dump", "--stream", "snapshot-b", "--format", "table", "--data", dir.str()});
+  CliResult dump = cli({"dump", "--stream", "snapshot-b", "--format", "table", "--data", dir.str()});
   ASSERT_EQ(dump.code, 0) << dump.err;
   EXPECT_NE(dump.out.find("SnapshotFailed"), std::string::npos) << dump.out;
   EXPECT_NE(dump.out.find("SNAPSHOT::SOURCE_NOT_FOUND: gone"), std::string::npos) << dump.out;
   EXPECT_EQ(dump.out.find("SnapshotReady"), std::string::npos) << dump.out;
 
-  Run verify = cli({"verify", "--data", dir.str()});
+  CliResult verify = cli({"verify", "--data", dir.str()});
   EXPECT_EQ(verify.code, 0) << verify.out << verify.err;
 }
 

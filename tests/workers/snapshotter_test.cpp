@@ -150,5 +150,47 @@ TEST_F(SnapshotterTest, StartUpReconcileFinishesCreatingAndRemovesOrphanImages) 
   for (const auto& f : findings_) EXPECT_TRUE(f.starts_with("snapshot_image_removed ")) << f;
 }
 
+// The Runtime defaults (what Kubernetes inherits): every snapshot call is refused with
+// kUnimplemented, field runtime.snapshots, and supports_snapshots() is false.
+class NoSnapshotsRuntime final : public Runtime {
+ public:
+  Result<RuntimeInfo> create_and_start(const ContainerSpec&) override { return RuntimeInfo{}; }
+  Result<void> pause(const std::string&) override { return {}; }
+  Result<void> resume(const std::string&) override { return {}; }
+  Result<void> remove(const std::string&) override { return {}; }
+  Result<std::optional<ContainerStatus>> inspect(const std::string&) override {
+    return std::nullopt;
+  }
+  Result<std::vector<ContainerStatus>> list() override { return std::vector<ContainerStatus>{}; }
+  Result<void> ping() override { return {}; }
+  Result<void> watch(std::optional<Micros>, const EventCallback&, std::stop_token) override {
+    return {};
+  }
+};
+
+TEST(RuntimeDefaults, SnapshotsAreRefusedAsUnimplemented) {
+  NoSnapshotsRuntime rt;
+  EXPECT_FALSE(rt.supports_snapshots());
+  for (const Error& e : {rt.commit_snapshot("a", "b", "c").error(),
+                         rt.snapshot_image("b", "c").error(),
+                         rt.remove_snapshot_image("b", "c").error(),
+                         rt.list_snapshot_images().error()}) {
+    EXPECT_EQ(e.code, ErrorCode::kUnimplemented);
+    EXPECT_EQ(e.field, "runtime.snapshots");
+  }
+}
+
+TEST_F(SnapshotterTest, OnARuntimeWithoutSnapshotsARequestFailsWithACode) {
+  // The service refuses snapshots up front on such a runtime; a request in the log (one
+  // written under another configuration) still ends, it does not hang in Creating.
+  runtime_.set_supports_snapshots(false);
+  const std::string sb = running_sandbox();
+  auto worker = make();
+  ASSERT_TRUE(worker->start());
+  const std::string sn = request(sb);
+  ASSERT_TRUE(eventually([&] { return state_of(sn) == SnapshotState::kFailed; }, 10s));
+  EXPECT_EQ(store_->get_snapshot(sn)->status_reason, "SNAPSHOT::COMMIT_FAILED");
+}
+
 }  // namespace
 }  // namespace sbx::testing

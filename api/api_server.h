@@ -65,6 +65,7 @@
 #include "src/service/diagnostics_runner.h"
 #include "src/service/event_reads.h"
 #include "src/service/sandbox_service.h"
+#include "src/service/snapshot_service.h"
 
 namespace sbx::api {
 
@@ -124,6 +125,8 @@ struct ApiDeps {
   // Runs the runtime calls of GET …/diagnostics/logs|inspect|summary off the HTTP threads;
   // null = those answer 503 (events still work). Must outlive the server.
   DiagnosticsRunner* diagnostics = nullptr;
+  // Snapshots (issue 13); null: the snapshot routes answer 501 SNAPSHOT::NOT_SUPPORTED.
+  SnapshotService* snapshots = nullptr;
 };
 
 class ApiServer {

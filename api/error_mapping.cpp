@@ -23,6 +23,17 @@ struct Row {
 };
 
 constexpr Row kServiceRows[] = {
+    // -- snapshots (issue 13) -------------------------------------------------------------
+    {ErrorCode::kUnimplemented, true, kAnyOp, "runtime.snapshots", 501, false,
+     "SNAPSHOT::NOT_SUPPORTED"},
+    {ErrorCode::kNotFound, true, kAnyOp, "snapshotId", 404, false, "SNAPSHOT::NOT_FOUND"},
+    {ErrorCode::kNotFound, true, kAnyOp, "snapshot", 404, false, "SNAPSHOT::NOT_FOUND"},
+    {ErrorCode::kFailedPrecondition, true, kAnyOp, "snapshotId", 409, false,
+     "SNAPSHOT::NOT_READY"},
+    {ErrorCode::kFailedPrecondition, true, kAnyOp, "snapshot.source", 409, false,
+     "SNAPSHOT::INVALID_SOURCE_STATE"},
+    {ErrorCode::kFailedPrecondition, true, kAnyOp, "snapshot.state", 409, false,
+     "SNAPSHOT::INVALID_STATE"},
     // -- not found ----------------------------------------------------------------------
     {ErrorCode::kNotFound, true, kAnyOp, "", 404, true, "SANDBOX_NOT_FOUND"},
     // -- diagnostics (issue 13): the runtime's answers (field "runtime", DiagnosticsRunner) --
@@ -77,8 +88,6 @@ constexpr Row kServiceRows[] = {
     {ErrorCode::kUnauthenticated, true, kAnyOp, "", 401, false, "INVALID_API_KEY"},
     // -- what this runtime cannot do ------------------------------------------------------
     {ErrorCode::kUnimplemented, true, kAnyOp, "runtime.pause", 501, true, "PAUSE_NOT_SUPPORTED"},
-    {ErrorCode::kUnimplemented, true, kAnyOp, "snapshotId", 501, false,
-     "SANDBOX::SNAPSHOTS_NOT_SUPPORTED"},
     {ErrorCode::kUnimplemented, true, kAnyOp, "volumes", 501, false, "VOLUME::NOT_SUPPORTED"},
     {ErrorCode::kUnimplemented, true, kAnyOp, "networkPolicy", 501, false,
      "SANDBOX::NETWORK_POLICY_NOT_SUPPORTED"},

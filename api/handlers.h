@@ -56,6 +56,12 @@ void get_endpoint(const Call& call);
 void network_policy(const Call& call);
 
 // event_handlers.cpp
+// Snapshots (issue 13): api/snapshot_handlers.cpp.
+void create_snapshot(const Call& call);
+void list_snapshots(const Call& call);
+void get_snapshot(const Call& call);
+void delete_snapshot(const Call& call);
+
 void sandbox_history(const Call& call);
 void watch_events(const Call& call);
 

@@ -50,6 +50,12 @@ constexpr Route kRoutes[] = {
     {Method::Get, "/docs", Auth::kPublic, handlers::swagger_ui},
     {Method::Get, "/redoc", Auth::kPublic, handlers::redoc},
     {Method::Get, "/metrics", Auth::kMetrics, handlers::metrics},
+    // Snapshots (issue 13).
+    {Method::Post, "/sandboxes/{id}/snapshots", Auth::kApiKey, handlers::create_snapshot,
+     Body::kJson},
+    {Method::Get, "/snapshots", Auth::kApiKey, handlers::list_snapshots},
+    {Method::Get, "/snapshots/{snapshotId}", Auth::kApiKey, handlers::get_snapshot},
+    {Method::Delete, "/snapshots/{snapshotId}", Auth::kApiKey, handlers::delete_snapshot},
 };
 
 // "application/json", any case, with or without parameters ("; charset=utf-8").

@@ -34,11 +34,15 @@ constexpr SchemaVersion kSchemaVersions[] = {
     {"ServerStarted", 1},      {"OrphanRemoved", 1},       {"ReconcileFinding", 1},
     {"MigrationApplied", 1},   {"SandboxAdopted", 1},
     {"NetworkPolicyChanged", 1},
+    {"SnapshotRequested", 1},  {"SnapshotReady", 1},       {"SnapshotFailed", 1},
+    {"SnapshotDeletionRequested", 1}, {"SnapshotDeleted", 1},
 };
 static_assert(std::size(kSchemaVersions) == std::variant_size_v<EventData>);
 
 // Schema version of the projection record written by encode_sandbox.
 constexpr int kSandboxRecordSchema = 1;
+// Schema version of the projection record written by encode_snapshot.
+constexpr int kSnapshotRecordSchema = 1;
 
 struct DecodeError {
   std::string message;
@@ -234,8 +238,19 @@ void write_data(JsonWriter& w, const EventData& data) {
                    w.member("schemaVersion", e.schema_version);
                    w.member("name", e.name);
                  },
+                 [&](const SnapshotRequested& e) {
+                   w.member("snapshotId", e.snapshot_id);
+                   w.member("sandboxId", e.sandbox_id);
+                   if (!e.name.empty()) w.member("name", e.name);
+                   w.member("imageRef", e.image_ref);
+                 },
+                 [&](const SnapshotReady& e) { w.member("imageId", e.image_id); },
+                 [&](const SnapshotFailed& e) {
+                   w.member("errorCode", e.error_code);
+                   w.member("message", e.message);
+                 },
                  // PauseRequested, SandboxPaused, ResumeRequested, SandboxResumed,
-                 // DeletionRequested: no payload.
+                 // DeletionRequested, SnapshotDeletionRequested, SnapshotDeleted: no payload.
                  [&](const auto&) {},
              },
              data);
@@ -527,6 +542,39 @@ EventData decode_data(std::string_view type, Object v) {
   if (is(type, "ResumeRequested")) return empty(ResumeRequested{});
   if (is(type, "SandboxResumed")) return empty(SandboxResumed{});
   if (is(type, "DeletionRequested")) return empty(DeletionRequested{});
+  if (is(type, "SnapshotDeletionRequested")) return empty(SnapshotDeletionRequested{});
+  if (is(type, "SnapshotDeleted")) return empty(SnapshotDeleted{});
+  if (is(type, "SnapshotRequested")) {
+    SnapshotRequested e;
+    fields([&](std::string_view k, Value x, const Path& p) {
+      if (is(k, "snapshotId"))
+        e.snapshot_id = get_string(x, p);
+      else if (is(k, "sandboxId"))
+        e.sandbox_id = get_string(x, p);
+      else if (is(k, "name"))
+        e.name = get_string(x, p);
+      else if (is(k, "imageRef"))
+        e.image_ref = get_string(x, p);
+    });
+    return e;
+  }
+  if (is(type, "SnapshotReady")) {
+    SnapshotReady e;
+    fields([&](std::string_view k, Value x, const Path& p) {
+      if (is(k, "imageId")) e.image_id = get_string(x, p);
+    });
+    return e;
+  }
+  if (is(type, "SnapshotFailed")) {
+    SnapshotFailed e;
+    fields([&](std::string_view k, Value x, const Path& p) {
+      if (is(k, "errorCode"))
+        e.error_code = get_string(x, p);
+      else if (is(k, "message"))
+        e.message = get_string(x, p);
+    });
+    return e;
+  }
   if (is(type, "PauseFailed")) {
     PauseFailed e;
     fields([&](std::string_view k, Value x, const Path& p) {
@@ -866,6 +914,77 @@ Result<Sandbox> decode_sandbox(std::string_view json) {
     return std::unexpected(data_loss("malformed sandbox record", err.message));
   } catch (const std::exception& err) {
     return std::unexpected(data_loss("malformed sandbox record", err.what()));
+  }
+}
+
+std::string encode_snapshot(const Snapshot& sn) {
+  JsonWriter w(512);
+  w.begin_object();
+  w.member("schema", kSnapshotRecordSchema);
+  w.member("id", sn.id);
+  w.member("version", sn.version);
+  w.member("sandboxId", sn.sandbox_id);
+  if (!sn.name.empty()) w.member("name", sn.name);
+  w.member("imageRef", sn.image_ref);
+  if (!sn.image_id.empty()) w.member("imageId", sn.image_id);
+  w.member("state", to_string(sn.state));
+  w.member("statusReason", sn.status_reason);
+  w.member("statusMessage", sn.status_message);
+  w.time_member("createdAt", sn.created_at);
+  w.time_member("lastTransitionAt", sn.last_transition_at);
+  w.end_object();
+  return std::move(w).take();
+}
+
+Result<Snapshot> decode_snapshot(std::string_view json) {
+  try {
+    Input in;
+    Snapshot sn;
+    bool has_id = false, has_state = false;
+    const Path snapshot{"snapshot"};
+    for_each_field(
+        in.parse_object(json, snapshot), snapshot,
+        [&](std::string_view k, Value x, const Path& p) {
+          if (is(k, "schema")) {
+            const std::int64_t schema = get_int(x, p);
+            if (schema < 1 || schema > kSnapshotRecordSchema)
+              bad_at(p, "snapshot record schema " + std::to_string(schema) + " is not supported");
+          } else if (is(k, "id")) {
+            sn.id = get_string(x, p);
+            has_id = true;
+          } else if (is(k, "version")) {
+            sn.version = get_uint(x, p);
+          } else if (is(k, "sandboxId")) {
+            sn.sandbox_id = get_string(x, p);
+          } else if (is(k, "name")) {
+            sn.name = get_string(x, p);
+          } else if (is(k, "imageRef")) {
+            sn.image_ref = get_string(x, p);
+          } else if (is(k, "imageId")) {
+            sn.image_id = get_string(x, p);
+          } else if (is(k, "state")) {
+            const std::string_view name = get_view(x, p);
+            const auto st = parse_snapshot_state(name);
+            if (!st) bad_at(p, "unknown snapshot state \"" + std::string(name) + "\"");
+            sn.state = *st;
+            has_state = true;
+          } else if (is(k, "statusReason")) {
+            sn.status_reason = get_string(x, p);
+          } else if (is(k, "statusMessage")) {
+            sn.status_message = get_string(x, p);
+          } else if (is(k, "createdAt")) {
+            sn.created_at = get_time(x, p);
+          } else if (is(k, "lastTransitionAt")) {
+            sn.last_transition_at = get_time(x, p);
+          }
+        });
+    if (!has_id) bad("snapshot.id: missing");
+    if (!has_state) bad("snapshot.state: missing");
+    return sn;
+  } catch (const DecodeError& err) {
+    return std::unexpected(data_loss("malformed snapshot record", err.message));
+  } catch (const std::exception& err) {
+    return std::unexpected(data_loss("malformed snapshot record", err.what()));
   }
 }
 

@@ -35,6 +35,10 @@ namespace sbx {
 [[nodiscard]] std::string encode_sandbox(const Sandbox& sandbox);
 [[nodiscard]] Result<Sandbox> decode_sandbox(std::string_view json);
 
+// The projection record of one snapshot (the snapshots column family, store/FORMAT.md).
+[[nodiscard]] std::string encode_snapshot(const Snapshot& snapshot);
+[[nodiscard]] Result<Snapshot> decode_snapshot(std::string_view json);
+
 // Newest schema version written for an event type name; 0 if the type is unknown.
 int current_schema(std::string_view event_type);
 

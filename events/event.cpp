@@ -50,6 +50,16 @@ std::string_view event_type(const EventData& data) {
           return "MigrationApplied";
         else if constexpr (std::is_same_v<T, SandboxAdopted>)
           return "SandboxAdopted";
+        else if constexpr (std::is_same_v<T, SnapshotRequested>)
+          return "SnapshotRequested";
+        else if constexpr (std::is_same_v<T, SnapshotReady>)
+          return "SnapshotReady";
+        else if constexpr (std::is_same_v<T, SnapshotFailed>)
+          return "SnapshotFailed";
+        else if constexpr (std::is_same_v<T, SnapshotDeletionRequested>)
+          return "SnapshotDeletionRequested";
+        else if constexpr (std::is_same_v<T, SnapshotDeleted>)
+          return "SnapshotDeleted";
         else
           static_assert(sizeof(T) == 0, "event type without a name");
       },

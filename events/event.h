@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "events/sandbox.h"
+#include "events/snapshot.h"
 
 namespace sbx {
 
@@ -114,6 +115,30 @@ struct SandboxFailed {             // any non-final -> Failed (died, vanished, r
   bool operator==(const SandboxFailed&) const = default;
 };
 
+// --- snapshot stream (`snapshot-<id>`, events/snapshot.h) -------------------------------
+struct SnapshotRequested {         // -> Creating
+  std::string snapshot_id;
+  std::string sandbox_id;          // the source sandbox
+  std::string name;                // "" when none was given
+  std::string image_ref;           // the local image it becomes (snapshot_image_ref)
+  bool operator==(const SnapshotRequested&) const = default;
+};
+struct SnapshotReady {             // Creating -> Ready
+  std::string image_id;            // the committed image's id
+  bool operator==(const SnapshotReady&) const = default;
+};
+struct SnapshotFailed {            // Creating -> Failed
+  std::string error_code;          // e.g. "SNAPSHOT::SOURCE_NOT_FOUND"
+  std::string message;
+  bool operator==(const SnapshotFailed&) const = default;
+};
+struct SnapshotDeletionRequested { // Ready | Failed -> Deleting
+  bool operator==(const SnapshotDeletionRequested&) const = default;
+};
+struct SnapshotDeleted {           // Deleting -> gone (leaves the projection)
+  bool operator==(const SnapshotDeleted&) const = default;
+};
+
 // --- system stream --------------------------------------------------------------------
 struct ServerStarted {
   std::string version;
@@ -143,7 +168,8 @@ using EventData =
                  ResumeFailed, ExpirationRenewed, MetadataPatched, DeletionRequested,
                  SandboxTerminated, SandboxFailed, ServerStarted, OrphanRemoved,
                  ReconcileFinding, MigrationApplied, SandboxAdopted,
-                 NetworkPolicyChanged>;
+                 NetworkPolicyChanged, SnapshotRequested, SnapshotReady, SnapshotFailed,
+                 SnapshotDeletionRequested, SnapshotDeleted>;
 
 // Whether `data` may open a sandbox stream (SandboxRequested or SandboxAdopted): a stream
 // whose first event is anything else is not projected.

@@ -212,6 +212,16 @@ Result<void> record_outcomes(layout::RawDb& db, rocksdb::WriteBatch& batch) {
   return {};
 }
 
+// Step 5: the `snapshots` column family (the projection of snapshot-* streams). No stream
+// of that kind exists before this schema, so the family starts empty; a half-created one
+// (an interrupted run) is dropped first.
+Result<void> create_snapshots_family(layout::RawDb& db, rocksdb::WriteBatch&) {
+  if (db.has(layout::kSnapshots)) {
+    if (auto r = db.drop_column_family(layout::kSnapshots); !r) return r;
+  }
+  return db.create_column_family(layout::kSnapshots);
+}
+
 const std::vector<Step>& steps() {
   static const std::vector<Step> all = {
       {1, "create the log and projection column families", create_initial_layout},
@@ -219,6 +229,7 @@ const std::vector<Step>& steps() {
       {3, "move registry credentials out of the log into secrets", move_credentials,
        compact_scrubbed},
       {4, "record the outcome of idempotent creates instead of an HTTP status", record_outcomes},
+      {5, "create the snapshots projection", create_snapshots_family},
   };
   return all;
 }

@@ -133,7 +133,7 @@ Result<std::vector<ProjectionDifference>> compare_projections(const EventStore& 
   const auto& a = store_internal::Access::raw(live);
   const auto& b = store_internal::Access::raw(rebuilt);
   for (std::string_view cf : {layout::kSandboxes, layout::kExpiry, layout::kByState,
-                              layout::kStreams, layout::kEventIds}) {
+                              layout::kSnapshots, layout::kStreams, layout::kEventIds}) {
     std::unique_ptr<rocksdb::Iterator> ia(a.db()->NewIterator(rocksdb::ReadOptions(), a.cf(cf)));
     std::unique_ptr<rocksdb::Iterator> ib(b.db()->NewIterator(rocksdb::ReadOptions(), b.cf(cf)));
     ia->SeekToFirst();
@@ -172,6 +172,17 @@ Result<std::vector<ProjectionDifference>> compare_projections(const EventStore& 
   }
   for (const auto& s : rebuilt.list_sandboxes()) {
     if (!live.get_sandbox(s->id)) add("memory", s->id, "<missing>", describe(s));
+  }
+  auto describe_snapshot = [](const std::shared_ptr<const Snapshot>& s) {
+    if (!s) return std::string("<missing>");
+    return std::string(to_string(s->state)) + " v" + std::to_string(s->version);
+  };
+  for (const auto& s : live.list_snapshots()) {
+    auto r = rebuilt.get_snapshot(s->id);
+    if (!r || *r != *s) add("memory", "snapshot " + s->id, describe_snapshot(s), describe_snapshot(r));
+  }
+  for (const auto& s : rebuilt.list_snapshots()) {
+    if (!live.get_snapshot(s->id)) add("memory", "snapshot " + s->id, "<missing>", describe_snapshot(s));
   }
   return out;
 }

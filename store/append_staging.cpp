@@ -25,6 +25,8 @@ Result<StreamWork*> AppendStager::work_of(Group& g, const std::string& stream) {
   StreamWork w;
   const std::string_view sandbox_id = sandbox_id_of(stream);
   w.sandbox = !sandbox_id.empty();
+  const std::string_view snapshot_id = snapshot_id_of(stream);
+  w.snapshot = !snapshot_id.empty();
   bool known = false;
   {
     // In-flight groups first (newest first), else the committed state. A group leaves
@@ -36,6 +38,7 @@ Result<StreamWork*> AppendStager::work_of(Group& g, const std::string& stream) {
         const StreamWork& p = f->second;
         w.version = p.version;
         w.before = p.touched ? p.after : p.before;
+        w.snap_before = p.touched ? p.snap_after : p.snap_before;
         w.removed = p.removed;
         known = true;
       }
@@ -48,6 +51,11 @@ Result<StreamWork*> AppendStager::work_of(Group& g, const std::string& stream) {
       }
       if (w.sandbox) {
         if (auto* sb = projection_.live.find(sandbox_id)) w.before = *sb;
+      }
+      if (w.snapshot) {
+        if (auto f = projection_.snapshots.find(snapshot_id); f != projection_.snapshots.end()) {
+          w.snap_before = f->second;
+        }
       }
     }
   }
@@ -63,6 +71,14 @@ Result<StreamWork*> AppendStager::work_of(Group& g, const std::string& stream) {
       w.removed = false;
     } else if (w.version > 0) {
       w.removed = true;  // history but no projection: terminated or deleted
+    }
+  }
+  if (w.snapshot) {
+    if (w.snap_before) {
+      w.snap_state = *w.snap_before;
+      w.removed = false;
+    } else if (w.version > 0) {
+      w.removed = true;  // history but no projection: deleted
     }
   }
   return &g.streams.emplace(stream, std::move(w)).first->second;
@@ -193,7 +209,11 @@ Result<AppendResult> AppendStager::stage(Request& r, Group& g) {
   }
   result.last_position = g.next - 1;
   result.stream_version = w.version;
-  result.sandbox = seal_append(w);
+  if (w.snapshot) {
+    result.snapshot = seal_snapshot_append(w);
+  } else {
+    result.sandbox = seal_append(w);
+  }
   g.accepted.push_back(&r);  // encoded into the batch by encode_events
   r.in_batch = true;
   return result;
@@ -227,6 +247,15 @@ void AppendStager::encode_events(Group& g) {
 
 void AppendStager::encode_projections(Group& g) {
   for (auto& [stream, w] : g.streams) {
+    if (w.snapshot) {
+      if (!w.touched || (w.encoded && w.snap_encoded_after == w.snap_after)) continue;
+      const Snapshot* before = w.encoded ? w.snap_encoded_after.get() : w.snap_before.get();
+      stage_snapshot_projection(g.batch, ctx_, snapshot_id_of(stream), before,
+                                w.snap_after.get());
+      w.snap_encoded_after = w.snap_after;
+      w.encoded = true;
+      continue;
+    }
     if (!w.touched || (w.encoded && w.encoded_after == w.after)) continue;
     const Sandbox* before = w.encoded ? w.encoded_after.get() : w.before.get();
     const std::string_view id = sandbox_id_of(stream);

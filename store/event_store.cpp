@@ -124,6 +124,14 @@ std::vector<std::shared_ptr<const Sandbox>> EventStore::list_sandboxes() const {
 
 std::size_t EventStore::live_sandbox_count() const { return impl_->projection.size(); }
 
+std::shared_ptr<const Snapshot> EventStore::get_snapshot(std::string_view snapshot_id) const {
+  return impl_->projection.get_snapshot(snapshot_id);
+}
+
+std::vector<std::shared_ptr<const Snapshot>> EventStore::list_snapshots() const {
+  return impl_->projection.list_snapshots();
+}
+
 Result<std::vector<std::string>> EventStore::sandbox_ids_in_state(SandboxState state,
                                                                   std::size_t max_count) const {
   return impl_->reads.sandbox_ids_in_state(state, max_count);

@@ -118,7 +118,7 @@ struct StoreParts;  // store/store_parts.h
 }
 
 // The newest data-directory layout this binary reads and writes (store/FORMAT.md).
-inline constexpr int kStoreSchemaVersion = 4;
+inline constexpr int kStoreSchemaVersion = 5;
 
 struct ExpectedVersion {
   enum class Kind { kAny, kNoStream, kExact };
@@ -180,6 +180,9 @@ struct AppendResult {
   // had left the projection before), and on a deduplicated append (nothing was appended:
   // read the projection with get_sandbox).
   std::shared_ptr<const Sandbox> sandbox;
+  // The same for a snapshot stream (`snapshot-<id>`, events/snapshot.h): the snapshot as
+  // projected after this append (its final state when a SnapshotDeleted took it out).
+  std::shared_ptr<const Snapshot> snapshot;
 };
 
 struct StoreOptions {
@@ -279,6 +282,10 @@ class EventStore {
   std::shared_ptr<const Sandbox> get_sandbox(std::string_view sandbox_id) const;
   std::vector<std::shared_ptr<const Sandbox>> list_sandboxes() const;  // in no particular order
   std::size_t live_sandbox_count() const;
+  // Snapshots (events/snapshot.h) from their SnapshotRequested until their SnapshotDeleted,
+  // in every state (the snapshots column family, loaded at open).
+  std::shared_ptr<const Snapshot> get_snapshot(std::string_view snapshot_id) const;
+  std::vector<std::shared_ptr<const Snapshot>> list_snapshots() const;  // no particular order
 
   // --- projections (RocksDB) -----------------------------------------------------------
   // Ids of live sandboxes in `state`, oldest first (created_at, then id), from the by_state

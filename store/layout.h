@@ -33,6 +33,7 @@ inline constexpr std::string_view kIdempotency = "idempotency";
 inline constexpr std::string_view kMeta = "meta";
 inline constexpr std::string_view kByState = "by_state";  // schema 2
 inline constexpr std::string_view kSecrets = "secrets";   // schema 3
+inline constexpr std::string_view kSnapshots = "snapshots";  // schema 5
 
 // The column families (besides RocksDB's unused "default") that schema `schema` has.
 std::vector<std::string> column_families_of(int schema);

@@ -4,6 +4,7 @@
 
 #include "events/codec.h"
 #include "events/decider.h"
+#include "events/snapshot_decider.h"
 #include "store/keys.h"
 
 namespace sbx::store_detail {
@@ -27,7 +28,59 @@ std::optional<std::uint64_t> SandboxProjection::cached_version(std::string_view 
   return std::nullopt;
 }
 
+std::shared_ptr<const Snapshot> SandboxProjection::get_snapshot(std::string_view id) const {
+  std::shared_lock l(mu);
+  auto it = snapshots.find(id);
+  return it != snapshots.end() ? it->second : nullptr;
+}
+
+std::vector<std::shared_ptr<const Snapshot>> SandboxProjection::list_snapshots() const {
+  std::shared_lock l(mu);
+  std::vector<std::shared_ptr<const Snapshot>> out;
+  out.reserve(snapshots.size());
+  for (const auto& [id, s] : snapshots) out.push_back(s);
+  return out;
+}
+
+namespace {
+
+void project_snapshot(StreamWork& w, const Event& e) {
+  if (w.removed) return;
+  if (w.touched && !w.snap_state && w.snap_after) w.snap_state = *w.snap_after;
+  if (!w.snap_state && !opens_snapshot_stream(e.data)) {
+    w.removed = true;  // a snapshot stream must start with SnapshotRequested
+    return;
+  }
+  w.snap_state = evolve_snapshot(w.snap_state, e);
+  w.touched = true;
+  if (w.snap_state->deleted) w.removed = true;
+}
+
+}  // namespace
+
+std::shared_ptr<const Snapshot> seal_snapshot_append(StreamWork& w) {
+  if (!w.snap_state) return nullptr;
+  auto sealed = std::make_shared<const Snapshot>(std::move(*w.snap_state));
+  w.snap_state.reset();
+  w.snap_after = w.removed ? nullptr : sealed;
+  return sealed;
+}
+
+void stage_snapshot_projection(rocksdb::WriteBatch& batch, const StoreContext& ctx,
+                               std::string_view id, const Snapshot* before,
+                               const Snapshot* after) {
+  if (after != nullptr) {
+    (void)batch.Put(ctx.snapshots, id, encode_snapshot(*after));
+  } else if (before != nullptr) {
+    (void)batch.Delete(ctx.snapshots, id);
+  }
+}
+
 void project(StreamWork& w, const Event& e, std::vector<SandboxChange>* changes) {
+  if (w.snapshot) {
+    project_snapshot(w, e);
+    return;
+  }
   if (!w.sandbox || w.removed) return;
   if (w.touched && !w.state && w.after) w.state = *w.after;  // reopened by a later append
   if (!w.state && !opens_sandbox_stream(e.data)) {

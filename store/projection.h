@@ -50,6 +50,8 @@ struct SandboxProjection {
   mutable std::shared_mutex mu;
   SandboxTable live;                  // mu
   StringMap<std::uint64_t> versions;  // mu: cache of stream versions (filled lazily)
+  // mu: every snapshot stream's projection until its SnapshotDeleted (events/snapshot.h)
+  StringMap<std::shared_ptr<const Snapshot>> snapshots;
 
   // Inline: get_sandbox is the hottest read (one lock and one probe, no call between).
   std::shared_ptr<const Sandbox> get(std::string_view sandbox_id) const {
@@ -60,6 +62,8 @@ struct SandboxProjection {
   std::vector<std::shared_ptr<const Sandbox>> list() const;  // in no particular order
   std::size_t size() const;
   std::optional<std::uint64_t> cached_version(std::string_view stream) const;
+  std::shared_ptr<const Snapshot> get_snapshot(std::string_view snapshot_id) const;
+  std::vector<std::shared_ptr<const Snapshot>> list_snapshots() const;  // no particular order
 };
 
 // What one group commit knows about one stream it touches (write_group.h).
@@ -77,6 +81,14 @@ struct StreamWork {
   // encoded again as a change from this one (WriteBatch entries apply in order).
   std::shared_ptr<const Sandbox> encoded_after;
   bool encoded = false;
+  // A snapshot-* stream (events/snapshot.h): the same roles as before/state/after/
+  // encoded_after above, for its Snapshot projection (touched, removed, encoded are shared:
+  // a stream is a sandbox stream, a snapshot stream, or neither).
+  bool snapshot = false;
+  std::shared_ptr<const Snapshot> snap_before;
+  std::optional<Snapshot> snap_state;
+  std::shared_ptr<const Snapshot> snap_after;
+  std::shared_ptr<const Snapshot> snap_encoded_after;
 };
 
 // Folds `e` into the stream's projection (evolve, once). Appends what it did to `changes`
@@ -88,6 +100,14 @@ void project(StreamWork& w, const Event& e, std::vector<SandboxChange>* changes)
 // the append left it (AppendResult::sandbox): `after`, or — when this append took the
 // sandbox out of the projection — its final state; null when the append folded nothing.
 std::shared_ptr<const Sandbox> seal_append(StreamWork& w);
+// The same for a snapshot stream: the snapshot as the append left it (also when it took it
+// out of the projection), null when the append folded nothing.
+std::shared_ptr<const Snapshot> seal_snapshot_append(StreamWork& w);
+
+// Stages the snapshots entry that turns `before` into `after` (either may be null).
+void stage_snapshot_projection(rocksdb::WriteBatch& batch, const StoreContext& ctx,
+                               std::string_view id, const Snapshot* before,
+                               const Snapshot* after);
 
 // Stages the sandboxes, expiry and by_state entries that turn `before` into `after`
 // (either may be null: no projection) for sandbox `id`.

@@ -264,7 +264,20 @@ Result<void> StoreReads::catch_up() {
     StringMap<std::uint64_t> touched_streams;
     for (const auto& e : *events) touched_streams.insert_or_assign(e.stream, e.version);
     std::vector<std::pair<std::string, std::shared_ptr<const Sandbox>>> updates;
+    std::vector<std::pair<std::string, std::shared_ptr<const Snapshot>>> snapshot_updates;
     for (const auto& [stream, version] : touched_streams) {
+      if (const std::string_view sid = snapshot_id_of(stream); !sid.empty()) {
+        auto v = ctx_.get(ctx_.snapshots, sid);
+        if (!v) return std::unexpected(v.error());
+        std::shared_ptr<const Snapshot> next;
+        if (*v) {
+          auto sn = decode_snapshot(**v);
+          if (!sn) return std::unexpected(sn.error());
+          next = std::make_shared<const Snapshot>(std::move(*sn));
+        }
+        snapshot_updates.emplace_back(std::string(sid), std::move(next));
+        continue;
+      }
       const std::string_view id = sandbox_id_of(stream);
       if (id.empty()) continue;
       auto v = ctx_.get(ctx_.sandboxes, id);
@@ -281,6 +294,13 @@ Result<void> StoreReads::catch_up() {
     {
       std::unique_lock l(projection_.mu);
       for (auto& [stream, version] : touched_streams) projection_.versions.erase(stream);
+      for (auto& [id, next] : snapshot_updates) {
+        if (next) {
+          projection_.snapshots.insert_or_assign(id, std::move(next));
+        } else {
+          projection_.snapshots.erase(id);
+        }
+      }
       for (auto& [id, next] : updates) {
         if (next) {
           projection_.live.insert_or_assign(id, std::move(next));

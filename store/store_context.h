@@ -50,6 +50,7 @@ struct StoreContext {
   rocksdb::ColumnFamilyHandle* idempotency = nullptr;
   rocksdb::ColumnFamilyHandle* by_state = nullptr;
   rocksdb::ColumnFamilyHandle* secrets = nullptr;
+  rocksdb::ColumnFamilyHandle* snapshots = nullptr;  // schema 5
   rocksdb::WriteOptions write_options;
   std::string owned_secondary_dir;  // removed at close
   std::string instance_id;          // meta/instance_id; set at open, never changed

@@ -190,6 +190,27 @@ Result<void> rebuild_record(StoreParts& p, const std::string& id, const std::str
   return {};
 }
 
+// Loads the snapshots column family (every snapshot not yet deleted: few, small records)
+// into the projection. A record that does not decode fails the open with kDataLoss, naming
+// its key (its stream is in the log: `sandbox-events verify` shows what a replay gives).
+Result<void> load_snapshots(StoreParts& p) {
+  StoreContext& ctx = p.ctx;
+  rocksdb::ReadOptions ro;
+  ro.verify_checksums = true;
+  std::unique_ptr<rocksdb::Iterator> it(ctx.db->NewIterator(ro, ctx.snapshots));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    auto sn = decode_snapshot(sv(it->value()));
+    if (!sn) {
+      return fail(ErrorCode::kDataLoss, "snapshots record " + std::string(sv(it->key())) +
+                                            ": " + sn.error().message);
+    }
+    p.projection.snapshots.insert_or_assign(std::string(sv(it->key())),
+                                            std::make_shared<const Snapshot>(std::move(*sn)));
+  }
+  if (!it->status().ok()) return std::unexpected(layout::to_error(it->status(), "load snapshots"));
+  return {};
+}
+
 // Loads the sandboxes column family into the projection. It holds live sandboxes only, so
 // this is O(live), and decoding the JSON records dominates. The key space is cut into
 // ranges (split_keys) that up to hardware_concurrency threads, this one included, take in
@@ -291,7 +312,7 @@ Result<void> load(StoreParts& p) {
       if (auto r = rebuild_record(p, key, why); !r) return r;
     }
   }
-  return {};
+  return load_snapshots(p);
 }
 
 }  // namespace
@@ -403,6 +424,7 @@ Result<void> open_parts(StoreParts& p, const StoreOptions& options, rocksdb::Env
   ctx.idempotency = ctx.raw->cf(layout::kIdempotency);
   ctx.by_state = ctx.raw->cf(layout::kByState);
   ctx.secrets = ctx.raw->cf(layout::kSecrets);
+  ctx.snapshots = ctx.raw->cf(layout::kSnapshots);
   if (auto r = load_egress_token_key(ctx); !r) return std::unexpected(r.error());
 
   if (auto r = load(p); !r) return std::unexpected(r.error());

@@ -286,12 +286,21 @@ void WritePipeline::write_group(Group& g) {
     // consumer woken by the head sees the new projection.
     std::unique_lock l(projection_.mu);
     for (auto& [stream, w] : g.streams) {
-      if (w.removed && w.sandbox) {
+      if (w.removed && (w.sandbox || w.snapshot)) {
         projection_.versions.erase(stream);  // kept in the stream index; bounded cache
       } else {
         projection_.versions.insert_or_assign(stream, w.version);
       }
       if (!w.touched) continue;
+      if (w.snapshot) {
+        if (w.snap_after) {
+          projection_.snapshots.insert_or_assign(std::string(snapshot_id_of(stream)), w.snap_after);
+        } else if (auto it = projection_.snapshots.find(snapshot_id_of(stream));
+                   it != projection_.snapshots.end()) {
+          projection_.snapshots.erase(it);
+        }
+        continue;
+      }
       if (w.after) {
         projection_.live.insert_or_assign(sandbox_id_of(stream), w.after);
       } else {

@@ -95,6 +95,12 @@ std::string data_summary(const EventData& data) {
           [](const MigrationApplied& e) {
             return "schema=" + std::to_string(e.schema_version) + " " + e.name;
           },
+          [](const SnapshotRequested& e) {
+            return "sandbox=" + e.sandbox_id + " image=" + e.image_ref +
+                   (e.name.empty() ? "" : " name=" + e.name);
+          },
+          [](const SnapshotReady& e) { return "imageId=" + e.image_id; },
+          [](const SnapshotFailed& e) { return e.error_code + ": " + e.message; },
           [](const SandboxAdopted& e) {
             // The summary column is short: the source and runtime id are in the JSON lines.
             std::string out = std::string(to_string(e.state)) + " image=" + e.spec.image_uri;

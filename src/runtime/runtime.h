@@ -234,6 +234,14 @@ struct ContainerLogs {
   bool truncated = false;  // max_bytes was reached before the end of the log
 };
 
+// A snapshot image as the runtime lists it (Runtime::list_snapshot_images).
+inline constexpr std::string_view kSnapshotLabel = "sandboxd.io/snapshot";
+struct SnapshotImage {
+  std::string snapshot_id;  // its kSnapshotLabel
+  std::string image_id;     // "sha256:…"
+  std::vector<std::string> refs;  // its tags ("sandboxd-snapshot/<id>:latest")
+};
+
 class Runtime {
  public:
   using EventCallback = std::function<void(const RuntimeEvent&)>;
@@ -300,6 +308,45 @@ class Runtime {
   // the caller reconnects with `since` = the time of the last event it saw.
   virtual Result<void> watch(std::optional<Micros> since, const EventCallback& on_event,
                              std::stop_token stop) = 0;
+
+  // --- snapshots (issue 13) -------------------------------------------------------------
+  // Whether the commit_snapshot family below works (Docker: yes; Kubernetes: no, and the
+  // service refuses snapshots before anything is appended). The defaults are the backstop
+  // of a runtime without snapshots: kUnimplemented, field "runtime.snapshots".
+  virtual bool supports_snapshots() const { return false; }
+  // Commits sandbox `sandbox_id`'s container to the local image `image_ref` (Docker: POST
+  // /commit with pause=true: a running container is paused for the commit and keeps
+  // running, a paused one stays paused), labelled kSnapshotLabel = `snapshot_id` and
+  // kInstanceLabel. Returns the image id. Committing again replaces the tag (idempotent).
+  // No container: kNotFound.
+  virtual Result<std::string> commit_snapshot(const std::string& sandbox_id,
+                                              const std::string& snapshot_id,
+                                              const std::string& image_ref) {
+    (void)sandbox_id, (void)snapshot_id, (void)image_ref;
+    return fail(ErrorCode::kUnimplemented, "this runtime cannot take snapshots",
+                "runtime.snapshots");
+  }
+  // The id of image `image_ref` if it exists and carries kSnapshotLabel = `snapshot_id`;
+  // nullopt otherwise.
+  virtual Result<std::optional<std::string>> snapshot_image(const std::string& snapshot_id,
+                                                            const std::string& image_ref) {
+    (void)snapshot_id, (void)image_ref;
+    return fail(ErrorCode::kUnimplemented, "this runtime cannot take snapshots",
+                "runtime.snapshots");
+  }
+  // Removes image `image_ref` if it carries kSnapshotLabel = `snapshot_id`; absent is
+  // success. An image a container still uses is kFailedPrecondition.
+  virtual Result<void> remove_snapshot_image(const std::string& snapshot_id,
+                                             const std::string& image_ref) {
+    (void)snapshot_id, (void)image_ref;
+    return fail(ErrorCode::kUnimplemented, "this runtime cannot take snapshots",
+                "runtime.snapshots");
+  }
+  // Every image labelled kSnapshotLabel (and, when scoped, this instance's kInstanceLabel).
+  virtual Result<std::vector<SnapshotImage>> list_snapshot_images() {
+    return fail(ErrorCode::kUnimplemented, "this runtime cannot take snapshots",
+                "runtime.snapshots");
+  }
 };
 
 }  // namespace sbx

@@ -75,6 +75,32 @@ Result<void> InstrumentedRuntime::remove_volumes(const std::string& id,
                                 [&] { return inner_->remove_volumes(id, names); });
 }
 
+// --- snapshots (issue 13) ---
+Result<std::string> InstrumentedRuntime::commit_snapshot(const std::string& sandbox_id,
+                                                         const std::string& snapshot_id,
+                                                         const std::string& image_ref) {
+  return measured<Result<std::string>>(
+      "commit_snapshot", [&] { return inner_->commit_snapshot(sandbox_id, snapshot_id, image_ref); });
+}
+
+Result<std::optional<std::string>> InstrumentedRuntime::snapshot_image(
+    const std::string& snapshot_id, const std::string& image_ref) {
+  return measured<Result<std::optional<std::string>>>(
+      "snapshot_image", [&] { return inner_->snapshot_image(snapshot_id, image_ref); });
+}
+
+Result<void> InstrumentedRuntime::remove_snapshot_image(const std::string& snapshot_id,
+                                                        const std::string& image_ref) {
+  return measured<Result<void>>("remove_snapshot_image", [&] {
+    return inner_->remove_snapshot_image(snapshot_id, image_ref);
+  });
+}
+
+Result<std::vector<SnapshotImage>> InstrumentedRuntime::list_snapshot_images() {
+  return measured<Result<std::vector<SnapshotImage>>>(
+      "list_snapshot_images", [&] { return inner_->list_snapshot_images(); });
+}
+
 Result<void> InstrumentedRuntime::watch(std::optional<Micros> since, const EventCallback& on_event,
                                         std::stop_token stop) {
   auto r = inner_->watch(since, on_event, std::move(stop));

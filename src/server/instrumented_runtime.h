@@ -34,6 +34,15 @@ class InstrumentedRuntime final : public Runtime {
                      std::stop_token stop) override;
   bool reports_readiness() const override { return inner_->reports_readiness(); }
   bool supports_pause() const override { return inner_->supports_pause(); }
+  // --- snapshots (issue 13) ---
+  bool supports_snapshots() const override { return inner_->supports_snapshots(); }
+  Result<std::string> commit_snapshot(const std::string& sandbox_id, const std::string& snapshot_id,
+                                      const std::string& image_ref) override;
+  Result<std::optional<std::string>> snapshot_image(const std::string& snapshot_id,
+                                                    const std::string& image_ref) override;
+  Result<void> remove_snapshot_image(const std::string& snapshot_id,
+                                     const std::string& image_ref) override;
+  Result<std::vector<SnapshotImage>> list_snapshot_images() override;
   Result<void> renew(const std::string& sandbox_id, Micros expires_at) override;
   Result<void> remove_volumes(const std::string& sandbox_id,
                               const std::vector<std::string>& names) override;

@@ -17,6 +17,7 @@
 #include "src/metrics/http_metrics.h"
 #include "src/metrics/process_metrics.h"
 #include "src/metrics/registry.h"
+#include "src/metrics/snapshot_metrics.h"
 #include "src/metrics/runtime_metrics.h"
 #include "src/metrics/sandbox_metrics.h"
 #include "src/metrics/store_metrics.h"
@@ -35,6 +36,8 @@
 #include "src/server/version.h"
 #include "src/service/event_reads.h"
 #include "src/service/sandbox_service.h"
+#include "src/service/snapshot_service.h"
+#include "src/workers/snapshotter.h"
 #include "src/workers/workers.h"
 #include "store/event_store.h"
 
@@ -61,6 +64,11 @@ struct Server::Parts {
   std::unique_ptr<DiagnosticsRunner> diagnostics;
   std::unique_ptr<Workers> workers;
   std::unique_ptr<api::ApiServer> api;
+  // Snapshots (issue 13): the service always, the worker on runtimes that take snapshots.
+  std::unique_ptr<SnapshotService> snapshots;
+  std::unique_ptr<Snapshotter> snapshotter;
+  std::optional<metrics::SnapshotMetrics> snapshot_metrics;
+  metrics::CallbackHandle snapshots_by_state;  // before the store goes: reads it
   // Kubernetes only: the Lease that fences a second sandboxd on the namespace. The workers
   // run, and mutations are served, only while it is held (on_lease() starts and stops them).
   std::unique_ptr<KubeClient> lease_client;
@@ -333,11 +341,53 @@ Result<std::unique_ptr<Server>> Server::create(const Config& config, const Serve
       WorkerMetricsRefs{&*p->worker_metrics, &*p->sandbox_metrics},
       [raw](bool available) { raw->service->set_runtime_available(available); });
 
+  // Snapshots (issue 13).
+  p->snapshots = std::make_unique<SnapshotService>(*p->store, p->clock, *p->service,
+                                                   p->runtime->supports_snapshots());
+  p->snapshot_metrics.emplace(p->registry);
+  {
+    auto h = p->snapshot_metrics->expose_snapshots_by_state([raw] {
+      std::map<SnapshotState, double> counts;
+      for (SnapshotState s : kAllSnapshotStates) counts[s] = 0;
+      for (const auto& sn : raw->store->list_snapshots()) counts[sn->state] += 1;
+      std::vector<metrics::CallbackSample> out;
+      for (const auto& [state, n] : counts) out.push_back({{std::string(to_string(state))}, n});
+      return out;
+    });
+    if (!h) return std::unexpected(h.error());
+    p->snapshots_by_state = std::move(*h);
+  }
+  if (p->runtime->supports_snapshots()) {
+    p->snapshotter = std::make_unique<Snapshotter>(
+        *p->store, *p->runtime,
+        [raw](const std::string& id, const SnapshotCommand& cmd) -> Result<void> {
+          auto r = raw->snapshots->execute(id, cmd, RequestContext{"", "worker:snapshotter"});
+          if (!r) return std::unexpected(r.error());
+          return {};
+        },
+        [raw](const std::string& kind, const std::string& detail) {
+          AppendRequest req;
+          req.stream = std::string(kSystemStream);
+          req.expected = ExpectedVersion::any();
+          Event e;
+          e.time = raw->clock.now();
+          e.actor = "worker:snapshotter";
+          e.reason = Reason::kReconcile;
+          e.data = ReconcileFinding{kind, "", detail};
+          req.events.push_back(std::move(e));
+          if (auto r = raw->store->append(std::move(req)); !r) {
+            logger("server")->warn("recording {} failed: {}", kind, r.error().message);
+          }
+        },
+        &*p->snapshot_metrics);
+  }
+
   api::ApiDeps deps{*p->service, *p->reads, {}, &*p->http_metrics};
   // Diagnostics (issue 13): logs and inspect through the instrumented runtime.
   p->diagnostics = std::make_unique<DiagnosticsRunner>(
       std::make_shared<RuntimeDiagnosticsSource>(*p->runtime, p->clock));
   deps.diagnostics = p->diagnostics.get();
+  deps.snapshots = p->snapshots.get();
   // The API reports runtime {type, available} and store {head, liveSandboxes} itself;
   // the composition root adds what only it knows.
   deps.health_details = [raw] {
@@ -391,6 +441,9 @@ Result<std::uint16_t> Server::start() {
   if (!parts_->lease) {
     if (auto w = parts_->workers->start(); !w) return std::unexpected(w.error());
   }
+  if (parts_->snapshotter) {
+    if (auto s = parts_->snapshotter->start(); !s) return std::unexpected(s.error());
+  }
   auto port = parts_->api->start();
   if (!port) return port;
   const RuntimeFactory runtimes = builtin_runtime_factory();
@@ -421,9 +474,12 @@ void Server::stop() {
   if (parts_->lease) parts_->lease->stop();
   if (parts_->api) parts_->api->shutdown();
   if (parts_->diagnostics) parts_->diagnostics->shutdown();
+  if (parts_->snapshotter) parts_->snapshotter->stop();
+  if (parts_->snapshots) parts_->snapshots->shutdown();
   if (parts_->workers) parts_->workers->stop();
   if (parts_->service) parts_->service->shutdown();
   parts_->log_metrics.reset();
+  parts_->snapshots_by_state = metrics::CallbackHandle();
   if (parts_->store) parts_->store->close();
 }
 

@@ -10,6 +10,7 @@ ServiceOptions service_options_from(const Config& config) {
   o.runtime_type = std::string(to_string(config.runtime.type));
   // No Kubernetes workload provider can freeze a pod's processes.
   o.pause_supported = !k8s;
+  o.snapshots_supported = !k8s;
   o.network_mode = config.docker.network_mode;
   if (k8s) {
     // docker.network_mode does not apply to pods: each pod has its own network namespace,

@@ -330,12 +330,6 @@ Result<void> SandboxService::validate_create(const CreateRequest& r) const {
                 "nothing was created",
                 "networkPolicy");
   }
-  if (r.spec.image_uri.empty() && !r.spec.snapshot_id.empty()) {
-    return fail(ErrorCode::kUnimplemented,
-                "creating a sandbox from a snapshot (snapshotId \"" + r.spec.snapshot_id +
-                    "\") is not supported by this version; create it from image.uri",
-                "snapshotId");
-  }
   // resourceLimits.gpu = "all" has no Kubernetes form (nvidia.com/gpu takes a count).
   if (options_.runtime_type == "kubernetes") {
     if (auto it = r.spec.resource_limits.find("gpu");
@@ -402,7 +396,33 @@ Result<CreateResult> SandboxService::replay(const IdempotencyRecord& record) con
   return out;
 }
 
+Result<void> SandboxService::resolve_snapshot(CreateRequest& r) const {
+  if (r.spec.snapshot_id.empty() || !r.spec.image_uri.empty()) return {};
+  if (!options_.snapshots_supported) {
+    return fail(ErrorCode::kUnimplemented,
+                "creating a sandbox from a snapshot is supported on the Docker runtime only; "
+                "nothing was created",
+                "runtime.snapshots");
+  }
+  auto snapshot = store_.get_snapshot(r.spec.snapshot_id);
+  if (!snapshot) {
+    return fail(ErrorCode::kNotFound, std::string("Snapshot ") + r.spec.snapshot_id + " not found",
+                "snapshotId");
+  }
+  if (snapshot->state != SnapshotState::kReady) {
+    return fail(ErrorCode::kFailedPrecondition,
+                std::string("Snapshot ") + r.spec.snapshot_id + std::string(" is not ready for restore (state ") +
+                    std::string(to_string(snapshot->state)) + ")",
+                "snapshotId");
+  }
+  // The SandboxRequested records both: the snapshot and the image it starts from.
+  r.spec.image_uri = snapshot->image_ref;
+  if (r.spec.entrypoint.empty()) r.spec.entrypoint = {"tail", "-f", "/dev/null"};
+  return {};
+}
+
 Result<CreateResult> SandboxService::create(CreateRequest request, const RequestContext& ctx) {
+  if (auto s = resolve_snapshot(request); !s) return std::unexpected(s.error());
   if (auto v = validate_create(request); !v) return std::unexpected(v.error());
   if (auto fence = fence_holder()) return std::unexpected(fenced_error(*fence));
   if (!store_.writable()) return std::unexpected(storage_error());

@@ -44,7 +44,9 @@
 //
 // Errors: kUnimplemented (pause/resume without pause support), kInvalidArgument (field set: request values such as timeout above the cap,
 // networkPolicy without bridge mode or egress.image, secureAccess on Docker), kUnimplemented
-// (field set: networkPolicy on Kubernetes, snapshotId, volumes), kNotFound,
+// (field set: networkPolicy on Kubernetes, volumes; field "runtime.snapshots": snapshotId
+// on a runtime without snapshots), kNotFound (field "snapshotId": no such snapshot),
+// kFailedPrecondition (field "snapshotId": the snapshot is not Ready), kNotFound,
 // kFailedPrecondition (the decider's state checks; message names the state), kConflict (host
 // network mode already holds a live sandbox: field "docker.network_mode"; or the retries ran out),
 // kResourceExhausted (port range full: field "docker.port_range"), kUnavailable (runtime flag,
@@ -93,7 +95,8 @@ struct RequestContext {
 };
 
 // A create request as the API validated it. The service fills spec.network_mode and
-// spec.ports, and (for snapshots without one) the default entrypoint.
+// spec.ports, and for a snapshotId the snapshot's image (spec.image_uri) and, when none
+// was given, the default entrypoint `tail -f /dev/null`.
 struct CreateRequest {
   SandboxSpec spec;  // image or snapshot, entrypoint, env, limits, platform, opaque JSON
   // image.auth: never logged. The service sets spec.image_auth_provided and hands the
@@ -232,6 +235,11 @@ class SandboxService {
 
  private:
   [[nodiscard]] Result<void> validate_create(const CreateRequest& request) const;
+  // snapshotId without image.uri: the snapshot must exist (kNotFound, field "snapshotId")
+  // and be Ready (kFailedPrecondition, field "snapshotId"); its image becomes image.uri and
+  // the entrypoint defaults to `tail -f /dev/null` (the reference's default). Without
+  // runtime support: kUnimplemented, field "runtime.snapshots".
+  [[nodiscard]] Result<void> resolve_snapshot(CreateRequest& request) const;
   [[nodiscard]] Result<void> admit_mutation() const;
   [[nodiscard]] Result<CreateResult> create_locked_key(CreateRequest request,
                                                        const RequestContext& ctx);

@@ -29,6 +29,10 @@ struct ServiceOptions {
   // append, with kUnimplemented (field "runtime.pause", the api's 501
   // <RUNTIME>::PAUSE_NOT_SUPPORTED).
   bool pause_supported = true;
+  // Whether the runtime can take snapshots and start sandboxes from them (Docker: yes;
+  // Kubernetes: no, and both snapshot routes and a create with snapshotId fail before any
+  // append with kUnimplemented, field "runtime.snapshots": 501 SNAPSHOT::NOT_SUPPORTED).
+  bool snapshots_supported = true;
 
   // docker.network_mode: "host" holds one live sandbox at a time; anything else ("bridge"
   // or a user network) publishes the container ports below on host ports allocated from

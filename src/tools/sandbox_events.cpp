@@ -352,6 +352,7 @@ int run_stats(const StatsOptions& options, std::ostream& out, std::ostream& err)
 
   std::map<std::string, std::uint64_t, std::less<>> by_type;
   std::unordered_set<std::string> sandbox_streams;
+  std::unordered_set<std::string> snapshot_streams;
   std::uint64_t system_events = 0;
   std::optional<Event> first, last;
   const std::uint64_t head = store.head();
@@ -362,6 +363,8 @@ int run_stats(const StatsOptions& options, std::ostream& out, std::ostream& err)
         ++by_type[std::string(e.type())];
         if (e.stream == kSystemStream) {
           ++system_events;
+        } else if (!snapshot_id_of(e.stream).empty()) {
+          snapshot_streams.insert(e.stream);
         } else {
           sandbox_streams.insert(e.stream);
         }
@@ -403,6 +406,18 @@ int run_stats(const StatsOptions& options, std::ostream& out, std::ostream& err)
     auto it = states->find(s);
     line("  " + std::string(to_string(s)), std::to_string(it == states->end() ? 0 : it->second));
   }
+  const auto snapshots = store.list_snapshots();
+  line("snapshots", std::to_string(snapshot_streams.size()) + " (streams in the log)");
+  std::map<SnapshotState, std::size_t> snapshot_states;
+  for (const auto& sn : snapshots) ++snapshot_states[sn->state];
+  for (SnapshotState s : kAllSnapshotStates) {
+    auto it = snapshot_states.find(s);
+    line("  " + std::string(to_string(s)),
+         std::to_string(it == snapshot_states.end() ? 0 : it->second));
+  }
+  const std::size_t deleted =
+      snapshot_streams.size() >= snapshots.size() ? snapshot_streams.size() - snapshots.size() : 0;
+  line("  deleted", std::to_string(deleted));
   out << "events by type\n";
   for (const auto& [type, count] : by_type) line("  " + type, std::to_string(count));
   return kExitOk;

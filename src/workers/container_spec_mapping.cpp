@@ -11,8 +11,8 @@ Result<ContainerSpec> to_container_spec(std::string_view sandbox_id, const Sandb
                                         std::string_view egress_token) {
   if (spec.image_uri.empty() && !spec.snapshot_id.empty()) {
     return fail(ErrorCode::kInvalidArgument,
-                "creating a sandbox from snapshot " + spec.snapshot_id +
-                    " is not supported by this runtime",
+                "sandbox spec names snapshot " + spec.snapshot_id +
+                    " without its image (the service records the snapshot's image in image.uri)",
                 "snapshotId");
   }
   if (!spec.network_policy_json.empty() && (!egress || egress->image.empty())) {

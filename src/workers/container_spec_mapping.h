@@ -11,7 +11,7 @@
 //   network_policy_json + EgressSettings + token -> egress (EgressSpec)
 //
 // Errors (kInvalidArgument, `field` names the spec field; never retried): a snapshot-based
-// spec (no runtime creates from snapshots yet), ossfs volumes, volumes JSON that does not
+// spec without its image (SandboxService records the snapshot's image), ossfs volumes, volumes JSON that does not
 // parse, a network policy without EgressSettings with an image or without a token
 // (silently dropping either would be wrong), a port outside
 // 1..65535, and whatever validate_container_spec() rejects. Pure; thread-safe.

@@ -17,6 +17,7 @@
 #include "src/common/clock.h"
 #include "src/service/event_reads.h"
 #include "src/service/sandbox_service.h"
+#include "src/service/snapshot_service.h"
 #include "store/event_store.h"
 #include "tests/support/http_client.h"
 #include "tests/support/temp_dir.h"
@@ -47,6 +48,16 @@ class FakeWorker {
       if (!events) continue;
       for (const auto& e : *events) {
         from_ = e.position;
+        // Snapshots (issue 13): committed and removed at once.
+        if (snapshots_ != nullptr && !snapshot_id_of(e.stream).empty()) {
+          const std::string sid(snapshot_id_of(e.stream));
+          if (std::holds_alternative<SnapshotRequested>(e.data)) {
+            (void)snapshots_->execute(sid, RecordSnapshotReady{"sha256:fake-" + sid}, ctx);
+          } else if (std::holds_alternative<SnapshotDeletionRequested>(e.data)) {
+            (void)snapshots_->execute(sid, RecordSnapshotDeleted{}, ctx);
+          }
+          continue;
+        }
         if (!e.stream.starts_with("sandbox-")) continue;
         const std::string id = e.stream.substr(8);
         std::optional<Command> outcome;
@@ -72,6 +83,9 @@ class FakeWorker {
   EventStore& store_;
   SandboxService& service_;
   const bool fail_;
+ public:
+  SnapshotService* snapshots_ = nullptr;  // set before the first snapshot request
+ private:
   std::uint64_t from_;
   std::atomic<bool> stop_{false};
   std::thread thread_;
@@ -123,13 +137,15 @@ class ApiHarness {
     store_ = std::move(*s);
     service_ = std::make_unique<SandboxService>(*store_, clock_, options_.service);
     reads_ = std::make_unique<EventReads>(*store_);
+    snapshots_ = std::make_unique<SnapshotService>(*store_, clock_, *service_,
+                                                   options_.service.snapshots_supported);
     if (options_.worker) {
       worker_ = std::make_unique<FakeWorker>(*store_, *service_, options_.fail_provisioning);
+      worker_->snapshots_ = snapshots_.get();
     }
-    server_ = std::make_unique<api::ApiServer>(
-        api::ApiDeps{*service_, *reads_, health_details, http_metrics,
-                     options_.diagnostics},
-        options_.api);
+    api::ApiDeps deps{*service_, *reads_, health_details, http_metrics, options_.diagnostics};
+    deps.snapshots = snapshots_.get();
+    server_ = std::make_unique<api::ApiServer>(std::move(deps), options_.api);
     if (metrics_provider) server_->set_metrics_provider(metrics_provider);
     auto port = server_->start();
     if (!port) throw std::runtime_error("server: " + port.error().message);
@@ -138,10 +154,12 @@ class ApiHarness {
   void stop() {
     if (server_) server_->shutdown();
     if (worker_) worker_->stop();
+    if (snapshots_) snapshots_->shutdown();
     if (service_) service_->shutdown();
     server_.reset();
     worker_.reset();
     reads_.reset();
+    snapshots_.reset();
     service_.reset();
     store_.reset();
   }
@@ -153,6 +171,7 @@ class ApiHarness {
   std::uint16_t port() const { return port_; }
   EventStore& store() { return *store_; }
   SandboxService& service() { return *service_; }
+  SnapshotService& snapshots() { return *snapshots_; }
   api::ApiServer& server() { return *server_; }
   const std::string& dir() const { return dir_; }
 
@@ -167,6 +186,7 @@ class ApiHarness {
   SystemClock clock_;
   std::unique_ptr<EventStore> store_;
   std::unique_ptr<SandboxService> service_;
+  std::unique_ptr<SnapshotService> snapshots_;
   std::unique_ptr<EventReads> reads_;
   std::unique_ptr<FakeWorker> worker_;
   std::unique_ptr<api::ApiServer> server_;

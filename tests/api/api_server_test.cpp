@@ -183,7 +183,7 @@ TEST_P(ApiTest, FieldsThisVersionCannotHonourAreRefusedAtOnceWithACode) {
   auto r = c.post(p("/sandboxes"),
                   json{{"snapshotId", "snap-1"}, {"resourceLimits", {{"cpu", "1"}}}}.dump(),
                   {{"Prefer", "respond-async"}});
-  expect_error(r, 501, "SANDBOX::SNAPSHOTS_NOT_SUPPORTED");
+  expect_error(r, 404, "SNAPSHOT::NOT_FOUND");
   r = c.post(p("/sandboxes"),
              create_body({{"volumes",
                            {{{"name", "data"}, {"mountPath", "/data"}, {"pvc", {{"claimName", "c"}}}},

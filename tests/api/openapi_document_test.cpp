@@ -74,6 +74,10 @@ TEST(OpenApiDocument, ParsesAndDescribesEveryRoute) {
       {"/openapi.json", "get"},
       {"/docs", "get"},
       {"/redoc", "get"},
+      {"/sandboxes/{sandboxId}/snapshots", "post"},
+      {"/snapshots", "get"},
+      {"/snapshots/{snapshotId}", "get"},
+      {"/snapshots/{snapshotId}", "delete"},
   };
   for (const auto& [path, method] : routes) {
     ASSERT_TRUE(paths.contains(path)) << path;
@@ -172,7 +176,9 @@ TEST(OpenApiDocument, DocumentsOurAdditionsAndErrorCodes) {
         "DOCKER::RUNTIME_NOT_AVAILABLE", "SANDBOX::NETWORK_POLICY_NOT_ENABLED",
         "SANDBOX::NOT_RUNNING", "SANDBOX::EGRESS_UNAVAILABLE", "SANDBOX::EGRESS_ERROR",
         "DOCKER::EGRESS_NOT_READY", "OPENSANDBOX-EGRESS-AUTH", "NetworkPolicyChanged",
-        "DIAGNOSTICS_SCOPE_UNSUPPORTED", "DOCKER::SANDBOX_QUERY_FAILED", "Deprecation"}) {
+        "DIAGNOSTICS_SCOPE_UNSUPPORTED", "DOCKER::SANDBOX_QUERY_FAILED", "Deprecation",
+        "SNAPSHOT::INVALID_SOURCE_STATE", "SNAPSHOT::INVALID_STATE", "SNAPSHOT::NOT_FOUND",
+        "SNAPSHOT::NOT_READY", "SNAPSHOT::NOT_SUPPORTED"}) {
     EXPECT_NE(text.find(needle), std::string_view::npos) << needle;
   }
 }

@@ -75,6 +75,12 @@ std::vector<EventData> samples() {
                      SandboxState::kPaused, kT - 5'000'000, "opensandbox-server"},
       SandboxAdopted{"sb1", "c0ffee", full_spec(), {}, std::nullopt, SandboxState::kRunning, 0,
                      ""},
+      SnapshotRequested{"sn1", "sb1", "before-upgrade", "sandboxd-snapshot/sn1:latest"},
+      SnapshotRequested{"sn1", "sb1", "", "sandboxd-snapshot/sn1:latest"},
+      SnapshotReady{"sha256:0123abcd"},
+      SnapshotFailed{"SNAPSHOT::SOURCE_NOT_FOUND", "container sandbox-sb1 is gone"},
+      SnapshotDeletionRequested{},
+      SnapshotDeleted{},
   };
 }
 
@@ -482,6 +488,22 @@ std::vector<std::pair<std::string, Event>> golden_expectations() {
                                       in_ten_minutes, SandboxState::kPaused,
                                       kGoldenTime - 60 * kMicrosPerSecond,
                                       "opensandbox-server"})},
+      {"SnapshotRequested.v1",
+       golden_envelope(1, "snapshot-7a3e0c11", 1, Reason::kUser, "api:key-1", "req-1",
+                       SnapshotRequested{"7a3e0c11", "4f1c2a9e", "before-upgrade",
+                                         "sandboxd-snapshot/7a3e0c11:latest"})},
+      {"SnapshotReady.v1",
+       golden_envelope(2, "snapshot-7a3e0c11", 2, Reason::kRuntime, "worker:snapshotter", "",
+                       SnapshotReady{"sha256:5e0ac39c6a1b"})},
+      {"SnapshotFailed.v1",
+       golden_envelope(2, "snapshot-7a3e0c11", 2, Reason::kRuntime, "worker:snapshotter", "",
+                       SnapshotFailed{"SNAPSHOT::SOURCE_NOT_FOUND",
+                                      "container sandbox-4f1c2a9e does not exist"})},
+      {"SnapshotDeletionRequested.v1",
+       golden_envelope(3, "snapshot-7a3e0c11", 3, Reason::kUser, "api:key-1", "req-2",
+                       SnapshotDeletionRequested{})},
+      {"SnapshotDeleted.v1", golden_envelope(4, "snapshot-7a3e0c11", 4, Reason::kRuntime,
+                                             "worker:snapshotter", "", SnapshotDeleted{})},
   };
 }
 

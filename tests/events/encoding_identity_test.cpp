@@ -134,6 +134,17 @@ ojson data_to_json(const EventData& data) {
                    j["schemaVersion"] = e.schema_version;
                    j["name"] = e.name;
                  },
+                 [&](const SnapshotRequested& e) {
+                   j["snapshotId"] = e.snapshot_id;
+                   j["sandboxId"] = e.sandbox_id;
+                   if (!e.name.empty()) j["name"] = e.name;
+                   j["imageRef"] = e.image_ref;
+                 },
+                 [&](const SnapshotReady& e) { j["imageId"] = e.image_id; },
+                 [&](const SnapshotFailed& e) {
+                   j["errorCode"] = e.error_code;
+                   j["message"] = e.message;
+                 },
                  [&](const SandboxAdopted& e) {
                    j["sandboxId"] = e.sandbox_id;
                    j["runtimeId"] = e.runtime_id;
@@ -467,6 +478,17 @@ void fill(Gen& g, SandboxAdopted& e) {
   e.state = g.percent(50) ? SandboxState::kRunning : SandboxState::kPaused;
   if (g.percent(50)) e.created_at = g.time();
   e.source = g.str();
+}
+void fill(Gen& g, SnapshotRequested& e) {
+  e.snapshot_id = g.str();
+  e.sandbox_id = g.str();
+  if (g.percent(50)) e.name = g.str();
+  e.image_ref = g.str();
+}
+void fill(Gen& g, SnapshotReady& e) { e.image_id = g.str(); }
+void fill(Gen& g, SnapshotFailed& e) {
+  e.error_code = g.str();
+  e.message = g.str();
 }
 template <class T>
 void fill(Gen&, T&) {

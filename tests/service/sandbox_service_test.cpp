@@ -138,9 +138,9 @@ TEST_F(SandboxServiceTest, FieldsThisVersionCannotHonourAreRefusedBeforeAnyAppen
   CreateRequest snapshot;
   snapshot.spec.snapshot_id = "snap-1";
   snapshot.spec.resource_limits = {{"cpu", "1"}};
-  auto c = svc->create(snapshot, kUser);
+  auto c = svc->create(snapshot, kUser);  // no such snapshot
   ASSERT_FALSE(c.has_value());
-  EXPECT_EQ(c.error().code, ErrorCode::kUnimplemented);
+  EXPECT_EQ(c.error().code, ErrorCode::kNotFound);
   EXPECT_EQ(c.error().field, "snapshotId");
 
   // Host volumes with no storage.allowed_host_paths; ossfs, which no runtime mounts.

@@ -78,6 +78,8 @@ TEST(ContainerSpecMapping, RejectsWhatTheRuntimeCannotHonour) {
   SandboxSpec snapshot = spec();
   snapshot.image_uri.clear();
   snapshot.snapshot_id = "snap-1";
+  // The service records the snapshot's image: a spec naming a snapshot without one is
+  // malformed.
   EXPECT_EQ(to_container_spec("a", snapshot, {}).error().field, "snapshotId");
 
   SandboxSpec volumes = spec();

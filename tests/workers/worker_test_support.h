@@ -3,6 +3,8 @@
 // append with the expected version, retried on kConflict).
 #pragma once
 
+#include "events/snapshot_decider.h"
+
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -53,6 +55,36 @@ inline Result<void> execute(EventStore& store, const Clock& clock, const std::st
       request.events.push_back(std::move(e));
     }
     request.secrets = secrets;
+    auto r = store.append(std::move(request));
+    if (r) return {};
+    if (r.error().code != ErrorCode::kConflict) return std::unexpected(r.error());
+  }
+  return fail(ErrorCode::kConflict, "too many conflicts");
+}
+
+// The same for a snapshot command (SnapshotService::execute without the source checks).
+inline Result<void> execute_snapshot(EventStore& store, const Clock& clock, const std::string& id,
+                                     const SnapshotCommand& command,
+                                     const std::string& actor = "test") {
+  for (int attempt = 0; attempt < 16; ++attempt) {
+    std::optional<Snapshot> state;
+    if (auto s = store.get_snapshot(id)) state = *s;
+    const Micros now = clock.now();
+    auto events = decide_snapshot(state, command, now);
+    if (!events) return std::unexpected(events.error());
+    if (events->empty()) return {};
+    AppendRequest request;
+    request.stream = snapshot_stream_of(id);
+    request.expected = state ? ExpectedVersion::exactly(state->version)
+                             : ExpectedVersion::no_stream();
+    for (auto& data : *events) {
+      Event e;
+      e.time = now;
+      e.actor = actor;
+      e.reason = snapshot_reason_of(command);
+      e.data = std::move(data);
+      request.events.push_back(std::move(e));
+    }
     auto r = store.append(std::move(request));
     if (r) return {};
     if (r.error().code != ErrorCode::kConflict) return std::unexpected(r.error());

@@ -12,6 +12,7 @@
 #include <thread>
 #include <utility>
 
+#include "events/snapshot.h"
 #include "src/common/host_path.h"
 #include "src/common/log.h"
 #include "src/runtime/docker/container_body.h"
@@ -424,8 +425,10 @@ struct DockerRuntime::Impl {
       if (spec.platform) {
         query += "&platform=" + url_encode(spec.platform->os + "/" + spec.platform->arch);
       }
-      auto created = create_container_pulling(*engine, query, *body, spec.image_uri, spec.auth,
-                                              spec.platform, options.pull_policy);
+      // A snapshot image is local: it is never pulled (a missing one is IMAGE_NOT_FOUND).
+      auto created = create_container_pulling(
+          *engine, query, *body, spec.image_uri, spec.auth, spec.platform,
+          is_snapshot_image_ref(spec.image_uri) ? PullPolicy::kNever : options.pull_policy);
       if (!created) return std::unexpected(created.error());
       if (created->status == 409) continue;  // created concurrently: look again
       if (created->status != 201) {
@@ -839,6 +842,122 @@ Result<void> DockerRuntime::ping() { return impl_->engine->ping(); }
 Result<void> DockerRuntime::watch(std::optional<Micros> since, const EventCallback& on_event,
                                   std::stop_token stop) {
   return watch_engine_events(*impl_->engine, since, on_event, std::move(stop));
+}
+
+// --- snapshots (issue 13) ----------------------------------------------------------------
+
+namespace {
+
+// "sandboxd-snapshot/<id>:latest" -> ("sandboxd-snapshot/<id>", "latest").
+std::pair<std::string, std::string> split_ref(const std::string& ref) {
+  const auto colon = ref.rfind(':');
+  if (colon == std::string::npos || ref.find('/', colon) != std::string::npos) return {ref, "latest"};
+  return {ref.substr(0, colon), ref.substr(colon + 1)};
+}
+
+}  // namespace
+
+Result<std::string> DockerRuntime::commit_snapshot(const std::string& sandbox_id,
+                                                   const std::string& snapshot_id,
+                                                   const std::string& image_ref) {
+  if (!is_snapshot_image_ref(image_ref)) {
+    return fail(ErrorCode::kInvalidArgument,
+                std::string("snapshot image reference must start with sandboxd-snapshot/: ") + image_ref,
+                "imageRef");
+  }
+  const auto [repo, tag] = split_ref(image_ref);
+  json labels = json::object();
+  labels[std::string(kSnapshotLabel)] = snapshot_id;
+  if (!impl_->options.instance_id.empty()) {
+    labels[std::string(kInstanceLabel)] = impl_->options.instance_id;
+  }
+  // The body is the image's config override: only its labels (the rest is the container's).
+  const json body = {{"Labels", labels}};
+  const std::string name = container_name(sandbox_id);
+  auto r = impl_->engine->call("POST", std::string("/commit?container=") + url_encode(name) +
+                                           std::string("&repo=") + url_encode(repo) + std::string("&tag=") + url_encode(tag) +
+                                           "&pause=true",
+                               body.dump());
+  if (!r) return std::unexpected(r.error());
+  if (r->status == 404) {
+    return fail(ErrorCode::kNotFound, std::string("container ") + name + std::string(" does not exist: ") + engine_message(*r));
+  }
+  if (r->status != 201 && r->status != 200) {
+    return std::unexpected(engine_error(*r, std::string("commit container ") + name));
+  }
+  try {
+    const json j = json::parse(r->body);
+    const std::string id = j.value("Id", std::string());
+    if (id.empty()) return fail(ErrorCode::kInternal, std::string("commit of ") + name + " returned no image id");
+    return id;
+  } catch (const std::exception& e) {
+    return fail(ErrorCode::kInternal, std::string("commit of ") + name + std::string(": bad answer: ") + e.what());
+  }
+}
+
+Result<std::optional<std::string>> DockerRuntime::snapshot_image(const std::string& snapshot_id,
+                                                                 const std::string& image_ref) {
+  auto r = impl_->engine->call("GET", std::string("/images/") + url_encode(image_ref, "/:@") + "/json");
+  if (!r) return std::unexpected(r.error());
+  if (r->status == 404) return std::nullopt;
+  if (r->status != 200) return std::unexpected(engine_error(*r, std::string("inspect image ") + image_ref));
+  try {
+    const json j = json::parse(r->body);
+    const json& labels = j["Config"]["Labels"];
+    if (!labels.is_object() || labels.value(std::string(kSnapshotLabel), "") != snapshot_id) {
+      return std::nullopt;  // some other image under that name: not this snapshot's
+    }
+    return j.value("Id", std::string());
+  } catch (const std::exception& e) {
+    return fail(ErrorCode::kInternal, std::string("inspect image ") + image_ref + std::string(": bad answer: ") + e.what());
+  }
+}
+
+Result<void> DockerRuntime::remove_snapshot_image(const std::string& snapshot_id,
+                                                  const std::string& image_ref) {
+  auto present = snapshot_image(snapshot_id, image_ref);
+  if (!present) return std::unexpected(present.error());
+  if (!*present) return {};
+  // By id: removes the image and every tag it has (a retag elsewhere would be removed
+  // too, which is what deleting a snapshot means); force=false keeps images in use.
+  auto r = impl_->engine->call("DELETE", std::string("/images/") + url_encode(**present, ":") + "?noprune=false");
+  if (!r) return std::unexpected(r.error());
+  if (r->status == 200 || r->status == 404) return {};
+  if (r->status == 409) {
+    return fail(ErrorCode::kFailedPrecondition,
+                std::string("snapshot image ") + image_ref + std::string(" is in use: ") + engine_message(*r));
+  }
+  return std::unexpected(engine_error(*r, std::string("remove image ") + image_ref));
+}
+
+Result<std::vector<SnapshotImage>> DockerRuntime::list_snapshot_images() {
+  json label_filter = json::array({std::string(kSnapshotLabel)});
+  if (!impl_->options.instance_id.empty()) {
+    label_filter.push_back(std::string(kInstanceLabel) + std::string("=") + impl_->options.instance_id);
+  }
+  const std::string filters = json{{"label", label_filter}}.dump();
+  auto r = impl_->engine->call("GET", std::string("/images/json?filters=") + url_encode(filters));
+  if (!r) return std::unexpected(r.error());
+  if (r->status != 200) return std::unexpected(engine_error(*r, "list snapshot images"));
+  std::vector<SnapshotImage> out;
+  try {
+    for (const auto& img : json::parse(r->body)) {
+      SnapshotImage s;
+      s.image_id = img.value("Id", std::string());
+      if (img.contains("Labels") && img["Labels"].is_object()) {
+        s.snapshot_id = img["Labels"].value(std::string(kSnapshotLabel), "");
+      }
+      if (img.contains("RepoTags") && img["RepoTags"].is_array()) {
+        for (const auto& t : img["RepoTags"]) {
+          if (t.is_string() && t.get<std::string>() != "<none>:<none>") s.refs.push_back(t);
+        }
+      }
+      if (!s.snapshot_id.empty()) out.push_back(std::move(s));
+    }
+  } catch (const std::exception& e) {
+    return fail(ErrorCode::kInternal, std::string("list snapshot images: bad answer: ") + e.what());
+  }
+  return out;
 }
 
 }  // namespace sbx

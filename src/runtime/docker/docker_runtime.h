@@ -106,6 +106,15 @@ class DockerRuntime final : public Runtime {
                               const std::vector<std::string>& names) override;
   Result<std::vector<ContainerStatus>> list() override;
   Result<void> ping() override;
+  // --- snapshots (issue 13) ---
+  bool supports_snapshots() const override { return true; }
+  Result<std::string> commit_snapshot(const std::string& sandbox_id, const std::string& snapshot_id,
+                                      const std::string& image_ref) override;
+  Result<std::optional<std::string>> snapshot_image(const std::string& snapshot_id,
+                                                    const std::string& image_ref) override;
+  Result<void> remove_snapshot_image(const std::string& snapshot_id,
+                                     const std::string& image_ref) override;
+  Result<std::vector<SnapshotImage>> list_snapshot_images() override;
   Result<void> watch(std::optional<Micros> since, const EventCallback& on_event,
                      std::stop_token stop) override;
   // --- diagnostics (issue 13): container_logs.h, container_description.h ----------------

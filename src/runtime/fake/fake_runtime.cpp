@@ -392,4 +392,67 @@ std::optional<ContainerSpec> FakeRuntime::last_spec(const std::string& sandbox_i
   if (it == specs_.end()) return std::nullopt;
   return it->second;
 }
+// --- snapshots (issue 13) ---
+
+bool FakeRuntime::supports_snapshots() const {
+  std::lock_guard lock(mu_);
+  return supports_snapshots_;
+}
+
+void FakeRuntime::set_supports_snapshots(bool on) {
+  std::lock_guard lock(mu_);
+  supports_snapshots_ = on;
+}
+
+Result<std::string> FakeRuntime::commit_snapshot(const std::string& sandbox_id,
+                                                 const std::string& snapshot_id,
+                                                 const std::string& image_ref) {
+  std::lock_guard lock(mu_);
+  if (auto r = enter("commit_snapshot"); !r) return std::unexpected(r.error());
+  if (!supports_snapshots_) {
+    return fail(ErrorCode::kUnimplemented, "this runtime cannot take snapshots",
+                "runtime.snapshots");
+  }
+  auto it = containers_.find(sandbox_id);
+  if (it == containers_.end() || !it->second.labelled ||
+      (it->second.status.state != ContainerState::kRunning &&
+       it->second.status.state != ContainerState::kPaused)) {
+    return fail(ErrorCode::kNotFound, std::string("no container for sandbox ") + sandbox_id);
+  }
+  SnapshotImage img{snapshot_id, std::string("sha256:fake") + std::to_string(next_id_++), {image_ref}};
+  images_[image_ref] = img;
+  return img.image_id;
+}
+
+Result<std::optional<std::string>> FakeRuntime::snapshot_image(const std::string& snapshot_id,
+                                                               const std::string& image_ref) {
+  std::lock_guard lock(mu_);
+  if (auto r = enter("snapshot_image"); !r) return std::unexpected(r.error());
+  auto it = images_.find(image_ref);
+  if (it == images_.end() || it->second.snapshot_id != snapshot_id) return std::nullopt;
+  return it->second.image_id;
+}
+
+Result<void> FakeRuntime::remove_snapshot_image(const std::string& snapshot_id,
+                                                const std::string& image_ref) {
+  std::lock_guard lock(mu_);
+  if (auto r = enter("remove_snapshot_image"); !r) return r;
+  auto it = images_.find(image_ref);
+  if (it != images_.end() && it->second.snapshot_id == snapshot_id) images_.erase(it);
+  return {};
+}
+
+Result<std::vector<SnapshotImage>> FakeRuntime::list_snapshot_images() {
+  std::lock_guard lock(mu_);
+  if (auto r = enter("list_snapshot_images"); !r) return std::unexpected(r.error());
+  std::vector<SnapshotImage> out;
+  for (const auto& [ref, img] : images_) out.push_back(img);
+  return out;
+}
+
+void FakeRuntime::add_snapshot_image(const std::string& snapshot_id, const std::string& image_ref) {
+  std::lock_guard lock(mu_);
+  images_[image_ref] = SnapshotImage{snapshot_id, std::string("sha256:fake") + std::to_string(next_id_++), {image_ref}};
+}
+
 }  // namespace sbx

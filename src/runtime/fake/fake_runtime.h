@@ -91,6 +91,21 @@ class FakeRuntime final : public Runtime {
                                                       const LogLimits& limits) override;
   Result<std::optional<std::string>> describe(const std::string& sandbox_id) override;
   void set_logs(const std::string& sandbox_id, std::string text);
+  // --- snapshots (issue 13) ---
+  // Images live in a map by ref; commit_snapshot needs a running or paused container and
+  // leaves its state as it was; set_supports_snapshots(false) behaves like Kubernetes.
+  bool supports_snapshots() const override;
+  void set_supports_snapshots(bool on);
+  Result<std::string> commit_snapshot(const std::string& sandbox_id, const std::string& snapshot_id,
+                                      const std::string& image_ref) override;
+  Result<std::optional<std::string>> snapshot_image(const std::string& snapshot_id,
+                                                    const std::string& image_ref) override;
+  Result<void> remove_snapshot_image(const std::string& snapshot_id,
+                                     const std::string& image_ref) override;
+  Result<std::vector<SnapshotImage>> list_snapshot_images() override;
+  // An image labelled for `snapshot_id` that no commit made (an orphan, or a commit that
+  // finished while sandboxd was down).
+  void add_snapshot_image(const std::string& snapshot_id, const std::string& image_ref);
 
   int calls(std::string_view operation) const;  // "create_and_start", "pause", ...
   // The spec of the last valid create_and_start call for the sandbox (kept after remove).
@@ -122,6 +137,8 @@ class FakeRuntime final : public Runtime {
   std::map<std::string, Micros> renewed_;  // sandbox id -> last expiry given to renew()
   std::map<std::string, std::vector<std::string>> removed_volumes_;  // by sandbox id
   std::map<std::string, std::string> logs_;  // set_logs(), by sandbox id
+  bool supports_snapshots_ = true;
+  std::map<std::string, SnapshotImage> images_;  // snapshot images by ref
   std::uint64_t watch_generation_ = 0;
   std::uint64_t next_id_ = 1;
 };

@@ -29,11 +29,9 @@
 #include <memory>
 
 #include "api/api_server.h"
+#include "api/http_util.h"
 
 namespace sbx::api {
-
-// Request line and headers larger than this are refused with 431.
-inline constexpr std::size_t kMaxHeadBytes = 64 * 1024;
 
 std::shared_ptr<Pistache::Http::Handler> make_http_handler(ApiServer::Impl* server);
 

@@ -213,14 +213,15 @@ class HttpHandler : public Http::Handler {
   }
 
   // Takes the connection away from Pistache and gives it to the proxy engine, on the
-  // transport thread after the current onInput returned: the socket is dup'ed, Pistache
+  // transport thread after the current onInput returned (1 ms: a timerfd armed with 0 is
+  // disarmed and never fires): the socket is dup'ed, Pistache
   // forgets its own descriptor (removePeer: out of the poller, closed; ~Peer closes nothing
   // more, checked in 0.0.5), and the engine gets the copy plus every byte read so far.
   void schedule_handoff(const std::shared_ptr<Tcp::Peer>& peer) {
     std::weak_ptr<Tcp::Peer> wp = peer;
     auto* transport = this->transport();
     ApiServer::Impl* impl = impl_;
-    on_transport_thread(transport, std::chrono::milliseconds(0), [wp, transport, impl](int fired) {
+    on_transport_thread(transport, std::chrono::milliseconds(1), [wp, transport, impl](int fired) {
       ::close(fired);
       auto p = wp.lock();
       if (!p) return;

@@ -28,6 +28,7 @@
 #include <cerrno>
 #include <chrono>
 #include <deque>
+#include <limits>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -54,6 +55,10 @@ using awaitable = asio::awaitable<T>;
 namespace {
 
 auto tok(error_code& ec) { return asio::redirect_error(asio::use_awaitable, ec); }
+
+// Bodies are streamed, never held: no size limit. (Beast 1.74 compares a length with an
+// empty optional as "exceeded", so body_limit(boost::none) would refuse every body.)
+constexpr std::uint64_t kNoBodyLimit = std::numeric_limits<std::uint64_t>::max();
 
 // Request and response headers that concern one connection only (RFC 9110 7.6.1), and so
 // are never relayed; bodies are re-framed instead of relaying Transfer-Encoding.
@@ -286,6 +291,10 @@ class Conn : public std::enable_shared_from_this<Conn> {
     }
   }
 
+  // Callers name the error first (`const ApiError error = ...; co_await fail(error, ...)`):
+  // GCC 12 destroys twice the temporaries of a co_await operand (strings built with ?:
+  // crashed here with a double free), so no operand of a co_await here builds a string.
+  //
   // Answers `error` (JSON, X-Request-ID) and closes the connection: our sending side at
   // once, the rest after the client's remaining bytes were read for up to a second.
   awaitable<void> fail(const ApiError& error, unsigned version, const std::string& rid,
@@ -318,11 +327,14 @@ class Conn : public std::enable_shared_from_this<Conn> {
 
   awaitable<void> run(bool busy) {
     if (busy) {
-      co_await fail(api_error(ApiErrorKind::kProxyBusy,
-                              "too many proxied connections (proxy.max_connections = " +
-                                  std::to_string(eng_->options.max_connections) +
-                                  "); retry later"),
-                    11, request_id_from(std::nullopt), "busy");
+      {
+        const ApiError error = api_error(ApiErrorKind::kProxyBusy,
+            "too many proxied connections (proxy.max_connections = " +
+            std::to_string(eng_->options.max_connections) +
+            "); retry later");
+        const std::string rid = request_id_from(std::nullopt);
+        co_await fail(error, 11, rid, "busy");
+      }
       co_return;
     }
     while (!closed_) {
@@ -335,33 +347,41 @@ class Conn : public std::enable_shared_from_this<Conn> {
       enter(Phase::kHead, eng_->options.header_timeout);
       http::request_parser<http::buffer_body> rp;
       rp.header_limit(static_cast<std::uint32_t>(kMaxHeadBytes));
-      rp.body_limit(boost::none);
+      rp.body_limit(kNoBodyLimit);
       co_await http::async_read_header(client_, cbuf_, rp, tok(ec));
       if (ec) {
         const std::string rid0 = request_id_from(std::nullopt);
         if (ec == http::error::end_of_stream || closed_) co_return;
         if (timed_out_) {
-          co_await fail(api_error(ApiErrorKind::kRequestTimeout,
-                                  "request headers not received within " +
-                                      std::to_string(eng_->options.header_timeout.count() / 1000) +
-                                      " s (server.header_timeout_seconds)"),
-                        11, rid0);
+          {
+            const ApiError error = api_error(ApiErrorKind::kRequestTimeout,
+                "request headers not received within " +
+                std::to_string(eng_->options.header_timeout.count() / 1000) +
+                " s (server.header_timeout_seconds)");
+            co_await fail(error, 11, rid0);
+          }
         } else if (ec == http::error::header_limit) {
-          co_await fail(api_error(ApiErrorKind::kHeadersTooLarge,
-                                  "request line and headers exceed " +
-                                      std::to_string(kMaxHeadBytes) + " bytes"),
-                        11, rid0);
+          {
+            const ApiError error = api_error(ApiErrorKind::kHeadersTooLarge,
+                "request line and headers exceed " +
+                std::to_string(kMaxHeadBytes) + " bytes");
+            co_await fail(error, 11, rid0);
+          }
         } else if (ec == http::error::bad_content_length ||
                    ec == http::error::bad_transfer_encoding) {
-          co_await fail(api_error(ApiErrorKind::kInvalidValue,
-                                  "ambiguous request framing (Content-Length with "
-                                  "Transfer-Encoding, or conflicting Content-Length): " +
-                                      ec.message()),
-                        11, rid0);
+          {
+            const ApiError error = api_error(ApiErrorKind::kInvalidValue,
+                "ambiguous request framing (Content-Length with "
+                "Transfer-Encoding, or conflicting Content-Length): " +
+                ec.message());
+            co_await fail(error, 11, rid0);
+          }
         } else if (ec.category() == http::make_error_code(http::error::bad_target).category()) {
-          co_await fail(api_error(ApiErrorKind::kInvalidValue,
-                                  "malformed HTTP request: " + ec.message()),
-                        11, rid0);
+          {
+            const ApiError error = api_error(ApiErrorKind::kInvalidValue,
+                "malformed HTTP request: " + ec.message());
+            co_await fail(error, 11, rid0);
+          }
         }
         co_return;
       }
@@ -384,19 +404,23 @@ class Conn : public std::enable_shared_from_this<Conn> {
     // Framing a server and this proxy could read differently is refused (smuggling).
     if (req.count(http::field::content_length) > 1 ||
         req[http::field::content_length].find(',') != beast::string_view::npos) {
-      co_await fail(api_error(ApiErrorKind::kInvalidValue,
-                              "repeated Content-Length: the request framing is ambiguous"),
-                    version, rid);
+      {
+        const ApiError error = api_error(ApiErrorKind::kInvalidValue,
+            "repeated Content-Length: the request framing is ambiguous");
+        co_await fail(error, version, rid);
+      }
       co_return false;
     }
     if (req.count(http::field::transfer_encoding) > 0) {
       const auto te = req[http::field::transfer_encoding];
       if (req.count(http::field::transfer_encoding) > 1 || req.count(http::field::content_length) ||
           !iequals(trim(std::string_view(te.data(), te.size())), "chunked")) {
-        co_await fail(api_error(ApiErrorKind::kInvalidValue,
-                                "Transfer-Encoding must be exactly \"chunked\" and not combined "
-                                "with Content-Length"),
-                      version, rid);
+        {
+          const ApiError error = api_error(ApiErrorKind::kInvalidValue,
+              "Transfer-Encoding must be exactly \"chunked\" and not combined "
+              "with Content-Length");
+          co_await fail(error, version, rid);
+        }
         co_return false;
       }
     }
@@ -413,8 +437,11 @@ class Conn : public std::enable_shared_from_this<Conn> {
         port = eng_->api_port;
       }
       if (port == 0) {
-        co_await fail(api_error(ApiErrorKind::kRouteNotFound, "no route for " + target), version,
-                      rid);
+        {
+          const ApiError error = api_error(ApiErrorKind::kRouteNotFound, "no route for " + target);
+          co_await fail(error, version,
+          rid);
+        }
         co_return false;
       }
       co_return co_await forward(rp, host, port, nullptr, rid);
@@ -430,48 +457,60 @@ class Conn : public std::enable_shared_from_this<Conn> {
             it == req.end() ? std::string_view{}
                             : trim(std::string_view(it->value().data(), it->value().size()));
         if (sent.empty()) {
-          co_await fail(api_error(ApiErrorKind::kMissingApiKey,
-                                  "authentication required: send the API key in header "
-                                  "OPEN-SANDBOX-API-KEY"),
-                        version, rid);
+          {
+            const ApiError error = api_error(ApiErrorKind::kMissingApiKey,
+                "authentication required: send the API key in header "
+                "OPEN-SANDBOX-API-KEY");
+            co_await fail(error, version, rid);
+          }
           co_return false;
         }
         if (!constant_time_equals(sent, *key)) {
-          co_await fail(api_error(ApiErrorKind::kInvalidApiKey, "the API key is not valid"),
-                        version, rid);
+          {
+            const ApiError error = api_error(ApiErrorKind::kInvalidApiKey, "the API key is not valid");
+            co_await fail(error, version, rid);
+          }
           co_return false;
         }
       }
       if (!is_lowercase_uuid(path->sandbox_id)) {
-        co_await fail(map_error(Error(ErrorCode::kNotFound,
-                                      "sandbox not found: the id in the path is not a sandbox id "
-                                      "(a lowercase UUID)"),
-                                Operation::kGet, eng_->deps.runtime_prefix),
-                      version, rid);
+        {
+          const ApiError error = map_error(Error(ErrorCode::kNotFound,
+              "sandbox not found: the id in the path is not a sandbox id "
+              "(a lowercase UUID)"),
+              Operation::kGet, eng_->deps.runtime_prefix);
+          co_await fail(error, version, rid);
+        }
         co_return false;
       }
       auto p = parse_proxy_port(path->port);
       if (!p) {
-        co_await fail(api_error(ApiErrorKind::kInvalidPort,
-                                "port must be a number in 1..65535, got \"" +
-                                    path->port.substr(0, 16) + "\"",
-                                {}, eng_->deps.runtime_prefix),
-                      version, rid);
+        {
+          const ApiError error = api_error(ApiErrorKind::kInvalidPort,
+              "port must be a number in 1..65535, got \"" +
+              path->port.substr(0, 16) + "\"",
+              {}, eng_->deps.runtime_prefix);
+          co_await fail(error, version, rid);
+        }
         co_return false;
       }
       sandbox_id = path->sandbox_id;
       port = *p;
     } else {
       if (!eng_->deps.verify_route) {
-        co_await fail(api_error(ApiErrorKind::kRouteNotFound,
-                                "signed routes are not enabled on this server"),
-                      version, rid);
+        {
+          const ApiError error = api_error(ApiErrorKind::kRouteNotFound,
+              "signed routes are not enabled on this server");
+          co_await fail(error, version, rid);
+        }
         co_return false;
       }
       if (!is_route_token(path->route)) {
-        co_await fail(api_error(ApiErrorKind::kRouteSignatureInvalid,
-                                "the route is not a signed route token ([0-9a-z-])"),
-                      version, rid);
+        {
+          const ApiError error = api_error(ApiErrorKind::kRouteSignatureInvalid,
+              "the route is not a signed route token ([0-9a-z-])");
+          co_await fail(error, version, rid);
+        }
         co_return false;
       }
       std::expected<std::pair<std::string, std::uint16_t>, ApiError> verified =
@@ -483,7 +522,10 @@ class Conn : public std::enable_shared_from_this<Conn> {
             api_error(ApiErrorKind::kInternal, std::string("route verification: ") + e.what()));
       }
       if (!verified) {
-        co_await fail(verified.error(), version, rid);
+        {
+          const ApiError error = verified.error();
+          co_await fail(error, version, rid);
+        }
         co_return false;
       }
       sandbox_id = verified->first;
@@ -499,7 +541,10 @@ class Conn : public std::enable_shared_from_this<Conn> {
           api_error(ApiErrorKind::kInternal, std::string("proxy target: ") + e.what()));
     }
     if (!target_addr) {
-      co_await fail(target_addr.error(), version, rid);
+      {
+        const ApiError error = target_addr.error();
+        co_await fail(error, version, rid);
+      }
       co_return false;
     }
     if (eng_->deps.on_activity) {
@@ -530,7 +575,8 @@ class Conn : public std::enable_shared_from_this<Conn> {
       co_await upstream_->async_connect(tcp::endpoint(addr, port), tok(ec));
     } else {
       tcp::resolver resolver(strand_);
-      auto results = co_await resolver.async_resolve(host, std::to_string(port), tok(ec));
+      const std::string service = std::to_string(port);
+      auto results = co_await resolver.async_resolve(host, service, tok(ec));
       if (!ec) co_await asio::async_connect(*upstream_, results, tok(ec));
     }
     if (!ec) upstream_->set_option(tcp::no_delay(true), ec);
@@ -561,6 +607,9 @@ class Conn : public std::enable_shared_from_this<Conn> {
         p.get().body().size = buf.size() - p.get().body().size;
         p.get().body().data = buf.data();
         p.get().body().more = !p.is_done();
+        // Nothing new (a chunk header, say): read on. Beast 1.74 would write an empty
+        // piece of a chunked body as a zero-size chunk, which ends the body.
+        if (p.get().body().size == 0 && !p.is_done()) continue;
       } else {
         p.get().body().data = nullptr;
         p.get().body().size = 0;
@@ -633,14 +682,15 @@ class Conn : public std::enable_shared_from_this<Conn> {
     error_code ec = co_await connect(host, port, key, reused);
     if (ec) {
       const bool timeout = timed_out_;
-      co_await fail(
-          api_error(timeout ? ApiErrorKind::kProxyUpstreamTimeout
-                            : ApiErrorKind::kProxyUpstreamUnreachable,
-                    timeout ? "upstream " + host_port(host, port) + " did not accept within " +
-                                  std::to_string(eng_->options.connect_timeout.count()) + " ms"
-                            : "upstream " + host_port(host, port) + " unreachable: " +
-                                  ec.message()),
-          version, rid, timeout ? "timeout" : "unreachable");
+      {
+        const ApiError error = api_error(timeout ? ApiErrorKind::kProxyUpstreamTimeout
+            : ApiErrorKind::kProxyUpstreamUnreachable,
+            timeout ? "upstream " + host_port(host, port) + " did not accept within " +
+            std::to_string(eng_->options.connect_timeout.count()) + " ms"
+            : "upstream " + host_port(host, port) + " unreachable: " +
+            ec.message());
+        co_await fail(error, version, rid, timeout ? "timeout" : "unreachable");
+      }
       co_return false;
     }
     timed_out_ = false;
@@ -649,10 +699,12 @@ class Conn : public std::enable_shared_from_this<Conn> {
     const Relay sent = co_await relay(client_, cbuf_, rp, *upstream_, up_buf_, "upstream");
     if (sent == Relay::kReadFailed || closed_) co_return false;  // the client went away
     if (sent == Relay::kWriteFailed) {
-      co_await fail(api_error(ApiErrorKind::kProxyUpstreamUnreachable,
-                              "upstream " + host_port(host, port) +
-                                  " closed the connection while the request was sent"),
-                    version, rid, "unreachable");
+      {
+        const ApiError error = api_error(ApiErrorKind::kProxyUpstreamUnreachable,
+            "upstream " + host_port(host, port) +
+            " closed the connection while the request was sent");
+        co_await fail(error, version, rid, "unreachable");
+      }
       co_return false;
     }
 
@@ -660,21 +712,22 @@ class Conn : public std::enable_shared_from_this<Conn> {
       enter(Phase::kAwaitHead, eng_->options.idle_timeout);
       http::response_parser<http::buffer_body> up;
       up.header_limit(static_cast<std::uint32_t>(kMaxHeadBytes));
-      up.body_limit(boost::none);
+      up.body_limit(kNoBodyLimit);
       if (is_head) up.skip(true);
       co_await http::async_read_header(*upstream_, ubuf_, up, tok(ec));
       if (ec) {
         if (closed_) co_return false;
         const bool timeout = timed_out_;
-        co_await fail(
-            api_error(timeout ? ApiErrorKind::kProxyUpstreamTimeout
-                              : ApiErrorKind::kProxyUpstreamUnreachable,
-                      timeout ? "upstream " + host_port(host, port) + " sent no answer within " +
-                                    std::to_string(eng_->options.idle_timeout.count()) +
-                                    " ms (proxy.idle_timeout_seconds)"
-                              : "upstream " + host_port(host, port) +
-                                    " closed the connection without an answer: " + ec.message()),
-            version, rid, timeout ? "timeout" : "unreachable");
+        {
+          const ApiError error = api_error(timeout ? ApiErrorKind::kProxyUpstreamTimeout
+              : ApiErrorKind::kProxyUpstreamUnreachable,
+              timeout ? "upstream " + host_port(host, port) + " sent no answer within " +
+              std::to_string(eng_->options.idle_timeout.count()) +
+              " ms (proxy.idle_timeout_seconds)"
+              : "upstream " + host_port(host, port) +
+              " closed the connection without an answer: " + ec.message());
+          co_await fail(error, version, rid, timeout ? "timeout" : "unreachable");
+        }
         co_return false;
       }
       enter(Phase::kStream, eng_->options.idle_timeout);
@@ -683,9 +736,11 @@ class Conn : public std::enable_shared_from_this<Conn> {
 
       if (status == 101) {
         if (!upgrade) {
-          co_await fail(api_error(ApiErrorKind::kProxyUpstreamUnreachable,
-                                  "upstream switched protocols without being asked"),
-                        version, rid, "unreachable");
+          {
+            const ApiError error = api_error(ApiErrorKind::kProxyUpstreamUnreachable,
+                "upstream switched protocols without being asked");
+            co_await fail(error, version, rid, "unreachable");
+          }
           co_return false;
         }
         const std::string up_value(res[http::field::upgrade]);

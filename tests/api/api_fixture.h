@@ -82,6 +82,11 @@ struct ApiHarnessOptions {
   api::ApiOptions api;
   bool worker = true;  // run a FakeWorker
   bool fail_provisioning = false;
+  // The server proxy's callbacks (ApiDeps); null resolve = no proxy.
+  api::proxy::Resolve resolve_proxy_target;
+  api::proxy::OnActivity on_proxy_activity;
+  api::proxy::VerifyRoute verify_route;
+  metrics::ProxyMetrics* proxy_metrics = nullptr;
 };
 
 inline ApiHarnessOptions default_harness_options() {
@@ -126,7 +131,10 @@ class ApiHarness {
       worker_ = std::make_unique<FakeWorker>(*store_, *service_, options_.fail_provisioning);
     }
     server_ = std::make_unique<api::ApiServer>(
-        api::ApiDeps{*service_, *reads_, health_details, http_metrics}, options_.api);
+        api::ApiDeps{*service_, *reads_, health_details, http_metrics,
+                     options_.resolve_proxy_target, options_.on_proxy_activity,
+                     options_.verify_route, options_.proxy_metrics},
+        options_.api);
     if (metrics_provider) server_->set_metrics_provider(metrics_provider);
     auto port = server_->start();
     if (!port) throw std::runtime_error("server: " + port.error().message);

@@ -208,6 +208,9 @@ class Conn : public std::enable_shared_from_this<Conn> {
         down_buf_(std::max<std::size_t>(eng->options.buffer_bytes, 1024)),
         client_addr_(std::move(addr)),
         timer_(strand_) {
+    // Reads fill what the buffer has room for (a fresh flat_buffer reads 512 bytes at a time).
+    cbuf_.reserve(std::min<std::size_t>(eng->options.buffer_bytes, 16 * 1024) + already.size());
+    ubuf_.reserve(std::min<std::size_t>(eng->options.buffer_bytes, 16 * 1024));
     auto mb = cbuf_.prepare(already.size());
     asio::buffer_copy(mb, asio::buffer(already));
     cbuf_.commit(already.size());
@@ -596,7 +599,10 @@ class Conn : public std::enable_shared_from_this<Conn> {
     eng_->count(direction, n);
     if (ec) co_return Relay::kWriteFailed;
     touch(eng_->options.idle_timeout);
+    // Until the piece read last (more = false) is written: the serializer then also writes
+    // the end of a chunked body.
     while (!sr.is_done()) {
+      bool last = true;
       if (!p.is_done()) {
         p.get().body().data = buf.data();
         p.get().body().size = buf.size();
@@ -606,10 +612,15 @@ class Conn : public std::enable_shared_from_this<Conn> {
         touch(eng_->options.idle_timeout);
         p.get().body().size = buf.size() - p.get().body().size;
         p.get().body().data = buf.data();
-        p.get().body().more = !p.is_done();
-        // Nothing new (a chunk header, say): read on. Beast 1.74 would write an empty
-        // piece of a chunked body as a zero-size chunk, which ends the body.
-        if (p.get().body().size == 0 && !p.is_done()) continue;
+        last = p.is_done();
+        p.get().body().more = !last;
+        // Nothing new (a chunk header, say): read on. Beast 1.74 writes an empty piece of a
+        // chunked body as a zero-size chunk (which ends the body), so an empty last piece
+        // is no piece at all (data null: only the last-chunk is written).
+        if (p.get().body().size == 0) {
+          if (!last) continue;
+          p.get().body().data = nullptr;
+        }
       } else {
         p.get().body().data = nullptr;
         p.get().body().size = 0;
@@ -620,6 +631,7 @@ class Conn : public std::enable_shared_from_this<Conn> {
       if (ec == http::error::need_buffer) ec = {};
       if (ec) co_return Relay::kWriteFailed;
       touch(eng_->options.idle_timeout);
+      if (last) break;
     }
     co_return Relay::kDone;
   }

@@ -56,6 +56,7 @@ struct HeadCapture {
   // Handed to the proxy (or about to be): every later byte goes to `pending`, which the
   // engine gets with the connection.
   bool handed_off = false;
+  bool disconnected = false;  // Pistache closed it (its descriptor number may be reused)
   std::string pending;
   std::shared_ptr<Answers> answers = std::make_shared<Answers>();
   void reset() {
@@ -166,6 +167,7 @@ class HttpHandler : public Http::Handler {
   void onDisconnection(const std::shared_ptr<Tcp::Peer>& peer) override {
     if (auto data = peer->tryGetData(kHeadData)) {
       auto cap = std::static_pointer_cast<HeadCapture>(data);
+      cap->disconnected = true;
       if (cap->counted) {
         cap->counted = false;
         impl_->connections.fetch_sub(1);
@@ -228,6 +230,7 @@ class HttpHandler : public Http::Handler {
       auto data = p->tryGetData(kHeadData);
       if (!data) return;
       auto cap = std::static_pointer_cast<HeadCapture>(data);
+      if (cap->disconnected) return;  // the client left before the hand-off
       const int fd = ::fcntl(p->fd(), F_DUPFD_CLOEXEC, 0);
       std::string address;
       try {
@@ -266,7 +269,12 @@ class HttpHandler : public Http::Handler {
                         [wp, answers](int fired) {
                           ::close(fired);
                           if (!answers->handoff_waiting.exchange(false)) return;
-                          if (auto p = wp.lock()) ::shutdown(p->fd(), SHUT_RDWR);
+                          auto p = wp.lock();
+                          if (!p) return;
+                          auto data = p->tryGetData(kHeadData);
+                          if (!data || std::static_pointer_cast<HeadCapture>(data)->disconnected)
+                            return;
+                          ::shutdown(p->fd(), SHUT_RDWR);
                         });
   }
 

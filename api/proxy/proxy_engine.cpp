@@ -550,7 +550,12 @@ class Conn : public std::enable_shared_from_this<Conn> {
       }
       co_return false;
     }
-    if (eng_->deps.on_activity) {
+    // OSEP-0009's per-request opt-out of renew-on-access (the reference's header).
+    const auto renew = req.find("OpenSandbox-Access-Renew");
+    const bool skip_activity =
+        renew != req.end() &&
+        trim(std::string_view(renew->value().data(), renew->value().size())) == "skip";
+    if (eng_->deps.on_activity && !skip_activity) {
       try {
         eng_->deps.on_activity(sandbox_id);
       } catch (const std::exception& e) {
@@ -655,6 +660,7 @@ class Conn : public std::enable_shared_from_this<Conn> {
       const std::string client_host(req[http::field::host]);
       strip_hop_by_hop(req);
       req.erase("OPEN-SANDBOX-API-KEY");
+      req.erase("OpenSandbox-Access-Renew");  // consumed here
       if (!eng_->options.forward_credentials) {
         req.erase(http::field::authorization);
         req.erase(http::field::cookie);
@@ -762,14 +768,24 @@ class Conn : public std::enable_shared_from_this<Conn> {
         http::serializer<false, http::buffer_body> sr{res};
         const std::size_t n = co_await http::async_write_header(client_, sr, tok(ec));
         eng_->count("downstream", n);
-        eng_->answered(status);
+        if (path) eng_->answered(status);
         if (ec) co_return false;
         if (eng_->deps.metrics) eng_->deps.metrics->websockets_total.inc();
         co_await start_tunnel();
         co_return false;
       }
 
-      if (path) strip_hop_by_hop(res);
+      if (path) {
+        strip_hop_by_hop(res);
+        // A root-relative redirect stays inside the proxy route the client used (as the
+        // reference server does); absolute and scheme-relative ones are left alone.
+        if (auto loc = res.find(http::field::location); loc != res.end()) {
+          const std::string_view v(loc->value().data(), loc->value().size());
+          if (v.starts_with("/") && !v.starts_with("//")) {
+            res.set(http::field::location, path->prefix + std::string(v));
+          }
+        }
+      }
       res.version(version == 10 ? 10 : 11);
       const bool no_body = is_head || status < 200 || status == 204 || status == 304;
       bool keep = client_keep_alive;
@@ -789,11 +805,11 @@ class Conn : public std::enable_shared_from_this<Conn> {
         eng_->count("downstream", n);
         if (ec) co_return false;
         if (status < 200) continue;  // an interim answer: the final one follows
-        eng_->answered(status);
+        if (path) eng_->answered(status);
       } else {
         const Relay got = co_await relay(*upstream_, ubuf_, up, client_, down_buf_, "downstream");
         if (got != Relay::kDone) co_return false;  // mid-body: nothing sane to answer
-        eng_->answered(status);
+        if (path) eng_->answered(status);
       }
       if (up.keep_alive() && up.is_done() && rp.is_done() && ubuf_.size() == 0) {
         eng_->release_idle(key, std::move(*upstream_));

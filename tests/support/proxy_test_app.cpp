@@ -16,6 +16,7 @@
 //   /ws                        WebSocket echo (text and binary, message for message)
 //   /slow?ms=M                 waits M ms before its head, then 200 "slow"
 //   /status?code=N             answers status N (no body for 1xx/204/304)
+//   /redirect?to=L             302 with Location: L
 //   /hop                       answers with hop-by-hop headers (Keep-Alive, Connection:
 //                              X-Hop-Named, X-Hop-Named, Proxy-Authenticate) plus X-Kept
 // Anything else: 404.
@@ -259,6 +260,11 @@ void serve(tcp::socket sock) {
       } else {
         write_simple(sock, res, ec);
       }
+    } else if (path == "/redirect") {
+      http::response<http::string_body> res{http::status::found, req.version()};
+      res.keep_alive(keep);
+      res.set(http::field::location, query_param(query, "to"));
+      write_simple(sock, res, ec);
     } else if (path == "/hop") {
       http::response<http::string_body> res{http::status::ok, req.version()};
       res.set(http::field::keep_alive, "timeout=5");

@@ -219,11 +219,12 @@ class HttpHandler : public Http::Handler {
   // disarmed and never fires): the socket is dup'ed, Pistache
   // forgets its own descriptor (removePeer: out of the poller, closed; ~Peer closes nothing
   // more, checked in 0.0.5), and the engine gets the copy plus every byte read so far.
-  void schedule_handoff(const std::shared_ptr<Tcp::Peer>& peer) {
+  void schedule_handoff(const std::shared_ptr<Tcp::Peer>& peer,
+                        std::chrono::milliseconds after = std::chrono::milliseconds(1)) {
     std::weak_ptr<Tcp::Peer> wp = peer;
     auto* transport = this->transport();
     ApiServer::Impl* impl = impl_;
-    on_transport_thread(transport, std::chrono::milliseconds(1), [wp, transport, impl](int fired) {
+    on_transport_thread(transport, after, [wp, transport, impl](int fired) {
       ::close(fired);
       auto p = wp.lock();
       if (!p) return;
@@ -254,12 +255,14 @@ class HttpHandler : public Http::Handler {
     }
     auto answers = cap.answers;
     if (answers->unanswered.load() == 0) {
-      schedule_handoff(peer);
+      // The connection's first request goes at once; after earlier answers, a few
+      // milliseconds let the transport write what it queued (answer_hook).
+      schedule_handoff(peer, std::chrono::milliseconds(cap.seq == 0 ? 1 : 5));
       return;
     }
     answers->handoff_waiting.store(true);
     if (answers->unanswered.load() == 0 && answers->handoff_waiting.exchange(false)) {
-      schedule_handoff(peer);
+      schedule_handoff(peer, std::chrono::milliseconds(5));
       return;
     }
     // An answer that is never written (an event stream holds the connection) must not
@@ -278,18 +281,20 @@ class HttpHandler : public Http::Handler {
                         });
   }
 
-  // The after-write hook of a dispatched request (any thread).
+  // The on-sent hook of a dispatched request (Exchange::set_on_sent; any thread). A
+  // waiting hand-off runs a few milliseconds after the last answer was handed to the
+  // transport: the transport thread writes queued answers as soon as its poller wakes, so
+  // by then it is on the wire (a Pistache promise would tell exactly, but chaining one from
+  // another thread races in Pistache 0.0.5).
   std::function<void()> answer_hook(const std::shared_ptr<Tcp::Peer>& peer, HeadCapture& cap) {
     cap.answers->unanswered.fetch_add(1);
     std::weak_ptr<Tcp::Peer> wp = peer;
-    auto* transport = this->transport();
-    return [this, wp, transport, answers = cap.answers] {
+    return [this, wp, answers = cap.answers] {
       if (answers->unanswered.fetch_sub(1) != 1 || !answers->handoff_waiting.load()) return;
       if (!answers->handoff_waiting.exchange(false)) return;
       auto p = wp.lock();
       if (!p) return;
-      (void)transport;
-      schedule_handoff(p);
+      schedule_handoff(p, std::chrono::milliseconds(5));
     };
   }
 

@@ -73,7 +73,7 @@ const Router& api_router() {
 void ApiServer::Impl::dispatch(const Http::Request& req, std::string_view target,
                                Http::ResponseWriter w, Tcp::Transport* transport,
                                const std::shared_ptr<Tcp::Peer>& peer,
-                               std::function<void()> on_written) {
+                               std::function<void()> on_sent) {
   std::optional<std::string_view> rid_header;
   std::string rid_raw;
   if (auto raw = req.headers().tryGetRaw("X-Request-ID")) {
@@ -83,7 +83,7 @@ void ApiServer::Impl::dispatch(const Http::Request& req, std::string_view target
   auto ex = std::make_shared<Exchange>(shared_from_this(), std::move(w),
                                        request_id_from(rid_header),
                                        Http::methodString(req.method()));
-  if (on_written) ex->set_after_write(std::move(on_written));
+  if (on_sent) ex->set_on_sent(std::move(on_sent));
 
   const auto qmark = target.find('?');
   const std::string_view path = target.substr(0, qmark);

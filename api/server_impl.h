@@ -56,13 +56,13 @@ struct ApiServer::Impl : std::enable_shared_from_this<ApiServer::Impl> {
 
   // A parsed request: routes it (routes.cpp). `target` is the request target as sent
   // (path and query; repeated query keys kept). `peer` and `transport` are null when the
-  // request did not come through HttpHandler::onInput. `on_written` (may be null) runs on
-  // the transport thread once the answer is written or dropped (the hand-off to the proxy
-  // waits for it on a pipelining connection).
+  // request did not come through HttpHandler::onInput. `on_sent` (may be null) runs on the
+  // answering thread once the answer was handed to the transport (Exchange::set_on_sent;
+  // the hand-off to the proxy waits for it on a pipelining connection).
   void dispatch(const Pistache::Http::Request& req, std::string_view target,
                 Pistache::Http::ResponseWriter w, Pistache::Tcp::Transport* transport,
                 const std::shared_ptr<Pistache::Tcp::Peer>& peer,
-                std::function<void()> on_written = {});
+                std::function<void()> on_sent = {});
   // An answer before (or instead of) routing: a refused connection or a malformed request
   // (http_handler.cpp). With `close_peer`, the connection is closed once it is written.
   void reject_early(Pistache::Http::ResponseWriter w, const ApiError& error,

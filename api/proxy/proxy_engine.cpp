@@ -298,10 +298,13 @@ class Conn : public std::enable_shared_from_this<Conn> {
   // GCC 12 destroys twice the temporaries of a co_await operand (strings built with ?:
   // crashed here with a double free), so no operand of a co_await here builds a string.
   //
-  // Answers `error` (JSON, X-Request-ID) and closes the connection: our sending side at
-  // once, the rest after the client's remaining bytes were read for up to a second.
-  awaitable<void> fail(const ApiError& error, unsigned version, const std::string& rid,
+  // Answers `error` (JSON, X-Request-ID: the client's `client_rid` if usable, else a fresh
+  // UUID) and closes the connection: our sending side at once, the rest after the client's
+  // remaining bytes were read for up to a second.
+  awaitable<void> fail(const ApiError& error, unsigned version, const std::string& client_rid,
                        const char* upstream_kind = nullptr) {
+    const std::string rid = request_id_from(
+        client_rid.empty() ? std::nullopt : std::optional<std::string_view>(client_rid));
     if (upstream_kind) eng_->upstream_error(upstream_kind);
     if (error.status >= 500) {
       logger("proxy")->warn("{} {}: {} (request {})", error.status, error.code, error.message,
@@ -335,7 +338,7 @@ class Conn : public std::enable_shared_from_this<Conn> {
             "too many proxied connections (proxy.max_connections = " +
             std::to_string(eng_->options.max_connections) +
             "); retry later");
-        const std::string rid = request_id_from(std::nullopt);
+        const std::string rid;
         co_await fail(error, 11, rid, "busy");
       }
       co_return;
@@ -353,7 +356,7 @@ class Conn : public std::enable_shared_from_this<Conn> {
       rp.body_limit(kNoBodyLimit);
       co_await http::async_read_header(client_, cbuf_, rp, tok(ec));
       if (ec) {
-        const std::string rid0 = request_id_from(std::nullopt);
+        const std::string rid0;
         if (ec == http::error::end_of_stream || closed_) co_return;
         if (timed_out_) {
           {
@@ -396,13 +399,9 @@ class Conn : public std::enable_shared_from_this<Conn> {
   awaitable<bool> handle(http::request_parser<http::buffer_body>& rp) {
     auto& req = rp.get();
     const unsigned version = req.version();
-    std::optional<std::string_view> rid_header;
-    std::string rid_raw;
-    if (auto it = req.find("X-Request-ID"); it != req.end()) {
-      rid_raw = std::string(it->value());
-      rid_header = rid_raw;
-    }
-    const std::string rid = request_id_from(rid_header);
+    // The client's X-Request-ID, for an error answer (fail() makes one up when it is absent).
+    std::string rid;
+    if (auto it = req.find("X-Request-ID"); it != req.end()) rid = std::string(it->value());
 
     // Framing a server and this proxy could read differently is refused (smuggling).
     if (req.count(http::field::content_length) > 1 ||

@@ -626,6 +626,33 @@ TEST(ProxyEngine, IdleTimeoutClosesASilentWebSocket) {
   EXPECT_LT(std::chrono::steady_clock::now() - t0, 3s);
 }
 
+TEST(ProxyEngine, AHeadNotCompleteWithinTheHeaderTimeoutIs408) {
+  ProxyServer s([](ApiHarnessOptions& o) { o.api.proxy.header_timeout = 300ms; });
+  Client c(s.port());
+  c.send(request("GET", s.base() + "/echo"));
+  ASSERT_EQ(c.read().result_int(), 200);
+  const auto t0 = std::chrono::steady_clock::now();
+  c.send("GET " + s.base() + "/echo HTTP/1.1\r\nHost: t\r\nX-Slow: ");  // and nothing more
+  auto r = c.read();
+  EXPECT_EQ(r.result_int(), 408);
+  EXPECT_EQ(parse(r.body())["code"], "SANDBOX::REQUEST_TIMEOUT");
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 2s);
+  EXPECT_TRUE(c.closed_by_server());
+}
+
+TEST(ProxyEngine, ExpectContinueIsAnsweredBeforeTheBodyIsSent) {
+  ProxyServer s;
+  Client c(s.port());
+  c.send("POST " + s.base() + "/upload HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\n"
+         "Content-Length: 5\r\n\r\n");
+  auto interim = c.read(true);
+  EXPECT_EQ(interim.result_int(), 100);
+  c.send("hello");
+  auto r = c.read();
+  ASSERT_EQ(r.result_int(), 200);
+  EXPECT_EQ(parse(r.body())["length"], 5);
+}
+
 TEST(ProxyEngine, MalformedAndSmugglingHeadsAre400) {
   ProxyServer s;
   const std::string base = s.base();
@@ -702,6 +729,33 @@ TEST(ProxyEngine, ShutdownWithOpenProxiedConnectionsEndsThem) {
   }
   EXPECT_TRUE(ec);
   EXPECT_EQ(s.harness->server().proxy_connections(), 0u);
+}
+
+// Not the benchmark (bench/ measures throughput under load): a guard against per-request
+// stalls (Nagle against delayed ACKs, a timer per request) that would cap a keep-alive
+// connection at tens of requests per second. Prints the same run's direct figure beside it.
+TEST(ProxyEngine, SequentialProxiedGetsHaveNoPerRequestStall) {
+  ProxyServer s;
+  auto run = [](std::uint16_t port, const std::string& target) {
+    Client c(port);
+    const std::string req = request("GET", target);
+    for (int i = 0; i < 50; ++i) {  // warm-up
+      c.send(req);
+      (void)c.read();
+    }
+    const int n = 1000;
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < n; ++i) {
+      c.send(req);
+      if (c.read().result_int() != 200) return 0.0;
+    }
+    return n / std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  };
+  const double direct = run(s.app.port(), "/status?code=200");
+  const double proxied = run(s.port(), s.base() + "/status?code=200");
+  std::cerr << "sequential GET: direct " << static_cast<int>(direct) << "/s, proxied "
+            << static_cast<int>(proxied) << "/s (" << proxied / direct << "x)" << std::endl;
+  EXPECT_GT(proxied, 1000.0);
 }
 
 TEST(ProxyEngine, WithoutAResolverProxyRoutesAre501) {

@@ -132,6 +132,11 @@ struct ProxyEngine::Impl {
 
   ProxyOptions options;
   ProxyDeps deps;
+  // How often a connection's watchdog compares its deadline with the clock: a quarter of the
+  // shortest timeout, within 5..500 ms (so timeouts fire within that much of their value).
+  std::chrono::milliseconds tick = std::clamp(
+      std::min({options.header_timeout, options.idle_timeout, options.connect_timeout}) / 4,
+      std::chrono::milliseconds(5), std::chrono::milliseconds(500));
   std::atomic<bool> stopping{false};
   std::atomic<std::size_t> open{0};
 
@@ -256,12 +261,9 @@ class Conn : public std::enable_shared_from_this<Conn> {
   enum class Phase { kIdle, kHead, kConnect, kAwaitHead, kStream, kClosing };
 
   // Moves the deadline to now + `d` for the current phase.
-  void touch(std::chrono::milliseconds d) {
-    const auto next = SteadyClock::now() + d;
-    const bool earlier = next < deadline_;
-    deadline_ = next;
-    if (earlier) timer_.cancel();  // the watchdog re-arms at the earlier deadline
-  }
+  // A store only: the watchdog looks at the deadline every tick (re-arming a timer on every
+  // read and write cost more than the relay itself).
+  void touch(std::chrono::milliseconds d) { deadline_ = SteadyClock::now() + d; }
   void enter(Phase p, std::chrono::milliseconds d) {
     phase_ = p;
     touch(d);
@@ -270,7 +272,7 @@ class Conn : public std::enable_shared_from_this<Conn> {
   awaitable<void> watch() {
     auto self = shared_from_this();
     while (!closed_) {
-      timer_.expires_at(deadline_);
+      timer_.expires_after(eng_->tick);
       error_code ec;
       co_await timer_.async_wait(tok(ec));
       if (closed_) break;

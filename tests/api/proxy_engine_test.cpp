@@ -126,6 +126,14 @@ std::string hex(std::uint64_t h) {
   return out;
 }
 
+// ASan keeps freed memory in quarantine (RSS grows with allocation churn, not with what is
+// held): there the memory bounds are not checked.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kRssMeaningful = false;
+#else
+constexpr bool kRssMeaningful = true;
+#endif
+
 long vm_rss_kb() {
   std::ifstream in("/proc/self/status");
   std::string line;
@@ -455,7 +463,10 @@ TEST(ProxyEngine, HundredMegabytesUpAndDownWithBoundedServerMemory) {
     EXPECT_EQ(parse(r.body())["checksum"], hex(h));
   }
   const long after = vm_rss_kb();
-  EXPECT_LT(after - before, 16 * 1024) << "RSS grew from " << before << " kB to " << after << " kB";
+  if (kRssMeaningful) {
+    EXPECT_LT(after - before, 16 * 1024) << "RSS grew from " << before << " kB to " << after
+                                         << " kB";
+  }
 }
 
 TEST(ProxyEngine, ASlowClientStopsTheEngineReadingTheUpstream) {
@@ -468,7 +479,9 @@ TEST(ProxyEngine, ASlowClientStopsTheEngineReadingTheUpstream) {
   // What reached the client side is what the sockets hold plus one buffer, not the body.
   const double relayed = s.metric("sandboxd_proxy_bytes_total{direction=\"downstream\"}");
   EXPECT_LT(relayed, 24.0 * (1 << 20));
-  EXPECT_LT(vm_rss_kb() - before, 16 * 1024);
+  if (kRssMeaningful) {
+    EXPECT_LT(vm_rss_kb() - before, 16 * 1024);
+  }
   auto r = c.read();  // then all of it arrives
   EXPECT_EQ(r.body().size(), kTotal);
 }
@@ -755,7 +768,9 @@ TEST(ProxyEngine, SequentialProxiedGetsHaveNoPerRequestStall) {
   const double proxied = run(s.port(), s.base() + "/status?code=200");
   std::cerr << "sequential GET: direct " << static_cast<int>(direct) << "/s, proxied "
             << static_cast<int>(proxied) << "/s (" << proxied / direct << "x)" << std::endl;
-  EXPECT_GT(proxied, 1000.0);
+  // A stall (Nagle against delayed ACKs: ~40 ms) would give ~25/s; unoptimized sanitizer
+  // builds do ~600/s, release builds over 10,000/s here.
+  EXPECT_GT(proxied, 200.0);
 }
 
 TEST(ProxyEngine, WithoutAResolverProxyRoutesAre501) {

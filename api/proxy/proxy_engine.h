@@ -19,8 +19,11 @@
 // 400 port, 502 SANDBOX::PROXY_UPSTREAM_UNREACHABLE, 504 SANDBOX::PROXY_UPSTREAM_TIMEOUT
 // (connect_timeout, or no response head within idle_timeout), 503 SANDBOX::PROXY_BUSY
 // (more than max_connections client connections), 503 SANDBOX::SHUTTING_DOWN; the
-// ApiError of Resolve/VerifyRoute as returned. A head not complete within header_timeout,
-// or no byte either way for idle_timeout, closes the connection.
+// ApiError of Resolve/VerifyRoute as returned. A head not complete within header_timeout
+// is 408, no byte either way for idle_timeout (also on a WebSocket or an event stream)
+// closes the connection; timeouts are checked every quarter of the shortest one (5..500 ms).
+// A request with `OpenSandbox-Access-Renew: skip` does not call OnActivity (the header is
+// consumed); a root-relative Location of an answer is prefixed with the proxy route used.
 //
 // Threads: `threads` io threads; each connection runs on its own strand. adopt(),
 // set_api_address(), connections() are thread-safe. start() once; shutdown() (idempotent)

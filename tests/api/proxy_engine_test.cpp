@@ -43,7 +43,7 @@ constexpr const char* kKey = "proxy-test-key";
 // The upstream: a proxy-test-app process on an ephemeral port.
 class App {
  public:
-  App() : proc_({SBX_PROXY_TEST_APP, "--port", "0"}) {
+  App() : proc_({SBX_PROXY_TEST_APP, "--port", "0"}, {{"PROXY_TEST_APP_DIE_WITH_PARENT", "1"}}) {
     auto m = proc_.wait_for_line(std::regex("listening on ([0-9]+)"), 10s);
     if (!m) throw std::runtime_error("proxy-test-app did not start: " + proc_.output());
     port_ = static_cast<std::uint16_t>(std::stoi((*m)[1].str()));

@@ -3,6 +3,7 @@
 // statically). One thread per connection, keep-alive, Boost.Beast.
 //
 //   proxy-test-app --port N [--host 127.0.0.1]   (N = 0: any port; prints "listening on <port>")
+//   (in a container: --host 0.0.0.0; PROXY_TEST_APP_DIE_WITH_PARENT=1: exit with the parent)
 //
 // Routes (any method unless said):
 //   /echo[...]                 JSON: method, target, path, query, headers (name lowercased ->
@@ -20,6 +21,10 @@
 //   /hop                       answers with hop-by-hop headers (Keep-Alive, Connection:
 //                              X-Hop-Named, X-Hop-Named, Proxy-Authenticate) plus X-Kept
 // Anything else: 404.
+#include <signal.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -288,6 +293,11 @@ void serve(tcp::socket sock) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Run by a test: end with it, even when it crashes before reaping us.
+  if (const char* v = std::getenv("PROXY_TEST_APP_DIE_WITH_PARENT"); v && std::string_view(v) == "1") {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() == 1) return 1;
+  }
   std::string host = "127.0.0.1";
   unsigned short port = 0;
   for (int i = 1; i + 1 < argc; i += 2) {

@@ -53,7 +53,7 @@ build-asan: deps
 
 # ThreadSanitizer: only the concurrency tests (store pipeline, API with parked answers,
 # workers on the fake runtime), see scripts/run-tests.sh. -O1 -g1: TSan is slow at -O0.
-TSAN_TARGETS := store_test api_test workers_test
+TSAN_TARGETS := store_test api_test api_proxy_test workers_test
 build-tsan: deps
 	@cmake -S . -B $(TSAN_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSANDBOXD_TSAN=ON \
 	  -DSANDBOXD_BENCH=OFF -DSANDBOXD_ENGINE_TESTS=OFF "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1" \

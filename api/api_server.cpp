@@ -57,6 +57,8 @@ void ApiServer::Impl::do_shutdown() {
   stopping = true;
   // Parked requests answer now with the state reached.
   parked.answer_all_now();
+  // Proxied connections end now (their clients see the connection close).
+  if (proxy) proxy->shutdown();
   // Mutations already running answer when their append completes.
   if (!wait_idle(std::chrono::seconds(10))) {
     logger("api")->warn("shutdown: {} requests still unanswered after 10 s", in_flight());
@@ -117,12 +119,29 @@ Result<std::uint16_t> ApiServer::start() {
                     .bodyTimeout(read_timeout)
                     .keepaliveTimeout(std::chrono::seconds(std::max(1, o.keep_alive_seconds)));
     endpoint->init(opts);
+    if (impl_->deps.resolve_proxy_target && o.proxy.enabled) {
+      proxy::ProxyDeps pd{impl_->deps.resolve_proxy_target, impl_->deps.on_proxy_activity,
+                          impl_->deps.verify_route,         o.api_key,
+                          impl_->runtime_prefix,            impl_->deps.proxy_metrics};
+      impl_->proxy = std::make_unique<proxy::ProxyEngine>(o.proxy, std::move(pd));
+      impl_->proxy->start();
+    }
     endpoint->setHandler(make_http_handler(impl_.get()));
     endpoint->serveThreaded();
     impl_->bound_port = static_cast<std::uint16_t>(endpoint->getPort());
     impl_->bound_host = host;
+    // Requests that are not proxy routes on a connection the proxy took over go back to
+    // this server through loopback (or the address bound, when it is not a wildcard).
+    if (impl_->proxy) {
+      impl_->proxy->set_api_address(host == "0.0.0.0" ? "127.0.0.1" : host == "::" ? "::1" : host,
+                                    impl_->bound_port);
+    }
     impl_->endpoint = std::move(endpoint);
   } catch (const std::exception& e) {
+    if (impl_->proxy) {
+      impl_->proxy->shutdown();
+      impl_->proxy.reset();
+    }
     return fail(ErrorCode::kUnavailable,
                 "cannot listen on " + o.host + ":" + std::to_string(o.port) + ": " + e.what(),
                 "server.port");
@@ -148,6 +167,10 @@ std::uint16_t ApiServer::port() const { return impl_->bound_port; }
 std::string ApiServer::bound_host() const { return impl_->bound_host; }
 
 std::size_t ApiServer::connections() const { return impl_->connections.load(); }
+
+std::size_t ApiServer::proxy_connections() const {
+  return impl_->proxy ? impl_->proxy->connections() : 0;
+}
 
 std::size_t ApiServer::in_flight() const { return impl_->in_flight(); }
 

@@ -15,6 +15,9 @@
 //   GET    /sandboxes/{id}/diagnostics/logs|inspect|events|summary
 //                                           200 text/plain (api/diagnostics_handlers.cpp)
 //   GET    /health  /openapi.json  /docs  /redoc  /metrics
+//   *      /sandboxes/{id}/proxy/{port}[/{path...}], /proxy/{route}[/{path...}]
+//          the server proxy: a connection whose request names one of these is taken away
+//          from Pistache and served by the ProxyEngine from then on (api/proxy/).
 // Contract details (status codes, error codes, validation) are in
 // ../shared/design/API.md and in our OpenAPI document (api/openapi.json). The routes are
 // one declarative table (api/routes.cpp); handlers are grouped by resource (handlers.h).
@@ -60,9 +63,11 @@
 #include <vector>
 
 #include "api/docs_pages.h"
+#include "api/proxy/proxy_options.h"
 #include "events/result.h"
 #include "src/metrics/http_metrics.h"
 #include "src/service/diagnostics_runner.h"
+#include "src/metrics/proxy_metrics.h"
 #include "src/service/event_reads.h"
 #include "src/service/sandbox_service.h"
 #include "src/service/snapshot_service.h"
@@ -102,9 +107,10 @@ struct ApiOptions {
   std::size_t event_stream_buffer_bytes = 1 << 20;
   std::chrono::milliseconds header_timeout{10000};
   std::chrono::milliseconds body_timeout{30000};
+  // The server proxy (api/proxy/proxy_engine.h): served on this same port when `enabled`
+  // and ApiDeps::resolve_proxy_target is set.
+  proxy::ProxyOptions proxy;
   // --- endpoints of the server proxy (issue 13) ---
-  // proxy.enabled: false = use_server_proxy / expires endpoints answer 501.
-  bool proxy_enabled = true;
   // server.eip: the base of server-proxied endpoints; unset = the Host the client used.
   std::optional<std::string> public_base;
   // proxy.signing_secret: the HMAC key of signed routes; empty = `expires` refused (400).
@@ -127,6 +133,14 @@ struct ApiDeps {
   DiagnosticsRunner* diagnostics = nullptr;
   // Snapshots (issue 13); null: the snapshot routes answer 501 SNAPSHOT::NOT_SUPPORTED.
   SnapshotService* snapshots = nullptr;
+  // The server proxy's callbacks (api/proxy/proxy_options.h). Null resolve_proxy_target (or
+  // ApiOptions::proxy.enabled false): proxy routes answer 501
+  // SANDBOX::SERVER_PROXY_NOT_SUPPORTED. Null verify_route: /proxy/{route} answers 404.
+  proxy::Resolve resolve_proxy_target;
+  proxy::OnActivity on_proxy_activity;
+  proxy::VerifyRoute verify_route;
+  // sandboxd_proxy_* metrics; null = not recorded.
+  metrics::ProxyMetrics* proxy_metrics = nullptr;
 };
 
 class ApiServer {
@@ -149,8 +163,11 @@ class ApiServer {
   std::string bound_host() const;
   // Requests whose answer has not been written yet (parked waits included).
   std::size_t in_flight() const;
-  // Client connections open now (those that sent at least one byte).
+  // Client connections open now (those that sent at least one byte), not counting those
+  // handed to the proxy.
   std::size_t connections() const;
+  // Client connections held by the server proxy now (0 without it).
+  std::size_t proxy_connections() const;
 
   struct Impl;  // the state requests share (server_impl.h)
 

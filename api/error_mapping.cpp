@@ -135,6 +135,11 @@ constexpr KindRow kApiRows[] = {
     {ApiErrorKind::kServerProxyNotSupported, 501, false, "SANDBOX::SERVER_PROXY_NOT_SUPPORTED"},
     // diagnostics (issue 13)
     {ApiErrorKind::kDiagnosticsScopeUnsupported, 400, false, "DIAGNOSTICS_SCOPE_UNSUPPORTED"},
+    {ApiErrorKind::kProxyUpstreamUnreachable, 502, false, "SANDBOX::PROXY_UPSTREAM_UNREACHABLE"},
+    {ApiErrorKind::kProxyUpstreamTimeout, 504, false, "SANDBOX::PROXY_UPSTREAM_TIMEOUT"},
+    {ApiErrorKind::kProxyBusy, 503, false, "SANDBOX::PROXY_BUSY"},
+    {ApiErrorKind::kRouteSignatureInvalid, 403, false, "SANDBOX::ROUTE_SIGNATURE_INVALID"},
+    {ApiErrorKind::kRouteExpired, 403, false, "SANDBOX::ROUTE_EXPIRED"},
 };
 
 std::string code_of(bool prefixed, std::string_view code, std::string_view runtime_prefix) {

@@ -81,7 +81,14 @@ enum class ApiErrorKind {
   kInternal,               // 500
   kApiNotSupported,        // 400 SANDBOX::API_NOT_SUPPORTED: e.g. endpoint ?expires= (signed
                            //     routes) on a server without them
-  kServerProxyNotSupported,  // 501 SANDBOX::SERVER_PROXY_NOT_SUPPORTED: ?use_server_proxy=true
+  kServerProxyNotSupported,  // 501 SANDBOX::SERVER_PROXY_NOT_SUPPORTED: proxy.enabled = false
+                             //     (proxy routes, use_server_proxy/expires endpoints)
+  kProxyUpstreamUnreachable,  // 502 SANDBOX::PROXY_UPSTREAM_UNREACHABLE: connect refused,
+                              //     unreachable, or the upstream closed before answering
+  kProxyUpstreamTimeout,      // 504 SANDBOX::PROXY_UPSTREAM_TIMEOUT: connect or response head
+  kProxyBusy,                 // 503 SANDBOX::PROXY_BUSY: proxy.max_connections reached
+  kRouteSignatureInvalid,     // 403 SANDBOX::ROUTE_SIGNATURE_INVALID: signed route refused
+  kRouteExpired,              // 403 SANDBOX::ROUTE_EXPIRED: signed route past its expiry
   // diagnostics (issue 13)
   kDiagnosticsScopeUnsupported,  // 400 DIAGNOSTICS_SCOPE_UNSUPPORTED (the reference's code)
 };

@@ -46,7 +46,11 @@ Exchange::Exchange(std::shared_ptr<ApiServer::Impl> server, Http::ResponseWriter
 
 Exchange::~Exchange() {
   // Never answered (a handler bug): still release the in-flight slot.
-  if (!sent_.exchange(true)) finish_metrics(500), owner_->end_request();
+  if (!sent_.exchange(true)) {
+    finish_metrics(500);
+    owner_->end_request();
+    if (on_sent_) on_sent_();
+  }
 }
 
 void Exchange::finish_metrics(int status) {
@@ -91,6 +95,7 @@ bool Exchange::send(int status, std::string_view body, const Http::Mime::MediaTy
   }
   // Handed to the connection's transport thread (which writes it, or drops it if the
   // client is gone): no longer ours to wait for.
+  if (auto sent = std::move(on_sent_)) sent();
   server->end_request();
   return true;
 }

@@ -69,7 +69,12 @@ class Exchange {
   // point at storage that outlives the exchange (the Router's).
   void set_route(std::string_view label) { route_ = label; }
   // Runs on the transport thread once the answer is written (or dropped). Set before send.
+  // Only for exchanges answered on their transport thread: Pistache 0.0.5's promises race
+  // when another thread chains while the transport thread resolves.
   void set_after_write(std::function<void()> fn) { after_write_ = std::move(fn); }
+  // Runs on the answering thread (any) right after the answer was handed to the
+  // connection's transport, or when the exchange ends unanswered. Set before send.
+  void set_on_sent(std::function<void()> fn) { on_sent_ = std::move(fn); }
 
  private:
   void finish_metrics(int status);
@@ -84,6 +89,7 @@ class Exchange {
   std::chrono::steady_clock::time_point start_;
   std::atomic<bool> sent_{false};
   std::function<void()> after_write_;
+  std::function<void()> on_sent_;
 };
 
 class ParkedExchanges {

@@ -1,5 +1,6 @@
 #include "api/http_handler.h"
 
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
@@ -12,6 +13,7 @@
 #include "api/error_mapping.h"
 #include "api/exchange.h"
 #include "api/http_util.h"
+#include "api/proxy/proxy_path.h"
 #include "api/server_impl.h"
 
 namespace sbx::api {
@@ -21,6 +23,19 @@ using namespace Pistache;
 namespace {
 
 constexpr const char* kHeadData = "sbx.head";
+
+// Answers of a connection not yet written, and whether a hand-off to the proxy waits for
+// them (a pipelining client: a proxied request behind a parked one). Shared with the
+// Exchange's after-write hook, which may run after the connection's capture is gone.
+struct Answers {
+  std::atomic<int> unanswered{0};
+  std::atomic<bool> handoff_waiting{false};
+};
+
+// Pistache's Transport::removePeer is protected; this names it without deriving.
+struct TransportAccess : Tcp::Transport {
+  using Tcp::Transport::removePeer;
+};
 
 // What we read of a request ourselves before Pistache parses it: the request line (for
 // the raw query string: Pistache keeps only the first of repeated keys) and the headers
@@ -38,6 +53,12 @@ struct HeadCapture {
   bool header_timer = false;  // the current request's header timeout is armed
   bool body_timer = false;    // the current request's body timeout is armed
   std::uint64_t seq = 0;   // bumped whenever a request was dispatched
+  // Handed to the proxy (or about to be): every later byte goes to `pending`, which the
+  // engine gets with the connection.
+  bool handed_off = false;
+  bool disconnected = false;  // Pistache closed it (its descriptor number may be reused)
+  std::string pending;
+  std::shared_ptr<Answers> answers = std::make_shared<Answers>();
   void reset() {
     head.clear();
     done = false;
@@ -146,6 +167,7 @@ class HttpHandler : public Http::Handler {
   void onDisconnection(const std::shared_ptr<Tcp::Peer>& peer) override {
     if (auto data = peer->tryGetData(kHeadData)) {
       auto cap = std::static_pointer_cast<HeadCapture>(data);
+      cap->disconnected = true;
       if (cap->counted) {
         cap->counted = false;
         impl_->connections.fetch_sub(1);
@@ -192,8 +214,96 @@ class HttpHandler : public Http::Handler {
     });
   }
 
+  // Takes the connection away from Pistache and gives it to the proxy engine, on the
+  // transport thread after the current onInput returned (1 ms: a timerfd armed with 0 is
+  // disarmed and never fires): the socket is dup'ed, Pistache
+  // forgets its own descriptor (removePeer: out of the poller, closed; ~Peer closes nothing
+  // more, checked in 0.0.5), and the engine gets the copy plus every byte read so far.
+  void schedule_handoff(const std::shared_ptr<Tcp::Peer>& peer,
+                        std::chrono::milliseconds after = std::chrono::milliseconds(1)) {
+    std::weak_ptr<Tcp::Peer> wp = peer;
+    auto* transport = this->transport();
+    ApiServer::Impl* impl = impl_;
+    on_transport_thread(transport, after, [wp, transport, impl](int fired) {
+      ::close(fired);
+      auto p = wp.lock();
+      if (!p) return;
+      auto data = p->tryGetData(kHeadData);
+      if (!data) return;
+      auto cap = std::static_pointer_cast<HeadCapture>(data);
+      if (cap->disconnected) return;  // the client left before the hand-off
+      const int fd = ::fcntl(p->fd(), F_DUPFD_CLOEXEC, 0);
+      std::string address;
+      try {
+        address = p->address().host();
+      } catch (const std::exception&) {
+      }
+      (transport->*&TransportAccess::removePeer)(p);
+      if (fd < 0) return;  // no descriptor left: Pistache closed the connection
+      impl->proxy->adopt(fd, std::move(cap->pending), std::move(address));
+    });
+  }
+
+  // Hands the connection to the proxy once every earlier answer on it is written (a
+  // pipelined request behind a parked one waits; the order of answers is kept).
+  void hand_off(const std::shared_ptr<Tcp::Peer>& peer, HeadCapture& cap, std::string bytes) {
+    cap.handed_off = true;
+    cap.pending = std::move(bytes);
+    if (cap.counted) {  // the proxy counts it from now on
+      cap.counted = false;
+      impl_->connections.fetch_sub(1);
+    }
+    auto answers = cap.answers;
+    if (answers->unanswered.load() == 0) {
+      // The connection's first request goes at once; after earlier answers, a few
+      // milliseconds let the transport write what it queued (answer_hook).
+      schedule_handoff(peer, std::chrono::milliseconds(cap.seq == 0 ? 1 : 5));
+      return;
+    }
+    answers->handoff_waiting.store(true);
+    if (answers->unanswered.load() == 0 && answers->handoff_waiting.exchange(false)) {
+      schedule_handoff(peer, std::chrono::milliseconds(5));
+      return;
+    }
+    // An answer that is never written (an event stream holds the connection) must not
+    // hold it forever either: past the longest wait the connection is closed.
+    std::weak_ptr<Tcp::Peer> wp = peer;
+    on_transport_thread(transport(), impl_->options.max_wait + std::chrono::seconds(5),
+                        [wp, answers](int fired) {
+                          ::close(fired);
+                          if (!answers->handoff_waiting.exchange(false)) return;
+                          auto p = wp.lock();
+                          if (!p) return;
+                          auto data = p->tryGetData(kHeadData);
+                          if (!data || std::static_pointer_cast<HeadCapture>(data)->disconnected)
+                            return;
+                          ::shutdown(p->fd(), SHUT_RDWR);
+                        });
+  }
+
+  // The on-sent hook of a dispatched request (Exchange::set_on_sent; any thread). A
+  // waiting hand-off runs a few milliseconds after the last answer was handed to the
+  // transport: the transport thread writes queued answers as soon as its poller wakes, so
+  // by then it is on the wire (a Pistache promise would tell exactly, but chaining one from
+  // another thread races in Pistache 0.0.5).
+  std::function<void()> answer_hook(const std::shared_ptr<Tcp::Peer>& peer, HeadCapture& cap) {
+    cap.answers->unanswered.fetch_add(1);
+    std::weak_ptr<Tcp::Peer> wp = peer;
+    return [this, wp, answers = cap.answers] {
+      if (answers->unanswered.fetch_sub(1) != 1 || !answers->handoff_waiting.load()) return;
+      if (!answers->handoff_waiting.exchange(false)) return;
+      auto p = wp.lock();
+      if (!p) return;
+      schedule_handoff(p, std::chrono::milliseconds(5));
+    };
+  }
+
   void onInput(const char* buffer, size_t len, const std::shared_ptr<Tcp::Peer>& peer) override {
     auto cap = capture_of(peer);
+    if (cap->handed_off) {
+      cap->pending.append(buffer, len);
+      return;
+    }
     if (cap->poisoned) return;
     if (!cap->counted) {  // the connection's first bytes
       cap->counted = true;
@@ -216,6 +326,15 @@ class HttpHandler : public Http::Handler {
         cap->head.resize(end + 2);
         cap->done = true;
         cap->target = target_of(cap->head);
+        if (impl_->proxy && proxy::is_proxy_target(cap->target)) {
+          // From here on the proxy engine owns the connection: it gets the head and
+          // whatever of the body this read brought.
+          const std::size_t body_from = end + 4 - before;
+          std::string bytes = cap->head + "\r\n";
+          if (body_from < len) bytes.append(buffer + body_from, len - body_from);
+          hand_off(peer, *cap, std::move(bytes));
+          return;
+        }
         const auto cl = content_length_of(cap->head);
         if (cl && *cl > impl_->options.max_body_bytes) {
           refuse(peer, *cap,
@@ -299,7 +418,8 @@ class HttpHandler : public Http::Handler {
       peer->setIdle(false);
       const std::string target =
           cap->done ? cap->target : request.resource() + request.query().as_str();
-      impl_->dispatch(request, target, std::move(response), transport(), peer);
+      impl_->dispatch(request, target, std::move(response), transport(), peer,
+                      answer_hook(peer, *cap));
       parser->reset();
       cap->reset();
     } catch (const Http::HttpError& err) {

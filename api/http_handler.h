@@ -29,17 +29,16 @@
 #include <memory>
 
 #include "api/api_server.h"
+#include "api/http_util.h"
 
 namespace sbx::api {
-
-// Request line and headers larger than this are refused with 431.
-inline constexpr std::size_t kMaxHeadBytes = 64 * 1024;
 
 std::shared_ptr<Pistache::Http::Handler> make_http_handler(ApiServer::Impl* server);
 
 // Runs `fn` on `transport`'s own thread after `delay` (a one-shot timerfd in its poller);
 // `fn` gets the timer's descriptor and closes it (or passes it on as `prev_fd`). `prev_fd`
 // is the timer that fired the caller, closed here once the poller is done with it.
+// `delay` must be at least 1 ms: a timerfd armed with 0 is disarmed and never fires.
 void on_transport_thread(Pistache::Tcp::Transport* transport, std::chrono::milliseconds delay,
                          std::function<void(int fired_fd)> fn, int prev_fd = -1);
 

@@ -5,6 +5,7 @@
 // Pure functions; thread-safe.
 #pragma once
 
+#include <cstddef>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -14,6 +15,9 @@
 #include "events/integer.h"
 
 namespace sbx::api {
+
+// Request line and headers larger than this are refused with 431 (the API and the proxy).
+inline constexpr std::size_t kMaxHeadBytes = 64 * 1024;
 
 // Decodes %XX escapes (and '+' as a space when `plus_is_space`, as in form-encoded query
 // strings). nullopt on a malformed escape.

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "api/handlers.h"
+#include "api/proxy/proxy_path.h"
 #include "api/server_impl.h"
 #include "src/common/uuid.h"
 
@@ -85,7 +86,8 @@ const Router& api_router() {
 
 void ApiServer::Impl::dispatch(const Http::Request& req, std::string_view target,
                                Http::ResponseWriter w, Tcp::Transport* transport,
-                               const std::shared_ptr<Tcp::Peer>& peer) {
+                               const std::shared_ptr<Tcp::Peer>& peer,
+                               std::function<void()> on_sent) {
   std::optional<std::string_view> rid_header;
   std::string rid_raw;
   if (auto raw = req.headers().tryGetRaw("X-Request-ID")) {
@@ -95,6 +97,7 @@ void ApiServer::Impl::dispatch(const Http::Request& req, std::string_view target
   auto ex = std::make_shared<Exchange>(shared_from_this(), std::move(w),
                                        request_id_from(rid_header),
                                        Http::methodString(req.method()));
+  if (on_sent) ex->set_on_sent(std::move(on_sent));
 
   const auto qmark = target.find('?');
   const std::string_view path = target.substr(0, qmark);
@@ -104,6 +107,12 @@ void ApiServer::Impl::dispatch(const Http::Request& req, std::string_view target
   RouteMatch match;
   api_router().match(req.method(), path, match);
   if (match.result() == RouteMatch::Result::kNotFound) {
+    if (proxy::is_proxy_target(path)) {  // reaches here only without a ProxyEngine
+      ex->send_error(api_error(ApiErrorKind::kServerProxyNotSupported,
+                               "this server has no server proxy (proxy.enabled = false or no "
+                               "proxy target resolver)"));
+      return;
+    }
     ex->send_error(api_error(ApiErrorKind::kRouteNotFound, "no route for " + std::string(path)));
     return;
   }

@@ -232,7 +232,7 @@ std::string proxy_base(const Call& call) {
 }
 
 bool proxy_refused(const Call& call) {
-  if (call.server.options.proxy_enabled) return false;
+  if (call.server.options.proxy.enabled) return false;
   call.exchange->send_error(api_error(
       ApiErrorKind::kServerProxyNotSupported,
       "the server proxy is disabled (proxy.enabled = false); ask for the endpoint without "

@@ -23,6 +23,7 @@
 
 #include "api/api_server.h"
 #include "api/exchange.h"
+#include "api/proxy/proxy_engine.h"
 #include "src/service/event_streamer.h"
 
 namespace sbx::api {
@@ -37,6 +38,9 @@ struct ApiServer::Impl : std::enable_shared_from_this<ApiServer::Impl> {
   ParkedExchanges parked;
   std::function<std::string()> metrics_provider;
   std::unique_ptr<Pistache::Http::Endpoint> endpoint;
+  // The server proxy; null when not configured (set by start() before the endpoint serves,
+  // read-only afterwards).
+  std::unique_ptr<proxy::ProxyEngine> proxy;
   std::uint16_t bound_port = 0;
   std::string bound_host;  // set by start()
   std::atomic<std::size_t> connections{0};
@@ -52,10 +56,13 @@ struct ApiServer::Impl : std::enable_shared_from_this<ApiServer::Impl> {
 
   // A parsed request: routes it (routes.cpp). `target` is the request target as sent
   // (path and query; repeated query keys kept). `peer` and `transport` are null when the
-  // request did not come through HttpHandler::onInput.
+  // request did not come through HttpHandler::onInput. `on_sent` (may be null) runs on the
+  // answering thread once the answer was handed to the transport (Exchange::set_on_sent;
+  // the hand-off to the proxy waits for it on a pipelining connection).
   void dispatch(const Pistache::Http::Request& req, std::string_view target,
                 Pistache::Http::ResponseWriter w, Pistache::Tcp::Transport* transport,
-                const std::shared_ptr<Pistache::Tcp::Peer>& peer);
+                const std::shared_ptr<Pistache::Tcp::Peer>& peer,
+                std::function<void()> on_sent = {});
   // An answer before (or instead of) routing: a refused connection or a malformed request
   // (http_handler.cpp). With `close_peer`, the connection is closed once it is written.
   void reject_early(Pistache::Http::ResponseWriter w, const ApiError& error,

@@ -8,7 +8,7 @@ set -euo pipefail
 build_pkgs=(cmake ninja-build g++ pkg-config ccache
   librocksdb-dev libpistache-dev libsimdjson-dev nlohmann-json3-dev libtomlplusplus-dev
   libcurl4-openssl-dev libarchive-dev libyaml-cpp-dev uuid-dev libcli11-dev libspdlog-dev
-  libgtest-dev libgmock-dev libbenchmark-dev)
+  libgtest-dev libgmock-dev libbenchmark-dev libboost1.74-dev)
 # Tests also need a Docker engine (started privately by scripts/docker-env.sh), the
 # busybox that the test images are made of, Prometheus + promtool, Python for the
 # official OpenSandbox SDK (installed into a venv by the tests), and a private image

@@ -75,8 +75,8 @@ if [[ -n "$asan" ]]; then
 fi
 if [[ -n "$tsan" ]]; then
   # Only the tests where threads meet: the store's writer pipeline, the API's parked
-  # answers sent from other threads (and clients leaving while parked), the workers on the
-  # fake runtime. A race report fails the test (exit code 66). Suppressions: third-party
+  # answers sent from other threads (and clients leaving while parked), the hand-off of
+  # connections to the proxy engine and its io threads, the workers on the fake runtime. A race report fails the test (exit code 66). Suppressions: third-party
   # code only, each with its reason, in tests/tsan.supp.
   echo "== concurrency tests under ThreadSanitizer"
   export TSAN_OPTIONS="suppressions=$here/../tests/tsan.supp second_deadlock_stack=1 history_size=4"
@@ -84,7 +84,7 @@ if [[ -n "$tsan" ]]; then
   # cross to the transport thread through a Pistache timer, and that hand-over happens in
   # uninstrumented libpistache, so TSan reports its promise's internals as races.
   ctest --test-dir "$tsan" --output-on-failure -j"$jobs" \
-    -R '^(WriterPipeline|WriteFailure|EventStore|Subscription|ApiConcurrency|ApiParkedDisconnect|ApiLimits|ApiHardening)\.' \
+    -R '^(WriterPipeline|WriteFailure|EventStore|Subscription|ApiConcurrency|ApiParkedDisconnect|ApiLimits|ApiHardening|ProxyEngine)\.' \
     -E '^ApiLimits\.(ASubscriberThatNeverReadsIsCutNotBuffered|HostileClientsDoNotStarveANormalOne)$' || status=1
   ctest --test-dir "$tsan" --output-on-failure -j"$jobs" -L '^workers$' || status=1
   unset TSAN_OPTIONS

@@ -29,7 +29,6 @@ api::ApiOptions api_options_from(const Config& config) {
   o.event_stream_buffer_bytes = static_cast<std::size_t>(config.server.event_stream_buffer_bytes);
   o.header_timeout = std::chrono::seconds(config.server.header_timeout_seconds);
   o.body_timeout = std::chrono::seconds(config.server.body_timeout_seconds);
-  o.proxy_enabled = config.proxy.enabled;
   o.public_base = config.server.eip;
   o.route_signing_secret = config.proxy.signing_secret.value_or("");
   return o;

@@ -97,6 +97,11 @@ struct ApiHarnessOptions {
   bool worker = true;  // run a FakeWorker
   bool fail_provisioning = false;
   DiagnosticsRunner* diagnostics = nullptr;  // the diagnostics routes' runtime calls
+  // The server proxy's callbacks (ApiDeps); null resolve = no proxy.
+  api::proxy::Resolve resolve_proxy_target;
+  api::proxy::OnActivity on_proxy_activity;
+  api::proxy::VerifyRoute verify_route;
+  metrics::ProxyMetrics* proxy_metrics = nullptr;
 };
 
 inline ApiHarnessOptions default_harness_options() {
@@ -143,8 +148,13 @@ class ApiHarness {
       worker_ = std::make_unique<FakeWorker>(*store_, *service_, options_.fail_provisioning);
       worker_->snapshots_ = snapshots_.get();
     }
-    api::ApiDeps deps{*service_, *reads_, health_details, http_metrics, options_.diagnostics};
+    api::ApiDeps deps{*service_, *reads_, health_details, http_metrics};
+    deps.diagnostics = options_.diagnostics;
     deps.snapshots = snapshots_.get();
+    deps.resolve_proxy_target = options_.resolve_proxy_target;
+    deps.on_proxy_activity = options_.on_proxy_activity;
+    deps.verify_route = options_.verify_route;
+    deps.proxy_metrics = options_.proxy_metrics;
     server_ = std::make_unique<api::ApiServer>(std::move(deps), options_.api);
     if (metrics_provider) server_->set_metrics_provider(metrics_provider);
     auto port = server_->start();

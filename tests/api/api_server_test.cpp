@@ -973,7 +973,7 @@ TEST_P(ApiTest, ServerProxiedEndpointIsTheProxyRouteOfTheHostTheClientUsed) {
             "sandboxes.example.test:8443/sandboxes/" + id2 + "/proxy/8080");
 
   auto off = default_harness_options();
-  off.api.proxy_enabled = false;
+  off.api.proxy.enabled = false;
   ApiHarness disabled(off);
   HttpClient c3(disabled.port());
   const std::string id3 = create(disabled);

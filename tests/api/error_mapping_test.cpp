@@ -134,3 +134,31 @@ TEST(ErrorMapping, RenderedBodyHasCodeMessageAndFastApiDetail) {
 
 }  // namespace
 }  // namespace sbx::api
+
+namespace sbx::api {
+namespace {
+
+TEST(ErrorMapping, ProxyAndSignedRouteKindsHaveTheirStatusAndCode) {
+  struct Case {
+    ApiErrorKind kind;
+    int status;
+    const char* code;
+  };
+  const Case cases[] = {
+      {ApiErrorKind::kProxyUpstreamUnreachable, 502, "SANDBOX::PROXY_UPSTREAM_UNREACHABLE"},
+      {ApiErrorKind::kProxyUpstreamTimeout, 504, "SANDBOX::PROXY_UPSTREAM_TIMEOUT"},
+      {ApiErrorKind::kProxyBusy, 503, "SANDBOX::PROXY_BUSY"},
+      {ApiErrorKind::kRouteSignatureInvalid, 403, "SANDBOX::ROUTE_SIGNATURE_INVALID"},
+      {ApiErrorKind::kRouteExpired, 403, "SANDBOX::ROUTE_EXPIRED"},
+      {ApiErrorKind::kServerProxyNotSupported, 501, "SANDBOX::SERVER_PROXY_NOT_SUPPORTED"},
+  };
+  for (const auto& c : cases) {
+    const ApiError e = api_error(c.kind, "m", {}, "KUBERNETES");
+    EXPECT_EQ(e.status, c.status) << c.code;
+    EXPECT_EQ(e.code, c.code);
+    EXPECT_EQ(e.message, "m");
+  }
+}
+
+}  // namespace
+}  // namespace sbx::api

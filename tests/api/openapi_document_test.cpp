@@ -1,4 +1,5 @@
 #include "api/openapi_document.h"
+#include "api/proxy/proxy_path.h"
 
 #include <gtest/gtest.h>
 
@@ -93,6 +94,8 @@ TEST(OpenApiDocument, DescribesExactlyTheRoutesOfTheRouteTable) {
   static const std::set<std::string> kMethods = {"get", "put", "post", "delete",
                                                  "patch", "head", "options", "trace"};
   for (const auto& [path, item] : doc["paths"].items()) {
+    // The proxy routes are served by the proxy engine, not the route table.
+    if (api::proxy::is_proxy_target(path)) continue;
     for (const auto& [key, op] : item.items()) {
       if (kMethods.contains(key)) documented.insert(key + " " + shape_of(path));
     }
@@ -162,6 +165,28 @@ TEST(OpenApiDocument, EveryComponentIsUsed) {
       const std::string ref = "\"#/components/" + kind + "/" + name + "\"";
       EXPECT_NE(text.find(ref), std::string::npos) << ref << " is never referenced";
     }
+  }
+}
+
+TEST(OpenApiDocument, DocumentsTheProxyRoutesForEveryMethod) {
+  auto doc = json::parse(openapi_document());
+  for (const char* path : {"/sandboxes/{sandboxId}/proxy/{port}",
+                           "/sandboxes/{sandboxId}/proxy/{port}/{path}", "/proxy/{route}",
+                           "/proxy/{route}/{path}"}) {
+    ASSERT_TRUE(doc["paths"].contains(path)) << path;
+    EXPECT_TRUE(api::proxy::is_proxy_target(path)) << path;
+    for (const char* m : {"get", "post", "put", "patch", "delete", "head", "options"}) {
+      EXPECT_TRUE(doc["paths"][path].contains(m)) << m << " " << path;
+    }
+  }
+  // Signed routes need no API key; the others do (the document's default security).
+  EXPECT_TRUE(doc["paths"]["/proxy/{route}"]["get"]["security"].empty());
+  EXPECT_FALSE(doc["paths"]["/sandboxes/{sandboxId}/proxy/{port}"]["get"].contains("security"));
+  const std::string text = doc.dump();
+  for (const char* code :
+       {"SANDBOX::PROXY_UPSTREAM_UNREACHABLE", "SANDBOX::PROXY_UPSTREAM_TIMEOUT",
+        "SANDBOX::PROXY_BUSY", "SANDBOX::ROUTE_SIGNATURE_INVALID", "SANDBOX::ROUTE_EXPIRED"}) {
+    EXPECT_NE(text.find(code), std::string::npos) << code;
   }
 }
 

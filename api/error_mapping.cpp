@@ -71,6 +71,11 @@ constexpr Row kServiceRows[] = {
      "SANDBOX::NETWORK_POLICY_NOT_ENABLED"},
     {ErrorCode::kFailedPrecondition, false, Operation::kNetworkPolicy, "", 409, false,
      "SANDBOX::NOT_RUNNING"},
+    // The server proxy reaches Running sandboxes only (a Kubernetes one with its pod IP).
+    {ErrorCode::kFailedPrecondition, false, Operation::kProxy, "address", 409, true,
+     "ENDPOINT_NOT_READY"},
+    {ErrorCode::kFailedPrecondition, false, Operation::kProxy, "", 409, false,
+     "SANDBOX::NOT_RUNNING"},
     {ErrorCode::kFailedPrecondition, true, kAnyOp, "", 409, false, "SANDBOX::INVALID_STATE"},
     {ErrorCode::kConflict, true, kAnyOp, "docker.network_mode", 409, false,
      "SANDBOX::HOST_NETWORK_BUSY"},

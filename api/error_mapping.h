@@ -47,6 +47,7 @@ enum class Operation {
   kSandboxEvents,
   kWatchEvents,
   kNetworkPolicy,
+  kProxy,  // the server proxy resolving where a request goes
   kDiagnostics,  // GET /sandboxes/{id}/diagnostics/* (issue 13)
   kOther,
 };

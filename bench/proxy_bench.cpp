@@ -45,8 +45,8 @@
 #include "src/http/http_client.h"
 #include "src/server/server.h"
 
-#ifndef SANDBOXD_PROXY_TEST_APP
-#error "SANDBOXD_PROXY_TEST_APP (the proxy-test-app binary) must be defined by the build"
+#ifndef SBX_PROXY_TEST_APP
+#error "SBX_PROXY_TEST_APP (the proxy-test-app binary) must be defined by the build"
 #endif
 
 namespace {
@@ -76,7 +76,7 @@ bool build_app_image(const std::string& host) {
   const auto dir = std::filesystem::temp_directory_path() / ("proxy-bench-image-" +
                                                              std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
-  std::filesystem::copy_file(SANDBOXD_PROXY_TEST_APP, dir / "app",
+  std::filesystem::copy_file(SBX_PROXY_TEST_APP, dir / "app",
                              std::filesystem::copy_options::overwrite_existing);
   std::ofstream(dir / "Dockerfile") << "FROM " << kBaseImage << "\nCOPY app /app\n";
   const std::string cmd = "DOCKER_BUILDKIT=0 docker -H '" + host + "' build -q -t " + kAppImage +

@@ -448,7 +448,8 @@ class Conn : public std::enable_shared_from_this<Conn> {
         }
         co_return false;
       }
-      co_return co_await forward(rp, host, port, nullptr, rid);
+      std::string no_prefix;  // named: GCC 12 destroys co_await operand temporaries twice
+      co_return co_await forward(rp, host, port, nullptr, std::move(no_prefix), rid);
     }
 
     std::string sandbox_id;
@@ -563,7 +564,9 @@ class Conn : public std::enable_shared_from_this<Conn> {
         logger("proxy")->warn("activity hook for {}: {}", sandbox_id, e.what());
       }
     }
-    co_return co_await forward(rp, target_addr->host, target_addr->port, &*path, rid);
+    std::string prefix = target_addr->path_prefix;
+    co_return co_await forward(rp, target_addr->host, target_addr->port, &*path,
+                               std::move(prefix), rid);
   }
 
   // The upstream connection for `key`: a pooled one or a new one (connect_timeout). Sets
@@ -643,8 +646,10 @@ class Conn : public std::enable_shared_from_this<Conn> {
   }
 
   // Relays one request and its answer. `path` null: to the API server, headers unchanged.
+  // `path_prefix` goes before the upstream path (Target::path_prefix).
   awaitable<bool> forward(http::request_parser<http::buffer_body>& rp, const std::string& host,
-                          std::uint16_t port, const ProxyPath* path, const std::string& rid) {
+                          std::uint16_t port, const ProxyPath* path, std::string path_prefix,
+                          const std::string& rid) {
     auto& req = rp.get();
     const unsigned version = req.version();
     const bool client_keep_alive = req.keep_alive();
@@ -677,7 +682,7 @@ class Conn : public std::enable_shared_from_this<Conn> {
       }
       req.set("X-Forwarded-Prefix", path->prefix);
       req.set(http::field::host, host_port(host, port));
-      req.target(path->upstream_target);
+      req.target(path_prefix + path->upstream_target);
       if (upgrade) {
         req.set(http::field::upgrade, upgrade_value);
         req.set(http::field::connection, "Upgrade");

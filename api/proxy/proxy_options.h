@@ -35,6 +35,9 @@ struct ProxyOptions {
 struct Target {
   std::string host;
   std::uint16_t port = 0;
+  // Put before the client's path: "" or, for a Docker port that is not published,
+  // "/proxy/{port}" (execd's own proxy on the published 44772).
+  std::string path_prefix;
 };
 
 // (sandbox id, container port) -> where to connect. Called on an engine thread; must not block.

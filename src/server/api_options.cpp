@@ -29,6 +29,15 @@ api::ApiOptions api_options_from(const Config& config) {
   o.event_stream_buffer_bytes = static_cast<std::size_t>(config.server.event_stream_buffer_bytes);
   o.header_timeout = std::chrono::seconds(config.server.header_timeout_seconds);
   o.body_timeout = std::chrono::seconds(config.server.body_timeout_seconds);
+  o.proxy.enabled = config.proxy.enabled;
+  o.proxy.threads = config.proxy.threads;
+  o.proxy.max_connections = static_cast<std::size_t>(config.proxy.max_connections);
+  o.proxy.connect_timeout = std::chrono::seconds(config.proxy.connect_timeout_seconds);
+  o.proxy.idle_timeout = std::chrono::seconds(config.proxy.idle_timeout_seconds);
+  o.proxy.header_timeout = std::chrono::seconds(config.server.header_timeout_seconds);
+  o.proxy.buffer_bytes = static_cast<std::size_t>(config.proxy.buffer_bytes);
+  o.proxy.max_idle_upstream = static_cast<std::size_t>(config.proxy.max_idle_upstream);
+  o.proxy.forward_credentials = config.proxy.forward_credentials;
   o.public_base = config.server.eip;
   o.route_signing_secret = config.proxy.signing_secret.value_or("");
   return o;

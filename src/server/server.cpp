@@ -15,6 +15,7 @@
 #include "src/common/log.h"
 #include "src/common/uuid.h"
 #include "src/metrics/http_metrics.h"
+#include "src/metrics/proxy_metrics.h"
 #include "src/metrics/process_metrics.h"
 #include "src/metrics/registry.h"
 #include "src/metrics/snapshot_metrics.h"
@@ -27,6 +28,7 @@
 #include "src/server/egress_policy_client.h"
 #include "src/server/log_metrics.h"
 #include "src/server/reference_adoption.h"
+#include "src/server/proxy_wiring.h"
 #include "src/server/runtime_factory.h"
 #include "src/server/instrumented_runtime.h"
 #include "src/server/kubernetes_options.h"
@@ -49,6 +51,7 @@ struct Server::Parts {
   SpdlogSink log_sink;  // what store/ and migrations/ log through
   metrics::Registry registry;
   std::optional<metrics::HttpMetrics> http_metrics;
+  std::optional<metrics::ProxyMetrics> proxy_metrics;
   std::optional<metrics::StoreMetrics> store_metrics;
   std::optional<metrics::SandboxMetrics> sandbox_metrics;
   std::optional<metrics::WorkerMetrics> worker_metrics;
@@ -221,6 +224,7 @@ Result<std::unique_ptr<Server>> Server::create(const Config& config, const Serve
   auto p = std::make_unique<Parts>();
   p->config = config;
   p->http_metrics.emplace(p->registry);
+  p->proxy_metrics.emplace(p->registry);
   p->store_metrics.emplace(p->registry);
   p->sandbox_metrics.emplace(p->registry);
   p->worker_metrics.emplace(p->registry);
@@ -388,6 +392,17 @@ Result<std::unique_ptr<Server>> Server::create(const Config& config, const Serve
       std::make_shared<RuntimeDiagnosticsSource>(*p->runtime, p->clock));
   deps.diagnostics = p->diagnostics.get();
   deps.snapshots = p->snapshots.get();
+  // The server proxy (issue 13): targets and renew-intent from the service, signed routes
+  // checked with proxy.signing_secret.
+  {
+    ProxyCallbacks cb = proxy_callbacks(*p->service, p->clock,
+                                        config.proxy.signing_secret.value_or(""),
+                                        std::string(api::runtime_prefix_of(to_string(config.runtime.type))));
+    deps.resolve_proxy_target = std::move(cb.resolve);
+    deps.on_proxy_activity = std::move(cb.on_activity);
+    deps.verify_route = std::move(cb.verify_route);
+    deps.proxy_metrics = &*p->proxy_metrics;
+  }
   // The API reports runtime {type, available} and store {head, liveSandboxes} itself;
   // the composition root adds what only it knows.
   deps.health_details = [raw] {

@@ -31,8 +31,8 @@
 
 #include "tests/e2e/e2e_fixture.h"
 
-#ifndef SANDBOXD_PROXY_TEST_APP
-#error "SANDBOXD_PROXY_TEST_APP (the proxy-test-app binary) must be defined by the build"
+#ifndef SBX_PROXY_TEST_APP
+#error "SBX_PROXY_TEST_APP (the proxy-test-app binary) must be defined by the build"
 #endif
 
 namespace sbx::testing {
@@ -90,7 +90,7 @@ class ServerProxy : public E2eTest {
   void build_app_image() {
     if (docker_->has_image(kAppImage)) return;
     TempDir ctx("proxy-app-image");
-    std::filesystem::copy_file(SANDBOXD_PROXY_TEST_APP, ctx.path() / "app");
+    std::filesystem::copy_file(SBX_PROXY_TEST_APP, ctx.path() / "app");
     write_text(ctx.path() / "Dockerfile",
                std::string("FROM ") + kTestBusyboxImage + "\nCOPY app /app\n");
     ChildProcess build({"docker", "-H", docker_host_, "build", "-q", "-t", kAppImage,

@@ -8,7 +8,8 @@
 #                           [--use-server-proxy]
 #
 # With --use-server-proxy the SDK is configured with use_server_proxy=True: every endpoint it
-# resolves is sandboxd's proxy route (127.0.0.1:PORT/sandboxes/{id}/proxy/{port}) and its
+# resolves is sandboxd's proxy route (127.0.0.1:PORT/v1/sandboxes/{id}/proxy/{port}: the SDK
+# calls the API under /v1) and its
 # readiness pings (create, resume) and is_healthy reach execd through the server proxy.
 #
 # Run by tests/e2e/sdk_test.cpp from a venv that has opensandbox installed. Prints one line
@@ -119,7 +120,7 @@ def main():
         # --- endpoints -----------------------------------------------------------------------
         ep = step("get_endpoint 44772", lambda: sandbox.get_endpoint(EXECD_PORT))
         if ep is not FAILED and args.use_server_proxy:
-            want = f"{args.domain}/sandboxes/{sandbox.id}/proxy/{EXECD_PORT}"
+            want = f"{args.domain}/v1/sandboxes/{sandbox.id}/proxy/{EXECD_PORT}"
             check("endpoint 44772 is the server proxy route", ep.endpoint == want,
                   f"{ep.endpoint} (want {want})")
         elif ep is not FAILED:
@@ -128,7 +129,7 @@ def main():
                   ep.endpoint)
         ep = step("get_endpoint 8080", lambda: sandbox.get_endpoint(APP_PORT))
         if ep is not FAILED and args.use_server_proxy:
-            want = f"{args.domain}/sandboxes/{sandbox.id}/proxy/{APP_PORT}"
+            want = f"{args.domain}/v1/sandboxes/{sandbox.id}/proxy/{APP_PORT}"
             check("endpoint 8080 is the server proxy route", ep.endpoint == want,
                   f"{ep.endpoint} (want {want})")
         elif ep is not FAILED:

@@ -2,7 +2,7 @@
 // the same run.
 //
 //   SANDBOXD_TEST_DOCKER_HOST=unix://DIR/docker.sock proxy_bench [--seconds=S] [--rounds=R]
-//       [--connections=C] [--ws-messages=N]   (other flags, e.g. run-bench.sh's
+//       [--connections=C] [--ws-messages=N] [--proxy-threads=T]   (other flags, e.g. run-bench.sh's
 //       --benchmark_*, are ignored)
 //
 // (scripts/run-bench.sh starts a private engine with the test images and sets the variable.)
@@ -228,6 +228,7 @@ int main(int argc, char** argv) {
   const int rounds = std::max(1, arg_int(argc, argv, "rounds", 3));
   const int connections = std::max(1, arg_int(argc, argv, "connections", 4));
   const int ws_messages = std::max(10, arg_int(argc, argv, "ws-messages", 2000));
+  const int proxy_threads = std::max(1, arg_int(argc, argv, "proxy-threads", 2));
   const std::string host = docker_host();
   if (host.empty()) {
     std::cerr << "SANDBOXD_TEST_DOCKER_HOST is not set (scripts/docker-env.sh start DIR)\n";
@@ -253,6 +254,7 @@ int main(int argc, char** argv) {
   c.docker.host_ip = "127.0.0.1";
   c.docker.port_range_low = 32000;
   c.docker.port_range_high = 32999;
+  c.proxy.threads = proxy_threads;
   auto server = sbx::Server::create(c);
   if (!server) {
     std::cerr << "sandboxd: " << server.error().message << "\n";

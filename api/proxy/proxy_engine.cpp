@@ -604,10 +604,16 @@ class Conn : public std::enable_shared_from_this<Conn> {
                          std::vector<char>& buf, const char* direction) {
     http::serializer<isRequest, http::buffer_body> sr{p.get()};
     error_code ec;
-    std::size_t n = co_await http::async_write_header(out, sr, tok(ec));
-    eng_->count(direction, n);
-    if (ec) co_return Relay::kWriteFailed;
-    touch(eng_->options.idle_timeout);
+    std::size_t n = 0;
+    // When the body (or its first piece) is already here, the head goes out with it in one
+    // write below (one send, one wake-up of the reader: what small answers cost); otherwise
+    // at once, so that a reader waiting for a slow body (a stream) has the head meanwhile.
+    if (!p.is_done() && inbuf.size() == 0) {
+      n = co_await http::async_write_header(out, sr, tok(ec));
+      eng_->count(direction, n);
+      if (ec) co_return Relay::kWriteFailed;
+      touch(eng_->options.idle_timeout);
+    }
     // Until the piece read last (more = false) is written: the serializer then also writes
     // the end of a chunked body.
     while (!sr.is_done()) {

@@ -15,12 +15,6 @@ struct Overloaded : Fs... {
   using Fs::operator()...;
 };
 
-std::string clean(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (char c : s) out += (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) ? ' ' : c;
-  return out;
-}
 
 std::string join_map(const std::map<std::string, std::string>& m) {
   std::string out;
@@ -111,11 +105,18 @@ std::string data_summary(const EventData& data) {
           [](const auto&) { return std::string(); },
       },
       data);
-  std::string out = clean(s);
+  std::string out = one_line(s);
   // Trim leading spaces (e.g. a SandboxTerminated without message).
   out.erase(
       0, out.find_first_not_of(' ') == std::string::npos ? out.size() : out.find_first_not_of(' '));
   return shorten(std::move(out), kSummaryWidth);
+}
+
+std::string one_line(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (char c : s) out += (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) ? ' ' : c;
+  return out;
 }
 
 }  // namespace sbx

@@ -9,6 +9,7 @@
 
 #include <cstddef>
 #include <string>
+#include <string_view>
 
 #include "events/event.h"
 
@@ -17,5 +18,8 @@ namespace sbx {
 inline constexpr std::size_t kSummaryWidth = 72;
 
 [[nodiscard]] std::string data_summary(const EventData& data);
+
+// `s` with every control character (< 0x20, 0x7f) replaced by a space: one value, one line.
+[[nodiscard]] std::string one_line(std::string_view s);
 
 }  // namespace sbx

@@ -5,28 +5,10 @@
 #include <variant>
 
 #include "events/codec.h"
-#include "src/common/event_summary.h"
 #include "events/time.h"
+#include "src/common/event_summary.h"
 
 namespace sbx {
-namespace {
-
-template <class... Fs>
-struct Overloaded : Fs... {
-  using Fs::operator()...;
-};
-
-std::string clean(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (char c : s) out += (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) ? ' ' : c;
-  return out;
-}
-
-
-
-
-}  // namespace
 
 Event redact_secrets(Event event) {
   if (auto* r = std::get_if<SandboxRequested>(&event.data)) {
@@ -41,8 +23,8 @@ std::string event_json_line(const Event& event, Reveal reveal) {
 
 TableWriter::Row TableWriter::row_of(const Event& event, Reveal reveal) {
   Event e = reveal == Reveal::kYes ? event : redact_secrets(event);
-  auto or_dash = [](const std::string& s) { return s.empty() ? std::string("-") : clean(s); };
-  return Row{std::to_string(e.position), format_rfc3339(e.time), clean(e.stream),
+  auto or_dash = [](const std::string& s) { return s.empty() ? std::string("-") : one_line(s); };
+  return Row{std::to_string(e.position), format_rfc3339(e.time), one_line(e.stream),
              std::to_string(e.version),  std::string(e.type()),  std::string(to_string(e.reason)),
              or_dash(e.actor),           or_dash(e.request_id),  data_summary(e.data)};
 }

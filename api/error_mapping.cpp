@@ -136,7 +136,6 @@ constexpr KindRow kApiRows[] = {
     {ApiErrorKind::kRequestTimeout, 408, false, "SANDBOX::REQUEST_TIMEOUT"},
     {ApiErrorKind::kEgressError, 502, false, "SANDBOX::EGRESS_ERROR"},
     {ApiErrorKind::kInternal, 500, false, "SANDBOX::UNKNOWN_ERROR"},
-    {ApiErrorKind::kApiNotSupported, 400, false, "SANDBOX::API_NOT_SUPPORTED"},
     {ApiErrorKind::kServerProxyNotSupported, 501, false, "SANDBOX::SERVER_PROXY_NOT_SUPPORTED"},
     // diagnostics (issue 13)
     {ApiErrorKind::kDiagnosticsScopeUnsupported, 400, false, "DIAGNOSTICS_SCOPE_UNSUPPORTED"},

@@ -80,8 +80,6 @@ enum class ApiErrorKind {
   kRequestTimeout,         // 408: headers or body not received within their timeout
   kEgressError,            // 502: the egress sidecar refused a forwarded policy call
   kInternal,               // 500
-  kApiNotSupported,        // 400 SANDBOX::API_NOT_SUPPORTED: e.g. endpoint ?expires= (signed
-                           //     routes) on a server without them
   kServerProxyNotSupported,  // 501 SANDBOX::SERVER_PROXY_NOT_SUPPORTED: proxy.enabled = false
                              //     (proxy routes, use_server_proxy/expires endpoints)
   kProxyUpstreamUnreachable,  // 502 SANDBOX::PROXY_UPSTREAM_UNREACHABLE: connect refused,

@@ -36,6 +36,8 @@ constexpr SchemaVersion kSchemaVersions[] = {
     {"NetworkPolicyChanged", 1},
     {"SnapshotRequested", 1},  {"SnapshotReady", 1},       {"SnapshotFailed", 1},
     {"SnapshotDeletionRequested", 1}, {"SnapshotDeleted", 1},
+    {"SandboxClaimed", 1},     {"PoolCreated", 1},         {"PoolCapacityChanged", 1},
+    {"PoolDeleted", 1},
 };
 static_assert(std::size(kSchemaVersions) == std::variant_size_v<EventData>);
 
@@ -155,6 +157,19 @@ void write_spec(JsonWriter& w, const SandboxSpec& s) {
   if (!s.network_policy_json.empty()) w.member("networkPolicyJson", s.network_policy_json);
   if (!s.volumes_json.empty()) w.member("volumesJson", s.volumes_json);
   if (!s.extensions_json.empty()) w.member("extensionsJson", s.extensions_json);
+  if (!s.pool_name.empty()) {
+    w.member("poolName", s.pool_name);
+    w.member("poolGeneration", s.pool_generation);
+  }
+  w.end_object();
+}
+
+void write_capacity(JsonWriter& w, const PoolCapacity& c) {
+  w.begin_object();
+  w.member("bufferMin", c.buffer_min);
+  w.member("bufferMax", c.buffer_max);
+  w.member("poolMin", c.pool_min);
+  w.member("poolMax", c.pool_max);
   w.end_object();
 }
 
@@ -245,12 +260,30 @@ void write_data(JsonWriter& w, const EventData& data) {
                    w.member("imageRef", e.image_ref);
                  },
                  [&](const SnapshotReady& e) { w.member("imageId", e.image_id); },
+                 [&](const SandboxClaimed& e) {
+                   w.key("metadata");
+                   write_string_map(w, e.metadata);
+                   if (e.expires_at) w.time_member("expiresAt", *e.expires_at);
+                 },
+                 [&](const PoolCreated& e) {
+                   w.member("name", e.name);
+                   w.key("templateSpec");
+                   write_spec(w, e.template_spec);
+                   w.member("templateJson", e.template_json);
+                   w.key("capacity");
+                   write_capacity(w, e.capacity);
+                 },
+                 [&](const PoolCapacityChanged& e) {
+                   w.key("capacity");
+                   write_capacity(w, e.capacity);
+                 },
                  [&](const SnapshotFailed& e) {
                    w.member("errorCode", e.error_code);
                    w.member("message", e.message);
                  },
                  // PauseRequested, SandboxPaused, ResumeRequested, SandboxResumed,
-                 // DeletionRequested, SnapshotDeletionRequested, SnapshotDeleted: no payload.
+                 // DeletionRequested, SnapshotDeletionRequested, SnapshotDeleted, PoolDeleted:
+                 // no payload.
                  [&](const auto&) {},
              },
              data);
@@ -452,8 +485,27 @@ void decode_spec(Value v, const Path& where, SandboxSpec& s, bool& seen) {
       s.volumes_json = get_string(val, path);
     } else if (is(key, "extensionsJson")) {
       s.extensions_json = get_string(val, path);
+    } else if (is(key, "poolName")) {
+      s.pool_name = get_string(val, path);
+    } else if (is(key, "poolGeneration")) {
+      s.pool_generation = get_uint(val, path);
     }
   });
+}
+
+PoolCapacity decode_capacity(Value v, const Path& where) {
+  PoolCapacity c;
+  for_each_field(v, where, [&](std::string_view k, Value x, const Path& p) {
+    if (is(k, "bufferMin"))
+      c.buffer_min = get_int(x, p);
+    else if (is(k, "bufferMax"))
+      c.buffer_max = get_int(x, p);
+    else if (is(k, "poolMin"))
+      c.pool_min = get_int(x, p);
+    else if (is(k, "poolMax"))
+      c.pool_max = get_int(x, p);
+  });
+  return c;
 }
 
 // Decodes the newest-schema payload of `type`. Unknown fields are ignored (a newer
@@ -544,6 +596,48 @@ EventData decode_data(std::string_view type, Object v) {
   if (is(type, "DeletionRequested")) return empty(DeletionRequested{});
   if (is(type, "SnapshotDeletionRequested")) return empty(SnapshotDeletionRequested{});
   if (is(type, "SnapshotDeleted")) return empty(SnapshotDeleted{});
+  if (is(type, "PoolDeleted")) return empty(PoolDeleted{});
+  if (is(type, "SandboxClaimed")) {
+    SandboxClaimed e;
+    fields([&](std::string_view k, Value x, const Path& p) {
+      if (is(k, "metadata"))
+        e.metadata = get_string_map(x, p);
+      else if (is(k, "expiresAt"))
+        e.expires_at = get_time(x, p);
+    });
+    return e;
+  }
+  if (is(type, "PoolCreated")) {
+    PoolCreated e;
+    bool has_spec = false, has_capacity = false;
+    fields([&](std::string_view k, Value x, const Path& p) {
+      if (is(k, "name"))
+        e.name = get_string(x, p);
+      else if (is(k, "templateSpec"))
+        decode_spec(x, p, e.template_spec, has_spec);
+      else if (is(k, "templateJson"))
+        e.template_json = get_string(x, p);
+      else if (is(k, "capacity")) {
+        e.capacity = decode_capacity(x, p);
+        has_capacity = true;
+      }
+    });
+    if (e.name.empty()) bad("data.name: missing");
+    if (!has_capacity) bad("data.capacity: missing");
+    return e;
+  }
+  if (is(type, "PoolCapacityChanged")) {
+    PoolCapacityChanged e;
+    bool has_capacity = false;
+    fields([&](std::string_view k, Value x, const Path& p) {
+      if (is(k, "capacity")) {
+        e.capacity = decode_capacity(x, p);
+        has_capacity = true;
+      }
+    });
+    if (!has_capacity) bad("data.capacity: missing");
+    return e;
+  }
   if (is(type, "SnapshotRequested")) {
     SnapshotRequested e;
     fields([&](std::string_view k, Value x, const Path& p) {
@@ -858,6 +952,7 @@ std::string encode_sandbox(const Sandbox& sb) {
   w.member("runtimeId", sb.runtime_id);
   if (!sb.address.empty()) w.member("address", sb.address);
   if (sb.exit_code) w.member("exitCode", *sb.exit_code);
+  if (sb.claimed_at) w.time_member("claimedAt", *sb.claimed_at);
   w.member("deleted", sb.deleted);
   w.end_object();
   return std::move(w).take();
@@ -903,6 +998,8 @@ Result<Sandbox> decode_sandbox(std::string_view json) {
             sb.address = get_string(x, p);
           } else if (is(k, "exitCode")) {
             sb.exit_code = get_int32(x, p);
+          } else if (is(k, "claimedAt")) {
+            sb.claimed_at = get_time(x, p);
           } else if (is(k, "deleted")) {
             sb.deleted = get_bool(x, p);
           }

@@ -39,6 +39,13 @@ struct ChangeNetworkPolicy {
   std::string policy;  // the forwarded body (JSON text)
 };
 
+// A create that named a warm pool takes this member (events/pool.h): only an unclaimed
+// member (spec.pool_name set, claimed_at unset) that is Running.
+struct ClaimSandbox {
+  std::map<std::string, std::string> metadata;
+  std::optional<Micros> expires_at;
+};
+
 // --- from the runtime workers (outcomes) ------------------------------------------------
 struct RecordProvisioningStarted { std::string worker; };
 struct RecordStarted {
@@ -58,6 +65,7 @@ using Command =
     std::variant<CreateSandbox, PauseSandbox, ResumeSandbox, DeleteSandbox, RenewExpiration,
                  PatchMetadata, RecordProvisioningStarted, RecordStarted,
                  RecordProvisioningFailed, RecordPaused, RecordPauseFailed, RecordResumed,
-                 RecordResumeFailed, RecordTerminated, RecordFailed, ChangeNetworkPolicy>;
+                 RecordResumeFailed, RecordTerminated, RecordFailed, ChangeNetworkPolicy,
+                 ClaimSandbox>;
 
 }  // namespace sbx

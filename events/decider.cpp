@@ -103,6 +103,13 @@ Result<Events> decide_api(const Sandbox& sb, const Command& command, Micros now)
                           "metadata");
             return one(std::move(p));
           },
+          [&](const ClaimSandbox& c) -> Result<Events> {
+            if (!sb.is_unclaimed_member())
+              return fail(ErrorCode::kFailedPrecondition,
+                          "sandbox " + sb.id + " is not an unclaimed pool member", "poolRef");
+            if (s != S::kRunning) return precondition(s, "claiming a pool member", "Running");
+            return one(SandboxClaimed{c.metadata, c.expires_at});
+          },
           [&](const auto&) -> Result<Events> {
             return fail(ErrorCode::kInternal, "decide_api called with a non-API command");
           },
@@ -286,6 +293,12 @@ Sandbox evolve(const std::optional<Sandbox>& state, const Event& event) {
                    if (!is_final(s)) sb.expires_at = e.expires_at;
                  },
                  [&](const NetworkPolicyChanged&) {},
+                 [&](const SandboxClaimed& e) {
+                   if (is_final(s) || sb.claimed_at || sb.spec.pool_name.empty()) return;
+                   sb.metadata = e.metadata;
+                   sb.expires_at = e.expires_at;
+                   sb.claimed_at = t;
+                 },
                  [&](const MetadataPatched& e) {
                    if (is_final(s)) return;
                    for (const auto& [k, v] : e.set) sb.metadata[k] = v;

@@ -60,6 +60,14 @@ std::string_view event_type(const EventData& data) {
           return "SnapshotDeletionRequested";
         else if constexpr (std::is_same_v<T, SnapshotDeleted>)
           return "SnapshotDeleted";
+        else if constexpr (std::is_same_v<T, SandboxClaimed>)
+          return "SandboxClaimed";
+        else if constexpr (std::is_same_v<T, PoolCreated>)
+          return "PoolCreated";
+        else if constexpr (std::is_same_v<T, PoolCapacityChanged>)
+          return "PoolCapacityChanged";
+        else if constexpr (std::is_same_v<T, PoolDeleted>)
+          return "PoolDeleted";
         else
           static_assert(sizeof(T) == 0, "event type without a name");
       },

@@ -15,6 +15,7 @@
 #include <variant>
 #include <vector>
 
+#include "events/pool.h"
 #include "events/sandbox.h"
 #include "events/snapshot.h"
 
@@ -100,6 +101,14 @@ struct NetworkPolicyChanged {      // state unchanged: the egress sidecar accept
   std::string policy;              // the request body sandboxd forwarded (JSON text)
   bool operator==(const NetworkPolicyChanged&) const = default;
 };
+// A client's create named the pool of this member (extensions.poolRef) and took it: the
+// member becomes an ordinary sandbox with the claim's metadata and deadline. Running only;
+// the sandbox id stays the member's (its container's labels name it).
+struct SandboxClaimed {            // state unchanged (Running), claimed_at = event time
+  std::map<std::string, std::string> metadata;  // replaces the member's (empty) metadata
+  std::optional<Micros> expires_at;             // now + timeout, or nullopt: manual cleanup
+  bool operator==(const SandboxClaimed&) const = default;
+};
 struct DeletionRequested {         // Pending/Running/Paused/... -> Stopping (reason on envelope)
   bool operator==(const DeletionRequested&) const = default;
 };
@@ -139,6 +148,22 @@ struct SnapshotDeleted {           // Deleting -> gone (leaves the projection)
   bool operator==(const SnapshotDeleted&) const = default;
 };
 
+// --- pool stream (`pool-<name>`, events/pool.h) ----------------------------------------
+struct PoolCreated {               // -> exists; generation = this event's stream version
+  std::string name;
+  SandboxSpec template_spec;       // see Pool::template_spec
+  std::string template_json;       // the template as sent (compact JSON)
+  PoolCapacity capacity;
+  bool operator==(const PoolCreated&) const = default;
+};
+struct PoolCapacityChanged {       // the capacity was replaced
+  PoolCapacity capacity;
+  bool operator==(const PoolCapacityChanged&) const = default;
+};
+struct PoolDeleted {               // -> gone (leaves the projection); members are drained
+  bool operator==(const PoolDeleted&) const = default;
+};
+
 // --- system stream --------------------------------------------------------------------
 struct ServerStarted {
   std::string version;
@@ -169,7 +194,8 @@ using EventData =
                  SandboxTerminated, SandboxFailed, ServerStarted, OrphanRemoved,
                  ReconcileFinding, MigrationApplied, SandboxAdopted,
                  NetworkPolicyChanged, SnapshotRequested, SnapshotReady, SnapshotFailed,
-                 SnapshotDeletionRequested, SnapshotDeleted>;
+                 SnapshotDeletionRequested, SnapshotDeleted, SandboxClaimed, PoolCreated,
+                 PoolCapacityChanged, PoolDeleted>;
 
 // Whether `data` may open a sandbox stream (SandboxRequested or SandboxAdopted): a stream
 // whose first event is anything else is not projected.

@@ -74,6 +74,11 @@ struct SandboxSpec {
   std::string network_policy_json;
   std::string volumes_json;
   std::string extensions_json;
+  // Warm pools (events/pool.h): set only on the members a pool creates: the pool's name
+  // and the generation (the version of its PoolCreated) whose template made the member.
+  // Empty / 0 for every other sandbox, including cold creates that named a pool.
+  std::string pool_name;
+  std::uint64_t pool_generation = 0;
   bool operator==(const SandboxSpec&) const = default;
 };
 
@@ -96,6 +101,11 @@ struct Sandbox {
   std::string address;
   std::optional<int> exit_code;      // when the runtime reported one
   bool deleted = false;              // deletion requested on a final (Failed) sandbox
+  // When a pool member was handed to a client (SandboxClaimed); nullopt for a member still
+  // in its pool and for every sandbox that never was a member.
+  std::optional<Micros> claimed_at;
+  // A pool member no client has claimed yet: owned by its pool, invisible to the API.
+  bool is_unclaimed_member() const { return !spec.pool_name.empty() && !claimed_at; }
   bool operator==(const Sandbox&) const = default;
 };
 

@@ -183,6 +183,9 @@ struct AppendResult {
   // The same for a snapshot stream (`snapshot-<id>`, events/snapshot.h): the snapshot as
   // projected after this append (its final state when a SnapshotDeleted took it out).
   std::shared_ptr<const Snapshot> snapshot;
+  // The same for a pool stream (`pool-<name>`, events/pool.h): the pool as projected after
+  // this append (its final state when a PoolDeleted took it out).
+  std::shared_ptr<const Pool> pool;
 };
 
 struct StoreOptions {
@@ -286,6 +289,10 @@ class EventStore {
   // in every state (the snapshots column family, loaded at open).
   std::shared_ptr<const Snapshot> get_snapshot(std::string_view snapshot_id) const;
   std::vector<std::shared_ptr<const Snapshot>> list_snapshots() const;  // no particular order
+  // Pools (events/pool.h) from their PoolCreated until their PoolDeleted (the pools column
+  // family, loaded at open).
+  std::shared_ptr<const Pool> get_pool(std::string_view name) const;
+  std::vector<std::shared_ptr<const Pool>> list_pools() const;  // no particular order
 
   // --- projections (RocksDB) -----------------------------------------------------------
   // Ids of live sandboxes in `state`, oldest first (created_at, then id), from the by_state

@@ -106,12 +106,22 @@ struct CreateRequest {
   std::optional<std::int64_t> timeout_seconds;  // nullopt: manual cleanup, never expires
   bool secure_access = false;
   std::string idempotency_key;  // empty: none
+  // extensions.poolRef: take a warm member of this pool (events/pool.h) instead of
+  // provisioning; spec may then leave image, entrypoint and limits empty (the pool's
+  // template). When no member is available the sandbox is created cold from the template,
+  // unless `pool_warm_only` (extensions.poolWarmOnly = "true"): then kResourceExhausted,
+  // field "poolRef" (the api's 429 <RT>::POOL_CAPACITY_EXHAUSTED).
+  std::string pool_ref;
+  bool pool_warm_only = false;
 };
 
 struct CreateResult {
   Sandbox sandbox;        // as appended (Pending), or the earlier sandbox on a replay
   bool replayed = false;  // the Idempotency-Key matched an earlier create
   int http_status = 202;  // the status the first answer carried (replays repeat it)
+  // How a create with poolRef was served: "warm" (a member was claimed: the sandbox is
+  // already Running) or "cold" (created from the template); "" without poolRef.
+  std::string pool_claim;
 };
 
 struct CommandResult {

@@ -1,0 +1,129 @@
+// PoolService: warm pools (events/pool.h). Pool commands become events of the
+// `pool-<name>` stream, as SandboxService does for sandboxes:
+//
+//   command -> load the pool from the in-memory projection (EventStore::get_pool)
+//           -> decide_pool(state, command, now)  (pure)
+//           -> append with the expected stream version (exactly the stream's version, or
+//              no_stream for a name never used)
+//
+// Members are sandboxes the pool keeper (src/workers/pool_keeper.h) creates through
+// create_member(); a create with extensions.poolRef claims one in SandboxService::create.
+// The counts a pool reports (PoolCounts) are derived from the sandbox projection at the
+// time of the read: nothing about members is stored in the pool's stream.
+//
+// Create: the template is a create request without metadata, timeout, snapshotId or
+// image credentials (the API refuses those); the service checks it as SandboxService
+// checks a create (SandboxService::validate_template: networkPolicy needs egress.image,
+// volumes their rules, ...), then the capacity (validate_pool_capacity with
+// PoolOptions::max_members). Errors: kInvalidArgument (field "name", "template.<field>",
+// "capacitySpec.<field>"), kAlreadyExists (field "name"), kUnimplemented (field
+// "runtime.pools": pools disabled), the fence and storage refusals of every client
+// mutation (kUnavailable, field "lease" / "store").
+// Update: the capacity only (kNotFound field "pool", kInvalidArgument as above); the keeper
+// acts on the new bounds at its next pass.
+// Delete: kNotFound (field "pool"); the pool leaves the projection at once (GET answers
+// 404), its unclaimed members are deleted by the keeper (claimed ones stay: they are
+// ordinary sandboxes).
+//
+// Thread-safety: every method is thread-safe. The store, clock and sandbox service must
+// outlive it; shutdown() (also run by the destructor) finishes queued mutations.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "events/pool.h"
+#include "events/result.h"
+#include "src/common/clock.h"
+#include "src/service/sandbox_service.h"
+#include "src/service/work_pool.h"
+#include "store/event_store.h"
+
+namespace sbx {
+
+struct PoolOptions {
+  // pools.enabled: false refuses every pool route and poolRef with kUnimplemented (field
+  // "runtime.pools").
+  bool enabled = true;
+  // pools.max_members: the largest value any capacity field may take (validation).
+  std::int64_t max_members = 256;
+};
+
+// What a pool holds right now (the reference's PoolStatus plus `warming`).
+struct PoolCounts {
+  std::int64_t available = 0;  // Running members no client claimed
+  std::int64_t warming = 0;    // Pending members no client claimed
+  std::int64_t allocated = 0;  // claimed members still live
+  std::int64_t total = 0;      // available + warming + allocated (failed/stopping: no)
+  bool operator==(const PoolCounts&) const = default;
+};
+
+struct PoolView {
+  std::shared_ptr<const Pool> pool;
+  PoolCounts counts;
+};
+
+// A pool create as the API parsed it.
+struct CreatePoolRequest {
+  std::string name;
+  // The template as a create request (spec, and image_auth must be empty); metadata,
+  // timeout_seconds and idempotency_key are ignored.
+  CreateRequest template_request;
+  std::string template_json;  // the template as sent, compact JSON (served back by GET)
+  PoolCapacity capacity;
+};
+
+class PoolService {
+ public:
+  PoolService(EventStore& store, const Clock& clock, SandboxService& sandboxes,
+              PoolOptions options);
+  ~PoolService();
+  PoolService(const PoolService&) = delete;
+  PoolService& operator=(const PoolService&) = delete;
+
+  const PoolOptions& options() const { return options_; }
+
+  // --- reads (memory only) ---
+  std::optional<PoolView> get(std::string_view name) const;  // nullopt: absent or deleted
+  std::vector<PoolView> list() const;                         // by name
+  // The members of `pool` (its name and generation), live sandboxes only.
+  PoolCounts counts(const Pool& pool) const;
+
+  // --- mutations (one durable append) ---
+  [[nodiscard]] Result<PoolView> create(CreatePoolRequest request, const RequestContext& ctx);
+  [[nodiscard]] Result<PoolView> update_capacity(const std::string& name,
+                                                 const PoolCapacity& capacity,
+                                                 const RequestContext& ctx);
+  [[nodiscard]] Result<void> remove(const std::string& name, const RequestContext& ctx);
+
+  // The same on the service's own mutation thread; `done` runs there (or at once with
+  // kUnavailable after shutdown began).
+  void create_async(CreatePoolRequest request, RequestContext ctx,
+                    std::function<void(Result<PoolView>)> done);
+  void update_capacity_async(std::string name, PoolCapacity capacity, RequestContext ctx,
+                             std::function<void(Result<PoolView>)> done);
+  void remove_async(std::string name, RequestContext ctx,
+                    std::function<void(Result<void>)> done);
+
+  // --- for the pool keeper ---
+  // Creates one member of `pool` (a SandboxRequested whose spec is the pool's template with
+  // spec.pool_name/pool_generation set, no metadata, no deadline), actor `ctx.actor`.
+  [[nodiscard]] Result<Sandbox> create_member(const Pool& pool, const RequestContext& ctx);
+
+  void shutdown();
+
+ private:
+  EventStore& store_;
+  const Clock& clock_;
+  SandboxService& sandboxes_;
+  const PoolOptions options_;
+  WorkPool work_;
+};
+
+}  // namespace sbx

@@ -172,7 +172,10 @@ void SandboxService::shutdown() {
 // --- reads --------------------------------------------------------------------------------
 
 std::shared_ptr<const Sandbox> SandboxService::get(std::string_view sandbox_id) const {
-  return store_.get_sandbox(sandbox_id);
+  auto sb = store_.get_sandbox(sandbox_id);
+  // A warm pool's unclaimed member belongs to its pool, not to any client.
+  if (sb && sb->is_unclaimed_member()) return nullptr;
+  return sb;
 }
 
 ListPage SandboxService::list(const ListQuery& query) const {
@@ -181,6 +184,7 @@ ListPage SandboxService::list(const ListQuery& query) const {
   matched.reserve(all.size());
   for (auto& sb : all) {
     if (query.no_state_matches) continue;
+    if (sb->is_unclaimed_member()) continue;
     if (!query.states.empty() &&
         std::find(query.states.begin(), query.states.end(), sb->state) == query.states.end()) {
       continue;
@@ -223,7 +227,7 @@ Result<Endpoint> SandboxService::endpoint(std::string_view sandbox_id, int port)
     return fail(ErrorCode::kInvalidArgument,
                 "port must be an integer in 1..65535, got " + std::to_string(port), "port");
   }
-  auto sb = store_.get_sandbox(sandbox_id);
+  auto sb = get(sandbox_id);
   if (!sb) return fail(ErrorCode::kNotFound, "sandbox " + std::string(sandbox_id) + " not found");
   auto out = resolve_endpoint(*sb, port, options_.endpoint_rules);
   if (out && port == kEgressPort && !sb->spec.network_policy_json.empty()) {
@@ -236,7 +240,7 @@ Result<Endpoint> SandboxService::endpoint(std::string_view sandbox_id, int port)
 // --- server proxy ---------------------------------------------------------------------------
 
 Result<ProxyTarget> SandboxService::proxy_target(std::string_view sandbox_id, int port) const {
-  auto sb = store_.get_sandbox(sandbox_id);
+  auto sb = get(sandbox_id);
   if (!sb || is_final(sb->state)) {
     return fail(ErrorCode::kNotFound, "sandbox " + std::string(sandbox_id) + " not found");
   }
@@ -422,6 +426,9 @@ Result<void> SandboxService::resolve_snapshot(CreateRequest& r) const {
 }
 
 Result<CreateResult> SandboxService::create(CreateRequest request, const RequestContext& ctx) {
+  if (!request.pool_ref.empty()) {
+    if (auto p = resolve_pool(request); !p) return std::unexpected(p.error());
+  }
   if (auto s = resolve_snapshot(request); !s) return std::unexpected(s.error());
   if (auto v = validate_create(request); !v) return std::unexpected(v.error());
   if (auto fence = fence_holder()) return std::unexpected(fenced_error(*fence));
@@ -452,6 +459,29 @@ Result<CreateResult> SandboxService::create_locked_key(CreateRequest request,
     auto record = store_.idempotency(request.idempotency_key, now);
     if (!record) return std::unexpected(record.error());
     if (*record) return replay(**record);
+  }
+
+  if (!request.pool_ref.empty()) {
+    // Looked up again: the pool may have been deleted or re-created since resolve_pool.
+    auto pool = store_.get_pool(request.pool_ref);
+    if (!pool) {
+      return fail(ErrorCode::kNotFound, "Pool '" + request.pool_ref + "' not found.", "poolRef");
+    }
+    auto claimed = claim_member(*pool, request, ctx, now);
+    if (!claimed) return std::unexpected(claimed.error());
+    if (*claimed) {
+      claims_warm_.fetch_add(1);
+      return std::move(**claimed);
+    }
+    if (request.pool_warm_only) {
+      claims_exhausted_.fetch_add(1);
+      return fail(ErrorCode::kResourceExhausted,
+                  "pool '" + request.pool_ref +
+                      "' has no warm member available right now (extensions.poolWarmOnly is "
+                      "\"true\", so no sandbox was created cold); retry shortly",
+                  "poolRef");
+    }
+    claims_cold_.fetch_add(1);
   }
 
   const std::string id = new_uuid();
@@ -517,7 +547,123 @@ Result<CreateResult> SandboxService::create_locked_key(CreateRequest request,
   CreateResult out;
   out.sandbox = std::move(*sandbox);
   out.http_status = http_status_of(RequestOutcome::kAccepted);
+  if (!request.pool_ref.empty()) out.pool_claim = "cold";
   return out;
+}
+
+// --- warm pools -------------------------------------------------------------------------------
+
+Result<std::shared_ptr<const Pool>> SandboxService::resolve_pool(CreateRequest& r) const {
+  if (!options_.pools_enabled) {
+    return fail(ErrorCode::kUnimplemented,
+                "warm pools are disabled on this server (pools.enabled = false); create the "
+                "sandbox without extensions.poolRef",
+                "runtime.pools");
+  }
+  auto pool = store_.get_pool(r.pool_ref);
+  if (!pool) return fail(ErrorCode::kNotFound, "Pool '" + r.pool_ref + "' not found.", "poolRef");
+  const SandboxSpec& t = pool->template_spec;
+  auto refuse = [&](std::string field, const std::string& why) {
+    return fail(ErrorCode::kInvalidArgument,
+                field + ": " + why + " (the sandbox comes from pool '" + r.pool_ref +
+                    "', whose members already run; leave it out or create without poolRef)",
+                field);
+  };
+  SandboxSpec& s = r.spec;
+  if (!s.snapshot_id.empty()) return refuse("snapshotId", "cannot be used together with poolRef");
+  if (r.image_auth) return refuse("image.auth", "the pool's image is already pulled");
+  if (!s.image_uri.empty() && s.image_uri != t.image_uri)
+    return refuse("image.uri", "differs from the pool's image \"" + t.image_uri + "\"");
+  if (!s.entrypoint.empty() && s.entrypoint != t.entrypoint)
+    return refuse("entrypoint", "differs from the pool's entrypoint");
+  if (!s.resource_limits.empty() && s.resource_limits != t.resource_limits)
+    return refuse("resourceLimits", "differ from the pool's resource limits");
+  if (s.platform && s.platform != t.platform)
+    return refuse("platform", "differs from the pool's platform");
+  if (!s.network_policy_json.empty())
+    return refuse("networkPolicy", "cannot be used together with poolRef (pooled sandboxes "
+                                   "are pre-created)");
+  if (!s.volumes_json.empty())
+    return refuse("volumes", "cannot be used together with poolRef (pooled sandboxes are "
+                             "pre-created)");
+  for (const auto& [key, value] : s.env) {
+    auto it = t.env.find(key);
+    if (it == t.env.end() || it->second != value)
+      return refuse("env", "entry \"" + key +
+                               "\" is not in the pool's environment with that value (a running "
+                               "container's environment cannot change)");
+  }
+  s.image_uri = t.image_uri;
+  s.entrypoint = t.entrypoint;
+  s.env = t.env;
+  s.resource_limits = t.resource_limits;
+  s.platform = t.platform;
+  s.network_policy_json = t.network_policy_json;
+  s.volumes_json = t.volumes_json;
+  return pool;
+}
+
+Result<std::optional<CreateResult>> SandboxService::claim_member(const Pool& pool,
+                                                                 CreateRequest& request,
+                                                                 const RequestContext& ctx,
+                                                                 Micros now) {
+  std::optional<Micros> expires_at;
+  if (request.timeout_seconds) expires_at = now + *request.timeout_seconds * kMicrosPerSecond;
+  const int attempts = std::max(1, options_.max_conflict_retries + 1);
+  for (int attempt = 0; attempt < attempts; ++attempt) {
+    std::shared_ptr<const Sandbox> pick;
+    {
+      std::lock_guard lock(claim_mu_);
+      // The oldest available member: members cycle, none grows stale in the pool.
+      for (auto& sb : store_.list_sandboxes()) {
+        if (!sb->is_unclaimed_member() || sb->state != SandboxState::kRunning ||
+            sb->spec.pool_name != pool.name || sb->spec.pool_generation != pool.generation ||
+            claiming_.contains(sb->id)) {
+          continue;
+        }
+        if (!pick || sb->created_at < pick->created_at ||
+            (sb->created_at == pick->created_at && sb->id < pick->id)) {
+          pick = std::move(sb);
+        }
+      }
+      if (!pick) return std::optional<CreateResult>();
+      claiming_.insert(pick->id);
+    }
+    const std::string id = pick->id;
+    auto release = [&] {
+      std::lock_guard lock(claim_mu_);
+      claiming_.erase(id);
+    };
+    ClaimSandbox command{request.metadata, expires_at};
+    auto decided = decide(*pick, command, now);
+    if (!decided) {
+      release();
+      continue;  // it changed under us (stopping, claimed): the next one
+    }
+    AppendRequest append;
+    append.stream = stream_of(id);
+    append.expected = ExpectedVersion::exactly(pick->version);
+    append.events = envelopes(id, std::move(*decided), now, ctx, reason_of(Command(command)));
+    if (!request.idempotency_key.empty()) {
+      append.idempotency = IdempotencyRecord{request.idempotency_key, id,
+                                             RequestOutcome::kAccepted,
+                                             now + options_.idempotency_ttl};
+    }
+    auto appended = store_.append(std::move(append));
+    release();
+    if (!appended) {
+      if (appended.error().code == ErrorCode::kConflict) continue;
+      return std::unexpected(appended.error());
+    }
+    auto sandbox = appended_sandbox(*appended, id);
+    if (!sandbox) return std::unexpected(sandbox.error());
+    CreateResult out;
+    out.sandbox = std::move(*sandbox);
+    out.http_status = http_status_of(RequestOutcome::kAccepted);
+    out.pool_claim = "warm";
+    return std::optional<CreateResult>(std::move(out));
+  }
+  return std::optional<CreateResult>();
 }
 
 // --- generic commands -----------------------------------------------------------------------
@@ -553,6 +699,10 @@ Result<CommandResult> SandboxService::execute(std::string_view sandbox_id, const
   const int attempts = std::max(1, options_.max_conflict_retries + 1);
   for (int attempt = 0; attempt < attempts; ++attempt) {
     auto current = store_.get_sandbox(sandbox_id);
+    // Clients never see a pool's unclaimed member: for them it does not exist.
+    if (current && current->is_unclaimed_member() && is_client_mutation(command)) {
+      current = nullptr;
+    }
     std::optional<Sandbox> state;
     if (current) state = *current;
     const Micros now = clock_.now();
@@ -687,7 +837,7 @@ Result<EgressReply> SandboxService::network_policy(std::string_view sandbox_id,
     if (auto fence = fence_holder()) return std::unexpected(fenced_error(*fence));
     if (!store_.writable()) return std::unexpected(storage_error());
   }
-  auto sb = store_.get_sandbox(sandbox_id);
+  auto sb = get(sandbox_id);
   if (!sb || sb->deleted) {
     return fail(ErrorCode::kNotFound, "sandbox " + std::string(sandbox_id) + " not found");
   }

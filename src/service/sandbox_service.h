@@ -216,6 +216,18 @@ class SandboxService {
   // the mutation threads), at most once per renew_min_interval per sandbox; a renewal that
   // would not move the expiry appends nothing. Never blocks the caller (a map lookup).
   void note_proxy_access(std::string_view sandbox_id);
+  // --- warm pools (issue 14) --------------------------------------------------------------
+  // Creates with poolRef served by a claim, by a cold create from the template, and
+  // refused because the pool was empty and the client asked for a warm member only.
+  struct PoolClaimCounts {
+    std::uint64_t warm = 0;
+    std::uint64_t cold = 0;
+    std::uint64_t exhausted = 0;
+  };
+  PoolClaimCounts pool_claims() const {
+    return {claims_warm_.load(), claims_cold_.load(), claims_exhausted_.load()};
+  }
+
   // Renewals note_proxy_access started (for tests and metrics).
   std::uint64_t access_renewals() const { return access_renewals_.load(); }
 
@@ -251,6 +263,19 @@ class SandboxService {
   // runtime support: kUnimplemented, field "runtime.snapshots".
   [[nodiscard]] Result<void> resolve_snapshot(CreateRequest& request) const;
   [[nodiscard]] Result<void> admit_mutation() const;
+  // extensions.poolRef: the pool must exist (kNotFound, field "poolRef"); the request may
+  // not ask for what its members do not have (kInvalidArgument naming the field: a
+  // different image.uri, entrypoint, resourceLimits, platform, an env entry the template
+  // does not set to that value, networkPolicy, volumes, snapshotId, image.auth). Fills the
+  // spec from the template. Returns the pool.
+  [[nodiscard]] Result<std::shared_ptr<const Pool>> resolve_pool(CreateRequest& request) const;
+  // Takes an available member of `pool` for `request` (a SandboxClaimed appended with the
+  // member's exact version; a conflict moves on to the next member). nullopt: no member
+  // was available.
+  [[nodiscard]] Result<std::optional<CreateResult>> claim_member(const Pool& pool,
+                                                                 CreateRequest& request,
+                                                                 const RequestContext& ctx,
+                                                                 Micros now);
   [[nodiscard]] Result<CreateResult> create_locked_key(CreateRequest request,
                                                        const RequestContext& ctx);
   [[nodiscard]] Result<CreateResult> replay(const IdempotencyRecord& record) const;
@@ -280,6 +305,12 @@ class SandboxService {
   std::mutex renew_mu_;
   std::unordered_map<std::string, Micros> last_access_renew_;  // guarded by renew_mu_
   std::atomic<std::uint64_t> access_renewals_{0};
+
+  std::mutex claim_mu_;
+  std::set<std::string, std::less<>> claiming_;  // members a claim is being appended for
+  std::atomic<std::uint64_t> claims_warm_{0};
+  std::atomic<std::uint64_t> claims_cold_{0};
+  std::atomic<std::uint64_t> claims_exhausted_{0};
 
   int listener_id_ = -1;
   TransitionWaiter waiter_;

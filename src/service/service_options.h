@@ -69,6 +69,11 @@ struct ServiceOptions {
   bool renew_on_access = false;
   Micros renew_min_interval = 60 * kMicrosPerSecond;
 
+  // --- warm pools (issue 14) ---
+  // pools.enabled: false refuses a create with extensions.poolRef (kUnimplemented, field
+  // "runtime.pools") as it refuses the pool routes.
+  bool pools_enabled = true;
+
   // Idempotency-Key lifetime.
   Micros idempotency_ttl = 24LL * 3600 * kMicrosPerSecond;
   // Optimistic-concurrency retries of one command before it fails with kConflict.

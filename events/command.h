@@ -23,6 +23,9 @@ struct PauseSandbox {};
 struct ResumeSandbox {};
 struct DeleteSandbox {
   Reason reason = Reason::kUser;  // user | expired | reconcile
+  // The pool keeper's removals: only while the sandbox is still an unclaimed pool member
+  // (a claim that won the race turns it into a client's sandbox: kFailedPrecondition).
+  bool only_unclaimed_member = false;
 };
 struct RenewExpiration {
   Micros expires_at = 0;

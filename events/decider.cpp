@@ -54,7 +54,10 @@ Result<Events> decide_api(const Sandbox& sb, const Command& command, Micros now)
             if (s != S::kPaused) return precondition(s, "resume", "Paused");
             return one(ResumeRequested{});
           },
-          [&](const DeleteSandbox&) -> Result<Events> {
+          [&](const DeleteSandbox& c) -> Result<Events> {
+            if (c.only_unclaimed_member && !sb.is_unclaimed_member())
+              return fail(ErrorCode::kFailedPrecondition,
+                          "sandbox " + sb.id + " is no longer an unclaimed pool member");
             if (s == S::kStopping) return Events{};
             return one(DeletionRequested{});
           },

@@ -175,6 +175,13 @@ void build(Ctx& ctx, const toml::table* root, const EnvMap& env, Config& c) {
                      "loopback (Docker) or its pod address (Kubernetes)");
   proxy.finish();
 
+  // [pools]: warm pools (ours).
+  Section pools = top.table("pools");
+  pools.boolean("enabled", c.pools.enabled);
+  pools.integer("max_members", 1, 100000, c.pools.max_members);
+  pools.integer("keeper_interval_ms", 50, 60000, c.pools.keeper_interval_ms);
+  pools.finish();
+
   Section runtime = top.table("runtime");
   runtime.choice("type",
                  {{"docker", RuntimeType::kDocker}, {"kubernetes", RuntimeType::kKubernetes}},

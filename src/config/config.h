@@ -256,6 +256,14 @@ struct RenewIntentConfig {
   bool operator==(const RenewIntentConfig&) const = default;
 };
 
+// pools: warm pools (POST /pools, create with extensions.poolRef).
+struct PoolsConfig {
+  bool enabled = true;                   // false: pool routes and poolRef answer 501
+  int64_t max_members = 256;             // 1..100000: the largest capacity value a pool may ask
+  int64_t keeper_interval_ms = 1000;     // 50..60000: the pool keeper's pass period
+  bool operator==(const PoolsConfig&) const = default;
+};
+
 struct StoreConfig {
   // load_config() always returns it with `~` expanded; a default-constructed Config holds
   // kDefaultStorePath unexpanded.
@@ -283,6 +291,7 @@ struct Config {
   StorageConfig storage;
   ProxyConfig proxy;
   RenewIntentConfig renew_intent;
+  PoolsConfig pools;
   StoreConfig store;
   WorkersConfig workers;
   bool operator==(const Config&) const = default;

@@ -270,6 +270,16 @@ std::string render_example_config(std::string_view kind) {
   w.key("At most one renewal per sandbox in this many seconds (>= 1).", "min_interval_seconds",
         std::to_string(d.renew_intent.min_interval_seconds));
 
+  w.raw("\n# Warm pools: POST /pools keeps sandboxes of one template Running ahead of time; a create\n"
+        "# with extensions.poolRef = \"<name>\" takes one (Running at once) or starts cold.");
+  w.table("pools");
+  w.key("false: the pool routes and a create with poolRef answer 501.", "enabled",
+        toml_bool(d.pools.enabled));
+  w.key("The largest value a pool's capacitySpec may ask for (1..100000).", "max_members",
+        std::to_string(d.pools.max_members));
+  w.key("Milliseconds between the pool keeper's passes (50..60000); it also runs after changes.",
+        "keeper_interval_ms", std::to_string(d.pools.keeper_interval_ms));
+
   w.raw("\n# A reference server's [store] (type = \"sqlite\" or \"postgresql\") is recognised: its\n"
         "# path is never used for this store, which then stays at the default path.");
   w.table("store");

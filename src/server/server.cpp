@@ -38,7 +38,9 @@
 #include "src/server/version.h"
 #include "src/service/event_reads.h"
 #include "src/service/sandbox_service.h"
+#include "src/service/pool_service.h"
 #include "src/service/snapshot_service.h"
+#include "src/workers/pool_keeper.h"
 #include "src/workers/snapshotter.h"
 #include "src/workers/workers.h"
 #include "store/event_store.h"
@@ -72,6 +74,11 @@ struct Server::Parts {
   std::unique_ptr<Snapshotter> snapshotter;
   std::optional<metrics::SnapshotMetrics> snapshot_metrics;
   metrics::CallbackHandle snapshots_by_state;  // before the store goes: reads it
+  // Warm pools (issue 14): the service and its keeper (which runs with the workers: only
+  // while this instance may mutate).
+  std::unique_ptr<PoolService> pools;
+  std::unique_ptr<PoolKeeper> pool_keeper;
+  std::vector<metrics::CallbackHandle> pool_metrics;  // before the store goes: reads it
   // Kubernetes only: the Lease that fences a second sandboxd on the namespace. The workers
   // run, and mutations are served, only while it is held (on_lease() starts and stops them).
   std::unique_ptr<KubeClient> lease_client;
@@ -386,6 +393,44 @@ Result<std::unique_ptr<Server>> Server::create(const Config& config, const Serve
         &*p->snapshot_metrics);
   }
 
+  // Warm pools (issue 14).
+  p->pools = std::make_unique<PoolService>(
+      *p->store, p->clock, *p->service,
+      PoolOptions{config.pools.enabled, config.pools.max_members});
+  if (config.pools.enabled) {
+    PoolKeeperOptions keeper;
+    keeper.interval = std::chrono::milliseconds(config.pools.keeper_interval_ms);
+    p->pool_keeper =
+        std::make_unique<PoolKeeper>(*p->store, p->clock, *p->pools, *p->service, keeper);
+  }
+  {
+    auto members = p->registry.add_callback(
+        "sandboxd_pool_members", "Members of each warm pool, by state (available, warming, "
+        "allocated).", metrics::MetricType::kGauge, {"pool", "state"}, [raw] {
+          std::vector<metrics::CallbackSample> out;
+          for (const auto& v : raw->pools->list()) {
+            out.push_back({{v.pool->name, "available"}, static_cast<double>(v.counts.available)});
+            out.push_back({{v.pool->name, "warming"}, static_cast<double>(v.counts.warming)});
+            out.push_back({{v.pool->name, "allocated"}, static_cast<double>(v.counts.allocated)});
+          }
+          return out;
+        });
+    if (!members) return std::unexpected(members.error());
+    p->pool_metrics.push_back(std::move(*members));
+    auto claims = p->registry.add_callback(
+        "sandboxd_pool_claims_total", "Creates that named a pool, by how they were served "
+        "(warm: a member was claimed; cold: created from the template; exhausted: refused).",
+        metrics::MetricType::kCounter, {"result"}, [raw] {
+          const auto c = raw->service->pool_claims();
+          return std::vector<metrics::CallbackSample>{
+              {{"warm"}, static_cast<double>(c.warm)},
+              {{"cold"}, static_cast<double>(c.cold)},
+              {{"exhausted"}, static_cast<double>(c.exhausted)}};
+        });
+    if (!claims) return std::unexpected(claims.error());
+    p->pool_metrics.push_back(std::move(*claims));
+  }
+
   api::ApiDeps deps{*p->service, *p->reads, {}, &*p->http_metrics};
   // Diagnostics (issue 13): logs and inspect through the instrumented runtime.
   p->diagnostics = std::make_unique<DiagnosticsRunner>(
@@ -459,6 +504,9 @@ Result<std::uint16_t> Server::start() {
   if (parts_->snapshotter) {
     if (auto s = parts_->snapshotter->start(); !s) return std::unexpected(s.error());
   }
+  if (parts_->pool_keeper) {
+    if (auto s = parts_->pool_keeper->start(); !s) return std::unexpected(s.error());
+  }
   auto port = parts_->api->start();
   if (!port) return port;
   const RuntimeFactory runtimes = builtin_runtime_factory();
@@ -491,10 +539,13 @@ void Server::stop() {
   if (parts_->diagnostics) parts_->diagnostics->shutdown();
   if (parts_->snapshotter) parts_->snapshotter->stop();
   if (parts_->snapshots) parts_->snapshots->shutdown();
+  if (parts_->pool_keeper) parts_->pool_keeper->stop();
+  if (parts_->pools) parts_->pools->shutdown();
   if (parts_->workers) parts_->workers->stop();
   if (parts_->service) parts_->service->shutdown();
   parts_->log_metrics.reset();
   parts_->snapshots_by_state = metrics::CallbackHandle();
+  parts_->pool_metrics.clear();
   if (parts_->store) parts_->store->close();
 }
 

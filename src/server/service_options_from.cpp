@@ -44,6 +44,7 @@ ServiceOptions service_options_from(const Config& config) {
   o.max_queued_mutations = static_cast<std::size_t>(config.server.max_queued_mutations);
   o.renew_on_access = config.renew_intent.enabled && config.proxy.enabled;
   o.renew_min_interval = config.renew_intent.min_interval_seconds * kMicrosPerSecond;
+  o.pools_enabled = config.pools.enabled;
   return o;
 }
 

@@ -192,6 +192,48 @@ TEST_F(KubernetesE2e, PodLifecycleOverHttp) {
 // The diagnostics routes on Kubernetes (issue 13): inspect shows the pod, logs answers what
 // the API server has for a node-less pod (no text), events and summary come from the log;
 // after the delete events still answers and inspect is 404 with the runtime's code.
+// Warm pools on provider pod (issue 14): members are pods sandboxd manages as on Docker; a
+// claim answers Running at once with the pod's address; deleting the pool deletes the
+// member pods and keeps the claimed one.
+TEST_F(KubernetesE2e, WarmPoolMembersArePodsAndAClaimIsRunningAtOnce) {
+  kubelet_ = std::make_unique<Kubelet>(*cluster_, Kubelet::Options{.delay = 100ms});
+  ASSERT_NO_FATAL_FAILURE(
+      start_sandboxd(options("pod", "", "[pools]\nkeeper_interval_ms = 200\n")));
+  Json pool = {{"name", "kp"},
+               {"template", create_request(std::nullopt)},
+               {"capacitySpec", {{"bufferMin", 2}, {"bufferMax", 2}, {"poolMin", 0}, {"poolMax", 3}}}};
+  Reply created = api().post("/v1/pools", pool);
+  ASSERT_EQ(created.status, 201) << created.describe();
+  auto available = [&] {
+    Reply r = api().get("/v1/pools/kp");
+    return r.status == 200 ? r.json()["status"].value("available", -1) : -1;
+  };
+  ASSERT_TRUE(poll_until([&] { return available() == 2; }, 30s))
+      << api().get("/v1/pools/kp").describe();
+  EXPECT_EQ(cluster_->pods().size(), 2u);
+  Reply list = api().get("/v1/sandboxes");
+  EXPECT_TRUE(list.json()["items"].empty()) << list.describe();
+
+  Json claim = {{"extensions", {{"poolRef", "kp"}}}, {"timeout", 600}};
+  Reply c = api().post("/v1/sandboxes", claim);
+  ASSERT_EQ(c.status, 202) << c.describe();
+  EXPECT_EQ(c.header("X-Sandboxd-Pool").value_or(""), "warm");
+  EXPECT_EQ(state_of(Reply{200, "", c.body, {}}), "Running") << c.describe();
+  const std::string id = c.str("id");
+  ASSERT_TRUE(cluster_->pod_of(id));
+  Reply ep = api().get(sandbox_path(id) + "/endpoints/44772");
+  ASSERT_EQ(ep.status, 200) << ep.describe();
+  EXPECT_NE(ep.str("endpoint").find(kubelet_->ip_of(id)), std::string::npos) << ep.describe();
+
+  ASSERT_TRUE(poll_until([&] { return available() == 2; }, 30s));  // refilled
+  EXPECT_EQ(cluster_->pods().size(), 3u);
+  ASSERT_EQ(api().request("DELETE", "/v1/pools/kp").status, 204);
+  EXPECT_TRUE(poll_until([&] { return cluster_->pods().size() == 1u; }, 30s))
+      << cluster_->pods().size() << " pods";
+  EXPECT_TRUE(cluster_->pod_of(id));
+  EXPECT_EQ(state_of(api().get(sandbox_path(id))), "Running");
+}
+
 TEST_F(KubernetesE2e, DiagnosticsShowThePodAndTheHistory) {
   kubelet_ = std::make_unique<Kubelet>(*cluster_, Kubelet::Options{.delay = 100ms});
   ASSERT_NO_FATAL_FAILURE(start_sandboxd(options()));

@@ -97,7 +97,8 @@ void Expirer::on_batch(Subscription& subscription, const Subscription::Batch& ba
   using namespace std::chrono;
   const bool moves_deadline =
       std::any_of(batch.events().begin(), batch.events().end(), [](const Event& e) {
-        return opens_sandbox_stream(e.data) || std::holds_alternative<ExpirationRenewed>(e.data);
+        return opens_sandbox_stream(e.data) || std::holds_alternative<ExpirationRenewed>(e.data) ||
+               std::holds_alternative<SandboxClaimed>(e.data);
       });
   if (!batch.woken() && !batch.timed_out() && !moves_deadline) return;  // the alarm stands
   PassResult result;

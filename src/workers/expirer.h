@@ -7,8 +7,8 @@
 // (Subscription::wake_at; never longer than options.expirer_max_sleep, which only guards
 // against wall-clock jumps) and is woken early by commits — it looks again when one carries
 // a SandboxRequested, ExpirationRenewed or SandboxClaimed, which may have moved the earliest
-// deadline — by poke(), and by stop(). There is no polling loop; precision is the scheduler's (well under
-// 1 s).
+// deadline — by poke(), and by stop(). There is no polling loop; precision is the
+// scheduler's (well under 1 s).
 //
 // For every entry of expiring(now) it records DeleteSandbox{reason = expired} through the
 // Recorder (actor "worker:expirer"); kNotFound / kFailedPrecondition mean the sandbox is

@@ -74,9 +74,9 @@ class PoolServiceTest : public ::testing::Test {
       EXPECT_TRUE(sandboxes_->execute(id, PauseSandbox{}, kUser));
       EXPECT_TRUE(sandboxes_->execute(id, RecordPaused{}, kWorker));
     } else if (state == SandboxState::kStopping) {
-      EXPECT_TRUE(sandboxes_->execute(id, DeleteSandbox{Reason::kUser}, kUser));
+      EXPECT_TRUE(sandboxes_->execute(id, DeleteSandbox{Reason::kReconcile}, kWorker));
     } else if (state == SandboxState::kTerminated) {
-      EXPECT_TRUE(sandboxes_->execute(id, DeleteSandbox{Reason::kUser}, kUser));
+      EXPECT_TRUE(sandboxes_->execute(id, DeleteSandbox{Reason::kReconcile}, kWorker));
       EXPECT_TRUE(sandboxes_->execute(id, RecordTerminated{0, "removed"}, kWorker));
     }
     return id;
@@ -341,7 +341,7 @@ TEST_F(PoolServiceTest, ARecreatedPoolIsANewGenerationAndOldMembersNoLongerCount
   EXPECT_GT(fresh->pool->generation, old->generation);
   EXPECT_EQ(fresh->pool->generation, 3u);  // created, deleted, created
   EXPECT_EQ(fresh->counts, PoolCounts{});
-  ASSERT_NE(sandboxes_->get(old_member), nullptr);  // still live: the keeper drains it
+  ASSERT_NE(store_->get_sandbox(old_member), nullptr);  // still live: the keeper drains it
   // Neither the old generation's members nor a member made from a stale Pool count.
   EXPECT_FALSE(pools_->create_member(*old, kKeeper));
   member(*fresh->pool, SandboxState::kRunning);

@@ -31,13 +31,13 @@ std::string exit_code(const std::optional<int>& code) {
 
 // "buffer=1..4 pool=0..8": the bounds of a pool's capacity.
 std::string capacity(const PoolCapacity& c) {
-  return "buffer=" + std::to_string(c.buffer_min) + ".." + std::to_string(c.buffer_max) +
+  return std::string("buffer=") + std::to_string(c.buffer_min) + ".." + std::to_string(c.buffer_max) +
          " pool=" + std::to_string(c.pool_min) + ".." + std::to_string(c.pool_max);
 }
 
 // "member=web/3": the pool and generation a member was made for.
 std::string pool_member(const SandboxSpec& spec) {
-  return "member=" + spec.pool_name + "/" + std::to_string(spec.pool_generation);
+  return std::string("member=") + spec.pool_name + "/" + std::to_string(spec.pool_generation);
 }
 
 // Cuts to `width` characters (bytes of a UTF-8 sequence are kept together).
@@ -60,7 +60,10 @@ std::string data_summary(const EventData& data) {
             if (e.spec.image_auth_provided) out += " auth=yes";
             out += e.expires_at ? " expires=" + format_rfc3339(*e.expires_at) : " expires=never";
             if (!e.metadata.empty()) out += " metadata=" + join_map(e.metadata);
-            if (!e.spec.pool_name.empty()) out += " " + pool_member(e.spec);
+            if (!e.spec.pool_name.empty()) {
+              out += ' ';
+              out += pool_member(e.spec);
+            }
             return out;
           },
           [](const ProvisioningStarted& e) { return "worker=" + e.worker; },
@@ -107,8 +110,9 @@ std::string data_summary(const EventData& data) {
           },
           [](const SnapshotReady& e) { return "imageId=" + e.image_id; },
           [](const SandboxClaimed& e) {
-            std::string out =
-                e.expires_at ? "expires=" + format_rfc3339(*e.expires_at) : "expires=never";
+            std::string out = e.expires_at
+                                  ? std::string("expires=") + format_rfc3339(*e.expires_at)
+                                  : std::string("expires=never");
             if (!e.metadata.empty()) out += " metadata=" + join_map(e.metadata);
             return out;
           },

@@ -54,8 +54,6 @@ constexpr Row kServiceRows[] = {
     {ErrorCode::kInvalidArgument, true, kAnyOp, "port", 400, true, "INVALID_PORT"},
     {ErrorCode::kInvalidArgument, true, kAnyOp, "metadata", 400, false,
      "SANDBOX::INVALID_METADATA_LABEL"},
-    {ErrorCode::kInvalidArgument, true, kAnyOp, "extensions.poolRef", 400, false,
-     "SANDBOX::UNSUPPORTED_POOL_REF"},
     {ErrorCode::kInvalidArgument, true, kAnyOp, "", 400, false, "SANDBOX::INVALID_PARAMETER"},
     // -- state ----------------------------------------------------------------------------
     {ErrorCode::kFailedPrecondition, false, Operation::kPause, "", 409, true,

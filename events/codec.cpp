@@ -266,6 +266,7 @@ void write_data(JsonWriter& w, const EventData& data) {
                    w.key("metadata");
                    write_string_map(w, e.metadata);
                    if (e.expires_at) w.time_member("expiresAt", *e.expires_at);
+                   if (!e.extensions_json.empty()) w.member("extensionsJson", e.extensions_json);
                  },
                  [&](const PoolCreated& e) {
                    w.member("name", e.name);
@@ -606,6 +607,8 @@ EventData decode_data(std::string_view type, Object v) {
         e.metadata = get_string_map(x, p);
       else if (is(k, "expiresAt"))
         e.expires_at = get_time(x, p);
+      else if (is(k, "extensionsJson"))
+        e.extensions_json = get_string(x, p);
     });
     return e;
   }

@@ -47,6 +47,7 @@ struct ChangeNetworkPolicy {
 struct ClaimSandbox {
   std::map<std::string, std::string> metadata;
   std::optional<Micros> expires_at;
+  std::string extensions_json;
 };
 
 // --- from the runtime workers (outcomes) ------------------------------------------------

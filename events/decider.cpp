@@ -111,7 +111,7 @@ Result<Events> decide_api(const Sandbox& sb, const Command& command, Micros now)
               return fail(ErrorCode::kFailedPrecondition,
                           "sandbox " + sb.id + " is not an unclaimed pool member", "poolRef");
             if (s != S::kRunning) return precondition(s, "claiming a pool member", "Running");
-            return one(SandboxClaimed{c.metadata, c.expires_at});
+            return one(SandboxClaimed{c.metadata, c.expires_at, c.extensions_json});
           },
           [&](const auto&) -> Result<Events> {
             return fail(ErrorCode::kInternal, "decide_api called with a non-API command");
@@ -300,6 +300,7 @@ Sandbox evolve(const std::optional<Sandbox>& state, const Event& event) {
                    if (is_final(s) || sb.claimed_at || sb.spec.pool_name.empty()) return;
                    sb.metadata = e.metadata;
                    sb.expires_at = e.expires_at;
+                   if (!e.extensions_json.empty()) sb.spec.extensions_json = e.extensions_json;
                    sb.claimed_at = t;
                  },
                  [&](const MetadataPatched& e) {

@@ -107,6 +107,9 @@ struct NetworkPolicyChanged {      // state unchanged: the egress sidecar accept
 struct SandboxClaimed {            // state unchanged (Running), claimed_at = event time
   std::map<std::string, std::string> metadata;  // replaces the member's (empty) metadata
   std::optional<Micros> expires_at;             // now + timeout, or nullopt: manual cleanup
+  // The create's extensions (JSON text, "" when none): they replace spec.extensions_json
+  // (e.g. access.renew.extend.seconds). Written only when non-empty.
+  std::string extensions_json;
   bool operator==(const SandboxClaimed&) const = default;
 };
 struct DeletionRequested {         // Pending/Running/Paused/... -> Stopping (reason on envelope)

@@ -349,12 +349,6 @@ Result<void> SandboxService::validate_create(const CreateRequest& r) const {
       !v) {
     return v;
   }
-  if (r.spec.extensions_json.find("\"poolRef\"") != std::string::npos) {
-    return fail(ErrorCode::kInvalidArgument,
-                "extensions.poolRef names a pool, and this server has no pools; create the "
-                "sandbox without it",
-                "extensions.poolRef");
-  }
   if (r.image_auth && options_.runtime_type == "kubernetes") {
     // A pull Secret files credentials under the image's registry host; a reference without
     // one ("team/app:1") names no host to file them under (sandboxd assumes no default
@@ -634,7 +628,7 @@ Result<std::optional<CreateResult>> SandboxService::claim_member(const Pool& poo
       std::lock_guard lock(claim_mu_);
       claiming_.erase(id);
     };
-    ClaimSandbox command{request.metadata, expires_at};
+    ClaimSandbox command{request.metadata, expires_at, request.spec.extensions_json};
     auto decided = decide(*pick, command, now);
     if (!decided) {
       release();

@@ -106,6 +106,7 @@ std::vector<EventData> samples() {
       SnapshotDeleted{},
       SandboxClaimed{{{"team", "ml"}, {"owner", "alice"}}, kT + 600'000'000},
       SandboxClaimed{},
+      SandboxClaimed{{}, std::nullopt, R"({"poolRef":"web","access.renew.extend.seconds":"600"})"},
       PoolCreated{"web", pool_template(), R"({"image":{"uri":"python:3.12-slim"}})",
                   PoolCapacity{1, 4, 2, 8}},
       PoolCreated{"w", minimal_spec(), "{}", PoolCapacity{}},

@@ -72,6 +72,7 @@ class PoolClaimTest : public ::testing::Test {
   CreateRequest pool_create(const std::string& pool) {
     CreateRequest r;
     r.pool_ref = pool;
+    r.spec.extensions_json = R"({"poolRef":")" + pool + R"("})";
     r.metadata = {{"team", "ml"}};
     r.timeout_seconds = 600;
     return r;
@@ -129,6 +130,8 @@ TEST_F(PoolClaimTest, AWarmClaimIsOneEventAndTheSandboxIsRunningAtOnce) {
   ASSERT_TRUE(due);
   ASSERT_EQ(due->size(), 1u);
   EXPECT_EQ((*due)[0].second, ids[0]);
+  // The create's extensions replace the member's (renew-on-access reads them).
+  EXPECT_EQ(c->sandbox.spec.extensions_json, R"({"poolRef":"p"})");
   EXPECT_EQ(sandboxes_->pool_claims().warm, 1u);
   const PoolCounts counts = pools_->counts(*store_->get_pool("p"));
   EXPECT_EQ(counts.available, 1);

@@ -161,13 +161,6 @@ TEST_F(SandboxServiceTest, FieldsThisVersionCannotHonourAreRefusedBeforeAnyAppen
   EXPECT_EQ(c.error().field, "volumes[1].ossfs");
   EXPECT_TRUE(c.error().message.starts_with("VOLUME::UNSUPPORTED_BACKEND: ")) << c.error().message;
 
-  auto pool = image_request();
-  pool.spec.extensions_json = R"({"poolRef":"warm"})";
-  c = svc->create(pool, kUser);
-  ASSERT_FALSE(c.has_value());
-  EXPECT_EQ(c.error().code, ErrorCode::kInvalidArgument);
-  EXPECT_EQ(c.error().field, "extensions.poolRef");
-
   EXPECT_EQ(store_->head(), head) << "a refused create appended something";
   EXPECT_TRUE(svc->create(image_request(), kUser).has_value());
 }

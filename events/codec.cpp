@@ -43,6 +43,8 @@ static_assert(std::size(kSchemaVersions) == std::variant_size_v<EventData>);
 
 // Schema version of the projection record written by encode_sandbox.
 constexpr int kSandboxRecordSchema = 1;
+// Schema version of the projection record written by encode_pool.
+constexpr int kPoolRecordSchema = 1;
 // Schema version of the projection record written by encode_snapshot.
 constexpr int kSnapshotRecordSchema = 1;
 
@@ -1082,6 +1084,69 @@ Result<Snapshot> decode_snapshot(std::string_view json) {
     return std::unexpected(data_loss("malformed snapshot record", err.message));
   } catch (const std::exception& err) {
     return std::unexpected(data_loss("malformed snapshot record", err.what()));
+  }
+}
+
+std::string encode_pool(const Pool& pool) {
+  JsonWriter w(512);
+  w.begin_object();
+  w.member("schema", kPoolRecordSchema);
+  w.member("name", pool.name);
+  w.member("version", pool.version);
+  w.member("generation", pool.generation);
+  w.key("templateSpec");
+  write_spec(w, pool.template_spec);
+  w.member("templateJson", pool.template_json);
+  w.key("capacity");
+  write_capacity(w, pool.capacity);
+  w.time_member("createdAt", pool.created_at);
+  w.time_member("updatedAt", pool.updated_at);
+  w.end_object();
+  return std::move(w).take();
+}
+
+Result<Pool> decode_pool(std::string_view json) {
+  try {
+    Input in;
+    Pool pool;
+    bool has_name = false, has_spec = false, has_capacity = false, has_generation = false;
+    const Path where{"pool"};
+    for_each_field(in.parse_object(json, where), where,
+                   [&](std::string_view k, Value x, const Path& p) {
+                     if (is(k, "schema")) {
+                       const std::int64_t schema = get_int(x, p);
+                       if (schema < 1 || schema > kPoolRecordSchema)
+                         bad_at(p, "pool record schema " + std::to_string(schema) +
+                                       " is not supported");
+                     } else if (is(k, "name")) {
+                       pool.name = get_string(x, p);
+                       has_name = true;
+                     } else if (is(k, "version")) {
+                       pool.version = get_uint(x, p);
+                     } else if (is(k, "generation")) {
+                       pool.generation = get_uint(x, p);
+                       has_generation = true;
+                     } else if (is(k, "templateSpec")) {
+                       decode_spec(x, p, pool.template_spec, has_spec);
+                     } else if (is(k, "templateJson")) {
+                       pool.template_json = get_string(x, p);
+                     } else if (is(k, "capacity")) {
+                       pool.capacity = decode_capacity(x, p);
+                       has_capacity = true;
+                     } else if (is(k, "createdAt")) {
+                       pool.created_at = get_time(x, p);
+                     } else if (is(k, "updatedAt")) {
+                       pool.updated_at = get_time(x, p);
+                     }
+                   });
+    if (!has_name || pool.name.empty()) bad("pool.name: missing");
+    if (!has_generation) bad("pool.generation: missing");
+    if (!has_capacity) bad("pool.capacity: missing");
+    return pool;
+  } catch (const DecodeError& err) {
+    return std::unexpected(data_loss("malformed pool record", err.message));
+  } catch (const std::exception& err) {
+    return std::unexpected(data_loss("malformed pool record", err.what()));
   }
 }
 

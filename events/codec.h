@@ -39,6 +39,11 @@ namespace sbx {
 [[nodiscard]] std::string encode_snapshot(const Snapshot& snapshot);
 [[nodiscard]] Result<Snapshot> decode_snapshot(std::string_view json);
 
+// The projection record of one pool (the pools column family, store/FORMAT.md). A deleted
+// pool has no record: `deleted` is never written and decodes as false.
+[[nodiscard]] std::string encode_pool(const Pool& pool);
+[[nodiscard]] Result<Pool> decode_pool(std::string_view json);
+
 // Newest schema version written for an event type name; 0 if the type is unknown.
 int current_schema(std::string_view event_type);
 

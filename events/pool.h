@@ -23,7 +23,8 @@
 //   kAlreadyExists       CreatePool while the pool exists
 //   kNotFound            any other command while it does not exist (or was deleted)
 //   kInvalidArgument     a capacity that breaks the rules of validate_pool_capacity (field
-//                        "capacitySpec.<name>")
+//                        "capacitySpec.<name>"), or CreatePool with a name that is not
+//                        is_valid_pool_name (field "name")
 // UpdatePoolCapacity with the current capacity appends nothing.
 #pragma once
 
@@ -56,8 +57,9 @@ struct PoolCapacity {
   bool operator==(const PoolCapacity&) const = default;
 };
 
-// Rules (kInvalidArgument, field "capacitySpec.<name>"): every value in [0, max_members];
-// buffer_min <= buffer_max; pool_min <= pool_max; buffer_max <= pool_max.
+// Rules (kInvalidArgument, field "capacitySpec.<name>"): every value in [0, max_members]
+// (the field of the value out of range); buffer_min <= buffer_max (field bufferMin);
+// pool_min <= pool_max (poolMin); buffer_max <= pool_max (bufferMax). Checked in this order.
 [[nodiscard]] Result<void> validate_pool_capacity(const PoolCapacity& capacity,
                                                   std::int64_t max_members);
 

@@ -7,10 +7,12 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <nlohmann/json.hpp>
 
 #include "events/codec.h"
 #include "events/event.h"
+#include "events/pool_decider.h"
 #include "events/uuid.h"
 #include "store/event_store.h"
 #include "store/keys.h"
@@ -222,6 +224,60 @@ Result<void> create_snapshots_family(layout::RawDb& db, rocksdb::WriteBatch&) {
   return db.create_column_family(layout::kSnapshots);
 }
 
+// Step 6: the `pools` column family (the projection of pool-* streams, events/pool.h). A
+// half-created family (an interrupted run) is dropped first. A schema-5 binary never wrote a
+// pool stream, but its log accepts any stream name: every `pool-<name>` stream found in the
+// stream index is replayed (evolve_pool, as the store folds it) and the pool it leaves, if
+// not deleted, is written in the step's batch.
+Result<void> create_pools_family(layout::RawDb& db, rocksdb::WriteBatch& batch) {
+  if (db.has(layout::kPools)) {
+    if (auto r = db.drop_column_family(layout::kPools); !r) return r;
+  }
+  if (auto r = db.create_column_family(layout::kPools); !r) return r;
+  auto* pools = db.cf(layout::kPools);
+  auto* events = db.cf(layout::kEvents);
+  const std::string prefix(kPoolStreamPrefix);
+  std::string stream;         // the stream being folded
+  std::optional<Pool> state;  // its pool so far
+  auto finish = [&] {
+    if (state && !state->deleted && !state->name.empty()) {
+      (void)batch.Put(pools, pool_name_of(stream), encode_pool(*state));
+    }
+    state.reset();
+  };
+  std::unique_ptr<rocksdb::Iterator> it(
+      db.db()->NewIterator(rocksdb::ReadOptions(), db.cf(layout::kStreams)));
+  for (it->Seek(prefix); it->Valid(); it->Next()) {
+    const std::string_view key(it->key().data(), it->key().size());
+    if (!key.starts_with(prefix)) break;
+    auto k = keys::parse_stream_key(key);
+    if (!k || it->value().size() != 8) {
+      return fail(ErrorCode::kDataLoss, "malformed stream index entry " +
+                                            keys::describe_key(layout::kStreams, key));
+    }
+    if (pool_name_of(k->stream).empty()) continue;  // "pool-" alone is no pool stream
+    if (k->stream != stream) {
+      finish();
+      stream = std::string(k->stream);
+    }
+    std::string value;
+    const std::string position(it->value().data(), it->value().size());
+    if (auto s = db.db()->Get(rocksdb::ReadOptions(), events, position, &value); !s.ok()) {
+      return std::unexpected(layout::to_error(s, "read event of " + stream));
+    }
+    auto e = decode_event(value);
+    if (!e) {
+      return fail(ErrorCode::kDataLoss, "event " + std::to_string(keys::get_u64(position)) +
+                                            " of " + stream + ": " + e.error().message);
+    }
+    if ((!state || state->deleted) && !opens_pool_stream(e->data)) continue;
+    state = evolve_pool(state, *e);
+  }
+  if (!it->status().ok()) return std::unexpected(layout::to_error(it->status(), "scan streams"));
+  finish();
+  return {};
+}
+
 const std::vector<Step>& steps() {
   static const std::vector<Step> all = {
       {1, "create the log and projection column families", create_initial_layout},
@@ -230,6 +286,7 @@ const std::vector<Step>& steps() {
        compact_scrubbed},
       {4, "record the outcome of idempotent creates instead of an HTTP status", record_outcomes},
       {5, "create the snapshots projection", create_snapshots_family},
+      {6, "create the pools projection", create_pools_family},
   };
   return all;
 }

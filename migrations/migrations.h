@@ -14,6 +14,9 @@
 //      `sandboxes` so the old values leave the table files
 //   4  idempotency records hold the request's outcome, not an HTTP status: rewrite every
 //      record (expires_at, status 202, sandbox id) to (expires_at, Accepted, sandbox id)
+//   5  create the `snapshots` column family (the projection of snapshot-* streams)
+//   6  create the `pools` column family (the projection of pool-* streams), replaying any
+//      pool stream already in the log
 //
 // Each step runs as: its DDL (column family creation, idempotent), then ONE synced
 // WriteBatch holding its data changes, the new schema_version and a MigrationApplied event

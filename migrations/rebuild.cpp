@@ -133,7 +133,8 @@ Result<std::vector<ProjectionDifference>> compare_projections(const EventStore& 
   const auto& a = store_internal::Access::raw(live);
   const auto& b = store_internal::Access::raw(rebuilt);
   for (std::string_view cf : {layout::kSandboxes, layout::kExpiry, layout::kByState,
-                              layout::kSnapshots, layout::kStreams, layout::kEventIds}) {
+                              layout::kSnapshots, layout::kPools, layout::kStreams,
+                              layout::kEventIds}) {
     std::unique_ptr<rocksdb::Iterator> ia(a.db()->NewIterator(rocksdb::ReadOptions(), a.cf(cf)));
     std::unique_ptr<rocksdb::Iterator> ib(b.db()->NewIterator(rocksdb::ReadOptions(), b.cf(cf)));
     ia->SeekToFirst();
@@ -183,6 +184,17 @@ Result<std::vector<ProjectionDifference>> compare_projections(const EventStore& 
   }
   for (const auto& s : rebuilt.list_snapshots()) {
     if (!live.get_snapshot(s->id)) add("memory", "snapshot " + s->id, "<missing>", describe_snapshot(s));
+  }
+  auto describe_pool = [](const std::shared_ptr<const Pool>& p) {
+    if (!p) return std::string("<missing>");
+    return "generation " + std::to_string(p->generation) + " v" + std::to_string(p->version);
+  };
+  for (const auto& p : live.list_pools()) {
+    auto r = rebuilt.get_pool(p->name);
+    if (!r || *r != *p) add("memory", "pool " + p->name, describe_pool(p), describe_pool(r));
+  }
+  for (const auto& p : rebuilt.list_pools()) {
+    if (!live.get_pool(p->name)) add("memory", "pool " + p->name, "<missing>", describe_pool(p));
   }
   return out;
 }

@@ -4,12 +4,14 @@
 // running server's data directory) into a new store in a scratch directory: each run of
 // consecutive same-stream events becomes an append with the exact expected version, so the
 // scratch store rebuilds the stream index, the event-id index and every projection
-// (sandboxes, expiry, by_state) from the events alone, with the same code as live appends.
+// (sandboxes, expiry, by_state, snapshots, pools) from the events alone, with the same code
+// as live appends.
 // The replay insists that the scratch positions equal the source positions (gap-free log,
 // contiguous stream versions, unique event ids): any difference is kDataLoss.
 //
 // compare_projections then diffs two stores' projections (sandboxes, expiry, by_state,
-// streams and event_ids column families, and the in-memory sandbox view) key by key.
+// snapshots, pools, streams and event_ids column families, and the in-memory views of
+// sandboxes, snapshots and pools) key by key.
 // `sandbox-events replay` / `verify` are built on these.
 //
 // Thread-safety: the stores must not be written by this process while it runs (a read-only
@@ -41,7 +43,7 @@ struct RebuildReport {
                                                         const std::string& scratch_path);
 
 struct ProjectionDifference {
-  std::string projection;  // "sandboxes", "expiry", "by_state", "streams", "event_ids", "memory"
+  std::string projection;  // a column family ("sandboxes", "pools", "streams", ...) or "memory"
   std::string key;         // printable key (store/FORMAT.md)
   std::string live;        // value in `live` (printable); "<missing>" if absent
   std::string rebuilt;     // value in `rebuilt`; "<missing>" if absent

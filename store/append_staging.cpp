@@ -27,6 +27,8 @@ Result<StreamWork*> AppendStager::work_of(Group& g, const std::string& stream) {
   w.sandbox = !sandbox_id.empty();
   const std::string_view snapshot_id = snapshot_id_of(stream);
   w.snapshot = !snapshot_id.empty();
+  const std::string_view pool_name = pool_name_of(stream);
+  w.pool = !pool_name.empty();
   bool known = false;
   {
     // In-flight groups first (newest first), else the committed state. A group leaves
@@ -39,6 +41,7 @@ Result<StreamWork*> AppendStager::work_of(Group& g, const std::string& stream) {
         w.version = p.version;
         w.before = p.touched ? p.after : p.before;
         w.snap_before = p.touched ? p.snap_after : p.snap_before;
+        w.pool_before = p.touched ? p.pool_after : p.pool_before;
         w.removed = p.removed;
         known = true;
       }
@@ -55,6 +58,11 @@ Result<StreamWork*> AppendStager::work_of(Group& g, const std::string& stream) {
       if (w.snapshot) {
         if (auto f = projection_.snapshots.find(snapshot_id); f != projection_.snapshots.end()) {
           w.snap_before = f->second;
+        }
+      }
+      if (w.pool) {
+        if (auto f = projection_.pools.find(pool_name); f != projection_.pools.end()) {
+          w.pool_before = f->second;
         }
       }
     }
@@ -81,6 +89,9 @@ Result<StreamWork*> AppendStager::work_of(Group& g, const std::string& stream) {
       w.removed = true;  // history but no projection: deleted
     }
   }
+  // A pool stream without a projection (a deleted pool) is not removed: PoolCreated
+  // starts the next generation on it.
+  if (w.pool && w.pool_before) w.pool_state = *w.pool_before;
   return &g.streams.emplace(stream, std::move(w)).first->second;
 }
 
@@ -211,6 +222,8 @@ Result<AppendResult> AppendStager::stage(Request& r, Group& g) {
   result.stream_version = w.version;
   if (w.snapshot) {
     result.snapshot = seal_snapshot_append(w);
+  } else if (w.pool) {
+    result.pool = seal_pool_append(w);
   } else {
     result.sandbox = seal_append(w);
   }
@@ -253,6 +266,14 @@ void AppendStager::encode_projections(Group& g) {
       stage_snapshot_projection(g.batch, ctx_, snapshot_id_of(stream), before,
                                 w.snap_after.get());
       w.snap_encoded_after = w.snap_after;
+      w.encoded = true;
+      continue;
+    }
+    if (w.pool) {
+      if (!w.touched || (w.encoded && w.pool_encoded_after == w.pool_after)) continue;
+      const Pool* before = w.encoded ? w.pool_encoded_after.get() : w.pool_before.get();
+      stage_pool_projection(g.batch, ctx_, pool_name_of(stream), before, w.pool_after.get());
+      w.pool_encoded_after = w.pool_after;
       w.encoded = true;
       continue;
     }

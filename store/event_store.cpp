@@ -132,6 +132,14 @@ std::vector<std::shared_ptr<const Snapshot>> EventStore::list_snapshots() const 
   return impl_->projection.list_snapshots();
 }
 
+std::shared_ptr<const Pool> EventStore::get_pool(std::string_view name) const {
+  return impl_->projection.get_pool(name);
+}
+
+std::vector<std::shared_ptr<const Pool>> EventStore::list_pools() const {
+  return impl_->projection.list_pools();
+}
+
 Result<std::vector<std::string>> EventStore::sandbox_ids_in_state(SandboxState state,
                                                                   std::size_t max_count) const {
   return impl_->reads.sandbox_ids_in_state(state, max_count);

@@ -59,6 +59,10 @@
 //   indexes) while its history stays in the log. Events appended to the stream of a removed
 //   sandbox, or to a sandbox stream whose first event is neither SandboxRequested nor
 //   SandboxAdopted (events/event.h opens_sandbox_stream), change no projection.
+// - The pools projection (events/pool.h) holds the Pool of each `pool-<name>` stream from
+//   its PoolCreated until its PoolDeleted (which deletes the record in its batch); a later
+//   PoolCreated on the same stream starts a fresh pool (a new generation). Events on a pool
+//   stream that has no pool, other than PoolCreated, change no projection.
 // - The expiry index holds (expires_at, id) of every live sandbox that has a deadline and is
 //   not Stopping, Failed or Terminated; a renewal moves the entry in the same batch.
 // - An event with an empty event_id gets a fresh UUID. An append whose event ids were all
@@ -118,7 +122,7 @@ struct StoreParts;  // store/store_parts.h
 }
 
 // The newest data-directory layout this binary reads and writes (store/FORMAT.md).
-inline constexpr int kStoreSchemaVersion = 5;
+inline constexpr int kStoreSchemaVersion = 6;
 
 struct ExpectedVersion {
   enum class Kind { kAny, kNoStream, kExact };
@@ -158,7 +162,9 @@ struct AppendRequest {
   // position, stream and version are assigned by the store; the caller sets the rest
   // (event_id, time, request_id, actor, reason, data).
   std::vector<Event> events;
-  // Written in the same batch as the events (create with an Idempotency-Key).
+  // Written in the same batch as the events: a create with an Idempotency-Key, or the claim
+  // of a pool member for such a create (an append to the member's existing stream). Any
+  // stream and expected version; idempotency(key) returns it once the append is durable.
   std::optional<IdempotencyRecord> idempotency;
   // Written in the same batch as the events, under the sandbox id of `stream`: only with
   // the SandboxRequested that creates the sandbox and records them (a `sandbox-<id>`

@@ -41,6 +41,7 @@ std::vector<std::string> column_families_of(int schema) {
   if (schema >= 2) names.emplace_back(kByState);
   if (schema >= 3) names.emplace_back(kSecrets);
   if (schema >= 5) names.emplace_back(kSnapshots);
+  if (schema >= 6) names.emplace_back(kPools);
   return names;
 }
 

@@ -34,6 +34,7 @@ inline constexpr std::string_view kMeta = "meta";
 inline constexpr std::string_view kByState = "by_state";  // schema 2
 inline constexpr std::string_view kSecrets = "secrets";   // schema 3
 inline constexpr std::string_view kSnapshots = "snapshots";  // schema 5
+inline constexpr std::string_view kPools = "pools";          // schema 6
 
 // The column families (besides RocksDB's unused "default") that schema `schema` has.
 std::vector<std::string> column_families_of(int schema);

@@ -4,6 +4,7 @@
 
 #include "events/codec.h"
 #include "events/decider.h"
+#include "events/pool_decider.h"
 #include "events/snapshot_decider.h"
 #include "store/keys.h"
 
@@ -42,7 +43,30 @@ std::vector<std::shared_ptr<const Snapshot>> SandboxProjection::list_snapshots()
   return out;
 }
 
+std::shared_ptr<const Pool> SandboxProjection::get_pool(std::string_view name) const {
+  std::shared_lock l(mu);
+  auto it = pools.find(name);
+  return it != pools.end() ? it->second : nullptr;
+}
+
+std::vector<std::shared_ptr<const Pool>> SandboxProjection::list_pools() const {
+  std::shared_lock l(mu);
+  std::vector<std::shared_ptr<const Pool>> out;
+  out.reserve(pools.size());
+  for (const auto& [name, p] : pools) out.push_back(p);
+  return out;
+}
+
 namespace {
+
+// A pool stream: PoolCreated opens it (again, after a PoolDeleted); events while there is
+// no pool are logged but project nothing.
+void project_pool(StreamWork& w, const Event& e) {
+  if (w.touched && !w.pool_state && w.pool_after) w.pool_state = *w.pool_after;
+  if ((!w.pool_state || w.pool_state->deleted) && !opens_pool_stream(e.data)) return;
+  w.pool_state = evolve_pool(w.pool_state, e);
+  w.touched = true;
+}
 
 void project_snapshot(StreamWork& w, const Event& e) {
   if (w.removed) return;
@@ -57,6 +81,23 @@ void project_snapshot(StreamWork& w, const Event& e) {
 }
 
 }  // namespace
+
+std::shared_ptr<const Pool> seal_pool_append(StreamWork& w) {
+  if (!w.pool_state) return nullptr;
+  auto sealed = std::make_shared<const Pool>(std::move(*w.pool_state));
+  w.pool_state.reset();
+  w.pool_after = sealed->deleted ? nullptr : sealed;
+  return sealed;
+}
+
+void stage_pool_projection(rocksdb::WriteBatch& batch, const StoreContext& ctx,
+                           std::string_view name, const Pool* before, const Pool* after) {
+  if (after != nullptr) {
+    (void)batch.Put(ctx.pools, name, encode_pool(*after));
+  } else if (before != nullptr) {
+    (void)batch.Delete(ctx.pools, name);
+  }
+}
 
 std::shared_ptr<const Snapshot> seal_snapshot_append(StreamWork& w) {
   if (!w.snap_state) return nullptr;
@@ -79,6 +120,10 @@ void stage_snapshot_projection(rocksdb::WriteBatch& batch, const StoreContext& c
 void project(StreamWork& w, const Event& e, std::vector<SandboxChange>* changes) {
   if (w.snapshot) {
     project_snapshot(w, e);
+    return;
+  }
+  if (w.pool) {
+    project_pool(w, e);
     return;
   }
   if (!w.sandbox || w.removed) return;

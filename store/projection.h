@@ -7,6 +7,9 @@
 // yields is published to the table after the batch is durable (write_pipeline.h), handed
 // back to the appender (AppendResult::sandbox) and to commit observers (SandboxChange).
 //
+// Pools (the pools column family) and snapshots (snapshots) are projected beside it the same
+// way, into their own maps.
+//
 // Rules (store/FORMAT.md, event_store.h): the table holds live sandboxes only (not
 // Terminated, not deleted); a sandbox stream is projected only if it starts with
 // SandboxRequested or SandboxAdopted; the expiry index holds live sandboxes with a deadline that are not
@@ -52,6 +55,9 @@ struct SandboxProjection {
   StringMap<std::uint64_t> versions;  // mu: cache of stream versions (filled lazily)
   // mu: every snapshot stream's projection until its SnapshotDeleted (events/snapshot.h)
   StringMap<std::shared_ptr<const Snapshot>> snapshots;
+  // mu: every pool stream's projection from its PoolCreated until its PoolDeleted
+  // (events/pool.h), by pool name
+  StringMap<std::shared_ptr<const Pool>> pools;
 
   // Inline: get_sandbox is the hottest read (one lock and one probe, no call between).
   std::shared_ptr<const Sandbox> get(std::string_view sandbox_id) const {
@@ -64,6 +70,8 @@ struct SandboxProjection {
   std::optional<std::uint64_t> cached_version(std::string_view stream) const;
   std::shared_ptr<const Snapshot> get_snapshot(std::string_view snapshot_id) const;
   std::vector<std::shared_ptr<const Snapshot>> list_snapshots() const;  // no particular order
+  std::shared_ptr<const Pool> get_pool(std::string_view name) const;
+  std::vector<std::shared_ptr<const Pool>> list_pools() const;  // no particular order
 };
 
 // What one group commit knows about one stream it touches (write_group.h).
@@ -89,6 +97,15 @@ struct StreamWork {
   std::optional<Snapshot> snap_state;
   std::shared_ptr<const Snapshot> snap_after;
   std::shared_ptr<const Snapshot> snap_encoded_after;
+  // A pool-* stream (events/pool.h): the same roles for its Pool projection (touched and
+  // encoded are shared). Unlike the other kinds a pool stream never ends: a PoolDeleted
+  // takes the pool out of the projection (pool_after null) and a later PoolCreated starts a
+  // fresh one, so `removed` stays false for it.
+  bool pool = false;
+  std::shared_ptr<const Pool> pool_before;
+  std::optional<Pool> pool_state;
+  std::shared_ptr<const Pool> pool_after;
+  std::shared_ptr<const Pool> pool_encoded_after;
 };
 
 // Folds `e` into the stream's projection (evolve, once). Appends what it did to `changes`
@@ -103,6 +120,15 @@ std::shared_ptr<const Sandbox> seal_append(StreamWork& w);
 // The same for a snapshot stream: the snapshot as the append left it (also when it took it
 // out of the projection), null when the append folded nothing.
 std::shared_ptr<const Snapshot> seal_snapshot_append(StreamWork& w);
+
+// The same for a pool stream: the pool as the append left it (its final state, `deleted`
+// set, when a PoolDeleted took it out), null when the append folded nothing (no pool, and
+// no PoolCreated to start one).
+std::shared_ptr<const Pool> seal_pool_append(StreamWork& w);
+
+// Stages the pools entry that turns `before` into `after` (either may be null).
+void stage_pool_projection(rocksdb::WriteBatch& batch, const StoreContext& ctx,
+                           std::string_view name, const Pool* before, const Pool* after);
 
 // Stages the snapshots entry that turns `before` into `after` (either may be null).
 void stage_snapshot_projection(rocksdb::WriteBatch& batch, const StoreContext& ctx,

@@ -265,6 +265,7 @@ Result<void> StoreReads::catch_up() {
     for (const auto& e : *events) touched_streams.insert_or_assign(e.stream, e.version);
     std::vector<std::pair<std::string, std::shared_ptr<const Sandbox>>> updates;
     std::vector<std::pair<std::string, std::shared_ptr<const Snapshot>>> snapshot_updates;
+    std::vector<std::pair<std::string, std::shared_ptr<const Pool>>> pool_updates;
     for (const auto& [stream, version] : touched_streams) {
       if (const std::string_view sid = snapshot_id_of(stream); !sid.empty()) {
         auto v = ctx_.get(ctx_.snapshots, sid);
@@ -276,6 +277,18 @@ Result<void> StoreReads::catch_up() {
           next = std::make_shared<const Snapshot>(std::move(*sn));
         }
         snapshot_updates.emplace_back(std::string(sid), std::move(next));
+        continue;
+      }
+      if (const std::string_view name = pool_name_of(stream); !name.empty()) {
+        auto v = ctx_.get(ctx_.pools, name);
+        if (!v) return std::unexpected(v.error());
+        std::shared_ptr<const Pool> next;
+        if (*v) {
+          auto pool = decode_pool(**v);
+          if (!pool) return std::unexpected(pool.error());
+          next = std::make_shared<const Pool>(std::move(*pool));
+        }
+        pool_updates.emplace_back(std::string(name), std::move(next));
         continue;
       }
       const std::string_view id = sandbox_id_of(stream);
@@ -299,6 +312,13 @@ Result<void> StoreReads::catch_up() {
           projection_.snapshots.insert_or_assign(id, std::move(next));
         } else {
           projection_.snapshots.erase(id);
+        }
+      }
+      for (auto& [name, next] : pool_updates) {
+        if (next) {
+          projection_.pools.insert_or_assign(name, std::move(next));
+        } else {
+          projection_.pools.erase(name);
         }
       }
       for (auto& [id, next] : updates) {

@@ -51,6 +51,7 @@ struct StoreContext {
   rocksdb::ColumnFamilyHandle* by_state = nullptr;
   rocksdb::ColumnFamilyHandle* secrets = nullptr;
   rocksdb::ColumnFamilyHandle* snapshots = nullptr;  // schema 5
+  rocksdb::ColumnFamilyHandle* pools = nullptr;      // schema 6
   rocksdb::WriteOptions write_options;
   std::string owned_secondary_dir;  // removed at close
   std::string instance_id;          // meta/instance_id; set at open, never changed

@@ -211,6 +211,30 @@ Result<void> load_snapshots(StoreParts& p) {
   return {};
 }
 
+// Loads the pools column family (every pool not deleted: few, small records) into the
+// projection. A record that does not decode, or whose name is not its key, fails the open
+// with kDataLoss naming its key.
+Result<void> load_pools(StoreParts& p) {
+  StoreContext& ctx = p.ctx;
+  rocksdb::ReadOptions ro;
+  ro.verify_checksums = true;
+  std::unique_ptr<rocksdb::Iterator> it(ctx.db->NewIterator(ro, ctx.pools));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    const std::string key(sv(it->key()));
+    auto pool = decode_pool(sv(it->value()));
+    if (!pool) {
+      return fail(ErrorCode::kDataLoss, "pools record " + key + ": " + pool.error().message);
+    }
+    if (pool->name != key) {
+      return fail(ErrorCode::kDataLoss,
+                  "pools record " + key + " holds the pool named " + pool->name);
+    }
+    p.projection.pools.insert_or_assign(key, std::make_shared<const Pool>(std::move(*pool)));
+  }
+  if (!it->status().ok()) return std::unexpected(layout::to_error(it->status(), "load pools"));
+  return {};
+}
+
 // Loads the sandboxes column family into the projection. It holds live sandboxes only, so
 // this is O(live), and decoding the JSON records dominates. The key space is cut into
 // ranges (split_keys) that up to hardware_concurrency threads, this one included, take in
@@ -312,7 +336,8 @@ Result<void> load(StoreParts& p) {
       if (auto r = rebuild_record(p, key, why); !r) return r;
     }
   }
-  return load_snapshots(p);
+  if (auto r = load_snapshots(p); !r) return r;
+  return load_pools(p);
 }
 
 }  // namespace
@@ -425,6 +450,7 @@ Result<void> open_parts(StoreParts& p, const StoreOptions& options, rocksdb::Env
   ctx.by_state = ctx.raw->cf(layout::kByState);
   ctx.secrets = ctx.raw->cf(layout::kSecrets);
   ctx.snapshots = ctx.raw->cf(layout::kSnapshots);
+  ctx.pools = ctx.raw->cf(layout::kPools);
   if (auto r = load_egress_token_key(ctx); !r) return std::unexpected(r.error());
 
   if (auto r = load(p); !r) return std::unexpected(r.error());

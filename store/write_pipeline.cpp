@@ -301,6 +301,15 @@ void WritePipeline::write_group(Group& g) {
         }
         continue;
       }
+      if (w.pool) {
+        if (w.pool_after) {
+          projection_.pools.insert_or_assign(std::string(pool_name_of(stream)), w.pool_after);
+        } else if (auto it = projection_.pools.find(pool_name_of(stream));
+                   it != projection_.pools.end()) {
+          projection_.pools.erase(it);
+        }
+        continue;
+      }
       if (w.after) {
         projection_.live.insert_or_assign(sandbox_id_of(stream), w.after);
       } else {

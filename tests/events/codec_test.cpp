@@ -42,6 +42,29 @@ SandboxSpec minimal_spec() {
   return s;
 }
 
+// What a pool keeps as its template: the create request's fields, no ports or network mode.
+SandboxSpec pool_template() {
+  SandboxSpec s;
+  s.image_uri = "python:3.12-slim";
+  s.entrypoint = {"python", "-m", "http.server"};
+  s.env = {{"MODE", "warm"}};
+  s.resource_limits = {{"cpu", "500m"}, {"memory", "1Gi"}};
+  s.platform = Platform{"linux", "amd64"};
+  s.network_policy_json = R"({"defaultAction":"deny"})";
+  s.volumes_json = R"([{"name":"v","mountPath":"/data"}])";
+  return s;
+}
+
+// A member a pool created: the template plus ports, network mode and the pool fields.
+SandboxSpec pool_member_spec() {
+  SandboxSpec s = pool_template();
+  s.network_mode = "bridge";
+  s.ports = {{8080, 40001}, {44772, 40002}};
+  s.pool_name = "web";
+  s.pool_generation = 3;
+  return s;
+}
+
 // One sample per event type with every optional field set, and one with all unset.
 std::vector<EventData> samples() {
   return {
@@ -81,6 +104,14 @@ std::vector<EventData> samples() {
       SnapshotFailed{"SNAPSHOT::SOURCE_NOT_FOUND", "container sandbox-sb1 is gone"},
       SnapshotDeletionRequested{},
       SnapshotDeleted{},
+      SandboxClaimed{{{"team", "ml"}, {"owner", "alice"}}, kT + 600'000'000},
+      SandboxClaimed{},
+      PoolCreated{"web", pool_template(), R"({"image":{"uri":"python:3.12-slim"}})",
+                  PoolCapacity{1, 4, 2, 8}},
+      PoolCreated{"w", minimal_spec(), "{}", PoolCapacity{}},
+      PoolCapacityChanged{PoolCapacity{0, 2, 0, 3}},
+      PoolDeleted{},
+      SandboxRequested{"sb2", pool_member_spec(), {}, std::nullopt},
   };
 }
 
@@ -245,6 +276,24 @@ TEST(Codec, MalformedEventsFailWithDataLoss) {
   expect_data_loss(
       R"({"stream":"s","type":"SandboxRequested","schema":1,"time":"2026-03-01T12:00:00Z","data":{"timeoutSeconds":-5}})",
       "timeoutSeconds");
+  expect_data_loss(
+      R"({"stream":"pool-w","type":"PoolCreated","schema":1,"time":"2026-03-01T12:00:00Z","data":{"capacity":{}}})",
+      "name");
+  expect_data_loss(
+      R"({"stream":"pool-w","type":"PoolCreated","schema":1,"time":"2026-03-01T12:00:00Z","data":{"name":"w"}})",
+      "capacity");
+  expect_data_loss(
+      R"({"stream":"pool-w","type":"PoolCreated","schema":1,"time":"2026-03-01T12:00:00Z","data":{"name":"w","capacity":{"poolMax":"3"}}})",
+      "poolMax");
+  expect_data_loss(
+      R"({"stream":"pool-w","type":"PoolCapacityChanged","schema":1,"time":"2026-03-01T12:00:00Z","data":{}})",
+      "capacity");
+  expect_data_loss(
+      R"({"stream":"s","type":"SandboxClaimed","schema":1,"time":"2026-03-01T12:00:00Z","data":{"expiresAt":"soon"}})",
+      "expiresAt");
+  expect_data_loss(
+      R"({"stream":"s","type":"SandboxRequested","schema":3,"time":"2026-03-01T12:00:00Z","data":{"spec":{"poolName":"w","poolGeneration":-1}}})",
+      "poolGeneration");
 }
 
 // --- sandbox projection record ------------------------------------------------------------
@@ -264,6 +313,9 @@ Sandbox full_sandbox() {
   sb.runtime_id = "c0ffee";
   sb.address = "10.244.1.7";
   sb.exit_code = 0;
+  sb.spec.pool_name = "web";
+  sb.spec.pool_generation = 4;
+  sb.claimed_at = kT + 2;
   sb.deleted = true;
   return sb;
 }
@@ -285,6 +337,8 @@ TEST(Codec, SandboxRoundTripsWithOptionalFieldsUnsetInEveryState) {
     EXPECT_EQ(json.find("expiresAt"), std::string::npos);
     EXPECT_EQ(json.find("exitCode"), std::string::npos);
     EXPECT_EQ(json.find("address"), std::string::npos);
+    EXPECT_EQ(json.find("claimedAt"), std::string::npos);
+    EXPECT_EQ(json.find("poolName"), std::string::npos);
     const auto back = decode_sandbox(json);
     ASSERT_TRUE(back) << back.error().message;
     EXPECT_EQ(*back, sb);
@@ -433,6 +487,24 @@ SandboxSpec adopted_spec() {
   return s;
 }
 
+SandboxSpec golden_pool_template() {
+  SandboxSpec s;
+  s.image_uri = "python:3.12-slim";
+  s.entrypoint = {"python", "-m", "http.server"};
+  s.env = {{"MODE", "warm"}};
+  s.resource_limits = {{"cpu", "500m"}, {"memory", "1Gi"}};
+  return s;
+}
+
+SandboxSpec golden_pool_member_spec() {
+  SandboxSpec s = golden_pool_template();
+  s.network_mode = "bridge";
+  s.ports = {{8080, 40011}, {44772, 40012}};
+  s.pool_name = "web";
+  s.pool_generation = 1;
+  return s;
+}
+
 // What each golden file must decode to, forever.
 std::vector<std::pair<std::string, Event>> golden_expectations() {
   SandboxSpec v2_spec = golden_spec();
@@ -504,6 +576,25 @@ std::vector<std::pair<std::string, Event>> golden_expectations() {
                        SnapshotDeletionRequested{})},
       {"SnapshotDeleted.v1", golden_envelope(4, "snapshot-7a3e0c11", 4, Reason::kRuntime,
                                              "worker:snapshotter", "", SnapshotDeleted{})},
+      // A pool member: spec.poolName/poolGeneration were added to schema 3 as optional
+      // fields (absent on every other sandbox).
+      {"SandboxRequested.v3.pool-member",
+       golden_envelope(1, "sandbox-9b2d7e40", 1, Reason::kUser, "pool:web", "",
+                       SandboxRequested{"9b2d7e40", golden_pool_member_spec(), {},
+                                        std::nullopt})},
+      {"SandboxClaimed.v1",
+       golden_envelope(4, "sandbox-9b2d7e40", 4, Reason::kUser, "api:key-1", "req-3",
+                       SandboxClaimed{{{"team", "ml"}}, in_ten_minutes})},
+      {"PoolCreated.v1",
+       golden_envelope(1, "pool-web", 1, Reason::kUser, "api:key-1", "req-1",
+                       PoolCreated{"web", golden_pool_template(),
+                                   R"({"image":{"uri":"python:3.12-slim"},"entrypoint":["python","-m","http.server"]})",
+                                   PoolCapacity{1, 4, 2, 8}})},
+      {"PoolCapacityChanged.v1",
+       golden_envelope(2, "pool-web", 2, Reason::kUser, "api:key-1", "req-2",
+                       PoolCapacityChanged{PoolCapacity{0, 2, 0, 3}})},
+      {"PoolDeleted.v1", golden_envelope(3, "pool-web", 3, Reason::kUser, "api:key-1", "req-4",
+                                         PoolDeleted{})},
   };
 }
 
@@ -565,6 +656,54 @@ TEST(Codec, SandboxStartedWritesTheAddressOnlyWhenKnown) {
   EXPECT_EQ(back->schema, 1) << "an optional addition, not a new schema";
   EXPECT_EQ(std::get<SandboxStarted>(back->data), (SandboxStarted{"sandbox-x", "10.244.0.12"}));
   expect_data_loss(with(R"("data":{"runtimeId":"c","address":7})"), "data.address");
+}
+
+// --- pool projection record -------------------------------------------------------------
+
+Pool full_pool() {
+  Pool p;
+  p.name = "web";
+  p.version = 7;
+  p.generation = 4;
+  p.template_spec = pool_template();
+  p.template_json = R"({"image":{"uri":"python:3.12-slim"},"env":{"MODE":"warm"}})";
+  p.capacity = PoolCapacity{1, 4, 2, 8};
+  p.created_at = kT;
+  p.updated_at = kT + 5;
+  return p;
+}
+
+TEST(Codec, PoolRoundTripsAndNeverWritesDeleted) {
+  const Pool p = full_pool();
+  const std::string json = encode_pool(p);
+  EXPECT_EQ(json.find("deleted"), std::string::npos);
+  const auto back = decode_pool(json);
+  ASSERT_TRUE(back) << back.error().message;
+  EXPECT_EQ(*back, p);
+  Pool minimal;
+  minimal.name = "w";
+  minimal.generation = 1;
+  const auto min_back = decode_pool(encode_pool(minimal));
+  ASSERT_TRUE(min_back) << min_back.error().message;
+  EXPECT_EQ(*min_back, minimal);
+}
+
+TEST(Codec, MalformedPoolRecordsFailWithDataLoss) {
+  const std::string good = encode_pool(full_pool());
+  for (const std::string& bad :
+       {std::string(""), std::string("{}"), std::string("[1]"), good.substr(0, good.size() / 2),
+        std::string(R"({"name":"w","generation":1})"),
+        std::string(R"({"name":"w","capacity":{}})"),
+        std::string(R"({"generation":1,"capacity":{}})"),
+        std::string(R"({"name":"","generation":1,"capacity":{}})"),
+        std::string(R"({"name":"w","generation":1,"capacity":{},"schema":2})"),
+        std::string(R"({"name":"w","generation":-1,"capacity":{}})"),
+        std::string(R"({"name":"w","generation":1,"capacity":{"bufferMax":1.5}})"),
+        std::string(R"({"name":"w","generation":1,"capacity":{},"templateSpec":[]})")}) {
+    const auto r = decode_pool(bad);
+    ASSERT_FALSE(r) << bad;
+    EXPECT_EQ(r.error().code, ErrorCode::kDataLoss) << bad;
+  }
 }
 
 TEST(Codec, SandboxRecordWithoutAddressDecodesAsNoAddress) {

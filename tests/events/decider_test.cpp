@@ -8,6 +8,8 @@
 #include <type_traits>
 #include <vector>
 
+#include "events/codec.h"
+
 namespace sbx {
 namespace {
 
@@ -106,6 +108,7 @@ std::vector<NamedCommand> all_commands() {
       {"RecordTerminated", RecordTerminated{0, "exited"}},
       {"RecordFailed", RecordFailed{"SANDBOX::DIED", "died", 1}},
       {"ChangeNetworkPolicy", ChangeNetworkPolicy{"PUT", R"({"egress":[]})"}},
+      {"ClaimSandbox", ClaimSandbox{{{"owner", "alice"}}, kNow + kHour}},
   };
 }
 
@@ -140,6 +143,9 @@ const TableRow kTable[] = {
   {"RecordTerminated",          {NF, "SandboxTerminated",      "SandboxTerminated","SandboxTerminated","SandboxTerminated","SandboxTerminated","SandboxTerminated", NONE, NONE, NONE}},
   {"RecordFailed",              {NF, "SandboxFailed",          "SandboxFailed",   "SandboxFailed",  "SandboxFailed",   "SandboxFailed",   "SandboxFailed",     NONE, NONE, NONE}},
   {"ChangeNetworkPolicy", {NF, FP,                       "NetworkPolicyChanged", FP,          FP,                FP,                FP,                  NF,   FP,   NF}},
+  // The table's sandboxes are not pool members: a claim is refused in every live state (the
+  // members' rows are in the named tests below).
+  {"ClaimSandbox",        {NF, FP,                       FP,                FP,               FP,                FP,                FP,                  NF,   FP,   NF}},
 };
 // clang-format on
 
@@ -667,6 +673,116 @@ TEST(Evolve, FirstEventOtherThanRequestedTakesIdFromStream) {
   const Sandbox sb = evolve(std::nullopt, make_event(1, kNow, SandboxStarted{"cid"}));
   EXPECT_EQ(sb.id, "sb1");
   EXPECT_EQ(sb.version, 1u);
+}
+
+// --- warm pool members -----------------------------------------------------------------
+
+Sandbox member(SandboxState state) {
+  Sandbox sb = live_sandbox(state);
+  sb.spec.pool_name = "web";
+  sb.spec.pool_generation = 3;
+  sb.metadata.clear();
+  sb.expires_at.reset();
+  return sb;
+}
+
+TEST(Decide, ClaimOfAnUnclaimedRunningMemberIsSandboxClaimed) {
+  const Sandbox m = member(SandboxState::kRunning);
+  ASSERT_TRUE(m.is_unclaimed_member());
+  const auto r = decide(m, ClaimSandbox{{{"owner", "alice"}}, kNow + kHour}, kNow);
+  ASSERT_TRUE(r) << r.error().message;
+  ASSERT_EQ(r->size(), 1u);
+  EXPECT_EQ(std::get<SandboxClaimed>(r->front()),
+            (SandboxClaimed{{{"owner", "alice"}}, kNow + kHour}));
+  EXPECT_EQ(reason_of(Command{ClaimSandbox{}}), Reason::kUser);
+  // Without a deadline (timeout null: manual cleanup).
+  const auto manual = decide(m, ClaimSandbox{}, kNow);
+  ASSERT_TRUE(manual);
+  EXPECT_EQ(std::get<SandboxClaimed>(manual->front()).expires_at, std::nullopt);
+}
+
+TEST(Decide, ClaimOfAClaimedMemberFailsWithFailedPrecondition) {
+  Sandbox m = member(SandboxState::kRunning);
+  m.claimed_at = kNow - 5;
+  const auto r = decide(m, ClaimSandbox{}, kNow);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::kFailedPrecondition);
+  EXPECT_EQ(r.error().field, "poolRef");
+}
+
+TEST(Decide, ClaimOfASandboxThatIsNoMemberFailsWithFailedPrecondition) {
+  const auto r = decide(live_sandbox(SandboxState::kRunning), ClaimSandbox{}, kNow);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::kFailedPrecondition);
+  EXPECT_EQ(r.error().field, "poolRef");
+}
+
+TEST(Decide, ClaimOfAMemberNotRunningFailsWithFailedPrecondition) {
+  for (SandboxState s : {SandboxState::kPending, SandboxState::kPausing, SandboxState::kPaused,
+                         SandboxState::kResuming, SandboxState::kStopping, SandboxState::kFailed}) {
+    const auto r = decide(member(s), ClaimSandbox{}, kNow);
+    ASSERT_FALSE(r) << to_string(s);
+    EXPECT_EQ(r.error().code, ErrorCode::kFailedPrecondition) << to_string(s);
+  }
+  const auto gone = decide(member(SandboxState::kTerminated), ClaimSandbox{}, kNow);
+  ASSERT_FALSE(gone);
+  EXPECT_EQ(gone.error().code, ErrorCode::kNotFound);
+}
+
+TEST(Evolve, SandboxClaimedSetsMetadataDeadlineAndClaimTime) {
+  const Sandbox m = member(SandboxState::kRunning);
+  const Sandbox sb =
+      evolve(m, make_event(4, kNow + 7, SandboxClaimed{{{"owner", "alice"}}, kNow + kHour}));
+  EXPECT_EQ(sb.metadata, (std::map<std::string, std::string>{{"owner", "alice"}}));
+  EXPECT_EQ(sb.expires_at, kNow + kHour);
+  EXPECT_EQ(sb.claimed_at, kNow + 7);
+  EXPECT_FALSE(sb.is_unclaimed_member());
+  EXPECT_EQ(sb.state, SandboxState::kRunning);
+  EXPECT_EQ(sb.last_transition_at, m.last_transition_at);
+  EXPECT_EQ(sb.version, 4u);
+  EXPECT_EQ(sb.spec, m.spec) << "the member keeps its spec (pool name and generation)";
+}
+
+TEST(Evolve, SandboxClaimedWithoutDeadlineClearsIt) {
+  Sandbox m = member(SandboxState::kRunning);
+  m.expires_at = kNow + 5 * kHour;  // whatever the member had
+  const Sandbox sb = evolve(m, make_event(4, kNow, SandboxClaimed{{}, std::nullopt}));
+  EXPECT_EQ(sb.expires_at, std::nullopt);
+  EXPECT_EQ(sb.claimed_at, kNow);
+}
+
+TEST(Evolve, SandboxClaimedThatDoesNotApplyChangesOnlyTheVersion) {
+  Sandbox claimed = member(SandboxState::kRunning);
+  claimed.claimed_at = kNow - 1;
+  claimed.metadata = {{"owner", "bob"}};
+  const Sandbox not_member = live_sandbox(SandboxState::kRunning);
+  const Sandbox final_member = member(SandboxState::kFailed);
+  for (const Sandbox& before : {claimed, not_member, final_member}) {
+    Sandbox after =
+        evolve(before, make_event(9, kNow, SandboxClaimed{{{"owner", "eve"}}, kNow + kHour}));
+    EXPECT_EQ(after.version, 9u);
+    after.version = before.version;
+    EXPECT_EQ(after, before);
+  }
+}
+
+TEST(Evolve, MemberFieldsSurviveTheProjectionRecord) {
+  SandboxRequested r = requested();
+  r.spec.pool_name = "web";
+  r.spec.pool_generation = 3;
+  r.metadata.clear();
+  r.expires_at.reset();
+  Sandbox sb = evolve(std::nullopt, make_event(1, kNow, r));
+  EXPECT_TRUE(sb.is_unclaimed_member());
+  sb = evolve(sb, make_event(2, kNow + 1, SandboxStarted{"c0ffee"}, Reason::kRuntime));
+  sb = evolve(sb, make_event(3, kNow + 2, SandboxClaimed{{{"k", "v"}}, kNow + kHour}));
+  const auto back = decode_sandbox(encode_sandbox(sb));
+  ASSERT_TRUE(back) << back.error().message;
+  EXPECT_EQ(*back, sb);
+  EXPECT_EQ(back->spec.pool_name, "web");
+  EXPECT_EQ(back->spec.pool_generation, 3u);
+  EXPECT_EQ(back->claimed_at, kNow + 2);
+  EXPECT_FALSE(back->is_unclaimed_member());
 }
 
 // --- names ------------------------------------------------------------------------------

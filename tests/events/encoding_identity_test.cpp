@@ -71,7 +71,19 @@ ojson spec_to_json(const SandboxSpec& s) {
   if (!s.network_policy_json.empty()) j["networkPolicyJson"] = s.network_policy_json;
   if (!s.volumes_json.empty()) j["volumesJson"] = s.volumes_json;
   if (!s.extensions_json.empty()) j["extensionsJson"] = s.extensions_json;
+  // Warm pools (added to the spec as optional members; absent on every other sandbox).
+  if (!s.pool_name.empty()) {
+    j["poolName"] = s.pool_name;
+    j["poolGeneration"] = s.pool_generation;
+  }
   return j;
+}
+
+ojson capacity_to_json(const PoolCapacity& c) {
+  return {{"bufferMin", c.buffer_min},
+          {"bufferMax", c.buffer_max},
+          {"poolMin", c.pool_min},
+          {"poolMax", c.pool_max}};
 }
 
 template <class... Fs>
@@ -141,6 +153,17 @@ ojson data_to_json(const EventData& data) {
                    j["imageRef"] = e.image_ref;
                  },
                  [&](const SnapshotReady& e) { j["imageId"] = e.image_id; },
+                 [&](const SandboxClaimed& e) {
+                   j["metadata"] = string_map(e.metadata);
+                   if (e.expires_at) j["expiresAt"] = format_rfc3339(*e.expires_at);
+                 },
+                 [&](const PoolCreated& e) {
+                   j["name"] = e.name;
+                   j["templateSpec"] = spec_to_json(e.template_spec);
+                   j["templateJson"] = e.template_json;
+                   j["capacity"] = capacity_to_json(e.capacity);
+                 },
+                 [&](const PoolCapacityChanged& e) { j["capacity"] = capacity_to_json(e.capacity); },
                  [&](const SnapshotFailed& e) {
                    j["errorCode"] = e.error_code;
                    j["message"] = e.message;
@@ -200,6 +223,7 @@ std::string encode_sandbox(const Sandbox& sb) {
   j["runtimeId"] = sb.runtime_id;
   if (!sb.address.empty()) j["address"] = sb.address;
   if (sb.exit_code) j["exitCode"] = *sb.exit_code;
+  if (sb.claimed_at) j["claimedAt"] = format_rfc3339(*sb.claimed_at);
   j["deleted"] = sb.deleted;
   return dump(j);
 }
@@ -409,6 +433,10 @@ SandboxSpec random_spec(Gen& g) {
   if (g.percent(50)) s.network_policy_json = g.str();
   if (g.percent(50)) s.volumes_json = g.str();
   if (g.percent(50)) s.extensions_json = g.str();
+  if (g.percent(30)) {
+    s.pool_name = g.str();
+    s.pool_generation = g.integer<std::uint64_t>();
+  }
   return s;
 }
 
@@ -490,6 +518,21 @@ void fill(Gen& g, SnapshotFailed& e) {
   e.error_code = g.str();
   e.message = g.str();
 }
+void fill(Gen& g, SandboxClaimed& e) {
+  e.metadata = g.string_map();
+  e.expires_at = maybe(g, g.time());
+}
+PoolCapacity random_capacity(Gen& g) {
+  return PoolCapacity{g.integer<std::int64_t>(), g.integer<std::int64_t>(),
+                      g.integer<std::int64_t>(), g.integer<std::int64_t>()};
+}
+void fill(Gen& g, PoolCreated& e) {
+  e.name = g.str();
+  e.template_spec = random_spec(g);
+  e.template_json = g.str();
+  e.capacity = random_capacity(g);
+}
+void fill(Gen& g, PoolCapacityChanged& e) { e.capacity = random_capacity(g); }
 template <class T>
 void fill(Gen&, T&) {
   static_assert(std::is_empty_v<T>, "an event type with fields needs its own fill()");
@@ -543,6 +586,7 @@ Sandbox random_sandbox(Gen& g) {
   sb.runtime_id = g.str();
   if (g.percent(50)) sb.address = g.str();
   sb.exit_code = maybe(g, g.integer<int>());
+  sb.claimed_at = maybe(g, g.time());
   sb.deleted = g.percent(50);
   return sb;
 }

@@ -59,38 +59,39 @@ TEST(Migrations, FreshDirectoryRunsEveryStepOnceAndRecordsThem) {
   ASSERT_TRUE(report) << report.error().message;
   EXPECT_EQ(report->from_version, 0);
   EXPECT_EQ(report->to_version, kStoreSchemaVersion);
-  ASSERT_EQ(report->applied.size(), 5u);
-  for (int i = 0; i < 5; ++i) {
+  ASSERT_EQ(report->applied.size(), 6u);
+  for (int i = 0; i < 6; ++i) {
     EXPECT_EQ(report->applied[i].version, i + 1);
     EXPECT_EQ(report->applied[i].position, static_cast<std::uint64_t>(i + 1));
   }
-  EXPECT_EQ(*schema_version_of(dir.str()), 5);
-  ASSERT_EQ(migration_steps().size(), 5u);
+  EXPECT_EQ(*schema_version_of(dir.str()), 6);
+  ASSERT_EQ(migration_steps().size(), 6u);
 
   auto again = migrate(dir.str(), clock);
   ASSERT_TRUE(again);
   EXPECT_TRUE(again->applied.empty());
-  EXPECT_EQ(again->from_version, 5);
+  EXPECT_EQ(again->from_version, 6);
 
   auto store = open_store(dir.str());
   ASSERT_NE(store, nullptr);
   auto recorded = migration_events(*store);
-  ASSERT_EQ(recorded.size(), 5u);
+  ASSERT_EQ(recorded.size(), 6u);
   EXPECT_EQ(recorded[0].schema_version, 1);
   EXPECT_EQ(recorded[0].name, migration_steps()[0].name);
   EXPECT_EQ(recorded[1].schema_version, 2);
   EXPECT_EQ(recorded[2].schema_version, 3);
   EXPECT_EQ(recorded[3].schema_version, 4);
   EXPECT_EQ(recorded[4].schema_version, 5);
+  EXPECT_EQ(recorded[5].schema_version, 6);
   auto log = store->read(1, 10);
   EXPECT_EQ(log->at(0).time, clock.now());
   EXPECT_EQ(log->at(0).actor, "migrations");
   // The store appends after the migration events.
   auto r = store->append({"system",
-                          ExpectedVersion::exactly(5),
+                          ExpectedVersion::exactly(6),
                           {testing::make_event(ServerStarted{"t", 0}, clock.now())}});
   ASSERT_TRUE(r);
-  EXPECT_EQ(r->first_position, 6u);
+  EXPECT_EQ(r->first_position, 7u);
 }
 
 TEST(Migrations, AMigratedDirectoryGetsItsIdentityOnItsFirstOpenAndKeepsIt) {
@@ -152,7 +153,7 @@ TEST(Migrations, RefusesADirectoryNewerThanTheBinary) {
   auto r = migrate(dir.str(), clock);
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, ErrorCode::kFailedPrecondition);
-  EXPECT_EQ(r.error().message, "data directory schema 7 is newer than this binary (5)");
+  EXPECT_EQ(r.error().message, "data directory schema 7 is newer than this binary (6)");
 }
 
 // The schema-1 fixture is built in the test: step 1 alone creates the layout, then a
@@ -208,12 +209,13 @@ TEST(Migrations, Step2BuildsTheStateIndexFromASchema1Store) {
   auto report = migrate(dir.str(), clock);
   ASSERT_TRUE(report) << report.error().message;
   EXPECT_EQ(report->from_version, 1);
-  ASSERT_EQ(report->applied.size(), 4u);
+  ASSERT_EQ(report->applied.size(), 5u);
   EXPECT_EQ(report->applied[0].version, 2);
   EXPECT_EQ(report->applied[0].position, fixture.head + 1);
   EXPECT_EQ(report->applied[1].version, 3);
   EXPECT_EQ(report->applied[2].version, 4);
   EXPECT_EQ(report->applied[3].version, 5);
+  EXPECT_EQ(report->applied[4].version, 6);
 
   auto store = open_store(dir.str());
   ASSERT_NE(store, nullptr);
@@ -233,7 +235,7 @@ TEST(Migrations, Step2BuildsTheStateIndexFromASchema1Store) {
     EXPECT_EQ(*store->sandbox_ids_in_state(state), ids) << to_string(state);
   }
   auto recorded = migration_events(*store);
-  ASSERT_EQ(recorded.size(), 5u);
+  ASSERT_EQ(recorded.size(), 6u);
   EXPECT_EQ(recorded[1].schema_version, 2);
 
   // The store maintains the index from now on, and a rebuild from the log agrees with it.
@@ -416,11 +418,12 @@ TEST(Migrations, Step3MovesRegistryCredentialsOutOfTheLogAndTheProjections) {
 
   auto report = migrate(path, clock);
   ASSERT_TRUE(report) << report.error().message;
-  ASSERT_EQ(report->applied.size(), 3u);
+  ASSERT_EQ(report->applied.size(), 4u);
   EXPECT_EQ(report->applied[0].version, 3);
   EXPECT_EQ(report->applied[1].version, 4);
   EXPECT_EQ(report->applied[2].version, 5);
-  EXPECT_EQ(*schema_version_of(path), 5);
+  EXPECT_EQ(report->applied[3].version, 6);
+  EXPECT_EQ(*schema_version_of(path), 6);
 
   for (std::string_view needle : {kPendingPassword, kRunningPassword, kUser}) {
     EXPECT_EQ(leaks(path, needle), std::vector<std::string>{}) << needle;
@@ -599,10 +602,11 @@ TEST(Migrations, Step4RewritesIdempotencyRecordsToHoldTheOutcome) {
 
   auto report = migrate(dir.str(), clock);
   ASSERT_TRUE(report) << report.error().message;
-  ASSERT_EQ(report->applied.size(), 2u);
+  ASSERT_EQ(report->applied.size(), 3u);
   EXPECT_EQ(report->applied[0].version, 4);
   EXPECT_EQ(report->applied[1].version, 5);
-  EXPECT_EQ(*schema_version_of(dir.str()), 5);
+  EXPECT_EQ(report->applied[2].version, 6);
+  EXPECT_EQ(*schema_version_of(dir.str()), 6);
 
   auto store = open_store(dir.str());
   ASSERT_NE(store, nullptr);
@@ -623,7 +627,7 @@ TEST(Migrations, Step4RewritesIdempotencyRecordsToHoldTheOutcome) {
   ASSERT_TRUE(raw.db()->Get(rocksdb::ReadOptions(), raw.cf(layout::kIdempotency), "key-live", &value).ok());
   EXPECT_EQ(value, keys::idempotency_value({"key-live", "sb-1", RequestOutcome::kAccepted, live_until}));
   auto recorded = migration_events(*store);
-  ASSERT_EQ(recorded.size(), 5u);
+  ASSERT_EQ(recorded.size(), 6u);
   EXPECT_EQ(recorded[3].schema_version, 4);
 }
 

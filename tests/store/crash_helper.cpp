@@ -1,6 +1,7 @@
 // The child of the store crash test (crash_test.cpp): opens the store at argv[1] with
 // sync=true, writes "R\n" to the file descriptor argv[3] once open, then appends from
-// argv[2] threads forever (a random valid workload plus system-stream appends) and reports
+// argv[2] threads forever (a random valid workload plus system-stream appends and the
+// commands of one pool per thread: created, resized, deleted, created again) and reports
 // every acknowledged append on that descriptor as one line
 //   A <first_position> <last_position> <event id>...\n
 // written with one write(2) (shorter than PIPE_BUF, hence atomic). It never exits by
@@ -14,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "events/pool_decider.h"
 #include "store/event_store.h"
 #include "tests/store/workload.h"
 
@@ -62,6 +64,36 @@ int main(int argc, char** argv) {
           req.events.push_back(sbx::testing::make_event(
               sbx::ReconcileFinding{"crash-test", std::to_string(t), std::to_string(i)}, w.now()));
           ids.push_back(req.events[0].event_id);
+          r = (*store)->append(std::move(req));
+        } else if (i % 11 == 3) {
+          // The thread's own pool (no other thread writes its stream).
+          const std::string name = "crash-" + std::to_string(t);
+          auto current = (*store)->get_pool(name);
+          std::optional<sbx::Pool> state;
+          if (current) state = *current;
+          sbx::PoolCommand command;
+          if (!current) {
+            sbx::CreatePool c;
+            c.name = name;
+            c.template_spec.image_uri = "img";
+            c.template_json = "{}";
+            c.capacity = {0, static_cast<std::int64_t>(i % 3), 0, 3};
+            c.max_members = 8;
+            command = std::move(c);
+          } else if (i % 4 == 0) {
+            command = sbx::DeletePool{};
+          } else {
+            command = sbx::UpdatePoolCapacity{{0, static_cast<std::int64_t>(i / 11 % 4), 0, 4}, 8};
+          }
+          auto events = sbx::decide_pool(state, command, w.now());
+          if (!events || events->empty()) continue;
+          sbx::AppendRequest req;
+          req.stream = sbx::pool_stream_of(name);
+          req.expected = sbx::ExpectedVersion::exactly((*store)->stream_version(req.stream));
+          for (auto& d : *events) {
+            req.events.push_back(sbx::testing::make_event(std::move(d), w.now()));
+            ids.push_back(req.events.back().event_id);
+          }
           r = (*store)->append(std::move(req));
         } else {
           r = w.step();

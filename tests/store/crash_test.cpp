@@ -18,6 +18,7 @@
 #include <random>
 #include <sstream>
 
+#include "events/pool_decider.h"
 #include "store/event_store.h"
 #include "tests/store/workload.h"
 #include "tests/support/temp_dir.h"
@@ -129,6 +130,7 @@ TEST(CrashRecovery, AcknowledgedAppendsSurviveSigkillAndProjectionsMatchTheLog) 
   constexpr int kRounds = 24;
   const auto started = Clock::now();
   std::uint64_t last_head = 0;
+  std::uint64_t pool_events = 0;  // folded, summed over the rounds
   for (int round = 0; round < kRounds; ++round) {
     const bool early = round % 6 == 5;  // kill while opening / recovering
     auto delay = std::chrono::milliseconds(early ? rng() % 60 : 30 + rng() % 400);
@@ -173,8 +175,31 @@ TEST(CrashRecovery, AcknowledgedAppendsSurviveSigkillAndProjectionsMatchTheLog) 
     for (const auto& [stream, v] : stream_versions) {
       ASSERT_EQ((*store)->stream_version(stream), v) << stream;
     }
+    // The pools projection equals a fold of the pool streams.
+    std::map<std::string, std::optional<Pool>> pools;
+    for (const auto& e : *log) {
+      const std::string_view name = pool_name_of(e.stream);
+      if (name.empty()) continue;
+      auto& p = pools[std::string(name)];
+      if ((!p || p->deleted) && !opens_pool_stream(e.data)) continue;
+      p = evolve_pool(p, e);
+      ++pool_events;
+    }
+    std::size_t live_pools = 0;
+    for (const auto& [name, p] : pools) {
+      auto got = (*store)->get_pool(name);
+      if (!p || p->deleted) {
+        ASSERT_EQ(got, nullptr) << "pool " << name << " round " << round;
+        continue;
+      }
+      ++live_pools;
+      ASSERT_NE(got, nullptr) << "pool " << name << " round " << round;
+      ASSERT_EQ(*got, *p) << "pool " << name << " round " << round;
+    }
+    ASSERT_EQ((*store)->list_pools().size(), live_pools) << "round " << round;
   }
   EXPECT_GT(acked.size(), 1000u) << "too few appends to mean anything";
+  EXPECT_GT(pool_events, 0u) << "no pool events were folded";
   std::cout << "crash test: " << kRounds << " rounds, " << acked.size()
             << " acknowledged events, log head " << last_head << ", "
             << std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started).count()

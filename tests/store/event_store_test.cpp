@@ -627,7 +627,7 @@ TEST(EventStore, RefusesANewerSchema) {
   auto s = EventStore::open(o);
   ASSERT_FALSE(s);
   EXPECT_EQ(s.error().code, ErrorCode::kFailedPrecondition);
-  EXPECT_EQ(s.error().message, "data directory schema 6 is newer than this binary (5)");
+  EXPECT_EQ(s.error().message, "data directory schema 7 is newer than this binary (6)");
 }
 
 TEST(EventStore, InstanceIdIsMadeOnceAndKeptAcrossReopens) {

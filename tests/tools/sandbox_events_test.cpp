@@ -471,7 +471,7 @@ TEST(OpenDataDir, NewerSchemaIsRefused) {
   CliRun r = cli({"dump", "--data", dir.str()});
   EXPECT_EQ(r.code, 2);
   EXPECT_EQ(r.out, "");
-  EXPECT_NE(r.err.find("data directory schema 9 is newer than this binary (5)"), std::string::npos)
+  EXPECT_NE(r.err.find("data directory schema 9 is newer than this binary (6)"), std::string::npos)
       << r.err;
 }
 
@@ -483,7 +483,7 @@ TEST(OpenDataDir, OlderSchemaAsksForAMigration) {
   ASSERT_TRUE(migrate(dir.str(), clock, first));
   CliRun r = cli({"stats", "--data", dir.str()});
   EXPECT_EQ(r.code, 2);
-  EXPECT_NE(r.err.find("schema 1 is older than this binary (5)"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("schema 1 is older than this binary (6)"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("migrat"), std::string::npos) << r.err;
   EXPECT_EQ(*schema_version_of(dir.str()), 1);  // untouched
 }

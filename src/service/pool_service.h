@@ -114,11 +114,22 @@ class PoolService {
   // --- for the pool keeper ---
   // Creates one member of `pool` (a SandboxRequested whose spec is the pool's template with
   // spec.pool_name/pool_generation set, no metadata, no deadline), actor `ctx.actor`.
+  // kNotFound (field "pool") when `pool` is no longer the current generation of its name
+  // (deleted, or deleted and created again); the errors of SandboxService::create_member.
   [[nodiscard]] Result<Sandbox> create_member(const Pool& pool, const RequestContext& ctx);
 
   void shutdown();
 
  private:
+  // pools.enabled; for a client's mutation also the fence and the store's writability.
+  [[nodiscard]] Result<void> admit(bool client) const;
+  // Loads the pool, decide_pool, appends with the expected version; on kConflict re-reads
+  // and decides again (bounded). Returns the pool as the append left it (the current one
+  // when the command appended nothing).
+  [[nodiscard]] Result<std::shared_ptr<const Pool>> run(const std::string& name,
+                                                        const PoolCommand& command,
+                                                        const RequestContext& ctx);
+
   EventStore& store_;
   const Clock& clock_;
   SandboxService& sandboxes_;

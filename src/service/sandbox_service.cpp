@@ -771,4 +771,39 @@ void SandboxService::on_commit(const std::vector<Event>& events) {
   }
 }
 
+// --- warm pools -----------------------------------------------------------------------------
+
+Result<CreateResult> SandboxService::create_member(CreateRequest request, std::string pool_name,
+                                                   std::uint64_t generation,
+                                                   const RequestContext& ctx) {
+  if (pool_name.empty() || generation == 0) {
+    return fail(ErrorCode::kInvalidArgument,
+                "a pool member needs the name and generation of its pool", "pool");
+  }
+  // A member belongs to its pool: nothing of a client's create reaches it. A claim later
+  // gives it the client's metadata and deadline (SandboxClaimed).
+  request.metadata.clear();
+  request.timeout_seconds.reset();
+  request.idempotency_key.clear();
+  request.image_auth.reset();
+  request.secure_access = false;
+  request.pool_ref.clear();
+  request.pool_warm_only = false;
+  request.spec.pool_name = std::move(pool_name);
+  request.spec.pool_generation = generation;
+  if (auto v = validate_create(request); !v) return std::unexpected(v.error());
+  if (auto fence = fence_holder()) return std::unexpected(fenced_error(*fence));
+  if (!store_.writable()) return std::unexpected(storage_error());
+  if (!runtime_available()) return std::unexpected(unavailable_error(options_));
+  return create_locked_key(std::move(request), ctx);
+}
+
+Result<void> SandboxService::validate_template(const CreateRequest& request) const {
+  auto v = validate_create(request);
+  if (v) return {};
+  Error e = std::move(v.error());
+  e.field = e.field.empty() ? std::string("template") : std::string("template.") + e.field;
+  return std::unexpected(std::move(e));
+}
+
 }  // namespace sbx

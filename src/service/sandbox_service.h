@@ -171,6 +171,19 @@ class SandboxService {
 
   // --- mutations (block the caller for one durable append, never on a runtime) ---------
   [[nodiscard]] Result<CreateResult> create(CreateRequest request, const RequestContext& ctx);
+  // Warm pools (src/service/pool_service.h): creates one member of pool `pool_name`, made
+  // by its generation `generation`, through the ordinary create path (validation, ports,
+  // one append; the provisioner starts it like any sandbox). The SandboxRequested carries
+  // spec.pool_name/pool_generation; metadata, timeout (no deadline), idempotency key,
+  // image credentials, secureAccess and poolRef of `request` are dropped. Errors: those of
+  // create(), and kInvalidArgument (field "pool") without a pool name or generation.
+  [[nodiscard]] Result<CreateResult> create_member(CreateRequest request, std::string pool_name,
+                                                   std::uint64_t generation,
+                                                   const RequestContext& ctx);
+  // Whether a pool's template (a create request) passes every check a create runs
+  // (validate_create: timeout, networkPolicy, volumes, ...). The error's field is the
+  // create's field prefixed with "template." ("template.networkPolicy").
+  [[nodiscard]] Result<void> validate_template(const CreateRequest& request) const;
   // The generic path: any command for an existing sandbox (API commands, and the Record*
   // outcomes of the runtime workers). Commands the decider finds already reflected in the
   // state append nothing and succeed (events == 0).

@@ -168,7 +168,7 @@ constexpr std::pair<const char*, const char*> kNotInTemplate[] = {
     {"timeout", "the timeout is given by each create that claims a member, not by the pool"},
     {"extensions", "extensions are given by each create that claims a member, not by the pool"},
     {"snapshotId", "a pool's members are created from an image (image.uri)"},
-    {"secureAccess", "secureAccess is given by each create, and not supported on this runtime"},
+    {"secureAccess", "secureAccess is given by each create that claims a member, not by the pool"},
 };
 
 // extensions.poolRef given (a string or not: the type is checked with the extensions).

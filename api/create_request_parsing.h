@@ -7,9 +7,9 @@
 //   kCreate        the CreateSandboxRequest. With extensions.poolRef (a pool create,
 //                  events/pool.h) image, entrypoint and resourceLimits become optional (the
 //                  pool's template), snapshotId is refused (400, field snapshotId), poolRef
-//                  must be a pool name and extensions.poolWarmOnly "true" or "false" (400):
-//                  they fill CreateRequest::pool_ref / pool_warm_only; the extensions still
-//                  go to spec.extensions_json.
+//                  must be a pool name and extensions.poolWarmOnly "true" or "false" (400;
+//                  also 400 without poolRef): they fill CreateRequest::pool_ref /
+//                  pool_warm_only; the extensions still go to spec.extensions_json.
 //   kPoolTemplate  a pool's template: image and entrypoint required, resourceLimits
 //                  optional; metadata, timeout, extensions, snapshotId, secureAccess and
 //                  image.auth are refused (400 naming the field: a member is created before

@@ -29,6 +29,17 @@ std::string exit_code(const std::optional<int>& code) {
   return code ? " exitCode=" + std::to_string(*code) : std::string();
 }
 
+// "buffer=1..4 pool=0..8": the bounds of a pool's capacity.
+std::string capacity(const PoolCapacity& c) {
+  return std::string("buffer=") + std::to_string(c.buffer_min) + ".." + std::to_string(c.buffer_max) +
+         " pool=" + std::to_string(c.pool_min) + ".." + std::to_string(c.pool_max);
+}
+
+// "member=web/3": the pool and generation a member was made for.
+std::string pool_member(const SandboxSpec& spec) {
+  return std::string("member=") + spec.pool_name + "/" + std::to_string(spec.pool_generation);
+}
+
 // Cuts to `width` characters (bytes of a UTF-8 sequence are kept together).
 std::string shorten(std::string s, std::size_t width) {
   if (s.size() <= width) return s;
@@ -49,6 +60,10 @@ std::string data_summary(const EventData& data) {
             if (e.spec.image_auth_provided) out += " auth=yes";
             out += e.expires_at ? " expires=" + format_rfc3339(*e.expires_at) : " expires=never";
             if (!e.metadata.empty()) out += " metadata=" + join_map(e.metadata);
+            if (!e.spec.pool_name.empty()) {
+              out += ' ';
+              out += pool_member(e.spec);
+            }
             return out;
           },
           [](const ProvisioningStarted& e) { return "worker=" + e.worker; },
@@ -94,6 +109,17 @@ std::string data_summary(const EventData& data) {
                    (e.name.empty() ? "" : " name=" + e.name);
           },
           [](const SnapshotReady& e) { return "imageId=" + e.image_id; },
+          [](const SandboxClaimed& e) {
+            std::string out = e.expires_at
+                                  ? std::string("expires=") + format_rfc3339(*e.expires_at)
+                                  : std::string("expires=never");
+            if (!e.metadata.empty()) out += " metadata=" + join_map(e.metadata);
+            return out;
+          },
+          [](const PoolCreated& e) {
+            return e.name + " image=" + e.template_spec.image_uri + " " + capacity(e.capacity);
+          },
+          [](const PoolCapacityChanged& e) { return capacity(e.capacity); },
           [](const SnapshotFailed& e) { return e.error_code + ": " + e.message; },
           [](const SandboxAdopted& e) {
             // The summary column is short: the source and runtime id are in the JSON lines.

@@ -2,7 +2,9 @@
 // prints it in its table (src/tools/event_format.h) and the diagnostics routes show a
 // sandbox's history (api/diagnostics_handlers.cpp). Control characters become spaces; at
 // most kSummaryWidth characters (a UTF-8 sequence is never cut). Env values never appear
-// (SandboxRequested shows the image, whether auth was given, the expiry and metadata).
+// (SandboxRequested shows the image, whether auth was given, the expiry and metadata, and
+// for a pool member "member=<pool>/<generation>"; PoolCreated the name, image and capacity
+// "buffer=<min>..<max> pool=<min>..<max>"; SandboxClaimed the expiry and metadata).
 //
 // Pure; thread-safe.
 #pragma once

@@ -12,13 +12,17 @@
 // time of the read: nothing about members is stored in the pool's stream.
 //
 // Create: the template is a create request without metadata, timeout, snapshotId or
-// image credentials (the API refuses those); the service checks it as SandboxService
-// checks a create (SandboxService::validate_template: networkPolicy needs egress.image,
-// volumes their rules, ...), then the capacity (validate_pool_capacity with
-// PoolOptions::max_members). Errors: kInvalidArgument (field "name", "template.<field>",
-// "capacitySpec.<field>"), kAlreadyExists (field "name"), kUnimplemented (field
+// image credentials (the API refuses those; the service too: a template without
+// image.uri, with image.auth or with a snapshotId is kInvalidArgument, field
+// "template.image.uri" / "template.image.auth" / "template.snapshotId"; metadata, timeout
+// and idempotency key are ignored). The service checks it as SandboxService checks a
+// create (SandboxService::validate_template: networkPolicy needs egress.image, volumes
+// their rules, ...), then the capacity (validate_pool_capacity with
+// PoolOptions::max_members). Errors, in the order checked: kUnimplemented (field
 // "runtime.pools": pools disabled), the fence and storage refusals of every client
-// mutation (kUnavailable, field "lease" / "store").
+// mutation (kUnavailable, field "lease" / "store"), kInvalidArgument (field "name",
+// "template.<field>", "capacitySpec.<field>"), kAlreadyExists (field "name"). A name used
+// by a deleted pool may be used again: the new pool is a new generation.
 // Update: the capacity only (kNotFound field "pool", kInvalidArgument as above); the keeper
 // acts on the new bounds at its next pass.
 // Delete: kNotFound (field "pool"); the pool leaves the projection at once (GET answers

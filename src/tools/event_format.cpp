@@ -6,16 +6,12 @@
 
 #include "events/codec.h"
 #include "events/time.h"
+#include "src/common/env_redaction.h"
 #include "src/common/event_summary.h"
 
 namespace sbx {
 
-Event redact_secrets(Event event) {
-  if (auto* r = std::get_if<SandboxRequested>(&event.data)) {
-    for (auto& [key, value] : r->spec.env) value = std::string(kRedacted);
-  }
-  return event;
-}
+Event redact_secrets(Event event) { return redact_env_values(std::move(event)); }
 
 std::string event_json_line(const Event& event, Reveal reveal) {
   return encode_event(reveal == Reveal::kYes ? event : redact_secrets(event));

@@ -1,9 +1,10 @@
 // How sandbox-events prints events: JSON Lines and an aligned table, both redacted.
 //
-// The log keeps env values (SandboxRequested `spec.env`) because the provisioner passes
-// them to the container, and they often hold tokens: audit output shows the keys and
-// "***" for every value (redact_secrets), unless the operator asks with Reveal::kYes
-// (`--reveal`). Registry credentials are not in the log at all (only `imageAuth.provided`).
+// The log keeps env values (SandboxRequested `spec.env`, PoolCreated's template) because
+// the provisioner passes them to the container, and they often hold tokens: audit output
+// shows the keys and "***" for every value (redact_secrets = src/common/env_redaction.h),
+// unless the operator asks with Reveal::kYes (`--reveal`). Registry credentials are not in
+// the log at all (only `imageAuth.provided`).
 //
 // - event_json_line: the codec's envelope JSON (events/codec.h encode_event: position,
 //   stream, version, type, schema, time, eventId, requestId, actor, reason, data) on one

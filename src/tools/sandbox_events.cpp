@@ -353,6 +353,7 @@ int run_stats(const StatsOptions& options, std::ostream& out, std::ostream& err)
   std::map<std::string, std::uint64_t, std::less<>> by_type;
   std::unordered_set<std::string> sandbox_streams;
   std::unordered_set<std::string> snapshot_streams;
+  std::unordered_set<std::string> pool_streams;
   std::uint64_t system_events = 0;
   std::optional<Event> first, last;
   const std::uint64_t head = store.head();
@@ -365,6 +366,8 @@ int run_stats(const StatsOptions& options, std::ostream& out, std::ostream& err)
           ++system_events;
         } else if (!snapshot_id_of(e.stream).empty()) {
           snapshot_streams.insert(e.stream);
+        } else if (!pool_name_of(e.stream).empty()) {
+          pool_streams.insert(e.stream);
         } else {
           sandbox_streams.insert(e.stream);
         }
@@ -418,6 +421,18 @@ int run_stats(const StatsOptions& options, std::ostream& out, std::ostream& err)
   const std::size_t deleted =
       snapshot_streams.size() >= snapshots.size() ? snapshot_streams.size() - snapshots.size() : 0;
   line("  deleted", std::to_string(deleted));
+  // Pools: a stream may hold several generations (deleted, created again); `live` are those
+  // whose last generation is not deleted. Members are sandboxes (counted above too).
+  const std::size_t live_pools = store.list_pools().size();
+  std::size_t unclaimed = 0;
+  for (const auto& sb : store.list_sandboxes()) {
+    if (sb->is_unclaimed_member()) ++unclaimed;
+  }
+  line("pools", std::to_string(pool_streams.size()) + " (streams in the log)");
+  line("  live", std::to_string(live_pools));
+  line("  deleted",
+       std::to_string(pool_streams.size() >= live_pools ? pool_streams.size() - live_pools : 0));
+  line("  unclaimed members", std::to_string(unclaimed) + " (live sandboxes)");
   out << "events by type\n";
   for (const auto& [type, count] : by_type) line("  " + type, std::to_string(count));
   return kExitOk;

@@ -19,8 +19,9 @@
 //           (migrations/rebuild.h rebuild_projections) and print a summary.
 //   verify  replay into a temporary directory and compare with the live projections
 //           (verify_projections); print each difference (projection, key, live, rebuilt).
-//   stats   events by type, live sandboxes by state, sandbox streams, log size (events,
-//           bytes on disk), first and last event time.
+//   stats   events by type, live sandboxes by state, sandbox streams, snapshots by state,
+//           pools (streams, live, deleted, unclaimed members), log size (events, bytes on
+//           disk), first and last event time.
 //   adopt   the one command that writes: adopts the reference server's sandboxes from the
 //           Docker engine into the store (AdoptOptions), which no running sandboxd may hold.
 //

@@ -1,8 +1,9 @@
-// Fuzz target: decoding of stored events and sandbox projection records (events/codec.h).
-// Any bytes: decode_event and decode_sandbox never crash, throw or hang (they answer
-// kDataLoss). For bytes that decode: decode(encode(decode(x))) == decode(x), and encoding
-// is stable (encode(decode(encode(d))) == encode(d)): what the store wrote, it reads back
-// unchanged, whatever schema version or field order the input had.
+// Fuzz target: decoding of stored events and of sandbox and pool projection records
+// (events/codec.h). Any bytes: decode_event, decode_sandbox and decode_pool never crash,
+// throw or hang (they answer kDataLoss). For bytes that decode:
+// decode(encode(decode(x))) == decode(x), and encoding is stable
+// (encode(decode(encode(d))) == encode(d)): what the store wrote, it reads back unchanged,
+// whatever schema version or field order the input had.
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -39,6 +40,17 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   } else {
     FUZZ_CHECK(s.error().code == ErrorCode::kDataLoss, "decode_sandbox: code %s",
                std::string(to_string(s.error().code)).c_str());
+  }
+  if (auto p = decode_pool(in)) {
+    const std::string once = encode_pool(*p);
+    auto again = decode_pool(once);
+    FUZZ_CHECK(again.has_value(), "encode_pool wrote what decode_pool refuses: %s\n%s",
+               again ? "" : again.error().message.c_str(), once.c_str());
+    FUZZ_CHECK(*again == *p, "pool changed in decode-encode-decode:\n%s", once.c_str());
+    FUZZ_CHECK(encode_pool(*again) == once, "pool encoding unstable:\n%s", once.c_str());
+  } else {
+    FUZZ_CHECK(p.error().code == ErrorCode::kDataLoss, "decode_pool: code %s",
+               std::string(to_string(p.error().code)).c_str());
   }
   return 0;
 }

@@ -221,7 +221,9 @@ TEST(PoolProjection, ConcurrentAppendsToManyPoolsFoldInOrder) {
         ASSERT_TRUE(append(*store, name, ExpectedVersion::no_stream(), created(name)));
         ASSERT_TRUE(append(*store, name, ExpectedVersion::exactly(1),
                            PoolCapacityChanged{PoolCapacity{0, i % 4, 0, 4}}));
-        if (i % 3 == 0) ASSERT_TRUE(append(*store, name, ExpectedVersion::exactly(2), PoolDeleted{}));
+        if (i % 3 == 0) {
+          ASSERT_TRUE(append(*store, name, ExpectedVersion::exactly(2), PoolDeleted{}));
+        }
       }
     });
   }

@@ -86,6 +86,46 @@ TEST(Summary, DescribesThePayloadOnOneShortLine) {
   EXPECT_TRUE(cut.ends_with("\xc3\xa9...")) << cut;
 }
 
+TEST(Summary, DescribesThePoolEventsAndMembers) {
+  PoolCreated created;
+  created.name = "web";
+  created.template_spec.image_uri = "busybox:1";
+  created.template_spec.env = {{"API_TOKEN", "hunter2"}};
+  created.template_json = R"({"env":{"API_TOKEN":"hunter2"}})";
+  created.capacity = PoolCapacity{1, 4, 0, 8};
+  EXPECT_EQ(data_summary(created), "web image=busybox:1 buffer=1..4 pool=0..8");
+  EXPECT_EQ(data_summary(PoolCapacityChanged{PoolCapacity{0, 2, 1, 3}}), "buffer=0..2 pool=1..3");
+  EXPECT_EQ(data_summary(PoolDeleted{}), "");
+  EXPECT_EQ(data_summary(SandboxClaimed{{{"team", "ml"}}, *parse_rfc3339("2026-03-01T10:10:00Z")}),
+            "expires=2026-03-01T10:10:00.000000Z metadata=team=ml");
+  EXPECT_EQ(data_summary(SandboxClaimed{}), "expires=never");
+  Event member = requested_with_env({{"K", "v"}});
+  auto& r = std::get<SandboxRequested>(member.data);
+  r.spec.image_auth_provided = false;
+  r.spec.pool_name = "web";
+  r.spec.pool_generation = 3;
+  EXPECT_EQ(data_summary(member.data),
+            "image=registry.invalid/team/app:1 expires=never member=web/3");
+}
+
+TEST(Redaction, PoolTemplatesShowNoEnvValueUnlessRevealed) {
+  Event e;
+  e.position = 9;
+  e.stream = "pool-web";
+  e.version = 1;
+  PoolCreated created;
+  created.name = "web";
+  created.template_spec.image_uri = "busybox:1";
+  created.template_spec.env = {{"API_TOKEN", "hunter2"}};
+  created.template_json = R"({"image":{"uri":"busybox:1"},"env":{"API_TOKEN":"hunter2"}})";
+  e.data = created;
+  const std::string line = event_json_line(e);
+  EXPECT_EQ(line.find("hunter2"), std::string::npos) << line;
+  EXPECT_NE(line.find(R"("env":{"API_TOKEN":"***"})"), std::string::npos) << line;
+  EXPECT_NE(event_json_line(e, Reveal::kYes).find("hunter2"), std::string::npos);
+  for (const auto& cell : TableWriter::row_of(e)) EXPECT_EQ(cell.find("hunter2"), std::string::npos);
+}
+
 TEST(Table, RowsOfABlockAreAlignedAndWidthsNeverShrink) {
   std::ostringstream out;
   TableWriter t(out);

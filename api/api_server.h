@@ -14,6 +14,11 @@
 //   GET    /events?since=N                  server-sent events of the global log
 //   GET    /sandboxes/{id}/diagnostics/logs|inspect|events|summary
 //                                           200 text/plain (api/diagnostics_handlers.cpp)
+//   POST   /pools                           201 PoolResponse (warm pools, issue 14:
+//   GET    /pools                           200 {items}      api/pool_handlers.cpp)
+//   GET    /pools/{name}                    200 PoolResponse | 404
+//   PUT    /pools/{name}                    200 PoolResponse (capacitySpec only)
+//   DELETE /pools/{name}                    204
 //   GET    /health  /openapi.json  /docs  /redoc  /metrics
 //   *      /sandboxes/{id}/proxy/{port}[/{path...}], /proxy/{route}[/{path...}]
 //          the server proxy: a connection whose request names one of these is taken away
@@ -31,8 +36,8 @@
 // /metrics unless `metrics_auth`) needs header OPEN-SANDBOX-API-KEY (constant-time
 // compare): 401 MISSING_API_KEY / INVALID_API_KEY otherwise; /health then shows only its
 // status to a caller without the key. Without `api_key` the server binds loopback only
-// unless `insecure_server`. Bodies of POST /sandboxes, PATCH …/metadata and POST
-// …/renew-expiration must be `Content-Type: application/json` (415 otherwise: a browser
+// unless `insecure_server`. Bodies of POST /sandboxes, PATCH …/metadata, POST
+// …/renew-expiration, POST /pools and PUT /pools/{name} must be `Content-Type: application/json` (415 otherwise: a browser
 // page cannot send that cross-site without a preflight). A path id that is not a sandbox
 // id (a lowercase UUID) is 404 without a lookup. Every answer carries
 // X-Request-ID (the client's, trimmed, or a fresh UUID), which is also recorded on the
@@ -69,6 +74,7 @@
 #include "src/service/diagnostics_runner.h"
 #include "src/metrics/proxy_metrics.h"
 #include "src/service/event_reads.h"
+#include "src/service/pool_service.h"
 #include "src/service/sandbox_service.h"
 #include "src/service/snapshot_service.h"
 
@@ -133,6 +139,9 @@ struct ApiDeps {
   DiagnosticsRunner* diagnostics = nullptr;
   // Snapshots (issue 13); null: the snapshot routes answer 501 SNAPSHOT::NOT_SUPPORTED.
   SnapshotService* snapshots = nullptr;
+  // Warm pools (issue 14: /pools routes); null, or PoolService::options().enabled false:
+  // the pool routes answer 501 <RUNTIME>::POOL_NOT_SUPPORTED. Must outlive the server.
+  PoolService* pools = nullptr;
   // The server proxy's callbacks (api/proxy/proxy_options.h). Null resolve_proxy_target (or
   // ApiOptions::proxy.enabled false): proxy routes answer 501
   // SANDBOX::SERVER_PROXY_NOT_SUPPORTED. Null verify_route: /proxy/{route} answers 404.

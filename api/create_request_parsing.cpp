@@ -4,9 +4,11 @@
 #include <cmath>
 #include <set>
 
+#include "api/create_request_parsing.h"
 #include "api/parse_support.h"
 #include "api/request_parsing.h"
 #include "events/decider.h"
+#include "events/pool.h"
 #include "events/time.h"
 
 namespace sbx::api {
@@ -69,7 +71,8 @@ void check_volumes(Checker& c, const json& volumes, const CreateParseOptions& op
       continue;
     }
     if (!names.insert(name).second) {
-      c.value(ApiErrorKind::kDuplicateVolumeName, "volume name \"" + name + "\" is used twice");
+      c.value(ApiErrorKind::kDuplicateVolumeName,
+              "volumes[" + idx + "].name \"" + name + "\" is used by another volume");
       continue;
     }
     if (mount.empty() || mount.front() != '/' || has_nul(mount)) {
@@ -159,19 +162,42 @@ void check_volumes(Checker& c, const json& volumes, const CreateParseOptions& op
   }
 }
 
+// Members of a create body a pool's template may not carry, and why.
+constexpr std::pair<const char*, const char*> kNotInTemplate[] = {
+    {"metadata", "metadata is given by each create that claims a member, not by the pool"},
+    {"timeout", "the timeout is given by each create that claims a member, not by the pool"},
+    {"extensions", "extensions are given by each create that claims a member, not by the pool"},
+    {"snapshotId", "a pool's members are created from an image (image.uri)"},
+    {"secureAccess", "secureAccess is given by each create that claims a member, not by the pool"},
+};
+
+// extensions.poolRef given (a string or not: the type is checked with the extensions).
+bool names_pool(const json& j) {
+  auto ext = j.find("extensions");
+  return ext != j.end() && ext->is_object() && ext->contains("poolRef") &&
+         !(*ext)["poolRef"].is_null();
+}
+
 }  // namespace
 
-std::expected<CreateRequest, ApiError> parse_create_request(std::string_view body,
-                                                            const CreateParseOptions& options) {
-  auto parsed = parse_json_object(body);
-  if (!parsed) return std::unexpected(parsed.error());
-  const json& j = *parsed;
-  Checker c;
-  CreateRequest r;
+void check_create_object(Checker& c, const json& j, CreateRequest& r,
+                         const CreateParseOptions& options, CreateShape shape) {
+  const bool in_template = shape == CreateShape::kPoolTemplate;
+  // With poolRef the pool's template supplies image, entrypoint and limits.
+  const bool pool_mode = !in_template && names_pool(j);
+  if (in_template) {
+    for (const auto& [key, why] : kNotInTemplate) {
+      if (present(j, key)) {
+        c.value(ApiErrorKind::kInvalidValue,
+                std::string(key) + " cannot be part of a pool template: " + why);
+      }
+    }
+  }
 
-  // image / snapshotId: exactly one.
+  // image / snapshotId: exactly one (a template: image; with poolRef: image optional, no
+  // snapshotId).
   const bool has_image = present(j, "image");
-  const bool has_snapshot = present(j, "snapshotId");
+  const bool has_snapshot = !in_template && present(j, "snapshotId");
   if (has_image) {
     const json& image = j["image"];
     if (!image.is_object()) {
@@ -183,7 +209,11 @@ std::expected<CreateRequest, ApiError> parse_create_request(std::string_view bod
       r.spec.image_uri = image["uri"].get<std::string>();
       if (auto p = image_reference_problem(r.spec.image_uri); !p.empty())
         c.value(ApiErrorKind::kInvalidValue, p);
-      if (present(image, "auth")) {
+      if (in_template && present(image, "auth")) {
+        c.value(ApiErrorKind::kInvalidValue,
+                "image.auth cannot be part of a pool template: credentials are not kept for "
+                "the refills of the pool (make the image available to the engine instead)");
+      } else if (present(image, "auth")) {
         const json& auth = image["auth"];
         if (!auth.is_object()) {
           c.wrong_type({"image", "auth"}, "an object", auth);
@@ -219,7 +249,15 @@ std::expected<CreateRequest, ApiError> parse_create_request(std::string_view bod
       }
     }
   }
-  if (has_image == has_snapshot) {
+  if (in_template) {
+    if (!has_image) c.issue({"image"}, "Field required (a pool template names its image)", "missing");
+  } else if (pool_mode) {
+    if (has_snapshot) {
+      c.value(ApiErrorKind::kInvalidValue,
+              "snapshotId cannot be used together with extensions.poolRef: a pool's members are "
+              "created from the pool's template");
+    }
+  } else if (has_image == has_snapshot) {
     c.issue({}, has_image ? "image and snapshotId are mutually exclusive: provide only one"
                           : "exactly one of image or snapshotId is required");
   }
@@ -244,12 +282,14 @@ std::expected<CreateRequest, ApiError> parse_create_request(std::string_view bod
         }
       }
     }
-  } else if (has_image) {
+  } else if (in_template) {
+    c.issue({"entrypoint"}, "Field required (a pool template names its entrypoint)", "missing");
+  } else if (has_image && !pool_mode) {
     c.issue({"entrypoint"}, "Field required when image is provided", "missing");
   }
 
   // timeout: integer >= 60, or absent/null (manual cleanup).
-  if (present(j, "timeout")) {
+  if (!in_template && present(j, "timeout")) {
     const json& t = j["timeout"];
     std::optional<std::int64_t> v;
     if (t.is_number_integer()) {
@@ -273,9 +313,10 @@ std::expected<CreateRequest, ApiError> parse_create_request(std::string_view bod
     }
   }
 
-  // resourceLimits: required map of strings; known keys validated.
+  // resourceLimits: map of strings, known keys validated; required unless the pool's
+  // template gives them.
   if (!present(j, "resourceLimits")) {
-    c.issue({"resourceLimits"}, "Field required", "missing");
+    if (!in_template && !pool_mode) c.issue({"resourceLimits"}, "Field required", "missing");
   } else {
     auto limits = string_map(c, j["resourceLimits"], "resourceLimits", false);
     for (const auto& [k, v] : limits) {
@@ -314,7 +355,7 @@ std::expected<CreateRequest, ApiError> parse_create_request(std::string_view bod
   }
 
   // metadata: strings, Kubernetes label rules.
-  if (present(j, "metadata")) {
+  if (!in_template && present(j, "metadata")) {
     r.metadata = string_map(c, j["metadata"], "metadata", false);
     if (r.metadata.size() > kMaxMetadataEntries) {
       c.value(ApiErrorKind::kInvalidMetadataLabel,
@@ -400,7 +441,7 @@ std::expected<CreateRequest, ApiError> parse_create_request(std::string_view bod
     }
   }
 
-  if (present(j, "secureAccess")) {
+  if (!in_template && present(j, "secureAccess")) {
     if (!j["secureAccess"].is_boolean()) {
       c.wrong_type({"secureAccess"}, "a boolean", j["secureAccess"]);
     } else {
@@ -427,7 +468,7 @@ std::expected<CreateRequest, ApiError> parse_create_request(std::string_view bod
     if (j["volumes"].is_array() && !j["volumes"].empty()) r.spec.volumes_json = j["volumes"].dump();
   }
 
-  if (present(j, "extensions")) {
+  if (!in_template && present(j, "extensions")) {
     auto ext = string_map(c, j["extensions"], "extensions", false);
     for (const auto& [k, v] : ext) {
       if (has_nul(k) || has_nul(v)) {
@@ -444,9 +485,43 @@ std::expected<CreateRequest, ApiError> parse_create_request(std::string_view bod
                     it->second + "\"");
       }
     }
+    // Warm pools (events/pool.h): poolRef names the pool a member is claimed from.
+    if (auto it = ext.find("poolRef"); it != ext.end()) {
+      if (!is_valid_pool_name(it->second)) {
+        c.value(ApiErrorKind::kInvalidValue,
+                "extensions[\"poolRef\"] \"" + printable(it->second) +
+                    "\" is not a pool name: 1.." + std::to_string(kMaxPoolNameLength) +
+                    " lowercase letters, digits and '-', starting and ending with a letter or "
+                    "digit");
+      } else {
+        r.pool_ref = it->second;
+      }
+    }
+    if (auto it = ext.find("poolWarmOnly"); it != ext.end()) {
+      if (it->second == "true" || it->second == "false") {
+        r.pool_warm_only = it->second == "true";
+        if (r.pool_warm_only && !ext.contains("poolRef")) {
+          c.value(ApiErrorKind::kInvalidValue,
+                  "extensions[\"poolWarmOnly\"] needs extensions[\"poolRef\"] (the pool to "
+                  "take a warm member from)");
+        }
+      } else {
+        c.value(ApiErrorKind::kInvalidValue, "extensions[\"poolWarmOnly\"] must be \"true\" or "
+                                             "\"false\", got \"" +
+                                                 printable(it->second) + "\"");
+      }
+    }
     if (!ext.empty()) r.spec.extensions_json = json(ext).dump();
   }
+}
 
+std::expected<CreateRequest, ApiError> parse_create_request(std::string_view body,
+                                                            const CreateParseOptions& options) {
+  auto parsed = parse_json_object(body);
+  if (!parsed) return std::unexpected(parsed.error());
+  Checker c;
+  CreateRequest r;
+  check_create_object(c, *parsed, r, options, CreateShape::kCreate);
   if (auto err = c.result()) return std::unexpected(std::move(*err));
   return r;
 }

@@ -34,6 +34,12 @@ constexpr Row kServiceRows[] = {
      "SNAPSHOT::INVALID_SOURCE_STATE"},
     {ErrorCode::kFailedPrecondition, true, kAnyOp, "snapshot.state", 409, false,
      "SNAPSHOT::INVALID_STATE"},
+    // -- warm pools (issue 14) ---------------------------------------------------------------
+    {ErrorCode::kUnimplemented, true, kAnyOp, "runtime.pools", 501, true, "POOL_NOT_SUPPORTED"},
+    {ErrorCode::kNotFound, true, kAnyOp, "pool", 404, true, "POOL_NOT_FOUND"},  // and "poolRef"
+    {ErrorCode::kAlreadyExists, false, Operation::kPool, "", 409, true, "POOL_ALREADY_EXISTS"},
+    {ErrorCode::kResourceExhausted, true, kAnyOp, "poolRef", 429, true,
+     "POOL_CAPACITY_EXHAUSTED"},
     // -- not found ----------------------------------------------------------------------
     {ErrorCode::kNotFound, true, kAnyOp, "", 404, true, "SANDBOX_NOT_FOUND"},
     // -- diagnostics (issue 13): the runtime's answers (field "runtime", DiagnosticsRunner) --
@@ -166,7 +172,9 @@ std::string_view runtime_prefix_of(std::string_view runtime_type) {
 ApiError map_error(const Error& error, Operation op, std::string_view runtime_prefix) {
   // Volume checks put their OpenSandbox code at the start of the message ("VOLUME::X: ...",
   // src/service/volume_checks.h): 400 for a bad value, 501 for what this server cannot do.
-  if (std::string_view(error.field).starts_with("volumes") &&
+  // (A pool's template reports them under "template.volumes".)
+  if ((std::string_view(error.field).starts_with("volumes") ||
+       std::string_view(error.field).starts_with("template.volumes")) &&
       std::string_view(error.message).starts_with("VOLUME::") &&
       (error.code == ErrorCode::kInvalidArgument || error.code == ErrorCode::kUnimplemented)) {
     const auto colon = error.message.find(": ");

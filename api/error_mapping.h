@@ -17,6 +17,13 @@
 // Diagnostics (Operation::kDiagnostics): the runtime's failures (field "runtime") -> 503
 // <RUNTIME>::SANDBOX_QUERY_FAILED, or 409 <RUNTIME>::LOGS_NOT_AVAILABLE when it cannot give
 // logs yet (kFailedPrecondition).
+// Warm pools (issue 14, the reference's KUBERNETES::POOL_* codes under the runtime's
+// prefix): kUnimplemented field "runtime.pools" -> 501 <RUNTIME>::POOL_NOT_SUPPORTED;
+// kNotFound field "pool" (a pool route) or "poolRef" (a create naming a pool) -> 404
+// <RUNTIME>::POOL_NOT_FOUND; kAlreadyExists of Operation::kPool -> 409
+// <RUNTIME>::POOL_ALREADY_EXISTS; kResourceExhausted field "poolRef" (a warm-only create
+// found no member) -> 429 <RUNTIME>::POOL_CAPACITY_EXHAUSTED, sent with Retry-After: 1
+// (Exchange::send_error adds it to every 429).
 //
 // Bodies: {"code","message"} and, for request-shape errors (422), "detail":
 // [{"loc":[...],"msg":...,"type":...}] in FastAPI's shape so both kinds of client can
@@ -49,6 +56,7 @@ enum class Operation {
   kNetworkPolicy,
   kProxy,  // the server proxy resolving where a request goes
   kDiagnostics,  // GET /sandboxes/{id}/diagnostics/* (issue 13)
+  kPool,         // the /pools routes (issue 14)
   kOther,
 };
 

@@ -109,6 +109,8 @@ bool Exchange::send_error(const ApiError& error) {
     logger("api")->warn("{} {} -> {} {}: {} (request {})", method_, route_, error.status,
                         error.code, error.message, request_id_);
   }
+  // 429 (a warm pool had no member for a warm-only create): the reference's Retry-After.
+  if (error.status == 429) return send_json(error.status, render_error(error), {{"Retry-After", "1"}});
   return send_json(error.status, render_error(error));
 }
 

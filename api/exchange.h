@@ -56,6 +56,7 @@ class Exchange {
   bool send(int status, std::string_view body, const Pistache::Http::Mime::MediaType* mime,
             const Headers& headers = {});
   bool send_json(int status, std::string_view body, const Headers& headers = {});
+  // A 429 also carries Retry-After: 1.
   bool send_error(const ApiError& error);
   bool send_empty(int status);
 

@@ -4,6 +4,8 @@
 //   event_handlers.cpp       a sandbox's history and the server-sent events of the log
 //   operations_handlers.cpp  /health, /metrics, /openapi.json, /docs, /redoc
 //   diagnostics_handlers.cpp GET /sandboxes/{id}/diagnostics/logs|inspect|events|summary
+//   snapshot_handlers.cpp    /snapshots (issue 13)
+//   pool_handlers.cpp        /pools (issue 14)
 //
 // A handler is called on a Pistache worker thread after the route's auth and the common
 // checks passed (routes.cpp: method, key, shutdown, body size, JSON body, sandbox id,
@@ -61,6 +63,13 @@ void create_snapshot(const Call& call);
 void list_snapshots(const Call& call);
 void get_snapshot(const Call& call);
 void delete_snapshot(const Call& call);
+
+// Warm pools (issue 14): api/pool_handlers.cpp.
+void create_pool(const Call& call);
+void list_pools(const Call& call);
+void get_pool(const Call& call);
+void update_pool(const Call& call);
+void delete_pool(const Call& call);
 
 void sandbox_history(const Call& call);
 void watch_events(const Call& call);

@@ -89,6 +89,7 @@ std::string type_name(const json& j) {
 }
 
 void Checker::issue(std::vector<std::string> loc, std::string msg, std::string type) {
+  loc.insert(loc.begin(), prefix.begin(), prefix.end());
   loc.insert(loc.begin(), "body");
   issues.push_back(Issue{std::move(loc), std::move(msg), std::move(type)});
 }
@@ -99,7 +100,7 @@ void Checker::wrong_type(std::vector<std::string> loc, std::string_view expected
 }
 
 void Checker::value(ApiErrorKind kind, std::string message) {
-  if (!value_error) value_error = api_error(kind, std::move(message));
+  if (!value_error) value_error = api_error(kind, message_prefix + message);
 }
 
 std::optional<ApiError> Checker::result() {

@@ -36,9 +36,15 @@ bool is_alnum(char c);
 std::string type_name(const json& j);
 
 // Collects request-shape issues; the first value error wins separately.
+// A Checker for a nested object (a pool's template) names its fields from that object:
+// `prefix` goes before every issue's loc (after "body"), `message_prefix` before every
+// value error's message ("template." turns "resourceLimits.cpu: ..." into
+// "template.resourceLimits.cpu: ...").
 struct Checker {
   std::vector<Issue> issues;
   std::optional<ApiError> value_error;
+  std::vector<std::string> prefix;
+  std::string message_prefix;
 
   // A shape issue at body.<loc...> (a 422 entry).
   void issue(std::vector<std::string> loc, std::string msg, std::string type = "value_error");

@@ -12,8 +12,9 @@
 // secureAccess) are the service's (SandboxService::create).
 //
 // The field grammars (labels, quantities, image references, nesting) are field_grammar.h.
-// Implementation: create_request_parsing.cpp (the create body), request_parsing.cpp (the
-// other bodies and the list query), parse_support.h (what they share).
+// Implementation: create_request_parsing.cpp (the create body), pool_request_parsing.cpp
+// (the pool bodies), request_parsing.cpp (the other bodies and the list query),
+// parse_support.h (what they share).
 //
 // Pure functions (parsing uses nlohmann::json; no exception escapes). Thread-safe.
 #pragma once
@@ -29,6 +30,7 @@
 #include "api/error_mapping.h"
 #include "api/field_grammar.h"
 #include "api/http_util.h"
+#include "src/service/pool_service.h"
 #include "src/service/sandbox_service.h"
 
 namespace sbx::api {
@@ -37,8 +39,36 @@ struct CreateParseOptions {
   std::vector<std::string> allowed_host_paths;  // storage.allowed_host_paths
 };
 
+// With extensions.poolRef (warm pools): image, entrypoint and resourceLimits optional,
+// snapshotId refused, poolRef a pool name, poolWarmOnly "true"/"false" (400s naming the
+// field); see create_request_parsing.h.
 std::expected<CreateRequest, ApiError> parse_create_request(std::string_view body,
                                                             const CreateParseOptions& options);
+
+// POST /pools: {name, template, capacitySpec} (unknown members ignored).
+//   name          required, a pool name (events/pool.h: ^[a-z0-9]([-a-z0-9]*[a-z0-9])?$,
+//                 at most 63): else 400 naming "name".
+//   capacitySpec  required {bufferMax, bufferMin, poolMax, poolMin}, each a required
+//                 integer >= 0: else 400 naming "capacitySpec.<field>" (the rules between
+//                 them are the service's: validate_pool_capacity).
+//   template      required object, one of two shapes:
+//     - a create request {image, entrypoint, env?, resourceLimits?, platform?,
+//       networkPolicy?, volumes?}: the create body's own rules and messages
+//       (create_request_parsing.h, kPoolTemplate), fields named "template.<field>";
+//     - a Kubernetes PodTemplateSpec (an object with "spec"): spec.containers, the one
+//       named "sandbox" or else the only one: image -> image.uri, command + args ->
+//       entrypoint, env [{name, value}] -> env, resources.limits {cpu, memory} ->
+//       resourceLimits (resources.requests {cpu, memory} accepted and ignored, as a
+//       create's resourceRequests). Anything else (another container, valueFrom, ports,
+//       volumes, pod metadata, ...) is a 400 naming "template.<path>": nothing this
+//       server cannot honour is silently dropped.
+//   The result's template_json is the template as sent, compact.
+std::expected<CreatePoolRequest, ApiError> parse_create_pool_request(
+    std::string_view body, const CreateParseOptions& options);
+
+// PUT /pools/{name}: {capacitySpec} only; any other member is a 400 naming it (the
+// template of a pool cannot change: delete and create it again).
+std::expected<PoolCapacity, ApiError> parse_update_pool_request(std::string_view body);
 
 // RFC 7396 merge patch of the flat metadata map: {"k":"v","gone":null}.
 std::expected<PatchMetadata, ApiError> parse_metadata_patch(std::string_view body);

@@ -57,6 +57,12 @@ constexpr Route kRoutes[] = {
     {Method::Get, "/snapshots", Auth::kApiKey, handlers::list_snapshots},
     {Method::Get, "/snapshots/{snapshotId}", Auth::kApiKey, handlers::get_snapshot},
     {Method::Delete, "/snapshots/{snapshotId}", Auth::kApiKey, handlers::delete_snapshot},
+    // Warm pools (issue 14).
+    {Method::Get, "/pools", Auth::kApiKey, handlers::list_pools},
+    {Method::Post, "/pools", Auth::kApiKey, handlers::create_pool, Body::kJson},
+    {Method::Get, "/pools/{name}", Auth::kApiKey, handlers::get_pool},
+    {Method::Put, "/pools/{name}", Auth::kApiKey, handlers::update_pool, Body::kJson},
+    {Method::Delete, "/pools/{name}", Auth::kApiKey, handlers::delete_pool},
 };
 
 // "application/json", any case, with or without parameters ("; charset=utf-8").

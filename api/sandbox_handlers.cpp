@@ -92,21 +92,23 @@ void create_sandbox(const Call& call) {
           ex->send_error(map_error(r.error(), Operation::kCreate, server.runtime_prefix));
           return;
         }
-        const Headers location = {{"Location", "/v1/sandboxes/" + r->sandbox.id}};
+        Headers headers = {{"Location", "/v1/sandboxes/" + r->sandbox.id}};
+        // A create naming a pool (extensions.poolRef): whether a warm member was claimed.
+        if (!r->pool_claim.empty()) headers.emplace_back("X-Sandboxd-Pool", r->pool_claim);
         if (r->replayed) {
           auto now = server.deps.service.get(r->sandbox.id);
-          ex->send_json(r->http_status, render_create_response(now ? *now : r->sandbox), location);
+          ex->send_json(r->http_status, render_create_response(now ? *now : r->sandbox), headers);
           return;
         }
         if (respond_async || wait.count() <= 0 || r->sandbox.state != SandboxState::kPending) {
-          ex->send_json(202, render_create_response(r->sandbox), location);
+          ex->send_json(202, render_create_response(r->sandbox), headers);
           return;
         }
         const Sandbox requested = r->sandbox;
         server.parked.park(
             ex, requested.id, [](const Sandbox& s) { return s.state != SandboxState::kPending; },
-            wait, [ex, requested, location](WaitOutcome, std::shared_ptr<const Sandbox> sb) {
-              ex->send_json(202, render_create_response(sb ? *sb : requested), location);
+            wait, [ex, requested, headers](WaitOutcome, std::shared_ptr<const Sandbox> sb) {
+              ex->send_json(202, render_create_response(sb ? *sb : requested), headers);
             });
       });
 }

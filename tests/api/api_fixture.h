@@ -16,6 +16,7 @@
 #include "api/api_server.h"
 #include "src/common/clock.h"
 #include "src/service/event_reads.h"
+#include "src/service/pool_service.h"
 #include "src/service/sandbox_service.h"
 #include "src/service/snapshot_service.h"
 #include "store/event_store.h"
@@ -102,6 +103,9 @@ struct ApiHarnessOptions {
   api::proxy::OnActivity on_proxy_activity;
   api::proxy::VerifyRoute verify_route;
   metrics::ProxyMetrics* proxy_metrics = nullptr;
+  // Warm pools (issue 14): the PoolService's options; nullopt = none (the pool routes
+  // answer 501). No pool keeper runs: members are made by the test (create_member).
+  std::optional<PoolOptions> pools = PoolOptions{};
 };
 
 inline ApiHarnessOptions default_harness_options() {
@@ -144,6 +148,9 @@ class ApiHarness {
     reads_ = std::make_unique<EventReads>(*store_);
     snapshots_ = std::make_unique<SnapshotService>(*store_, clock_, *service_,
                                                    options_.service.snapshots_supported);
+    if (options_.pools) {
+      pools_ = std::make_unique<PoolService>(*store_, clock_, *service_, *options_.pools);
+    }
     if (options_.worker) {
       worker_ = std::make_unique<FakeWorker>(*store_, *service_, options_.fail_provisioning);
       worker_->snapshots_ = snapshots_.get();
@@ -151,6 +158,7 @@ class ApiHarness {
     api::ApiDeps deps{*service_, *reads_, health_details, http_metrics};
     deps.diagnostics = options_.diagnostics;
     deps.snapshots = snapshots_.get();
+    deps.pools = pools_.get();
     deps.resolve_proxy_target = options_.resolve_proxy_target;
     deps.on_proxy_activity = options_.on_proxy_activity;
     deps.verify_route = options_.verify_route;
@@ -165,11 +173,13 @@ class ApiHarness {
     if (server_) server_->shutdown();
     if (worker_) worker_->stop();
     if (snapshots_) snapshots_->shutdown();
+    if (pools_) pools_->shutdown();
     if (service_) service_->shutdown();
     server_.reset();
     worker_.reset();
     reads_.reset();
     snapshots_.reset();
+    pools_.reset();
     service_.reset();
     store_.reset();
   }
@@ -182,6 +192,7 @@ class ApiHarness {
   EventStore& store() { return *store_; }
   SandboxService& service() { return *service_; }
   SnapshotService& snapshots() { return *snapshots_; }
+  PoolService& pools() { return *pools_; }
   api::ApiServer& server() { return *server_; }
   const std::string& dir() const { return dir_; }
 
@@ -197,6 +208,7 @@ class ApiHarness {
   std::unique_ptr<EventStore> store_;
   std::unique_ptr<SandboxService> service_;
   std::unique_ptr<SnapshotService> snapshots_;
+  std::unique_ptr<PoolService> pools_;
   std::unique_ptr<EventReads> reads_;
   std::unique_ptr<FakeWorker> worker_;
   std::unique_ptr<api::ApiServer> server_;

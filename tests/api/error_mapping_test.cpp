@@ -39,6 +39,58 @@ TEST(ErrorMapping, FieldsSelectCodes) {
       "DOCKER::INVALID_PORT");
 }
 
+// Warm pools (issue 14): the reference's KUBERNETES::POOL_* codes, under the runtime's
+// prefix.
+TEST(ErrorMapping, PoolErrorsHaveThePoolCodes) {
+  struct Case {
+    Error error;
+    Operation op;
+    int status;
+    const char* code;
+  };
+  const Case cases[] = {
+      {Error(ErrorCode::kUnimplemented, "off", "runtime.pools"), Operation::kPool, 501,
+       "POOL_NOT_SUPPORTED"},
+      {Error(ErrorCode::kUnimplemented, "off", "runtime.pools"), Operation::kCreate, 501,
+       "POOL_NOT_SUPPORTED"},
+      {Error(ErrorCode::kNotFound, "no pool", "pool"), Operation::kPool, 404, "POOL_NOT_FOUND"},
+      {Error(ErrorCode::kNotFound, "no pool", "poolRef"), Operation::kCreate, 404,
+       "POOL_NOT_FOUND"},
+      {Error(ErrorCode::kAlreadyExists, "exists", "name"), Operation::kPool, 409,
+       "POOL_ALREADY_EXISTS"},
+      {Error(ErrorCode::kResourceExhausted, "empty", "poolRef"), Operation::kCreate, 429,
+       "POOL_CAPACITY_EXHAUSTED"},
+  };
+  for (const char* rt : {"DOCKER", "KUBERNETES"}) {
+    for (const Case& c : cases) {
+      const ApiError e = map_error(c.error, c.op, rt);
+      EXPECT_EQ(e.status, c.status) << c.code;
+      EXPECT_EQ(e.code, std::string(rt) + "::" + c.code);
+      EXPECT_EQ(e.message, c.error.message);
+    }
+  }
+  // Not a pool's: the sandbox codes stay.
+  EXPECT_EQ(map_error(Error(ErrorCode::kNotFound, "gone"), Operation::kGet, "DOCKER").code,
+            "DOCKER::SANDBOX_NOT_FOUND");
+  EXPECT_EQ(map_error(Error(ErrorCode::kAlreadyExists, "x"), Operation::kCreate, "DOCKER").code,
+            "SANDBOX::ALREADY_EXISTS");
+  EXPECT_EQ(map_error(Error(ErrorCode::kResourceExhausted, "queue full"), Operation::kCreate,
+                      "DOCKER")
+                .status,
+            503);
+  EXPECT_EQ(map_error(Error(ErrorCode::kInvalidArgument, "bad", "capacitySpec.poolMax"),
+                      Operation::kPool, "DOCKER")
+                .code,
+            "SANDBOX::INVALID_PARAMETER");
+  // A template's volume errors keep their VOLUME:: code.
+  auto vol = map_error(Error(ErrorCode::kInvalidArgument,
+                             "VOLUME::HOST_PATH_NOT_FOUND: template.volumes[0].host.path missing",
+                             "template.volumes[0].host.path"),
+                       Operation::kPool, "DOCKER");
+  EXPECT_EQ(vol.status, 400);
+  EXPECT_EQ(vol.code, "VOLUME::HOST_PATH_NOT_FOUND");
+}
+
 TEST(ErrorMapping, VolumeErrorsCarryTheirCodeInTheMessage) {
   auto bad = map_error(Error(ErrorCode::kInvalidArgument,
                              "VOLUME::HOST_PATH_NOT_FOUND: volumes[0].host.path \"/x\" does not exist",

@@ -79,6 +79,11 @@ TEST(OpenApiDocument, ParsesAndDescribesEveryRoute) {
       {"/snapshots", "get"},
       {"/snapshots/{snapshotId}", "get"},
       {"/snapshots/{snapshotId}", "delete"},
+      {"/pools", "get"},
+      {"/pools", "post"},
+      {"/pools/{poolName}", "get"},
+      {"/pools/{poolName}", "put"},
+      {"/pools/{poolName}", "delete"},
   };
   for (const auto& [path, method] : routes) {
     ASSERT_TRUE(paths.contains(path)) << path;
@@ -203,7 +208,10 @@ TEST(OpenApiDocument, DocumentsOurAdditionsAndErrorCodes) {
         "DOCKER::EGRESS_NOT_READY", "OPENSANDBOX-EGRESS-AUTH", "NetworkPolicyChanged",
         "DIAGNOSTICS_SCOPE_UNSUPPORTED", "DOCKER::SANDBOX_QUERY_FAILED", "Deprecation",
         "SNAPSHOT::INVALID_SOURCE_STATE", "SNAPSHOT::INVALID_STATE", "SNAPSHOT::NOT_FOUND",
-        "SNAPSHOT::NOT_READY", "SNAPSHOT::NOT_SUPPORTED"}) {
+        "SNAPSHOT::NOT_READY", "SNAPSHOT::NOT_SUPPORTED", "DOCKER::POOL_NOT_FOUND",
+        "DOCKER::POOL_ALREADY_EXISTS", "DOCKER::POOL_NOT_SUPPORTED",
+        "DOCKER::POOL_CAPACITY_EXHAUSTED", "Retry-After", "X-Sandboxd-Pool", "poolRef",
+        "poolWarmOnly", "PodTemplateSpec"}) {
     EXPECT_NE(text.find(needle), std::string_view::npos) << needle;
   }
 }

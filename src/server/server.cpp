@@ -437,6 +437,7 @@ Result<std::unique_ptr<Server>> Server::create(const Config& config, const Serve
       std::make_shared<RuntimeDiagnosticsSource>(*p->runtime, p->clock));
   deps.diagnostics = p->diagnostics.get();
   deps.snapshots = p->snapshots.get();
+  deps.pools = p->pools.get();
   // The server proxy (issue 13): targets and renew-intent from the service, signed routes
   // checked with proxy.signing_secret.
   {

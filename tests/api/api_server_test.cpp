@@ -192,7 +192,7 @@ TEST_P(ApiTest, FieldsThisVersionCannotHonourAreRefusedAtOnceWithACode) {
   EXPECT_NE(body_json(r)["message"].get<std::string>().find("volumes[1].ossfs"), std::string::npos)
       << r.body;
   r = c.post(p("/sandboxes"), create_body({{"extensions", {{"poolRef", "warm"}}}}));
-  expect_error(r, 400, "SANDBOX::UNSUPPORTED_POOL_REF");
+  expect_error(r, 404, "DOCKER::POOL_NOT_FOUND");
   EXPECT_NE(body_json(r)["message"].get<std::string>().find("poolRef"), std::string::npos);
   // Nothing was created by any of them.
   auto list = body_json(c.get(p("/sandboxes")));

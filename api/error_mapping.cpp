@@ -40,6 +40,8 @@ constexpr Row kServiceRows[] = {
     {ErrorCode::kAlreadyExists, false, Operation::kPool, "", 409, true, "POOL_ALREADY_EXISTS"},
     {ErrorCode::kResourceExhausted, true, kAnyOp, "poolRef", 429, true,
      "POOL_CAPACITY_EXHAUSTED"},
+    {ErrorCode::kResourceExhausted, true, kAnyOp, "pools.max_pools", 429, false,
+     "SANDBOX::RESOURCE_EXHAUSTED"},
     // -- not found ----------------------------------------------------------------------
     {ErrorCode::kNotFound, true, kAnyOp, "", 404, true, "SANDBOX_NOT_FOUND"},
     // -- diagnostics (issue 13): the runtime's answers (field "runtime", DiagnosticsRunner) --

@@ -179,6 +179,7 @@ void build(Ctx& ctx, const toml::table* root, const EnvMap& env, Config& c) {
   Section pools = top.table("pools");
   pools.boolean("enabled", c.pools.enabled);
   pools.integer("max_members", 1, 100000, c.pools.max_members);
+  pools.integer("max_pools", 1, 10000, c.pools.max_pools);
   pools.integer("keeper_interval_ms", 50, 60000, c.pools.keeper_interval_ms);
   pools.finish();
 

@@ -260,6 +260,7 @@ struct RenewIntentConfig {
 struct PoolsConfig {
   bool enabled = true;                   // false: pool routes and poolRef answer 501
   int64_t max_members = 256;             // 1..100000: the largest capacity value a pool may ask
+  int64_t max_pools = 32;                // 1..10000: pools that may exist at once
   int64_t keeper_interval_ms = 1000;     // 50..60000: the pool keeper's pass period
   bool operator==(const PoolsConfig&) const = default;
 };

@@ -277,6 +277,8 @@ std::string render_example_config(std::string_view kind) {
         toml_bool(d.pools.enabled));
   w.key("The largest value a pool's capacitySpec may ask for (1..100000).", "max_members",
         std::to_string(d.pools.max_members));
+  w.key("Pools that may exist at once (1..10000); one more is refused with 429.", "max_pools",
+        std::to_string(d.pools.max_pools));
   w.key("Milliseconds between the pool keeper's passes (50..60000); it also runs after changes.",
         "keeper_interval_ms", std::to_string(d.pools.keeper_interval_ms));
 

@@ -396,7 +396,7 @@ Result<std::unique_ptr<Server>> Server::create(const Config& config, const Serve
   // Warm pools (issue 14).
   p->pools = std::make_unique<PoolService>(
       *p->store, p->clock, *p->service,
-      PoolOptions{config.pools.enabled, config.pools.max_members});
+      PoolOptions{config.pools.enabled, config.pools.max_members, config.pools.max_pools});
   if (config.pools.enabled) {
     PoolKeeperOptions keeper;
     keeper.interval = std::chrono::milliseconds(config.pools.keeper_interval_ms);

@@ -207,7 +207,21 @@ Result<PoolView> PoolService::create(CreatePoolRequest request, const RequestCon
     return fail(ErrorCode::kInvalidArgument, "template.snapshotId is not accepted in a pool",
                 "template.snapshotId");
   }
+  if (request.template_json.size() > kMaxPoolTemplateBytes) {
+    return fail(ErrorCode::kInvalidArgument,
+                "template is " + std::to_string(request.template_json.size()) +
+                    " bytes of JSON; at most " + std::to_string(kMaxPoolTemplateBytes) +
+                    " are accepted",
+                "template");
+  }
   if (auto ok = sandboxes_.validate_template(t); !ok) return std::unexpected(ok.error());
+  if (static_cast<std::int64_t>(store_.list_pools().size()) >= options_.max_pools &&
+      !store_.get_pool(request.name)) {
+    return fail(ErrorCode::kResourceExhausted,
+                std::to_string(options_.max_pools) +
+                    " pools exist, the most pools.max_pools allows; delete one first",
+                "pools.max_pools");
+  }
   CreatePool command;
   command.name = request.name;
   command.template_spec = template_spec_of(t.spec);

@@ -57,6 +57,10 @@ struct PoolOptions {
   bool enabled = true;
   // pools.max_members: the largest value any capacity field may take (validation).
   std::int64_t max_members = 256;
+  // pools.max_pools: pools that may exist at once; one more is kResourceExhausted (field
+  // "pools.max_pools"). With max_members it bounds what pool requests can make the server
+  // start (max_pools x max_members containers).
+  std::int64_t max_pools = 32;
 };
 
 // What a pool holds right now (the reference's PoolStatus plus `warming`).
@@ -74,6 +78,9 @@ struct PoolView {
 };
 
 // A pool create as the API parsed it.
+// The largest template (its JSON text, kept in the pool's record and served by every read).
+inline constexpr std::size_t kMaxPoolTemplateBytes = 64 * 1024;
+
 struct CreatePoolRequest {
   std::string name;
   // The template as a create request (spec, and image_auth must be empty); metadata,

@@ -122,7 +122,7 @@ TEST_F(ExampleConfigTest, ExampleListsEveryKeyWithAnExplanation) {
        {"enabled", "threads", "max_connections", "connect_timeout_seconds", "idle_timeout_seconds",
         "buffer_bytes", "max_idle_upstream", "forward_credentials", "signing_secret"}},
       {"renew_intent", {"enabled", "min_interval_seconds"}},
-      {"pools", {"enabled", "max_members", "keeper_interval_ms"}},
+      {"pools", {"enabled", "max_members", "max_pools", "keeper_interval_ms"}},
       {"store", {"path", "sync", "retention_days"}},
       {"workers", {"provisioners", "reconcile_interval_seconds", "pending_failure_ttl_seconds"}},
   };

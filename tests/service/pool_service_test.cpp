@@ -414,3 +414,53 @@ TEST_F(PoolServiceTest, AsyncFormsAnswerOnTheMutationThread) {
 
 }  // namespace
 }  // namespace sbx
+
+namespace sbx {
+namespace {
+
+TEST(PoolServiceLimits, MaxPoolsAndTheTemplateSizeBoundWhatPoolRequestsCanMake) {
+  testing::TempDir dir;
+  ManualClock clock;
+  auto store = EventStore::open(StoreOptions{.path = dir.str(), .sync = false});
+  ASSERT_TRUE(store.has_value()) << store.error().message;
+  ServiceOptions o;
+  o.network_mode = "bridge";
+  o.probe_host_ports = false;
+  SandboxService sandboxes(**store, clock, o);
+  PoolOptions po;
+  po.max_pools = 2;
+  PoolService pools(**store, clock, sandboxes, po);
+  const RequestContext ctx{"", "api"};
+  auto req = [](const std::string& name, std::size_t template_bytes = 0) {
+    CreatePoolRequest r;
+    r.name = name;
+    r.template_request.spec.image_uri = "busybox:latest";
+    r.template_request.spec.entrypoint = {"sleep", "infinity"};
+    r.template_json = template_bytes ? std::string(template_bytes, ' ') : std::string("{}");
+    r.capacity = PoolCapacity{0, 1, 0, 1};
+    return r;
+  };
+  auto big = pools.create(req("big", kMaxPoolTemplateBytes + 1), ctx);
+  ASSERT_FALSE(big);
+  EXPECT_EQ(big.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(big.error().field, "template");
+  ASSERT_TRUE(pools.create(req("a"), ctx));
+  ASSERT_TRUE(pools.create(req("b"), ctx));
+  const std::uint64_t head = (*store)->head();
+  auto third = pools.create(req("c"), ctx);
+  ASSERT_FALSE(third);
+  EXPECT_EQ(third.error().code, ErrorCode::kResourceExhausted);
+  EXPECT_EQ(third.error().field, "pools.max_pools");
+  EXPECT_EQ((*store)->head(), head);
+  // An existing name is still "already exists", not "too many".
+  auto again = pools.create(req("a"), ctx);
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().code, ErrorCode::kAlreadyExists);
+  ASSERT_TRUE(pools.remove("b", ctx));
+  EXPECT_TRUE(pools.create(req("c"), ctx));
+  pools.shutdown();
+  sandboxes.shutdown();
+}
+
+}  // namespace
+}  // namespace sbx

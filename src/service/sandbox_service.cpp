@@ -459,7 +459,8 @@ Result<CreateResult> SandboxService::create_locked_key(CreateRequest request,
     // Looked up again: the pool may have been deleted or re-created since resolve_pool.
     auto pool = store_.get_pool(request.pool_ref);
     if (!pool) {
-      return fail(ErrorCode::kNotFound, "Pool '" + request.pool_ref + "' not found.", "poolRef");
+      return fail(ErrorCode::kNotFound,
+                  "Pool '" + request.pool_ref + "' not found (extensions.poolRef).", "poolRef");
     }
     auto claimed = claim_member(*pool, request, ctx, now);
     if (!claimed) return std::unexpected(claimed.error());
@@ -555,7 +556,10 @@ Result<std::shared_ptr<const Pool>> SandboxService::resolve_pool(CreateRequest& 
                 "runtime.pools");
   }
   auto pool = store_.get_pool(r.pool_ref);
-  if (!pool) return fail(ErrorCode::kNotFound, "Pool '" + r.pool_ref + "' not found.", "poolRef");
+  if (!pool) {
+    return fail(ErrorCode::kNotFound, "Pool '" + r.pool_ref + "' not found (extensions.poolRef).",
+                "poolRef");
+  }
   const SandboxSpec& t = pool->template_spec;
   auto refuse = [&](std::string field, const std::string& why) {
     return fail(ErrorCode::kInvalidArgument,

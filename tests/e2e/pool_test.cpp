@@ -24,7 +24,7 @@ class Pools : public E2eTest {
  protected:
   SandboxdOptions pool_options() const {
     SandboxdOptions o = default_options();
-    o.extra_toml = "[pools]\nkeeper_interval_ms = 200\n\n[workers]\nprovisioners = 8\n";
+    o.extra_toml = "[pools]\nkeeper_interval_ms = 200\n";
     return o;
   }
 
@@ -163,30 +163,31 @@ TEST_F(Pools, HundredParallelCreatesOnAPoolOfFiftyAreFiftyWarmAndFiftyCold) {
 
 TEST_F(Pools, KillNineDuringClaimsLosesNoAcknowledgedClaimAndLeavesNoOwnerlessContainer) {
   ASSERT_NO_FATAL_FAILURE(start_sandboxd(pool_options()));
-  Reply created = api().post("/v1/pools", pool_request("k9", 8, 8, 0, 12));
+  Reply created = api().post("/v1/pools", pool_request("k9", 20, 20, 0, 30));
   ASSERT_EQ(created.status, 201) << created.describe();
-  ASSERT_TRUE(wait_available("k9", 8, milliseconds(120'000)));
+  ASSERT_TRUE(wait_available("k9", 20, milliseconds(180'000)));
 
+  // Four clients claim in a loop; the fifth answer kills sandboxd on the spot, so the kill
+  // lands while the other clients' claims are in flight.
   std::mutex mu;
   std::vector<std::string> acknowledged;
   std::atomic<int> answered{0};
   std::vector<std::thread> threads;
   for (int t = 0; t < 4; ++t) {
     threads.emplace_back([&] {
-      for (int i = 0; i < 4; ++i) {
+      for (int i = 0; i < 5; ++i) {
         Reply r = api().post("/v1/sandboxes", claim_request("k9", /*warm_only=*/true));
-        answered.fetch_add(1);
         if (r.status == 202) {
           std::lock_guard lock(mu);
           acknowledged.push_back(r.str("id"));
         }
+        if (answered.fetch_add(1) + 1 == 5) sandboxd_->kill();
       }
     });
   }
-  poll_until([&] { return answered.load() >= 3; }, milliseconds(30'000));
-  sandboxd_->kill();
   for (auto& th : threads) th.join();
   std::cerr << "[e2e] kill -9 after " << acknowledged.size() << " acknowledged claim(s)\n";
+  EXPECT_GE(acknowledged.size(), 5u);
   ASSERT_TRUE(sandboxd_->start());
 
   // Every acknowledged claim is a live, visible, Running sandbox; none was given twice.
@@ -201,7 +202,7 @@ TEST_F(Pools, KillNineDuringClaimsLosesNoAcknowledgedClaimAndLeavesNoOwnerlessCo
   // The pool survived the restart, and its counts add up.
   Reply p = api().get("/v1/pools/k9");
   ASSERT_EQ(p.status, 200) << p.describe();
-  EXPECT_EQ(p.json()["capacitySpec"].value("poolMax", -1), 12);
+  EXPECT_EQ(p.json()["capacitySpec"].value("poolMax", -1), 30);
   // Settled: every container belongs to a live sandbox (member or claimed), and the
   // pool's total is what the engine runs.
   ASSERT_TRUE(wait_available("k9", 1, milliseconds(120'000)));

@@ -112,5 +112,29 @@ TEST_F(PythonSdk, HostVolumeScenario) {
   if (!HasFailure()) std::cerr << last_lines(py.output(), 1);
 }
 
+// The SDK taking a sandbox from a warm pool (tests/e2e/sdk_pool.py): the claimed member
+// passes the SDK's readiness check at once; a different entrypoint is refused.
+TEST_F(PythonSdk, WarmPoolScenario) {
+  ASSERT_EQ(ensure_sdk_venv(), "");
+  auto opts = default_options("bridge");
+  opts.extra_toml = "[pools]\nkeeper_interval_ms = 200\n";
+  ASSERT_NO_FATAL_FAILURE(start_sandboxd(opts));
+
+  ChildProcess py({(venv_dir() / "bin" / "python").string(),
+                   source_dir() + "/tests/e2e/sdk_pool.py", "--domain", sandboxd_->address(),
+                   "--image", kTestBusyboxImage},
+                  {{"PYTHONUNBUFFERED", "1"}, {"OPEN_SANDBOX_API_KEY", ""}, {"OPEN_SANDBOX_DOMAIN", ""}});
+  auto st = py.wait(milliseconds(180'000));
+  if (!st) py.signal(SIGKILL);
+  py.drain(milliseconds(1'000));
+  ASSERT_TRUE(st.has_value()) << "the SDK pool scenario did not finish in 180 s; output:\n"
+                              << py.output();
+  EXPECT_TRUE(WIFEXITED(*st) && WEXITSTATUS(*st) == 0)
+      << "the SDK pool scenario failed (wait status " << *st << "); output:\n"
+      << py.output();
+  EXPECT_NE(py.output().find(" passed, 0 failed"), std::string::npos) << py.output();
+  if (!HasFailure()) std::cerr << last_lines(py.output(), 3);
+}
+
 }  // namespace
 }  // namespace sbx::testing

@@ -156,7 +156,10 @@ TEST_F(PoolKeeperTest, SurplusIsRecycledOldestFirstAndClaimedSandboxesAreNeverTo
   ASSERT_EQ(members("p", SandboxState::kRunning).size(), 4u);
   auto oldest = members("p", SandboxState::kRunning);
   std::sort(oldest.begin(), oldest.end(),
-            [](const auto& x, const auto& y) { return x->created_at < y->created_at; });
+            [](const auto& x, const auto& y) {
+              return x->created_at != y->created_at ? x->created_at < y->created_at
+                                                    : x->id < y->id;
+            });
 
   ASSERT_TRUE(pools_->update_capacity("p", {1, 1, 0, 10}, kUser));
   keeper_->pass();

@@ -591,13 +591,11 @@ Result<std::shared_ptr<const Pool>> SandboxService::resolve_pool(CreateRequest& 
                                "\" is not in the pool's environment with that value (a running "
                                "container's environment cannot change)");
   }
-  s.image_uri = t.image_uri;
-  s.entrypoint = t.entrypoint;
-  s.env = t.env;
-  s.resource_limits = t.resource_limits;
-  s.platform = t.platform;
-  s.network_policy_json = t.network_policy_json;
-  s.volumes_json = t.volumes_json;
+  // The template holds exactly the create fields a member was made with; the request keeps
+  // only its extensions (what is left is filled by the create path).
+  std::string extensions = std::move(s.extensions_json);
+  s = t;
+  s.extensions_json = std::move(extensions);
   return pool;
 }
 

@@ -62,17 +62,32 @@ class Pools : public E2eTest {
     return Json{{"extensions", ext}, {"timeout", 600}, {"metadata", {{"via", "pool"}}}};
   }
 
-  // Sandbox ids of the engine's containers that this test's sandboxd labelled.
+  void start_pool_sandboxd() {
+    ASSERT_NO_FATAL_FAILURE(start_sandboxd(pool_options()));
+    baseline_ = labelled();
+  }
+
+  // Sandbox ids of the engine's labelled containers that were not there when sandboxd
+  // started (containers of earlier tests may still be on the engine).
   std::set<std::string> container_sandboxes() const {
+    std::set<std::string> out;
+    for (const auto& id : labelled())
+      if (!baseline_.contains(id)) out.insert(id);
+    return out;
+  }
+
+ private:
+  std::set<std::string> labelled() const {
     std::set<std::string> out;
     if (auto all = docker_->labelled_containers())
       for (const auto& c : *all) out.insert(c.sandbox_id);
     return out;
   }
+  std::set<std::string> baseline_;
 };
 
 TEST_F(Pools, AClaimIsRunningAtOnceThePoolRefillsAndDeletingItDrainsTheMembers) {
-  ASSERT_NO_FATAL_FAILURE(start_sandboxd(pool_options()));
+  ASSERT_NO_FATAL_FAILURE(start_pool_sandboxd());
   Reply created = api().post("/v1/pools", pool_request("e2e", 2, 2, 0, 4));
   ASSERT_EQ(created.status, 201) << created.describe();
   ASSERT_TRUE(wait_available("e2e", 2, milliseconds(90'000))) << api().get("/v1/pools/e2e").describe();
@@ -120,7 +135,7 @@ TEST_F(Pools, AClaimIsRunningAtOnceThePoolRefillsAndDeletingItDrainsTheMembers) 
 }
 
 TEST_F(Pools, HundredParallelCreatesOnAPoolOfFiftyAreFiftyWarmAndFiftyCold) {
-  ASSERT_NO_FATAL_FAILURE(start_sandboxd(pool_options()));
+  ASSERT_NO_FATAL_FAILURE(start_pool_sandboxd());
   Reply created = api().post("/v1/pools", pool_request("big", 50, 50, 0, 50));
   ASSERT_EQ(created.status, 201) << created.describe();
   ASSERT_TRUE(wait_available("big", 50, milliseconds(300'000)))
@@ -162,7 +177,7 @@ TEST_F(Pools, HundredParallelCreatesOnAPoolOfFiftyAreFiftyWarmAndFiftyCold) {
 }
 
 TEST_F(Pools, KillNineDuringClaimsLosesNoAcknowledgedClaimAndLeavesNoOwnerlessContainer) {
-  ASSERT_NO_FATAL_FAILURE(start_sandboxd(pool_options()));
+  ASSERT_NO_FATAL_FAILURE(start_pool_sandboxd());
   Reply created = api().post("/v1/pools", pool_request("k9", 20, 20, 0, 30));
   ASSERT_EQ(created.status, 201) << created.describe();
   ASSERT_TRUE(wait_available("k9", 20, milliseconds(180'000)));

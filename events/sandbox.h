@@ -79,6 +79,11 @@ struct SandboxSpec {
   // Empty / 0 for every other sandbox, including cold creates that named a pool.
   std::string pool_name;
   std::uint64_t pool_generation = 0;
+  // A create with poolRef on a runtime whose cluster keeps the pools (Runtime::
+  // manages_pools(), Kubernetes provider batchsandbox): the pool's name. The sandbox is an
+  // ordinary one (never a member: pool_name stays empty); the runtime takes its pod from the
+  // cluster's pool. Recorded as "poolRef"; empty for every other sandbox.
+  std::string pool_ref;
   bool operator==(const SandboxSpec&) const = default;
 };
 

@@ -47,6 +47,7 @@
 #include <string_view>
 #include <vector>
 
+#include "events/pool.h"
 #include "events/result.h"
 #include "events/sandbox.h"  // Platform {os, arch}
 #include "events/time.h"
@@ -153,6 +154,42 @@ struct ContainerSpec {
   // A network policy enforced by an egress sidecar (see EgressSpec); unset = none.
   // Runtimes that cannot run one refuse the spec (kInvalidArgument, field networkPolicy).
   std::optional<EgressSpec> egress;
+
+  // --- cluster-managed warm pools (issue 14, runtimes with manages_pools()) ---
+  // Non-empty: the sandbox is taken from the runtime's pool of this name (see apply_pool)
+  // instead of being made from the image: Kubernetes provider batchsandbox posts a
+  // BatchSandbox with spec.poolRef = pool_ref, replicas 1, a taskTemplate that runs
+  // `entrypoint` with `env` in the pool pod, and spec.expireTime = expires_at; the pod the
+  // pool controller allocates is the sandbox's pod. image_uri and limits are still set (the
+  // pool's template) and checked, but the pod's image and limits are the pool's. Runtimes
+  // without manages_pools() refuse a non-empty pool_ref (kInvalidArgument, field
+  // "extensions.poolRef").
+  std::string pool_ref;
+};
+
+// A warm pool whose members the runtime's own controller keeps (manages_pools()): the
+// Kubernetes Pool custom resource (sandbox.opensandbox.io/v1alpha1, plural pools) of
+// provider batchsandbox.
+struct RuntimePoolSpec {
+  std::string name;              // the pool's name: a DNS-1123 label (the service checked it)
+  std::uint64_t generation = 0;  // the pool's generation (events/pool.h), recorded on the CR
+  // What a member runs: the pool's template as a container spec (sandbox_id empty, no
+  // pool_ref, no expires_at). The runtime builds the pool's pod template from it the way it
+  // builds a sandbox's workload, without the per-sandbox id label.
+  ContainerSpec template_spec;
+  PoolCapacity capacity;
+};
+
+// What the runtime's pool controller reports about one pool this instance made.
+struct RuntimePoolStatus {
+  std::string name;
+  std::uint64_t generation = 0;  // as recorded on the CR by apply_pool
+  PoolCapacity capacity;         // as the CR's spec has it now
+  bool reported = false;         // false: the controller has not written a status yet
+  std::int64_t total = 0;        // the CR's status.total / allocated / available / revision
+  std::int64_t allocated = 0;
+  std::int64_t available = 0;
+  std::string revision;
 };
 
 // The checks every implementation applies before acting (kInvalidArgument, `field` set):
@@ -346,6 +383,33 @@ class Runtime {
   virtual Result<std::vector<SnapshotImage>> list_snapshot_images() {
     return fail(ErrorCode::kUnimplemented, "this runtime cannot take snapshots",
                 "runtime.snapshots");
+  }
+
+  // --- cluster-managed warm pools (issue 14) ----------------------------------------------
+  // Whether pools live in the runtime's cluster (Kubernetes provider batchsandbox: the Pool
+  // CRD and its controller) rather than as members sandboxd creates itself. When true, the
+  // pool keeper reconciles the live pools of the log onto apply_pool/delete_pool instead of
+  // creating members, a create with poolRef becomes a ContainerSpec with pool_ref, and a
+  // pool's counts are the controller's (list_pools). The defaults are the backstop of every
+  // other runtime: kUnimplemented, field "runtime.pools".
+  virtual bool manages_pools() const { return false; }
+  // Creates pool `spec.name` (labelled kInstanceLabel), or brings an existing one of this
+  // instance to `spec`: same generation -> the capacity is patched when it differs; another
+  // generation -> the old CR is deleted (its pods with it) and a new one made. A pool of the
+  // same name made by someone else (no or another kInstanceLabel) is kFailedPrecondition.
+  virtual Result<void> apply_pool(const RuntimePoolSpec& spec) {
+    (void)spec;
+    return fail(ErrorCode::kUnimplemented, "this runtime does not keep pools", "runtime.pools");
+  }
+  // Deletes pool `name` if it is this instance's; absent is success. Sandboxes allocated
+  // from it keep running (they are deleted as sandboxes).
+  virtual Result<void> delete_pool(const std::string& name) {
+    (void)name;
+    return fail(ErrorCode::kUnimplemented, "this runtime does not keep pools", "runtime.pools");
+  }
+  // Every pool of this instance (kInstanceLabel), by name.
+  virtual Result<std::vector<RuntimePoolStatus>> list_pools() {
+    return fail(ErrorCode::kUnimplemented, "this runtime does not keep pools", "runtime.pools");
   }
 };
 

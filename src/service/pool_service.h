@@ -36,6 +36,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -61,6 +62,12 @@ struct PoolOptions {
   // "pools.max_pools"). With max_members it bounds what pool requests can make the server
   // start (max_pools x max_members containers).
   std::int64_t max_pools = 32;
+  // Not a config key: the server sets it from Runtime::manages_pools() (Kubernetes provider
+  // batchsandbox). True: the cluster's pool controller keeps the members (the Pool CRD), so
+  // create_member refuses, a pool's counts are the last ones the pool keeper reported
+  // (set_cluster_counts), and a create with poolRef is an ordinary create whose
+  // spec.pool_ref names the pool (CreateResult::pool_claim "cluster").
+  bool cluster_managed = false;
 };
 
 // What a pool holds right now (the reference's PoolStatus plus `warming`).
@@ -128,6 +135,15 @@ class PoolService {
   // kNotFound (field "pool") when `pool` is no longer the current generation of its name
   // (deleted, or deleted and created again); the errors of SandboxService::create_member.
   [[nodiscard]] Result<Sandbox> create_member(const Pool& pool, const RequestContext& ctx);
+
+  // --- cluster-managed pools (options().cluster_managed) ---
+  struct ClusterCounts {
+    std::uint64_t generation = 0;  // the generation the cluster's pool was made for
+    PoolCounts counts;
+  };
+  // The pool keeper's latest Runtime::list_pools(), by pool name. counts() of a pool with no
+  // entry, or with an entry of another generation, is all zero. Thread-safe.
+  void set_cluster_counts(std::map<std::string, ClusterCounts> counts);
 
   void shutdown();
 

@@ -37,6 +37,7 @@
 #include <vector>
 
 #include "api/http_util.h"
+#include "api/proxy/netns_socket.h"
 #include "api/proxy/proxy_path.h"
 #include "src/common/log.h"
 
@@ -192,6 +193,21 @@ struct ProxyEngine::Impl {
   void answered(unsigned status) {
     if (deps.metrics) deps.metrics->requests_total.with({status_class(status)}).inc();
   }
+  void connected(const char* route) {
+    if (deps.metrics) deps.metrics->upstream_connects_total.with({route}).inc();
+  }
+  // The netns route failed before a connect: said once per server at warn level (it is a
+  // deployment fact: no CAP_SYS_ADMIN, or the engine's files not visible here), then at debug.
+  void netns_unusable(const std::string& why) {
+    if (!netns_warned.exchange(true)) {
+      logger("proxy")->warn("connecting inside a sandbox's network namespace failed ({}); "
+                            "using its published port (proxy.connect_in_netns)",
+                            why);
+    } else {
+      logger("proxy")->debug("netns route unusable: {}", why);
+    }
+  }
+  std::atomic<bool> netns_warned{false};
   void upstream_error(const char* kind) {
     if (deps.metrics) deps.metrics->upstream_errors_total.with({kind}).inc();
   }
@@ -448,8 +464,8 @@ class Conn : public std::enable_shared_from_this<Conn> {
         }
         co_return false;
       }
-      std::string no_prefix;  // named: GCC 12 destroys co_await operand temporaries twice
-      co_return co_await forward(rp, host, port, nullptr, std::move(no_prefix), rid);
+      Target api_target{std::move(host), port, {}, {}, 0};  // named: GCC 12 destroys co_await operand temporaries twice
+      co_return co_await forward(rp, api_target, nullptr, rid);
     }
 
     std::string sandbox_id;
@@ -564,15 +580,15 @@ class Conn : public std::enable_shared_from_this<Conn> {
         logger("proxy")->warn("activity hook for {}: {}", sandbox_id, e.what());
       }
     }
-    std::string prefix = target_addr->path_prefix;
-    co_return co_await forward(rp, target_addr->host, target_addr->port, &*path,
-                               std::move(prefix), rid);
+    Target sandbox_target = std::move(*target_addr);
+    co_return co_await forward(rp, sandbox_target, &*path, rid);
   }
 
   // The upstream connection for `key`: a pooled one or a new one (connect_timeout). Sets
   // `reused`.
+  // `route` names the new connection in upstream_connects_total (null: not counted).
   awaitable<error_code> connect(const std::string& host, std::uint16_t port, const std::string& key,
-                                bool& reused) {
+                                bool& reused, const char* route) {
     reused = false;
     if (auto s = eng_->take_idle(key)) {
       upstream_.emplace(std::move(*s));
@@ -592,7 +608,45 @@ class Conn : public std::enable_shared_from_this<Conn> {
       if (!ec) co_await asio::async_connect(*upstream_, results, tok(ec));
     }
     if (!ec) upstream_->set_option(tcp::no_delay(true), ec);
+    if (!ec && route) eng_->connected(route);
     co_return ec;
+  }
+
+  // The upstream connection inside `t.netns` (127.0.0.1:t.netns_port): a pooled one or a
+  // new one. False when the route cannot be used (the caller falls back to the published
+  // one); `timed_out_` set when the connect timed out (no fallback: answer 504).
+  awaitable<bool> connect_netns(const Target& t, const std::string& key, bool& reused) {
+    reused = false;
+    if (auto s = eng_->take_idle(key)) {
+      upstream_.emplace(std::move(*s));
+      reused = true;
+      co_return true;
+    }
+    auto fd = socket_in_netns(t.netns);
+    if (!fd) {
+      eng_->netns_unusable(fd.error());
+      co_return false;
+    }
+    enter(Phase::kConnect, eng_->options.connect_timeout);
+    upstream_.emplace(eng_->ioc.get_executor());
+    error_code ec;
+    upstream_->assign(tcp::v4(), *fd, ec);
+    if (ec) {
+      ::close(*fd);
+      upstream_.reset();
+      co_return false;
+    }
+    co_await upstream_->async_connect(
+        tcp::endpoint(asio::ip::address_v4::loopback(), t.netns_port), tok(ec));
+    if (!ec) upstream_->set_option(tcp::no_delay(true), ec);
+    if (ec) {
+      error_code ignored;
+      upstream_->close(ignored);
+      upstream_.reset();
+      co_return false;
+    }
+    eng_->connected("netns");
+    co_return true;
   }
 
   enum class Relay { kDone, kReadFailed, kWriteFailed };
@@ -651,11 +705,10 @@ class Conn : public std::enable_shared_from_this<Conn> {
     co_return Relay::kDone;
   }
 
-  // Relays one request and its answer. `path` null: to the API server, headers unchanged.
-  // `path_prefix` goes before the upstream path (Target::path_prefix).
-  awaitable<bool> forward(http::request_parser<http::buffer_body>& rp, const std::string& host,
-                          std::uint16_t port, const ProxyPath* path, std::string path_prefix,
-                          const std::string& rid) {
+  // Relays one request and its answer to `t`. `path` null: to the API server, headers
+  // unchanged. On the published route `t.path_prefix` goes before the upstream path.
+  awaitable<bool> forward(http::request_parser<http::buffer_body>& rp, const Target& t,
+                          const ProxyPath* path, const std::string& rid) {
     auto& req = rp.get();
     const unsigned version = req.version();
     const bool client_keep_alive = req.keep_alive();
@@ -687,8 +740,6 @@ class Conn : public std::enable_shared_from_this<Conn> {
         req.erase("X-Forwarded-Host");
       }
       req.set("X-Forwarded-Prefix", path->prefix);
-      req.set(http::field::host, host_port(host, port));
-      req.target(path_prefix + path->upstream_target);
       if (upgrade) {
         req.set(http::field::upgrade, upgrade_value);
         req.set(http::field::connection, "Upgrade");
@@ -707,9 +758,36 @@ class Conn : public std::enable_shared_from_this<Conn> {
       if (ec) co_return false;
     }
 
-    const std::string key = (path ? "" : "api|") + host_port(host, port);
+    // The route: inside the sandbox's namespace when it has one and that works, else the
+    // published address.
+    std::string host = t.host;
+    std::uint16_t port = t.port;
+    std::string key = (path ? "" : "api|") + host_port(host, port);
     bool reused = false;
-    error_code ec = co_await connect(host, port, key, reused);
+    bool via_netns = false;
+    const char* route = path ? "published" : nullptr;
+    error_code ec;
+    if (path && !t.netns.empty() && t.netns_port != 0) {
+      std::string netns_key = std::string("ns|");
+      netns_key.append(t.netns).append("|").append(std::to_string(t.netns_port));
+      via_netns = co_await connect_netns(t, netns_key, reused);
+      if (via_netns) {
+        key = netns_key;
+        host = "127.0.0.1";
+        port = t.netns_port;
+      } else if (timed_out_) {
+        host = "127.0.0.1";  // inside the sandbox's namespace: what the error names
+        port = t.netns_port;
+        ec = asio::error::timed_out;
+      } else {
+        route = "fallback";
+      }
+    }
+    if (!via_netns && !ec) ec = co_await connect(host, port, key, reused, route);
+    if (path) {
+      req.set(http::field::host, host_port(host, port));
+      req.target(via_netns ? path->upstream_target : t.path_prefix + path->upstream_target);
+    }
     if (ec) {
       const bool timeout = timed_out_;
       {

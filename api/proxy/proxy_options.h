@@ -38,6 +38,15 @@ struct Target {
   // Put before the client's path: "" or, for a Docker port that is not published,
   // "/proxy/{port}" (execd's own proxy on the published 44772).
   std::string path_prefix;
+  // Non-empty: the sandbox's network namespace file (Docker's NetworkSettings.SandboxKey).
+  // The engine then first connects to 127.0.0.1:`netns_port` from inside that namespace
+  // (netns_socket.h; no path prefix, Host 127.0.0.1:<port>): one TCP connection and one
+  // relaying process less than the published port. When that fails (the namespace is gone
+  // or not visible here, setns is not permitted, nothing listens on the sandbox's loopback)
+  // it connects to host:port with path_prefix as without it. Upstream connections are
+  // pooled per route.
+  std::string netns;
+  std::uint16_t netns_port = 0;
 };
 
 // (sandbox id, container port) -> where to connect. Called on an engine thread; must not block.

@@ -168,6 +168,7 @@ void build(Ctx& ctx, const toml::table* root, const EnvMap& env, Config& c) {
   proxy.integer("buffer_bytes", 4096, 16 * 1024 * 1024, c.proxy.buffer_bytes);
   proxy.integer("max_idle_upstream", 0, 4096, c.proxy.max_idle_upstream);
   proxy.boolean("forward_credentials", c.proxy.forward_credentials);
+  proxy.boolean("connect_in_netns", c.proxy.connect_in_netns);
   proxy.optional_checked_string("signing_secret", c.proxy.signing_secret, is_signing_secret,
                                 kSigningSecretRequirement);
   proxy.not_honoured("resolve_internal",

@@ -241,6 +241,10 @@ struct ProxyConfig {
   int64_t buffer_bytes = 65536;           // 4096..16777216 per direction and connection
   int64_t max_idle_upstream = 64;         // 0..4096 kept-alive connections to sandboxes
   bool forward_credentials = false;       // pass the client's Authorization and Cookie on
+  // Docker: connect to a sandbox's port from inside its network namespace (needs sandboxd
+  // on the engine's host with CAP_SYS_ADMIN and a unix:// engine socket); the published
+  // port is used when that is not possible.
+  bool connect_in_netns = true;
   // HMAC key of signed routes (endpoint ?expires=); unset = signed routes refused (400).
   // At least 16 bytes.
   std::optional<std::string> signing_secret;

@@ -259,6 +259,11 @@ std::string render_example_config(std::string_view kind) {
         std::to_string(d.proxy.max_idle_upstream));
   w.key("Forward the client's Authorization and Cookie headers to the sandbox.",
         "forward_credentials", toml_bool(d.proxy.forward_credentials));
+  w.key("Docker: reach a sandbox's port from inside its network namespace (127.0.0.1 there)\n"
+        "# instead of through its published port: one TCP hop and the engine's userland proxy\n"
+        "# less. Needs sandboxd on the engine's host with CAP_SYS_ADMIN and a unix:// engine\n"
+        "# socket; otherwise, or when it fails, the published port is used.",
+        "connect_in_netns", toml_bool(d.proxy.connect_in_netns));
   w.unset_key("HMAC key of signed routes (>= 16 bytes); unset = endpoint ?expires= is refused.\n"
               "# Env SANDBOXD_PROXY_SIGNING_SECRET overrides it. Changing it revokes every route.",
               "signing_secret", toml_string("0123456789abcdef0123456789abcdef"));

@@ -19,6 +19,12 @@ ProxyMetrics::ProxyMetrics(Registry& registry)
           {"kind"})),
       websockets_total(registry.counter("sandboxd_proxy_websockets_total",
                                         "Connection upgrades (WebSocket) relayed by the server "
-                                        "proxy.")) {}
+                                        "proxy.")),
+      upstream_connects_total(registry.counter_family(
+          "sandboxd_proxy_upstream_connects_total",
+          "New upstream connections of the server proxy, by route (netns: inside the "
+          "sandbox's network namespace; published: its published port; fallback: the netns "
+          "route failed and the published one was used).",
+          {"route"})) {}
 
 }  // namespace sbx::metrics

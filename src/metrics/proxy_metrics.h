@@ -14,6 +14,12 @@
 //                                                     "timeout" (connect or response head),
 //                                                     "busy" (max_connections reached)
 //   sandboxd_proxy_websockets_total                   counter: upgrades relayed (101 seen)
+//   sandboxd_proxy_upstream_connects_total{route}     counter: new upstream connections,
+//                                                     "netns" (from inside the sandbox's
+//                                                     network namespace), "published" (its
+//                                                     published port or execd), "fallback"
+//                                                     (the netns route failed, the published
+//                                                     one was used)
 //
 // Thread-safe (see family.h); the families belong to the Registry, which must outlive
 // this struct.
@@ -31,6 +37,7 @@ struct ProxyMetrics {
   CounterFamily& bytes_total;            // {direction}
   CounterFamily& upstream_errors_total;  // {kind}
   Counter& websockets_total;
+  CounterFamily& upstream_connects_total;  // {route}
 };
 
 }  // namespace sbx::metrics

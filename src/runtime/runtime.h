@@ -238,6 +238,10 @@ struct ContainerStatus {
   std::string reason;
   std::string message;
   bool permanent = false;
+  // Docker, inspect() of a running or paused container only: its network namespace file
+  // (NetworkSettings.SandboxKey, a path on the engine's host); "" otherwise. The server
+  // proxy connects from inside it (proxy.connect_in_netns).
+  std::string network_namespace;
 };
 
 enum class RuntimeEventKind { kStarted, kDied, kOomKilled, kDestroyed, kPaused, kUnpaused };

@@ -8,13 +8,21 @@
 namespace sbx {
 
 ProxyCallbacks proxy_callbacks(SandboxService& service, const Clock& clock,
-                               std::string signing_secret, std::string runtime_prefix) {
+                               std::string signing_secret, std::string runtime_prefix,
+                               NetnsCache* netns) {
   ProxyCallbacks out;
-  out.resolve = [&service, runtime_prefix](const std::string& sandbox_id, std::uint16_t port)
+  out.resolve = [&service, runtime_prefix, netns](const std::string& sandbox_id,
+                                                  std::uint16_t port)
       -> std::expected<api::proxy::Target, api::ApiError> {
     auto t = service.proxy_target(sandbox_id, port);
     if (!t) return std::unexpected(api::map_error(t.error(), api::Operation::kProxy, runtime_prefix));
-    return api::proxy::Target{t->host, static_cast<std::uint16_t>(t->port), t->path_prefix};
+    api::proxy::Target target{t->host, static_cast<std::uint16_t>(t->port), t->path_prefix, {}, 0};
+    // Only once the service says the sandbox is Running (proxy_target refused otherwise).
+    if (netns != nullptr) {
+      target.netns = netns->get(sandbox_id);
+      if (!target.netns.empty()) target.netns_port = port;
+    }
+    return target;
   };
   out.on_activity = [&service](const std::string& sandbox_id) {
     service.note_proxy_access(sandbox_id);

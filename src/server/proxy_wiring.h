@@ -16,6 +16,7 @@
 
 #include "api/proxy/proxy_options.h"
 #include "events/clock.h"
+#include "src/server/netns_cache.h"
 #include "src/service/sandbox_service.h"
 
 namespace sbx {
@@ -26,7 +27,10 @@ struct ProxyCallbacks {
   api::proxy::VerifyRoute verify_route;  // null when no signing secret is configured
 };
 
+// `netns` (may be null: proxy.connect_in_netns off, or not Docker on this host) gives the
+// sandbox's network namespace for Target::netns; it must outlive the ApiServer too.
 ProxyCallbacks proxy_callbacks(SandboxService& service, const Clock& clock,
-                               std::string signing_secret, std::string runtime_prefix);
+                               std::string signing_secret, std::string runtime_prefix,
+                               NetnsCache* netns = nullptr);
 
 }  // namespace sbx

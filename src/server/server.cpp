@@ -68,6 +68,9 @@ struct Server::Parts {
   // the api that holds it (destroyed in reverse).
   std::unique_ptr<DiagnosticsRunner> diagnostics;
   std::unique_ptr<Workers> workers;
+  // Docker with proxy.connect_in_netns: the sandboxes' network namespaces for the proxy;
+  // before the api whose proxy threads read it (destroyed in reverse).
+  std::unique_ptr<NetnsCache> netns;
   std::unique_ptr<api::ApiServer> api;
   // Snapshots (issue 13): the service always, the worker on runtimes that take snapshots.
   std::unique_ptr<SnapshotService> snapshots;
@@ -441,9 +444,15 @@ Result<std::unique_ptr<Server>> Server::create(const Config& config, const Serve
   // The server proxy (issue 13): targets and renew-intent from the service, signed routes
   // checked with proxy.signing_secret.
   {
+    // Docker on this host: reach sandboxes from inside their network namespaces.
+    if (config.runtime.type == RuntimeType::kDocker && config.proxy.connect_in_netns &&
+        config.docker.host.starts_with("unix://")) {
+      p->netns = std::make_unique<NetnsCache>(*p->runtime);
+    }
     ProxyCallbacks cb = proxy_callbacks(*p->service, p->clock,
                                         config.proxy.signing_secret.value_or(""),
-                                        std::string(api::runtime_prefix_of(to_string(config.runtime.type))));
+                                        std::string(api::runtime_prefix_of(to_string(config.runtime.type))),
+                                        p->netns.get());
     deps.resolve_proxy_target = std::move(cb.resolve);
     deps.on_proxy_activity = std::move(cb.on_activity);
     deps.verify_route = std::move(cb.verify_route);

@@ -22,6 +22,8 @@
 #include <thread>
 #include <vector>
 
+#include <unistd.h>
+
 #include "src/metrics/proxy_metrics.h"
 #include "src/metrics/registry.h"
 #include "tests/api/api_fixture.h"
@@ -595,6 +597,54 @@ TEST(ProxyEngine, UnreachableUpstreamIs502) {
   EXPECT_EQ(r.result_int(), 502);
   EXPECT_EQ(parse(r.body())["code"], "SANDBOX::PROXY_UPSTREAM_UNREACHABLE");
   EXPECT_EQ(s.metric("sandboxd_proxy_upstream_errors_total{kind=\"unreachable\"}"), 1);
+}
+
+// Target::netns: the route inside the sandbox's namespace comes first, with no path prefix;
+// the published address (and its prefix) only when that route fails. This process's own
+// namespace stands for the sandbox's (entering it needs root, as in CI).
+TEST(ProxyEngine, TheNetnsRouteComesFirstAndThePublishedOneIsTheFallback) {
+  if (::geteuid() != 0) GTEST_SKIP() << "setns needs root (CAP_SYS_ADMIN)";
+  std::uint16_t dead_port = 0;
+  {
+    asio::io_context ioc;
+    tcp::acceptor a(ioc, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+    dead_port = a.local_endpoint().port();
+  }
+  App up;
+  struct Case {
+    std::string netns;
+    std::uint16_t netns_port, published_port;
+    const char* route;
+  };
+  const Case cases[] = {
+      {"/proc/self/ns/net", up.port(), dead_port, "netns"},       // published is dead
+      {"/nonexistent/sandbox-ns", up.port(), up.port(), "fallback"},
+      {"/proc/self/status", up.port(), up.port(), "fallback"},    // not a namespace
+      {"/proc/self/ns/net", dead_port, up.port(), "fallback"},    // nothing listens there
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.netns + " -> " + c.route);
+    ProxyServer s([&](ApiHarnessOptions& o) {
+      o.resolve_proxy_target = [c](const std::string&, std::uint16_t)
+          -> std::expected<api::proxy::Target, api::ApiError> {
+        return api::proxy::Target{"127.0.0.1", c.published_port, "", c.netns, c.netns_port};
+      };
+    });
+    for (int i = 0; i < 2; ++i) {  // the second request reuses the pooled connection
+      Client cl(s.port());
+      cl.send(request("GET", s.base() + "/echo/x"));
+      auto r = cl.read();
+      ASSERT_EQ(r.result_int(), 200) << r.body();
+      const auto j = parse(r.body());
+      EXPECT_EQ(j["path"], "/echo/x");
+      if (std::string(c.route) == "netns") {
+        EXPECT_EQ(j["headers"].value("host", ""), "127.0.0.1:" + std::to_string(up.port()));
+      }
+    }
+    EXPECT_EQ(s.metric(std::string("sandboxd_proxy_upstream_connects_total{route=\"") + c.route +
+                       "\"}"),
+              1);
+  }
 }
 
 TEST(ProxyEngine, SlowResponseHeadIs504) {

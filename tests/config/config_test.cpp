@@ -834,10 +834,12 @@ TEST_F(ProxyConfigTest, ProxyKeysAreReadWithTheirBounds) {
   ASSERT_TRUE(d) << d.error().message;
   EXPECT_TRUE(d->config.proxy.enabled);
   EXPECT_FALSE(d->config.proxy.signing_secret);
+  EXPECT_TRUE(d->config.proxy.connect_in_netns);
   auto r = load_text(
       "[proxy]\nenabled = false\nthreads = 3\nmax_connections = 10\nconnect_timeout_seconds = 2\n"
       "idle_timeout_seconds = 30\nbuffer_bytes = 8192\nmax_idle_upstream = 0\n"
-      "forward_credentials = true\nsigning_secret = \"0123456789abcdef\"\n");
+      "forward_credentials = true\nsigning_secret = \"0123456789abcdef\"\n"
+      "connect_in_netns = false\n");
   ASSERT_TRUE(r) << r.error().message;
   const ProxyConfig& p = r->config.proxy;
   EXPECT_FALSE(p.enabled);
@@ -848,10 +850,12 @@ TEST_F(ProxyConfigTest, ProxyKeysAreReadWithTheirBounds) {
   EXPECT_EQ(p.buffer_bytes, 8192);
   EXPECT_EQ(p.max_idle_upstream, 0);
   EXPECT_TRUE(p.forward_credentials);
+  EXPECT_FALSE(p.connect_in_netns);
   EXPECT_EQ(p.signing_secret, "0123456789abcdef");
   for (const char* bad : {"threads = 0", "max_connections = 0", "buffer_bytes = 100",
                           "connect_timeout_seconds = 301", "idle_timeout_seconds = 0",
-                          "max_idle_upstream = -1", "signing_secret = \"short\""}) {
+                          "max_idle_upstream = -1", "signing_secret = \"short\"",
+                          "connect_in_netns = 1"}) {
     auto e = load_text(std::string("[proxy]\n") + bad + "\n");
     ASSERT_FALSE(e) << bad;
     EXPECT_EQ(e.error().field.rfind("proxy.", 0), 0u) << bad << ": " << e.error().field;

@@ -2,7 +2,9 @@
 // sandbox running proxy-test-app (tests/support/proxy_test_app.cpp, linked statically and
 // built into the image sandboxd-test/proxy-app:1 on top of the busybox test image, so
 // execd's bootstrap still has its shell). Every request goes to 127.0.0.1:<sandboxd port>
-// and reaches the container through its published 127.0.0.1 host port.
+// and reaches the container from inside its network namespace (proxy.connect_in_netns, on
+// by default; the first connections, before the namespace is known, and every one with the
+// key off, through its published 127.0.0.1 host port).
 //
 //   HttpMethodsReachTheSandboxWithoutTheClientsCredentials   key required, key/Authorization/
 //                                                            Cookie stripped, X-Forwarded-*
@@ -12,6 +14,7 @@
 //   SignedRoutesNeedNoKeyUntilTheyExpire                     ?expires= endpoint, 403 after it
 //   ProxiedAccessRenewsTheExpiry                             [renew_intent], one event
 //   OnlyRunningSandboxesAreReached                           Paused 409, deleted 404
+//   UpstreamConnectionsAreMadeInsideTheSandboxesNamespace    proxy.connect_in_netns on/off
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -450,6 +453,50 @@ TEST_F(ServerProxy, OnlyRunningSandboxesAreReached) {
   ASSERT_EQ(wait_for_state(api(), id, {"NotFound"}, milliseconds(30'000)), "NotFound");
   Answer gone = get(proxy_path(id) + "/echo");
   EXPECT_EQ(gone.status, 404) << gone.body;
+}
+
+// The count of sandboxd_proxy_upstream_connects_total{route="<route>"} (0 when absent).
+double upstream_connects(const std::string& metrics, const std::string& route) {
+  const std::string needle = "\nsandboxd_proxy_upstream_connects_total{route=\"" + route + "\"} ";
+  const auto pos = metrics.find(needle);
+  return pos == std::string::npos ? 0 : std::stod(metrics.substr(pos + needle.size()));
+}
+
+TEST_F(ServerProxy, UpstreamConnectionsAreMadeInsideTheSandboxesNamespace) {
+  if (::geteuid() != 0) GTEST_SKIP() << "entering a network namespace needs root (CI runs as root)";
+  for (const bool netns_on : {true, false}) {
+    SCOPED_TRACE(netns_on ? "connect_in_netns = true" : "connect_in_netns = false");
+    ASSERT_NO_FATAL_FAILURE(
+        start("", netns_on ? "" : "connect_in_netns = false\n"));
+    const std::string id = create_app();
+    ASSERT_FALSE(id.empty());
+    // The namespace is looked up in the background after the first proxied request: fresh
+    // requests until one went through it (bounded).
+    double via_netns = 0;
+    Answer last;
+    for (int i = 0; i < 50; ++i) {
+      last = get(proxy_path(id) + "/echo/ns");
+      ASSERT_EQ(last.status, 200) << last.body;
+      via_netns = upstream_connects("\n" + api().get("/metrics").body, "netns");
+      if (via_netns > 0 || (!netns_on && i >= 5)) break;
+      std::this_thread::sleep_for(milliseconds(100));
+    }
+    const std::string metrics = "\n" + api().get("/metrics").body;
+    const Json echo = Json::parse(last.body);
+    if (netns_on) {
+      EXPECT_GT(via_netns, 0) << metrics;
+      EXPECT_EQ(upstream_connects(metrics, "fallback"), 0) << metrics;
+      // Inside the namespace the sandbox is 127.0.0.1:<its port>, with no execd prefix.
+      EXPECT_EQ(echo["headers"].value("host", ""), "127.0.0.1:8080") << echo.dump();
+      EXPECT_EQ(echo["path"], "/echo/ns");
+    } else {
+      EXPECT_EQ(via_netns, 0) << metrics;
+      EXPECT_GT(upstream_connects(metrics, "published"), 0) << metrics;
+    }
+    ASSERT_EQ(call("DELETE", sandbox_path(id)).status, 204);
+    ASSERT_EQ(wait_for_state(api(), id, {"NotFound"}, milliseconds(30'000)), "NotFound");
+    sandboxd_.reset();  // the next round restarts it on the same data
+  }
 }
 
 }  // namespace

@@ -66,6 +66,13 @@ ContainerStatus status_from_inspect(const json& j, const std::string& sandbox_id
   s.oom_killed = st.value("OOMKilled", false);
   if (st.contains("StartedAt")) s.started_at = docker_time(st["StartedAt"]);
   if (st.contains("FinishedAt")) s.finished_at = docker_time(st["FinishedAt"]);
+  if ((s.state == ContainerState::kRunning || s.state == ContainerState::kPaused) &&
+      j.contains("NetworkSettings") && j["NetworkSettings"].is_object()) {
+    const json& ns = j["NetworkSettings"];
+    if (auto it = ns.find("SandboxKey"); it != ns.end() && it->is_string()) {
+      s.network_namespace = it->get<std::string>();
+    }
+  }
   return s;
 }
 

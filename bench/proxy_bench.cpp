@@ -2,8 +2,8 @@
 // the same run.
 //
 //   SANDBOXD_TEST_DOCKER_HOST=unix://DIR/docker.sock proxy_bench [--seconds=S] [--rounds=R]
-//       [--connections=C] [--ws-messages=N] [--proxy-threads=T]   (other flags, e.g. run-bench.sh's
-//       --benchmark_*, are ignored)
+//       [--connections=C] [--ws-messages=N] [--proxy-threads=T] [--connect-in-netns=0|1]
+//       (other flags, e.g. run-bench.sh's --benchmark_*, are ignored)
 //
 // (scripts/run-bench.sh starts a private engine with the test images and sets the variable.)
 // One in-process sandboxd (the composition root, API key on, HTTP on 127.0.0.1:0) runs one
@@ -18,6 +18,10 @@
 // C keep-alive connections (default 4), one thread each, sending requests back to back for
 // S seconds (default 3); throughput (requests/s) and the p50/p99 latency of every request.
 // Medians of R rounds (default 3), and the ratio proxied/direct (target >= 0.7 throughput).
+// sandboxd runs with proxy.connect_in_netns as given (default 1: it reaches the app from
+// inside the sandbox's network namespace; 0: through the published port, as `direct` does,
+// which is one TCP connection and the engine's docker-proxy more); the routes its upstream
+// connections took are printed from its metrics.
 // WebSocket: N (default 2000) echo round trips of a 64-byte message on one connection,
 // direct vs proxied, p50/p99. Bulk: one 256 MiB download, MB/s each way. Exit 2 without an
 // engine, 1 when a side fails.
@@ -229,6 +233,7 @@ int main(int argc, char** argv) {
   const int connections = std::max(1, arg_int(argc, argv, "connections", 4));
   const int ws_messages = std::max(10, arg_int(argc, argv, "ws-messages", 2000));
   const int proxy_threads = std::max(1, arg_int(argc, argv, "proxy-threads", 2));
+  const bool connect_in_netns = arg_int(argc, argv, "connect-in-netns", 1) != 0;
   const std::string host = docker_host();
   if (host.empty()) {
     std::cerr << "SANDBOXD_TEST_DOCKER_HOST is not set (scripts/docker-env.sh start DIR)\n";
@@ -255,6 +260,7 @@ int main(int argc, char** argv) {
   c.docker.port_range_low = 32000;
   c.docker.port_range_high = 32999;
   c.proxy.threads = proxy_threads;
+  c.proxy.connect_in_netns = connect_in_netns;
   auto server = sbx::Server::create(c);
   if (!server) {
     std::cerr << "sandboxd: " << server.error().message << "\n";
@@ -340,6 +346,20 @@ int main(int argc, char** argv) {
                 percentile(p_ws, 0.99), percentile(p_ws, 0.99) / percentile(d_ws, 0.99));
     std::printf("%-28s %12.0f %12.0f %8.2f\n", "256 MiB download (MB/s)", median(d_bulk),
                 median(p_bulk), median(p_bulk) / median(d_bulk));
+    auto m = (*api)->send({.method = "GET", .target = "/metrics", .headers = key});
+    const std::string text = m ? "\n" + m->body : std::string();
+    std::string routes;
+    for (const char* route : {"netns", "published", "fallback"}) {
+      const std::string needle =
+          std::string("\nsandboxd_proxy_upstream_connects_total{route=\"") + route + "\"} ";
+      const auto pos = text.find(needle);
+      const auto from = pos == std::string::npos ? pos : pos + needle.size();
+      routes += std::string(" ") + route + "=" +
+                (pos == std::string::npos ? std::string("0")
+                                          : text.substr(from, text.find('\n', from) - from));
+    }
+    std::printf("proxy.connect_in_netns = %s; upstream connections by route:%s\n",
+                connect_in_netns ? "true" : "false", routes.c_str());
     std::printf("target: proxied/direct throughput >= 0.70 -> %s\n",
                 median(p_rps) / median(d_rps) >= 0.70 ? "met" : "NOT met");
   } catch (const std::exception& ex) {

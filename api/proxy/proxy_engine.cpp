@@ -3,9 +3,13 @@
 // authorizes and resolves it, relays the request and its answer through two bounded
 // buffers, and loops while both sides keep the connection alive; a watchdog coroutine
 // enforces the header, connect, response-head and idle timeouts; an upgrade answered 101
-// becomes two pump coroutines. All of a Conn's coroutines run on its strand, so its state
-// needs no lock. The engine's shared state (connection registry, idle upstream pool, the
-// API address) is guarded by Impl::mu.
+// becomes two pump coroutines. The engine runs one single-threaded io_context per thread
+// (proxy.threads) and gives each connection to one of them in turn: all of a Conn's
+// coroutines, and its sockets, live on that one thread, so its state needs no lock and no
+// request wakes a second thread (a strand over a shared io_context did, at every step).
+// Idle upstream connections are pooled per io_context for the same reason. The engine's
+// shared state (connection registry, idle upstream pool, the API address) is guarded by
+// Impl::mu.
 #include "api/proxy/proxy_engine.h"
 
 #include <sys/socket.h>
@@ -20,7 +24,6 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -49,7 +52,8 @@ namespace http = beast::http;
 using tcp = asio::ip::tcp;
 using boost::system::error_code;
 using SteadyClock = std::chrono::steady_clock;
-using Strand = asio::strand<asio::io_context::executor_type>;
+// A connection's executor: its io_context (one thread), which serialises it as a strand would.
+using Strand = asio::io_context::executor_type;
 template <typename T>
 using awaitable = asio::awaitable<T>;
 
@@ -129,7 +133,11 @@ class Conn;
 
 struct ProxyEngine::Impl {
   Impl(ProxyOptions o, ProxyDeps d)
-      : options(std::move(o)), deps(std::move(d)), ioc(std::max(1, options.threads)) {}
+      : options(std::move(o)), deps(std::move(d)) {
+    for (int i = 0; i < std::max(1, options.threads); ++i) {
+      loops.push_back(std::make_unique<asio::io_context>(1));
+    }
+  }
 
   ProxyOptions options;
   ProxyDeps deps;
@@ -152,9 +160,10 @@ struct ProxyEngine::Impl {
   std::unordered_map<std::string, std::deque<Idle>> idle;  // guarded by mu
 
   std::vector<std::thread> threads;
-  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
-  // Last: destroyed first, so the coroutines it still holds find the fields above alive.
-  asio::io_context ioc;
+  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> work;
+  std::atomic<std::size_t> next_loop{0};
+  // Last: destroyed first, so the coroutines they still hold find the fields above alive.
+  std::vector<std::unique_ptr<asio::io_context>> loops;  // one per thread
 
   std::optional<tcp::socket> take_idle(const std::string& key) {
     std::lock_guard lock(mu);
@@ -220,6 +229,7 @@ class Conn : public std::enable_shared_from_this<Conn> {
 
   Conn(Impl* eng, Strand strand, tcp::socket client, std::string already, std::string addr)
       : eng_(eng),
+        loop_tag_(std::to_string(reinterpret_cast<std::uintptr_t>(&strand.context())) + "|"),
         strand_(std::move(strand)),
         client_(std::move(client)),
         cbuf_(std::max(kMaxHeadBytes + eng->options.buffer_bytes,
@@ -364,9 +374,13 @@ class Conn : public std::enable_shared_from_this<Conn> {
     while (!closed_) {
       error_code ec;
       if (cbuf_.size() == 0) {
+        // Between requests: the next one's first bytes (a read, not a wait for readability:
+        // Asio re-arms epoll for every wait, one system call per request more).
         enter(Phase::kIdle, eng_->options.idle_timeout);
-        co_await client_.async_wait(tcp::socket::wait_read, tok(ec));
+        const std::size_t n = co_await client_.async_read_some(
+            cbuf_.prepare(std::min<std::size_t>(eng_->options.buffer_bytes, 16 * 1024)), tok(ec));
         if (ec || closed_) co_return;
+        cbuf_.commit(n);
       }
       enter(Phase::kHead, eng_->options.header_timeout);
       http::request_parser<http::buffer_body> rp;
@@ -590,13 +604,13 @@ class Conn : public std::enable_shared_from_this<Conn> {
   awaitable<error_code> connect(const std::string& host, std::uint16_t port, const std::string& key,
                                 bool& reused, const char* route) {
     reused = false;
-    if (auto s = eng_->take_idle(key)) {
+    if (auto s = eng_->take_idle(loop_tag_ + key)) {
       upstream_.emplace(std::move(*s));
       reused = true;
       co_return error_code{};
     }
     enter(Phase::kConnect, eng_->options.connect_timeout);
-    upstream_.emplace(eng_->ioc.get_executor());
+    upstream_.emplace(strand_);
     error_code ec;
     auto addr = asio::ip::make_address(host, ec);
     if (!ec) {
@@ -617,7 +631,7 @@ class Conn : public std::enable_shared_from_this<Conn> {
   // one); `timed_out_` set when the connect timed out (no fallback: answer 504).
   awaitable<bool> connect_netns(const Target& t, const std::string& key, bool& reused) {
     reused = false;
-    if (auto s = eng_->take_idle(key)) {
+    if (auto s = eng_->take_idle(loop_tag_ + key)) {
       upstream_.emplace(std::move(*s));
       reused = true;
       co_return true;
@@ -628,7 +642,7 @@ class Conn : public std::enable_shared_from_this<Conn> {
       co_return false;
     }
     enter(Phase::kConnect, eng_->options.connect_timeout);
-    upstream_.emplace(eng_->ioc.get_executor());
+    upstream_.emplace(strand_);
     error_code ec;
     upstream_->assign(tcp::v4(), *fd, ec);
     if (ec) {
@@ -902,7 +916,7 @@ class Conn : public std::enable_shared_from_this<Conn> {
         if (path) eng_->answered(status);
       }
       if (up.keep_alive() && up.is_done() && rp.is_done() && ubuf_.size() == 0) {
-        eng_->release_idle(key, std::move(*upstream_));
+        eng_->release_idle(loop_tag_ + key, std::move(*upstream_));
       } else {
         upstream_->close(ec);
       }
@@ -966,6 +980,7 @@ class Conn : public std::enable_shared_from_this<Conn> {
   }
 
   Impl* eng_;
+  std::string loop_tag_;  // the idle pool's key prefix of this connection's io_context
   Strand strand_;
   tcp::socket client_;
   std::optional<tcp::socket> upstream_;
@@ -992,11 +1007,11 @@ ProxyEngine::~ProxyEngine() { shutdown(); }
 
 void ProxyEngine::start() {
   if (!impl_->threads.empty()) return;
-  impl_->work.emplace(impl_->ioc.get_executor());
-  for (int i = 0; i < std::max(1, impl_->options.threads); ++i) {
-    impl_->threads.emplace_back([impl = impl_.get()] {
+  for (auto& loop : impl_->loops) {
+    impl_->work.push_back(asio::make_work_guard(*loop));
+    impl_->threads.emplace_back([loop = loop.get()] {
       try {
-        impl->ioc.run();
+        loop->run();
       } catch (const std::exception& e) {
         logger("proxy")->error("proxy io thread ended: {}", e.what());
       }
@@ -1022,7 +1037,7 @@ void ProxyEngine::adopt(int fd, std::string already_read, std::string client_add
     ::close(fd);
     return;
   }
-  Strand strand = asio::make_strand(I.ioc);
+  Strand strand = I.loops[I.next_loop.fetch_add(1) % I.loops.size()]->get_executor();
   tcp::socket sock(strand);
   error_code ec;
   sock.assign(ss.ss_family == AF_INET6 ? tcp::v6() : tcp::v4(), fd, ec);
@@ -1060,8 +1075,8 @@ void ProxyEngine::shutdown() {
   while (I.open.load() > 0 && SteadyClock::now() < until && !I.threads.empty()) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
-  I.work.reset();
-  I.ioc.stop();
+  I.work.clear();
+  for (auto& loop : I.loops) loop->stop();
   for (auto& t : I.threads) {
     if (t.joinable()) t.join();
   }

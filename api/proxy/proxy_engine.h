@@ -25,7 +25,8 @@
 // A request with `OpenSandbox-Access-Renew: skip` does not call OnActivity (the header is
 // consumed); a root-relative Location of an answer is prefixed with the proxy route used.
 //
-// Threads: `threads` io threads; each connection runs on its own strand. adopt(),
+// Threads: `threads` io threads, each with its own io_context; a connection lives on one of
+// them (assigned in turn). adopt(),
 // set_api_address(), connections() are thread-safe. start() once; shutdown() (idempotent)
 // closes every connection and joins the threads within about a second; the destructor
 // calls it. The callbacks and the ProxyMetrics must outlive the engine.

@@ -630,8 +630,8 @@ TEST(ProxyEngine, TheNetnsRouteComesFirstAndThePublishedOneIsTheFallback) {
         return api::proxy::Target{"127.0.0.1", c.published_port, "", c.netns, c.netns_port};
       };
     });
+    Client cl(s.port());
     for (int i = 0; i < 2; ++i) {  // the second request reuses the pooled connection
-      Client cl(s.port());
       cl.send(request("GET", s.base() + "/echo/x"));
       auto r = cl.read();
       ASSERT_EQ(r.result_int(), 200) << r.body();

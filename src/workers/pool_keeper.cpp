@@ -31,9 +31,12 @@ PoolPlan plan_pool(const PoolCapacity& c, const PoolCounts& n) {
 
 namespace {
 
-// Events after which a pool's counts may have changed.
-bool concerns_pools(const Event& e) {
+// Events after which a pool's counts may have changed. With cluster-managed pools only the
+// pool events (a pass lists the cluster's pools: sandbox events would make a burst of
+// apiserver reads; the counts are refreshed every interval).
+bool concerns_pools(const Event& e, bool cluster_managed) {
   if (!pool_name_of(e.stream).empty()) return true;
+  if (cluster_managed) return false;
   return std::holds_alternative<SandboxStarted>(e.data) ||
          std::holds_alternative<SandboxClaimed>(e.data) ||
          std::holds_alternative<SandboxFailed>(e.data) ||
@@ -59,9 +62,10 @@ Result<void> PoolKeeper::start() {
                 "the pool keeper of cluster-managed pools needs the runtime");
   }
   listener_id_ = store_.add_commit_listener(
-      [this](const std::vector<Event>& events, const CommitStats&) {
+      [this, cluster = pools_.options().cluster_managed](const std::vector<Event>& events,
+                                                         const CommitStats&) {
         for (const auto& e : events) {
-          if (concerns_pools(e)) {
+          if (concerns_pools(e, cluster)) {
             poke();
             return;
           }

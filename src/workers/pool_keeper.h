@@ -35,7 +35,8 @@
 // pool stays absent from the cluster; its counts are zero).
 //
 // Passes run at start, after commits that may change a pool's counts (pool events,
-// member starts, claims, failures, terminations), and every `interval` (which also
+// member starts, claims, failures, terminations; cluster-managed: pool events only, the
+// cluster's counts are re-read every interval), and every `interval` (which also
 // retries after errors), at most one pass per `min_gap`. Nothing is done while the
 // service is fenced (another instance holds the lease), the runtime is unavailable or the
 // store cannot write.

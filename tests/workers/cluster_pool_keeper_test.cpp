@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <functional>
 #include <thread>
 
 #include "src/common/clock.h"
@@ -280,13 +281,28 @@ TEST_F(ClusterPoolKeeperTest, DoesNothingWhileFencedOrTheRuntimeIsDown) {
 }
 
 TEST_F(ClusterPoolKeeperTest, TheThreadAppliesANewPoolAfterItsCommit) {
+  // An interval no test waits for: only the pool's commit can cause the pass.
+  PoolKeeperOptions o;
+  o.interval = std::chrono::hours(1);
+  keeper_ = std::make_unique<PoolKeeper>(*store_, clock_, *pools_, *sandboxes_, o, &runtime_);
   ASSERT_TRUE(keeper_->start());
+  auto wait_for = [&](const std::function<bool()>& done) {
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (!done() && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(2ms);
+    }
+    return done();
+  };
+  ASSERT_TRUE(wait_for([&] { return keeper_->stats().passes >= 1; }));
   ASSERT_TRUE(make_pool("web", {1, 1, 0, 1}));
-  const auto deadline = std::chrono::steady_clock::now() + 10s;
-  while (!runtime_.pool_spec("web") && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(2ms);
-  }
-  EXPECT_TRUE(runtime_.pool_spec("web"));
+  EXPECT_TRUE(wait_for([&] { return runtime_.pool_spec("web").has_value(); }));
+  ASSERT_TRUE(pools_->update_capacity("web", PoolCapacity{0, 2, 0, 2}, kUser));
+  EXPECT_TRUE(wait_for([&] {
+    auto spec = runtime_.pool_spec("web");
+    return spec && spec->capacity == PoolCapacity{0, 2, 0, 2};
+  }));
+  ASSERT_TRUE(pools_->remove("web", kUser));
+  EXPECT_TRUE(wait_for([&] { return !runtime_.pool_spec("web").has_value(); }));
   keeper_->stop();
 }
 

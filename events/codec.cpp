@@ -163,6 +163,7 @@ void write_spec(JsonWriter& w, const SandboxSpec& s) {
     w.member("poolName", s.pool_name);
     w.member("poolGeneration", s.pool_generation);
   }
+  if (!s.pool_ref.empty()) w.member("poolRef", s.pool_ref);
   w.end_object();
 }
 
@@ -492,6 +493,8 @@ void decode_spec(Value v, const Path& where, SandboxSpec& s, bool& seen) {
       s.pool_name = get_string(val, path);
     } else if (is(key, "poolGeneration")) {
       s.pool_generation = get_uint(val, path);
+    } else if (is(key, "poolRef")) {
+      s.pool_ref = get_string(val, path);
     }
   });
 }

@@ -101,6 +101,20 @@ Result<std::vector<SnapshotImage>> InstrumentedRuntime::list_snapshot_images() {
       "list_snapshot_images", [&] { return inner_->list_snapshot_images(); });
 }
 
+// --- cluster-managed warm pools (issue 14) ---
+Result<void> InstrumentedRuntime::apply_pool(const RuntimePoolSpec& spec) {
+  return measured<Result<void>>("apply_pool", [&] { return inner_->apply_pool(spec); });
+}
+
+Result<void> InstrumentedRuntime::delete_pool(const std::string& name) {
+  return measured<Result<void>>("delete_pool", [&] { return inner_->delete_pool(name); });
+}
+
+Result<std::vector<RuntimePoolStatus>> InstrumentedRuntime::list_pools() {
+  return measured<Result<std::vector<RuntimePoolStatus>>>("list_pools",
+                                                          [&] { return inner_->list_pools(); });
+}
+
 Result<void> InstrumentedRuntime::watch(std::optional<Micros> since, const EventCallback& on_event,
                                         std::stop_token stop) {
   auto r = inner_->watch(since, on_event, std::move(stop));

@@ -4,7 +4,8 @@
 //   sandboxd_runtime_call_errors_total{operation,code}  calls that answered an error
 //
 // operation is "create_and_start", "pause", "resume", "remove", "inspect", "list", "ping",
-// "renew", "remove_volumes", "container_logs", "describe"; code is to_string(ErrorCode). An absent sandbox answered by inspect() (nullopt)
+// "renew", "remove_volumes", "container_logs", "describe", "apply_pool", "delete_pool",
+// "list_pools"; code is to_string(ErrorCode). An absent sandbox answered by inspect() (nullopt)
 // or remove() (success) is an outcome, not an error. watch() is long-lived: only its errors
 // (a broken stream) are counted, under operation "watch".
 //
@@ -51,6 +52,12 @@ class InstrumentedRuntime final : public Runtime {
   Result<std::optional<ContainerLogs>> container_logs(const std::string& sandbox_id,
                                                       const LogLimits& limits) override;
   Result<std::optional<std::string>> describe(const std::string& sandbox_id) override;
+
+  // --- cluster-managed warm pools (issue 14) ---
+  bool manages_pools() const override { return inner_->manages_pools(); }
+  Result<void> apply_pool(const RuntimePoolSpec& spec) override;
+  Result<void> delete_pool(const std::string& name) override;
+  Result<std::vector<RuntimePoolStatus>> list_pools() override;
 
   Runtime& inner() { return *inner_; }
 

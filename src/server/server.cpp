@@ -397,14 +397,16 @@ Result<std::unique_ptr<Server>> Server::create(const Config& config, const Serve
   }
 
   // Warm pools (issue 14).
-  p->pools = std::make_unique<PoolService>(
-      *p->store, p->clock, *p->service,
-      PoolOptions{config.pools.enabled, config.pools.max_members, config.pools.max_pools});
+  // A runtime whose cluster keeps the pools (Kubernetes provider batchsandbox): the keeper
+  // makes each pool a Pool of the cluster and a create with poolRef is handed to it.
+  PoolOptions pool_options{config.pools.enabled, config.pools.max_members, config.pools.max_pools};
+  pool_options.cluster_managed = p->runtime->manages_pools();
+  p->pools = std::make_unique<PoolService>(*p->store, p->clock, *p->service, pool_options);
   if (config.pools.enabled) {
     PoolKeeperOptions keeper;
     keeper.interval = std::chrono::milliseconds(config.pools.keeper_interval_ms);
-    p->pool_keeper =
-        std::make_unique<PoolKeeper>(*p->store, p->clock, *p->pools, *p->service, keeper);
+    p->pool_keeper = std::make_unique<PoolKeeper>(*p->store, p->clock, *p->pools, *p->service,
+                                                  keeper, p->runtime.get());
   }
   {
     auto members = p->registry.add_callback(
@@ -422,16 +424,29 @@ Result<std::unique_ptr<Server>> Server::create(const Config& config, const Serve
     p->pool_metrics.push_back(std::move(*members));
     auto claims = p->registry.add_callback(
         "sandboxd_pool_claims_total", "Creates that named a pool, by how they were served "
-        "(warm: a member was claimed; cold: created from the template; exhausted: refused).",
+        "(warm: a member was claimed; cold: created from the template; cluster: handed to the "
+        "cluster's pool; exhausted: refused).",
         metrics::MetricType::kCounter, {"result"}, [raw] {
           const auto c = raw->service->pool_claims();
           return std::vector<metrics::CallbackSample>{
               {{"warm"}, static_cast<double>(c.warm)},
               {{"cold"}, static_cast<double>(c.cold)},
+              {{"cluster"}, static_cast<double>(c.cluster)},
               {{"exhausted"}, static_cast<double>(c.exhausted)}};
         });
     if (!claims) return std::unexpected(claims.error());
     p->pool_metrics.push_back(std::move(*claims));
+    auto keeper_errors = p->registry.add_callback(
+        "sandboxd_pool_keeper_errors_total", "Pool keeper actions that failed (a member's "
+        "create or removal; with a cluster that keeps the pools, a list, apply or delete of "
+        "its pools); each is logged and retried.",
+        metrics::MetricType::kCounter, {}, [raw] {
+          const double errors =
+              raw->pool_keeper ? static_cast<double>(raw->pool_keeper->stats().errors) : 0.0;
+          return std::vector<metrics::CallbackSample>{{{}, errors}};
+        });
+    if (!keeper_errors) return std::unexpected(keeper_errors.error());
+    p->pool_metrics.push_back(std::move(*keeper_errors));
   }
 
   api::ApiDeps deps{*p->service, *p->reads, {}, &*p->http_metrics};

@@ -78,15 +78,55 @@ std::vector<Event> pool_envelopes(std::vector<EventData> data, Micros now,
 
 PoolService::PoolService(EventStore& store, const Clock& clock, SandboxService& sandboxes,
                          PoolOptions options)
-    : store_(store), clock_(clock), sandboxes_(sandboxes), options_(options), work_(1, "pool-mut") {}
+    : store_(store),
+      clock_(clock),
+      sandboxes_(sandboxes),
+      options_(options),
+      cluster_(std::make_shared<const ClusterMap>()),
+      work_(1, "pool-mut") {
+  if (options_.cluster_managed) {
+    sandboxes_.set_cluster_pools([this](const Pool& pool) { return counts(pool).available; });
+  }
+}
 
 PoolService::~PoolService() { shutdown(); }
 
-void PoolService::shutdown() { work_.shutdown(); }
+void PoolService::shutdown() {
+  work_.shutdown();
+  if (options_.cluster_managed) sandboxes_.set_cluster_pools(nullptr);
+}
+
+// --- cluster-managed pools --------------------------------------------------------------------
+
+void PoolService::set_cluster_counts(std::map<std::string, ClusterCounts> counts) {
+  auto next = std::make_shared<const ClusterMap>(std::make_move_iterator(counts.begin()),
+                                                 std::make_move_iterator(counts.end()));
+  std::lock_guard lock(cluster_mu_);
+  cluster_ = std::move(next);
+}
+
+std::map<std::string, PoolService::ClusterCounts> PoolService::cluster_counts() const {
+  std::shared_ptr<const ClusterMap> now;
+  {
+    std::lock_guard lock(cluster_mu_);
+    now = cluster_;
+  }
+  return {now->begin(), now->end()};
+}
 
 // --- reads ------------------------------------------------------------------------------------
 
 PoolCounts PoolService::counts(const Pool& pool) const {
+  if (options_.cluster_managed) {
+    std::shared_ptr<const ClusterMap> now;
+    {
+      std::lock_guard lock(cluster_mu_);
+      now = cluster_;
+    }
+    auto it = now->find(pool.name);
+    if (it == now->end() || it->second.generation != pool.generation) return {};
+    return it->second.counts;
+  }
   PoolCounts c;
   for (const auto& sb : store_.list_sandboxes()) {
     if (sb->spec.pool_name != pool.name || sb->spec.pool_generation != pool.generation) continue;
@@ -106,6 +146,15 @@ std::vector<PoolView> PoolService::list() const {
   auto pools = store_.list_pools();
   if (pools.empty()) return {};
   std::sort(pools.begin(), pools.end(), [](const auto& a, const auto& b) { return a->name < b->name; });
+  if (options_.cluster_managed) {
+    std::vector<PoolView> out;
+    out.reserve(pools.size());
+    for (auto& p : pools) {
+      const PoolCounts c = counts(*p);
+      out.push_back(PoolView{std::move(p), c});
+    }
+    return out;
+  }
   // One pass over the sandboxes for every pool.
   std::map<std::pair<std::string_view, std::uint64_t>, PoolCounts> by_pool;
   for (const auto& p : pools) by_pool[{p->name, p->generation}];
@@ -252,6 +301,13 @@ Result<void> PoolService::remove(const std::string& name, const RequestContext& 
 
 Result<Sandbox> PoolService::create_member(const Pool& pool, const RequestContext& ctx) {
   if (auto ok = admit(false); !ok) return std::unexpected(ok.error());
+  if (options_.cluster_managed) {
+    return fail(ErrorCode::kFailedPrecondition,
+                "pool " + pool.name +
+                    " is kept by the cluster's pool controller (the runtime manages pools): "
+                    "sandboxd creates no members",
+                "pool");
+  }
   auto current = store_.get_pool(pool.name);
   if (pool.deleted || !current || current->generation != pool.generation) {
     return fail(ErrorCode::kNotFound,

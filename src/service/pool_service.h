@@ -11,6 +11,14 @@
 // The counts a pool reports (PoolCounts) are derived from the sandbox projection at the
 // time of the read: nothing about members is stored in the pool's stream.
 //
+// Cluster-managed pools (PoolOptions::cluster_managed: Runtime::manages_pools(), Kubernetes
+// provider batchsandbox): the events are the same, but the keeper makes each live pool a
+// pool of the cluster (Runtime::apply_pool) instead of creating members. create_member
+// then refuses (kFailedPrecondition, field "pool"), counts() are the last ones the keeper
+// reported (set_cluster_counts) and a create with poolRef is created with spec.pool_ref
+// (the constructor hands SandboxService::set_cluster_pools the pools' available counts;
+// shutdown() takes them back).
+//
 // Create: the template is a create request without metadata, timeout, snapshotId or
 // image credentials (the API refuses those; the service too: a template without
 // image.uri, with image.auth or with a snapshotId is kInvalidArgument, field
@@ -38,6 +46,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -110,7 +119,9 @@ class PoolService {
   // --- reads (memory only) ---
   std::optional<PoolView> get(std::string_view name) const;  // nullopt: absent or deleted
   std::vector<PoolView> list() const;                         // by name
-  // The members of `pool` (its name and generation), live sandboxes only.
+  // The members of `pool` (its name and generation), live sandboxes only. Cluster-managed:
+  // the cluster's counts of the pool (set_cluster_counts), all zero when none were
+  // reported for this generation.
   PoolCounts counts(const Pool& pool) const;
 
   // --- mutations (one durable append) ---
@@ -134,6 +145,7 @@ class PoolService {
   // spec.pool_name/pool_generation set, no metadata, no deadline), actor `ctx.actor`.
   // kNotFound (field "pool") when `pool` is no longer the current generation of its name
   // (deleted, or deleted and created again); the errors of SandboxService::create_member.
+  // Cluster-managed: kFailedPrecondition (field "pool"), nothing appended.
   [[nodiscard]] Result<Sandbox> create_member(const Pool& pool, const RequestContext& ctx);
 
   // --- cluster-managed pools (options().cluster_managed) ---
@@ -144,6 +156,8 @@ class PoolService {
   // The pool keeper's latest Runtime::list_pools(), by pool name. counts() of a pool with no
   // entry, or with an entry of another generation, is all zero. Thread-safe.
   void set_cluster_counts(std::map<std::string, ClusterCounts> counts);
+  // The latest map given to set_cluster_counts (empty before the first).
+  std::map<std::string, ClusterCounts> cluster_counts() const;
 
   void shutdown();
 
@@ -161,6 +175,9 @@ class PoolService {
   const Clock& clock_;
   SandboxService& sandboxes_;
   const PoolOptions options_;
+  using ClusterMap = std::map<std::string, ClusterCounts, std::less<>>;
+  mutable std::mutex cluster_mu_;
+  std::shared_ptr<const ClusterMap> cluster_;  // cluster_mu_; never null
   WorkPool work_;
 };
 

@@ -420,6 +420,8 @@ Result<void> SandboxService::resolve_snapshot(CreateRequest& r) const {
 }
 
 Result<CreateResult> SandboxService::create(CreateRequest request, const RequestContext& ctx) {
+  // Only extensions.poolRef (below, on a cluster that keeps the pools) names a cluster pool.
+  request.spec.pool_ref.clear();
   if (!request.pool_ref.empty()) {
     if (auto p = resolve_pool(request); !p) return std::unexpected(p.error());
   }
@@ -455,6 +457,7 @@ Result<CreateResult> SandboxService::create_locked_key(CreateRequest request,
     if (*record) return replay(**record);
   }
 
+  bool from_cluster = false;
   if (!request.pool_ref.empty()) {
     // Looked up again: the pool may have been deleted or re-created since resolve_pool.
     auto pool = store_.get_pool(request.pool_ref);
@@ -462,21 +465,44 @@ Result<CreateResult> SandboxService::create_locked_key(CreateRequest request,
       return fail(ErrorCode::kNotFound,
                   "Pool '" + request.pool_ref + "' not found (extensions.poolRef).", "poolRef");
     }
-    auto claimed = claim_member(*pool, request, ctx, now);
-    if (!claimed) return std::unexpected(claimed.error());
-    if (*claimed) {
-      claims_warm_.fetch_add(1);
-      return std::move(**claimed);
+    std::shared_ptr<const ClusterPoolAvailability> cluster;
+    {
+      std::lock_guard lock(cluster_mu_);
+      cluster = cluster_available_;
     }
-    if (request.pool_warm_only) {
-      claims_exhausted_.fetch_add(1);
-      return fail(ErrorCode::kResourceExhausted,
-                  "pool '" + request.pool_ref +
-                      "' has no warm member available right now (extensions.poolWarmOnly is "
-                      "\"true\", so no sandbox was created cold); retry shortly",
-                  "poolRef");
+    if (cluster) {
+      // The cluster's pool controller hands the sandbox a warm pod: no member to claim here.
+      // With warm-only, the controller's last report decides (a pod it reports available
+      // may still be taken by a concurrent create: the sandbox then waits for the next).
+      if (request.pool_warm_only && (*cluster)(*pool) <= 0) {
+        claims_exhausted_.fetch_add(1);
+        return fail(ErrorCode::kResourceExhausted,
+                    "pool '" + request.pool_ref +
+                        "' has no warm pod available in the cluster right now "
+                        "(extensions.poolWarmOnly is \"true\", so no sandbox was created); "
+                        "retry shortly",
+                    "poolRef");
+      }
+      claims_cluster_.fetch_add(1);
+      request.spec.pool_ref = pool->name;
+      from_cluster = true;
+    } else {
+      auto claimed = claim_member(*pool, request, ctx, now);
+      if (!claimed) return std::unexpected(claimed.error());
+      if (*claimed) {
+        claims_warm_.fetch_add(1);
+        return std::move(**claimed);
+      }
+      if (request.pool_warm_only) {
+        claims_exhausted_.fetch_add(1);
+        return fail(ErrorCode::kResourceExhausted,
+                    "pool '" + request.pool_ref +
+                        "' has no warm member available right now (extensions.poolWarmOnly is "
+                        "\"true\", so no sandbox was created cold); retry shortly",
+                    "poolRef");
+      }
+      claims_cold_.fetch_add(1);
     }
-    claims_cold_.fetch_add(1);
   }
 
   const std::string id = new_uuid();
@@ -542,8 +568,20 @@ Result<CreateResult> SandboxService::create_locked_key(CreateRequest request,
   CreateResult out;
   out.sandbox = std::move(*sandbox);
   out.http_status = http_status_of(RequestOutcome::kAccepted);
-  if (!request.pool_ref.empty()) out.pool_claim = "cold";
+  if (!request.pool_ref.empty()) out.pool_claim = from_cluster ? "cluster" : "cold";
   return out;
+}
+
+void SandboxService::set_cluster_pools(ClusterPoolAvailability available) {
+  auto next = available ? std::make_shared<const ClusterPoolAvailability>(std::move(available))
+                        : nullptr;
+  std::lock_guard lock(cluster_mu_);
+  cluster_available_ = std::move(next);
+}
+
+bool SandboxService::cluster_pools() const {
+  std::lock_guard lock(cluster_mu_);
+  return cluster_available_ != nullptr;
 }
 
 // --- warm pools -------------------------------------------------------------------------------
@@ -935,6 +973,7 @@ Result<CreateResult> SandboxService::create_member(CreateRequest request, std::s
   request.secure_access = false;
   request.pool_ref.clear();
   request.pool_warm_only = false;
+  request.spec.pool_ref.clear();
   request.spec.pool_name = std::move(pool_name);
   request.spec.pool_generation = generation;
   if (auto v = validate_create(request); !v) return std::unexpected(v.error());

@@ -75,6 +75,7 @@
 #include <vector>
 
 #include "events/command.h"
+#include "events/pool.h"
 #include "events/result.h"
 #include "events/sandbox.h"
 #include "src/common/clock.h"
@@ -111,6 +112,11 @@ struct CreateRequest {
   // template). When no member is available the sandbox is created cold from the template,
   // unless `pool_warm_only` (extensions.poolWarmOnly = "true"): then kResourceExhausted,
   // field "poolRef" (the api's 429 <RT>::POOL_CAPACITY_EXHAUSTED).
+  // When the cluster keeps the pools (set_cluster_pools): no member is claimed; the sandbox
+  // is created from the template with spec.pool_ref = the pool's name (the runtime takes
+  // its pod from the cluster's pool), refused as above with pool_warm_only while the
+  // cluster reports no available pod. (spec.pool_ref of a request is ignored: only
+  // pool_ref sets it.)
   std::string pool_ref;
   bool pool_warm_only = false;
 };
@@ -120,7 +126,8 @@ struct CreateResult {
   bool replayed = false;  // the Idempotency-Key matched an earlier create
   int http_status = 202;  // the status the first answer carried (replays repeat it)
   // How a create with poolRef was served: "warm" (a member was claimed: the sandbox is
-  // already Running) or "cold" (created from the template); "" without poolRef.
+  // already Running), "cold" (created from the template) or "cluster" (created with
+  // spec.pool_ref: the cluster's pool controller hands it a warm pod); "" without poolRef.
   std::string pool_claim;
 };
 
@@ -230,16 +237,29 @@ class SandboxService {
   // would not move the expiry appends nothing. Never blocks the caller (a map lookup).
   void note_proxy_access(std::string_view sandbox_id);
   // --- warm pools (issue 14) --------------------------------------------------------------
-  // Creates with poolRef served by a claim, by a cold create from the template, and
-  // refused because the pool was empty and the client asked for a warm member only.
+  // Creates with poolRef served by a claim, by a cold create from the template, by a
+  // create handed to the cluster's pool (spec.pool_ref), and refused because the pool was
+  // empty and the client asked for a warm member only.
   struct PoolClaimCounts {
     std::uint64_t warm = 0;
     std::uint64_t cold = 0;
     std::uint64_t exhausted = 0;
+    std::uint64_t cluster = 0;
   };
   PoolClaimCounts pool_claims() const {
-    return {claims_warm_.load(), claims_cold_.load(), claims_exhausted_.load()};
+    return {claims_warm_.load(), claims_cold_.load(), claims_exhausted_.load(),
+            claims_cluster_.load()};
   }
+  // Cluster-managed pools (PoolOptions::cluster_managed; PoolService sets this when it is
+  // made and clears it at shutdown). Non-empty: pools live in the runtime's cluster, so a
+  // create with poolRef claims no member but is created with spec.pool_ref (see
+  // CreateRequest::pool_ref), and `available` answers how many warm pods the cluster
+  // reports for a pool (PoolService::counts: 0 while unknown), which only the warm-only
+  // refusal reads. Empty: members as before. Any thread; `available` runs on the creating
+  // thread and must not call back into this service.
+  using ClusterPoolAvailability = std::function<std::int64_t(const Pool&)>;
+  void set_cluster_pools(ClusterPoolAvailability available);
+  bool cluster_pools() const;
 
   // Renewals note_proxy_access started (for tests and metrics).
   std::uint64_t access_renewals() const { return access_renewals_.load(); }
@@ -324,6 +344,9 @@ class SandboxService {
   std::atomic<std::uint64_t> claims_warm_{0};
   std::atomic<std::uint64_t> claims_cold_{0};
   std::atomic<std::uint64_t> claims_exhausted_{0};
+  std::atomic<std::uint64_t> claims_cluster_{0};
+  mutable std::mutex cluster_mu_;
+  std::shared_ptr<const ClusterPoolAvailability> cluster_available_;  // cluster_mu_; null: off
 
   int listener_id_ = -1;
   TransitionWaiter waiter_;

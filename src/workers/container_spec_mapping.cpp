@@ -58,6 +58,7 @@ Result<ContainerSpec> to_container_spec(std::string_view sandbox_id, const Sandb
                       static_cast<std::uint16_t>(host_port));
   }
   out.platform = spec.platform;
+  out.pool_ref = spec.pool_ref;
   // --- volumes and GPUs (issue 12) ---
   auto volumes = parse_volumes(spec.volumes_json);
   if (!volumes) return std::unexpected(volumes.error());

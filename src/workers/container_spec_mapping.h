@@ -7,6 +7,7 @@
 //   network_mode -> network_mode (empty: the ContainerSpec default, "host")
 //   ports -> ports (each 1..65535)               platform -> platform
 //   volumes_json -> volumes (parse_volumes)      resource_limits gpu -> gpu
+//   pool_ref -> pool_ref (a cluster-kept pool's name; the runtime takes the pod from it)
 
 //   network_policy_json + EgressSettings + token -> egress (EgressSpec)
 //

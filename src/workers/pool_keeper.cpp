@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "src/common/log.h"
+#include "src/workers/container_spec_mapping.h"
 
 namespace sbx {
 
@@ -30,9 +31,12 @@ PoolPlan plan_pool(const PoolCapacity& c, const PoolCounts& n) {
 
 namespace {
 
-// Events after which a pool's counts may have changed.
-bool concerns_pools(const Event& e) {
+// Events after which a pool's counts may have changed. With cluster-managed pools only the
+// pool events (a pass lists the cluster's pools: sandbox events would make a burst of
+// apiserver reads; the counts are refreshed every interval).
+bool concerns_pools(const Event& e, bool cluster_managed) {
   if (!pool_name_of(e.stream).empty()) return true;
+  if (cluster_managed) return false;
   return std::holds_alternative<SandboxStarted>(e.data) ||
          std::holds_alternative<SandboxClaimed>(e.data) ||
          std::holds_alternative<SandboxFailed>(e.data) ||
@@ -45,18 +49,23 @@ constexpr const char* kActor = "worker:pool-keeper";
 }  // namespace
 
 PoolKeeper::PoolKeeper(EventStore& store, const Clock& clock, PoolService& pools,
-                       SandboxService& sandboxes, PoolKeeperOptions options)
+                       SandboxService& sandboxes, PoolKeeperOptions options, Runtime* runtime)
     : store_(store), clock_(clock), pools_(pools), sandboxes_(sandboxes),
-      options_(std::move(options)) {}
+      options_(std::move(options)), runtime_(runtime) {}
 
 PoolKeeper::~PoolKeeper() { stop(); }
 
 Result<void> PoolKeeper::start() {
   if (thread_.joinable()) return fail(ErrorCode::kFailedPrecondition, "pool keeper already started");
+  if (pools_.options().cluster_managed && runtime_ == nullptr) {
+    return fail(ErrorCode::kFailedPrecondition,
+                "the pool keeper of cluster-managed pools needs the runtime");
+  }
   listener_id_ = store_.add_commit_listener(
-      [this](const std::vector<Event>& events, const CommitStats&) {
+      [this, cluster = pools_.options().cluster_managed](const std::vector<Event>& events,
+                                                         const CommitStats&) {
         for (const auto& e : events) {
-          if (concerns_pools(e)) {
+          if (concerns_pools(e, cluster)) {
             poke();
             return;
           }
@@ -132,6 +141,10 @@ void PoolKeeper::pass() {
   }
   if (!may_act()) return;
   const Micros now = clock_.now();
+  if (pools_.options().cluster_managed) {
+    if (runtime_ != nullptr) cluster_pass(now);
+    return;
+  }
 
   std::map<std::string, std::shared_ptr<const Pool>, std::less<>> pools;
   for (auto& p : store_.list_pools()) pools.emplace(p->name, std::move(p));
@@ -201,6 +214,113 @@ void PoolKeeper::pass() {
   for (auto it = backoff_.begin(); it != backoff_.end();) {
     it = pools.contains(it->first) ? std::next(it) : backoff_.erase(it);
   }
+}
+
+// --- cluster-managed pools --------------------------------------------------------------------
+
+void PoolKeeper::count_error() {
+  std::lock_guard lock(mu_);
+  stats_.errors += 1;
+}
+
+void PoolKeeper::cluster_pass(Micros now) {
+  auto log = logger("pool-keeper");
+  auto listed = runtime_->list_pools();
+  if (!listed) {
+    count_error();
+    log->warn("listing the cluster's pools failed: {}", listed.error().message);
+    return;
+  }
+  std::map<std::string, std::shared_ptr<const Pool>, std::less<>> pools;
+  for (auto& p : store_.list_pools()) pools.emplace(p->name, std::move(p));
+  std::map<std::string, const RuntimePoolStatus*, std::less<>> in_cluster;
+  for (const auto& st : *listed) in_cluster.emplace(st.name, &st);
+
+  bool changed = false;
+  for (const auto& [name, pool] : pools) {
+    auto found = in_cluster.find(name);
+    if (found != in_cluster.end() && found->second->generation == pool->generation &&
+        found->second->capacity == pool->capacity) {
+      backoff_.erase(name);
+      continue;
+    }
+    Backoff& backoff = backoff_[name];
+    if (now < backoff.not_before) continue;
+    auto failed = [&](const std::string& what) {
+      backoff.delay = backoff.delay.count() == 0
+                          ? options_.failure_backoff_initial
+                          : std::min(backoff.delay * 2, options_.failure_backoff_max);
+      backoff.not_before =
+          now + std::chrono::duration_cast<std::chrono::microseconds>(backoff.delay).count();
+      count_error();
+      log->warn("making pool {} (generation {}) in the cluster failed: {}; retrying in {} ms",
+                name, pool->generation, what, backoff.delay.count());
+    };
+    // The members' container spec, made as the provisioner makes a sandbox's: the mapping
+    // needs an id to check the spec; a pool template has none.
+    SandboxSpec t = pool->template_spec;
+    t.network_mode = sandboxes_.options().network_mode;
+    t.pool_name.clear();
+    t.pool_ref.clear();
+    auto spec = to_container_spec(std::string("pool-") + name, t, {});
+    if (!spec) {
+      failed("its template is not a valid container spec (" + spec.error().message + ")");
+      continue;
+    }
+    spec->sandbox_id.clear();
+    spec->expires_at.reset();
+    auto applied = runtime_->apply_pool(
+        RuntimePoolSpec{name, pool->generation, std::move(*spec), pool->capacity});
+    if (!applied) {
+      failed(applied.error().message);
+      continue;
+    }
+    backoff_.erase(name);
+    changed = true;
+    std::lock_guard lock(mu_);
+    stats_.pools_applied += 1;
+  }
+  for (const auto& st : *listed) {
+    if (pools.contains(st.name)) continue;
+    auto deleted = runtime_->delete_pool(st.name);
+    if (!deleted) {
+      count_error();
+      log->warn("deleting pool {} from the cluster (it is no longer a pool of the log) failed: {}",
+                st.name, deleted.error().message);
+      continue;
+    }
+    changed = true;
+    std::lock_guard lock(mu_);
+    stats_.pools_deleted += 1;
+  }
+  // Forget the backoff of pools that are gone.
+  for (auto it = backoff_.begin(); it != backoff_.end();) {
+    it = pools.contains(it->first) ? std::next(it) : backoff_.erase(it);
+  }
+
+  if (changed) {
+    auto again = runtime_->list_pools();
+    if (!again) {
+      count_error();
+      log->warn("listing the cluster's pools failed: {}", again.error().message);
+      return;
+    }
+    listed = std::move(again);
+  }
+  std::map<std::string, PoolService::ClusterCounts> counts;
+  for (const auto& st : *listed) {
+    PoolService::ClusterCounts c;
+    c.generation = st.generation;
+    if (st.reported) {
+      c.counts.available = std::max<std::int64_t>(0, st.available);
+      c.counts.allocated = std::max<std::int64_t>(0, st.allocated);
+      c.counts.total = std::max<std::int64_t>(0, st.total);
+      c.counts.warming =
+          std::max<std::int64_t>(0, c.counts.total - c.counts.allocated - c.counts.available);
+    }
+    counts.emplace(st.name, c);
+  }
+  pools_.set_cluster_counts(std::move(counts));
 }
 
 }  // namespace sbx

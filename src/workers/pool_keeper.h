@@ -16,14 +16,33 @@
 // container, the log says who did it. Claimed members are never touched (they are
 // ordinary sandboxes).
 //
+// Cluster-managed pools (PoolService::options().cluster_managed: the runtime's cluster keeps
+// the members, Runtime::manages_pools()): no member is created, recycled or drained. A
+// pass instead reconciles the live pools of the log onto the runtime:
+//   - Runtime::list_pools() (the pools of this instance as the cluster has them);
+//   - every live pool that list lacks, or has with another generation or capacity:
+//     Runtime::apply_pool{name, generation, template, capacity}, the template being the
+//     pool's template_spec made a ContainerSpec the way the provisioner makes a sandbox's
+//     (to_container_spec, container_spec_mapping.h; network mode the service's), without
+//     sandbox id, pool_ref or deadline;
+//   - every pool list reports that is no live pool of the log: Runtime::delete_pool;
+//   - PoolService::set_cluster_counts from list_pools() (re-read after a change): per pool
+//     its generation and {available, allocated, total, warming = total - allocated -
+//     available when positive}; all zero while the controller reported nothing.
+// A failed list, apply or delete is logged and counted (stats().errors); the next pass
+// (the interval) retries, an apply of the same pool only after its backoff (failure_backoff
+// doubling, reset when it succeeds). A template the mapping refuses is a failed apply (the
+// pool stays absent from the cluster; its counts are zero).
+//
 // Passes run at start, after commits that may change a pool's counts (pool events,
-// member starts, claims, failures, terminations), and every `interval` (which also
+// member starts, claims, failures, terminations; cluster-managed: pool events only, the
+// cluster's counts are re-read every interval), and every `interval` (which also
 // retries after errors), at most one pass per `min_gap`. Nothing is done while the
 // service is fenced (another instance holds the lease), the runtime is unavailable or the
 // store cannot write.
 //
 // Thread-safety: start()/stop() from the owning thread; pass() and poke() from any thread
-// (passes are serialised). The store, clock and services must outlive the keeper.
+// (passes are serialised). The store, clock, services and runtime must outlive the keeper.
 #pragma once
 
 #include <chrono>
@@ -37,6 +56,7 @@
 #include "events/pool.h"
 #include "events/result.h"
 #include "src/common/clock.h"
+#include "src/runtime/runtime.h"
 #include "src/service/pool_service.h"
 #include "src/service/sandbox_service.h"
 #include "store/event_store.h"
@@ -68,12 +88,17 @@ struct PoolKeeperStats {
   std::uint64_t members_drained = 0;    // of deleted pools / older generations
   std::uint64_t members_replaced = 0;   // failed members removed
   std::uint64_t errors = 0;
+  // Cluster-managed pools: successful Runtime::apply_pool / delete_pool calls.
+  std::uint64_t pools_applied = 0;
+  std::uint64_t pools_deleted = 0;
 };
 
 class PoolKeeper {
  public:
+  // `runtime` is needed (non-null) when pools.options().cluster_managed (start() refuses
+  // with kFailedPrecondition without it); unused otherwise.
   PoolKeeper(EventStore& store, const Clock& clock, PoolService& pools,
-             SandboxService& sandboxes, PoolKeeperOptions options);
+             SandboxService& sandboxes, PoolKeeperOptions options, Runtime* runtime = nullptr);
   ~PoolKeeper();  // stop()
   PoolKeeper(const PoolKeeper&) = delete;
   PoolKeeper& operator=(const PoolKeeper&) = delete;
@@ -91,12 +116,16 @@ class PoolKeeper {
   void run(std::stop_token stop);
   bool may_act() const;
   void delete_member(const Sandbox& sb, const char* why, std::uint64_t PoolKeeperStats::*counter);
+  // The pass of a cluster-managed keeper (see above); under pass_mu_.
+  void cluster_pass(Micros now);
+  void count_error();
 
   EventStore& store_;
   const Clock& clock_;
   PoolService& pools_;
   SandboxService& sandboxes_;
   const PoolKeeperOptions options_;
+  Runtime* const runtime_;
 
   std::mutex pass_mu_;  // one pass at a time
   struct Backoff {

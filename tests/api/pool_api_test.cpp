@@ -551,5 +551,56 @@ TEST_P(PoolApiTest, CreateWithABadPoolRefIsRefusedBeforeAnythingIsAppended) {
   EXPECT_EQ(h.store().head(), head);
 }
 
+// Kubernetes provider batchsandbox (issue 14): the cluster's pool controller keeps the
+// members. The pool's status is what the keeper last reported, and a create with poolRef
+// is handed to the cluster (X-Sandboxd-Pool: cluster), or refused with warm-only while the
+// cluster reports no available pod.
+TEST_P(PoolApiTest, OnAClusterThatKeepsThePoolsACreateWithPoolRefIsHandedToIt) {
+  auto o = default_harness_options();
+  o.api.runtime_type = "kubernetes";
+  o.service.runtime_type = "kubernetes";
+  o.service.network_mode = "pod";
+  o.service.published_ports.clear();
+  o.pools = PoolOptions{.cluster_managed = true};
+  o.worker = false;
+  ApiHarness h(o);
+  HttpClient c(h.port());
+  ASSERT_EQ(c.post(p("/pools"), pool_body()).status, 201);
+  auto pool = h.store().get_pool("web");
+  ASSERT_TRUE(pool);
+  PoolService::ClusterCounts reported;
+  reported.generation = pool->generation;
+  reported.counts = PoolCounts{2, 1, 1, 4};
+  h.pools().set_cluster_counts({{"web", reported}});
+  json status = body_json(c.get(p("/pools/web")))["status"];
+  EXPECT_EQ(status["available"], 2) << status;
+  EXPECT_EQ(status["warming"], 1) << status;
+  EXPECT_EQ(status["allocated"], 1) << status;
+  EXPECT_EQ(status["total"], 4) << status;
+
+  const std::string body =
+      R"({"extensions":{"poolRef":"web","poolWarmOnly":"true"},"metadata":{"team":"ml"},"timeout":600})";
+  const Headers async = {{"Prefer", "respond-async"}};
+  auto r = c.post(p("/sandboxes"), body, async);
+  ASSERT_EQ(r.status, 202) << r.body;
+  EXPECT_EQ(r.header("X-Sandboxd-Pool"), "cluster");
+  json j = body_json(r);
+  EXPECT_EQ(j["status"]["state"], "Pending") << r.body;
+  auto sb = h.store().get_sandbox(j["id"].get<std::string>());
+  ASSERT_TRUE(sb);
+  EXPECT_EQ(sb->spec.pool_ref, "web");
+  EXPECT_EQ(sb->spec.pool_name, "");
+  EXPECT_EQ(sb->spec.image_uri, "busybox:latest");
+  EXPECT_EQ(sb->metadata.at("team"), "ml");
+
+  reported.counts = PoolCounts{0, 0, 4, 4};
+  h.pools().set_cluster_counts({{"web", reported}});
+  const auto head = h.store().head();
+  auto refused = c.post(p("/sandboxes"), body, async);
+  expect_error(refused, 429, "KUBERNETES::POOL_CAPACITY_EXHAUSTED", "web");
+  EXPECT_FALSE(refused.header("Retry-After").empty());
+  EXPECT_EQ(h.store().head(), head);
+}
+
 }  // namespace
 }  // namespace sbx::testing

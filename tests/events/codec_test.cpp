@@ -65,6 +65,14 @@ SandboxSpec pool_member_spec() {
   return s;
 }
 
+// A sandbox taken from a cluster-kept pool: the template plus poolRef, no member fields.
+SandboxSpec pool_ref_spec() {
+  SandboxSpec s = pool_template();
+  s.network_mode = "pod";
+  s.pool_ref = "web";
+  return s;
+}
+
 // One sample per event type with every optional field set, and one with all unset.
 std::vector<EventData> samples() {
   return {
@@ -113,6 +121,7 @@ std::vector<EventData> samples() {
       PoolCapacityChanged{PoolCapacity{0, 2, 0, 3}},
       PoolDeleted{},
       SandboxRequested{"sb2", pool_member_spec(), {}, std::nullopt},
+      SandboxRequested{"sb3", pool_ref_spec(), {{"team", "ml"}}, kT + 600'000'000},
   };
 }
 
@@ -295,6 +304,40 @@ TEST(Codec, MalformedEventsFailWithDataLoss) {
   expect_data_loss(
       R"({"stream":"s","type":"SandboxRequested","schema":3,"time":"2026-03-01T12:00:00Z","data":{"spec":{"poolName":"w","poolGeneration":-1}}})",
       "poolGeneration");
+  expect_data_loss(
+      R"({"stream":"s","type":"SandboxRequested","schema":3,"time":"2026-03-01T12:00:00Z","data":{"spec":{"poolRef":7}}})",
+      "poolRef");
+  expect_data_loss(
+      R"({"stream":"s","type":"SandboxRequested","schema":3,"time":"2026-03-01T12:00:00Z","data":{"spec":{"poolRef":{"name":"w"}}}})",
+      "poolRef");
+}
+
+TEST(Codec, PoolRefIsWrittenOnlyWhenSetAndOldSpecsDecodeWithout) {
+  SandboxRequested plain{"sb1", minimal_spec(), {}, std::nullopt};
+  const std::string without = encode_event(envelope(plain));
+  EXPECT_EQ(without.find("poolRef"), std::string::npos) << without;
+  const auto back = decode_event(without);
+  ASSERT_TRUE(back) << back.error().message;
+  EXPECT_EQ(std::get<SandboxRequested>(back->data).spec.pool_ref, "");
+
+  SandboxRequested pooled = plain;
+  pooled.spec.pool_ref = "web";
+  const std::string with_ref = encode_event(envelope(pooled));
+  EXPECT_NE(with_ref.find(R"("poolRef":"web")"), std::string::npos) << with_ref;
+  EXPECT_EQ(with_ref.find("poolName"), std::string::npos) << "never a member";
+  const auto again = decode_event(with_ref);
+  ASSERT_TRUE(again) << again.error().message;
+  EXPECT_EQ(again->schema, 3) << "an optional addition, not a new schema";
+  EXPECT_EQ(std::get<SandboxRequested>(again->data), pooled);
+
+  // The sandbox record carries the same spec.
+  Sandbox sb;
+  sb.id = "sb1";
+  sb.version = 1;
+  sb.spec = pooled.spec;
+  const auto record = decode_sandbox(encode_sandbox(sb));
+  ASSERT_TRUE(record) << record.error().message;
+  EXPECT_EQ(record->spec.pool_ref, "web");
 }
 
 // --- sandbox projection record ------------------------------------------------------------
@@ -506,6 +549,17 @@ SandboxSpec golden_pool_member_spec() {
   return s;
 }
 
+// A sandbox taken from a cluster-kept pool (Kubernetes provider batchsandbox): an ordinary
+// sandbox whose spec names the pool in poolRef.
+SandboxSpec golden_pool_ref_spec() {
+  SandboxSpec s = golden_pool_template();
+  s.timeout_seconds = 600;
+  s.network_mode = "pod";
+  s.extensions_json = R"({"poolRef":"web"})";
+  s.pool_ref = "web";
+  return s;
+}
+
 // What each golden file must decode to, forever.
 std::vector<std::pair<std::string, Event>> golden_expectations() {
   SandboxSpec v2_spec = golden_spec();
@@ -583,6 +637,11 @@ std::vector<std::pair<std::string, Event>> golden_expectations() {
        golden_envelope(1, "sandbox-9b2d7e40", 1, Reason::kUser, "pool:web", "",
                        SandboxRequested{"9b2d7e40", golden_pool_member_spec(), {},
                                         std::nullopt})},
+      // A sandbox of a cluster-kept pool: spec.poolRef, an optional addition to schema 3.
+      {"SandboxRequested.v3.pool-ref",
+       golden_envelope(1, "sandbox-6c01d5a3", 1, Reason::kUser, "api:key-1", "req-5",
+                       SandboxRequested{"6c01d5a3", golden_pool_ref_spec(), {{"team", "ml"}},
+                                        in_ten_minutes})},
       {"SandboxClaimed.v1",
        golden_envelope(4, "sandbox-9b2d7e40", 4, Reason::kUser, "api:key-1", "req-3",
                        SandboxClaimed{{{"team", "ml"}}, in_ten_minutes})},

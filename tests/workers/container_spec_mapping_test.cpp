@@ -20,6 +20,7 @@ TEST(ContainerSpecMapping, CopiesEveryField) {
   s.network_mode = "bridge";
   s.ports = {{44772, 45000}};
   s.platform = Platform{"linux", "arm64"};
+  s.pool_ref = "web";
   auto c = to_container_spec("id-1", s, {{"k", "v"}}, ImageAuth{"u", "p"});
   ASSERT_TRUE(c.has_value()) << c.error().message;
   EXPECT_EQ(c->sandbox_id, "id-1");
@@ -36,6 +37,11 @@ TEST(ContainerSpecMapping, CopiesEveryField) {
   EXPECT_EQ(c->ports.at(44772), 45000);
   EXPECT_EQ(c->platform->os, "linux");
   EXPECT_EQ(c->platform->arch, "arm64");
+  EXPECT_EQ(c->pool_ref, "web");
+  // Without one: none.
+  auto plain = to_container_spec("id-2", spec(), {});
+  ASSERT_TRUE(plain.has_value()) << plain.error().message;
+  EXPECT_EQ(plain->pool_ref, "");
 }
 
 TEST(ContainerSpecMapping, CredentialsMustMatchWhatTheSpecRecords) {

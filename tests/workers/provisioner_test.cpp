@@ -362,6 +362,53 @@ TEST_F(ProvisionerTest, SpecTheRuntimeCannotHonourFailsAsInvalidParameter) {
   EXPECT_EQ(runtime_.calls("create_and_start"), 0);
 }
 
+// Cluster-managed pools (issue 14): the SandboxRequested's spec.pool_ref reaches the runtime
+// as ContainerSpec::pool_ref (the runtime takes the sandbox's pod from that pool).
+TEST_F(ProvisionerTest, PoolRefIsHandedToTheRuntime) {
+  runtime_.set_manages_pools(true);
+  RuntimePoolSpec pool;
+  pool.name = "web";
+  pool.generation = 1;
+  pool.template_spec.image_uri = basic_spec().image_uri;
+  pool.template_spec.entrypoint = basic_spec().entrypoint;
+  pool.capacity = PoolCapacity{1, 2, 0, 4};
+  ASSERT_TRUE(runtime_.apply_pool(pool));
+  ASSERT_TRUE(runtime_.set_pool_status("web", 2, 0, 2));
+  Provisioner provisioner(store(), runtime_, recorder(), fast_options());
+  ASSERT_TRUE(provisioner.start().has_value());
+
+  SandboxSpec spec = basic_spec();
+  spec.pool_ref = "web";
+  ASSERT_TRUE(create("sb1", spec, clock_.now() + 60 * kMicrosPerSecond));
+  SandboxSpec plain = basic_spec();
+  ASSERT_TRUE(create("sb2", plain));
+  ASSERT_TRUE(wait_state("sb1", SandboxState::kRunning));
+  ASSERT_TRUE(wait_state("sb2", SandboxState::kRunning));
+  ASSERT_TRUE(runtime_.last_spec("sb1"));
+  EXPECT_EQ(runtime_.last_spec("sb1")->pool_ref, "web");
+  EXPECT_EQ(runtime_.last_spec("sb1")->image_uri, spec.image_uri);
+  EXPECT_EQ(runtime_.last_spec("sb1")->expires_at, clock_.now() + 60 * kMicrosPerSecond);
+  EXPECT_EQ(runtime_.last_spec("sb2")->pool_ref, "");
+  // The fake's "controller" gave sb1 one of the pool's pods.
+  auto pools = runtime_.list_pools();
+  ASSERT_TRUE(pools);
+  ASSERT_EQ(pools->size(), 1u);
+  EXPECT_EQ((*pools)[0].available, 1);
+  EXPECT_EQ((*pools)[0].allocated, 1);
+}
+
+TEST_F(ProvisionerTest, PoolRefOnARuntimeWithoutPoolsFailsAsInvalidParameter) {
+  Provisioner provisioner(store(), runtime_, recorder(), fast_options());
+  ASSERT_TRUE(provisioner.start().has_value());
+  SandboxSpec spec = basic_spec();
+  spec.pool_ref = "web";
+  ASSERT_TRUE(create("sb1", spec));
+  ASSERT_TRUE(wait_state("sb1", SandboxState::kFailed));
+  EXPECT_EQ(store().get_sandbox("sb1")->status_reason, "SANDBOX::INVALID_PARAMETER");
+  EXPECT_NE(store().get_sandbox("sb1")->status_message.find("pool"), std::string::npos)
+      << store().get_sandbox("sb1")->status_message;
+}
+
 TEST_F(ProvisionerTest, RestartFromCheckpointRedoesAnUnfinishedCreateOnce) {
   // The request is in the log; the previous process created the container and died before
   // recording the outcome.

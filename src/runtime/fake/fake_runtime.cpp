@@ -17,7 +17,16 @@ Result<void> FakeRuntime::enter(std::string_view operation) {
     --fail_remaining_;
     return fail(fail_code_, "fake runtime: injected failure of " + std::string(operation));
   }
+  if (auto it = fail_of_.find(operation); it != fail_of_.end() && it->second.first > 0) {
+    --it->second.first;
+    return fail(it->second.second, "fake runtime: injected failure of " + std::string(operation));
+  }
   return {};
+}
+
+void FakeRuntime::fail_next_of(std::string operation, int n, ErrorCode code) {
+  std::lock_guard lock(mu_);
+  fail_of_[std::move(operation)] = {n, code};
 }
 
 void FakeRuntime::emit(RuntimeEventKind kind, const Container& c, std::optional<int> exit_code) {
@@ -31,6 +40,25 @@ Result<RuntimeInfo> FakeRuntime::create_and_start(const ContainerSpec& spec) {
   std::lock_guard lock(mu_);
   if (auto r = enter("create_and_start"); !r) return std::unexpected(r.error());
   if (auto r = validate_container_spec(spec); !r) return std::unexpected(r.error());
+  if (!spec.pool_ref.empty()) {
+    if (!manages_pools_) {
+      return fail(ErrorCode::kInvalidArgument,
+                  "fake runtime: pool_ref \"" + spec.pool_ref + "\" needs a runtime that keeps pools",
+                  "extensions.poolRef");
+    }
+    auto pool = pools_.find(spec.pool_ref);
+    if (pool == pools_.end() || pool->second.foreign) {
+      return fail(ErrorCode::kFailedPrecondition,
+                  "fake runtime: no pool \"" + spec.pool_ref + "\" of this instance",
+                  "extensions.poolRef");
+    }
+    // Only a new sandbox takes a pod (a repeated create is idempotent).
+    RuntimePoolStatus& st = pool->second.status;
+    if (!containers_.contains(spec.sandbox_id) && st.reported && st.available > 0) {
+      --st.available;
+      ++st.allocated;
+    }
+  }
   ContainerSpec kept = spec;
   std::erase_if(kept.labels, [](const auto& kv) { return is_reserved_label(kv.first); });
   specs_[spec.sandbox_id] = std::move(kept);
@@ -453,6 +481,99 @@ Result<std::vector<SnapshotImage>> FakeRuntime::list_snapshot_images() {
 void FakeRuntime::add_snapshot_image(const std::string& snapshot_id, const std::string& image_ref) {
   std::lock_guard lock(mu_);
   images_[image_ref] = SnapshotImage{snapshot_id, std::string("sha256:fake") + std::to_string(next_id_++), {image_ref}};
+}
+
+// --- cluster-managed warm pools (issue 14) ---------------------------------------------------
+
+bool FakeRuntime::manages_pools() const {
+  std::lock_guard lock(mu_);
+  return manages_pools_;
+}
+
+void FakeRuntime::set_manages_pools(bool on) {
+  std::lock_guard lock(mu_);
+  manages_pools_ = on;
+}
+
+Result<void> FakeRuntime::apply_pool(const RuntimePoolSpec& spec) {
+  std::lock_guard lock(mu_);
+  if (auto r = enter("apply_pool"); !r) return std::unexpected(r.error());
+  if (!manages_pools_) return Runtime::apply_pool(spec);
+  if (spec.name.empty()) return fail(ErrorCode::kInvalidArgument, "pool name is empty", "name");
+  const ContainerSpec& t = spec.template_spec;
+  if (!t.sandbox_id.empty() || !t.pool_ref.empty() || t.image_uri.empty()) {
+    return fail(ErrorCode::kInvalidArgument,
+                "fake runtime: a pool template has an image and no sandbox id or pool_ref",
+                "template");
+  }
+  auto it = pools_.find(spec.name);
+  if (it != pools_.end() && it->second.foreign) {
+    return fail(ErrorCode::kFailedPrecondition,
+                "pool " + spec.name + " exists and was not made by this sandboxd", "name");
+  }
+  if (it == pools_.end() || it->second.spec.generation != spec.generation) {
+    // New, or another generation: a new pool (the old one's pods go with it).
+    FakePool p;
+    p.spec = spec;
+    p.status.name = spec.name;
+    p.status.generation = spec.generation;
+    p.status.capacity = spec.capacity;
+    pools_[spec.name] = std::move(p);
+    return {};
+  }
+  it->second.spec.capacity = spec.capacity;  // same generation: the capacity is patched
+  it->second.status.capacity = spec.capacity;
+  return {};
+}
+
+Result<void> FakeRuntime::delete_pool(const std::string& name) {
+  std::lock_guard lock(mu_);
+  if (auto r = enter("delete_pool"); !r) return std::unexpected(r.error());
+  if (!manages_pools_) return Runtime::delete_pool(name);
+  auto it = pools_.find(name);
+  if (it != pools_.end() && !it->second.foreign) pools_.erase(it);
+  return {};
+}
+
+Result<std::vector<RuntimePoolStatus>> FakeRuntime::list_pools() {
+  std::lock_guard lock(mu_);
+  if (auto r = enter("list_pools"); !r) return std::unexpected(r.error());
+  if (!manages_pools_) return Runtime::list_pools();
+  std::vector<RuntimePoolStatus> out;
+  for (const auto& [name, p] : pools_) {
+    if (!p.foreign) out.push_back(p.status);
+  }
+  return out;
+}
+
+bool FakeRuntime::set_pool_status(const std::string& name, std::int64_t total,
+                                  std::int64_t allocated, std::int64_t available) {
+  std::lock_guard lock(mu_);
+  auto it = pools_.find(name);
+  if (it == pools_.end() || it->second.foreign) return false;
+  RuntimePoolStatus& st = it->second.status;
+  st.reported = true;
+  st.total = total;
+  st.allocated = allocated;
+  st.available = available;
+  st.revision = std::to_string(it->second.spec.generation);
+  return true;
+}
+
+void FakeRuntime::add_foreign_pool(const std::string& name) {
+  std::lock_guard lock(mu_);
+  FakePool p;
+  p.spec.name = name;
+  p.status.name = name;
+  p.foreign = true;
+  pools_[name] = std::move(p);
+}
+
+std::optional<RuntimePoolSpec> FakeRuntime::pool_spec(const std::string& name) const {
+  std::lock_guard lock(mu_);
+  auto it = pools_.find(name);
+  if (it == pools_.end() || it->second.foreign) return std::nullopt;
+  return it->second.spec;
 }
 
 }  // namespace sbx

@@ -4,6 +4,7 @@
 // list of labelled containers only, watch events), without processes: containers run
 // until told otherwise. Fault injection:
 //   fail_next(n, code)        the next n calls (any operation) fail with `code`
+//   fail_next_of(op, n, code) the next n calls of operation `op` ("apply_pool", ...) fail
 //   set_unreachable(true)     every call fails with kUnavailable until cleared
 //   add_missing_image(uri)    create_and_start of that image fails with kNotFound
 //   simulate_exit(id, code)   the container's process exits (die; oom first if asked)
@@ -18,7 +19,21 @@
 //   simulate_not_starting(id, reason, message, permanent)  gives it a reason for not
 //                             starting (a kDied event when permanent)
 //   set_logs(id, text)        what container_logs() answers for it (diagnostics)
-// and observation: calls("pause"), last_spec(id).
+//   set_manages_pools(true)   behave like Kubernetes provider batchsandbox: apply_pool /
+//                             delete_pool / list_pools keep an in-memory set of pools;
+//   set_pool_status(name, total, allocated, available)  what the "controller" reports;
+//   add_foreign_pool(name)    a pool of that name made by someone else
+// and observation: calls("pause"), last_spec(id), pool_spec(name).
+//
+// Pools (manages_pools() true; false, the default, keeps the Runtime defaults: every pool
+// method is kUnimplemented, field "runtime.pools"): apply_pool follows the contract (same
+// generation: capacity patched, status kept; another generation: replaced, status reset to
+// not reported; a foreign pool: kFailedPrecondition) and refuses a template with a sandbox
+// id, a pool_ref or no image (kInvalidArgument, field "template"). create_and_start with a
+// pool_ref needs manages_pools() (else kInvalidArgument, field "extensions.poolRef") and a
+// pool of this fake of that name (else kFailedPrecondition, same field); it then creates the
+// container as usual and, when the pool's status reports an available pod, moves one from
+// available to allocated (as the controller's allocation would).
 //
 // Like DockerRuntime, the containers it creates carry its instance id (constructor or
 // set_instance_id(); "" = none) in ContainerStatus/RuntimeEvent::instance_id, and it drops
@@ -31,6 +46,7 @@
 #include <condition_variable>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -55,6 +71,7 @@ class FakeRuntime final : public Runtime {
                      std::stop_token stop) override;
 
   void fail_next(int n, ErrorCode code = ErrorCode::kUnavailable);
+  void fail_next_of(std::string operation, int n, ErrorCode code = ErrorCode::kUnavailable);
   void set_unreachable(bool unreachable);
   void add_missing_image(const std::string& image_uri);
   // False when the sandbox has no running or paused container.
@@ -107,6 +124,19 @@ class FakeRuntime final : public Runtime {
   // finished while sandboxd was down).
   void add_snapshot_image(const std::string& snapshot_id, const std::string& image_ref);
 
+  // --- cluster-managed warm pools (issue 14) ---
+  bool manages_pools() const override;
+  void set_manages_pools(bool on);
+  Result<void> apply_pool(const RuntimePoolSpec& spec) override;
+  Result<void> delete_pool(const std::string& name) override;
+  Result<std::vector<RuntimePoolStatus>> list_pools() override;
+  // False when this fake has no pool `name` of its own.
+  bool set_pool_status(const std::string& name, std::int64_t total, std::int64_t allocated,
+                       std::int64_t available);
+  void add_foreign_pool(const std::string& name);
+  // The spec of pool `name` as the last apply_pool left it; nullopt when absent or foreign.
+  std::optional<RuntimePoolSpec> pool_spec(const std::string& name) const;
+
   int calls(std::string_view operation) const;  // "create_and_start", "pause", ...
   // The spec of the last valid create_and_start call for the sandbox (kept after remove).
   std::optional<ContainerSpec> last_spec(const std::string& sandbox_id) const;
@@ -131,6 +161,7 @@ class FakeRuntime final : public Runtime {
   std::map<std::string, int, std::less<>> calls_;
   std::set<std::string> missing_images_;
   int fail_remaining_ = 0;
+  std::map<std::string, std::pair<int, ErrorCode>, std::less<>> fail_of_;  // by operation
   ErrorCode fail_code_ = ErrorCode::kUnavailable;
   bool unreachable_ = false;
   bool reports_readiness_ = false;
@@ -139,6 +170,13 @@ class FakeRuntime final : public Runtime {
   std::map<std::string, std::string> logs_;  // set_logs(), by sandbox id
   bool supports_snapshots_ = true;
   std::map<std::string, SnapshotImage> images_;  // snapshot images by ref
+  struct FakePool {
+    RuntimePoolSpec spec;
+    RuntimePoolStatus status;
+    bool foreign = false;
+  };
+  bool manages_pools_ = false;
+  std::map<std::string, FakePool> pools_;  // by name
   std::uint64_t watch_generation_ = 0;
   std::uint64_t next_id_ = 1;
 };

@@ -415,7 +415,7 @@ class PoolController {
         if (!owned_by(pod, pool["metadata"]["uid"])) continue;  // an earlier pool's
         ++total;
         std::lock_guard lock(mu_);
-        if (given_.contains(pod["metadata"]["name"])) {
+        if (given_.contains(pod["metadata"]["name"].get<std::string>())) {
           ++allocated;
         } else {
           ++available;
@@ -444,7 +444,9 @@ class PoolController {
 
   static bool owned_by(const nlohmann::json& pod, const nlohmann::json& uid) {
     for (const auto& ref : pod["metadata"].value("ownerReferences", nlohmann::json::array())) {
-      if (ref.value("kind", "") == "Pool" && ref["uid"] == uid) return true;
+      if (ref.value("kind", "") == "Pool" && ref.contains("uid") && ref["uid"] == uid) {
+        return true;
+      }
     }
     return false;
   }
@@ -508,7 +510,7 @@ class PoolController {
       for (const auto& pod : cluster_.pods(std::string(kPoolNameLabel) + "%3D" + pool)) {
         if (pod["metadata"].contains("deletionTimestamp") || !pod_ready(pod)) continue;
         std::lock_guard lock(mu_);
-        if (given_.contains(pod["metadata"]["name"])) continue;
+        if (given_.contains(pod["metadata"]["name"].get<std::string>())) continue;
         free = pod;
         break;
       }

@@ -330,7 +330,8 @@ TEST_F(KubernetesPoolRuntimeTest, APooledCreateTakesAPoolPodWhichBecomesTheSandb
   ASSERT_TRUE(runtime_->apply_pool(pool("py-warm", 1, PoolCapacity{1, 1, 0, 3})));
   ASSERT_TRUE(eventually([&] {
     auto l = runtime_->list_pools();
-    return l && l->size() == 1 && (*l)[0].available == 1 && !kubelet.ip_of_pod("py-warm-1").empty();
+    return l && l->size() == 1 && (*l)[0].available == 1 &&
+           !kubelet.ip_of_pod("py-warm-1").empty();
   }));
 
   std::mutex mu;
@@ -370,7 +371,8 @@ TEST_F(KubernetesPoolRuntimeTest, APooledCreateTakesAPoolPodWhichBecomesTheSandb
   EXPECT_EQ((*bs)["metadata"]["labels"]["sandboxd.io/id"], id);
   EXPECT_EQ((*bs)["metadata"]["labels"]["team"], "ml");
   const auto& process = (*bs)["spec"]["taskTemplate"]["spec"]["process"];
-  EXPECT_EQ(process["command"][2], "exec /opt/opensandbox/bootstrap.sh python -c 'print('\"'\"'hi'\"'\"')'");
+  EXPECT_EQ(process["command"][2],
+            "exec /opt/opensandbox/bootstrap.sh python -c 'print('\"'\"'hi'\"'\"')'");
   EXPECT_EQ(process["env"].back(), (nlohmann::json{{"name", "OPENSANDBOX_ID"}, {"value", id}}));
 
   // The controller allocates the free Ready pod; the runtime labels it; the informer reports
@@ -503,7 +505,8 @@ TEST_F(KubernetesPoolRuntimeTest, APodAlreadyLabelledForAnotherSandboxIsNeverRel
 }
 
 TEST_F(KubernetesPoolRuntimeTest, ProvidersWithoutPoolsRefuseAPoolRef) {
-  for (KubernetesProvider provider : {KubernetesProvider::kPod, KubernetesProvider::kAgentSandbox}) {
+  for (KubernetesProvider provider :
+       {KubernetesProvider::kPod, KubernetesProvider::kAgentSandbox}) {
     auto rt = make_runtime(provider);
     ASSERT_TRUE(rt);
     EXPECT_FALSE(rt->manages_pools());

@@ -881,7 +881,9 @@ Result<std::vector<RuntimePoolStatus>> KubernetesRuntime::list_pools() {
       s.total = int_field(st, "total");
       s.allocated = int_field(st, "allocated");
       s.available = int_field(st, "available");
-      if (st.contains("revision") && st["revision"].is_string()) s.revision = st["revision"];
+      if (st.contains("revision") && st["revision"].is_string()) {
+        s.revision = st["revision"].get<std::string>();
+      }
     }
     out.push_back(std::move(s));
   }

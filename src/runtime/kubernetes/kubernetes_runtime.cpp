@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
-#include <limits>
 #include <chrono>
+#include <limits>
 #include <utility>
 
 #include "events/time.h"
@@ -892,25 +892,28 @@ Result<std::vector<RuntimePoolStatus>> KubernetesRuntime::list_pools() {
 }
 
 void KubernetesRuntime::run_binder(std::stop_token stop) {
-  // Poll quickly only while a pooled sandbox waits for its pod; else a slow rescan (which
-  // also finds, after a restart, what an earlier process left waiting).
+  // Poll quickly only while a pooled sandbox waits for its pod (each second once every waiting
+  // one has waited longer than kPatient: an exhausted pool); else a slow rescan, which also
+  // finds, after a restart, what an earlier process left waiting.
   constexpr auto kPendingPoll = std::chrono::milliseconds(100);
-  constexpr auto kIdleRescan = std::chrono::seconds(30);
-  constexpr auto kErrorRetry = std::chrono::seconds(1);
+  constexpr auto kPatientPoll = std::chrono::milliseconds(1'000);
+  constexpr auto kIdleRescan = std::chrono::milliseconds(30'000);
+  constexpr auto kErrorRetry = std::chrono::milliseconds(1'000);
   std::string last_error;
   while (!stop.stop_requested()) {
-    auto pending = bind_pass();
+    auto pass = bind_pass();
     std::chrono::milliseconds wait = kIdleRescan;
-    if (!pending) {
-      if (pending.error().message != last_error) {
+    if (!pass) {
+      if (pass.error().message != last_error) {
         logger("kubernetes")
-            ->warn("pool binder: {} (retrying every second)", pending.error().message);
-        last_error = pending.error().message;
+            ->warn("pool binder: {} (retrying every second)", pass.error().message);
+        last_error = pass.error().message;
       }
       wait = kErrorRetry;
     } else {
       last_error.clear();
-      if (*pending) wait = kPendingPoll;
+      if (*pass == BindWait::kSoon) wait = kPendingPoll;
+      if (*pass == BindWait::kPatient) wait = kPatientPoll;
     }
     std::unique_lock lock(binder_mu_);
     binder_cv_.wait_for(lock, stop, wait, [this] { return binder_wake_; });
@@ -918,13 +921,24 @@ void KubernetesRuntime::run_binder(std::stop_token stop) {
   }
 }
 
-Result<bool> KubernetesRuntime::bind_pass() {
+Result<KubernetesRuntime::BindWait> KubernetesRuntime::bind_pass() {
+  constexpr Micros kPatient = 30 * kMicrosPerSecond;
   const std::string path =
       workload_path() + "?labelSelector=" + url_encode(own_selector(kSandboxIdLabel));
   auto list = client_->get_json(path);
   if (!list) return std::unexpected(list.error());
-  bool waiting = false;
-  if (!list->contains("items") || !(*list)["items"].is_array()) return waiting;
+  BindWait wait = BindWait::kNone;
+  auto waiting = [&](const nlohmann::json& item) {
+    const auto created =
+        parse_rfc3339(item["metadata"].value("creationTimestamp", std::string()));
+    const bool patient = created && wall_now() - *created > kPatient;
+    if (!patient) {
+      wait = BindWait::kSoon;
+    } else if (wait == BindWait::kNone) {
+      wait = BindWait::kPatient;
+    }
+  };
+  if (!list->contains("items") || !(*list)["items"].is_array()) return wait;
   for (const auto& item : (*list)["items"]) {
     if (!item.is_object() || !item.contains("spec") || !item["spec"].is_object() ||
         !item.contains("metadata") || !item["metadata"].is_object()) {
@@ -938,40 +952,46 @@ Result<bool> KubernetesRuntime::bind_pass() {
     if (item["metadata"].contains("deletionTimestamp")) continue;
     const std::string id = label_of(item, kSandboxIdLabel);
     if (id.empty()) continue;
-    if (auto pod = informer_->find_by_sandbox(id); pod && !pod->deleting) continue;  // bound
+    if (auto pod = informer_->find_by_sandbox(id); pod) continue;  // bound (or going)
     auto pod_name = confirmed_pool_pod(item);
     if (!pod_name) {
-      waiting = true;
+      waiting(item);  // the controller has not allocated a pod yet
       continue;
     }
-    if (refused_binds_.contains(*pod_name)) continue;
-    bind_pod(id, *pod_name);
-    waiting = true;  // until the informer shows the labelled pod
+    if (given_up_.contains(*pod_name)) continue;
+    if (bind_pod(id, *pod_name)) waiting(item);  // until the informer shows the labelled pod
   }
-  if (waiting) ++binder_passes_;
-  return waiting;
+  binder_given_up_ = given_up_.size();
+  return wait;
 }
 
-void KubernetesRuntime::bind_pod(const std::string& id, const std::string& pod_name) {
+bool KubernetesRuntime::bind_pod(const std::string& id, const std::string& pod_name) {
   auto log = logger("kubernetes");
   const std::string one = pods_path(pod_name);
   auto pod = client_->get_json(one);
   if (!pod) {
-    if (pod.error().code != ErrorCode::kNotFound) {
-      log->warn("sandbox {}: cannot read its pool pod {}: {}", id, pod_name, pod.error().message);
+    if (pod.error().code == ErrorCode::kNotFound) {
+      // Gone (the sandbox's pod ended and was removed, or the controller took it back): there
+      // is nothing to bind; a new allocation names another pod.
+      given_up_.insert(pod_name);
+      return false;
     }
-    return;  // not there (yet, or any more): the next pass looks again
+    log->warn("sandbox {}: cannot read its pool pod {}: {}", id, pod_name, pod.error().message);
+    return true;
   }
   const std::string bound_to = label_of(*pod, kSandboxIdLabel);
-  if (bound_to == id) return;  // done; the informer catches up
+  if (bound_to == id) return true;  // done; the informer catches up
   if (!bound_to.empty()) {
-    refused_binds_.insert(pod_name);
+    given_up_.insert(pod_name);
     log->warn("sandbox {}: the pool controller allocated pod {}, which already belongs to "
               "sandbox {}; it is not relabelled",
               id, pod_name, bound_to);
-    return;
+    return false;
   }
-  if ((*pod)["metadata"].contains("deletionTimestamp")) return;
+  if ((*pod)["metadata"].contains("deletionTimestamp")) {
+    given_up_.insert(pod_name);
+    return false;
+  }
   nlohmann::json labels = {{std::string(kSandboxIdLabel), id}};
   if (!options_.instance_id.empty()) labels[std::string(kInstanceLabel)] = options_.instance_id;
   nlohmann::json patch = {
@@ -981,16 +1001,17 @@ void KubernetesRuntime::bind_pod(const std::string& id, const std::string& pod_n
   auto r = client_->request("PATCH", one, patch.dump(), "application/merge-patch+json");
   if (!r) {
     log->warn("sandbox {}: cannot label its pool pod {}: {}", id, pod_name, r.error().message);
-    return;
+    return true;
   }
-  if (r->status == 409) return;  // changed meanwhile: the next pass reads it again
+  if (r->status == 409) return true;  // changed meanwhile: the next pass reads it again
   if (r->status / 100 != 2) {
     log->warn("sandbox {}: cannot label its pool pod {}: {}", id, pod_name,
               kube_error(*r, "PATCH " + one).message);
-    return;
+    return true;
   }
   log->info("sandbox {}: took pod {} from pool {}", id, pod_name,
             label_of(*pod, kPoolLabel).empty() ? std::string("?") : label_of(*pod, kPoolLabel));
+  return true;
 }
 
 Result<void> KubernetesRuntime::renew(const std::string& sandbox_id, Micros expires_at) {

@@ -49,7 +49,8 @@
 // the pod and its image are the pool's) and answers ready=false. A binder thread (from
 // create() to destruction) then lists this instance's BatchSandboxes (labelSelector
 // sandboxd.io/instance=<id>, or sandboxd.io/id when unscoped) every ~100 ms while one with a
-// poolRef has no labelled pod yet, else every 30 s or when a pooled create wakes it; for
+// poolRef has no labelled pod yet (every second once all waiting ones are older than 30 s),
+// else every 30 s or when a pooled create wakes it; for
 // each one whose allocation the controller confirmed (confirmed_pool_pod()) it merge-patches
 // the pod's labels (with its resourceVersion) to sandboxd.io/id = the sandbox's id and
 // sandboxd.io/instance: from then on the informer sees that pod as the sandbox's, and
@@ -139,8 +140,9 @@ class KubernetesRuntime final : public Runtime {
   Result<void> apply_pool(const RuntimePoolSpec& spec) override;
   Result<void> delete_pool(const std::string& name) override;
   Result<std::vector<RuntimePoolStatus>> list_pools() override;
-  // How many binder passes found a pooled sandbox still waiting for its pod (tests).
-  std::size_t binder_passes() const { return binder_passes_.load(); }
+  // How many allocated pods the binder gave up on: gone, being deleted, or another sandbox's
+  // (tests).
+  std::size_t binder_given_up() const { return binder_given_up_.load(); }
 
   KubeClient& client() { return *client_; }
   const PodInformer& informer() const { return *informer_; }
@@ -172,10 +174,15 @@ class KubernetesRuntime final : public Runtime {
   // of `generation` (absent: of every generation).
   Result<void> delete_pool_object(const std::string& name, std::optional<std::uint64_t> generation);
   Result<void> ensure_pool_pull_secret(const RuntimePoolSpec& spec);
-  // The binder (see above): one pass; true while some pooled sandbox still waits for its pod.
+  // The binder (see above). A pass answers how soon to look again: kSoon while a pooled
+  // sandbox younger than 30 s waits for its pod, kPatient (1 s) while only older ones wait
+  // (an exhausted pool), kNone when none waits (the 30 s rescan).
+  enum class BindWait { kNone, kPatient, kSoon };
   void run_binder(std::stop_token stop);
-  Result<bool> bind_pass();
-  void bind_pod(const std::string& sandbox_id, const std::string& pod_name);
+  Result<BindWait> bind_pass();
+  // Labels pod `pod_name` as sandbox `sandbox_id`'s; false when it never can be (gone, being
+  // deleted, another sandbox's: remembered in given_up_), true while it is worth looking again.
+  bool bind_pod(const std::string& sandbox_id, const std::string& pod_name);
 
   KubernetesRuntimeOptions options_;
   std::unique_ptr<KubeClient> client_;
@@ -194,8 +201,8 @@ class KubernetesRuntime final : public Runtime {
   std::mutex binder_mu_;
   std::condition_variable_any binder_cv_;
   bool binder_wake_ = false;  // binder_mu_: a pooled create happened
-  std::set<std::string> refused_binds_;  // binder thread only: pods warned about once
-  std::atomic<std::size_t> binder_passes_{0};
+  std::set<std::string> given_up_;  // binder thread only: pods that can never be bound
+  std::atomic<std::size_t> binder_given_up_{0};  // given_up_.size()
   std::jthread binder_;  // last: stopped and joined first
 };
 

@@ -48,8 +48,8 @@
 // A create with ContainerSpec::pool_ref posts pooled_batchsandbox_manifest() (no pull secret:
 // the pod and its image are the pool's) and answers ready=false. A binder thread (from
 // create() to destruction) then lists this instance's BatchSandboxes (labelSelector
-// sandboxd.io/instance=<id>, or sandboxd.io/id when unscoped) every ~100 ms while one with a
-// poolRef has no labelled pod yet (every second once all waiting ones are older than 30 s),
+// sandboxd.io/instance=<id>, or sandboxd.io/id when unscoped) every 50-100 ms while one with
+// a poolRef has no labelled pod yet (every second once all waiting ones are older than 30 s),
 // else every 30 s or when a pooled create wakes it; for
 // each one whose allocation the controller confirmed (confirmed_pool_pod()) it merge-patches
 // the pod's labels (with its resourceVersion) to sandboxd.io/id = the sandbox's id and
@@ -174,10 +174,11 @@ class KubernetesRuntime final : public Runtime {
   // of `generation` (absent: of every generation).
   Result<void> delete_pool_object(const std::string& name, std::optional<std::uint64_t> generation);
   Result<void> ensure_pool_pull_secret(const RuntimePoolSpec& spec);
-  // The binder (see above). A pass answers how soon to look again: kSoon while a pooled
-  // sandbox younger than 30 s waits for its pod, kPatient (1 s) while only older ones wait
-  // (an exhausted pool), kNone when none waits (the 30 s rescan).
-  enum class BindWait { kNone, kPatient, kSoon };
+  // The binder (see above). A pass answers how soon to look again, by the age of the
+  // youngest pooled sandbox still waiting for its pod: kEager (50 ms) under 2 s, kSoon
+  // (100 ms) under 30 s, kPatient (1 s) beyond (an exhausted pool), kNone when none waits
+  // (the 30 s rescan). Ordered: the most urgent wins.
+  enum class BindWait { kNone, kPatient, kSoon, kEager };
   void run_binder(std::stop_token stop);
   Result<BindWait> bind_pass();
   // Labels pod `pod_name` as sandbox `sandbox_id`'s; false when it never can be (gone, being

@@ -508,6 +508,60 @@ TEST_F(KubernetesPoolRuntimeTest, APodAlreadyLabelledForAnotherSandboxIsNeverRel
                        "application/merge-patch+json");
 }
 
+TEST_F(KubernetesPoolRuntimeTest, RemovingAPooledSandboxDeletesItsAllocatedPodEvenUnlabelled) {
+  // No controller: the test allocates a free pool pod itself and removes the sandbox at once
+  // (whether or not the binder labelled the pod meanwhile, it must not survive).
+  const ContainerSpec s = pooled("any-pool");
+  ASSERT_TRUE(runtime_->create_and_start(s));
+  nlohmann::json pod = {
+      {"apiVersion", "v1"},
+      {"kind", "Pod"},
+      {"metadata", {{"name", "any-pool-3"}, {"labels", {{"sandboxd.io/pool", "any-pool"}}}}},
+      {"spec",
+       {{"containers",
+         nlohmann::json::array({{{"name", "sandbox"}, {"image", "sandboxd-test/busybox:1"}}})}}}};
+  ASSERT_TRUE(cluster_->call("POST", cluster_->path("pods"), pod));
+  nlohmann::json alloc = {
+      {"metadata",
+       {{"finalizers", nlohmann::json::array({PoolController::kFinalizer})},
+        {"annotations",
+         {{PoolController::kAllocStatus, R"({"poolRef":"any-pool","pods":["any-pool-3"]})"}}}}}};
+  ASSERT_TRUE(cluster_->call("PATCH", api("batchsandboxes", "sandbox-" + s.sandbox_id), alloc,
+                             "application/merge-patch+json"));
+  ASSERT_TRUE(runtime_->remove(s.sandbox_id));
+  auto left = cluster_->call("GET", cluster_->path("pods", "any-pool-3"));
+  EXPECT_TRUE(!left || (*left)["metadata"].contains("deletionTimestamp")) << left->dump();
+  (void)cluster_->call("PATCH", api("batchsandboxes", "sandbox-" + s.sandbox_id),
+                       nlohmann::json{{"metadata", {{"finalizers", nullptr}}}},
+                       "application/merge-patch+json");
+}
+
+TEST_F(KubernetesPoolRuntimeTest, APoolWithRegistryCredentialsHasAPullSecretThatGoesWithIt) {
+  auto p = pool("private", 1, PoolCapacity{0, 1, 0, 1});
+  p.template_spec.image_uri = "registry.internal.test:5000/team/app:1";
+  p.template_spec.auth = RegistryAuth{"robot", "pw-Pool7"};
+  ASSERT_TRUE(runtime_->apply_pool(p));
+  auto secret = cluster_->call("GET", cluster_->path("secrets", "private-pool-pull"));
+  ASSERT_TRUE(secret) << "status " << cluster_->last_status();
+  EXPECT_EQ((*secret)["type"], "kubernetes.io/dockerconfigjson");
+  EXPECT_EQ((*secret)["metadata"]["labels"]["sandboxd.io/pool"], "private");
+  auto cr = cluster_->call("GET", api("pools", "private"));
+  ASSERT_TRUE(cr);
+  EXPECT_EQ((*cr)["spec"]["template"]["spec"]["imagePullSecrets"][0]["name"], "private-pool-pull");
+  EXPECT_EQ(cr->dump().find("pw-Pool7"), std::string::npos) << "a password in the Pool";
+  // Applying again (new credentials) updates the one secret.
+  p.template_spec.auth = RegistryAuth{"robot", "pw-Pool8"};
+  ASSERT_TRUE(runtime_->apply_pool(p));
+  secret = cluster_->call("GET", cluster_->path("secrets", "private-pool-pull"));
+  ASSERT_TRUE(secret);
+  const auto decoded = decode_base64((*secret)["data"][".dockerconfigjson"].get<std::string>());
+  ASSERT_TRUE(decoded);
+  EXPECT_NE(decoded->find("pw-Pool8"), std::string::npos);
+  ASSERT_TRUE(runtime_->delete_pool("private"));
+  EXPECT_FALSE(cluster_->call("GET", cluster_->path("secrets", "private-pool-pull")));
+  EXPECT_EQ(cluster_->last_status(), 404);
+}
+
 // Time from create_and_start to the kStarted event, pooled (a Ready pool pod is bound) and
 // from a template (the controller makes the pod, the kubelet marks it Ready), in one run
 // with the same simulated kubelet. Printed (and recorded as test properties) for the

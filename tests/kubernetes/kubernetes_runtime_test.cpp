@@ -139,13 +139,14 @@ class KubernetesPoolRuntimeTest : public ::testing::Test {
   }
 
   std::unique_ptr<KubernetesRuntime> make_runtime(KubernetesProvider provider,
-                                                  const std::string& instance = "pool-test") {
+                                                  const std::string& instance = "pool-test",
+                                                  const std::string& ns = "") {
     auto credentials = load_kubeconfig(kubeconfig_);
     EXPECT_TRUE(credentials);
     if (!credentials) return nullptr;
     KubernetesRuntimeOptions o;
     o.client.credentials = *credentials;
-    o.namespace_ = cluster_->ns();
+    o.namespace_ = ns.empty() ? cluster_->ns() : ns;
     o.provider = provider;
     o.instance_id = instance;
     o.workload.execd_image = "sandboxd-test/execd:1";
@@ -325,6 +326,16 @@ TEST_F(KubernetesPoolRuntimeTest, APoolOfThatNameMadeBySomeoneElseIsLeftAlone) {
   ASSERT_FALSE(bad);
   EXPECT_EQ(bad.error().field, "capacitySpec");
   EXPECT_FALSE(cluster_->call("GET", api("pools", "inverted")));
+  // Where the cluster cannot take a Pool (here: no such namespace), the refusal says what to
+  // check, as a precondition of the runtime's pools.
+  auto nowhere = make_runtime(KubernetesProvider::kBatchSandbox, "pool-test",
+                              cluster_->ns() + "-absent");
+  ASSERT_TRUE(nowhere);
+  auto refused = nowhere->apply_pool(pool("py-warm", 1, PoolCapacity{0, 1, 0, 1}));
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, ErrorCode::kFailedPrecondition) << refused.error().message;
+  EXPECT_EQ(refused.error().field, "runtime.pools");
+  EXPECT_NE(refused.error().message.find("Pool CRD"), std::string::npos);
 }
 
 TEST_F(KubernetesPoolRuntimeTest, APooledCreateTakesAPoolPodWhichBecomesTheSandboxsPod) {

@@ -125,6 +125,16 @@ Result<nlohmann::json> parse_body(const HttpResponse& response, std::string_view
   return parsed;
 }
 
+// A 404 on the pools collection: the cluster does not serve the Pool resource (its CRD comes
+// with the OpenSandbox controller) or the namespace is missing.
+Error no_pool_resource(const HttpResponse& response, std::string_view what) {
+  Error e = kube_error(response, what);
+  return Error(ErrorCode::kFailedPrecondition,
+               e.message + " (is the Pool CRD pools.sandbox.opensandbox.io installed, with the "
+                           "OpenSandbox pool controller, and does the namespace exist?)",
+               "runtime.pools");
+}
+
 }  // namespace
 
 std::string_view to_string(KubernetesProvider provider) {
@@ -709,6 +719,9 @@ Result<void> KubernetesRuntime::apply_pool(const RuntimePoolSpec& spec) {
         return {};
       }
       if (created->status == 409) continue;  // made meanwhile: look again
+      if (created->status == 404) {
+        return std::unexpected(no_pool_resource(*created, "POST " + collection));
+      }
       const Error error = kube_error(*created, "POST " + collection);
       if (error.code == ErrorCode::kInvalidArgument) {
         return fail(ErrorCode::kInvalidArgument, error.message, "template");
@@ -856,7 +869,15 @@ Result<std::vector<RuntimePoolStatus>> KubernetesRuntime::list_pools() {
   if (auto ok = require_pools(); !ok) return std::unexpected(ok.error());
   const std::string path =
       pools_path() + "?labelSelector=" + url_encode(own_selector(kPoolGenerationLabel));
-  auto list = client_->get_json(path);
+  auto response = client_->request("GET", path);
+  if (!response) return std::unexpected(response.error());
+  if (response->status == 404) {
+    return std::unexpected(no_pool_resource(*response, "GET " + pools_path()));
+  }
+  if (response->status / 100 != 2) {
+    return std::unexpected(kube_error(*response, "GET " + pools_path()));
+  }
+  auto list = parse_body(*response, "GET " + pools_path());
   if (!list) return std::unexpected(list.error());
   std::vector<RuntimePoolStatus> out;
   if (!list->contains("items") || !(*list)["items"].is_array()) return out;

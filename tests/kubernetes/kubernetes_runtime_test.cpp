@@ -480,7 +480,7 @@ TEST_F(KubernetesPoolRuntimeTest, ARuntimeRestartedWhileTheAllocationWasPendingS
   ASSERT_TRUE(runtime_->delete_pool("cold-start"));
 }
 
-TEST_F(KubernetesPoolRuntimeTest, APodAlreadyLabelledForAnotherSandboxIsNeverRelabelled) {
+TEST_F(KubernetesPoolRuntimeTest, APodOfAnotherSandboxOrNotOfThePoolIsNeverTakenNorDeleted) {
   // No controller: the test writes an allocation naming a pod that is another sandbox's.
   const ContainerSpec s = pooled("any-pool");
   ASSERT_TRUE(runtime_->create_and_start(s));
@@ -490,7 +490,10 @@ TEST_F(KubernetesPoolRuntimeTest, APodAlreadyLabelledForAnotherSandboxIsNeverRel
       {"kind", "Pod"},
       {"metadata",
        {{"name", "any-pool-9"},
-        {"labels", {{"sandboxd.io/id", other}, {"sandboxd.io/instance", "pool-test"}}}}},
+        {"labels",
+         {{"sandboxd.io/id", other},
+          {"sandboxd.io/instance", "pool-test"},
+          {"sandboxd.io/pool", "any-pool"}}}}},
       {"spec",
        {{"containers",
          nlohmann::json::array({{{"name", "sandbox"}, {"image", "sandboxd-test/busybox:1"}}})}}}};
@@ -511,12 +514,35 @@ TEST_F(KubernetesPoolRuntimeTest, APodAlreadyLabelledForAnotherSandboxIsNeverRel
   auto status = runtime_->inspect(s.sandbox_id);
   ASSERT_TRUE(status);
   EXPECT_FALSE(*status);
-  // remove() leaves the other sandbox's pod alone; the test drops the finalizer it wrote.
+
+  // An allocation naming a pod that is not the pool's (no sandboxd.io/pool = poolRef): the
+  // pod is neither labelled nor, on remove, deleted.
+  const ContainerSpec s2 = pooled("any-pool");
+  ASSERT_TRUE(runtime_->create_and_start(s2));
+  pod["metadata"] = {{"name", "stranger"}, {"labels", {{"app", "not-a-sandbox"}}}};
+  ASSERT_TRUE(cluster_->call("POST", cluster_->path("pods"), pod));
+  alloc["metadata"]["annotations"][PoolController::kAllocStatus] =
+      R"({"poolRef":"any-pool","pods":["stranger"]})";
+  ASSERT_TRUE(cluster_->call("PATCH", api("batchsandboxes", "sandbox-" + s2.sandbox_id), alloc,
+                             "application/merge-patch+json"));
+  ASSERT_TRUE(eventually([&] { return runtime_->binder_given_up() == 2; }));
+  p = cluster_->call("GET", cluster_->path("pods", "stranger"));
+  ASSERT_TRUE(p);
+  EXPECT_FALSE((*p)["metadata"]["labels"].contains("sandboxd.io/id")) << p->dump();
+
+  // remove() leaves both pods alone; the test drops the finalizers it wrote.
   ASSERT_TRUE(runtime_->remove(s.sandbox_id));
-  EXPECT_TRUE(cluster_->call("GET", cluster_->path("pods", "any-pool-9")));
-  (void)cluster_->call("PATCH", api("batchsandboxes", "sandbox-" + s.sandbox_id),
-                       nlohmann::json{{"metadata", {{"finalizers", nullptr}}}},
-                       "application/merge-patch+json");
+  ASSERT_TRUE(runtime_->remove(s2.sandbox_id));
+  for (const char* name : {"any-pool-9", "stranger"}) {
+    p = cluster_->call("GET", cluster_->path("pods", name));
+    ASSERT_TRUE(p) << name;
+    EXPECT_FALSE((*p)["metadata"].contains("deletionTimestamp")) << name;
+  }
+  for (const auto& id : {s.sandbox_id, s2.sandbox_id}) {
+    (void)cluster_->call("PATCH", api("batchsandboxes", "sandbox-" + id),
+                         nlohmann::json{{"metadata", {{"finalizers", nullptr}}}},
+                         "application/merge-patch+json");
+  }
 }
 
 TEST_F(KubernetesPoolRuntimeTest, RemovingAPooledSandboxDeletesItsAllocatedPodEvenUnlabelled) {

@@ -481,6 +481,7 @@ Result<void> KubernetesRuntime::remove(const std::string& sandbox_id) {
   // left for the controller to hand out again. A pod labelled for another sandbox is never
   // touched.
   std::optional<std::string> allocated_pod;
+  std::string pool_ref;
   if (manages_pools()) {
     auto workload = get_workload(sandbox_id);
     if (!workload) return std::unexpected(workload.error());
@@ -488,6 +489,7 @@ Result<void> KubernetesRuntime::remove(const std::string& sandbox_id) {
       const std::string owner = label_of(**workload, kInstanceLabel);
       if (options_.instance_id.empty() || owner == options_.instance_id) {
         allocated_pod = confirmed_pool_pod(**workload);
+        pool_ref = (**workload)["spec"].value("poolRef", std::string());
       }
     }
   }
@@ -496,8 +498,11 @@ Result<void> KubernetesRuntime::remove(const std::string& sandbox_id) {
     auto pod = client_->get_json(pods_path(*allocated_pod));
     if (!pod && pod.error().code != ErrorCode::kNotFound) return std::unexpected(pod.error());
     if (pod) {
+      // Only a pod of that pool (labelled so by the pool's template) that is no other
+      // sandbox's.
       const std::string bound_to = label_of(*pod, kSandboxIdLabel);
-      if (bound_to.empty() || bound_to == sandbox_id) {
+      if (label_of(*pod, kPoolLabel) == pool_ref &&
+          (bound_to.empty() || bound_to == sandbox_id)) {
         if (auto r = delete_one(pods_path(*allocated_pod)); !r) return r;
       }
     }
@@ -984,13 +989,14 @@ Result<KubernetesRuntime::BindWait> KubernetesRuntime::bind_pass() {
       continue;
     }
     if (given_up_.contains(*pod_name)) continue;
-    if (bind_pod(id, *pod_name)) waiting(item);  // until the informer shows the labelled pod
+    if (bind_pod(id, spec["poolRef"].get<std::string>(), *pod_name)) waiting(item);  // until the informer shows the labelled pod
   }
   binder_given_up_ = given_up_.size();
   return wait;
 }
 
-bool KubernetesRuntime::bind_pod(const std::string& id, const std::string& pod_name) {
+bool KubernetesRuntime::bind_pod(const std::string& id, const std::string& pool_ref,
+                                 const std::string& pod_name) {
   auto log = logger("kubernetes");
   const std::string one = pods_path(pod_name);
   auto pod = client_->get_json(one);
@@ -1015,6 +1021,14 @@ bool KubernetesRuntime::bind_pod(const std::string& id, const std::string& pod_n
   }
   if ((*pod)["metadata"].contains("deletionTimestamp")) {
     given_up_.insert(pod_name);
+    return false;
+  }
+  if (label_of(*pod, kPoolLabel) != pool_ref) {
+    // Not a pod of that pool's template: whatever the annotation says, it is not taken.
+    given_up_.insert(pod_name);
+    log->warn("sandbox {}: the allocation names pod {}, which is not a pod of pool {} (label "
+              "{}); it is not relabelled",
+              id, pod_name, pool_ref, kPoolLabel);
     return false;
   }
   nlohmann::json labels = {{std::string(kSandboxIdLabel), id}};

@@ -51,14 +51,15 @@
 // sandboxd.io/instance=<id>, or sandboxd.io/id when unscoped) every 50-100 ms while one with
 // a poolRef has no labelled pod yet (every second once all waiting ones are older than 30 s),
 // else every 30 s or when a pooled create wakes it; for
-// each one whose allocation the controller confirmed (confirmed_pool_pod()) it merge-patches
+// each one whose allocation the controller confirmed (confirmed_pool_pod()) naming a pod of
+// that pool (labelled sandboxd.io/pool = its poolRef by the pool's template) it merge-patches
 // the pod's labels (with its resourceVersion) to sandboxd.io/id = the sandbox's id and
 // sandboxd.io/instance: from then on the informer sees that pod as the sandbox's, and
 // readiness, events, inspect, remove and diagnostics work as for any other sandbox. A pod
 // already labelled with another sandbox's id is never relabelled (warning). Until then
 // inspect() answers nullopt (the reconciler waits for it up to kubernetes.pending_timeout).
-// remove() of a pooled sandbox also deletes the pod of its allocation when that pod is not
-// labelled yet (a used pod never goes back to the pool). Providers pod and agent-sandbox
+// remove() of a pooled sandbox also deletes the pod of its allocation when that pod is a pod of
+// its pool not labelled yet (a used pod never goes back to the pool). Providers pod and agent-sandbox
 // refuse a pool_ref (kInvalidArgument, field "extensions.poolRef").
 //
 // Errors: as Runtime. kUnavailable / kDeadlineExceeded for an unreachable API server (messages
@@ -182,8 +183,10 @@ class KubernetesRuntime final : public Runtime {
   void run_binder(std::stop_token stop);
   Result<BindWait> bind_pass();
   // Labels pod `pod_name` as sandbox `sandbox_id`'s; false when it never can be (gone, being
-  // deleted, another sandbox's: remembered in given_up_), true while it is worth looking again.
-  bool bind_pod(const std::string& sandbox_id, const std::string& pod_name);
+  // deleted, another sandbox's, not labelled sandboxd.io/pool = `pool_ref`: remembered in
+  // given_up_), true while it is worth looking again.
+  bool bind_pod(const std::string& sandbox_id, const std::string& pool_ref,
+                const std::string& pod_name);
 
   KubernetesRuntimeOptions options_;
   std::unique_ptr<KubeClient> client_;

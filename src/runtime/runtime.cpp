@@ -108,6 +108,28 @@ Result<void> validate_container_spec(const ContainerSpec& spec) {
                   "a sandbox with an egress sidecar needs a host port for 18080", "ports");
     }
   }
+  if (!spec.pool_ref.empty()) {
+    // A pool's name is a DNS-1123 label (it names a cluster object): 1..63 of [a-z0-9-],
+    // alphanumeric at both ends.
+    auto lower_alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
+    const std::string& r = spec.pool_ref;
+    bool ok = r.size() <= 63 && lower_alnum(r.front()) && lower_alnum(r.back());
+    for (char c : r) ok = ok && (lower_alnum(c) || c == '-');
+    if (!ok) {
+      return fail(ErrorCode::kInvalidArgument,
+                  "extensions.poolRef must be a pool name: 1..63 of [a-z0-9-], alphanumeric at "
+                  "both ends",
+                  "extensions.poolRef");
+    }
+    if (spec.egress) {
+      return fail(ErrorCode::kInvalidArgument,
+                  "a sandbox taken from a pool cannot have a network policy", "networkPolicy");
+    }
+    if (!spec.volumes.empty()) {
+      return fail(ErrorCode::kInvalidArgument, "a sandbox taken from a pool cannot have volumes",
+                  "volumes");
+    }
+  }
   return {};
 }
 

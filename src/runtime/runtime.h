@@ -195,7 +195,9 @@ struct RuntimePoolStatus {
 // The checks every implementation applies before acting (kInvalidArgument, `field` set):
 // sandbox id charset, non-empty image and entrypoint and network mode, parsable limits,
 // non-zero ports; with egress: an image, a token, a positive readiness timeout, a
-// bridge-type network mode (not "host", not "container:...") and the 18080 port published.
+// bridge-type network mode (not "host", not "container:...") and the 18080 port published;
+// with pool_ref: a DNS-1123 label (field "extensions.poolRef"), no egress (networkPolicy)
+// and no volumes (volumes), as the reference refuses them in pool mode.
 Result<void> validate_container_spec(const ContainerSpec& spec);
 
 struct RuntimeInfo {

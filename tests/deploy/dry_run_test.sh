@@ -61,10 +61,11 @@ done
 # The Role as the server stored it: exactly these rules.
 rules=$("${kubectl[@]}" apply --dry-run=server -f "$root/deploy/20-role.yaml" \
   -o jsonpath='{range .rules[*]}{.apiGroups[*]}|{.resources[*]}|{.verbs[*]}{"\n"}{end}')
-expected='|pods|get list watch create delete patch
+expected='|pods|get list watch create delete patch deletecollection
 |secrets|get create delete patch
 coordination.k8s.io|leases|get create update
 sandbox.opensandbox.io|batchsandboxes|get list watch create delete patch
+sandbox.opensandbox.io|pools|get list create delete patch
 agents.x-k8s.io|sandboxes|get list watch create delete patch'
 [[ "$rules" == "$expected" ]] || fail "Role rules differ from the verbs sandboxd uses:
 $rules

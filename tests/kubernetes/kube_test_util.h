@@ -15,6 +15,8 @@
 //   Controllers   a thread that plays the OpenSandbox and agent-sandbox controllers: for each
 //                 BatchSandbox / agents.x-k8s.io Sandbox without a pod, it creates the pod
 //                 from the template, owned by the workload.
+//   PoolController a thread that plays the OpenSandbox pool controller: keeps the pods of each
+//                 Pool CR, allocates them to BatchSandboxes with spec.poolRef.
 //
 // Header-only (the test CMake function compiles only `*_test.cpp` files). Every wait is
 // bounded. Thread-safe where it says so (KubeClient is).
@@ -189,6 +191,9 @@ class Kubelet {
                        const std::string& ip)>
         on_ready;
     std::set<std::string> hold;  // sandbox ids whose pods must stay Pending
+    // The label selectors of the pods it plays the kubelet for (each listed in turn). Add
+    // PoolController::kPoolNameLabel for the pods of a simulated pool controller.
+    std::vector<std::string> selectors = {"sandboxd.io/id"};
   };
   Kubelet(KubeCluster& cluster, Options options) : cluster_(cluster), options_(std::move(options)) {
     thread_ = std::jthread([this](std::stop_token stop) { run(stop); });
@@ -209,12 +214,22 @@ class Kubelet {
     auto it = ips_.find(sandbox_id);
     return it == ips_.end() ? std::string() : it->second;
   }
+  // The IP given to pod `name` ("" = not yet).
+  std::string ip_of_pod(const std::string& name) const {
+    std::lock_guard lock(mu_);
+    auto it = pod_ips_.find(name);
+    return it == pod_ips_.end() ? std::string() : it->second;
+  }
 
  private:
   void run(std::stop_token stop) {
     std::map<std::string, std::chrono::steady_clock::time_point> first_seen;
     while (!stop.stop_requested()) {
-      for (const auto& pod : cluster_.pods()) {
+      std::vector<nlohmann::json> pods;
+      for (const auto& selector : options_.selectors) {
+        for (auto& pod : cluster_.pods(selector)) pods.push_back(std::move(pod));
+      }
+      for (const auto& pod : pods) {
         const std::string name = pod["metadata"]["name"];
         const std::string id = pod["metadata"]["labels"].value("sandboxd.io/id", "");
         if (pod["metadata"].contains("deletionTimestamp")) continue;
@@ -231,7 +246,8 @@ class Kubelet {
         if (cluster_.mark_ready(name, ip)) {
           std::lock_guard lock(mu_);
           done_.insert(name);
-          ips_[id] = ip;
+          if (!id.empty()) ips_[id] = ip;
+          pod_ips_[name] = ip;
           ++marked_;
         }
       }
@@ -251,6 +267,7 @@ class Kubelet {
   mutable std::mutex mu_;
   std::set<std::string> done_;
   std::map<std::string, std::string> ips_;
+  std::map<std::string, std::string> pod_ips_;
   std::atomic<int> marked_{0};
   std::atomic<int> ip_counter_{0};
   std::jthread thread_;
@@ -285,6 +302,8 @@ class Controllers {
         if (!list) continue;
         for (const auto& w : (*list)["items"]) {
           if (w["metadata"].contains("deletionTimestamp")) continue;
+          // A BatchSandbox with a poolRef takes a pool's pod (PoolController), it has no template.
+          if (k.batch && w["spec"].contains("poolRef")) continue;
           const std::string name = w["metadata"]["name"];
           const std::string pod_name = k.batch ? name + "-0" : name;
           if (made_.contains(pod_name)) continue;
@@ -315,6 +334,246 @@ class Controllers {
   }
   KubeCluster& cluster_;
   std::set<std::string> made_;
+  std::jthread thread_;
+};
+
+// Plays the OpenSandbox pool controller (sandbox.opensandbox.io Pool + BatchSandbox with
+// spec.poolRef) in the cluster's namespace, polling (bounded by the destructor):
+//   pools      for every Pool not being deleted: pods "<pool>-<n>" made from spec.template
+//              (its labels plus kPoolNameLabel = the pool, owned by the Pool) so that the free
+//              pods (not allocated, not being deleted) are refilled up to bufferMax when they
+//              fall below bufferMin, total >= poolMin and total <= poolMax; then its status
+//              {total, allocated, available, revision = metadata.generation as a string}.
+//   allocation every BatchSandbox with a poolRef and no allocation gets a free *Ready* pod of
+//              that pool: metadata finalizer kPoolAllocationFinalizer, annotations alloc-status
+//              {"poolRef", "pods": [name]} and endpoints [podIP]; then status {replicas 1,
+//              allocated 1, ready 1}. With no free Ready pod: status.conditions
+//              [PoolAllocationPending True]. A pod once allocated is never allocated again (also
+//              after its BatchSandbox went away).
+//   deletion   a BatchSandbox being deleted loses the finalizer (its pod is not reused).
+// Pods of the namespace that are not the pool's are left alone. Counters for assertions.
+class PoolController {
+ public:
+  static constexpr const char* kPoolNameLabel = "sandbox.opensandbox.io/pool-name";
+  static constexpr const char* kFinalizer = "pool.sandbox.opensandbox.io/pool-allocation";
+  static constexpr const char* kAllocStatus = "sandbox.opensandbox.io/alloc-status";
+  static constexpr const char* kEndpoints = "sandbox.opensandbox.io/endpoints";
+
+  explicit PoolController(KubeCluster& cluster) : cluster_(cluster) {
+    thread_ = std::jthread([this](std::stop_token stop) { run(stop); });
+  }
+  ~PoolController() {
+    thread_.request_stop();
+    if (thread_.joinable()) thread_.join();
+  }
+  int pods_made() const { return made_.load(); }
+  int allocations() const { return allocations_.load(); }
+  int pending_marked() const { return pending_marked_.load(); }
+  // The pod allocated to BatchSandbox `name` ("" = none yet).
+  std::string allocated_to(const std::string& batchsandbox) const {
+    std::lock_guard lock(mu_);
+    auto it = allocation_of_.find(batchsandbox);
+    return it == allocation_of_.end() ? std::string() : it->second;
+  }
+
+ private:
+  std::string api(const std::string& plural, const std::string& name = "") const {
+    std::string p = "/apis/sandbox.opensandbox.io/v1alpha1/namespaces/" + cluster_.ns() + "/" +
+                    plural;
+    return name.empty() ? p : p + "/" + name;
+  }
+  static bool pod_ready(const nlohmann::json& pod) {
+    if (!pod.contains("status") || pod["status"].value("phase", "") != "Running") return false;
+    for (const auto& c : pod["status"].value("conditions", nlohmann::json::array())) {
+      if (c.value("type", "") == "Ready" && c.value("status", "") == "True") return true;
+    }
+    return false;
+  }
+
+  void run(std::stop_token stop) {
+    while (!stop.stop_requested()) {
+      reconcile_pools();
+      reconcile_batchsandboxes();
+      for (int i = 0; i < 3 && !stop.stop_requested(); ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      }
+    }
+  }
+
+  void reconcile_pools() {
+    auto pools = cluster_.call("GET", api("pools"));
+    if (!pools) return;
+    for (const auto& pool : (*pools)["items"]) {
+      if (pool["metadata"].contains("deletionTimestamp")) continue;
+      const std::string name = pool["metadata"]["name"];
+      const auto& cap = pool["spec"]["capacitySpec"];
+      const int buffer_min = cap.value("bufferMin", 0), buffer_max = cap.value("bufferMax", 0);
+      const int pool_min = cap.value("poolMin", 0), pool_max = cap.value("poolMax", 0);
+      int total = 0, allocated = 0, available = 0;
+      for (const auto& pod : cluster_.pods(std::string(kPoolNameLabel) + "%3D" + name)) {
+        if (pod["metadata"].contains("deletionTimestamp")) continue;
+        if (!owned_by(pod, pool["metadata"]["uid"])) continue;  // an earlier pool's
+        ++total;
+        std::lock_guard lock(mu_);
+        if (given_.contains(pod["metadata"]["name"].get<std::string>())) {
+          ++allocated;
+        } else {
+          ++available;
+        }
+      }
+      int want = 0;
+      if (available < buffer_min) want = buffer_max - available;
+      want = std::max(want, pool_min - total);
+      want = std::min(want, pool_max - total);
+      for (int i = 0; i < want; ++i) {
+        if (make_pod(pool)) {
+          ++total;
+          ++available;
+        }
+      }
+      nlohmann::json status = {
+          {"status",
+           {{"total", total},
+            {"allocated", allocated},
+            {"available", available},
+            {"revision", std::to_string(pool["metadata"].value("generation", 0))}}}};
+      (void)cluster_.call("PATCH", api("pools", name) + "/status", status,
+                          "application/merge-patch+json");
+    }
+  }
+
+  static bool owned_by(const nlohmann::json& pod, const nlohmann::json& uid) {
+    for (const auto& ref : pod["metadata"].value("ownerReferences", nlohmann::json::array())) {
+      if (ref.value("kind", "") == "Pool" && ref.contains("uid") && ref["uid"] == uid) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  bool make_pod(const nlohmann::json& pool) {
+    const std::string name = pool["metadata"]["name"];
+    const auto& tmpl = pool["spec"]["template"];
+    nlohmann::json labels = tmpl.contains("metadata")
+                                ? tmpl["metadata"].value("labels", nlohmann::json::object())
+                                : nlohmann::json::object();
+    labels[kPoolNameLabel] = name;
+    for (int attempt = 0; attempt < 20; ++attempt) {
+      const std::string pod_name = name + "-" + std::to_string(++counter_);
+      nlohmann::json pod = {
+          {"apiVersion", "v1"},
+          {"kind", "Pod"},
+          {"metadata",
+           {{"name", pod_name},
+            {"namespace", cluster_.ns()},
+            {"labels", labels},
+            {"ownerReferences",
+             nlohmann::json::array({{{"apiVersion", "sandbox.opensandbox.io/v1alpha1"},
+                                     {"kind", "Pool"},
+                                     {"name", name},
+                                     {"uid", pool["metadata"]["uid"]},
+                                     {"controller", true}}})}}},
+          {"spec", tmpl["spec"]}};
+      if (cluster_.call("POST", cluster_.path("pods"), pod)) {
+        ++made_;
+        return true;
+      }
+      if (cluster_.last_status() != 409) return false;
+    }
+    return false;
+  }
+
+  void reconcile_batchsandboxes() {
+    auto list = cluster_.call("GET", api("batchsandboxes"));
+    if (!list) return;
+    for (const auto& bs : (*list)["items"]) {
+      const std::string pool = bs["spec"].value("poolRef", "");
+      if (pool.empty()) continue;
+      const std::string name = bs["metadata"]["name"];
+      auto finalizers = bs["metadata"].value("finalizers", nlohmann::json::array());
+      if (bs["metadata"].contains("deletionTimestamp")) {
+        nlohmann::json kept = nlohmann::json::array();
+        for (const auto& f : finalizers) {
+          if (f != kFinalizer) kept.push_back(f);
+        }
+        if (kept.size() != finalizers.size()) {
+          (void)cluster_.call("PATCH", api("batchsandboxes", name),
+                              {{"metadata", {{"finalizers", kept}}}},
+                              "application/merge-patch+json");
+        }
+        continue;
+      }
+      if (bs["metadata"].value("annotations", nlohmann::json::object()).contains(kAllocStatus)) {
+        continue;
+      }
+      std::optional<nlohmann::json> free;
+      for (const auto& pod : cluster_.pods(std::string(kPoolNameLabel) + "%3D" + pool)) {
+        if (pod["metadata"].contains("deletionTimestamp") || !pod_ready(pod)) continue;
+        std::lock_guard lock(mu_);
+        if (given_.contains(pod["metadata"]["name"].get<std::string>())) continue;
+        free = pod;
+        break;
+      }
+      if (!free) {
+        std::lock_guard lock(mu_);
+        if (pending_.insert(name).second) {
+          ++pending_marked_;
+          nlohmann::json status = {
+              {"status",
+               {{"replicas", 0},
+                {"allocated", 0},
+                {"ready", 0},
+                {"conditions",
+                 nlohmann::json::array({{{"type", "PoolAllocationPending"},
+                                         {"status", "True"},
+                                         {"reason", "PoolExhausted"},
+                                         {"message", "no free pod in pool " + pool}}})}}}};
+          (void)cluster_.call("PATCH", api("batchsandboxes", name) + "/status", status,
+                              "application/merge-patch+json");
+        }
+        continue;
+      }
+      const std::string pod_name = (*free)["metadata"]["name"];
+      const std::string ip = (*free)["status"].value("podIP", "");
+      finalizers.push_back(kFinalizer);
+      nlohmann::json meta = {
+          {"metadata",
+           {{"finalizers", finalizers},
+            {"resourceVersion", bs["metadata"]["resourceVersion"]},
+            {"annotations",
+             {{kAllocStatus,
+               nlohmann::json{{"poolRef", pool}, {"pods", nlohmann::json::array({pod_name})}}
+                   .dump()},
+              {kEndpoints, nlohmann::json::array({ip}).dump()}}}}}};
+      if (!cluster_.call("PATCH", api("batchsandboxes", name), meta,
+                         "application/merge-patch+json")) {
+        continue;
+      }
+      {
+        std::lock_guard lock(mu_);
+        given_.insert(pod_name);
+        allocation_of_[name] = pod_name;
+      }
+      ++allocations_;
+      nlohmann::json status = {{"status",
+                                {{"replicas", 1},
+                                 {"allocated", 1},
+                                 {"ready", 1},
+                                 {"conditions", nlohmann::json::array()}}}};
+      (void)cluster_.call("PATCH", api("batchsandboxes", name) + "/status", status,
+                          "application/merge-patch+json");
+    }
+  }
+
+  KubeCluster& cluster_;
+  mutable std::mutex mu_;
+  std::set<std::string> given_;                       // mu_: pods ever allocated
+  std::set<std::string> pending_;                     // mu_: marked PoolAllocationPending
+  std::map<std::string, std::string> allocation_of_;  // mu_: BatchSandbox -> pod
+  int counter_ = 0;                                   // controller thread only
+  std::atomic<int> made_{0};
+  std::atomic<int> allocations_{0};
+  std::atomic<int> pending_marked_{0};
   std::jthread thread_;
 };
 

@@ -308,6 +308,14 @@ struct DockerRuntime::Impl {
   // says deleteOnSandboxTermination (nothing will ever end that sandbox's use of them).
   Result<RuntimeInfo> create_and_start(const ContainerSpec& spec) {
     if (auto ok = validate_container_spec(spec); !ok) return std::unexpected(ok.error());
+    if (!spec.pool_ref.empty()) {
+      // Docker keeps no pools of its own (manages_pools() is false): sandboxd's pool keeper
+      // makes the members, and a claim never reaches the runtime as a pool_ref.
+      return fail(ErrorCode::kInvalidArgument,
+                  "the docker runtime does not keep pools: a create cannot name pool \"" +
+                      spec.pool_ref + "\" as its poolRef",
+                  "extensions.poolRef");
+    }
     auto mounts = mounts_for(spec);
     if (!mounts) return std::unexpected(mounts.error());
     std::vector<std::string> created;

@@ -37,18 +37,47 @@
 // server that is down makes list()/inspect() answer kUnavailable once the informer has not
 // synced within options.sync_timeout, and ping() kUnavailable.
 //
+// Cluster-managed warm pools (issue 14; provider kBatchSandbox only, manages_pools() true):
+// a pool is the Pool CR (sandbox.opensandbox.io/v1alpha1 pools) named after it, labelled
+// sandboxd.io/instance and sandboxd.io/pool-generation, its template pool_pod_template()
+// (workload_body.h); apply_pool/delete_pool/list_pools as runtime.h says. delete_pool (and
+// apply_pool of another generation) first drops the Pool owner reference of the pool's pods
+// already given to sandboxes (labelled sandboxd.io/id: they keep running, the garbage
+// collector must not take them), then deletes the CR and the pool's free pods of that
+// generation (label selector sandboxd.io/pool, sandboxd.io/pool-generation, !sandboxd.io/id).
+// A create with ContainerSpec::pool_ref posts pooled_batchsandbox_manifest() (no pull secret:
+// the pod and its image are the pool's) and answers ready=false. A binder thread (from
+// create() to destruction) then lists this instance's BatchSandboxes (labelSelector
+// sandboxd.io/instance=<id>, or sandboxd.io/id when unscoped) every 50-100 ms while one with
+// a poolRef has no labelled pod yet (every second once all waiting ones are older than 30 s),
+// else every 30 s or when a pooled create wakes it; for
+// each one whose allocation the controller confirmed (confirmed_pool_pod()) naming a pod of
+// that pool (labelled sandboxd.io/pool = its poolRef by the pool's template) it merge-patches
+// the pod's labels (with its resourceVersion) to sandboxd.io/id = the sandbox's id and
+// sandboxd.io/instance: from then on the informer sees that pod as the sandbox's, and
+// readiness, events, inspect, remove and diagnostics work as for any other sandbox. A pod
+// already labelled with another sandbox's id is never relabelled (warning). Until then
+// inspect() answers nullopt (the reconciler waits for it up to kubernetes.pending_timeout).
+// remove() of a pooled sandbox also deletes the pod of its allocation when that pod is a pod of
+// its pool not labelled yet (a used pod never goes back to the pool). Providers pod and agent-sandbox
+// refuse a pool_ref (kInvalidArgument, field "extensions.poolRef").
+//
 // Errors: as Runtime. kUnavailable / kDeadlineExceeded for an unreachable API server (messages
 // start with "KUBERNETES::UNAVAILABLE: "), the API server's refusals through kube_error()
 // ("KUBERNETES::API_ERROR: ...").
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
+#include <stop_token>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "src/runtime/kubernetes/kube_client.h"
@@ -105,7 +134,16 @@ class KubernetesRuntime final : public Runtime {
   Result<std::optional<ContainerLogs>> container_logs(const std::string& sandbox_id,
                                                       const LogLimits& limits) override;
   Result<std::optional<std::string>> describe(const std::string& sandbox_id) override;
-
+  // --- cluster-managed warm pools (issue 14): provider batchsandbox only ------------------
+  bool manages_pools() const override {
+    return options_.provider == KubernetesProvider::kBatchSandbox;
+  }
+  Result<void> apply_pool(const RuntimePoolSpec& spec) override;
+  Result<void> delete_pool(const std::string& name) override;
+  Result<std::vector<RuntimePoolStatus>> list_pools() override;
+  // How many allocated pods the binder gave up on: gone, being deleted, or another sandbox's
+  // (tests).
+  std::size_t binder_given_up() const { return binder_given_up_.load(); }
 
   KubeClient& client() { return *client_; }
   const PodInformer& informer() const { return *informer_; }
@@ -127,6 +165,28 @@ class KubernetesRuntime final : public Runtime {
   ContainerStatus to_status(const PodState& pod) const;
   // pause/resume: kNotFound without a pod, else kFailedPrecondition PAUSE_NOT_SUPPORTED.
   Result<void> not_pausable(const std::string& sandbox_id, std::string_view verb);
+  std::string pools_path(std::string_view name = {}) const;
+  // kUnimplemented (field runtime.pools) unless manages_pools().
+  Result<void> require_pools() const;
+  // The label selector of what this instance made: kInstanceLabel=<id>, or `unscoped_key`
+  // (its existence) when the runtime is unscoped.
+  std::string own_selector(std::string_view unscoped_key) const;
+  // Frees the pods given to sandboxes from the Pool CR `name`, deletes it, then its free pods
+  // of `generation` (absent: of every generation).
+  Result<void> delete_pool_object(const std::string& name, std::optional<std::uint64_t> generation);
+  Result<void> ensure_pool_pull_secret(const RuntimePoolSpec& spec);
+  // The binder (see above). A pass answers how soon to look again, by the age of the
+  // youngest pooled sandbox still waiting for its pod: kEager (50 ms) under 2 s, kSoon
+  // (100 ms) under 30 s, kPatient (1 s) beyond (an exhausted pool), kNone when none waits
+  // (the 30 s rescan). Ordered: the most urgent wins.
+  enum class BindWait { kNone, kPatient, kSoon, kEager };
+  void run_binder(std::stop_token stop);
+  Result<BindWait> bind_pass();
+  // Labels pod `pod_name` as sandbox `sandbox_id`'s; false when it never can be (gone, being
+  // deleted, another sandbox's, not labelled sandboxd.io/pool = `pool_ref`: remembered in
+  // given_up_), true while it is worth looking again.
+  bool bind_pod(const std::string& sandbox_id, const std::string& pool_ref,
+                const std::string& pod_name);
 
   KubernetesRuntimeOptions options_;
   std::unique_ptr<KubeClient> client_;
@@ -140,6 +200,14 @@ class KubernetesRuntime final : public Runtime {
   std::deque<RuntimeEvent> events_;  // events_mu_
   bool overflowed_ = false;          // events_mu_
   bool watching_ = false;            // events_mu_
+
+  // The binder of pooled sandboxes (provider batchsandbox only).
+  std::mutex binder_mu_;
+  std::condition_variable_any binder_cv_;
+  bool binder_wake_ = false;  // binder_mu_: a pooled create happened
+  std::set<std::string> given_up_;  // binder thread only: pods that can never be bound
+  std::atomic<std::size_t> binder_given_up_{0};  // given_up_.size()
+  std::jthread binder_;  // last: stopped and joined first
 };
 
 }  // namespace sbx

@@ -106,9 +106,11 @@ std::string kubernetes_time(Micros t) {
   return s;
 }
 
-json pod_template(const ContainerSpec& spec, const KubernetesWorkloadOptions& options) {
-  const bool with_execd = !options.execd_image.empty();
+namespace {
 
+// {labels, annotations (only when non-empty)}: the user's labels as pod_template() puts them,
+// with sandboxd's own labels (which win).
+json labelled_metadata(const ContainerSpec& spec, const KubernetesWorkloadOptions& options) {
   json labels = json::object();
   json annotations = json::object();
   for (const auto& [key, value] : spec.labels) {
@@ -122,6 +124,15 @@ json pod_template(const ContainerSpec& spec, const KubernetesWorkloadOptions& op
   labels.update(own_labels(spec, options));  // sandboxd's own labels win
   json metadata = {{"labels", labels}};
   if (!annotations.empty()) metadata["annotations"] = annotations;
+  return metadata;
+}
+
+}  // namespace
+
+json pod_template(const ContainerSpec& spec, const KubernetesWorkloadOptions& options) {
+  const bool with_execd = !options.execd_image.empty();
+
+  json metadata = labelled_metadata(spec, options);
 
   json env = json::array();
   for (const auto& [name, value] : spec.env) {
@@ -247,6 +258,158 @@ json agent_sandbox_manifest(const ContainerSpec& spec, const KubernetesWorkloadO
           {"kind", "Sandbox"},
           {"metadata", object_metadata(spec, options, workload_name(spec.sandbox_id))},
           {"spec", body}};
+}
+
+// --- cluster-managed warm pools --------------------------------------------------------------
+
+std::string pool_pull_secret_name(std::string_view pool_name) {
+  return std::string(pool_name) + "-pool-pull";
+}
+
+namespace {
+
+json pool_own_labels(const RuntimePoolSpec& spec, const KubernetesWorkloadOptions& options) {
+  json labels = json::object();
+  if (!options.instance_id.empty()) labels[std::string(kInstanceLabel)] = options.instance_id;
+  labels[std::string(kPoolLabel)] = spec.name;
+  labels[std::string(kPoolGenerationLabel)] = std::to_string(spec.generation);
+  return labels;
+}
+
+bool shell_safe(char c) {
+  return is_alnum(c) || c == '_' || c == '@' || c == '%' || c == '+' || c == '=' || c == ':' ||
+         c == ',' || c == '.' || c == '/' || c == '-';
+}
+
+}  // namespace
+
+json pool_pod_template(const RuntimePoolSpec& spec, const KubernetesWorkloadOptions& options) {
+  json tmpl = pod_template(spec.template_spec, options);
+  json& labels = tmpl["metadata"]["labels"];
+  labels.erase(std::string(kSandboxIdLabel));
+  labels.update(pool_own_labels(spec, options));
+  if (spec.template_spec.auth) {
+    tmpl["spec"]["imagePullSecrets"] =
+        json::array({{{"name", pool_pull_secret_name(spec.name)}}});
+  }
+  return tmpl;
+}
+
+json pool_capacity_json(const PoolCapacity& capacity) {
+  return {{"bufferMax", capacity.buffer_max},
+          {"bufferMin", capacity.buffer_min},
+          {"poolMax", capacity.pool_max},
+          {"poolMin", capacity.pool_min}};
+}
+
+json pool_manifest(const RuntimePoolSpec& spec, const KubernetesWorkloadOptions& options) {
+  json labels = pool_own_labels(spec, options);
+  labels.erase(std::string(kPoolLabel));  // the CR's own name says it
+  return {{"apiVersion", std::string(kBatchSandboxApiVersion)},
+          {"kind", std::string(kPoolKind)},
+          {"metadata",
+           {{"name", spec.name}, {"namespace", options.namespace_}, {"labels", labels}}},
+          {"spec",
+           {{"template", pool_pod_template(spec, options)},
+            {"capacitySpec", pool_capacity_json(spec.capacity)}}}};
+}
+
+std::optional<json> pool_pull_secret_manifest(const RuntimePoolSpec& spec,
+                                              const KubernetesWorkloadOptions& options) {
+  ContainerSpec as_sandbox = spec.template_spec;
+  as_sandbox.sandbox_id = "pool";  // only for the builder; name and labels are replaced below
+  auto secret = pull_secret_manifest(as_sandbox, options);
+  if (!secret) return std::nullopt;
+  json labels = pool_own_labels(spec, options);
+  labels.erase(std::string(kPoolGenerationLabel));  // one secret for every generation
+  (*secret)["metadata"] = {{"name", pool_pull_secret_name(spec.name)},
+                           {"namespace", options.namespace_},
+                           {"labels", labels}};
+  return secret;
+}
+
+std::string shell_quote(std::string_view word) {
+  if (!word.empty() && std::all_of(word.begin(), word.end(), shell_safe)) {
+    return std::string(word);
+  }
+  std::string out = "'";
+  for (char c : word) {
+    if (c == '\'') {
+      out += "'\"'\"'";
+    } else {
+      out += c;
+    }
+  }
+  out += '\'';
+  return out;
+}
+
+json pooled_batchsandbox_manifest(const ContainerSpec& spec,
+                                  const KubernetesWorkloadOptions& options) {
+  const bool with_execd = !options.execd_image.empty();
+  std::string line = "exec";
+  if (with_execd) line.append(" ").append(kBootstrapPath);
+  for (const auto& arg : spec.entrypoint) line.append(" ").append(shell_quote(arg));
+  json env = json::array();
+  for (const auto& [name, value] : spec.env) {
+    if ((with_execd && name == "EXECD") || name == "OPENSANDBOX_ID") continue;
+    env.push_back({{"name", name}, {"value", value}});
+  }
+  if (with_execd) env.push_back({{"name", "EXECD"}, {"value", std::string(kExecdPath)}});
+  env.push_back({{"name", "OPENSANDBOX_ID"}, {"value", spec.sandbox_id}});
+  json process = {{"command", json::array({"/bin/sh", "-c", line})}, {"env", env}};
+  json body = {{"replicas", 1},
+               {"poolRef", spec.pool_ref},
+               {"taskTemplate", {{"spec", {{"process", process}}}}}};
+  if (spec.expires_at) body["expireTime"] = kubernetes_time(*spec.expires_at);
+  json metadata = labelled_metadata(spec, options);
+  metadata["name"] = workload_name(spec.sandbox_id);
+  metadata["namespace"] = options.namespace_;
+  return {{"apiVersion", std::string(kBatchSandboxApiVersion)},
+          {"kind", "BatchSandbox"},
+          {"metadata", metadata},
+          {"spec", body}};
+}
+
+std::optional<std::string> confirmed_pool_pod(const json& batchsandbox) {
+  if (!batchsandbox.is_object()) return std::nullopt;
+  auto spec = batchsandbox.find("spec");
+  auto metadata = batchsandbox.find("metadata");
+  if (spec == batchsandbox.end() || metadata == batchsandbox.end() || !spec->is_object() ||
+      !metadata->is_object()) {
+    return std::nullopt;
+  }
+  auto pool_ref = spec->find("poolRef");
+  if (pool_ref == spec->end() || !pool_ref->is_string() || pool_ref->get<std::string>().empty()) {
+    return std::nullopt;
+  }
+  if (metadata->contains("deletionTimestamp")) return std::nullopt;
+  auto finalizers = metadata->find("finalizers");
+  if (finalizers == metadata->end() || !finalizers->is_array()) return std::nullopt;
+  const bool finalized =
+      std::any_of(finalizers->begin(), finalizers->end(), [](const json& f) {
+        return f.is_string() && f.get<std::string>() == kPoolAllocationFinalizer;
+      });
+  if (!finalized) return std::nullopt;
+  auto annotations = metadata->find("annotations");
+  if (annotations == metadata->end() || !annotations->is_object()) return std::nullopt;
+  auto raw = annotations->find(std::string(kAllocStatusAnnotation));
+  if (raw == annotations->end() || !raw->is_string()) return std::nullopt;
+  const json alloc = json::parse(raw->get<std::string>(), nullptr, /*allow_exceptions=*/false);
+  if (alloc.is_discarded() || !alloc.is_object()) return std::nullopt;
+  auto alloc_ref = alloc.find("poolRef");
+  if (alloc_ref == alloc.end() || *alloc_ref != *pool_ref) return std::nullopt;
+  auto pods = alloc.find("pods");
+  if (pods == alloc.end() || !pods->is_array() || pods->empty()) return std::nullopt;
+  std::vector<std::string> names;
+  for (const json& pod : *pods) {
+    if (!pod.is_string() || !is_dns_subdomain(pod.get<std::string>())) return std::nullopt;
+    names.push_back(pod.get<std::string>());
+  }
+  std::vector<std::string> sorted = names;
+  std::sort(sorted.begin(), sorted.end());
+  if (std::adjacent_find(sorted.begin(), sorted.end()) != sorted.end()) return std::nullopt;
+  return names.front();
 }
 
 }  // namespace sbx

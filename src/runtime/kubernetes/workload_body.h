@@ -144,4 +144,70 @@ nlohmann::json agent_sandbox_manifest(const ContainerSpec& spec,
 // RFC 3339 UTC with whole seconds, rounded up: "2026-12-05T03:00:01Z" for 03:00:00.5.
 std::string kubernetes_time(Micros t);
 
+// --- cluster-managed warm pools (issue 14, provider batchsandbox) ---------------------------
+// A pool is the upstream Pool custom resource (sandbox.opensandbox.io/v1alpha1, plural pools)
+// kept by the OpenSandbox pool controller; a sandbox taken from it is a BatchSandbox with
+// spec.poolRef, and the pod the controller allocates to it is labelled with the sandbox's id
+// by the runtime (KubernetesRuntime), after which it is the sandbox's pod like any other.
+inline constexpr std::string_view kPoolPlural = "pools";
+inline constexpr std::string_view kPoolKind = "Pool";
+// On the Pool CR and on every pod of its template: the pool's name / generation.
+inline constexpr std::string_view kPoolLabel = "sandboxd.io/pool";
+inline constexpr std::string_view kPoolGenerationLabel = "sandboxd.io/pool-generation";
+// What the pool controller writes on a BatchSandbox with spec.poolRef once it gave it a pod:
+// the annotation {"poolRef": <pool>, "pods": [<pod name>...]}, the finalizer, and the pod IPs
+// (a JSON array) in the endpoints annotation. While no pod is free, the BatchSandbox's
+// status.conditions has PoolAllocationPending True.
+inline constexpr std::string_view kAllocStatusAnnotation = "sandbox.opensandbox.io/alloc-status";
+inline constexpr std::string_view kEndpointsAnnotation = "sandbox.opensandbox.io/endpoints";
+inline constexpr std::string_view kPoolAllocationFinalizer =
+    "pool.sandbox.opensandbox.io/pool-allocation";
+inline constexpr std::string_view kPoolAllocationPendingCondition = "PoolAllocationPending";
+
+// "<name>-pool-pull": the image pull Secret of a pool whose template has registry
+// credentials (labelled kPoolLabel = name, + instance; never a sandbox's "sandbox-<id>-pull").
+std::string pool_pull_secret_name(std::string_view pool_name);
+
+// The pod template of pool `spec`: pod_template() of spec.template_spec (image, command with
+// the bootstrap, env, limits, execd injection, probes, security context: exactly a sandbox's
+// pod), but without the kSandboxIdLabel (a free pool pod belongs to no sandbox: sandboxd's pod
+// informer does not see it), with kPoolLabel = name and kPoolGenerationLabel = generation, and
+// imagePullSecrets = pool_pull_secret_name(name) when the template has credentials.
+nlohmann::json pool_pod_template(const RuntimePoolSpec& spec,
+                                 const KubernetesWorkloadOptions& options);
+
+// The Pool CR of `spec`: named spec.name in options.namespace_, labelled kInstanceLabel (when
+// options.instance_id is non-empty) and kPoolGenerationLabel; spec {template:
+// pool_pod_template(), capacitySpec {bufferMax, bufferMin, poolMax, poolMin}}.
+nlohmann::json pool_manifest(const RuntimePoolSpec& spec, const KubernetesWorkloadOptions& options);
+// {bufferMax, bufferMin, poolMax, poolMin} of `capacity` (the CR's spec.capacitySpec).
+nlohmann::json pool_capacity_json(const PoolCapacity& capacity);
+
+// The pull Secret of a pool (as pull_secret_manifest(), named pool_pull_secret_name(), labelled
+// kPoolLabel + instance instead of a sandbox id); nullopt as there.
+std::optional<nlohmann::json> pool_pull_secret_manifest(const RuntimePoolSpec& spec,
+                                                        const KubernetesWorkloadOptions& options);
+
+// POSIX shell quoting of one word (what `sh -c` reads back as exactly `word`): unchanged when it
+// is non-empty and only of [A-Za-z0-9_@%+=:,./-], else in single quotes with each ' as '"'"'.
+std::string shell_quote(std::string_view word);
+
+// The BatchSandbox of a sandbox taken from pool spec.pool_ref: named workload_name(id),
+// labelled as a sandbox's pod (sandboxd.io/id, + instance, and the user's valid labels; the
+// user labels Kubernetes refuses as values go to annotations); spec {replicas: 1, poolRef,
+// taskTemplate: {spec: {process: {command: ["/bin/sh", "-c", "exec <bootstrap> <quoted
+// entrypoint>"] (without execd: "exec <quoted entrypoint>"), env: spec.env sorted by name
+// (with execd the user's EXECD replaced by EXECD=<execd path>), then OPENSANDBOX_ID = id (the
+// user's own OPENSANDBOX_ID is dropped)}}}, expireTime (as batchsandbox_manifest) when set}.
+// No template: the pod is the pool's.
+nlohmann::json pooled_batchsandbox_manifest(const ContainerSpec& spec,
+                                            const KubernetesWorkloadOptions& options);
+
+// The pod the pool controller confirmed for `batchsandbox` (a BatchSandbox with spec.poolRef):
+// its first pod name when spec.poolRef is non-empty, the object is not being deleted, it has
+// kPoolAllocationFinalizer, and kAllocStatusAnnotation parses as {"poolRef": spec.poolRef,
+// "pods": [names...]} with a non-empty list of distinct DNS-1123 subdomain names. nullopt
+// otherwise (not allocated yet, or evidence that does not hold together).
+std::optional<std::string> confirmed_pool_pod(const nlohmann::json& batchsandbox);
+
 }  // namespace sbx

@@ -407,3 +407,165 @@ TEST(WorkloadBody, GpuCountBecomesTheNvidiaLimitAndRequest) {
 }
 
 }  // namespace
+
+// --- cluster-managed warm pools (issue 14): the Pool CR and the pooled BatchSandbox -------
+namespace {
+
+sbx::RuntimePoolSpec pool_spec() {
+  sbx::RuntimePoolSpec p;
+  p.name = "py-warm";
+  p.generation = 3;
+  p.template_spec = spec();
+  p.template_spec.sandbox_id.clear();
+  p.template_spec.labels = {{"team", "ml"}, {"sandboxd.io/id", "forged"}};
+  p.template_spec.env = {{"A", "1"}};
+  p.template_spec.limits = sbx::ResourceLimits{"500m", "512Mi"};
+  p.capacity = sbx::PoolCapacity{1, 4, 2, 10};  // bufferMin, bufferMax, poolMin, poolMax
+  return p;
+}
+
+TEST(PoolBody, ThePoolTemplateIsASandboxPodWithoutTheSandboxIdButWithThePoolLabels) {
+  const auto p = pool_spec();
+  const json tmpl = sbx::pool_pod_template(p, options());
+  const json& labels = tmpl["metadata"]["labels"];
+  EXPECT_FALSE(labels.contains("sandboxd.io/id")) << labels.dump();
+  EXPECT_EQ(labels["sandboxd.io/pool"], "py-warm");
+  EXPECT_EQ(labels["sandboxd.io/pool-generation"], "3");
+  EXPECT_EQ(labels["sandboxd.io/instance"], "store-1");
+  EXPECT_EQ(labels["team"], "ml");
+  // The pod spec is exactly the one a sandbox of that template gets.
+  auto as_sandbox = p.template_spec;
+  as_sandbox.sandbox_id = "x";
+  EXPECT_EQ(tmpl["spec"], sbx::pod_template(as_sandbox, options())["spec"]);
+  const json& c = container(tmpl["spec"], "sandbox");
+  EXPECT_EQ(c["command"][0], "/opt/opensandbox/bootstrap.sh");
+  EXPECT_EQ(c["resources"]["limits"]["memory"], "512Mi");
+  EXPECT_EQ(tmpl["spec"]["initContainers"][0]["name"], "execd-installer");
+  EXPECT_FALSE(tmpl["spec"].contains("imagePullSecrets"));
+}
+
+TEST(PoolBody, ThePoolCrCarriesTheTemplateCapacityAndOwnership) {
+  const json m = sbx::pool_manifest(pool_spec(), options());
+  EXPECT_EQ(m["apiVersion"], "sandbox.opensandbox.io/v1alpha1");
+  EXPECT_EQ(m["kind"], "Pool");
+  EXPECT_EQ(m["metadata"]["name"], "py-warm");
+  EXPECT_EQ(m["metadata"]["namespace"], "sandboxes");
+  EXPECT_EQ(m["metadata"]["labels"],
+            (json{{"sandboxd.io/instance", "store-1"}, {"sandboxd.io/pool-generation", "3"}}));
+  EXPECT_EQ(m["spec"]["capacitySpec"],
+            (json{{"bufferMax", 4}, {"bufferMin", 1}, {"poolMax", 10}, {"poolMin", 2}}));
+  EXPECT_EQ(m["spec"]["template"], sbx::pool_pod_template(pool_spec(), options()));
+  // Unscoped: no instance label.
+  auto o = options();
+  o.instance_id.clear();
+  EXPECT_EQ(sbx::pool_manifest(pool_spec(), o)["metadata"]["labels"],
+            (json{{"sandboxd.io/pool-generation", "3"}}));
+}
+
+TEST(PoolBody, APoolWithCredentialsHasItsOwnPullSecret) {
+  auto p = pool_spec();
+  p.template_spec.image_uri = "registry.internal.test:5000/team/app:1";
+  p.template_spec.auth = sbx::RegistryAuth{"robot", "pw-9Zk"};
+  const json tmpl = sbx::pool_pod_template(p, options());
+  EXPECT_EQ(tmpl["spec"]["imagePullSecrets"], (json::array({{{"name", "py-warm-pool-pull"}}})));
+  auto secret = sbx::pool_pull_secret_manifest(p, options());
+  ASSERT_TRUE(secret);
+  EXPECT_EQ((*secret)["metadata"]["name"], "py-warm-pool-pull");
+  EXPECT_EQ((*secret)["metadata"]["labels"],
+            (json{{"sandboxd.io/instance", "store-1"}, {"sandboxd.io/pool", "py-warm"}}));
+  EXPECT_NE(unbase64((*secret)["data"][".dockerconfigjson"]).find("registry.internal.test:5000"),
+            std::string::npos);
+  EXPECT_EQ(sbx::pool_manifest(p, options()).dump().find("pw-9Zk"), std::string::npos);
+  p.template_spec.auth.reset();
+  EXPECT_FALSE(sbx::pool_pull_secret_manifest(p, options()));
+}
+
+TEST(PoolBody, ShellQuotingReadsBackAsTheSameWords) {
+  EXPECT_EQ(sbx::shell_quote("sleep"), "sleep");
+  EXPECT_EQ(sbx::shell_quote("/usr/bin/python3.12"), "/usr/bin/python3.12");
+  EXPECT_EQ(sbx::shell_quote("a=b,c:d@e%f+g"), "a=b,c:d@e%f+g");
+  EXPECT_EQ(sbx::shell_quote(""), "''");
+  EXPECT_EQ(sbx::shell_quote("two words"), "'two words'");
+  EXPECT_EQ(sbx::shell_quote("it's"), "'it'\"'\"'s'");
+  EXPECT_EQ(sbx::shell_quote("$(rm -rf /); `x` \"q\" \\ *"), "'$(rm -rf /); `x` \"q\" \\ *'");
+  EXPECT_EQ(sbx::shell_quote("line\nbreak"), "'line\nbreak'");
+}
+
+TEST(PoolBody, APooledBatchSandboxNamesThePoolAndRunsTheEntrypointThroughBootstrap) {
+  auto s = spec();
+  s.pool_ref = "py-warm";
+  s.entrypoint = {"python", "-c", "print('hi there')"};
+  s.env = {{"B", "2"}, {"A", "1"}, {"EXECD", "/evil"}, {"OPENSANDBOX_ID", "forged"}};
+  s.labels = {{"team", "ml"}, {"note", "has spaces"}, {"sandboxd.io/pool", "x"}};
+  s.expires_at = 1'900'000'000LL * sbx::kMicrosPerSecond + 1;
+  s.auth = sbx::RegistryAuth{"robot", "pw-1"};
+  const json m = sbx::pooled_batchsandbox_manifest(s, options());
+  EXPECT_EQ(m["apiVersion"], "sandbox.opensandbox.io/v1alpha1");
+  EXPECT_EQ(m["kind"], "BatchSandbox");
+  EXPECT_EQ(m["metadata"]["name"], "sandbox-" + s.sandbox_id);
+  EXPECT_EQ(m["metadata"]["labels"], (json{{"sandboxd.io/id", s.sandbox_id},
+                                           {"sandboxd.io/instance", "store-1"},
+                                           {"team", "ml"}}));
+  EXPECT_EQ(m["metadata"]["annotations"], (json{{"note", "has spaces"}}));
+  const json& spec_json = m["spec"];
+  EXPECT_EQ(spec_json["replicas"], 1);
+  EXPECT_EQ(spec_json["poolRef"], "py-warm");
+  EXPECT_EQ(spec_json["expireTime"], "2030-03-17T17:46:41Z");
+  EXPECT_FALSE(spec_json.contains("template")) << "the pod is the pool's";
+  const json& process = spec_json["taskTemplate"]["spec"]["process"];
+  EXPECT_EQ(process["command"],
+            (json::array({"/bin/sh", "-c",
+                          "exec /opt/opensandbox/bootstrap.sh python -c 'print('\"'\"'hi "
+                          "there'\"'\"')'"})));
+  EXPECT_EQ(process["env"], (json::array({{{"name", "A"}, {"value", "1"}},
+                                          {{"name", "B"}, {"value", "2"}},
+                                          {{"name", "EXECD"}, {"value", "/opt/opensandbox/execd"}},
+                                          {{"name", "OPENSANDBOX_ID"}, {"value", s.sandbox_id}}})));
+  EXPECT_EQ(m.dump().find("pw-1"), std::string::npos);
+  // Without execd the entrypoint runs alone; no expiry, no expireTime.
+  auto o = options();
+  o.execd_image.clear();
+  s.expires_at.reset();
+  s.entrypoint = {"sleep", "infinity"};
+  const json plain = sbx::pooled_batchsandbox_manifest(s, o);
+  EXPECT_EQ(plain["spec"]["taskTemplate"]["spec"]["process"]["command"][2], "exec sleep infinity");
+  EXPECT_FALSE(plain["spec"].contains("expireTime"));
+  EXPECT_EQ(plain["spec"]["taskTemplate"]["spec"]["process"]["env"][2],
+            (json{{"name", "EXECD"}, {"value", "/evil"}}));
+}
+
+json allocated(const std::string& alloc_status) {
+  return {{"metadata",
+           {{"name", "sandbox-a"},
+            {"finalizers", json::array({"other", "pool.sandbox.opensandbox.io/pool-allocation"})},
+            {"annotations", {{"sandbox.opensandbox.io/alloc-status", alloc_status}}}}},
+          {"spec", {{"replicas", 1}, {"poolRef", "py-warm"}}}};
+}
+
+TEST(PoolBody, OnlyAConfirmedAllocationNamesThePod) {
+  EXPECT_EQ(sbx::confirmed_pool_pod(allocated(R"({"poolRef":"py-warm","pods":["py-warm-7"]})")),
+            "py-warm-7");
+  // Each piece of evidence missing or wrong: no pod.
+  EXPECT_FALSE(sbx::confirmed_pool_pod(allocated(R"({"poolRef":"other","pods":["py-warm-7"]})")));
+  EXPECT_FALSE(sbx::confirmed_pool_pod(allocated(R"({"poolRef":"py-warm","pods":[]})")));
+  EXPECT_FALSE(sbx::confirmed_pool_pod(allocated(R"({"poolRef":"py-warm"})")));
+  EXPECT_FALSE(sbx::confirmed_pool_pod(allocated(R"({"poolRef":"py-warm","pods":["A_B"]})")));
+  EXPECT_FALSE(sbx::confirmed_pool_pod(allocated(R"({"poolRef":"py-warm","pods":[7]})")));
+  EXPECT_FALSE(
+      sbx::confirmed_pool_pod(allocated(R"({"poolRef":"py-warm","pods":["p-1","p-1"]})")));
+  EXPECT_FALSE(sbx::confirmed_pool_pod(allocated("not json")));
+  EXPECT_FALSE(sbx::confirmed_pool_pod(allocated("[1]")));
+  json no_finalizer = allocated(R"({"poolRef":"py-warm","pods":["py-warm-7"]})");
+  no_finalizer["metadata"]["finalizers"] = json::array({"other"});
+  EXPECT_FALSE(sbx::confirmed_pool_pod(no_finalizer));
+  json deleting = allocated(R"({"poolRef":"py-warm","pods":["py-warm-7"]})");
+  deleting["metadata"]["deletionTimestamp"] = "2026-12-05T13:00:00Z";
+  EXPECT_FALSE(sbx::confirmed_pool_pod(deleting));
+  json no_ref = allocated(R"({"poolRef":"py-warm","pods":["py-warm-7"]})");
+  no_ref["spec"].erase("poolRef");
+  EXPECT_FALSE(sbx::confirmed_pool_pod(no_ref));
+  EXPECT_FALSE(sbx::confirmed_pool_pod(json::array()));
+  EXPECT_FALSE(sbx::confirmed_pool_pod(json{{"metadata", 1}, {"spec", {{"poolRef", "p"}}}}));
+}
+
+}  // namespace

@@ -234,6 +234,90 @@ TEST_F(KubernetesE2e, WarmPoolMembersArePodsAndAClaimIsRunningAtOnce) {
   EXPECT_EQ(state_of(api().get(sandbox_path(id))), "Running");
 }
 
+// Warm pools on provider batchsandbox (issue 14), the reference server's model: a pool is
+// the upstream Pool resource, kept by the OpenSandbox pool controller (played here by
+// PoolController), and a create with poolRef is a BatchSandbox with spec.poolRef whose
+// allocated pool pod sandboxd binds to the sandbox. Through the real binary over HTTP.
+TEST_F(KubernetesE2e, BatchSandboxPoolsAreThePoolResourceAndAClaimGetsAPoolPod) {
+  kubelet_ = std::make_unique<Kubelet>(
+      *cluster_, Kubelet::Options{.delay = 50ms,
+                                  .selectors = {"sandboxd.io/id", PoolController::kPoolNameLabel}});
+  PoolController controller(*cluster_);
+  ASSERT_NO_FATAL_FAILURE(
+      start_sandboxd(options("batchsandbox", "", "[pools]\nkeeper_interval_ms = 200\n")));
+  const std::string cr = "/apis/sandbox.opensandbox.io/v1alpha1/namespaces/" + cluster_->ns() +
+                         "/pools/bp";
+  Json pool = {{"name", "bp"},
+               {"template", create_request(std::nullopt)},
+               {"capacitySpec", {{"bufferMin", 2}, {"bufferMax", 2}, {"poolMin", 0}, {"poolMax", 3}}}};
+  Reply created = api().post("/v1/pools", pool);
+  ASSERT_EQ(created.status, 201) << created.describe();
+
+  // The keeper made the Pool resource from the log; the controller fills it.
+  std::optional<Json> resource;
+  ASSERT_TRUE(poll_until([&] { return (resource = cluster_->call("GET", cr)).has_value(); }, 30s))
+      << sandboxd_->log_tail(40);
+  EXPECT_EQ((*resource)["spec"]["capacitySpec"].value("bufferMax", -1), 2) << resource->dump();
+  EXPECT_FALSE((*resource)["metadata"]["labels"].value("sandboxd.io/instance", "").empty());
+  auto counts = [&] {
+    Reply r = api().get("/v1/pools/bp");
+    return r.status == 200 ? r.json()["status"] : Json();
+  };
+  ASSERT_TRUE(poll_until([&] { return counts().value("available", -1) == 2; }, 30s))
+      << api().get("/v1/pools/bp").describe();
+  EXPECT_EQ(cluster_->pods(PoolController::kPoolNameLabel).size(), 2u);
+  EXPECT_TRUE(api().get("/v1/sandboxes").json()["items"].empty());
+
+  // A create with poolRef: an ordinary sandbox whose pod is a pool pod.
+  Json claim = {{"extensions", {{"poolRef", "bp"}}}, {"timeout", 600}, {"metadata", {{"who", "e2e"}}}};
+  Reply c = api().post("/v1/sandboxes", claim);
+  ASSERT_EQ(c.status, 202) << c.describe();
+  EXPECT_EQ(c.header("X-Sandboxd-Pool").value_or(""), "cluster");
+  const std::string id = c.str("id");
+  ASSERT_FALSE(id.empty());
+  ASSERT_EQ(wait_for_state(api(), id, {"Running", "Failed"}, 30s), "Running")
+      << api().get(sandbox_path(id)).describe() << sandboxd_->log_tail(40);
+  auto bs = cluster_->call("GET", "/apis/sandbox.opensandbox.io/v1alpha1/namespaces/" +
+                                      cluster_->ns() + "/batchsandboxes/sandbox-" + id);
+  ASSERT_TRUE(bs) << cluster_->last_status();
+  EXPECT_EQ((*bs)["spec"].value("poolRef", ""), "bp") << bs->dump();
+  EXPECT_FALSE((*bs)["spec"].value("expireTime", "").empty()) << bs->dump();
+  EXPECT_FALSE((*bs)["spec"].contains("template")) << bs->dump();
+  const std::string pod = controller.allocated_to("sandbox-" + id);
+  ASSERT_FALSE(pod.empty());
+  auto bound = cluster_->pod_of(id);
+  ASSERT_TRUE(bound) << "the allocated pod was not labelled with the sandbox id";
+  EXPECT_EQ((*bound)["metadata"].value("name", ""), pod);
+  Reply ep = api().get(sandbox_path(id) + "/endpoints/44772");
+  ASSERT_EQ(ep.status, 200) << ep.describe();
+  EXPECT_NE(ep.str("endpoint").find(kubelet_->ip_of_pod(pod)), std::string::npos) << ep.describe();
+  EXPECT_EQ(api().get(sandbox_path(id)).json()["metadata"].value("who", ""), "e2e");
+
+  // PUT changes the resource's capacity in place.
+  Reply put = api().request("PUT", "/v1/pools/bp",
+                            Json{{"capacitySpec", {{"bufferMin", 1}, {"bufferMax", 3},
+                                                   {"poolMin", 0}, {"poolMax", 4}}}}.dump());
+  ASSERT_EQ(put.status, 200) << put.describe();
+  EXPECT_TRUE(poll_until(
+      [&] {
+        auto r = cluster_->call("GET", cr);
+        return r && (*r)["spec"]["capacitySpec"].value("bufferMax", -1) == 3;
+      },
+      30s));
+
+  // Deleting the sandbox deletes its BatchSandbox and the pool pod it had (never reused).
+  ASSERT_EQ(api().del(sandbox_path(id)).status, 204);
+  ASSERT_EQ(wait_for_state(api(), id, {"NotFound"}, 30s), "NotFound");
+  EXPECT_TRUE(poll_until([&] { return !cluster_->pod_of(id).has_value(); }, 30s));
+  // Deleting the pool deletes the resource.
+  ASSERT_EQ(api().request("DELETE", "/v1/pools/bp").status, 204);
+  EXPECT_TRUE(poll_until(
+      [&] { return !cluster_->call("GET", cr).has_value() && cluster_->last_status() == 404; },
+      30s))
+      << cluster_->last_status();
+  EXPECT_EQ(api().get("/v1/pools/bp").status, 404);
+}
+
 TEST_F(KubernetesE2e, DiagnosticsShowThePodAndTheHistory) {
   kubelet_ = std::make_unique<Kubelet>(*cluster_, Kubelet::Options{.delay = 100ms});
   ASSERT_NO_FATAL_FAILURE(start_sandboxd(options()));

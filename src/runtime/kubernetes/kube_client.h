@@ -31,6 +31,9 @@
 
 namespace sbx {
 
+// `s` percent-encoded for a query parameter or path segment (RFC 3986 unreserved kept).
+std::string url_encode(std::string_view s);
+
 struct KubeClientOptions {
   KubeCredentials credentials;
   double qps = 50;   // <= 0: no client-side rate limit

@@ -78,31 +78,6 @@ std::string uid_of(const nlohmann::json& object) {
   return it != m.end() && it->is_string() ? it->get<std::string>() : "";
 }
 
-std::string url_encode(std::string_view s) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (char ch : s) {
-    const auto u = static_cast<unsigned char>(ch);
-    if (std::isalnum(u) || ch == '-' || ch == '_' || ch == '.' || ch == '~') {
-      out.push_back(ch);
-    } else {
-      out.push_back('%');
-      out.push_back(kHex[u >> 4]);
-      out.push_back(kHex[u & 15]);
-    }
-  }
-  return out;
-}
-
-// A DNS-1123 label (a pool's name): 1..63 of [a-z0-9-], alphanumeric at both ends.
-bool is_dns_label(std::string_view s) {
-  auto lower_alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
-  if (s.empty() || s.size() > 63 || !lower_alnum(s.front()) || !lower_alnum(s.back())) {
-    return false;
-  }
-  return std::all_of(s.begin(), s.end(), [&](char c) { return lower_alnum(c) || c == '-'; });
-}
-
 std::optional<std::uint64_t> parse_u64(std::string_view s) {
   std::uint64_t v = 0;
   auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
@@ -674,7 +649,7 @@ Result<void> KubernetesRuntime::ensure_pool_pull_secret(const RuntimePoolSpec& s
 
 Result<void> KubernetesRuntime::apply_pool(const RuntimePoolSpec& spec) {
   if (auto ok = require_pools(); !ok) return ok;
-  if (!is_dns_label(spec.name)) {
+  if (!is_valid_pool_name(spec.name)) {
     return fail(ErrorCode::kInvalidArgument,
                 "pool name \"" + spec.name + "\" is not a DNS-1123 label (1..63 of [a-z0-9-])",
                 "name");
@@ -835,7 +810,7 @@ Result<void> KubernetesRuntime::delete_pool_object(const std::string& name,
 
 Result<void> KubernetesRuntime::delete_pool(const std::string& name) {
   if (auto ok = require_pools(); !ok) return ok;
-  if (!is_dns_label(name)) {
+  if (!is_valid_pool_name(name)) {
     return fail(ErrorCode::kInvalidArgument,
                 "pool name \"" + name + "\" is not a DNS-1123 label (1..63 of [a-z0-9-])", "name");
   }

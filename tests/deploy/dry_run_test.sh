@@ -62,6 +62,7 @@ done
 rules=$("${kubectl[@]}" apply --dry-run=server -f "$root/deploy/20-role.yaml" \
   -o jsonpath='{range .rules[*]}{.apiGroups[*]}|{.resources[*]}|{.verbs[*]}{"\n"}{end}')
 expected='|pods|get list watch create delete patch deletecollection
+|pods/log|get
 |secrets|get create delete patch
 coordination.k8s.io|leases|get create update
 sandbox.opensandbox.io|batchsandboxes|get list watch create delete patch

@@ -9,7 +9,8 @@
 //                                                             unclaimed members)
 // PoolResponse: {name, capacitySpec {bufferMax, bufferMin, poolMax, poolMin}, status
 // {total, allocated, available, warming, revision}, createdAt, template}; revision is the
-// pool stream's version as a decimal string, template the template as it was sent.
+// pool stream's version as a decimal string, template the template as it was sent with its
+// env values replaced by "***" (redact_template_env_json).
 // Bodies: request_parsing.h (parse_create_pool_request, parse_update_pool_request).
 // Errors (error_mapping.h): 400 SANDBOX::INVALID_PARAMETER naming the field, 404
 // <RT>::POOL_NOT_FOUND (also for a path name that cannot be a pool's, without a lookup),
@@ -25,6 +26,7 @@
 #include "api/server_impl.h"
 #include "events/pool.h"
 #include "events/time.h"
+#include "src/common/env_redaction.h"
 #include "src/service/pool_service.h"
 
 namespace sbx::api {
@@ -46,10 +48,13 @@ std::string render_pool(const PoolView& view) {
                  {"warming", view.counts.warming},
                  {"revision", std::to_string(p.version)}};
   j["createdAt"] = format_rfc3339(p.created_at);
-  // The template as the client sent it (stored compact); a pool written without one (never
-  // by this API) simply has none.
-  json t = json::parse(p.template_json, nullptr, false);
-  if (!t.is_discarded() && !t.is_null()) j["template"] = std::move(t);
+  // The template as the client sent it (stored compact), env values replaced by "***" (as a
+  // sandbox's env is never served: values often hold tokens); a pool written without one
+  // (never by this API) simply has none.
+  if (!p.template_json.empty()) {
+    json t = json::parse(redact_template_env_json(p.template_json), nullptr, false);
+    if (!t.is_discarded() && !t.is_null()) j["template"] = std::move(t);
+  }
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 

@@ -3,9 +3,8 @@
 // replaced by "***", the keys kept (values often hold tokens). The log keeps them because
 // the provisioner passes them to containers. Where env values are:
 //   - SandboxRequested: spec.env
-//   - PoolCreated: templateSpec.env, and the "env" object of templateJson (the template as
-//     the client sent it); a templateJson that is not a JSON object is replaced whole by
-//     "***" (it cannot be shown safely).
+//   - PoolCreated: templateSpec.env, and the env of templateJson (the template as the client
+//     sent it: see redact_template_env_json).
 // Registry credentials are not in the log at all (only `imageAuth.provided`).
 //
 // Pure; thread-safe.
@@ -21,6 +20,13 @@ namespace sbx {
 inline constexpr std::string_view kRedactedValue = "***";
 
 [[nodiscard]] Event redact_env_values(Event event);
+
+// A pool template as the client sent it (JSON text), its env values replaced by "***": the
+// "env" object of the create-request shape, and every `value` of the env lists of
+// spec.containers / spec.initContainers of the PodTemplateSpec shape (`valueFrom` kept: it
+// names a source, not a value); the rest kept as it was. Text that is not a JSON object is
+// replaced whole by "***" (it cannot be shown safely). Also what GET /pools serves.
+[[nodiscard]] std::string redact_template_env_json(const std::string& text);
 
 // Whether `event` holds an env value redact_env_values would replace (a cheap check: most
 // events hold none, and their copy can be skipped).

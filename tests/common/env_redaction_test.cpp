@@ -62,6 +62,24 @@ TEST(EnvRedaction, ATemplateThatIsNotAnObjectIsHiddenWhole) {
             plain);
 }
 
+TEST(EnvRedaction, APodTemplateSpecHidesTheValuesOfEveryContainersEnv) {
+  const std::string text =
+      R"({"metadata":{"labels":{}},"spec":{"initContainers":[{"name":"i","env":[{"name":"T","value":"hunter2"}]}],)"
+      R"("containers":[{"name":"sandbox","image":"busybox:1","env":[{"name":"API_TOKEN","value":"hunter2"},)"
+      R"({"name":"FROM","valueFrom":{"secretKeyRef":{"name":"s","key":"k"}}},"hunter2"]},)"
+      R"({"name":"side","env":"API_TOKEN=hunter2"}]}})";
+  const std::string shown = redact_template_env_json(text);
+  EXPECT_EQ(shown.find("hunter2"), std::string::npos) << shown;
+  EXPECT_EQ(shown,
+            R"({"metadata":{"labels":{}},"spec":{"initContainers":[{"name":"i","env":[{"name":"T","value":"***"}]}],)"
+            R"("containers":[{"name":"sandbox","image":"busybox:1","env":[{"name":"API_TOKEN","value":"***"},)"
+            R"({"name":"FROM","valueFrom":{"secretKeyRef":{"name":"s","key":"k"}}},"***"]},)"
+            R"({"name":"side","env":"***"}]}})");
+  // The event view uses the same rule.
+  const Event r = redact_env_values(with(pool_created(text)));
+  EXPECT_EQ(std::get<PoolCreated>(r.data).template_json, shown);
+}
+
 TEST(EnvRedaction, SandboxRequestedHidesItsEnvValuesAndOtherEventsStayAsTheyAre) {
   SandboxRequested r;
   r.sandbox_id = "x";

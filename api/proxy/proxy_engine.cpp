@@ -254,8 +254,9 @@ class Conn : public std::enable_shared_from_this<Conn> {
       std::lock_guard lock(eng_->mu);
       eng_->conns.erase(this);
     }
-    eng_->open.fetch_sub(1);
     if (eng_->deps.metrics) eng_->deps.metrics->connections.dec();
+    // Last touch of the engine: once `open` is 0, shutdown() may go on and destroy it.
+    eng_->open.fetch_sub(1);
   }
 
   void start(bool busy) {

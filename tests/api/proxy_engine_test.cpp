@@ -28,6 +28,7 @@
 #include "src/metrics/registry.h"
 #include "tests/api/api_fixture.h"
 #include "tests/support/child_process.h"
+#include "tests/support/require_root.h"
 
 namespace sbx::testing {
 namespace {
@@ -603,7 +604,7 @@ TEST(ProxyEngine, UnreachableUpstreamIs502) {
 // the published address (and its prefix) only when that route fails. This process's own
 // namespace stands for the sandbox's (entering it needs root, as in CI).
 TEST(ProxyEngine, TheNetnsRouteComesFirstAndThePublishedOneIsTheFallback) {
-  if (::geteuid() != 0) GTEST_SKIP() << "setns needs root (CAP_SYS_ADMIN)";
+  SBX_REQUIRE_ROOT("setns");
   std::uint16_t dead_port = 0;
   {
     asio::io_context ioc;

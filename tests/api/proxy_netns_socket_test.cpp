@@ -12,28 +12,15 @@
 
 #include <cerrno>
 #include <condition_variable>
-#include <cstdlib>
 #include <mutex>
 #include <string>
 #include <thread>
 
 #include "api/proxy/netns_socket.h"
+#include "tests/support/require_root.h"
 
 namespace sbx::api::proxy {
 namespace {
-
-bool in_ci() {
-  const char* ci = std::getenv("CI");
-  return ci != nullptr && std::string(ci) == "true";
-}
-
-#define SBX_REQUIRE_ROOT()                                                            \
-  do {                                                                                \
-    if (::geteuid() != 0) {                                                           \
-      if (in_ci()) GTEST_FAIL() << "entering a network namespace needs root here";   \
-      GTEST_SKIP() << "entering a network namespace needs root (CAP_SYS_ADMIN)";     \
-    }                                                                                 \
-  } while (0)
 
 // A listening TCP socket on 127.0.0.1:0 of this process's namespace.
 struct Listener {
@@ -109,7 +96,7 @@ class ForeignNamespace {
 };
 
 TEST(NetnsSocket, ASocketMadeInAnotherNamespaceCannotReachOurLoopback) {
-  SBX_REQUIRE_ROOT();
+  SBX_REQUIRE_ROOT("entering a network namespace");
   Listener l;
   ForeignNamespace other;
   ASSERT_TRUE(other.ok()) << "unshare(CLONE_NEWNET) failed";
@@ -127,7 +114,7 @@ TEST(NetnsSocket, ASocketMadeInAnotherNamespaceCannotReachOurLoopback) {
 }
 
 TEST(NetnsSocket, TheCallersThreadStaysInItsNamespace) {
-  SBX_REQUIRE_ROOT();
+  SBX_REQUIRE_ROOT("entering a network namespace");
   ForeignNamespace other;
   ASSERT_TRUE(other.ok());
   char before[64] = {}, after[64] = {};

@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "tests/e2e/e2e_fixture.h"
+#include "tests/support/require_root.h"
 
 #ifndef SBX_PROXY_TEST_APP
 #error "SBX_PROXY_TEST_APP (the proxy-test-app binary) must be defined by the build"
@@ -463,7 +464,7 @@ double upstream_connects(const std::string& metrics, const std::string& route) {
 }
 
 TEST_F(ServerProxy, UpstreamConnectionsAreMadeInsideTheSandboxesNamespace) {
-  if (::geteuid() != 0) GTEST_SKIP() << "entering a network namespace needs root (CI runs as root)";
+  SBX_REQUIRE_ROOT("connecting inside a sandbox's network namespace");
   for (const bool netns_on : {true, false}) {
     SCOPED_TRACE(netns_on ? "connect_in_netns = true" : "connect_in_netns = false");
     ASSERT_NO_FATAL_FAILURE(

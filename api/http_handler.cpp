@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 
 #include "api/error_mapping.h"
 #include "api/exchange.h"
@@ -21,8 +22,6 @@ namespace sbx::api {
 using namespace Pistache;
 
 namespace {
-
-constexpr const char* kHeadData = "sbx.head";
 
 // Answers of a connection not yet written, and whether a hand-off to the proxy waits for
 // them (a pipelining client: a proxied request behind a parked one). Shared with the
@@ -43,7 +42,10 @@ struct TransportAccess : Tcp::Transport {
 // Also the connection's bookkeeping: whether it is counted against max_connections, and
 // which request is current (`seq`), so a header/body timer armed for one request does
 // nothing once that request was dispatched. Touched only on the connection's transport
-// thread (input, timers and disconnection all run there).
+// thread (input, timers and disconnection all run there), and owned by that thread's
+// handler (HttpHandler::captures_), never by Pistache's Peer: Pistache drops a Peer's last
+// reference on whichever of its threads comes last, so Peer data would be destroyed away
+// from the thread that wrote it with only Pistache's uninstrumented counts in between.
 struct HeadCapture {
   std::string head;
   bool done = false;
@@ -165,8 +167,7 @@ class HttpHandler : public Http::Handler {
   void onTimeout(const Http::Request&, Http::ResponseWriter) override {}
 
   void onDisconnection(const std::shared_ptr<Tcp::Peer>& peer) override {
-    if (auto data = peer->tryGetData(kHeadData)) {
-      auto cap = std::static_pointer_cast<HeadCapture>(data);
+    if (auto cap = release_capture(*peer)) {
       cap->disconnected = true;
       if (cap->counted) {
         cap->counted = false;
@@ -177,12 +178,39 @@ class HttpHandler : public Http::Handler {
   }
 
  private:
-  static std::shared_ptr<HeadCapture> capture_of(const std::shared_ptr<Tcp::Peer>& peer) {
-    auto data = peer->tryGetData(kHeadData);
-    if (data) return std::static_pointer_cast<HeadCapture>(data);
+  // A connection's capture, made on its first input. Each transport thread has its own
+  // handler (Pistache clones it per thread), so the table is touched by one thread only.
+  std::shared_ptr<HeadCapture> capture_of(const std::shared_ptr<Tcp::Peer>& peer) {
+    auto it = captures_.find(peer.get());
+    // The same address with an expired owner is a new Peer where an old one was.
+    if (it != captures_.end() && !it->second.peer.expired()) return it->second.cap;
+    if (it == captures_.end() && ++made_since_sweep_ >= kSweepEvery) sweep_captures();
     auto cap = std::make_shared<HeadCapture>();
-    peer->putData(kHeadData, cap);
+    captures_[peer.get()] = Capture{peer, cap};
     return cap;
+  }
+
+  // The capture of a live connection, or null.
+  std::shared_ptr<HeadCapture> find_capture(const Tcp::Peer& peer) const {
+    auto it = captures_.find(&peer);
+    if (it == captures_.end() || it->second.peer.expired()) return nullptr;
+    return it->second.cap;
+  }
+
+  // Takes a connection's capture out of the table (it is gone or handed to the proxy).
+  std::shared_ptr<HeadCapture> release_capture(const Tcp::Peer& peer) {
+    auto it = captures_.find(&peer);
+    if (it == captures_.end()) return nullptr;
+    auto cap = std::move(it->second.cap);
+    captures_.erase(it);
+    return cap;
+  }
+
+  // Connections Pistache forgot without telling onDisconnection (its own shutdown paths)
+  // leave an expired entry; every kSweepEvery new connections drops those.
+  void sweep_captures() {
+    made_since_sweep_ = 0;
+    std::erase_if(captures_, [](const auto& entry) { return entry.second.peer.expired(); });
   }
 
   void refuse(const std::shared_ptr<Tcp::Peer>& peer, HeadCapture& cap, const ApiError& error) {
@@ -224,14 +252,12 @@ class HttpHandler : public Http::Handler {
     std::weak_ptr<Tcp::Peer> wp = peer;
     auto* transport = this->transport();
     ApiServer::Impl* impl = impl_;
-    on_transport_thread(transport, after, [wp, transport, impl](int fired) {
+    on_transport_thread(transport, after, [this, wp, transport, impl](int fired) {
       ::close(fired);
       auto p = wp.lock();
       if (!p) return;
-      auto data = p->tryGetData(kHeadData);
-      if (!data) return;
-      auto cap = std::static_pointer_cast<HeadCapture>(data);
-      if (cap->disconnected) return;  // the client left before the hand-off
+      auto cap = release_capture(*p);
+      if (!cap || cap->disconnected) return;  // the client left before the hand-off
       const int fd = ::fcntl(p->fd(), F_DUPFD_CLOEXEC, 0);
       std::string address;
       try {
@@ -269,14 +295,13 @@ class HttpHandler : public Http::Handler {
     // hold it forever either: past the longest wait the connection is closed.
     std::weak_ptr<Tcp::Peer> wp = peer;
     on_transport_thread(transport(), impl_->options.max_wait + std::chrono::seconds(5),
-                        [wp, answers](int fired) {
+                        [this, wp, answers](int fired) {
                           ::close(fired);
                           if (!answers->handoff_waiting.exchange(false)) return;
                           auto p = wp.lock();
                           if (!p) return;
-                          auto data = p->tryGetData(kHeadData);
-                          if (!data || std::static_pointer_cast<HeadCapture>(data)->disconnected)
-                            return;
+                          auto cap = find_capture(*p);
+                          if (!cap || cap->disconnected) return;
                           ::shutdown(p->fd(), SHUT_RDWR);
                         });
   }
@@ -440,7 +465,15 @@ class HttpHandler : public Http::Handler {
     }
   }
 
+  struct Capture {
+    std::weak_ptr<Tcp::Peer> peer;  // to tell a reused address from the same connection
+    std::shared_ptr<HeadCapture> cap;
+  };
+  static constexpr unsigned kSweepEvery = 256;
+
   ApiServer::Impl* impl_;
+  std::unordered_map<const Tcp::Peer*, Capture> captures_;
+  unsigned made_since_sweep_ = 0;
 };
 
 }  // namespace

@@ -164,7 +164,7 @@ TEST(ApiLimits, ConnectionsBeyondTheCapAre503) {
     held.push_back(std::make_unique<RawConn>(h.port()));
     ASSERT_TRUE(held.back()->send("G"));
   }
-  for (int i = 0; i < 100 && h.server().connections() < 4; ++i) std::this_thread::sleep_for(10ms);
+  for (int i = 0; i < 1000 && h.server().connections() < 4; ++i) std::this_thread::sleep_for(10ms);
   ASSERT_EQ(h.server().connections(), 4u);
   {
     HttpClient over(h.port());
@@ -173,7 +173,7 @@ TEST(ApiLimits, ConnectionsBeyondTheCapAre503) {
     EXPECT_NE(r.body.find("SANDBOX::SERVER_BUSY"), std::string::npos) << r.body;
   }
   held.clear();
-  for (int i = 0; i < 200 && h.server().connections() > 0; ++i) std::this_thread::sleep_for(10ms);
+  for (int i = 0; i < 1000 && h.server().connections() > 0; ++i) std::this_thread::sleep_for(10ms);
   HttpClient after(h.port());
   EXPECT_EQ(after.get("/health").status, 200);
 }

@@ -830,6 +830,19 @@ Error data_loss(std::string_view what, std::string message) {
   return Error(ErrorCode::kDataLoss, std::string(what) + ": " + std::move(message));
 }
 
+// A decoder's body, run so that a malformed document — a DecodeError, or anything the
+// JSON parser threw — is data loss saying `what` and why, never an exception.
+template <class T, class Body>
+Result<T> decode_guarded(std::string_view what, Body&& body) {
+  try {
+    return body();
+  } catch (const DecodeError& err) {
+    return std::unexpected(data_loss(what, err.message));
+  } catch (const std::exception& err) {
+    return std::unexpected(data_loss(what, err.what()));
+  }
+}
+
 }  // namespace
 
 int current_schema(std::string_view event_type) {
@@ -866,7 +879,7 @@ std::string encode_event(const Event& event) {
 }
 
 Result<Event> decode_event(std::string_view json) {
-  try {
+  return decode_guarded<Event>("malformed event", [&]() -> Event {
     Input in;
     Event e;
     std::string type;
@@ -934,11 +947,7 @@ Result<Event> decode_event(std::string_view json) {
     }
     e.schema = current;
     return e;
-  } catch (const DecodeError& err) {
-    return std::unexpected(data_loss("malformed event", err.message));
-  } catch (const std::exception& err) {
-    return std::unexpected(data_loss("malformed event", err.what()));
-  }
+  });
 }
 
 std::string encode_sandbox(const Sandbox& sb) {
@@ -967,7 +976,7 @@ std::string encode_sandbox(const Sandbox& sb) {
 }
 
 Result<Sandbox> decode_sandbox(std::string_view json) {
-  try {
+  return decode_guarded<Sandbox>("malformed sandbox record", [&]() -> Sandbox {
     Input in;
     Sandbox sb;
     bool has_id = false, has_state = false, has_spec = false;
@@ -1015,11 +1024,7 @@ Result<Sandbox> decode_sandbox(std::string_view json) {
     if (!has_id) bad("sandbox.id: missing");
     if (!has_state) bad("sandbox.state: missing");
     return sb;
-  } catch (const DecodeError& err) {
-    return std::unexpected(data_loss("malformed sandbox record", err.message));
-  } catch (const std::exception& err) {
-    return std::unexpected(data_loss("malformed sandbox record", err.what()));
-  }
+  });
 }
 
 std::string encode_snapshot(const Snapshot& sn) {
@@ -1042,7 +1047,7 @@ std::string encode_snapshot(const Snapshot& sn) {
 }
 
 Result<Snapshot> decode_snapshot(std::string_view json) {
-  try {
+  return decode_guarded<Snapshot>("malformed snapshot record", [&]() -> Snapshot {
     Input in;
     Snapshot sn;
     bool has_id = false, has_state = false;
@@ -1086,11 +1091,7 @@ Result<Snapshot> decode_snapshot(std::string_view json) {
     if (!has_id) bad("snapshot.id: missing");
     if (!has_state) bad("snapshot.state: missing");
     return sn;
-  } catch (const DecodeError& err) {
-    return std::unexpected(data_loss("malformed snapshot record", err.message));
-  } catch (const std::exception& err) {
-    return std::unexpected(data_loss("malformed snapshot record", err.what()));
-  }
+  });
 }
 
 std::string encode_pool(const Pool& pool) {
@@ -1112,7 +1113,7 @@ std::string encode_pool(const Pool& pool) {
 }
 
 Result<Pool> decode_pool(std::string_view json) {
-  try {
+  return decode_guarded<Pool>("malformed pool record", [&]() -> Pool {
     Input in;
     Pool pool;
     bool has_name = false, has_spec = false, has_capacity = false, has_generation = false;
@@ -1149,11 +1150,7 @@ Result<Pool> decode_pool(std::string_view json) {
     if (!has_generation) bad("pool.generation: missing");
     if (!has_capacity) bad("pool.capacity: missing");
     return pool;
-  } catch (const DecodeError& err) {
-    return std::unexpected(data_loss("malformed pool record", err.message));
-  } catch (const std::exception& err) {
-    return std::unexpected(data_loss("malformed pool record", err.what()));
-  }
+  });
 }
 
 }  // namespace sbx

@@ -309,7 +309,7 @@ std::string sandbox_section(ApiServer::Impl& server, const std::string& id, cons
   field(out, "State", std::string(to_string(sb->state)));
   if (!sb->status_reason.empty()) field(out, "Reason", one_line(sb->status_reason));
   if (!sb->status_message.empty()) field(out, "Message", one_line(sb->status_message));
-  field(out, "Created At", format_rfc3339(sb->created_at));
+  field(out, "Created At", format_rfc3339(sb->client_created_at()));
   if (sb->last_transition_at) field(out, "Last Change", format_rfc3339(sb->last_transition_at));
   field(out, "Expires At",
         sb->expires_at ? format_rfc3339(*sb->expires_at) : std::string("never (manual cleanup)"));

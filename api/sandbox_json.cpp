@@ -125,7 +125,7 @@ void append_common(std::string& out, const Sandbox& s) {
     out.push_back(',');
   }
   append_key(out, "createdAt");
-  append_time(out, s.created_at);
+  append_time(out, s.client_created_at());
   if (s.spec.platform) {
     out += ",\"platform\":{\"os\":";
     append_escaped(out, s.spec.platform->os);

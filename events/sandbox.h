@@ -111,6 +111,9 @@ struct Sandbox {
   std::optional<Micros> claimed_at;
   // A pool member no client has claimed yet: owned by its pool, invisible to the API.
   bool is_unclaimed_member() const { return !spec.pool_name.empty() && !claimed_at; }
+  // When the client's create made this sandbox: for a claimed member the claim (its warm-up
+  // before that was the pool's business), otherwise its creation. The API's createdAt.
+  Micros client_created_at() const { return claimed_at.value_or(created_at); }
   bool operator==(const Sandbox&) const = default;
 };
 

@@ -32,7 +32,10 @@ LogMetrics::LogMetrics(EventStore& store, metrics::StoreMetrics& store_metrics,
   if (auto h = sandbox_metrics_.expose_sandboxes_by_state([this] {
         std::vector<metrics::CallbackSample> out;
         std::size_t counts[std::size(kAllStates)] = {};
-        for (const auto& s : store_.list_sandboxes()) ++counts[static_cast<int>(s->state)];
+        // A warm pool's unclaimed member is no client's sandbox (sandboxd_pool_members
+        // counts it); once claimed it is one like any other.
+        for (const auto& s : store_.list_sandboxes())
+          if (!s->is_unclaimed_member()) ++counts[static_cast<int>(s->state)];
         for (SandboxState st : kAllStates) {
           if (st == SandboxState::kTerminated) continue;  // never live: not in the projection
           out.push_back(
@@ -52,6 +55,15 @@ LogMetrics::LogMetrics(EventStore& store, metrics::StoreMetrics& store_metrics,
 }
 
 LogMetrics::~LogMetrics() { subscription_->stop(); }
+
+// A warm pool's member starting is the pool filling, not a client waiting for its create
+// (a claim of it is Running at once: sandboxd_pool_claims_total). spec.pool_name never
+// changes, so the projection as it is now answers for an earlier event too.
+bool LogMetrics::is_pool_member(std::string_view stream) const {
+  if (!stream.starts_with(kSandboxStreamPrefix)) return false;
+  auto sb = store_.get_sandbox(stream.substr(kSandboxStreamPrefix.size()));
+  return sb && !sb->spec.pool_name.empty();
+}
 
 void LogMetrics::on_batch(const Subscription::Batch& batch) {
   if (const CommitStats* stats = batch.commit()) {
@@ -81,7 +93,8 @@ void LogMetrics::on_batch(const Subscription::Batch& batch) {
     if (!c->from || *c->from != to) {
       const std::string from = c->from ? std::string(to_string(*c->from)) : "None";
       sandbox_metrics_.lifecycle_transitions_total.with({from, std::string(to_string(to))}).inc();
-      if (to == SandboxState::kRunning && c->from == SandboxState::kPending)
+      if (to == SandboxState::kRunning && c->from == SandboxState::kPending &&
+          !is_pool_member(e.stream))
         sandbox_metrics_.time_to_running_seconds.observe(
             static_cast<double>(e.time - c->created_at) / 1e6);
     }

@@ -211,7 +211,8 @@ ListPage SandboxService::list(const ListQuery& query) const {
   // Newest first; ties by id so pages are stable. Only the prefix up to this page needs
   // ordering.
   auto newer = [](const auto& a, const auto& b) {
-    if (a->created_at != b->created_at) return a->created_at > b->created_at;
+    if (a->client_created_at() != b->client_created_at())
+      return a->client_created_at() > b->client_created_at();
     return a->id < b->id;
   };
   std::partial_sort(matched.begin(), matched.begin() + static_cast<std::ptrdiff_t>(end),

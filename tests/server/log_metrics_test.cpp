@@ -130,5 +130,33 @@ TEST_F(LogMetricsTest, DeletingAFailedSandboxCountsFailedToTerminated) {
   EXPECT_EQ(transitions("Failed", "Terminated"), 1);
 }
 
+TEST_F(LogMetricsTest, PoolMembersAreNoClientSandboxesUntilClaimed) {
+  start();
+  append("a", 0, {make_event(requested("a"), kT0)});
+  append("a", 1, {make_event(SandboxStarted{"c1"}, kT0 + kMicrosPerSecond, Reason::kRuntime)});
+  SandboxRequested member = requested("m");
+  member.spec.pool_name = "warm";
+  member.expires_at.reset();
+  append("m", 0, {make_event(member, kT0)});
+  append("m", 1, {make_event(SandboxStarted{"c2"}, kT0 + kMicrosPerSecond, Reason::kRuntime)});
+  settle();
+  const auto running = [this] {
+    const std::string text = registry_.expose();
+    const std::string line = "sandboxd_sandboxes{state=\"Running\"} ";
+    const auto at = text.find(line);
+    return at == std::string::npos ? std::string("absent")
+                                   : text.substr(at + line.size(), text.find('\n', at) - at - line.size());
+  };
+  EXPECT_EQ(running(), "1");
+  // The member's warm-up is no client's wait: only "a" took time to run.
+  EXPECT_EQ(sandbox_m_.time_to_running_seconds.snapshot().count, 1u);
+  SandboxClaimed claim;
+  claim.metadata = {{"owner", "x"}};
+  claim.expires_at = kT0 + 900 * kMicrosPerSecond;
+  append("m", 2, {make_event(claim, kT0 + 2 * kMicrosPerSecond)});
+  settle();
+  EXPECT_EQ(running(), "2");
+}
+
 }  // namespace
 }  // namespace sbx

@@ -117,6 +117,10 @@ TEST_F(PoolClaimTest, AWarmClaimIsOneEventAndTheSandboxIsRunningAtOnce) {
   ASSERT_TRUE(c->sandbox.expires_at);
   EXPECT_EQ(*c->sandbox.expires_at, clock_.now() + 600 * kMicrosPerSecond);
   ASSERT_TRUE(c->sandbox.claimed_at);
+  // The client's createdAt is the claim, not the member's warm-up.
+  EXPECT_EQ(*c->sandbox.claimed_at, clock_.now());
+  EXPECT_LT(c->sandbox.created_at, clock_.now());
+  EXPECT_EQ(c->sandbox.client_created_at(), clock_.now());
   EXPECT_EQ(store_->head(), head + 1);
   auto events = store_->read_stream(stream_of(ids[0]));
   ASSERT_TRUE(events);
@@ -137,6 +141,27 @@ TEST_F(PoolClaimTest, AWarmClaimIsOneEventAndTheSandboxIsRunningAtOnce) {
   EXPECT_EQ(counts.available, 1);
   EXPECT_EQ(counts.allocated, 1);
   EXPECT_EQ(counts.total, 2);
+}
+
+TEST_F(PoolClaimTest, AClaimedSandboxIsListedByItsClaimTimeAmongOthers) {
+  make_pool("p", 1);
+  const auto ids = members("p", 1);
+  CreateRequest cold;
+  cold.spec.image_uri = "busybox:latest";
+  cold.spec.entrypoint = {"sleep", "infinity"};
+  cold.timeout_seconds = 600;
+  auto first = sandboxes_->create(std::move(cold), kUser);
+  ASSERT_TRUE(first) << first.error().message;
+  clock_.advance(1000);
+  auto claimed = sandboxes_->create(pool_create("p"), kUser);
+  ASSERT_TRUE(claimed) << claimed.error().message;
+  ASSERT_EQ(claimed->sandbox.id, ids[0]);
+  // The member was made before the cold sandbox, but the client created it after: newest
+  // first, it leads.
+  const auto page = sandboxes_->list(ListQuery{});
+  ASSERT_EQ(page.items.size(), 2u);
+  EXPECT_EQ(page.items[0]->id, ids[0]);
+  EXPECT_EQ(page.items[1]->id, first->sandbox.id);
 }
 
 TEST_F(PoolClaimTest, PendingMembersAreNotClaimedAndAnEmptyPoolCreatesColdFromTheTemplate) {

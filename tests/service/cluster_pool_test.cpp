@@ -12,52 +12,27 @@
 #include <thread>
 #include <vector>
 
-#include "src/common/clock.h"
-#include "src/service/pool_service.h"
-#include "src/service/sandbox_service.h"
-#include "tests/support/temp_dir.h"
+#include "tests/support/pool_fixture.h"
 
 namespace sbx {
 namespace {
 
-const RequestContext kUser{"req-1", "api:key"};
+const RequestContext& kUser = testing::kPoolUser;
 const RequestContext kKeeper{"", "worker:pool-keeper"};
 
-class ClusterPoolTest : public ::testing::Test {
+class ClusterPoolTest : public testing::PoolFixture {
  protected:
   void SetUp() override {
-    auto s = EventStore::open(StoreOptions{.path = dir_.str(), .sync = false});
-    ASSERT_TRUE(s.has_value()) << s.error().message;
-    store_ = std::move(*s);
-    ServiceOptions o;
-    o.runtime_type = "kubernetes";
-    o.network_mode = "pod";
-    o.published_ports.clear();
-    o.probe_host_ports = false;
+    ServiceOptions o = testing::kubernetes_service_options();
     o.max_sandbox_timeout_seconds = 86400;
-    sandboxes_ = std::make_unique<SandboxService>(*store_, clock_, o);
     PoolOptions po;
     po.cluster_managed = true;
-    pools_ = std::make_unique<PoolService>(*store_, clock_, *sandboxes_, po);
+    open_services(std::move(o), po);
   }
-
-  void TearDown() override {
-    pools_.reset();
-    if (sandboxes_) sandboxes_->shutdown();
-  }
+  void TearDown() override { close_services(); }
 
   std::shared_ptr<const Pool> make_pool(const std::string& name) {
-    CreatePoolRequest r;
-    r.name = name;
-    r.template_request.spec.image_uri = "busybox:latest";
-    r.template_request.spec.entrypoint = {"sleep", "infinity"};
-    r.template_request.spec.env = {{"LANG", "C.UTF-8"}, {"MODE", "warm"}};
-    r.template_request.spec.resource_limits = {{"cpu", "500m"}, {"memory", "256Mi"}};
-    r.template_json = R"({"image":{"uri":"busybox:latest"}})";
-    r.capacity = PoolCapacity{1, 3, 0, 5};
-    auto p = pools_->create(std::move(r), kUser);
-    EXPECT_TRUE(p) << p.error().message;
-    return p ? p->pool : nullptr;
+    return PoolFixture::make_pool(name, PoolCapacity{1, 3, 0, 5});
   }
 
   // What the keeper would report for `pool` after reading the cluster.
@@ -69,20 +44,6 @@ class ClusterPoolTest : public ::testing::Test {
     pools_->set_cluster_counts({{pool.name, c}});
   }
 
-  CreateRequest pool_create(const std::string& pool) {
-    CreateRequest r;
-    r.pool_ref = pool;
-    r.spec.extensions_json = R"({"poolRef":")" + pool + R"("})";
-    r.metadata = {{"team", "ml"}};
-    r.timeout_seconds = 600;
-    return r;
-  }
-
-  testing::TempDir dir_;
-  ManualClock clock_;
-  std::unique_ptr<EventStore> store_;
-  std::unique_ptr<SandboxService> sandboxes_;
-  std::unique_ptr<PoolService> pools_;
 };
 
 TEST_F(ClusterPoolTest, PoolsAreEventsAsBeforeButCreateMemberIsRefused) {
@@ -239,22 +200,7 @@ TEST_F(ClusterPoolTest, TheFieldRefusalsOfAPoolCreateStayAndAppendNothing) {
     EXPECT_EQ(c.error().code, ErrorCode::kNotFound);
     EXPECT_EQ(c.error().field, "poolRef");
   }
-  struct Case {
-    const char* field;
-    void (*apply)(CreateRequest&);
-  };
-  const Case cases[] = {
-      {"image.uri", [](CreateRequest& r) { r.spec.image_uri = "alpine:3"; }},
-      {"entrypoint", [](CreateRequest& r) { r.spec.entrypoint = {"sh"}; }},
-      {"resourceLimits", [](CreateRequest& r) { r.spec.resource_limits = {{"cpu", "2"}}; }},
-      {"env", [](CreateRequest& r) { r.spec.env = {{"MODE", "cold"}}; }},
-      {"networkPolicy", [](CreateRequest& r) { r.spec.network_policy_json = R"({"egress":[]})"; }},
-      {"volumes", [](CreateRequest& r) { r.spec.volumes_json = "[]"; }},
-      {"snapshotId", [](CreateRequest& r) { r.spec.snapshot_id = "s1"; }},
-      {"image.auth", [](CreateRequest& r) { r.image_auth = ImageAuth{"u", "p"}; }},
-      {"platform", [](CreateRequest& r) { r.spec.platform = Platform{"linux", "arm64"}; }},
-  };
-  for (const auto& k : cases) {
+  for (const auto& k : testing::refused_pool_fields()) {
     CreateRequest r = pool_create("p");
     k.apply(r);
     auto c = sandboxes_->create(r, kUser);

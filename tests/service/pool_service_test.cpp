@@ -7,51 +7,35 @@
 #include <vector>
 
 #include "events/pool.h"
-#include "src/common/clock.h"
-#include "tests/support/temp_dir.h"
+#include "tests/support/pool_fixture.h"
 
 namespace sbx {
 namespace {
 
-const RequestContext kUser{"req-1", "api:key"};
+const RequestContext& kUser = testing::kPoolUser;
 const RequestContext kKeeper{"", "worker:pool-keeper"};
 const RequestContext kWorker{"", "worker:provisioner"};
 
-class PoolServiceTest : public ::testing::Test {
+class PoolServiceTest : public testing::PoolFixture {
  protected:
   void SetUp() override { start(PoolOptions{}); }
+  void TearDown() override { close_services(); }
 
   void start(PoolOptions pool_options, ServiceOptions o = {}) {
-    pools_.reset();
-    sandboxes_.reset();
-    store_.reset();
-    auto s = EventStore::open(StoreOptions{.path = dir_.str(), .sync = false});
-    ASSERT_TRUE(s.has_value()) << s.error().message;
-    store_ = std::move(*s);
-    o.network_mode = "bridge";
-    o.port_range_low = 43000;
-    o.port_range_high = 43999;
-    o.probe_host_ports = false;
-    sandboxes_ = std::make_unique<SandboxService>(*store_, clock_, o);
-    pools_ = std::make_unique<PoolService>(*store_, clock_, *sandboxes_, pool_options);
+    const ServiceOptions bridge = testing::bridge_service_options(43000, 43999);
+    o.network_mode = bridge.network_mode;
+    o.port_range_low = bridge.port_range_low;
+    o.port_range_high = bridge.port_range_high;
+    o.probe_host_ports = bridge.probe_host_ports;
+    open_services(std::move(o), std::move(pool_options));
   }
 
   static CreatePoolRequest request(const std::string& name, PoolCapacity c = {1, 2, 0, 4}) {
-    CreatePoolRequest r;
-    r.name = name;
-    r.template_request.spec.image_uri = "busybox:latest";
-    r.template_request.spec.entrypoint = {"sleep", "1000"};
-    r.template_request.spec.env = {{"MODE", "warm"}};
-    r.template_request.spec.resource_limits = {{"cpu", "500m"}};
-    r.template_json = R"({"image":{"uri":"busybox:latest"}})";
-    r.capacity = c;
-    return r;
+    return testing::pool_request(name, c);
   }
 
   std::shared_ptr<const Pool> make_pool(const std::string& name, PoolCapacity c = {1, 2, 0, 4}) {
-    auto v = pools_->create(request(name, c), kUser);
-    EXPECT_TRUE(v) << v.error().message;
-    return v ? v->pool : nullptr;
+    return PoolFixture::make_pool(name, c);
   }
 
   // A member of `pool` moved to `state`; claimed (by a client's create) when `claimed`.
@@ -89,11 +73,6 @@ class PoolServiceTest : public ::testing::Test {
     EXPECT_FALSE(r.error().message.empty());
   }
 
-  testing::TempDir dir_;
-  ManualClock clock_;
-  std::unique_ptr<EventStore> store_;
-  std::unique_ptr<SandboxService> sandboxes_;
-  std::unique_ptr<PoolService> pools_;
 };
 
 TEST_F(PoolServiceTest, CreateRecordsThePoolAndReadsServeIt) {
@@ -113,9 +92,10 @@ TEST_F(PoolServiceTest, CreateRecordsThePoolAndReadsServeIt) {
   // The template keeps what makes a member, nothing else.
   const SandboxSpec& t = v->pool->template_spec;
   EXPECT_EQ(t.image_uri, "busybox:latest");
-  EXPECT_EQ(t.entrypoint, (std::vector<std::string>{"sleep", "1000"}));
-  EXPECT_EQ(t.env, (std::map<std::string, std::string>{{"MODE", "warm"}}));
-  EXPECT_EQ(t.resource_limits, (std::map<std::string, std::string>{{"cpu", "500m"}}));
+  EXPECT_EQ(t.entrypoint, (std::vector<std::string>{"sleep", "infinity"}));
+  EXPECT_EQ(t.env, (std::map<std::string, std::string>{{"LANG", "C.UTF-8"}, {"MODE", "warm"}}));
+  EXPECT_EQ(t.resource_limits,
+            (std::map<std::string, std::string>{{"cpu", "500m"}, {"memory", "256Mi"}}));
   EXPECT_TRUE(t.extensions_json.empty());
   EXPECT_FALSE(t.timeout_seconds);
   EXPECT_TRUE(t.ports.empty());

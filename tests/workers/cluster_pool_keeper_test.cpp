@@ -8,63 +8,33 @@
 #include <functional>
 #include <thread>
 
-#include "src/common/clock.h"
 #include "src/runtime/fake/fake_runtime.h"
 #include "src/workers/pool_keeper.h"
-#include "tests/support/temp_dir.h"
+#include "tests/support/pool_fixture.h"
 
 namespace sbx {
 namespace {
 
 using namespace std::chrono_literals;
 
-const RequestContext kUser{"req-1", "api:key"};
+const RequestContext& kUser = testing::kPoolUser;
 
-class ClusterPoolKeeperTest : public ::testing::Test {
+class ClusterPoolKeeperTest : public testing::PoolFixture {
  protected:
   void SetUp() override {
-    auto s = EventStore::open(StoreOptions{.path = dir_.str(), .sync = false});
-    ASSERT_TRUE(s.has_value()) << s.error().message;
-    store_ = std::move(*s);
     runtime_.set_manages_pools(true);
-    ServiceOptions o;
-    o.runtime_type = "kubernetes";
-    o.network_mode = "pod";
-    o.published_ports.clear();
-    o.probe_host_ports = false;
-    sandboxes_ = std::make_unique<SandboxService>(*store_, clock_, o);
     PoolOptions po;
     po.cluster_managed = runtime_.manages_pools();
-    pools_ = std::make_unique<PoolService>(*store_, clock_, *sandboxes_, po);
+    open_services(testing::kubernetes_service_options(), po);
     keeper_ = std::make_unique<PoolKeeper>(*store_, clock_, *pools_, *sandboxes_,
                                            PoolKeeperOptions{}, &runtime_);
   }
   void TearDown() override {
     keeper_.reset();
-    pools_->shutdown();
-    sandboxes_->shutdown();
+    close_services();
   }
 
-  std::shared_ptr<const Pool> make_pool(const std::string& name, PoolCapacity capacity) {
-    CreatePoolRequest r;
-    r.name = name;
-    r.template_request.spec.image_uri = "busybox:latest";
-    r.template_request.spec.entrypoint = {"sleep", "infinity"};
-    r.template_request.spec.env = {{"MODE", "warm"}};
-    r.template_request.spec.resource_limits = {{"cpu", "500m"}, {"memory", "256Mi"}};
-    r.template_json = R"({"image":{"uri":"busybox:latest"}})";
-    r.capacity = capacity;
-    auto p = pools_->create(std::move(r), kUser);
-    EXPECT_TRUE(p) << p.error().message;
-    return p ? p->pool : nullptr;
-  }
-
-  testing::TempDir dir_;
-  ManualClock clock_;
   FakeRuntime runtime_{clock_};
-  std::unique_ptr<EventStore> store_;
-  std::unique_ptr<SandboxService> sandboxes_;
-  std::unique_ptr<PoolService> pools_;
   std::unique_ptr<PoolKeeper> keeper_;
 };
 
@@ -85,7 +55,7 @@ TEST_F(ClusterPoolKeeperTest, AppliesEachLivePoolWithItsTemplateAndCreatesNoMemb
   EXPECT_FALSE(t.expires_at);
   EXPECT_EQ(t.image_uri, "busybox:latest");
   EXPECT_EQ(t.entrypoint, (std::vector<std::string>{"sleep", "infinity"}));
-  EXPECT_EQ(t.env, (std::map<std::string, std::string>{{"MODE", "warm"}}));
+  EXPECT_EQ(t.env, (std::map<std::string, std::string>{{"LANG", "C.UTF-8"}, {"MODE", "warm"}}));
   EXPECT_EQ(t.limits.cpu, "500m");
   EXPECT_EQ(t.limits.memory, "256Mi");
   EXPECT_EQ(t.network_mode, "pod");

@@ -8,15 +8,14 @@
 #include <chrono>
 #include <thread>
 
-#include "src/common/clock.h"
-#include "tests/support/temp_dir.h"
+#include "tests/support/pool_fixture.h"
 
 namespace sbx {
 namespace {
 
 using namespace std::chrono_literals;
 
-const RequestContext kUser{"req-1", "api:key"};
+const RequestContext& kUser = testing::kPoolUser;
 const RequestContext kWorker{"", "worker:provisioner"};
 
 TEST(PlanPool, RefillsToBufferMaxBelowBufferMinWithinPoolMax) {
@@ -36,37 +35,20 @@ TEST(PlanPool, PoolMinWinsOverTheBufferAndSurplusIsRecycledDownToBufferMax) {
   EXPECT_EQ(plan_pool({0, 0, 0, 0}, {0, 0, 0, 0}), (PoolPlan{0, 0}));
 }
 
-class PoolKeeperTest : public ::testing::Test {
+class PoolKeeperTest : public testing::PoolFixture {
  protected:
   void SetUp() override {
-    auto s = EventStore::open(StoreOptions{.path = dir_.str(), .sync = false});
-    ASSERT_TRUE(s.has_value()) << s.error().message;
-    store_ = std::move(*s);
-    ServiceOptions o;
-    o.network_mode = "bridge";
-    o.port_range_low = 30000;
-    o.port_range_high = 39999;
-    o.probe_host_ports = false;
-    sandboxes_ = std::make_unique<SandboxService>(*store_, clock_, o);
-    pools_ = std::make_unique<PoolService>(*store_, clock_, *sandboxes_, PoolOptions{});
+    open_services(testing::bridge_service_options(30000, 39999));
     keeper_ = std::make_unique<PoolKeeper>(*store_, clock_, *pools_, *sandboxes_,
                                            PoolKeeperOptions{});
   }
   void TearDown() override {
     keeper_.reset();
-    pools_->shutdown();
-    sandboxes_->shutdown();
+    close_services();
   }
 
   void make_pool(const std::string& name, PoolCapacity capacity) {
-    CreatePoolRequest r;
-    r.name = name;
-    r.template_request.spec.image_uri = "busybox:latest";
-    r.template_request.spec.entrypoint = {"sleep", "infinity"};
-    r.template_json = R"({"image":{"uri":"busybox:latest"}})";
-    r.capacity = capacity;
-    auto p = pools_->create(std::move(r), kUser);
-    ASSERT_TRUE(p) << p.error().message;
+    ASSERT_TRUE(PoolFixture::make_pool(name, capacity));
   }
 
   // Unclaimed members of `pool` in `state`.
@@ -98,11 +80,6 @@ class PoolKeeperTest : public ::testing::Test {
     return c ? c->sandbox.id : std::string();
   }
 
-  testing::TempDir dir_;
-  ManualClock clock_;
-  std::unique_ptr<EventStore> store_;
-  std::unique_ptr<SandboxService> sandboxes_;
-  std::unique_ptr<PoolService> pools_;
   std::unique_ptr<PoolKeeper> keeper_;
 };
 

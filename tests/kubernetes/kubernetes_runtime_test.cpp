@@ -186,6 +186,40 @@ class KubernetesPoolRuntimeTest : public ::testing::Test {
     return s;
   }
 
+  // Posts a busybox pod `name` with `labels`, standing for one the pool controller made.
+  bool post_pod(const std::string& name, const nlohmann::json& labels) {
+    const nlohmann::json pod = {
+        {"apiVersion", "v1"},
+        {"kind", "Pod"},
+        {"metadata", {{"name", name}, {"labels", labels}}},
+        {"spec",
+         {{"containers",
+           nlohmann::json::array({{{"name", "sandbox"}, {"image", "sandboxd-test/busybox:1"}}})}}}};
+    return cluster_->call("POST", cluster_->path("pods"), pod).has_value();
+  }
+
+  // Writes on the sandbox's BatchSandbox what the pool controller writes when it allocates
+  // `pod` of pool `pool_name` to it (its finalizer and allocation annotation).
+  bool allocate(const std::string& sandbox_id, const std::string& pool_name,
+                const std::string& pod) {
+    const nlohmann::json status = {{"poolRef", pool_name}, {"pods", {pod}}};
+    const nlohmann::json alloc = {
+        {"metadata",
+         {{"finalizers", nlohmann::json::array({PoolController::kFinalizer})},
+          {"annotations", {{PoolController::kAllocStatus, status.dump()}}}}}};
+    return cluster_
+        ->call("PATCH", api("batchsandboxes", "sandbox-" + sandbox_id), alloc,
+               "application/merge-patch+json")
+        .has_value();
+  }
+
+  // Drops the finalizer allocate() wrote (no controller runs to drop it).
+  void drop_finalizers(const std::string& sandbox_id) {
+    (void)cluster_->call("PATCH", api("batchsandboxes", "sandbox-" + sandbox_id),
+                         nlohmann::json{{"metadata", {{"finalizers", nullptr}}}},
+                         "application/merge-patch+json");
+  }
+
   // The pool's pods (not being deleted), by name.
   std::vector<std::string> pool_pods(const std::string& pool_name) {
     std::vector<std::string> out;
@@ -485,27 +519,11 @@ TEST_F(KubernetesPoolRuntimeTest, APodOfAnotherSandboxOrNotOfThePoolIsNeverTaken
   const ContainerSpec s = pooled("any-pool");
   ASSERT_TRUE(runtime_->create_and_start(s));
   const std::string other = sbx::new_uuid();
-  nlohmann::json pod = {
-      {"apiVersion", "v1"},
-      {"kind", "Pod"},
-      {"metadata",
-       {{"name", "any-pool-9"},
-        {"labels",
-         {{"sandboxd.io/id", other},
-          {"sandboxd.io/instance", "pool-test"},
-          {"sandboxd.io/pool", "any-pool"}}}}},
-      {"spec",
-       {{"containers",
-         nlohmann::json::array({{{"name", "sandbox"}, {"image", "sandboxd-test/busybox:1"}}})}}}};
-  ASSERT_TRUE(cluster_->call("POST", cluster_->path("pods"), pod));
-  nlohmann::json alloc = {
-      {"metadata",
-       {{"finalizers", nlohmann::json::array({PoolController::kFinalizer})},
-        {"annotations",
-         {{PoolController::kAllocStatus, R"({"poolRef":"any-pool","pods":["any-pool-9"]})"}}}}}};
-  ASSERT_TRUE(cluster_->call("PATCH", api("batchsandboxes", "sandbox-" + s.sandbox_id), alloc,
-                             "application/merge-patch+json"));
-  // The binder (polling every 100 ms while the sandbox waits) reads the allocation and gives
+  ASSERT_TRUE(post_pod("any-pool-9", {{"sandboxd.io/id", other},
+                                      {"sandboxd.io/instance", "pool-test"},
+                                      {"sandboxd.io/pool", "any-pool"}}));
+  ASSERT_TRUE(allocate(s.sandbox_id, "any-pool", "any-pool-9"));
+  // The binder (polling while the sandbox waits) reads the allocation and gives
   // the pod up.
   ASSERT_TRUE(eventually([&] { return runtime_->binder_given_up() == 1; }));
   auto p = cluster_->call("GET", cluster_->path("pods", "any-pool-9"));
@@ -519,12 +537,8 @@ TEST_F(KubernetesPoolRuntimeTest, APodOfAnotherSandboxOrNotOfThePoolIsNeverTaken
   // pod is neither labelled nor, on remove, deleted.
   const ContainerSpec s2 = pooled("any-pool");
   ASSERT_TRUE(runtime_->create_and_start(s2));
-  pod["metadata"] = {{"name", "stranger"}, {"labels", {{"app", "not-a-sandbox"}}}};
-  ASSERT_TRUE(cluster_->call("POST", cluster_->path("pods"), pod));
-  alloc["metadata"]["annotations"][PoolController::kAllocStatus] =
-      R"({"poolRef":"any-pool","pods":["stranger"]})";
-  ASSERT_TRUE(cluster_->call("PATCH", api("batchsandboxes", "sandbox-" + s2.sandbox_id), alloc,
-                             "application/merge-patch+json"));
+  ASSERT_TRUE(post_pod("stranger", {{"app", "not-a-sandbox"}}));
+  ASSERT_TRUE(allocate(s2.sandbox_id, "any-pool", "stranger"));
   ASSERT_TRUE(eventually([&] { return runtime_->binder_given_up() == 2; }));
   p = cluster_->call("GET", cluster_->path("pods", "stranger"));
   ASSERT_TRUE(p);
@@ -538,11 +552,7 @@ TEST_F(KubernetesPoolRuntimeTest, APodOfAnotherSandboxOrNotOfThePoolIsNeverTaken
     ASSERT_TRUE(p) << name;
     EXPECT_FALSE((*p)["metadata"].contains("deletionTimestamp")) << name;
   }
-  for (const auto& id : {s.sandbox_id, s2.sandbox_id}) {
-    (void)cluster_->call("PATCH", api("batchsandboxes", "sandbox-" + id),
-                         nlohmann::json{{"metadata", {{"finalizers", nullptr}}}},
-                         "application/merge-patch+json");
-  }
+  for (const auto& id : {s.sandbox_id, s2.sandbox_id}) drop_finalizers(id);
 }
 
 TEST_F(KubernetesPoolRuntimeTest, RemovingAPooledSandboxDeletesItsAllocatedPodEvenUnlabelled) {
@@ -550,27 +560,12 @@ TEST_F(KubernetesPoolRuntimeTest, RemovingAPooledSandboxDeletesItsAllocatedPodEv
   // (whether or not the binder labelled the pod meanwhile, it must not survive).
   const ContainerSpec s = pooled("any-pool");
   ASSERT_TRUE(runtime_->create_and_start(s));
-  nlohmann::json pod = {
-      {"apiVersion", "v1"},
-      {"kind", "Pod"},
-      {"metadata", {{"name", "any-pool-3"}, {"labels", {{"sandboxd.io/pool", "any-pool"}}}}},
-      {"spec",
-       {{"containers",
-         nlohmann::json::array({{{"name", "sandbox"}, {"image", "sandboxd-test/busybox:1"}}})}}}};
-  ASSERT_TRUE(cluster_->call("POST", cluster_->path("pods"), pod));
-  nlohmann::json alloc = {
-      {"metadata",
-       {{"finalizers", nlohmann::json::array({PoolController::kFinalizer})},
-        {"annotations",
-         {{PoolController::kAllocStatus, R"({"poolRef":"any-pool","pods":["any-pool-3"]})"}}}}}};
-  ASSERT_TRUE(cluster_->call("PATCH", api("batchsandboxes", "sandbox-" + s.sandbox_id), alloc,
-                             "application/merge-patch+json"));
+  ASSERT_TRUE(post_pod("any-pool-3", {{"sandboxd.io/pool", "any-pool"}}));
+  ASSERT_TRUE(allocate(s.sandbox_id, "any-pool", "any-pool-3"));
   ASSERT_TRUE(runtime_->remove(s.sandbox_id));
   auto left = cluster_->call("GET", cluster_->path("pods", "any-pool-3"));
   EXPECT_TRUE(!left || (*left)["metadata"].contains("deletionTimestamp")) << left->dump();
-  (void)cluster_->call("PATCH", api("batchsandboxes", "sandbox-" + s.sandbox_id),
-                       nlohmann::json{{"metadata", {{"finalizers", nullptr}}}},
-                       "application/merge-patch+json");
+  drop_finalizers(s.sandbox_id);
 }
 
 TEST_F(KubernetesPoolRuntimeTest, APoolWithRegistryCredentialsHasAPullSecretThatGoesWithIt) {

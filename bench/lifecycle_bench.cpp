@@ -41,6 +41,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/bench_server.h"
 #include "src/common/log.h"
 #include "src/common/uuid.h"
 #include "src/config/config.h"
@@ -64,13 +65,7 @@ struct Args {
   std::vector<std::string> networks = {"bridge", "host"};
 };
 
-std::string docker_host() {
-  for (const char* var : {"SANDBOXD_BENCH_DOCKER_HOST", "SANDBOXD_TEST_DOCKER_HOST"}) {
-    const char* v = std::getenv(var);
-    if (v != nullptr && *v != '\0') return v;
-  }
-  return {};
-}
+using sbx::bench::docker_host;
 
 double ms_since(Clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
@@ -185,45 +180,17 @@ class Raw {
 };
 
 // One in-process sandboxd on a fresh data directory.
-class Sandboxd {
+class Sandboxd : public sbx::bench::InProcessServer {
  public:
   bool start(const std::string& host, const std::string& network,
              const std::filesystem::path& dir) {
-    sbx::Config c;
-    c.server.host = "127.0.0.1";
-    c.server.port = 0;
-    c.server.log_level = "WARNING";
-    c.store.path = dir.string();
-    c.store.sync = true;
-    c.runtime.execd_image = kExecdImage;
-    c.docker.host = host;
+    sbx::Config c = sbx::bench::docker_bench_config(host, dir, 31000, 31999);
     c.docker.network_mode = network;
-    c.docker.port_bind_ip = "127.0.0.1";
-    c.docker.host_ip = "127.0.0.1";
-    c.docker.port_range_low = 31000;
-    c.docker.port_range_high = 31999;
     // The runtime side's containers carry sandboxd.io/id too; a periodic reconcile pass
     // would remove them as orphans mid-measurement. The startup pass and the event stream
     // still run.
     c.workers.reconcile_interval_seconds = 3600;
-    auto s = sbx::Server::create(c);
-    if (!s) {
-      std::cerr << "sandboxd: " << s.error().message << "\n";
-      return false;
-    }
-    server_ = std::move(*s);
-    auto port = server_->start();
-    if (!port) {
-      std::cerr << "sandboxd start: " << port.error().message << "\n";
-      return false;
-    }
-    auto http = sbx::HttpClient::create({.endpoint = "http://127.0.0.1:" + std::to_string(*port)});
-    if (!http) return false;
-    http_ = std::move(*http);
-    return true;
-  }
-  ~Sandboxd() {
-    if (server_) server_->stop();
+    return InProcessServer::start(c);
   }
   // Creates and waits (the API's default) until Running. The sandbox id, or "".
   std::string create() {
@@ -249,10 +216,6 @@ class Sandboxd {
   void remove(const std::string& id) {
     (void)http_->send({.method = "DELETE", .target = "/v1/sandboxes/" + id});
   }
-
- private:
-  std::unique_ptr<sbx::Server> server_;
-  std::unique_ptr<sbx::HttpClient> http_;
 };
 
 struct Side {

@@ -29,10 +29,8 @@
 #include <thread>
 #include <vector>
 
+#include "bench/bench_server.h"
 #include "src/common/log.h"
-#include "src/config/config.h"
-#include "src/http/http_client.h"
-#include "src/server/server.h"
 
 namespace {
 
@@ -40,15 +38,8 @@ using json = nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
 constexpr char kImage[] = "sandboxd-test/busybox:1";
-constexpr char kExecdImage[] = "sandboxd-test/execd:1";
 
-std::string docker_host() {
-  for (const char* var : {"SANDBOXD_BENCH_DOCKER_HOST", "SANDBOXD_TEST_DOCKER_HOST"}) {
-    const char* v = std::getenv(var);
-    if (v != nullptr && *v != '\0') return v;
-  }
-  return {};
-}
+using sbx::bench::docker_host;
 
 double ms_since(Clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
@@ -66,41 +57,12 @@ std::string template_fields() {
          R"("},"entrypoint":["sleep","3600"],"resourceLimits":{"cpu":"500m","memory":"64Mi"})";
 }
 
-class Bench {
+class Bench : public sbx::bench::InProcessServer {
  public:
   bool start(const std::string& host, const std::filesystem::path& dir) {
-    sbx::Config c;
-    c.server.host = "127.0.0.1";
-    c.server.port = 0;
-    c.server.log_level = "WARNING";
-    c.store.path = dir.string();
-    c.store.sync = true;
-    c.runtime.execd_image = kExecdImage;
-    c.docker.host = host;
-    c.docker.network_mode = "bridge";
-    c.docker.port_bind_ip = "127.0.0.1";
-    c.docker.host_ip = "127.0.0.1";
-    c.docker.port_range_low = 32000;
-    c.docker.port_range_high = 32999;
+    sbx::Config c = sbx::bench::docker_bench_config(host, dir, 32000, 32999);
     c.pools.keeper_interval_ms = 200;
-    auto s = sbx::Server::create(c);
-    if (!s) {
-      std::cerr << "sandboxd: " << s.error().message << "\n";
-      return false;
-    }
-    server_ = std::move(*s);
-    auto port = server_->start();
-    if (!port) {
-      std::cerr << "sandboxd start: " << port.error().message << "\n";
-      return false;
-    }
-    auto http = sbx::HttpClient::create({.endpoint = "http://127.0.0.1:" + std::to_string(*port)});
-    if (!http) return false;
-    http_ = std::move(*http);
-    return true;
-  }
-  ~Bench() {
-    if (server_) server_->stop();
+    return InProcessServer::start(c);
   }
 
   std::optional<sbx::HttpResponse> send(const std::string& method, const std::string& target,
@@ -187,8 +149,7 @@ class Bench {
       if (!list.is_array() || list.empty()) break;
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
     }
-    server_->stop();
-    server_.reset();
+    stop();
   }
 
   void remove_all(std::vector<std::string>& ids) {
@@ -196,9 +157,6 @@ class Bench {
     ids.clear();
   }
 
- private:
-  std::unique_ptr<sbx::Server> server_;
-  std::unique_ptr<sbx::HttpClient> http_;
 };
 
 }  // namespace

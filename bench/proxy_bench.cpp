@@ -46,6 +46,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/bench_server.h"
 #include "src/http/http_client.h"
 #include "src/server/server.h"
 
@@ -64,17 +65,10 @@ using json = nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
 constexpr char kBaseImage[] = "sandboxd-test/busybox:1";
-constexpr char kExecdImage[] = "sandboxd-test/execd:1";
 constexpr char kAppImage[] = "sandboxd-test/proxy-app:1";
 constexpr char kApiKey[] = "proxy-bench-key";
 
-std::string docker_host() {
-  for (const char* var : {"SANDBOXD_BENCH_DOCKER_HOST", "SANDBOXD_TEST_DOCKER_HOST"}) {
-    const char* v = std::getenv(var);
-    if (v != nullptr && *v != '\0') return v;
-  }
-  return {};
-}
+using sbx::bench::docker_host;
 
 bool build_app_image(const std::string& host) {
   const auto dir = std::filesystem::temp_directory_path() / ("proxy-bench-image-" +
@@ -246,19 +240,8 @@ int main(int argc, char** argv) {
   const auto dir = std::filesystem::temp_directory_path() / ("proxy-bench-" +
                                                              std::to_string(::getpid()));
   std::filesystem::remove_all(dir);
-  sbx::Config c;
-  c.server.host = "127.0.0.1";
-  c.server.port = 0;
-  c.server.log_level = "WARNING";
+  sbx::Config c = sbx::bench::docker_bench_config(host, dir, 32000, 32999);
   c.server.api_key = kApiKey;
-  c.store.path = dir.string();
-  c.runtime.execd_image = kExecdImage;
-  c.docker.host = host;
-  c.docker.network_mode = "bridge";
-  c.docker.port_bind_ip = "127.0.0.1";
-  c.docker.host_ip = "127.0.0.1";
-  c.docker.port_range_low = 32000;
-  c.docker.port_range_high = 32999;
   c.proxy.threads = proxy_threads;
   c.proxy.connect_in_netns = connect_in_netns;
   auto server = sbx::Server::create(c);

@@ -33,6 +33,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -718,6 +719,50 @@ class PrivateEngine {
   // The containerd this engine runs (its pid file under the exec root), if alive.
   std::optional<pid_t> containerd_pid() const {
     return pid_of(dir_ / "exec" / "containerd" / "containerd.pid", "containerd");
+  }
+
+  // After stop(): ends the containerd shims this engine left (a shim outlives a SIGKILLed
+  // dockerd's containerd for a task nobody deletes). Only shims whose command line names
+  // this engine's directory are touched: they are ours by construction. A shim's children
+  // (a container's init, if one still runs) are killed first, then the shim. Bounded
+  // wait; returns how many shims it found.
+  int end_leftover_shims() const {
+    std::vector<pid_t> shims;
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
+      const std::string name = entry.path().filename().string();
+      if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+      std::ifstream in(entry.path() / "cmdline");
+      std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      if (cmdline.find("containerd-shim") == std::string::npos ||
+          cmdline.find(dir_.string() + "/") == std::string::npos) {
+        continue;
+      }
+      shims.push_back(static_cast<pid_t>(std::stol(name)));
+    }
+    for (pid_t shim : shims) {
+      for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
+        const std::string name = entry.path().filename().string();
+        if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+        std::ifstream st(entry.path() / "stat");
+        std::string line;
+        std::getline(st, line);
+        // pid (comm) state ppid ...: the comm may hold spaces, so read after its ')'.
+        const auto close = line.rfind(')');
+        if (close == std::string::npos) continue;
+        std::istringstream rest(line.substr(close + 1));
+        std::string state;
+        long ppid = 0;
+        if (rest >> state >> ppid && ppid == shim) ::kill(static_cast<pid_t>(std::stol(name)), SIGKILL);
+      }
+      ::kill(shim, SIGTERM);
+    }
+    for (pid_t shim : shims) {
+      for (int i = 0; i < 50 && ::kill(shim, 0) == 0; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      if (::kill(shim, 0) == 0) ::kill(shim, SIGKILL);
+    }
+    return static_cast<int>(shims.size());
   }
 
   // A pid from `file` when that process is alive and its command is `comm`.

@@ -156,7 +156,6 @@ class Bench : public sbx::bench::InProcessServer {
     for (const auto& id : ids) (void)send("DELETE", "/v1/sandboxes/" + id);
     ids.clear();
   }
-
 };
 
 }  // namespace

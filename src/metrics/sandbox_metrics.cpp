@@ -8,7 +8,8 @@ SandboxMetrics::SandboxMetrics(Registry& registry)
           "Sandbox state changes recorded in the log, by previous and new state.", {"from", "to"})),
       time_to_running_seconds(
           registry.histogram("sandboxd_sandbox_time_to_running_seconds",
-                             "Time from a client's create to its sandbox running (a warm pool member's warm-up is not counted; its claim is Running at once).",
+                             "Time from a client's create to its sandbox running (a warm pool "
+                             "member's warm-up is not counted; its claim is Running at once).",
                              {0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600})),
       expirations_total(registry.counter("sandboxd_sandbox_expirations_total",
                                          "Sandboxes terminated because they expired.")),
@@ -19,7 +20,9 @@ SandboxMetrics::SandboxMetrics(Registry& registry)
       registry_(registry) {}
 
 Result<CallbackHandle> SandboxMetrics::expose_sandboxes_by_state(CallbackFn by_state) {
-  return registry_.add_callback("sandboxd_sandboxes", "Client sandboxes known now, by state (unclaimed warm pool members are in sandboxd_pool_members).",
+  return registry_.add_callback("sandboxd_sandboxes",
+                                "Client sandboxes known now, by state (unclaimed warm pool members "
+                                "are in sandboxd_pool_members).",
                                 MetricType::kGauge, {"state"}, std::move(by_state));
 }
 

@@ -8,10 +8,11 @@
 // construction) and counts what the projection staged for each event (the batch's
 // SandboxChange records: the state before and after it), so it never runs `evolve` itself
 // and counts every transition once, in order, also when one append carries several events
-// of one sandbox. Its handler only touches atomics and reads the in-memory projection, so the subscription stays live; should
-// its thread fall behind by more than the backlog, the events it reads back from the log
-// carry no changes: it counts them as appended but cannot count their transitions (it
-// logs that once). Construct it after the store opens, destroy it before the store closes.
+// of one sandbox. Its handler only touches atomics and reads the in-memory projection, so the
+// subscription stays live; should its thread fall behind by more than the backlog, the events it
+// reads back from the log carry no changes: it counts them as appended but cannot count their
+// transitions (it logs that once). Construct it after the store opens, destroy it before the store
+// closes.
 #pragma once
 
 #include <atomic>

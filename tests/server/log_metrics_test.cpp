@@ -144,8 +144,9 @@ TEST_F(LogMetricsTest, PoolMembersAreNoClientSandboxesUntilClaimed) {
     const std::string text = registry_.expose();
     const std::string line = "sandboxd_sandboxes{state=\"Running\"} ";
     const auto at = text.find(line);
-    return at == std::string::npos ? std::string("absent")
-                                   : text.substr(at + line.size(), text.find('\n', at) - at - line.size());
+    return at == std::string::npos
+               ? std::string("absent")
+               : text.substr(at + line.size(), text.find('\n', at) - at - line.size());
   };
   EXPECT_EQ(running(), "1");
   // The member's warm-up is no client's wait: only "a" took time to run.

@@ -43,7 +43,6 @@ class ClusterPoolTest : public testing::PoolFixture {
     c.counts = PoolCounts{available, total - allocated - available, allocated, total};
     pools_->set_cluster_counts({{pool.name, c}});
   }
-
 };
 
 TEST_F(ClusterPoolTest, PoolsAreEventsAsBeforeButCreateMemberIsRefused) {

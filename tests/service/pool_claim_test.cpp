@@ -50,7 +50,6 @@ class PoolClaimTest : public testing::PoolFixture {
     }
     return ids;
   }
-
 };
 
 TEST_F(PoolClaimTest, UnclaimedMembersAreInvisibleToClients) {

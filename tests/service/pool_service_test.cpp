@@ -72,7 +72,6 @@ class PoolServiceTest : public testing::PoolFixture {
     EXPECT_EQ(r.error().field, field) << r.error().message;
     EXPECT_FALSE(r.error().message.empty());
   }
-
 };
 
 TEST_F(PoolServiceTest, CreateRecordsThePoolAndReadsServeIt) {

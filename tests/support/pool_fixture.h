@@ -62,14 +62,29 @@ inline std::vector<RefusedPoolField> refused_pool_fields() {
   return {
       {"image.uri", [](CreateRequest& r) { r.spec.image_uri = "alpine:3"; }},
       {"entrypoint", [](CreateRequest& r) { r.spec.entrypoint = {"sh"}; }},
-      {"resourceLimits", [](CreateRequest& r) { r.spec.resource_limits = {{"cpu", "2"}}; }},
-      {"env", [](CreateRequest& r) { r.spec.env = {{"MODE", "cold"}}; }},
-      {"env", [](CreateRequest& r) { r.spec.env = {{"OTHER", "1"}}; }},
+      {"resourceLimits",
+       [](CreateRequest& r) {
+         r.spec.resource_limits = {{"cpu", "2"}};
+       }},
+      {"env",
+       [](CreateRequest& r) {
+         r.spec.env = {{"MODE", "cold"}};
+       }},
+      {"env",
+       [](CreateRequest& r) {
+         r.spec.env = {{"OTHER", "1"}};
+       }},
       {"networkPolicy", [](CreateRequest& r) { r.spec.network_policy_json = R"({"egress":[]})"; }},
       {"volumes", [](CreateRequest& r) { r.spec.volumes_json = "[]"; }},
       {"snapshotId", [](CreateRequest& r) { r.spec.snapshot_id = "s1"; }},
-      {"image.auth", [](CreateRequest& r) { r.image_auth = ImageAuth{"u", "p"}; }},
-      {"platform", [](CreateRequest& r) { r.spec.platform = Platform{"linux", "arm64"}; }},
+      {"image.auth",
+       [](CreateRequest& r) {
+         r.image_auth = ImageAuth{"u", "p"};
+       }},
+      {"platform",
+       [](CreateRequest& r) {
+         r.spec.platform = Platform{"linux", "arm64"};
+       }},
   };
 }
 

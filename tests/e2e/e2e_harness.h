@@ -727,34 +727,34 @@ class PrivateEngine {
   // (a container's init, if one still runs) are killed first, then the shim. Bounded
   // wait; returns how many shims it found.
   int end_leftover_shims() const {
+    // One walk of /proc: every process's parent, and which are this engine's shims.
     std::vector<pid_t> shims;
+    std::vector<std::pair<pid_t, pid_t>> parent_of;  // (pid, ppid)
     std::error_code ec;
     for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
       const std::string name = entry.path().filename().string();
       if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+      const auto pid = static_cast<pid_t>(std::stol(name));
+      std::ifstream st(entry.path() / "stat");
+      std::string line;
+      std::getline(st, line);
+      // pid (comm) state ppid ...: the comm may hold spaces, so read after its ')'.
+      const auto close = line.rfind(')');
+      std::istringstream rest(close == std::string::npos ? "" : line.substr(close + 1));
+      std::string state;
+      long ppid = 0;
+      if (rest >> state >> ppid) parent_of.emplace_back(pid, static_cast<pid_t>(ppid));
       std::ifstream in(entry.path() / "cmdline");
-      std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-      if (cmdline.find("containerd-shim") == std::string::npos ||
-          cmdline.find(dir_.string() + "/") == std::string::npos) {
-        continue;
+      const std::string cmdline((std::istreambuf_iterator<char>(in)),
+                                std::istreambuf_iterator<char>());
+      if (cmdline.find("containerd-shim") != std::string::npos &&
+          cmdline.find(dir_.string() + "/") != std::string::npos) {
+        shims.push_back(pid);
       }
-      shims.push_back(static_cast<pid_t>(std::stol(name)));
     }
     for (pid_t shim : shims) {
-      for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
-        const std::string name = entry.path().filename().string();
-        if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
-        std::ifstream st(entry.path() / "stat");
-        std::string line;
-        std::getline(st, line);
-        // pid (comm) state ppid ...: the comm may hold spaces, so read after its ')'.
-        const auto close = line.rfind(')');
-        if (close == std::string::npos) continue;
-        std::istringstream rest(line.substr(close + 1));
-        std::string state;
-        long ppid = 0;
-        if (rest >> state >> ppid && ppid == shim) ::kill(static_cast<pid_t>(std::stol(name)), SIGKILL);
-      }
+      for (const auto& [pid, ppid] : parent_of)
+        if (ppid == shim) ::kill(pid, SIGKILL);
       ::kill(shim, SIGTERM);
     }
     for (pid_t shim : shims) {
